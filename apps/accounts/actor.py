@@ -1,0 +1,79 @@
+"""Who is acting: a user through a session, a user through an API key, or the system."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from apps.accounts.models import Profile, Tenant
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # user | api_key | system
+    id: str
+    name: str
+    tenant_id: int | None
+    role: str
+    is_admin: bool
+    user_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "name": self.name}
+
+    def can(self, role: str) -> bool:
+        from apps.accounts.models import ROLE_RANK, Role
+
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+    def sees_tenant(self, tenant_id: int | None) -> bool:
+        return self.is_admin or (tenant_id is not None and tenant_id == self.tenant_id)
+
+
+SYSTEM = Actor(
+    kind="system", id="system", name="system", tenant_id=None, role="admin", is_admin=True
+)
+
+
+def profile_for(user: Any) -> Profile:
+    """The user's profile, created (default tenant; admin for superusers) when missing."""
+    try:
+        return user.profile  # type: ignore[no-any-return]
+    except Profile.DoesNotExist:
+        role = "admin" if user.is_superuser else "viewer"
+        profile, _ = Profile.objects.get_or_create(
+            user=user, defaults={"tenant": Tenant.default(), "role": role}
+        )
+        user.profile = profile
+        return profile
+
+
+def actor_for(request: Any) -> Actor:
+    cached = getattr(request, "_actor", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    user = request.user
+    profile = profile_for(user)
+    key = getattr(request, "api_key", None)
+    if key is not None:
+        actor = Actor(
+            "api_key",
+            str(key.prefix),
+            f"{user.username} ({key.name})",
+            profile.tenant_id,
+            profile.role,
+            profile.is_admin,
+            user.id,
+        )
+    else:
+        actor = Actor(
+            "user",
+            str(user.id),
+            user.username,
+            profile.tenant_id,
+            profile.role,
+            profile.is_admin,
+            user.id,
+        )
+    request._actor = actor
+    return actor

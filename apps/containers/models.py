@@ -1,0 +1,67 @@
+"""The database side of a managed container: its spec, managed environment and a runtime cache.
+
+The engine is the truth for state; `ContainerRecord` keeps what Docker cannot hold (the managed
+environment, who created it, lineage) and a cache of the last readiness checks so that list
+pages need one engine call, not one per row (list items may be up to 15 s stale, spec 2.2).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from apps.accounts.models import Tenant
+
+LABEL_MANAGED = "io.quiltweb.managed"
+LABEL_TENANT = "io.quiltweb.tenant"
+LABEL_INSTANCE = "io.quiltweb.instance"
+LABEL_NAME = "io.quiltweb.name"  # the name at creation; the Docker name is the truth after renames
+
+
+def docker_name(tenant_slug: str, name: str) -> str:
+    """Docker names are engine-wide; ours are per tenant. Slugs cannot hold '.', names can."""
+    return f"qw.{tenant_slug}.{name}"
+
+
+def name_from_docker(tenant_slug: str, docker_name_value: str) -> str:
+    prefix = f"qw.{tenant_slug}."
+    return (
+        docker_name_value[len(prefix) :]
+        if docker_name_value.startswith(prefix)
+        else docker_name_value
+    )
+
+
+class ContainerRecord(models.Model):
+    container_id = models.CharField(max_length=64, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="containers")
+    name = models.CharField(max_length=63)
+    image = models.CharField(max_length=300)
+    command = models.JSONField(null=True, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    volumes = models.JSONField(default=list, blank=True)  # ["name:/path", ...]
+    working_directory = models.CharField(max_length=300, blank=True)
+    memory_limit_mb = models.IntegerField(null=True, blank=True)
+    cpu_limit_percent = models.FloatField(null=True, blank=True)
+    strict = models.BooleanField(default=False)
+    created_by = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Lineage: the snapshot this container was cloned or forked from.
+    source_snapshot_id = models.CharField(max_length=32, blank=True, db_index=True)
+    relation = models.CharField(max_length=16, blank=True)  # clone_of | fork_of
+    # Runtime cache, refreshed by detail/ready reads, actions and the engine watcher.
+    state = models.CharField(max_length=16, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    exited_at = models.DateTimeField(null=True, blank=True)
+    checks = models.JSONField(default=dict, blank=True)
+    health = models.CharField(max_length=16, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "name"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.container_id[:12]})"

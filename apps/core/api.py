@@ -1,0 +1,211 @@
+"""The JSON API's plumbing: one decorator gives every route auth, CSRF, parsing and error bodies.
+
+A route is a plain function view decorated with `@api_route("GET", "POST")`. It returns a dict
+(200), a `(dict, status)` tuple, or an HttpResponse, and raises `ApiError` for anything the
+client did wrong. Engine errors become 503/404/409 here so routes never translate them by hand.
+"""
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+View = Callable[..., Any]
+
+
+def request_id(request: HttpRequest) -> str:
+    return getattr(request, "request_id", "")
+
+
+def error_response(request: HttpRequest, err: ApiError) -> JsonResponse:
+    response = JsonResponse(err.body(request_id(request)), status=err.status)
+    if err.retry_after is not None:
+        response["Retry-After"] = str(err.retry_after)
+    return response
+
+
+def engine_error_to_api(exc: engine_errors.EngineError) -> ApiError:
+    if isinstance(exc, engine_errors.EngineUnavailable):
+        return ApiError(
+            503,
+            "ENGINE_UNAVAILABLE",
+            "the Docker engine is unreachable",
+            retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
+            hint="Wait retry_after seconds and try again; /api/containers/health shows the checks.",
+            details={"engine_message": str(exc)[:500]},
+        )
+    if isinstance(exc, engine_errors.NotFound):
+        return ApiError(404, "NOT_FOUND", str(exc) or "not found")
+    if isinstance(exc, engine_errors.Conflict):
+        return ApiError(409, "INVALID_STATE", str(exc), details={"engine_message": str(exc)[:500]})
+    return ApiError(
+        422, "UNPROCESSABLE_ENTITY", str(exc), details={"engine_message": str(exc)[:500]}
+    )
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
+        return HttpResponse(reason, status=403)
+
+
+def _csrf_failure(request: HttpRequest) -> ApiError | None:
+    """Session-authenticated unsafe calls need X-CSRFToken; API-key calls do not."""
+    if request.method not in UNSAFE_METHODS or getattr(request, "auth_method", "") != "session":
+        return None
+    if getattr(request, "_dont_enforce_csrf_checks", False):
+        return None
+    check = _CsrfCheck(lambda r: HttpResponse())
+    check.process_request(request)
+    if check.process_view(request, lambda r: HttpResponse(), (), {}) is None:
+        return None
+    return ApiError(
+        403,
+        "CSRF_FAILED",
+        "CSRF token missing or incorrect",
+        hint="Send the csrftoken cookie's value in the X-CSRFToken header.",
+    )
+
+
+def api_route(*methods: str) -> Callable[[View], View]:
+    """Decorate a JSON route: method check, auth (done by middleware), CSRF, errors as JSON."""
+    allowed = set(methods)
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in allowed:
+                    raise ApiError(
+                        405,
+                        "METHOD_NOT_ALLOWED",
+                        f"{request.method} is not allowed here",
+                        details={"expected": sorted(allowed)},
+                    )
+                if (csrf := _csrf_failure(request)) is not None:
+                    raise csrf
+                result = view(request, *args, **kwargs)
+            except ApiError as err:
+                return error_response(request, err)
+            except engine_errors.EngineError as exc:
+                return error_response(request, engine_error_to_api(exc))
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                return error_response(
+                    request, ApiError(500, "INTERNAL", "internal error; quote request_id")
+                )
+            if isinstance(result, HttpResponse):
+                return result
+            status = 200
+            if isinstance(result, tuple):
+                result, status = result
+            return JsonResponse(result, status=status, json_dumps_params={"separators": (",", ":")})
+
+        return wrapper
+
+    return decorate
+
+
+def json_body(
+    request: HttpRequest, allowed: Iterable[str], *, required: bool = True
+) -> dict[str, Any]:
+    """Parse a JSON object body and refuse fields not in `allowed` (422 with details.field)."""
+    raw = request.body
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", "the body is larger than 32 MiB")
+    if not raw.strip():
+        if required:
+            return {}
+        return {}
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise ApiError(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "the body must be JSON",
+            hint="Send Content-Type: application/json",
+            details={"received": content_type or None},
+        )
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "BAD_REQUEST", f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "BAD_REQUEST", "the body must be a JSON object")
+    allowed_set = set(allowed)
+    for key in data:
+        if key not in allowed_set:
+            raise ApiError(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                f"unknown field {key!r}",
+                details={"field": key, "expected": sorted(allowed_set)},
+            )
+    return data
+
+
+def check_query(request: HttpRequest, allowed: Iterable[str]) -> None:
+    """Refuse unknown query parameters (422). `format` and `token` are handled elsewhere."""
+    allowed_set = set(allowed)
+    for key in request.GET:
+        if key not in allowed_set:
+            raise ApiError(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                f"unknown query parameter {key!r}",
+                details={"field": key, "expected": sorted(allowed_set)},
+            )
+
+
+def int_param(
+    value: Any, field: str, *, minimum: int, maximum: int, default: int | None = None
+) -> int:
+    """An integer within bounds, from JSON or a query string (422 otherwise)."""
+    if value is None or value == "":
+        if default is None:
+            raise ApiError(
+                422, "UNPROCESSABLE_ENTITY", f"{field} is required", details={"field": field}
+            )
+        return default
+    if isinstance(value, bool):
+        value = "x"
+    try:
+        number = int(value)
+        if isinstance(value, float) and number != value:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            f"{field} must be an integer",
+            details={"field": field, "received": value if isinstance(value, (int, str)) else None},
+        ) from None
+    if not minimum <= number <= maximum:
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            f"{field} must be between {minimum} and {maximum}",
+            details={"field": field, "expected": f"{minimum}..{maximum}", "received": number},
+        )
+    return number
+
+
+def wants_markdown(request: HttpRequest) -> bool:
+    fmt = request.GET.get("format")
+    if fmt is not None:
+        return fmt == "markdown"
+    return "text/markdown" in request.headers.get("Accept", "")

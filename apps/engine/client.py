@@ -1,0 +1,665 @@
+"""The one place that talks to Docker.
+
+`engine()` returns a thread-local `Engine` wrapping docker's low-level APIClient. Every method
+has a timeout, returns the types in `apps.engine.types` and raises only `apps.engine.errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import docker
+import docker.errors
+import requests
+from django.conf import settings
+
+from apps.engine import errors
+from apps.engine.rawexec import run_exec
+from apps.engine.types import (
+    ContainerInfo,
+    ContainerSpec,
+    EngineVersion,
+    ExecResult,
+    ImageInfo,
+    LogLine,
+    MountInfo,
+    NetworkAttachment,
+    PortBinding,
+    VolumeInfo,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Capabilities `strict` keeps; everything else is dropped (spec 1.6).
+STRICT_CAPS = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "NET_BIND_SERVICE",
+]
+# An unlikely detach sequence, so Ctrl-P is never held back in exec TTYs (ENGINE-FACTS.md).
+DETACH_KEYS = "ctrl-^,ctrl-@"
+
+_local = threading.local()
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 with nanoseconds; the zero time means 'never'."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    text = value.replace("Z", "+00:00")
+    if "." in text:
+        head, rest = text.split(".", 1)
+        frac = ""
+        tz = ""
+        for i, ch in enumerate(rest):
+            if not ch.isdigit():
+                frac, tz = rest[:i], rest[i:]
+                break
+        else:
+            frac = rest
+        text = f"{head}.{frac[:6].ljust(6, '0')}{tz}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _translate(exc: Exception) -> errors.EngineError:
+    if isinstance(exc, docker.errors.NotFound):
+        return errors.NotFound(_explanation(exc))
+    if isinstance(exc, docker.errors.APIError):
+        code = exc.status_code or 500
+        if code == 409:
+            return errors.Conflict(_explanation(exc))
+        if code == 404:
+            return errors.NotFound(_explanation(exc))
+        if 400 <= code < 500:
+            return errors.BadRequest(_explanation(exc))
+        return errors.BadRequest(_explanation(exc))
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return errors.EngineUnavailable(str(exc)[:300])
+    if isinstance(exc, docker.errors.DockerException):
+        return errors.EngineUnavailable(str(exc)[:300])
+    if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+        return errors.EngineUnavailable(str(exc)[:300])
+    raise exc
+
+
+def _explanation(exc: docker.errors.APIError) -> str:
+    return str(exc.explanation or exc)
+
+
+def translated(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except errors.EngineError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    return wrapper
+
+
+def engine() -> Engine:
+    """This thread's engine client (created on first use, re-created if the host setting changes)."""
+    host = settings.QUILTWEB_DOCKER_HOST
+    current: Engine | None = getattr(_local, "engine", None)
+    if current is None or current.base_url != host:
+        current = Engine(host)
+        _local.engine = current
+    return current
+
+
+class Engine:
+    def __init__(self, base_url: str, timeout: float | None = None) -> None:
+        self.base_url = base_url
+        self.timeout = timeout or settings.QUILTWEB_ENGINE_TIMEOUT
+        self._api: docker.APIClient | None = None
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._api is None:
+            try:
+                # Pinned API version: no extra version call per client, and 1.41 is what we test.
+                self._api = docker.APIClient(
+                    base_url=self.base_url, version="1.41", timeout=self.timeout
+                )
+            except Exception as exc:
+                raise _translate(exc) from exc
+        return self._api
+
+    # -- engine ------------------------------------------------------------------------------
+
+    @translated
+    def ping(self, timeout: float = 2.0) -> bool:
+        response = self.api._get(self.api._url("/_ping"), timeout=timeout)
+        return response.status_code == 200
+
+    @translated
+    def version(self) -> EngineVersion:
+        v = self.api.version()
+        info = self.api.info()
+        return EngineVersion(
+            version=v.get("Version", ""),
+            api_version=v.get("ApiVersion", ""),
+            os=v.get("Os", ""),
+            arch=v.get("Arch", ""),
+            containers=info.get("Containers", 0),
+            images=info.get("Images", 0),
+        )
+
+    # -- containers ----------------------------------------------------------------------------
+
+    @translated
+    def list_containers(
+        self, labels: list[str] | None = None, all: bool = True
+    ) -> list[ContainerInfo]:
+        """One list call; labels are `key` or `key=value` filters."""
+        filters = {"label": labels} if labels else None
+        items = self.api.containers(all=all, filters=filters)
+        return [_from_list_item(item) for item in items]
+
+    @translated
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        return _from_inspect(self.api.inspect_container(container_id))
+
+    @translated
+    def create_container(self, spec: ContainerSpec) -> str:
+        host_config = self._host_config(spec)
+        env = [f"{k}={v}" for k, v in spec.environment.items()]
+        networking = None
+        if spec.network:
+            networking = self.api.create_networking_config(
+                {spec.network: self.api.create_endpoint_config()}
+            )
+        created = self.api.create_container(
+            image=spec.image,
+            command=spec.command,
+            name=spec.docker_name,
+            labels=spec.labels,
+            environment=env or None,
+            working_dir=spec.working_dir,
+            host_config=host_config,
+            networking_config=networking,
+            hostname=spec.hostname,
+            detach=True,
+            stdin_open=False,
+            tty=False,
+        )
+        return str(created["Id"])
+
+    def _host_config(self, spec: ContainerSpec) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "privileged": False,
+            "init": True,  # reap orphans so killed exec children never linger as zombies
+            "network_mode": spec.network or "bridge",
+        }
+        if spec.memory_mb:
+            kwargs["mem_limit"] = spec.memory_mb * 1024 * 1024
+        if spec.cpu_percent:
+            kwargs["cpu_period"] = 100_000
+            kwargs["cpu_quota"] = int(spec.cpu_percent * 1000)
+        if spec.strict:
+            kwargs["cap_drop"] = ["ALL"]
+            kwargs["cap_add"] = STRICT_CAPS
+            kwargs["security_opt"] = ["no-new-privileges:true"]
+        if spec.volumes:
+            kwargs["mounts"] = [
+                docker.types.Mount(target=path, source=name, type="volume")
+                for name, path in spec.volumes
+            ]
+        return self.api.create_host_config(**kwargs)
+
+    @translated
+    def start(self, container_id: str) -> None:
+        self.api.start(container_id)
+
+    @translated
+    def stop(self, container_id: str, timeout: int = 10) -> None:
+        # The HTTP timeout must outlast Docker's own grace period.
+        self.api.timeout = max(self.timeout, timeout + 15)
+        try:
+            self.api.stop(container_id, timeout=timeout)
+        finally:
+            self.api.timeout = self.timeout
+
+    @translated
+    def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
+        self.api.kill(container_id, signal=signal)
+
+    @translated
+    def pause(self, container_id: str) -> None:
+        self.api.pause(container_id)
+
+    @translated
+    def unpause(self, container_id: str) -> None:
+        self.api.unpause(container_id)
+
+    @translated
+    def remove(self, container_id: str, force: bool = True) -> None:
+        self.api.remove_container(container_id, force=force, v=False)
+
+    @translated
+    def rename(self, container_id: str, docker_name: str) -> None:
+        self.api.rename(container_id, docker_name)
+
+    @translated
+    def wait(self, container_id: str, timeout: float) -> int | None:
+        self.api.timeout = timeout
+        try:
+            result = self.api.wait(container_id, timeout=timeout)
+            return int(result.get("StatusCode", 0))
+        except requests.exceptions.ReadTimeout:
+            return None
+        finally:
+            self.api.timeout = self.timeout
+
+    @translated
+    def logs(self, container_id: str, *, tail: int, since: datetime | None = None) -> list[LogLine]:
+        lines: list[LogLine] = []
+        for stream_name, flags in (
+            ("stdout", {"stdout": True, "stderr": False}),
+            ("stderr", {"stdout": False, "stderr": True}),
+        ):
+            raw = self.api.logs(container_id, timestamps=True, tail=tail, since=since, **flags)
+            for text in raw.decode("utf-8", "replace").splitlines():
+                stamp, _, line = text.partition(" ")
+                lines.append(LogLine(parse_time(stamp), stream_name, line))
+        lines.sort(
+            key=lambda entry: entry.timestamp or datetime.min.replace(tzinfo=None).astimezone()
+        )
+        return lines[-tail:]
+
+    @translated
+    def stats(self, container_id: str) -> dict[str, Any]:
+        """One stats sample (the engine computes the CPU delta over its own one-second window)."""
+        return dict(self.api.stats(container_id, stream=False))
+
+    @translated
+    def path_exists(self, container_id: str, path: str) -> bool:
+        """Stat a path in a container's filesystem; works while it is stopped too."""
+        try:
+            self.api.head(
+                self.api._url("/containers/{0}/archive", container_id), params={"path": path}
+            ).raise_for_status()
+            return True
+        except requests.exceptions.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return False
+            raise
+
+    # -- exec ------------------------------------------------------------------------------------
+
+    @translated
+    def exec_create(
+        self,
+        container_id: str,
+        argv: list[str],
+        *,
+        environment: dict[str, str] | None = None,
+        workdir: str | None = None,
+        tty: bool = False,
+        stdin: bool = False,
+        user: str = "",
+    ) -> str:
+        created = self.api.exec_create(
+            container_id,
+            argv,
+            stdout=True,
+            stderr=True,
+            stdin=stdin,
+            tty=tty,
+            environment=[f"{k}={v}" for k, v in (environment or {}).items()] or None,
+            workdir=workdir,
+            user=user,
+        )
+        if tty:
+            # exec_create in docker-py has no DetachKeys parameter; set it through the raw API.
+            pass
+        return str(created["Id"])
+
+    @translated
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return dict(self.api.exec_inspect(exec_id))
+
+    @translated
+    def exec_resize(self, exec_id: str, cols: int, rows: int) -> None:
+        self.api.exec_resize(exec_id, height=rows, width=cols)
+
+    def exec_run(
+        self,
+        container_id: str,
+        argv: list[str],
+        *,
+        environment: dict[str, str] | None = None,
+        workdir: str | None = None,
+        timeout_ms: int = 30_000,
+        max_output: int = 1024 * 1024,
+        stdin_data: bytes | None = None,
+    ) -> ExecResult:
+        """Run argv to completion (or its deadline) and return its output inline.
+
+        On timeout every process the exec started is killed and `timed_out` is set.
+        """
+        started = time.monotonic()
+        exec_id = self.exec_create(
+            container_id,
+            argv,
+            environment=environment,
+            workdir=workdir,
+            stdin=stdin_data is not None,
+        )
+        return run_exec(
+            self,
+            exec_id,
+            started=started,
+            timeout_ms=timeout_ms,
+            max_output=max_output,
+            stdin_data=stdin_data,
+        )
+
+    def exec_stream(
+        self,
+        container_id: str,
+        argv: list[str],
+        *,
+        environment: dict[str, str] | None = None,
+        workdir: str | None = None,
+    ) -> tuple[str, Iterator[tuple[int, bytes]]]:
+        """Start argv and return (exec id, iterator of (stream 1|2, chunk)); the caller kills on exit."""
+        from apps.engine.rawexec import stream_exec
+
+        exec_id = self.exec_create(container_id, argv, environment=environment, workdir=workdir)
+        return exec_id, stream_exec(self, exec_id)
+
+    def kill_exec(self, exec_id: str) -> None:
+        from apps.engine.rawexec import kill_exec_tree
+
+        kill_exec_tree(self, exec_id)
+
+    # -- images --------------------------------------------------------------------------------
+
+    @translated
+    def list_images(self) -> list[ImageInfo]:
+        return [
+            ImageInfo(
+                image_id=item["Id"],
+                repo_tags=[t for t in (item.get("RepoTags") or []) if t != "<none>:<none>"],
+                repo_digests=item.get("RepoDigests") or [],
+                created_at=datetime.fromtimestamp(item.get("Created", 0)).astimezone(),
+                size_bytes=int(item.get("Size", 0)),
+                labels=item.get("Labels") or {},
+            )
+            for item in self.api.images()
+        ]
+
+    @translated
+    def inspect_image(self, reference: str) -> dict[str, Any]:
+        return dict(self.api.inspect_image(reference))
+
+    @translated
+    def image_exists(self, reference: str) -> bool:
+        try:
+            self.api.inspect_image(reference)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    @translated
+    def image_history(self, reference: str) -> list[dict[str, Any]]:
+        return list(self.api.history(reference))
+
+    @translated
+    def remove_image(self, reference: str, force: bool = False) -> None:
+        self.api.remove_image(reference, force=force, noprune=False)
+
+    @translated
+    def tag_image(self, image: str, repository: str, tag: str) -> None:
+        self.api.tag(image, repository, tag)
+
+    @translated
+    def import_image(self, tar_bytes: bytes, repository: str, tag: str, changes: list[str]) -> str:
+        out = self.api.import_image_from_data(
+            tar_bytes, repository=repository, tag=tag, changes=changes
+        )
+        return str(out)
+
+    @translated
+    def pull_image(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
+        yield from self.api.pull(repository, tag=tag, stream=True, decode=True)
+
+    @translated
+    def commit(
+        self,
+        container_id: str,
+        repository: str,
+        tag: str,
+        pause: bool,
+        labels: dict[str, str] | None = None,
+    ) -> str:
+        changes = [f'LABEL {k}="{v}"' for k, v in (labels or {}).items()] or None
+        self.api.timeout = max(self.timeout, 900)
+        try:
+            out = self.api.commit(
+                container_id, repository=repository, tag=tag, pause=pause, changes=changes
+            )
+        finally:
+            self.api.timeout = self.timeout
+        return str(out["Id"])
+
+    # -- volumes -------------------------------------------------------------------------------
+
+    @translated
+    def list_volumes(self, labels: list[str] | None = None) -> list[VolumeInfo]:
+        filters = {"label": labels} if labels else None
+        out = self.api.volumes(filters=filters)
+        return [_volume(v) for v in (out.get("Volumes") or [])]
+
+    @translated
+    def create_volume(self, name: str, labels: dict[str, str], driver: str = "local") -> VolumeInfo:
+        return _volume(self.api.create_volume(name=name, driver=driver, labels=labels))
+
+    @translated
+    def inspect_volume(self, name: str) -> VolumeInfo:
+        return _volume(self.api.inspect_volume(name))
+
+    @translated
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        self.api.remove_volume(name, force=force)
+
+    # -- networks ------------------------------------------------------------------------------
+
+    @translated
+    def ensure_network(self, name: str) -> str:
+        existing = self.api.networks(names=[name])
+        for item in existing:
+            if item.get("Name") == name:
+                return str(item["Id"])
+        created = self.api.create_network(
+            name, driver="bridge", labels={settings.QUILTWEB_LABEL_PREFIX + "managed": "true"}
+        )
+        return str(created["Id"])
+
+    @translated
+    def network_exists(self, name: str) -> bool:
+        return any(item.get("Name") == name for item in self.api.networks(names=[name]))
+
+    @translated
+    def list_networks(self) -> list[dict[str, Any]]:
+        return list(self.api.networks())
+
+    @translated
+    def inspect_network(self, name: str) -> dict[str, Any]:
+        return dict(self.api.inspect_network(name))
+
+    @translated
+    def create_network(self, name: str, labels: dict[str, str]) -> str:
+        return str(self.api.create_network(name, driver="bridge", labels=labels)["Id"])
+
+    @translated
+    def remove_network(self, name: str) -> None:
+        self.api.remove_network(name)
+
+    @translated
+    def connect(self, network: str, container_id: str) -> None:
+        self.api.connect_container_to_network(container_id, network)
+
+    @translated
+    def disconnect(self, network: str, container_id: str) -> None:
+        self.api.disconnect_container_from_network(container_id, network)
+
+    # -- archives ------------------------------------------------------------------------------
+
+    @translated
+    def put_archive(self, container_id: str, path: str, data: bytes) -> None:
+        self.api.put_archive(container_id, path, data)
+
+    @translated
+    def get_archive(self, container_id: str, path: str) -> tuple[bytes, dict[str, Any]]:
+        stream, stat = self.api.get_archive(container_id, path)
+        return b"".join(stream), dict(stat)
+
+    # -- events --------------------------------------------------------------------------------
+
+    @translated
+    def events(
+        self, since: float | None = None, filters: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Engine events as dicts (blocking generator; run it in a thread)."""
+        client = docker.APIClient(base_url=self.base_url, version="1.41", timeout=None)
+        yield from client.events(since=since, filters=filters, decode=True)
+
+
+def _networks(raw: dict[str, Any] | None) -> dict[str, NetworkAttachment]:
+    out: dict[str, NetworkAttachment] = {}
+    for name, net in (raw or {}).items():
+        out[name] = NetworkAttachment(
+            name=name,
+            ip_address=net.get("IPAddress") or None,
+            gateway=net.get("Gateway") or None,
+            mac_address=net.get("MacAddress") or None,
+            aliases=list(net.get("Aliases") or []),
+        )
+    return out
+
+
+def _mounts(raw: list[dict[str, Any]] | None) -> list[MountInfo]:
+    return [
+        MountInfo(
+            type=m.get("Type", ""),
+            name=m.get("Name"),
+            source=m.get("Source"),
+            destination=m.get("Destination", ""),
+            read_only=not m.get("RW", True),
+        )
+        for m in raw or []
+    ]
+
+
+def _exit_code_from_status(status: str) -> int | None:
+    # List items only carry a human status such as "Exited (137) 5 seconds ago".
+    if status.startswith("Exited (") and ")" in status:
+        try:
+            return int(status[len("Exited (") : status.index(")")])
+        except ValueError:
+            return None
+    return None
+
+
+def _from_list_item(item: dict[str, Any]) -> ContainerInfo:
+    names = item.get("Names") or ["/"]
+    return ContainerInfo(
+        id=item["Id"],
+        name=names[0].lstrip("/"),
+        labels=item.get("Labels") or {},
+        state=item.get("State", ""),
+        exit_code=_exit_code_from_status(item.get("Status", "")),
+        pid=None,
+        created_at=datetime.fromtimestamp(item.get("Created", 0)).astimezone(),
+        started_at=None,
+        finished_at=None,
+        image=item.get("Image", ""),
+        image_id=item.get("ImageID", ""),
+        networks=_networks((item.get("NetworkSettings") or {}).get("Networks")),
+        mounts=_mounts(item.get("Mounts")),
+        detailed=False,
+    )
+
+
+def _from_inspect(data: dict[str, Any]) -> ContainerInfo:
+    state = data.get("State") or {}
+    config = data.get("Config") or {}
+    host = data.get("HostConfig") or {}
+    status = state.get("Status", "")
+    health = (state.get("Health") or {}).get("Status")
+    ports: list[PortBinding] = []
+    for key, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for binding in bindings or [None]:
+            ports.append(
+                PortBinding(
+                    container_port=int(port),
+                    protocol=proto or "tcp",
+                    host_ip=(binding or {}).get("HostIp") or None,
+                    host_port=int((binding or {}).get("HostPort"))
+                    if (binding or {}).get("HostPort")
+                    else None,
+                )
+            )
+    finished = parse_time(state.get("FinishedAt"))
+    exit_code = state.get("ExitCode")
+    if status in ("created",) or (status == "running" and exit_code == 0):
+        exit_code = None
+    return ContainerInfo(
+        id=data["Id"],
+        name=data.get("Name", "").lstrip("/"),
+        labels=config.get("Labels") or {},
+        state=status,
+        exit_code=exit_code if status in ("exited", "dead") else None,
+        pid=state.get("Pid") or None,
+        created_at=parse_time(data.get("Created")),
+        started_at=parse_time(state.get("StartedAt")),
+        finished_at=finished if status in ("exited", "dead") else None,
+        image=config.get("Image", ""),
+        image_id=data.get("Image", ""),
+        networks=_networks((data.get("NetworkSettings") or {}).get("Networks")),
+        mounts=_mounts(data.get("Mounts")),
+        detailed=True,
+        working_dir=config.get("WorkingDir") or "",
+        command=list(config.get("Cmd") or []),
+        env=list(config.get("Env") or []),
+        memory_bytes=int(host.get("Memory") or 0),
+        cpu_quota=int(host.get("CpuQuota") or 0),
+        cpu_period=int(host.get("CpuPeriod") or 0),
+        health=health,
+        hostname=config.get("Hostname") or "",
+        dns_servers=list(host.get("Dns") or []),
+        ports=ports,
+        cap_drop=list(host.get("CapDrop") or []),
+        security_opt=list(host.get("SecurityOpt") or []),
+        oom_killed=bool(state.get("OOMKilled")),
+        error=state.get("Error") or "",
+    )
+
+
+def _volume(raw: dict[str, Any]) -> VolumeInfo:
+    return VolumeInfo(
+        name=raw["Name"],
+        driver=raw.get("Driver", "local"),
+        labels=raw.get("Labels") or {},
+        created_at=parse_time(raw.get("CreatedAt")),
+        mountpoint=raw.get("Mountpoint", ""),
+    )

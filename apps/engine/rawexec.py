@@ -1,0 +1,255 @@
+"""Exec I/O over a raw connection to the engine.
+
+docker-py's exec socket wrapper can lose bytes its HTTP parser buffered (ENGINE-FACTS.md), so
+the exec start request is written by hand: one HTTP upgrade on the engine's socket, then the
+multiplexed stream (8-byte frame headers: stream byte, three zeros, big-endian length).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from apps.engine import errors
+from apps.engine.types import ExecResult
+
+if TYPE_CHECKING:
+    from apps.engine.client import Engine
+
+API_VERSION = "1.41"
+
+
+def connect(base_url: str, timeout: float = 10.0) -> socket.socket:
+    """A fresh connection to the engine named by DOCKER_HOST (unix or tcp, no TLS)."""
+    parsed = urlparse(base_url)
+    try:
+        if parsed.scheme in ("unix", "http+unix", ""):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(parsed.path or "/var/run/docker.sock")
+        elif parsed.scheme in ("tcp", "http"):
+            sock = socket.create_connection(
+                (parsed.hostname or "127.0.0.1", parsed.port or 2375), timeout=timeout
+            )
+        else:
+            raise errors.EngineUnavailable(f"unsupported DOCKER_HOST scheme {parsed.scheme!r}")
+    except OSError as exc:
+        raise errors.EngineUnavailable(str(exc)) from exc
+    return sock
+
+
+def start_request(exec_id: str, tty: bool) -> bytes:
+    body = json.dumps({"Detach": False, "Tty": tty}).encode()
+    return (
+        f"POST /v{API_VERSION}/exec/{exec_id}/start HTTP/1.1\r\n"
+        "Host: docker\r\n"
+        "Content-Type: application/json\r\n"
+        "Connection: Upgrade\r\n"
+        "Upgrade: tcp\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def parse_response_head(buffer: bytes) -> tuple[int, bytes] | None:
+    """(status, bytes after the head) once the head is complete, else None."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    status_line = buffer[: buffer.find(b"\r\n")].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return status, buffer[end + 4 :]
+
+
+def open_exec(engine: Engine, exec_id: str, tty: bool = False) -> tuple[socket.socket, bytes]:
+    """Start an exec and return its upgraded socket plus any stream bytes already read."""
+    sock = connect(engine.base_url)
+    try:
+        sock.sendall(start_request(exec_id, tty))
+        buffer = b""
+        while (head := parse_response_head(buffer)) is None:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise errors.EngineUnavailable("the engine closed the exec connection")
+            buffer += chunk
+        status, rest = head
+        if status == 404:
+            raise errors.NotFound("no such exec")
+        if status == 409:
+            raise errors.Conflict("the container is not running")
+        if status not in (101, 200):
+            raise errors.BadRequest(f"exec start answered HTTP {status}")
+        return sock, rest
+    except BaseException:
+        sock.close()
+        raise
+
+
+class FrameReader:
+    """Splits the engine's multiplexed exec stream into (stream, payload) frames."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self.buffer += data
+        frames: list[tuple[int, bytes]] = []
+        while len(self.buffer) >= 8:
+            stream_type = self.buffer[0]
+            (length,) = struct.unpack(">I", self.buffer[4:8])
+            if len(self.buffer) < 8 + length:
+                break
+            frames.append((stream_type, bytes(self.buffer[8 : 8 + length])))
+            del self.buffer[: 8 + length]
+        return frames
+
+
+def run_exec(
+    engine: Engine,
+    exec_id: str,
+    *,
+    started: float,
+    timeout_ms: int,
+    max_output: int,
+    stdin_data: bytes | None = None,
+) -> ExecResult:
+    deadline = started + timeout_ms / 1000
+    sock, rest = open_exec(engine, exec_id)
+    out = {1: bytearray(), 2: bytearray()}
+    truncated = False
+    timed_out = False
+    reader = FrameReader()
+    try:
+        if stdin_data is not None:
+            sock.sendall(stdin_data)
+            sock.shutdown(socket.SHUT_WR)
+        pending = reader.feed(rest)
+        sock.setblocking(False)
+        while True:
+            for stream_type, payload in pending:
+                target = out.get(stream_type)
+                if target is None:
+                    continue
+                room = max_output - len(target)
+                if len(payload) > room:
+                    truncated = True
+                    payload = payload[: max(room, 0)]
+                target += payload
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([sock], [], [], remaining)
+            if not ready:
+                continue
+            try:
+                chunk = sock.recv(262144)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            pending = reader.feed(chunk)
+    finally:
+        sock.close()
+    if timed_out:
+        kill_exec_tree(engine, exec_id)
+        exit_code = None
+    else:
+        exit_code = _exit_code(engine, exec_id)
+    return ExecResult(
+        exit_code=exit_code,
+        stdout=bytes(out[1]),
+        stderr=bytes(out[2]),
+        elapsed_ms=int((time.monotonic() - started) * 1000),
+        timed_out=timed_out,
+        truncated=truncated,
+    )
+
+
+def _exit_code(engine: Engine, exec_id: str) -> int | None:
+    # The stream can close a moment before the engine records the exit code.
+    for _ in range(50):
+        info = engine.exec_inspect(exec_id)
+        if not info.get("Running"):
+            code = info.get("ExitCode")
+            return int(code) if code is not None else None
+        time.sleep(0.005)
+    return None
+
+
+def stream_exec(engine: Engine, exec_id: str) -> Iterator[tuple[int, bytes]]:
+    """Yield (stream, chunk) as the exec produces output; stream 0 with b"" means it ended.
+
+    Closing the generator early kills the exec's processes (a client went away).
+    """
+    sock, rest = open_exec(engine, exec_id)
+    reader = FrameReader()
+    finished = False
+    try:
+        yield from reader.feed(rest)
+        sock.settimeout(None)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            yield from reader.feed(chunk)
+        finished = True
+    finally:
+        sock.close()
+        if not finished:
+            kill_exec_tree(engine, exec_id)
+
+
+def exec_exit_code(engine: Engine, exec_id: str) -> int | None:
+    return _exit_code(engine, exec_id)
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            kids = [int(p) for p in handle.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def _tree(pid: int) -> list[int]:
+    seen: list[int] = []
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        stack.extend(_children(current))
+    return seen
+
+
+def kill_exec_tree(engine: Engine, exec_id: str, sig: int = signal.SIGKILL) -> None:
+    """Kill an exec's process and everything it started.
+
+    Closing the exec connection does not do this (ENGINE-FACTS.md). The engine runs on this
+    host, so its host PIDs are walked through /proc; where they are not visible (a remote
+    engine), a `kill` exec inside the container does the same by its namespace PID.
+    """
+    try:
+        info = engine.exec_inspect(exec_id)
+    except errors.EngineError:
+        return
+    pid = int(info.get("Pid") or 0)
+    if not pid or not info.get("Running", False):
+        return
+    # A remote engine's host PIDs are not visible here; nothing more can be done from outside.
+    for target in reversed(_tree(pid)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(target, sig)

@@ -1,0 +1,140 @@
+"""Typed results of the engine seam. Plain dataclasses; no docker objects leak out."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    name: str
+    ip_address: str | None
+    gateway: str | None
+    mac_address: str | None
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    protocol: str
+    host_ip: str | None
+    host_port: int | None
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    type: str  # volume | bind | tmpfs
+    name: str | None  # volume name
+    source: str | None
+    destination: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What QuiltWeb knows of one Docker container, from a list item or a full inspect.
+
+    `detailed` is False for list items: then pid, started/finished times, env, command and
+    limits are not known and hold None or empty values.
+    """
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: str  # Docker's: created running paused restarting removing exited dead
+    exit_code: int | None
+    pid: int | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    image: str
+    image_id: str
+    networks: dict[str, NetworkAttachment]
+    mounts: list[MountInfo]
+    detailed: bool
+    working_dir: str = ""
+    command: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    memory_bytes: int = 0
+    cpu_quota: int = 0
+    cpu_period: int = 0
+    health: str | None = None
+    hostname: str = ""
+    dns_servers: list[str] = field(default_factory=list)
+    ports: list[PortBinding] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    security_opt: list[str] = field(default_factory=list)
+    oom_killed: bool = False
+    error: str = ""
+
+    def ip_on(self, network: str) -> str | None:
+        attachment = self.networks.get(network)
+        return attachment.ip_address if attachment and attachment.ip_address else None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything QuiltWeb lets a user choose about a new container; the server builds the rest.
+
+    There is deliberately no field for privileged mode, host paths, host namespaces, devices or
+    added capabilities: no route can reach them.
+    """
+
+    docker_name: str
+    image: str
+    labels: dict[str, str]
+    command: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    memory_mb: int | None = None
+    cpu_percent: float | None = None
+    strict: bool = False
+    volumes: list[tuple[str, str]] = field(default_factory=list)  # (engine volume name, path)
+    network: str | None = None
+    hostname: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    elapsed_ms: int
+    timed_out: bool
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp: datetime | None
+    stream: str
+    line: str
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    image_id: str
+    repo_tags: list[str]
+    repo_digests: list[str]
+    created_at: datetime | None
+    size_bytes: int
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    name: str
+    driver: str
+    labels: dict[str, str]
+    created_at: datetime | None
+    mountpoint: str
+
+
+@dataclass(frozen=True)
+class EngineVersion:
+    version: str
+    api_version: str
+    os: str
+    arch: str
+    containers: int = 0
+    images: int = 0

@@ -1,0 +1,144 @@
+"""Creating and cancelling operations. Every 202 route goes through `submit()`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.accounts import audit
+from apps.accounts.actor import Actor
+from apps.core.errors import ApiError
+from apps.events.publish import publish
+from apps.operations.models import IdempotencyRecord, Operation, Status
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def publish_operation(op: Operation) -> None:
+    container_id = op.target_id if op.target_type == "container" else ""
+    publish("operation_update", op.as_dict(), tenant_id=op.tenant_id, container_id=container_id)
+
+
+def _body_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def replay(request: HttpRequest, route: str, body: Any) -> Operation | None:
+    """The operation an earlier request with this `Idempotency-Key` created, if any.
+
+    Same key with a different body is 409 IDEMPOTENCY_MISMATCH.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if not key or not request.user.is_authenticated:
+        return None
+    since = timezone.now() - IDEMPOTENCY_WINDOW
+    found = (
+        IdempotencyRecord.objects.select_related("operation")
+        .filter(user_id=request.user.pk, route=route, key=key, created_at__gte=since)
+        .first()
+    )
+    if found is None:
+        return None
+    if found.body_hash != _body_hash(body):
+        raise ApiError(
+            409,
+            "IDEMPOTENCY_MISMATCH",
+            "this Idempotency-Key was used with a different body",
+            hint="Use a fresh Idempotency-Key for a different request.",
+        )
+    return found.operation
+
+
+def submit(
+    request: HttpRequest | None,
+    *,
+    actor: Actor,
+    kind: str,
+    target_type: str,
+    target_id: str,
+    tenant_id: int | None,
+    params: dict[str, Any] | None = None,
+    route: str = "",
+    body: Any = None,
+    progress: int | None = 0,
+    message: str = "queued",
+) -> Operation:
+    """Queue an operation for the worker (or return the one an idempotent retry refers to)."""
+    if request is not None and route:
+        existing = replay(request, route, body)
+        if existing is not None:
+            return existing
+    key = request.headers.get("Idempotency-Key") if request is not None else None
+    with transaction.atomic():
+        op = Operation.objects.create(
+            kind=kind,
+            status=Status.QUEUED,
+            tenant_id=tenant_id,
+            target_type=target_type,
+            target_id=target_id,
+            params=params or {},
+            requested_by=actor.as_dict(),
+            progress=progress,
+            message=message,
+        )
+        if key and request is not None and route:
+            try:
+                with transaction.atomic():
+                    IdempotencyRecord.objects.create(
+                        user_id=request.user.pk,
+                        route=route,
+                        key=key,
+                        body_hash=_body_hash(body),
+                        operation=op,
+                    )
+            except IntegrityError:
+                # A concurrent retry won the race: answer with its operation, drop ours.
+                transaction.set_rollback(True)
+                winner = replay(request, route, body)
+                if winner is not None:
+                    return winner
+                raise
+        publish_operation(op)
+    return op
+
+
+def cancel(op: Operation, *, actor: Actor) -> Operation:
+    """Queued → cancelled at once; running → cancelled cooperatively by its runner."""
+    with transaction.atomic():
+        op = Operation.objects.select_for_update().get(pk=op.pk)
+        if op.is_terminal:
+            raise ApiError(
+                409,
+                "OPERATION_FINISHED",
+                f"the operation already finished ({op.status})",
+                details={"state": op.status},
+            )
+        now = timezone.now()
+        changed = Operation.objects.filter(
+            pk=op.pk, status__in=[Status.ACCEPTED, Status.QUEUED]
+        ).update(
+            status=Status.CANCELLED,
+            finished_at=now,
+            message="cancelled before it started",
+            cancel_requested=True,
+        )
+        if not changed:
+            Operation.objects.filter(pk=op.pk).update(cancel_requested=True, message="cancelling…")
+        op.refresh_from_db()
+        audit.record(
+            actor,
+            "operation.cancelled",
+            target_type="operation",
+            target_id=op.operation_id,
+            target_name=op.kind,
+            tenant_id=op.tenant_id,
+            data={"kind": op.kind, "was": "queued" if changed else "running"},
+        )
+        publish_operation(op)
+    return op

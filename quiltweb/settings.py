@@ -1,0 +1,195 @@
+"""QuiltWeb settings: one file, driven by the environment.
+
+Everything a deployment changes comes from an environment variable with a safe local default:
+SQLite in WAL mode and an in-memory channel layer for one machine; DATABASE_URL and REDIS_URL
+when there is more than one process that must share them.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("QUILTWEB_STATE_DIR", BASE_DIR / ".state"))
+STATE_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _secret_key() -> str:
+    """A key from the environment, else one generated once and kept in the state directory."""
+    if key := os.environ.get("DJANGO_SECRET_KEY"):
+        return key
+    path = STATE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+CSRF_TRUSTED_ORIGINS = [
+    o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "django_htmx",
+    "template_partials",
+    "apps.core",
+    "apps.engine",
+    "apps.accounts",
+    "apps.events",
+    "apps.operations",
+    "apps.containers",
+    "apps.health",
+    "apps.snapshots",
+    "apps.volumes",
+    "apps.network",
+    "apps.images",
+    "apps.terminals",
+    "apps.activity",
+]
+
+MIDDLEWARE = [
+    "apps.core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.accounts.middleware.ApiKeyMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "apps.core.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "quiltweb.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "quiltweb.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.shell",
+            ],
+            "builtins": ["template_partials.templatetags.partials"],
+        },
+    }
+]
+
+# SQLite is the embedded default. WAL, a busy timeout and IMMEDIATE write transactions let the
+# web server and the worker write one file without "database is locked" (ENGINE-FACTS.md).
+SQLITE_PATH = Path(os.environ.get("QUILTWEB_DB", STATE_DIR / "quiltweb.sqlite3"))
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024 + 1024 * 1024  # the API's 32 MiB plus headroom
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/xterm", BASE_DIR / "node_modules" / "@xterm" / "xterm"),
+    ("vendor/xterm-addon-fit", BASE_DIR / "node_modules" / "@xterm" / "addon-fit"),
+]
+WHITENOISE_USE_FINDERS = True  # serve straight from the finders when collectstatic has not run
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+# QuiltWeb's own settings.
+QUILTWEB_VERSION = "0.1.0"
+QUILTWEB_DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+QUILTWEB_ENGINE_NAME = os.environ.get("QUILTWEB_ENGINE_NAME", "local")
+QUILTWEB_ENGINE_TIMEOUT = float(os.environ.get("QUILTWEB_ENGINE_TIMEOUT", "30"))
+QUILTWEB_BASE_IMAGE = "quilt/base"
+QUILTWEB_NETWORK = os.environ.get("QUILTWEB_NETWORK", "quiltweb")
+QUILTWEB_LABEL_PREFIX = "io.quiltweb."
+QUILTWEB_ENGINE_RETRY_AFTER = 5
+QUILTWEB_TERMINAL_PER_USER = env_int("QUILTWEB_TERMINAL_PER_USER", 10)
+QUILTWEB_TERMINAL_GLOBAL = env_int("QUILTWEB_TERMINAL_GLOBAL", 200)
+QUILTWEB_TERMINAL_GRACE_SECONDS = env_int("QUILTWEB_TERMINAL_GRACE_SECONDS", 300)
+QUILTWEB_TERMINAL_IDLE_SECONDS = env_int("QUILTWEB_TERMINAL_IDLE_SECONDS", 1800)
+QUILTWEB_TERMINAL_RECORD = env_bool("QUILTWEB_TERMINAL_RECORD", False)
+QUILTWEB_WORKER_POLL_SECONDS = float(os.environ.get("QUILTWEB_WORKER_POLL_SECONDS", "0.25"))
+QUILTWEB_PAGE_SIZE = 50
+# Every engine object this deployment makes carries io.quiltweb.instance=<this>, so two
+# deployments (or a test run) on one engine never touch each other's containers.
+QUILTWEB_INSTANCE = os.environ.get("QUILTWEB_INSTANCE", "default")
+# Origins, besides this site's own, that may open websockets (exact scheme://host:port).
+QUILTWEB_WS_EXTRA_ORIGINS = [o for o in os.environ.get("QUILTWEB_WS_ORIGINS", "").split(",") if o]
