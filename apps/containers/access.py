@@ -1,0 +1,119 @@
+"""Resolving a container for the caller: managed, visible to the caller's tenant, role checked.
+
+Every view and API route that touches a container starts with one of these. Another tenant's
+container, an unmanaged one, or an unknown id all answer the same 404.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import Http404, HttpRequest
+
+from apps.accounts.access import require_api, require_page
+from apps.accounts.actor import Actor
+from apps.accounts.models import Tenant
+from apps.containers.models import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_TENANT,
+    ContainerRecord,
+    name_from_docker,
+)
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.engine.types import ContainerInfo
+
+ID_PREFIX = re.compile(r"^[0-9a-f]{12,64}$")
+
+
+@dataclass
+class Target:
+    """A resolved container: who asks, the database record and a fresh engine inspect."""
+
+    actor: Actor
+    record: ContainerRecord
+    info: ContainerInfo
+
+    @property
+    def id(self) -> str:
+        return self.record.container_id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+
+def managed_labels(tenant: Tenant) -> dict[str, str]:
+    return {
+        LABEL_MANAGED: "true",
+        LABEL_TENANT: tenant.slug,
+        LABEL_INSTANCE: settings.QUILTWEB_INSTANCE,
+    }
+
+
+def instance_filter() -> list[str]:
+    return [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"]
+
+
+def _record_for(actor: Actor, ref: str) -> ContainerRecord | None:
+    ref = ref.strip().lower()
+    if not ID_PREFIX.match(ref):
+        return None
+    qs = ContainerRecord.objects.select_related("tenant").filter(deleted_at__isnull=True)
+    if not actor.is_admin:
+        qs = qs.filter(tenant_id=actor.tenant_id)
+    if len(ref) == 64:
+        return qs.filter(container_id=ref).first()
+    matches = list(qs.filter(container_id__startswith=ref)[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+def resolve(actor: Actor, ref: str) -> Target | None:
+    """The container `ref` (64-hex id or unique 12+ prefix) names for this actor, or None."""
+    record = _record_for(actor, ref)
+    if record is None:
+        return None
+    try:
+        info = engine().inspect_container(record.container_id)
+    except engine_errors.NotFound:
+        # Removed outside QuiltWeb: the record is a tombstone from now on.
+        from django.utils import timezone
+
+        ContainerRecord.objects.filter(pk=record.pk).update(deleted_at=timezone.now(), state="removed")
+        return None
+    if info.labels.get(LABEL_MANAGED) != "true" or info.labels.get(LABEL_TENANT) != record.tenant.slug:
+        return None
+    current = name_from_docker(record.tenant.slug, info.name)
+    if current != record.name:
+        ContainerRecord.objects.filter(pk=record.pk).update(name=current)
+        record.name = current
+    return Target(actor=actor, record=record, info=info)
+
+
+def get_container_for_api(request: HttpRequest, ref: str, role: str = "viewer") -> Target:
+    """Resolve for a JSON route: 403 FORBIDDEN for a low role, 404 NOT_FOUND otherwise."""
+    actor = require_api(request, role)
+    target = resolve(actor, ref)
+    if target is None:
+        raise ApiError(404, "NOT_FOUND", f"no container {ref!r}", details={"field": "container_id"})
+    return target
+
+
+def get_container_for_page(request: HttpRequest, ref: str, role: str = "viewer") -> Target:
+    actor = require_page(request, role)
+    target = resolve(actor, ref)
+    if target is None:
+        raise Http404("no such container")
+    return target
+
+
+def find_by_name(actor: Actor, name: str, tenant_id: int | None = None) -> ContainerRecord | None:
+    qs = ContainerRecord.objects.filter(name=name, deleted_at__isnull=True)
+    tid = tenant_id if tenant_id is not None else actor.tenant_id
+    if not actor.is_admin or tenant_id is not None:
+        qs = qs.filter(tenant_id=tid)
+    return qs.order_by("-id").first()
