@@ -20,7 +20,7 @@ RUNS = 15
 
 
 def main() -> None:
-    api, browser, user = prepare()
+    api, browser, _user = prepare()
     from apps.accounts.models import Tenant
     from apps.containers.access import managed_labels
     from apps.containers.models import ContainerRecord, docker_name
