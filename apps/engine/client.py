@@ -480,6 +480,43 @@ class Engine:
     def remove_volume(self, name: str, force: bool = False) -> None:
         self.api.remove_volume(name, force=force)
 
+    @translated
+    def copy_volume(
+        self, source: str, target: str, labels: dict[str, str], timeout: float = 900
+    ) -> None:
+        """Copy one volume's contents into another (`cp -a`) with a short-lived helper container.
+
+        The helper runs the managed image with no network, mounts the source read-only and is
+        always removed. A non-zero exit raises BadRequest with the helper's output.
+        """
+        host_config = self.api.create_host_config(
+            network_mode="none",
+            mounts=[
+                docker.types.Mount(target="/from", source=source, type="volume", read_only=True),
+                docker.types.Mount(target="/to", source=target, type="volume"),
+            ],
+        )
+        created = self.api.create_container(
+            image=settings.QUILTWEB_BASE_IMAGE,
+            command=["cp", "-a", "/from/.", "/to/"],
+            labels=labels,
+            host_config=host_config,
+            detach=True,
+        )
+        helper = str(created["Id"])
+        try:
+            self.api.start(helper)
+            code = self.wait(helper, timeout)
+            if code != 0:
+                output = self.api.logs(helper, stdout=True, stderr=True, tail=20)
+                text = output.decode("utf-8", "replace").strip()
+                raise errors.BadRequest(f"volume copy exited with {code}: {text[:300]}")
+        finally:
+            try:  # noqa: SIM105 (no new import in this shared module)
+                self.api.remove_container(helper, force=True)
+            except docker.errors.APIError:
+                pass
+
     # -- networks ------------------------------------------------------------------------------
 
     @translated
