@@ -573,11 +573,17 @@ class Engine:
 
     @translated
     def events(
-        self, since: float | None = None, filters: dict[str, Any] | None = None
+        self,
+        since: float | None = None,
+        filters: dict[str, Any] | None = None,
+        until: float | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Engine events as dicts (blocking generator; run it in a thread)."""
+        """Engine events as dicts (blocking generator; run it in a thread).
+
+        With `until` the stream ends at that time instead of following forever.
+        """
         client = docker.APIClient(base_url=self.base_url, version="1.41", timeout=None)
-        yield from client.events(since=since, filters=filters, decode=True)
+        yield from client.events(since=since, until=until, filters=filters, decode=True)
 
 
 def _networks(raw: dict[str, Any] | None) -> dict[str, NetworkAttachment]:
