@@ -1,0 +1,599 @@
+"""Every container mutation: engine work, the record, the audit entry and the event, together.
+
+Views and API routes call these and nothing else to change a container. Synchronous actions
+return when the change is done; `request_*` actions validate, then queue an operation whose
+runner (apps/containers/runners.py) does the work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.accounts import audit
+from apps.accounts.actor import Actor
+from apps.accounts.models import Tenant
+from apps.containers.access import Target, managed_labels
+from apps.containers.models import LABEL_NAME, ContainerRecord, docker_name, name_from_docker
+from apps.containers.status import (
+    api_state,
+    cached_status,
+    evaluate_checks,
+    image_has_shell,
+    minit_responsive,
+    not_ready,
+    require_exec_ready,
+    store_runtime,
+)
+from apps.containers.validation import (
+    CreateSpec,
+    check_env_key,
+    ensure_name_free,
+    name_conflict,
+    validate_name,
+)
+from apps.core.errors import ApiError, invalid
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.engine.types import ContainerInfo, ContainerSpec
+from apps.events.publish import publish
+from apps.operations.models import Operation
+
+READY_WAIT_SECONDS = 10.0
+MAX_EXEC_OUTPUT = 1024 * 1024
+# Signals a caller may name (spec 2.2 processes; kill takes the same set).
+SIGNALS = ("HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT")
+KILL_SIGNALS = (*SIGNALS, "ABRT", "ALRM", "PIPE", "WINCH")
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def refresh(target: Target) -> Target:
+    """Re-inspect after a change (the record is kept; its name follows Docker's)."""
+    target.info = engine().inspect_container(target.id)
+    current = name_from_docker(target.record.tenant.slug, target.info.name)
+    if current != target.record.name:
+        ContainerRecord.objects.filter(pk=target.record.pk).update(name=current)
+        target.record.name = current
+    return target
+
+
+def _publish(target: Target, action: str, *, checks: dict[str, bool] | None = None) -> None:
+    """A `container_update` event with the status as it is now (checks fresh when given)."""
+    info = target.info
+    record = target.record
+    if checks is not None:
+        store_runtime(record, info, checks)
+    else:
+        _store_state(record, info)
+    obj = cached_status(record, info)
+    publish(
+        "container_update",
+        {"action": action, "container_id": record.container_id, "container": obj},
+        tenant_id=record.tenant_id,
+        container_id=record.container_id,
+    )
+
+
+def _store_state(record: ContainerRecord, info: ContainerInfo) -> None:
+    """Cache state fields from an inspect without running the readiness probe."""
+    running = info.state == "running"
+    checks = dict(record.checks or {})
+    checks["state_running"] = running
+    checks["network_configured"] = info.ip_on(settings.QUILTWEB_NETWORK) is not None
+    if not running:
+        checks["minit_responsive"] = False
+    store_runtime(record, info, checks)
+
+
+def _audit(
+    target: Target, action: str, data: dict[str, Any] | None = None, actor: Actor | None = None
+) -> None:
+    audit.record(
+        actor or target.actor,
+        action,
+        target_type="container",
+        target_id=target.id,
+        target_name=target.record.name,
+        tenant_id=target.record.tenant_id,
+        data=data,
+    )
+
+
+def _invalid_state(info: ContainerInfo, message: str, hint: str | None = None) -> ApiError:
+    state = api_state(info.state)
+    return ApiError(409, "INVALID_STATE", message, details={"state": state}, hint=hint)
+
+
+def normalise_signal(
+    value: Any, allowed: tuple[str, ...] = SIGNALS, *, field: str = "signal"
+) -> str:
+    """`TERM`, `SIGTERM`, `sigterm` -> `SIGTERM`; anything else is 422."""
+    if not isinstance(value, str):
+        raise invalid(field, f"{field} must be a signal name", expected=list(allowed))
+    name = value.strip().upper()
+    name = name.removeprefix("SIG")
+    if name not in allowed:
+        raise invalid(field, f"unknown signal {value!r}", expected=list(allowed), received=value)
+    return "SIG" + name
+
+
+def wait_exec_ready(container_id: str, seconds: float = READY_WAIT_SECONDS) -> ContainerInfo:
+    """Poll until the container answers a no-op exec, stops running, or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        info = engine().inspect_container(container_id)
+        if info.state != "running" or not image_has_shell(info):
+            # A command that exits at once: give the engine a moment to record the exit.
+            if info.state in ("created", "restarting") and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            return info
+        if minit_responsive(container_id):
+            return info
+        if time.monotonic() >= deadline:
+            return info
+        time.sleep(0.1)
+
+
+# -- create --------------------------------------------------------------------------------------
+
+
+def _engine_create(
+    tenant: Tenant,
+    *,
+    name: str,
+    image: str,
+    command: list[str] | None,
+    environment: dict[str, str],
+    labels: dict[str, str],
+    mounts: list[tuple[str, str]],
+    working_directory: str,
+    memory_limit_mb: int | None,
+    cpu_limit_percent: float | None,
+    strict: bool,
+) -> str:
+    spec = ContainerSpec(
+        docker_name=docker_name(tenant.slug, name),
+        image=image,
+        labels={**labels, **managed_labels(tenant), LABEL_NAME: name},
+        command=command,
+        environment=environment,
+        working_dir=working_directory or None,
+        memory_mb=memory_limit_mb,
+        cpu_percent=cpu_limit_percent,
+        strict=strict,
+        volumes=mounts,
+        network=settings.QUILTWEB_NETWORK,
+        hostname=name.replace("_", "-").replace(".", "-")[:63] or None,
+    )
+    try:
+        return engine().create_container(spec)
+    except engine_errors.Conflict:
+        raise name_conflict(name) from None
+    except engine_errors.NotFound as exc:
+        raise invalid(
+            "image",
+            f"the engine cannot create this container: {exc}",
+            engine_message=str(exc)[:500],
+        ) from None
+
+
+def _start_or_remove(container_id: str) -> None:
+    """Start; if the engine refuses, remove the container and raise 422 START_FAILED."""
+    try:
+        engine().start(container_id)
+    except (engine_errors.BadRequest, engine_errors.Conflict, engine_errors.NotFound) as exc:
+        with contextlib.suppress(engine_errors.EngineError):
+            engine().remove(container_id, force=True)
+        raise ApiError(
+            422,
+            "START_FAILED",
+            "the engine refused to start the container",
+            details={"engine_message": str(exc)[:500]},
+            hint="Check command and working_directory exist in the image.",
+        ) from None
+
+
+def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
+    """Create, start and wait up to 10 s for exec readiness (spec 2.2 create)."""
+    container_id = _engine_create(
+        tenant,
+        name=spec.name,
+        image=spec.image,
+        command=spec.command,
+        environment=spec.environment,
+        labels=spec.labels,
+        mounts=spec.mounts,
+        working_directory=spec.working_directory,
+        memory_limit_mb=spec.memory_limit_mb,
+        cpu_limit_percent=spec.cpu_limit_percent,
+        strict=spec.strict,
+    )
+    _start_or_remove(container_id)
+    record = ContainerRecord.objects.create(
+        container_id=container_id,
+        tenant=tenant,
+        name=spec.name,
+        image=spec.image,
+        command=spec.command,
+        environment=spec.environment,
+        labels=spec.labels,
+        volumes=spec.volumes,
+        working_directory=spec.working_directory,
+        memory_limit_mb=spec.memory_limit_mb,
+        cpu_limit_percent=spec.cpu_limit_percent,
+        strict=spec.strict,
+        created_by=actor.as_dict(),
+    )
+    info = wait_exec_ready(container_id)
+    target = Target(actor=actor, record=record, info=info)
+    checks = evaluate_checks(info)
+    _audit(target, "container.created", {"image": spec.image, "volumes": len(spec.volumes)})
+    _publish(target, "created", checks=checks)
+    return target
+
+
+def create_from_runtime(
+    actor: Actor,
+    tenant: Tenant,
+    *,
+    name: str,
+    image: str,
+    runtime: dict[str, Any],
+    labels: dict[str, str],
+    volumes: list[tuple[str, str]],
+    source_snapshot_id: str,
+    relation: str,
+    start: bool,
+) -> Target:
+    """Create a container from a snapshot's runtime config (clones and forks).
+
+    `runtime` holds command, environment, working_directory, memory_limit_mb,
+    cpu_limit_percent, strict; `volumes` are (engine volume name, path). With `start`, it is
+    started and given up to 10 s to become exec-ready. Raises ApiError (409 NAME_CONFLICT,
+    422 START_FAILED) like `create_container`; runners turn those into OperationFailed.
+    """
+    ensure_name_free(tenant, name)
+    user_labels = {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
+    environment = dict(runtime.get("environment") or {})
+    container_id = _engine_create(
+        tenant,
+        name=name,
+        image=image,
+        command=runtime.get("command"),
+        environment=environment,
+        labels=user_labels,
+        mounts=volumes,
+        working_directory=runtime.get("working_directory") or "",
+        memory_limit_mb=runtime.get("memory_limit_mb"),
+        cpu_limit_percent=runtime.get("cpu_limit_percent"),
+        strict=bool(runtime.get("strict")),
+    )
+    if start:
+        _start_or_remove(container_id)
+    record = ContainerRecord.objects.create(
+        container_id=container_id,
+        tenant=tenant,
+        name=name,
+        image=image,
+        command=runtime.get("command"),
+        environment=environment,
+        labels=user_labels,
+        volumes=[f"{engine_name}:{path}" for engine_name, path in volumes],
+        working_directory=runtime.get("working_directory") or "",
+        memory_limit_mb=runtime.get("memory_limit_mb"),
+        cpu_limit_percent=runtime.get("cpu_limit_percent"),
+        strict=bool(runtime.get("strict")),
+        created_by=actor.as_dict(),
+        source_snapshot_id=source_snapshot_id,
+        relation=relation,
+    )
+    info = wait_exec_ready(container_id) if start else engine().inspect_container(container_id)
+    target = Target(actor=actor, record=record, info=info)
+    _audit(
+        target,
+        "container.created",
+        {"image": image, "source_snapshot_id": source_snapshot_id, "relation": relation},
+    )
+    _publish(target, "created", checks=evaluate_checks(info))
+    return target
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+
+
+def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
+    """SIGTERM, then SIGKILL after `timeout_seconds`; a no-op unless running, paused or restarting."""
+    if target.info.state not in ("running", "paused", "restarting"):
+        return target
+    engine().stop(target.id, timeout=timeout_seconds)
+    refresh(target)
+    _audit(
+        target,
+        "container.stopped",
+        {"timeout_seconds": timeout_seconds, "exit_code": target.info.exit_code},
+    )
+    _publish(target, "stopped")
+    return target
+
+
+def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
+    """Send a signal to the main process; allowed from `running` or `paused`."""
+    sig = normalise_signal(signal, KILL_SIGNALS)
+    if target.info.state not in ("running", "paused"):
+        raise _invalid_state(
+            target.info, f"cannot kill a container that is {api_state(target.info.state)}"
+        )
+    engine().kill(target.id, signal=sig)
+    if sig == "SIGKILL":
+        # The engine reports the exit a moment after the kill; wait for it so the reply is true.
+        engine().wait(target.id, timeout=10)
+    refresh(target)
+    _audit(target, "container.killed", {"signal": sig})
+    _publish(target, "killed")
+    return target
+
+
+def rename_container(target: Target, new_name: str) -> Target:
+    name = validate_name(new_name, "new_name")
+    if name == target.record.name:
+        return target
+    try:
+        ensure_name_free(target.record.tenant_id, name)
+        engine().rename(target.id, docker_name(target.record.tenant.slug, name))
+    except engine_errors.Conflict:
+        raise name_conflict(name) from None
+    except ApiError as err:
+        if err.details:
+            err.details["field"] = "new_name"
+        raise
+    old = target.record.name
+    ContainerRecord.objects.filter(pk=target.record.pk).update(name=name)
+    target.record.name = name
+    refresh(target)
+    _audit(target, "container.renamed", {"from": old, "to": name})
+    _publish(target, "renamed")
+    return target
+
+
+def delete_container(target: Target) -> dict[str, Any]:
+    """Force-remove; close its terminal sessions; volumes and snapshots remain."""
+    with contextlib.suppress(engine_errors.NotFound):
+        engine().remove(target.id, force=True)
+    ContainerRecord.objects.filter(pk=target.record.pk).update(
+        deleted_at=timezone.now(), state="removed", pid=None
+    )
+    _close_terminals(target.id)
+    _audit(target, "container.deleted")
+    publish(
+        "container_update",
+        {"action": "deleted", "container_id": target.id, "container": None},
+        tenant_id=target.record.tenant_id,
+        container_id=target.id,
+    )
+    return {"container_id": target.id, "deleted": True}
+
+
+def _close_terminals(container_id: str) -> None:
+    try:
+        from apps.terminals.actions import close_sessions_for_container
+    except ImportError:
+        return
+    close_sessions_for_container(container_id, "container deleted")
+
+
+def mark_started(target: Target, actor: Actor, action: str) -> Target:
+    """After a start or resume: wait for readiness, record, audit and publish."""
+    info = wait_exec_ready(target.id)
+    target.info = info
+    checks = evaluate_checks(info)
+    _audit(target, f"container.{action}", {"state": api_state(info.state)}, actor=actor)
+    _publish(target, action, checks=checks)
+    return target
+
+
+# -- environment ---------------------------------------------------------------------------------
+
+
+def set_environment(target: Target, changes: Any, *, replace: bool) -> dict[str, str]:
+    """PATCH (merge; a null value deletes) or PUT (replace) the managed environment."""
+    if not isinstance(changes, dict):
+        raise invalid("environment", "environment must be an object")
+    for key, value in changes.items():
+        check_env_key(key)
+        if value is None and replace:
+            raise invalid("environment", f"environment[{key!r}] must be a string", received=key)
+        if value is not None and (not isinstance(value, str) or "\x00" in value):
+            raise invalid(
+                "environment", f"environment[{key!r}] must be a string or null", received=key
+            )
+    current = {} if replace else dict(target.record.environment or {})
+    for key, value in changes.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+    if len(current) > 256:
+        raise invalid("environment", "environment has more than 256 entries")
+    ContainerRecord.objects.filter(pk=target.record.pk).update(environment=current)
+    target.record.environment = current
+    _audit(target, "container.env_changed", {"keys": sorted(changes), "replace": replace})
+    publish(
+        "container_update",
+        {
+            "action": "env_changed",
+            "container_id": target.id,
+            "container": cached_status(target.record, target.info),
+        },
+        tenant_id=target.record.tenant_id,
+        container_id=target.id,
+    )
+    return current
+
+
+# -- exec and signals ----------------------------------------------------------------------------
+
+
+def exec_environment(target: Target, environment: dict[str, str] | None) -> dict[str, str]:
+    """The managed map with the request's environment layered over it."""
+    return {**(target.record.environment or {}), **(environment or {})}
+
+
+def exec_command(
+    target: Target,
+    *,
+    argv: list[str],
+    workdir: str | None = None,
+    environment: dict[str, str] | None = None,
+    timeout_ms: int = 30_000,
+) -> dict[str, Any]:
+    """Run argv to completion or `timeout_ms`; 409 NOT_READY unless exec-ready (spec 2.3)."""
+    require_exec_ready(target)
+    try:
+        result = engine().exec_run(
+            target.id,
+            argv,
+            environment=exec_environment(target, environment),
+            workdir=workdir or target.record.working_directory or None,
+            timeout_ms=timeout_ms,
+            max_output=MAX_EXEC_OUTPUT,
+        )
+    except engine_errors.Conflict:
+        info = engine().inspect_container(target.id)
+        raise not_ready(info, evaluate_checks(info)) from None
+    _audit(
+        target,
+        "container.exec",
+        {"command": argv[0][:200], "exit_code": result.exit_code, "timed_out": result.timed_out},
+    )
+    return {
+        "container_id": target.id,
+        "exit_code": result.exit_code,
+        "stdout": result.stdout.decode("utf-8", "replace"),
+        "stderr": result.stderr.decode("utf-8", "replace"),
+        "execution_time_ms": result.elapsed_ms,
+        "timed_out": result.timed_out,
+        "truncated": result.truncated,
+    }
+
+
+SIGNAL_SCRIPT = '[ -d "/proc/$2" ] || exit 3; kill -s "$1" "$2"'
+
+
+def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
+    """Signal a process by container-namespace pid; unknown pid → 404."""
+    sig = normalise_signal(signal if signal not in (None, "") else "TERM")
+    if not isinstance(pid, int) or pid < 1:
+        raise ApiError(404, "NOT_FOUND", f"no process {pid}", details={"field": "pid"})
+    require_exec_ready(target)
+    result = engine().exec_run(
+        target.id,
+        ["/bin/sh", "-c", SIGNAL_SCRIPT, "sh", sig.removeprefix("SIG"), str(pid)],
+        timeout_ms=5000,
+    )
+    if result.exit_code == 3:
+        raise ApiError(
+            404, "NOT_FOUND", f"no process {pid} in the container", details={"field": "pid"}
+        )
+    if result.exit_code != 0:
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            f"could not signal process {pid}",
+            details={
+                "field": "pid",
+                "engine_message": result.stderr.decode("utf-8", "replace")[:500],
+            },
+        )
+    _audit(target, "process.signalled", {"pid": pid, "signal": sig})
+    return {"container_id": target.id, "pid": pid, "signal": sig, "delivered": True}
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+
+def _route(target_id: str, verb: str) -> str:
+    return f"POST /api/containers/{target_id}/{verb}"
+
+
+def request_start(request: HttpRequest, target: Target, body: Any) -> Operation:
+    """Queue a `start`; allowed from `created` or `exited` (409 INVALID_STATE otherwise)."""
+    return _request_lifecycle(request, target, body, "start", ("created", "exited"))
+
+
+def request_resume(request: HttpRequest, target: Target, body: Any) -> Operation:
+    """Queue a `resume`; allowed from `paused`, `exited` or `created`."""
+    return _request_lifecycle(request, target, body, "resume", ("paused", "exited", "created"))
+
+
+def _request_lifecycle(
+    request: HttpRequest, target: Target, body: Any, kind: str, allowed: tuple[str, ...]
+) -> Operation:
+    from apps.operations.actions import replay, submit
+
+    route = _route(target.id, kind)
+    existing = replay(request, route, body)
+    if existing is not None:
+        return existing
+    state = api_state(target.info.state)
+    if state not in allowed:
+        raise _invalid_state(
+            target.info,
+            f"cannot {kind} a container that is {state}",
+            hint=f"{kind} is allowed from: {', '.join(allowed)}",
+        )
+    return submit(
+        request,
+        actor=target.actor,
+        kind=kind,
+        target_type="container",
+        target_id=target.id,
+        tenant_id=target.record.tenant_id,
+        params={},
+        route=route,
+        body=body,
+        progress=None,
+    )
+
+
+def request_batch(request: HttpRequest, actor: Actor, tenant: Tenant, items: Any) -> Operation:
+    """Validate every item (details.index on the first bad one), then queue `batch_create`."""
+    from apps.containers.validation import validate_create
+    from apps.operations.actions import replay, submit
+
+    route = "POST /api/containers/batch"
+    body = {"items": items}
+    existing = replay(request, route, body)
+    if existing is not None:
+        return existing
+    if not isinstance(items, list) or not 1 <= len(items) <= 50:
+        raise invalid("items", "items must be an array of 1 to 50 create bodies")
+    names: dict[str, int] = {}
+    for index, item in enumerate(items):
+        spec = validate_create(item, tenant, index=index)
+        if spec.name in names:
+            err = name_conflict(spec.name)
+            err.details = {**(err.details or {}), "index": index}
+            err.error = f"items {names[spec.name]} and {index} are both named {spec.name!r}"
+            raise err
+        names[spec.name] = index
+    return submit(
+        request,
+        actor=actor,
+        kind="batch_create",
+        target_type="tenant",
+        target_id=tenant.slug,
+        tenant_id=tenant.pk,
+        params={"items": items},
+        route=route,
+        body=body,
+        progress=0,
+        message=f"0/{len(items)}",
+    )

@@ -1,0 +1,143 @@
+"""Runners for the container operations: `start`, `resume` and `batch_create`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.accounts.actor import Actor
+from apps.accounts.models import Tenant
+from apps.containers.access import Target
+from apps.containers.models import ContainerRecord
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.operations.models import Operation
+from apps.operations.registry import OperationFailed, Progress, runner
+
+
+def requester(op: Operation) -> Actor:
+    """The actor who queued `op`, for the audit entries its runner writes."""
+    who = op.requested_by or {}
+    return Actor(
+        kind=str(who.get("kind", "system")),
+        id=str(who.get("id", "system")),
+        name=str(who.get("name", "system")),
+        tenant_id=op.tenant_id,
+        role="operator",
+        is_admin=False,
+    )
+
+
+def _target(op: Operation) -> Target:
+    record = (
+        ContainerRecord.objects.select_related("tenant")
+        .filter(container_id=op.target_id, deleted_at__isnull=True)
+        .first()
+    )
+    if record is None:
+        raise OperationFailed("NOT_FOUND", "the container no longer exists")
+    try:
+        info = engine().inspect_container(record.container_id)
+    except engine_errors.NotFound:
+        raise OperationFailed("NOT_FOUND", "the container no longer exists") from None
+    return Target(actor=requester(op), record=record, info=info)
+
+
+def _start_failed(exc: Exception) -> OperationFailed:
+    return OperationFailed(
+        "START_FAILED",
+        "the engine refused to start the container",
+        {"engine_message": str(exc)[:500]},
+    )
+
+
+@runner("start")
+def run_start(op: Operation, progress: Progress) -> dict[str, Any]:
+    from apps.containers.actions import mark_started
+
+    target = _target(op)
+    state = target.info.state
+    if state == "running":
+        return {"container_id": target.id}
+    if state not in ("created", "exited"):
+        raise OperationFailed(
+            "INVALID_STATE", f"cannot start a container that is {state}", {"state": state}
+        )
+    progress.report(None, "starting")
+    try:
+        engine().start(target.id)
+    except (engine_errors.BadRequest, engine_errors.Conflict) as exc:
+        raise _start_failed(exc) from None
+    progress.report(None, "waiting for readiness")
+    mark_started(target, target.actor, "started")
+    return {"container_id": target.id}
+
+
+@runner("resume")
+def run_resume(op: Operation, progress: Progress) -> dict[str, Any]:
+    from apps.containers.actions import mark_started
+
+    target = _target(op)
+    state = target.info.state
+    if state == "running":
+        return {"container_id": target.id}
+    try:
+        if state == "paused":
+            progress.report(None, "unpausing")
+            engine().unpause(target.id)
+        elif state in ("created", "exited"):
+            progress.report(None, "starting")
+            engine().start(target.id)
+        else:
+            raise OperationFailed(
+                "INVALID_STATE", f"cannot resume a container that is {state}", {"state": state}
+            )
+    except (engine_errors.BadRequest, engine_errors.Conflict) as exc:
+        raise _start_failed(exc) from None
+    progress.report(None, "waiting for readiness")
+    mark_started(target, target.actor, "resumed")
+    return {"container_id": target.id}
+
+
+@runner("batch_create")
+def run_batch_create(op: Operation, progress: Progress) -> dict[str, Any]:
+    """Create each item in turn; keep what was created, fail the operation if any item failed."""
+    from apps.containers.actions import create_container
+    from apps.containers.validation import validate_create
+
+    items: list[Any] = list((op.params or {}).get("items") or [])
+    tenant = Tenant.objects.filter(pk=op.tenant_id or 0).first()
+    if tenant is None:
+        raise OperationFailed("NOT_FOUND", "the tenant no longer exists")
+    actor = requester(op)
+    created: list[str] = []
+    failed: list[dict[str, Any]] = []
+    total = len(items)
+    for index, item in enumerate(items):
+        progress.check_cancel()
+        try:
+            spec = validate_create(item, tenant, index=index)
+            created.append(create_container(actor, tenant, spec).id)
+        except ApiError as err:
+            body = err.body("")
+            body.pop("request_id", None)
+            failed.append({"index": index, "error": body})
+        except engine_errors.EngineError as exc:
+            failed.append(
+                {
+                    "index": index,
+                    "error": {"error": str(exc)[:500], "error_code": "ENGINE_ERROR"},
+                }
+            )
+        done = index + 1
+        progress.report(done * 100 // total if total else 100, f"{done}/{total}")
+    result = {"container_ids": created, "failed": failed}
+    if failed:
+        # Keep the partial result on the row whatever the worker does with a failure.
+        Operation.objects.filter(pk=op.pk).update(result=result)
+        raise OperationFailed(
+            "BATCH_PARTIAL",
+            f"{len(failed)} of {total} containers could not be created",
+            {"result": result, "container_ids": created},
+        )
+    return result

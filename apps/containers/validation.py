@@ -1,0 +1,329 @@
+"""Checking a create body against spec 2.2 and turning it into a `CreateSpec`.
+
+Everything a client can choose about a new container passes through `validate_create`; the
+engine spec is built only from the fields below, so nothing else (privileged mode, host paths,
+devices) is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from apps.accounts.models import Tenant
+from apps.containers.models import ContainerRecord
+from apps.core.errors import ApiError, invalid
+from apps.engine.client import engine
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_LABEL_PREFIX = "io.quiltweb."
+SHELL_HINT = 'Use ["/bin/sh","-lc","..."]'
+NAME_HINT = (
+    "Names are 1-63 characters: letters, digits, '_', '.', '-', starting with a letter or digit."
+)
+MAX_MAP_ENTRIES = 256
+
+CREATE_FIELDS = (
+    "name",
+    "image",
+    "oci",
+    "command",
+    "volumes",
+    "working_directory",
+    "memory_limit_mb",
+    "cpu_limit_percent",
+    "strict",
+    "labels",
+    "environment",
+    "gpu_count",
+    "gpu_ids",
+)
+IMAGE_ALIASES = {"prod": settings.QUILTWEB_BASE_IMAGE}
+
+
+@dataclass
+class CreateSpec:
+    """A validated create request. `volumes` keeps the user's `name:/path` strings for the
+    record; `mounts` holds what the engine needs: (engine volume name, path)."""
+
+    name: str
+    image: str
+    command: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    volumes: list[str] = field(default_factory=list)
+    mounts: list[tuple[str, str]] = field(default_factory=list)
+    working_directory: str = ""
+    memory_limit_mb: int | None = None
+    cpu_limit_percent: float | None = None
+    strict: bool = False
+
+
+def validate_create(
+    body: dict[str, Any], tenant: Tenant, *, index: int | None = None
+) -> CreateSpec:
+    """Validate one create body for `tenant`; raise ApiError exactly as spec 2.2 says.
+
+    With `index` (a batch item) every error carries `details.index`.
+    """
+    try:
+        return _validate(body, tenant)
+    except ApiError as err:
+        if index is not None:
+            err.details = {**(err.details or {}), "index": index}
+        raise
+
+
+def _validate(body: dict[str, Any], tenant: Tenant) -> CreateSpec:
+    if not isinstance(body, dict):
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "each item must be a JSON object")
+    for key in body:
+        if key not in CREATE_FIELDS:
+            raise invalid(key, f"unknown field {key!r}", expected=sorted(CREATE_FIELDS))
+    for gpu in ("gpu_count", "gpu_ids"):
+        if gpu in body:
+            raise invalid(gpu, "GPU not supported", hint="This engine has no GPU support.")
+    if "oci" in body and not isinstance(body["oci"], bool):
+        raise invalid("oci", "oci must be a boolean")
+
+    name = validate_name(body.get("name"), "name")
+    ensure_name_free(tenant, name)
+    return CreateSpec(
+        name=name,
+        image=validate_image(body.get("image")),
+        command=validate_command(body.get("command"), "command"),
+        environment=validate_environment(body.get("environment"), "environment"),
+        labels=validate_labels(body.get("labels"), "labels"),
+        **_volumes(body.get("volumes"), tenant),
+        working_directory=validate_workdir(body.get("working_directory"), "working_directory"),
+        memory_limit_mb=_memory(body.get("memory_limit_mb")),
+        cpu_limit_percent=_cpu(body.get("cpu_limit_percent")),
+        strict=_bool(body.get("strict"), "strict"),
+    )
+
+
+def validate_name(value: Any, field_name: str) -> str:
+    if value is None or value == "":
+        raise invalid(field_name, f"{field_name} is required", hint=NAME_HINT)
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise invalid(
+            field_name,
+            f"{field_name} must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{{0,62}}$",
+            hint=NAME_HINT,
+            received=value if isinstance(value, str) else None,
+        )
+    return value
+
+
+def ensure_name_free(tenant: Tenant | int, name: str) -> None:
+    """409 NAME_CONFLICT when the tenant already has a live container called `name`."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    taken = ContainerRecord.objects.filter(
+        tenant_id=tenant_id, name=name, deleted_at__isnull=True
+    ).exists()
+    if taken:
+        raise name_conflict(name)
+
+
+def name_conflict(name: str) -> ApiError:
+    return ApiError(
+        409,
+        "NAME_CONFLICT",
+        f"a container named {name!r} already exists",
+        details={"field": "name", "received": name},
+        hint="Pick another name, or delete the existing container first.",
+    )
+
+
+def validate_image(value: Any) -> str:
+    if value is None or value == "":
+        return str(settings.QUILTWEB_BASE_IMAGE)
+    if not isinstance(value, str) or len(value) > 300 or any(c.isspace() for c in value):
+        raise invalid("image", "image must be an image reference string")
+    if value == "prod-gui":
+        raise invalid("image", "GUI containers (prod-gui) are not supported")
+    reference = IMAGE_ALIASES.get(value, value)
+    if not engine().image_exists(reference):
+        raise invalid(
+            "image",
+            f"image {reference!r} is not present on the engine",
+            hint='Pull it first with POST /api/oci/images/pull {"reference": "..."}.',
+            received=reference,
+        )
+    return reference
+
+
+def validate_command(value: Any, field_name: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise invalid(
+            field_name,
+            f"{field_name} must be an array of strings",
+            hint=SHELL_HINT,
+            example=["/bin/sh", "-lc", value],
+        )
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(arg, str) for arg in value)
+        or not value[0]
+    ):
+        raise invalid(
+            field_name, f"{field_name} must be a non-empty array of strings", hint=SHELL_HINT
+        )
+    if any("\x00" in arg for arg in value):
+        raise invalid(field_name, f"{field_name} must not contain NUL characters")
+    return list(value)
+
+
+def _string_map(value: Any, field_name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(field_name, f"{field_name} must be an object of string values")
+    if len(value) > MAX_MAP_ENTRIES:
+        raise invalid(field_name, f"{field_name} has more than {MAX_MAP_ENTRIES} entries")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise invalid(field_name, f"{field_name}[{key!r}] must be a string", received=key)
+    return dict(value)
+
+
+def validate_environment(value: Any, field_name: str) -> dict[str, str]:
+    env = _string_map(value, field_name)
+    for key, item in env.items():
+        check_env_key(key, field_name)
+        if "\x00" in item:
+            raise invalid(field_name, f"{field_name}[{key!r}] must not contain NUL characters")
+    return env
+
+
+def check_env_key(key: str, field_name: str = "environment") -> None:
+    if not ENV_KEY_RE.match(key):
+        raise invalid(
+            field_name,
+            f"environment key {key!r} must match ^[A-Za-z_][A-Za-z0-9_]*$",
+            received=key,
+        )
+
+
+def validate_labels(value: Any, field_name: str) -> dict[str, str]:
+    labels = _string_map(value, field_name)
+    for key in labels:
+        if not key or len(key) > 200:
+            raise invalid(field_name, "label keys must be 1-200 characters", received=key)
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            raise invalid(
+                field_name,
+                f"label keys starting with {RESERVED_LABEL_PREFIX!r} are reserved",
+                received=key,
+            )
+    return labels
+
+
+def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
+    if value is None:
+        return {"volumes": [], "mounts": []}
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise invalid("volumes", "volumes must be an array of '<name>:<absolute-path>' strings")
+    volumes: list[str] = []
+    mounts: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for item in value:
+        name, sep, path = item.partition(":")
+        if not sep or not NAME_RE.match(name):
+            raise invalid(
+                "volumes",
+                f"volume {item!r} must look like '<name>:<absolute-path>'",
+                example="data:/data",
+                received=item,
+            )
+        if not path.startswith("/") or "\x00" in path or ":" in path:
+            raise invalid("volumes", f"volume path in {item!r} must be absolute", received=item)
+        path = posixpath.normpath(path)
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+        if path == "/":
+            raise invalid("volumes", "a volume cannot be mounted at /", received=item)
+        if path in seen:
+            raise invalid("volumes", f"two volumes are mounted at {path}", received=item)
+        seen.add(path)
+        engine_name = _engine_volume(tenant, name)
+        if engine_name is None:
+            raise invalid(
+                "volumes",
+                f"volume {name!r} does not exist",
+                hint='Create it first with POST /api/volumes {"name": "..."}.',
+                received=item,
+            )
+        volumes.append(f"{name}:{path}")
+        mounts.append((engine_name, path))
+    return {"volumes": volumes, "mounts": mounts}
+
+
+def _engine_volume(tenant: Tenant, name: str) -> str | None:
+    try:
+        from apps.volumes.lookup import engine_volume_name
+    except ImportError:
+        return None
+    return engine_volume_name(tenant, name)
+
+
+def validate_workdir(value: Any, field_name: str) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not value.startswith("/") or "\x00" in value:
+        raise invalid(
+            field_name,
+            f"{field_name} must be an absolute path",
+            received=value if isinstance(value, str) else None,
+        )
+    if len(value) > 300:
+        raise invalid(field_name, f"{field_name} is longer than 300 characters")
+    return value
+
+
+def _memory(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 262144:
+        raise invalid(
+            "memory_limit_mb",
+            "memory_limit_mb must be an integer between 16 and 262144",
+            expected="16..262144",
+            received=value if isinstance(value, (int, float, str)) else None,
+        )
+    return value
+
+
+def max_cpu_percent() -> int:
+    return 100 * (os.cpu_count() or 1)
+
+
+def _cpu(value: Any) -> float | None:
+    if value is None:
+        return None
+    limit = max_cpu_percent()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= limit:
+        raise invalid(
+            "cpu_limit_percent",
+            f"cpu_limit_percent must be a number > 0 and <= {limit} (100 = one CPU)",
+            expected=f"0<x<={limit}",
+            received=value if isinstance(value, (int, float, str)) else None,
+        )
+    return float(value)
+
+
+def _bool(value: Any, field_name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid(field_name, f"{field_name} must be a boolean")
+    return value
