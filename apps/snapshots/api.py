@@ -1,0 +1,113 @@
+"""JSON routes for snapshots, clone, fork and lineage (spec 2.5). All honour X-Tenant-Id."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.http import HttpRequest
+
+from apps.accounts.access import require_api
+from apps.core.api import api_route, check_query, json_body
+from apps.core.errors import ApiError, invalid
+from apps.snapshots import actions, lineage
+from apps.snapshots.models import Snapshot
+
+HEX_PREFIX = re.compile(r"^[0-9a-f]{12,64}$")
+
+
+@api_route("GET")
+def snapshot_list(request: HttpRequest) -> dict[str, Any]:
+    check_query(request, ["container_id", "pinned"])
+    actor = require_api(request, "viewer")
+    scope = actions.tenant_scope(request, actor)
+    qs = Snapshot.objects.live().visible_to(scope)
+    container_id = request.GET.get("container_id")
+    if container_id is not None:
+        ref = container_id.strip().lower()
+        if not HEX_PREFIX.match(ref):
+            raise invalid("container_id", "container_id must be a container id (12-64 hex)")
+        qs = qs.filter(source_container_id__startswith=ref)
+    pinned = request.GET.get("pinned")
+    if pinned is not None:
+        if pinned not in ("true", "false"):
+            raise invalid("pinned", "pinned must be true or false", received=pinned)
+        qs = qs.filter(pinned=pinned == "true")
+    return {"snapshots": [s.as_dict() for s in qs.order_by("-created_at", "-id")]}
+
+
+@api_route("GET", "DELETE")
+def snapshot_detail(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
+    check_query(request, [])
+    if request.method == "DELETE":
+        actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+        actions.delete_snapshot(snapshot, actor=actor)
+        return {"snapshot_id": snapshot.snapshot_id, "deleted": True}
+    _, snapshot = actions.get_snapshot_for_api(request, snapshot_id)
+    return snapshot.as_dict()
+
+
+@api_route("POST")
+def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
+    target = actions.get_container_in_scope(request, container_id, "operator")
+    body = json_body(request, actions.SNAPSHOT_FIELDS)
+    op = actions.request_snapshot(request, target, body)
+    return op.envelope(), 202
+
+
+@api_route("POST")
+def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, Any], int]:
+    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    body = json_body(request, actions.CLONE_FIELDS)
+    op = actions.request_clone(request, actor, snapshot, body)
+    return op.envelope(), 202
+
+
+@api_route("POST")
+def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
+    target = actions.get_container_in_scope(request, container_id, "operator")
+    body = json_body(request, actions.FORK_FIELDS)
+    op = actions.request_fork(request, target, body)
+    return op.envelope(), 202
+
+
+@api_route("POST")
+def snapshot_pin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
+    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    json_body(request, [])
+    return actions.pin(snapshot, actor=actor).as_dict()
+
+
+@api_route("POST")
+def snapshot_unpin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
+    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    json_body(request, [])
+    return actions.unpin(snapshot, actor=actor).as_dict()
+
+
+@api_route("PUT")
+def snapshot_ttl(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
+    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    body = json_body(request, ["ttl_seconds"])
+    if "ttl_seconds" not in body:
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            "ttl_seconds is required (an integer 60-2592000, or null for never)",
+            details={"field": "ttl_seconds"},
+        )
+    return actions.set_ttl(snapshot, body["ttl_seconds"], actor=actor).as_dict()
+
+
+@api_route("GET")
+def snapshot_lineage(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
+    check_query(request, [])
+    _, snapshot = actions.get_snapshot_for_api(request, snapshot_id, tombstones=True)
+    return {"root": lineage.build(snapshot).as_dict()}
+
+
+@api_route("GET")
+def container_lineage(request: HttpRequest, container_id: str) -> dict[str, Any]:
+    check_query(request, [])
+    target = actions.get_container_in_scope(request, container_id, "viewer")
+    return {"root": lineage.build(target.record).as_dict()}

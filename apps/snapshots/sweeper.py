@@ -1,0 +1,37 @@
+"""TTL: the worker calls `sweep()` every 60 s.
+
+Unpinned snapshots past `expires_at` are expired (image and volume copies removed, unless a
+container still uses the image). Tombstones whose image had to wait are retried each pass.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from apps.accounts.actor import SYSTEM
+from apps.engine import errors as engine_errors
+from apps.snapshots import actions
+from apps.snapshots.models import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+def sweep() -> dict[str, int]:
+    """One pass. Returns how many snapshots expired and how many waiting images were removed."""
+    now = timezone.now()
+    expired = 0
+    images = 0
+    due = Snapshot.objects.live().filter(pinned=False, expires_at__lte=now).select_related("tenant")
+    try:
+        for snapshot in due:
+            if actions.expire_snapshot(snapshot, actor=SYSTEM):
+                expired += 1
+        waiting = Snapshot.objects.filter(deleted_at__isnull=False, image_removed=False)
+        for snapshot in waiting:
+            if actions.retry_image_removal(snapshot):
+                images += 1
+    except engine_errors.EngineUnavailable as exc:
+        log.warning("snapshot sweep stopped: the engine is unavailable (%s)", exc)
+    return {"expired": expired, "images_removed": images}
