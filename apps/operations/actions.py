@@ -91,7 +91,7 @@ def submit(
             try:
                 with transaction.atomic():
                     IdempotencyRecord.objects.create(
-                        user_id=request.user.pk,
+                        user_id=int(request.user.pk or 0),
                         route=route,
                         key=key,
                         body_hash=_body_hash(body),

@@ -1,0 +1,333 @@
+"""The worker's core: claim one queued operation, run its runner, record how it ended.
+
+A claim is a conditional UPDATE (`queued` → `running`): exactly one row changed means this worker
+owns the operation, so two workers never run the same one. Every status and progress change is
+written with an UPDATE conditional on the operation still being `running` and claimed by us, and
+then published as `operation_update`. Runners run in the calling thread (so tests can drive
+them with `run_once`); deadlines are enforced cooperatively through `Progress` and, for a runner
+stuck in a blocking call, by `expire_overdue()` which the worker's heartbeat thread calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from apps.engine import errors as engine_errors
+from apps.operations.actions import publish_operation
+from apps.operations.models import Operation, Status, WorkerHeartbeat
+from apps.operations.registry import OperationCancelled, OperationFailed, load_runners
+
+log = logging.getLogger(__name__)
+
+# At most this often a runner's progress becomes an UPDATE plus an event (about 4 writes/s).
+PROGRESS_INTERVAL = 0.25
+CANCEL_CHECK_INTERVAL = 0.2
+HEARTBEAT_SECONDS = 5.0
+# A worker on another host is dead when its heartbeat is older than this.
+HEARTBEAT_STALE = timedelta(seconds=30)
+# On this host we also ask the kernel whether the pid lives; an older beat still means dead.
+HEARTBEAT_STALE_LOCAL = timedelta(seconds=60)
+
+
+class DeadlineExceeded(OperationCancelled):
+    """The operation passed its deadline; runners clean up as for a cancel."""
+
+
+class _Abandoned(Exception):
+    """The operation is no longer ours (timed out by the watchdog, or settled elsewhere)."""
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+# -- claiming --------------------------------------------------------------------------------
+
+
+def claim_next(worker_id: str) -> Operation | None:
+    """Claim the oldest queued operation for `worker_id`, or None when there is nothing to do."""
+    candidates = list(
+        Operation.objects.filter(status=Status.QUEUED).order_by("id").values_list("pk", "kind")[:20]
+    )
+    for pk, kind in candidates:
+        now = timezone.now()
+        deadline = now + Operation(kind=kind).deadline
+        changed = Operation.objects.filter(pk=pk, status=Status.QUEUED).update(
+            status=Status.RUNNING,
+            started_at=now,
+            deadline_at=deadline,
+            claimed_by=worker_id,
+            message="running",
+        )
+        if changed == 1:
+            op = Operation.objects.get(pk=pk)
+            publish_operation(op)
+            return op
+    return None
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+class WorkerProgress:
+    """The `Progress` a runner reports through: throttled UPDATEs, cancel and deadline checks."""
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        self._last_write = 0.0
+        self._last_cancel_check = 0.0
+        self._pending: tuple[int | None, str] | None = None
+
+    def report(self, progress: int | None, message: str = "") -> None:
+        if progress is not None:
+            progress = max(0, min(100, int(progress)))
+        self._pending = (progress, message)
+        if progress == 100 or time.monotonic() - self._last_write >= PROGRESS_INTERVAL:
+            self.flush()
+        self._check_deadline()
+
+    def flush(self) -> None:
+        if self._pending is None:
+            return
+        progress, message = self._pending
+        self._pending = None
+        self._last_write = time.monotonic()
+        fields: dict[str, Any] = {"progress": progress}
+        if message:
+            fields["message"] = message[:300]
+        changed = Operation.objects.filter(
+            pk=self.op.pk, status=Status.RUNNING, claimed_by=self.op.claimed_by
+        ).update(**fields)
+        if not changed:
+            raise _Abandoned
+        for key, value in fields.items():
+            setattr(self.op, key, value)
+        publish_operation(self.op)
+
+    def check_cancel(self) -> None:
+        self._check_deadline()
+        now = time.monotonic()
+        if self._pending is not None and now - self._last_write >= PROGRESS_INTERVAL:
+            self.flush()
+        if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
+            return
+        self._last_cancel_check = now
+        row = (
+            Operation.objects.filter(pk=self.op.pk)
+            .values_list("cancel_requested", "status")
+            .first()
+        )
+        if row is None or row[1] != Status.RUNNING:
+            raise _Abandoned
+        if row[0]:
+            raise OperationCancelled
+
+    def _check_deadline(self) -> None:
+        if self.op.deadline_at is not None and timezone.now() > self.op.deadline_at:
+            raise DeadlineExceeded
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def _error(error_code: str, error: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": error, "error_code": error_code, "details": details or {}}
+
+
+def _timeout_error(op: Operation) -> dict[str, Any]:
+    minutes = op.deadline.total_seconds() / 60
+    limit = f"{minutes:g} minutes" if minutes >= 1 else f"{op.deadline.total_seconds():g} seconds"
+    return _error("TIMED_OUT", f"the {op.kind} operation did not finish within {limit}")
+
+
+def _engine_error(exc: engine_errors.EngineError) -> dict[str, Any]:
+    from apps.core.api import engine_error_to_api
+
+    api_error = engine_error_to_api(exc)
+    body = _error(api_error.error_code, api_error.error, api_error.details)
+    if api_error.hint:
+        body["hint"] = api_error.hint
+    return body
+
+
+def finish(
+    op: Operation,
+    status: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    message: str = "",
+) -> bool:
+    """Move a running operation we own to a terminal status; False when it was not ours."""
+    fields: dict[str, Any] = {
+        "status": status,
+        "finished_at": timezone.now(),
+        "result": result,
+        "error": error,
+        "message": (message or status)[:300],
+    }
+    if status == Status.SUCCEEDED and op.progress is not None:
+        fields["progress"] = 100
+    changed = Operation.objects.filter(
+        pk=op.pk, status=Status.RUNNING, claimed_by=op.claimed_by
+    ).update(**fields)
+    if not changed:
+        return False
+    op.refresh_from_db()
+    publish_operation(op)
+    return True
+
+
+def run_operation(op: Operation) -> Operation:
+    """Run a claimed operation's runner and record the outcome. Returns the refreshed row."""
+    runner = load_runners().get(op.kind)
+    if runner is None:
+        finish(
+            op,
+            Status.FAILED,
+            error=_error("INTERNAL", f"no runner is registered for kind {op.kind!r}"),
+            message="failed: unknown kind",
+        )
+        return op
+    progress = WorkerProgress(op)
+    try:
+        result = runner(op, progress)
+    except _Abandoned:
+        log.info("operation %s was settled elsewhere while running", op.operation_id)
+        op.refresh_from_db()
+        return op
+    except DeadlineExceeded:
+        finish(op, Status.TIMED_OUT, error=_timeout_error(op), message="timed out")
+    except OperationCancelled:
+        finish(op, Status.CANCELLED, message="cancelled")
+    except OperationFailed as exc:
+        body = _error(exc.error_code, exc.error, exc.details)
+        finish(op, Status.FAILED, error=body, message=f"failed: {exc.error}")
+    except engine_errors.EngineError as exc:
+        body = _engine_error(exc)
+        finish(op, Status.FAILED, error=body, message=f"failed: {body['error']}")
+    except Exception:
+        log.exception("runner for %s (%s) crashed", op.operation_id, op.kind)
+        finish(
+            op,
+            Status.FAILED,
+            error=_error("INTERNAL", "the operation failed unexpectedly; see the worker's log"),
+            message="failed: internal error",
+        )
+    else:
+        try:
+            progress.flush()
+        except _Abandoned:
+            op.refresh_from_db()
+            return op
+        finish(
+            op,
+            Status.SUCCEEDED,
+            result=result if isinstance(result, dict) else {},
+            message="done",
+        )
+    return op
+
+
+def run_once(worker_id: str) -> bool:
+    """Claim and run one operation. True when one ran (tests use this to drive the queue)."""
+    load_runners()
+    op = claim_next(worker_id)
+    if op is None:
+        return False
+    run_operation(op)
+    return True
+
+
+# -- liveness --------------------------------------------------------------------------------
+
+
+def heartbeat(worker_id: str, started_at: Any = None) -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={"beat_at": now, "pid": os.getpid(), "hostname": socket.gethostname()},
+        create_defaults={
+            "beat_at": now,
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "started_at": started_at or now,
+        },
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_alive(worker_id: str) -> bool:
+    beat = WorkerHeartbeat.objects.filter(worker_id=worker_id).first()
+    if beat is None:
+        return False
+    age = timezone.now() - beat.beat_at
+    if beat.hostname == socket.gethostname():
+        return age < HEARTBEAT_STALE_LOCAL and _pid_alive(beat.pid)
+    return age < HEARTBEAT_STALE
+
+
+def settle_orphans(current_worker_id: str = "") -> int:
+    """Fail `running` operations whose worker is gone (WORKER_RESTARTED). Returns how many."""
+    claimers = set(
+        Operation.objects.filter(status=Status.RUNNING)
+        .exclude(claimed_by=current_worker_id)
+        .values_list("claimed_by", flat=True)
+    )
+    settled = 0
+    for claimer in claimers:
+        if claimer and worker_alive(claimer):
+            continue
+        for op in Operation.objects.filter(status=Status.RUNNING, claimed_by=claimer):
+            if finish(
+                op,
+                Status.FAILED,
+                error={
+                    **_error(
+                        "WORKER_RESTARTED",
+                        "the worker running this operation stopped before it finished",
+                    ),
+                    "hint": "Check the target's current state, then submit the operation again.",
+                },
+                message="failed: worker restarted",
+            ):
+                settled += 1
+        WorkerHeartbeat.objects.filter(worker_id=claimer).delete()
+    return settled
+
+
+def expire_overdue() -> int:
+    """Time out running operations past their deadline, also when their runner is stuck."""
+    expired = 0
+    overdue = Operation.objects.filter(status=Status.RUNNING, deadline_at__lt=timezone.now())
+    for op in overdue:
+        Operation.objects.filter(pk=op.pk).update(cancel_requested=True)
+        if finish(op, Status.TIMED_OUT, error=_timeout_error(op), message="timed out"):
+            expired += 1
+    return expired
+
+
+def housekeeping() -> None:
+    """Keep operations 7 days and events 24 h (spec 2.4)."""
+    from apps.events.models import Event
+
+    now = timezone.now()
+    Operation.objects.filter(finished_at__lt=now - timedelta(days=7)).delete()
+    Event.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
+    WorkerHeartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()
