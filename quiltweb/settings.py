@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.LoginRequiredMiddleware",
+    "apps.health.middleware.EngineDownMiddleware",
 ]
 
 ROOT_URLCONF = "quiltweb.urls"

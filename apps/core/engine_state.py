@@ -1,4 +1,8 @@
-"""A cached answer to "does the engine answer?" for the page banner (one ping per 2 s at most)."""
+"""A cached answer to "does the engine answer?" for the page banner (one ping per 2 s at most).
+
+Anything that learns the answer first-hand (a health probe, a view that caught
+EngineUnavailable) records it with `record_engine_result`, so the banner never lags behind.
+"""
 
 import threading
 import time
@@ -21,16 +25,28 @@ TTL_SECONDS = 2.0
 
 
 def engine_status(force: bool = False) -> EngineStatus:
-    global _cached
     now = time.monotonic()
     with _lock:
         if not force and _cached is not None and now - _cached.checked_at < TTL_SECONDS:
             return _cached
     try:
         engine().ping(timeout=1.5)
-        status = EngineStatus(True, "", now)
+        return record_engine_result(True, "")
     except EngineError as exc:
-        status = EngineStatus(False, str(exc)[:200], now)
+        return record_engine_result(False, str(exc))
+
+
+def record_engine_result(reachable: bool, detail: str) -> EngineStatus:
+    """Remember a first-hand answer from the engine (also resets the TTL)."""
+    global _cached
+    status = EngineStatus(reachable, detail[:200], time.monotonic())
     with _lock:
         _cached = status
     return status
+
+
+def reset() -> None:
+    """Forget the cached answer (tests switch engines; the next call pings again)."""
+    global _cached
+    with _lock:
+        _cached = None

@@ -1,0 +1,57 @@
+"""Pages keep working when the engine stops: EngineUnavailable renders a calm 503 page.
+
+API routes translate engine errors themselves (apps.core.api); this catches what a page view
+(or an API view without the decorator) lets escape, so nobody ever sees a 500 for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+from apps.core.engine_state import record_engine_result
+from apps.core.errors import ApiError
+from apps.core.middleware import is_api_path
+from apps.engine.errors import EngineUnavailable
+
+
+class EngineDownMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not isinstance(exc, EngineUnavailable):
+            return None
+        record_engine_result(False, str(exc))
+        from apps.health import checks
+
+        checks.reset()
+        retry_after = str(settings.QUILTWEB_ENGINE_RETRY_AFTER)
+        if is_api_path(request.path):
+            err = ApiError(
+                503,
+                "ENGINE_UNAVAILABLE",
+                "the Docker engine is unreachable",
+                retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
+                details={"engine_message": str(exc)[:500]},
+            )
+            response: HttpResponse = JsonResponse(
+                err.body(getattr(request, "request_id", "")), status=503
+            )
+        elif getattr(request, "htmx", False):
+            # htmx does not swap 5xx answers; ask the badge to refresh so the banner shows now.
+            response = HttpResponse(status=204)
+            response["HX-Trigger"] = "engine-down"
+        else:
+            html = render_to_string(
+                "503.html", {"engine_detail": str(exc)[:300], "engine_down_page": True}, request
+            )
+            response = HttpResponse(html, status=503)
+        response["Retry-After"] = retry_after
+        return response

@@ -1,0 +1,168 @@
+"""Health pages: public liveness, the troubleshooting page and the header badge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from apps.core.engine_state import engine_status
+from apps.health import catalog, checks
+
+
+def liveness(request: HttpRequest) -> JsonResponse:
+    """Public liveness: the process answers. Touches neither the engine nor the database."""
+    return JsonResponse({"status": "ok"})
+
+
+@dataclass
+class Item:
+    """One line of the health page: a title, a tone (ok/warn/bad), facts and what to do."""
+
+    key: str
+    title: str
+    tone: str
+    summary: str
+    facts: list[tuple[str, Any]]
+    fix: str = ""
+
+
+def _tone(check: checks.Check, bad_when_failed: bool) -> str:
+    if check.ok:
+        return "ok"
+    return "bad" if bad_when_failed else "warn"
+
+
+def health_items(probe: checks.Probe) -> list[Item]:
+    eng = probe.get("engine_reachable")
+    facts = probe.engine_facts
+    items = [
+        Item(
+            "engine",
+            "Docker engine",
+            _tone(eng, True),
+            eng.detail,
+            [
+                ("Host", settings.QUILTWEB_DOCKER_HOST),
+                ("Version", facts.get("version", "—")),
+                ("API version", facts.get("api_version", "—")),
+                ("Containers", facts.get("containers", "—")),
+                ("Images", facts.get("images", "—")),
+            ],
+            eng.fix,
+        )
+    ]
+    db = probe.get("database")
+    items.append(
+        Item(
+            "database",
+            "Database",
+            _tone(db, True),
+            db.detail,
+            [("Vendor", connection.vendor)],
+            db.fix,
+        )
+    )
+    worker = probe.get("worker_alive")
+    beat = probe.engine_facts.get("worker") or {}
+    items.append(
+        Item(
+            "worker",
+            "Operations worker",
+            _tone(worker, True),
+            worker.detail,
+            [
+                ("Last beat", beat.get("beat_at") or "never"),
+                ("PID", beat.get("pid", "—")),
+                ("Host", beat.get("hostname", "—")),
+            ],
+            worker.fix,
+        )
+    )
+    layer = probe.get("channel_layer")
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")).rsplit(".", 1)[-1]
+    items.append(
+        Item(
+            "channels",
+            "Channel layer",
+            _tone(layer, False),
+            layer.detail,
+            [("Backend", backend or "none")],
+            layer.fix,
+        )
+    )
+    image = probe.get("managed_image_present")
+    items.append(
+        Item(
+            "image",
+            "Managed image",
+            _tone(image, False),
+            image.detail,
+            [("Reference", settings.QUILTWEB_BASE_IMAGE)],
+            image.fix,
+        )
+    )
+    network = probe.get("managed_network_present")
+    items.append(
+        Item(
+            "network",
+            "Managed network",
+            _tone(network, False),
+            network.detail,
+            [("Name", settings.QUILTWEB_NETWORK)],
+            network.fix,
+        )
+    )
+    return items
+
+
+@never_cache
+def health_page(request: HttpRequest) -> HttpResponse:
+    probe = checks.Probe()
+    items = health_items(probe)
+    concerns = [
+        {"name": name, **checks.concern_health(name, probe)[0]} for name in catalog.CONCERNS
+    ]
+    summary = checks.summary(force=True)
+    template = "health/page.html"
+    if getattr(request, "htmx", False) and request.GET.get("fragment") == "items":
+        template = "health/page.html#items"
+    context = {
+        "nav": "health",
+        "items": items,
+        "concerns": concerns,
+        "overall": summary,
+        "problems": [i for i in items if i.tone != "ok"],
+    }
+    return render(request, template, context)
+
+
+@never_cache
+def badge(request: HttpRequest) -> HttpResponse:
+    """The header badge plus the engine banner (out of band), polled every 5 s by every page.
+
+    With `?reload=1` (the engine-down page) a recovered engine triggers a full page refresh.
+    """
+    summary = checks.summary()
+    status = engine_status()
+    if summary.engine_reachable != status.reachable:
+        summary = checks.summary(force=True)
+        status = engine_status(force=True)
+    response = render(
+        request,
+        "_partials/health_badge.html",
+        {
+            "health": summary,
+            "engine_status": status,
+            "oob": True,
+            "reload": request.GET.get("reload"),
+        },
+    )
+    if request.GET.get("reload") and summary.engine_reachable:
+        response["HX-Refresh"] = "true"
+    return response
