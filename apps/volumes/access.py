@@ -1,0 +1,49 @@
+"""Resolving a volume by name for the caller: tenant-scoped, role checked, one 404."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+
+from apps.accounts.access import require_api, require_page
+from apps.accounts.actor import Actor
+from apps.core.errors import ApiError
+from apps.volumes.models import Volume
+
+
+def find(actor: Actor, name: str) -> Volume | None:
+    """The caller's tenant's volume first; admins also reach another tenant's unique name."""
+    qs = Volume.objects.select_related("tenant").filter(name=name, deleted_at__isnull=True)
+    own = qs.filter(tenant_id=actor.tenant_id or 0).first()
+    if own is not None or not actor.is_admin:
+        return own
+    others = list(qs[:2])
+    return others[0] if len(others) == 1 else None
+
+
+def get_volume_for_api(
+    request: HttpRequest, name: str, role: str = "viewer"
+) -> tuple[Actor, Volume]:
+    actor = require_api(request, role)
+    volume = find(actor, name)
+    if volume is None:
+        raise ApiError(404, "NOT_FOUND", f"no volume {name!r}", details={"field": "name"})
+    return actor, volume
+
+
+def get_volume_for_page(
+    request: HttpRequest, name: str, role: str = "viewer"
+) -> tuple[Actor, Volume]:
+    actor = require_page(request, role)
+    volume = find(actor, name)
+    if volume is None:
+        raise Http404("no such volume")
+    return actor, volume
+
+
+def visible(actor: Actor) -> QuerySet[Volume]:
+    """Live volumes the actor sees: its tenant's, or every tenant's for admins."""
+    qs = Volume.objects.filter(deleted_at__isnull=True).order_by("name", "id")
+    if not actor.is_admin:
+        qs = qs.filter(tenant_id=actor.tenant_id or 0)
+    return qs

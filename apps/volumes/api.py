@@ -1,0 +1,195 @@
+"""JSON routes for volumes, their files and archive uploads (spec 2.6)."""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+from typing import Any
+
+from django.http import HttpRequest
+
+from apps.accounts.access import require_api
+from apps.accounts.models import Tenant
+from apps.containers.access import get_container_for_api
+from apps.core.api import api_route, check_query, json_body
+from apps.core.errors import ApiError, invalid
+from apps.engine.client import engine
+from apps.operations.actions import replay
+from apps.volumes import actions, files, listing
+from apps.volumes.access import get_volume_for_api, visible
+from apps.volumes.archive import archive_fields, decode_content, stash
+from apps.volumes.paths import clean_path
+
+MODE_HINT = "mode is an octal-style integer such as 644 or 755"
+
+
+@api_route("GET", "POST")
+def volumes(request: HttpRequest) -> Any:
+    if request.method == "POST":
+        return create(request)
+    actor = require_api(request, "viewer")
+    check_query(request, ["format"])
+    attached = listing.attachments()
+    return {"volumes": [listing.as_dict(v, attached, extra=actor.is_admin) for v in visible(actor)]}
+
+
+def create(request: HttpRequest) -> Any:
+    actor = require_api(request, "operator")
+    body = json_body(request, ["name", "driver", "labels"])
+    name = actions.check_name(body.get("name"))
+    driver = actions.check_driver(body.get("driver"))
+    labels = actions.check_labels(body.get("labels"))
+    tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
+    volume = actions.create_volume(actor, tenant, name=name, driver=driver, labels=labels)
+    return listing.as_dict(volume, {}), 201
+
+
+@api_route("GET", "DELETE")
+def volume(request: HttpRequest, name: str) -> Any:
+    if request.method == "DELETE":
+        actor, vol = get_volume_for_api(request, name, "operator")
+        check_query(request, [])
+        op = actions.request_delete(request, actor, vol)
+        return op.envelope(), 202
+    actor, vol = get_volume_for_api(request, name)
+    check_query(request, [])
+    return listing.as_dict(vol, listing.attachments(), extra=actor.is_admin)
+
+
+@api_route("GET")
+def inspect(request: HttpRequest, name: str) -> Any:
+    actor, vol = get_volume_for_api(request, name)
+    check_query(request, [])
+    info = engine().inspect_volume(vol.engine_name)
+    data = listing.as_dict(vol, listing.attachments(), extra=actor.is_admin)
+    data["mountpoint"] = info.mountpoint
+    data["size_bytes"] = files.volume_size(vol)
+    return data
+
+
+@api_route("POST")
+def rename(request: HttpRequest, name: str) -> Any:
+    actor, vol = get_volume_for_api(request, name, "operator")
+    body = json_body(request, ["new_name"])
+    new_name = actions.check_name(body.get("new_name"), "new_name")
+    vol = actions.rename_volume(actor, vol, new_name)
+    return listing.as_dict(vol, listing.attachments())
+
+
+@api_route("GET")
+def ls(request: HttpRequest, name: str) -> Any:
+    _, vol = get_volume_for_api(request, name)
+    check_query(request, ["path"])
+    return files.list_dir(vol, clean_path(request.GET.get("path", "")))
+
+
+@api_route("GET", "DELETE")
+def file(request: HttpRequest, name: str, path: str) -> Any:
+    if request.method == "DELETE":
+        actor, vol = get_volume_for_api(request, name, "operator")
+        check_query(request, ["recursive"])
+        recursive = request.GET.get("recursive", "false")
+        if recursive not in ("true", "false", "1", "0"):
+            raise invalid("recursive", "recursive must be true or false", received=recursive)
+        clean = clean_path(path, allow_root=False)
+        result = files.delete_path(vol, clean, recursive in ("true", "1"))
+        actions.file_changed(actor, vol, clean, {"deleted": True})
+        return result
+    _, vol = get_volume_for_api(request, name)
+    check_query(request, [])
+    clean = clean_path(path, allow_root=False)
+    content, meta = files.read_file(vol, clean)
+    return {**meta, "content": base64.b64encode(content).decode()}
+
+
+def parse_mode(value: Any) -> int:
+    if value is None:
+        return 644
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid("mode", MODE_HINT, received=str(value)[:20], example=644)
+    text = str(value)
+    if not 3 <= len(text) <= 4 or any(ch not in "01234567" for ch in text):
+        raise invalid("mode", MODE_HINT, received=value, example=644)
+    return value
+
+
+@api_route("POST")
+def write(request: HttpRequest, name: str) -> Any:
+    actor, vol = get_volume_for_api(request, name, "operator")
+    body = json_body(request, ["path", "content", "mode"])
+    path = clean_path(body.get("path"), allow_root=False)
+    content = body.get("content")
+    data = decode_content("" if content is None else content) if content != "" else b""
+    mode = parse_mode(body.get("mode"))
+    result = files.write_file(vol, path, data, mode)
+    actions.file_changed(actor, vol, path, {"size_bytes": result["size_bytes"]})
+    return result
+
+
+ARCHIVE_FIELDS = ["content", "path", "strip_components"]
+
+
+@api_route("POST")
+def volume_archive(request: HttpRequest, name: str) -> Any:
+    actor, vol = get_volume_for_api(request, name, "operator")
+    body = json_body(request, ARCHIVE_FIELDS)
+    route = f"POST /api/volumes/{name}/archive"
+    if (existing := replay(request, route, body)) is not None:
+        return existing.envelope(), 202
+    path = clean_path(body.get("path"))
+    data, strip = archive_fields(body)
+    op = actions.request_archive(
+        request,
+        actor,
+        target_type="volume",
+        target_id=vol.name,
+        tenant_id=vol.tenant_id,
+        params={
+            "volume_pk": vol.pk,
+            "path": path,
+            "strip_components": strip,
+            "upload": stash(data),
+        },
+        route=route,
+        body=body,
+    )
+    return op.envelope(), 202
+
+
+@api_route("POST")
+def container_archive(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "operator")
+    body = json_body(request, ARCHIVE_FIELDS)
+    route = f"POST /api/containers/{target.id}/archive"
+    if (existing := replay(request, route, body)) is not None:
+        return existing.envelope(), 202
+    raw_path = body.get("path")
+    workdir = target.info.working_dir or target.record.working_directory or "/"
+    if raw_path is None or raw_path == "":
+        path = workdir
+    elif not isinstance(raw_path, str) or "\x00" in raw_path:
+        raise invalid("path", "path must be a string", received=str(raw_path)[:100])
+    else:
+        if ".." in raw_path.split("/"):
+            raise invalid("path", "path may not contain '..'", received=raw_path[:200])
+        path = posixpath.normpath(posixpath.join(workdir, raw_path))
+    data, strip = archive_fields(body)
+    if not engine().path_exists(target.id, path):
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            f"{path} does not exist in the container",
+            details={"field": "path", "received": path},
+            hint="Create the directory first (exec mkdir -p) or upload to an existing one.",
+        )
+    op = actions.request_archive(
+        request,
+        target.actor,
+        target_type="container",
+        target_id=target.id,
+        tenant_id=target.record.tenant_id,
+        params={"path": path, "strip_components": strip, "upload": stash(data)},
+        route=route,
+        body=body,
+    )
+    return op.envelope(), 202

@@ -1,0 +1,221 @@
+"""Throw-away helper containers that reach into a volume for the file browser and archives.
+
+Each request starts one `quilt/base` container with no network, the volume mounted at /v and
+the managed labels (plus `io.quiltweb.role=volume-helper`, so listings skip it and test
+clean-up finds it), runs one fixed shell script with the user's values as positional
+arguments (never spliced into the script) and removes the container, also on failure.
+
+Every script first resolves the deepest existing ancestor of its path with `readlink -f` and
+refuses (exit 42) anything that resolves outside /v: symlinks pointing out, dangling links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from apps.accounts.models import Tenant
+from apps.containers.access import managed_labels
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.engine.types import ContainerSpec, ExecResult
+
+ROLE_LABEL = "io.quiltweb.role"
+HELPER_ROLE = "volume-helper"
+EXIT_ESCAPES = 42
+EXIT_MISSING = 44
+EXIT_TOO_LARGE = 45
+EXIT_WRONG_TYPE = 46
+EXIT_NOT_EMPTY = 47
+
+PRELUDE = r"""
+fail() { printf '%s' "$2" >&2; exit "$1"; }
+confine() {
+  P="$1"
+  while [ ! -e "$P" ] && [ ! -L "$P" ]; do P="${P%/*}"; done
+  R=$(readlink -f -- "$P") || fail 42 "the path cannot be resolved inside the volume"
+  case "$R" in /v|/v/*) ;; *) fail 42 "the path leads outside the volume through a symlink";; esac
+}
+"""
+
+LS = (
+    PRELUDE
+    + r"""
+confine "$1"
+[ "$P" = "$1" ] || fail 44 "no such directory"
+[ -d "$R" ] || fail 46 "not a directory"
+cd "$R" || fail 46 "not a directory"
+n=0
+for f in * .*; do
+  [ "$f" = . ] || [ "$f" = .. ] && continue
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  n=$((n + 1))
+  [ "$n" -gt "$2" ] && { printf 'TRUNCATED\n\0'; break; }
+  stat -c '%f %s %a %Y %n' -- "$f"; printf '\0'
+done
+"""
+)
+
+READ = (
+    PRELUDE
+    + r"""
+confine "$1"
+[ "$P" = "$1" ] || fail 44 "no such file"
+[ -f "$R" ] || fail 46 "not a regular file"
+size=$(stat -c %s "$R")
+[ "$size" -le "$2" ] || fail 45 "$size"
+stat -c '%s %a %Y' "$R" >&2
+cat "$R"
+"""
+)
+
+WRITE = (
+    PRELUDE
+    + r"""
+confine "$1"
+if [ "$P" = "$1" ]; then
+  [ -d "$R" ] && fail 46 "a directory exists at this path"
+  dest="$R"
+else
+  mkdir -p "${1%/*}" 2>/dev/null || fail 46 "a parent of this path is not a directory"
+  confine "${1%/*}"
+  dest="$R/${1##*/}"
+fi
+cat > "$dest" || fail 46 "cannot write the file"
+chmod "$2" "$dest"
+stat -c '%s %a %Y' "$dest"
+"""
+)
+
+DELETE = (
+    PRELUDE
+    + r"""
+confine "${1%/*}"
+[ "$P" = "${1%/*}" ] || fail 44 "no such file or directory"
+entry="$R/${1##*/}"
+[ -e "$entry" ] || [ -L "$entry" ] || fail 44 "no such file or directory"
+if [ -d "$entry" ] && [ ! -L "$entry" ]; then
+  if [ "$2" = 1 ]; then rm -rf -- "$entry"; else rmdir -- "$entry" 2>/dev/null || fail 47 "the directory is not empty"; fi
+else
+  rm -f -- "$entry"
+fi
+"""
+)
+
+# Prepare an archive's target directory and list the symlinks under it with what they resolve
+# to, so the runner can refuse members that would be written through one that leaves /v.
+PREPARE = (
+    PRELUDE
+    + r"""
+confine "$1"
+if [ "$P" = "$1" ]; then
+  [ -d "$R" ] || fail 46 "the target is not a directory"
+else
+  mkdir -p "$1" 2>/dev/null || fail 46 "a parent of the target is not a directory"
+  confine "$1"
+fi
+printf '%s\n' "$R"
+find "$R" -type l 2>/dev/null | while IFS= read -r l; do
+  printf '%s\t%s\n' "$l" "$(readlink -f -- "$l" || echo /dangling)"
+done
+"""
+)
+
+SIZE = r"""du -sk /v 2>/dev/null | cut -f1"""
+
+
+class Helper:
+    """A started helper container; `run()` executes one script with positional arguments."""
+
+    def __init__(self, container_id: str) -> None:
+        self.container_id = container_id
+
+    def run(
+        self,
+        script: str,
+        *args: str,
+        stdin: bytes | None = None,
+        max_output: int = 4 * 1024 * 1024,
+        timeout_ms: int = 120_000,
+    ) -> ExecResult:
+        return engine().exec_run(
+            self.container_id,
+            ["/bin/sh", "-c", script, "helper", *args],
+            stdin_data=stdin,
+            max_output=max_output,
+            timeout_ms=timeout_ms,
+        )
+
+
+def helper_labels(tenant: Tenant) -> dict[str, str]:
+    return {**managed_labels(tenant), ROLE_LABEL: HELPER_ROLE}
+
+
+@contextlib.contextmanager
+def volume_helper(tenant: Tenant, engine_name: str) -> Iterator[Helper]:
+    """A started helper with `engine_name` mounted at /v; removed when the block ends."""
+    eng = engine()
+    if not eng.image_exists(settings.QUILTWEB_BASE_IMAGE):
+        from apps.engine.baseimage import build_base_image
+
+        build_base_image()
+    spec = ContainerSpec(
+        docker_name=f"qwh-{secrets.token_hex(8)}",
+        image=settings.QUILTWEB_BASE_IMAGE,
+        labels=helper_labels(tenant),
+        memory_mb=128,
+        volumes=[(engine_name, "/v")],
+        network="none",
+    )
+    container_id = eng.create_container(spec)
+    try:
+        eng.start(container_id)
+        yield Helper(container_id)
+    finally:
+        with contextlib.suppress(engine_errors.EngineError):
+            eng.remove(container_id, force=True)
+
+
+def script_error(result: ExecResult, path: str) -> ApiError | None:
+    """The API error a helper script's exit code stands for, or None on success."""
+    if result.timed_out:
+        return ApiError(
+            503,
+            "ENGINE_UNAVAILABLE",
+            "the volume helper did not finish in time",
+            retry_after=5,
+        )
+    code = result.exit_code
+    if code == 0:
+        return None
+    message = result.stderr.decode("utf-8", "replace").strip()[:300]
+    details = {"field": "path", "received": path}
+    if code == EXIT_ESCAPES:
+        return ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            f"{path or '/'}: {message}",
+            details=details,
+            hint="Symlinks may only point inside the volume.",
+        )
+    if code == EXIT_MISSING:
+        return ApiError(404, "NOT_FOUND", f"{path or '/'}: {message}", details=details)
+    if code in (EXIT_WRONG_TYPE, EXIT_NOT_EMPTY):
+        hint = (
+            "Pass ?recursive=true to delete a directory and its contents."
+            if code == EXIT_NOT_EMPTY
+            else None
+        )
+        return ApiError(
+            422, "UNPROCESSABLE_ENTITY", f"{path or '/'}: {message}", details=details, hint=hint
+        )
+    return ApiError(
+        500,
+        "INTERNAL",
+        f"the volume helper failed (exit {code})",
+        details={"engine_message": message},
+    )

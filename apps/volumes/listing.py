@@ -1,0 +1,60 @@
+"""Reading volumes: the spec's volume object, and who mounts what from one container list."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from apps.containers.models import LABEL_TENANT, name_from_docker
+from apps.core.ids import iso
+from apps.engine.client import engine
+from apps.engine.types import ContainerInfo
+from apps.volumes.helper import ROLE_LABEL
+from apps.volumes.models import Volume
+
+Attachments = dict[str, list[dict[str, Any]]]
+
+
+def _users(containers: list[ContainerInfo]) -> Attachments:
+    by_volume: Attachments = defaultdict(list)
+    for c in containers:
+        if ROLE_LABEL in c.labels:  # our own short-lived helpers (file browser, copies)
+            continue
+        slug = c.labels.get(LABEL_TENANT, "")
+        for m in c.mounts:
+            if m.type == "volume" and m.name:
+                by_volume[m.name].append(
+                    {
+                        "container_id": c.id,
+                        "name": name_from_docker(slug, c.name) if slug else c.name,
+                        "path": m.destination,
+                        "state": c.state,
+                    }
+                )
+    return by_volume
+
+
+def attachments() -> Attachments:
+    """engine volume name → [{container_id, name, path, state}], from one engine call."""
+    return _users(engine().list_containers(all=True))
+
+
+def users_of(volume: Volume) -> list[dict[str, Any]]:
+    """Containers, in any state, that mount this volume (helpers excluded)."""
+    return attachments().get(volume.engine_name, [])
+
+
+def as_dict(volume: Volume, attached: Attachments, *, extra: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": volume.name,
+        "driver": volume.driver,
+        "labels": volume.labels,
+        "created_at": iso(volume.created_at),
+        "attached_to": [
+            {"container_id": u["container_id"], "name": u["name"], "path": u["path"]}
+            for u in attached.get(volume.engine_name, [])
+        ],
+    }
+    if extra:
+        data["tenant_id"] = volume.tenant_id
+    return data

@@ -1,0 +1,163 @@
+"""Worker runners for `volume_delete` and `archive_upload` (volume or container target)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+from typing import Any
+
+from django.db import transaction
+
+from apps.accounts import audit
+from apps.accounts.actor import Actor
+from apps.containers.models import ContainerRecord
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.events.publish import publish
+from apps.operations.models import Operation
+from apps.operations.registry import OperationFailed, Progress, runner
+from apps.volumes import actions, helper
+from apps.volumes.archive import sanitise
+from apps.volumes.models import Volume
+from apps.volumes.paths import in_volume
+
+
+def requester(op: Operation) -> Actor:
+    who = op.requested_by or {}
+    return Actor(
+        kind=who.get("kind", "system"),
+        id=str(who.get("id", "system")),
+        name=str(who.get("name", "system")),
+        tenant_id=op.tenant_id,
+        role="operator",
+        is_admin=False,
+    )
+
+
+@runner("volume_delete")
+def run_volume_delete(op: Operation, progress: Progress) -> dict[str, Any]:
+    volume = Volume.objects.filter(pk=op.params.get("volume_pk"), deleted_at__isnull=True).first()
+    if volume is None:
+        raise OperationFailed("NOT_FOUND", f"volume {op.target_id!r} no longer exists")
+    progress.report(20, "checking for containers that mount it")
+    progress.check_cancel()
+    if (err := actions.in_use(volume)) is not None:
+        raise OperationFailed("IN_USE", err.error, err.details)
+    progress.report(60, "removing the volume")
+    try:
+        actions.finish_delete(requester(op), volume)
+    except engine_errors.Conflict as exc:
+        raise OperationFailed("IN_USE", str(exc), {"engine_message": str(exc)[:300]}) from None
+    progress.report(100, "deleted")
+    return {"name": volume.name, "deleted": True}
+
+
+def _escaping_links(listing: bytes, root: str) -> set[str]:
+    """Paths (relative to root) of existing symlinks that resolve outside /v."""
+    out: set[str] = set()
+    for line in listing.decode("utf-8", "replace").splitlines()[1:]:
+        link, _, resolved = line.partition("\t")
+        if resolved == "/v" or resolved.startswith("/v/"):
+            continue
+        out.add(posixpath.relpath(link, root))
+    return out
+
+
+def _load(op: Operation) -> bytes:
+    path = op.params.get("upload", "")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        raise OperationFailed(
+            "NOT_FOUND", "the uploaded archive is gone (server restarted?)"
+        ) from None
+
+
+def _finished(op: Operation, target_name: str, path: str, count: int) -> None:
+    with transaction.atomic():
+        audit.record(
+            requester(op),
+            "archive.uploaded",
+            target_type=op.target_type,
+            target_id=op.target_id,
+            target_name=target_name,
+            tenant_id=op.tenant_id,
+            data={"path": path, "files_extracted": count},
+        )
+        if op.target_type == "volume":
+            publish(
+                "volume_update",
+                {"action": "file_written", "name": target_name, "path": path, "volume": None},
+                tenant_id=op.tenant_id,
+            )
+
+
+@runner("archive_upload")
+def run_archive_upload(op: Operation, progress: Progress) -> dict[str, Any]:
+    strip = int(op.params.get("strip_components", 0))
+    path = str(op.params.get("path", ""))
+    try:
+        data = _load(op)
+        progress.report(10, "archive received")
+        progress.check_cancel()
+        if op.target_type == "volume":
+            return _into_volume(op, progress, data, path, strip)
+        return _into_container(op, progress, data, path, strip)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(op.params.get("upload", ""))
+
+
+def _into_volume(
+    op: Operation, progress: Progress, data: bytes, path: str, strip: int
+) -> dict[str, Any]:
+    volume = (
+        Volume.objects.select_related("tenant")
+        .filter(pk=op.params.get("volume_pk"), deleted_at__isnull=True)
+        .first()
+    )
+    if volume is None:
+        raise OperationFailed("NOT_FOUND", f"volume {op.target_id!r} no longer exists")
+    # Members are checked before the helper starts: an unsafe archive writes nothing at all.
+    sanitise(data, strip)
+    progress.report(25, "archive checked; starting the volume helper")
+    with helper.volume_helper(volume.tenant, volume.engine_name) as h:
+        prepared = h.run(helper.PREPARE, in_volume(path))
+        if (err := helper.script_error(prepared, path)) is not None:
+            raise OperationFailed(err.error_code, err.error, err.details)
+        root = prepared.stdout.decode().splitlines()[0]
+        clean, count = sanitise(data, strip, _escaping_links(prepared.stdout, root))
+        progress.report(50, f"extracting {count} entries")
+        progress.check_cancel()
+        engine().put_archive(h.container_id, root, clean)
+    progress.report(95, f"extracted {count} entries")
+    _finished(op, volume.name, path, count)
+    return {"path": path, "files_extracted": count}
+
+
+def _into_container(
+    op: Operation, progress: Progress, data: bytes, path: str, strip: int
+) -> dict[str, Any]:
+    record = ContainerRecord.objects.filter(
+        container_id=op.target_id, deleted_at__isnull=True
+    ).first()
+    if record is None:
+        raise OperationFailed("NOT_FOUND", "the container no longer exists")
+    clean, count = sanitise(data, strip)
+    progress.report(40, f"extracting {count} entries")
+    progress.check_cancel()
+    try:
+        engine().put_archive(record.container_id, path, clean)
+    except engine_errors.NotFound as exc:
+        raise OperationFailed("NOT_FOUND", f"{path}: {exc}", {"field": "path"}) from None
+    except engine_errors.EngineError as exc:
+        raise OperationFailed(
+            "UNPROCESSABLE_ENTITY",
+            f"the engine refused the archive: {exc}",
+            {"engine_message": str(exc)[:300]},
+        ) from None
+    progress.report(95, f"extracted {count} entries")
+    _finished(op, record.name, path, count)
+    return {"path": path, "files_extracted": count}
