@@ -1,0 +1,316 @@
+"""An asyncio client for exec TTYs: the PTY behind a terminal session.
+
+Everything here talks to the engine on the event loop with no threads: a small HTTP/1.1 client
+on the engine's socket for the JSON calls (create, resize, inspect, stat) and one HTTP upgrade
+per PTY (`rawexec.start_request`) for the byte stream. With a TTY the stream is raw PTY bytes,
+stdout and stderr merged, no frame headers (ENGINE-FACTS.md).
+
+Ending a session must kill its processes explicitly: closing the exec connection does not.
+`Pty.kill()` sends a signal to the shell and everything it started, found through the host's
+/proc (process tree plus everything in the shell's session, so reparented background jobs are
+caught too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal as signals
+from typing import Any
+from urllib.parse import quote, urlencode, urlparse
+
+from django.conf import settings
+
+from apps.engine import errors
+from apps.engine.rawexec import API_VERSION, parse_response_head, start_request
+
+# Ctrl-P is held back by the engine's default detach keys; this sequence is never typed.
+DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-^,ctrl-@,ctrl-^"
+READ_SIZE = 65536
+
+
+async def _connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    base = settings.QUILTWEB_DOCKER_HOST
+    parsed = urlparse(base)
+    try:
+        if parsed.scheme in ("unix", "http+unix", ""):
+            return await asyncio.open_unix_connection(
+                parsed.path or "/var/run/docker.sock", limit=4 * READ_SIZE
+            )
+        if parsed.scheme in ("tcp", "http"):
+            return await asyncio.open_connection(
+                parsed.hostname or "127.0.0.1", parsed.port or 2375, limit=4 * READ_SIZE
+            )
+    except OSError as exc:
+        raise errors.EngineUnavailable(str(exc)) from exc
+    raise errors.EngineUnavailable(f"unsupported DOCKER_HOST scheme {parsed.scheme!r}")
+
+
+async def call(
+    method: str, path: str, body: Any = None, *, timeout: float = 10.0
+) -> tuple[int, Any]:
+    """One JSON request to the engine; returns (status, parsed body or None)."""
+
+    async def run() -> tuple[int, Any]:
+        reader, writer = await _connect()
+        try:
+            payload = b"" if body is None else json.dumps(body).encode()
+            head = (
+                f"{method} /v{API_VERSION}{path} HTTP/1.1\r\nHost: docker\r\n"
+                "Connection: close\r\n"
+                + ("Content-Type: application/json\r\n" if body is not None else "")
+                + f"Content-Length: {len(payload)}\r\n\r\n"
+            )
+            writer.write(head.encode() + payload)
+            raw = await reader.read()
+        finally:
+            writer.close()
+        parsed = parse_response_head(raw)
+        if parsed is None:
+            raise errors.EngineUnavailable("the engine closed the connection mid-response")
+        status, rest = parsed
+        head_text = raw[: len(raw) - len(rest)].decode("latin-1").lower()
+        if "transfer-encoding: chunked" in head_text:
+            rest = _dechunk(rest)
+        data: Any = None
+        if rest.strip():
+            with contextlib.suppress(ValueError):
+                data = json.loads(rest)
+        return status, data
+
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    except TimeoutError as exc:
+        raise errors.EngineUnavailable(f"the engine did not answer {method} {path}") from exc
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        line, _, data = data.partition(b"\r\n")
+        size = int(line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2 :]
+    return bytes(out)
+
+
+def _raise_for(status: int, data: Any, what: str) -> None:
+    if status < 300:
+        return
+    message = (data or {}).get("message", "") if isinstance(data, dict) else ""
+    message = message or f"{what} answered HTTP {status}"
+    if status == 404:
+        raise errors.NotFound(message)
+    if status == 409:
+        raise errors.Conflict(message)
+    if status >= 500:
+        raise errors.EngineUnavailable(message)
+    raise errors.BadRequest(message)
+
+
+async def path_exists(container_id: str, path: str) -> bool:
+    status, _ = await call("HEAD", f"/containers/{container_id}/archive?path={quote(path)}")
+    return status == 200
+
+
+async def container_state(container_id: str) -> str | None:
+    """The engine's state for a container (`running`, `exited`...), or None once it is gone."""
+    status, data = await call("GET", f"/containers/{container_id}/json")
+    if status == 404:
+        return None
+    _raise_for(status, data, "inspect")
+    state = (data or {}).get("State") or {}
+    return str(state.get("Status") or "")
+
+
+async def exec_inspect(exec_id: str) -> dict[str, Any]:
+    status, data = await call("GET", f"/exec/{exec_id}/json")
+    _raise_for(status, data, "exec inspect")
+    return dict(data or {})
+
+
+def _session_members(sid: int) -> list[int]:
+    """Host PIDs whose session id is `sid` (what a shell's jobs keep after being reparented)."""
+    found: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 3 and int(fields[3]) == sid:
+            found.append(int(entry))
+    return found
+
+
+def _tree(pid: int) -> list[int]:
+    seen: list[int] = []
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as handle:
+                stack.extend(int(p) for p in handle.read().split())
+        except OSError:
+            pass
+    return seen
+
+
+def process_group(pid: int) -> list[int]:
+    """The shell, its descendants and everything still in its session (leaves first)."""
+    if pid <= 0:
+        return []
+    members = _tree(pid)
+    for other in _session_members(pid):
+        for member in _tree(other):
+            if member not in members:
+                members.append(member)
+    return list(reversed(members))
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for target in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(target, sig)
+
+
+class Pty:
+    """One exec TTY: read/write its bytes, resize it, signal or kill everything it runs."""
+
+    def __init__(
+        self,
+        exec_id: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pid: int,
+        initial: bytes,
+    ) -> None:
+        self.exec_id = exec_id
+        self.reader = reader
+        self.writer = writer
+        self.pid = pid
+        self._initial = initial
+
+    @classmethod
+    async def open(
+        cls,
+        container_id: str,
+        argv: list[str],
+        *,
+        cols: int,
+        rows: int,
+        environment: dict[str, str] | None = None,
+        workdir: str | None = None,
+    ) -> Pty:
+        env = {"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)}
+        env.update(environment or {})
+        body: dict[str, Any] = {
+            "AttachStdin": True,
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "Tty": True,
+            "DetachKeys": DETACH_KEYS,
+            "Cmd": argv,
+            "Env": [f"{k}={v}" for k, v in env.items()],
+        }
+        if workdir:
+            body["WorkingDir"] = workdir
+        status, data = await call("POST", f"/containers/{container_id}/exec", body)
+        _raise_for(status, data, "exec create")
+        exec_id = str(data["Id"])
+        reader, writer = await _connect()
+        try:
+            writer.write(start_request(exec_id, tty=True))
+            buffer = b""
+            while (head := parse_response_head(buffer)) is None:
+                chunk = await asyncio.wait_for(reader.read(READ_SIZE), 10)
+                if not chunk:
+                    raise errors.EngineUnavailable("the engine closed the exec connection")
+                buffer += chunk
+            code, rest = head
+            _raise_for(code if code != 101 else 200, None, "exec start")
+        except BaseException:
+            writer.close()
+            raise
+        pty = cls(exec_id, reader, writer, 0, rest)
+        # The engine starts the TTY at 0x0 on API 1.41: size it before the shell draws.
+        await pty.resize(cols, rows)
+        info = await exec_inspect(exec_id)
+        pty.pid = int(info.get("Pid") or 0)
+        return pty
+
+    async def read(self) -> bytes:
+        """The next PTY bytes, b"" at end of stream."""
+        if self._initial:
+            data, self._initial = self._initial, b""
+            return data
+        return await self.reader.read(READ_SIZE)
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    async def resize(self, cols: int, rows: int) -> None:
+        query = urlencode({"h": rows, "w": cols})
+        status, data = await call("POST", f"/exec/{self.exec_id}/resize?{query}")
+        if status == 404 or status == 409:
+            return  # the process has already gone; nothing to size
+        _raise_for(status, data, "exec resize")
+
+    async def exit_code(self) -> int | None:
+        for _ in range(40):
+            try:
+                info = await exec_inspect(self.exec_id)
+            except errors.EngineError:
+                return None
+            if not info.get("Running"):
+                code = info.get("ExitCode")
+                return int(code) if code is not None else None
+            await asyncio.sleep(0.025)
+        return None
+
+    def signal_foreground(self, sig: int) -> None:
+        """Deliver a signal to the TTY's foreground process group, as its Ctrl keys would."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as handle:
+                stat = handle.read()
+            tpgid = int(stat[stat.rfind(b")") + 2 :].split()[5])
+        except (OSError, ValueError, IndexError):
+            tpgid = 0
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if tpgid > 0:
+                os.killpg(tpgid, sig)
+            elif self.pid:
+                os.kill(self.pid, sig)
+
+    async def kill(self, grace: float = 2.0) -> None:
+        """SIGHUP everything the shell runs, SIGKILL what is left after `grace` seconds."""
+        if not self.pid:
+            return
+        pids = await asyncio.to_thread(process_group, self.pid)
+        signal_pids(pids, signals.SIGHUP)
+        signal_pids(pids, signals.SIGCONT)
+        deadline = asyncio.get_running_loop().time() + grace
+        while asyncio.get_running_loop().time() < deadline:
+            if not any(os.path.exists(f"/proc/{p}") for p in pids):
+                break
+            await asyncio.sleep(0.05)
+        # Anything reparented meanwhile is still in the shell's session.
+        pids = list(dict.fromkeys(pids + await asyncio.to_thread(process_group, self.pid)))
+        signal_pids(pids, signals.SIGKILL)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()

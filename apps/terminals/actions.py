@@ -1,0 +1,361 @@
+"""Every change to a terminal session: the row, the audit record, the event and the PTY.
+
+Opening and closing go through here from the API, the pages and the websocket. The manager
+(apps/terminals/manager.py) calls back `record_closed` / `record_state` / `sweep_rows` from
+its loop through a thread. `close_sessions_for_container` and `close_sessions_for_user` are
+safe to call from sync code in any process.
+"""
+
+from __future__ import annotations
+
+import signal as signals
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.actor import SYSTEM, Actor
+from apps.accounts.audit import record
+from apps.containers.access import Target
+from apps.core.errors import ApiError, invalid
+from apps.core.ids import new_id
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.events.publish import publish
+from apps.terminals.manager import OWNER, manager, running_manager
+from apps.terminals.models import OPEN_STATES, State, TerminalSession
+
+ALLOWED_SHELLS = (
+    "/bin/bash",
+    "/bin/sh",
+    "/bin/ash",
+    "/bin/zsh",
+    "/usr/bin/bash",
+    "/usr/bin/zsh",
+    "/usr/bin/fish",
+)
+DEFAULT_SHELLS = ("/bin/bash", "/bin/sh")
+SIGNALS = {"SIGINT": signals.SIGINT, "SIGTERM": signals.SIGTERM, "SIGHUP": signals.SIGHUP}
+CLOSE_GRACE_SECONDS = 2.0
+
+
+def _publish(row: TerminalSession, action: str) -> None:
+    publish(
+        "terminal_update",
+        {"action": action, "session_id": row.session_id, "session": row.as_dict()},
+        tenant_id=row.tenant_id,
+        container_id=row.container_id,
+    )
+
+
+def validate_size(cols: Any, rows: Any) -> tuple[int, int]:
+    for name, value, low, high in (("cols", cols, 20, 500), ("rows", rows, 5, 200)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise invalid(name, f"{name} must be an integer from {low} to {high}")
+    return cols, rows
+
+
+def choose_shell(container_id: str, requested: Any) -> str:
+    """The requested shell if allowed and present, else bash, else sh (422 when none fits)."""
+    if requested is not None:
+        if not isinstance(requested, str) or requested not in ALLOWED_SHELLS:
+            raise invalid(
+                "shell",
+                "shell must be one of " + ", ".join(ALLOWED_SHELLS),
+                expected=list(ALLOWED_SHELLS),
+                received=requested if isinstance(requested, str) else None,
+            )
+        if not engine().path_exists(container_id, requested):
+            raise invalid("shell", f"{requested} does not exist in this container's image")
+        return requested
+    for shell in DEFAULT_SHELLS:
+        if engine().path_exists(container_id, shell):
+            return shell
+    raise invalid("shell", "the image has neither /bin/bash nor /bin/sh")
+
+
+def _require_exec_ready(target: Target) -> None:
+    from apps.containers import status
+
+    checks = status.evaluate_checks(target.info)
+    if not status.exec_ready(checks):
+        raise status.not_ready(target.info, checks)
+
+
+def _check_limits(actor: Actor) -> None:
+    open_rows = TerminalSession.objects.filter(state__in=OPEN_STATES)
+    per_user = settings.QUILTWEB_TERMINAL_PER_USER
+    if open_rows.filter(user_id=actor.user_id).count() >= per_user:
+        raise ApiError(
+            429,
+            "TERMINAL_LIMIT",
+            f"you already have {per_user} open terminal sessions",
+            hint="Close a session (DELETE /api/terminal/sessions/<id>) or reattach to one.",
+        )
+    if open_rows.count() >= settings.QUILTWEB_TERMINAL_GLOBAL:
+        raise ApiError(
+            429,
+            "TERMINAL_LIMIT",
+            "the server has reached its limit of open terminal sessions",
+            hint="Try again when other sessions have closed.",
+            retry_after=30,
+        )
+
+
+def open_session(
+    actor: Actor,
+    target: Target,
+    *,
+    shell: Any = None,
+    cols: Any = 80,
+    rows: Any = 24,
+) -> TerminalSession:
+    """Start a shell in the container and record it; the session is `detached` until attached."""
+    if not actor.can("support"):
+        raise ApiError(403, "FORBIDDEN", "only support and above may open terminals")
+    if actor.user_id is None:
+        raise ApiError(403, "FORBIDDEN", "terminal sessions belong to a user")
+    cols, rows = validate_size(cols, rows)
+    _require_exec_ready(target)
+    chosen = choose_shell(target.id, shell)
+    with transaction.atomic():
+        _check_limits(actor)
+        row = TerminalSession.objects.create(
+            session_id=new_id("term"),
+            tenant_id=target.record.tenant_id,
+            user_id=actor.user_id,
+            created_by=actor.as_dict(),
+            container_id=target.id,
+            container_name=target.name,
+            shell=chosen,
+            cols=cols,
+            rows=rows,
+            state=State.DETACHED,
+            owner=OWNER,
+            last_activity_at=timezone.now(),
+        )
+    try:
+        pid = manager().call(
+            manager().start(
+                session_id=row.session_id,
+                user_id=actor.user_id,
+                tenant_id=row.tenant_id,
+                container_id=target.id,
+                container_name=target.name,
+                shell=chosen,
+                cols=cols,
+                rows=rows,
+                actor=actor.as_dict(),
+                environment=dict(target.record.environment or {}),
+                workdir=target.record.working_directory or None,
+            )
+        )
+    except engine_errors.EngineError as exc:
+        TerminalSession.objects.filter(pk=row.pk).update(
+            state=State.CLOSED, closed_at=timezone.now(), close_reason=f"failed to start: {exc}"
+        )
+        raise
+    row.pid = pid
+    if settings.QUILTWEB_TERMINAL_RECORD:
+        row.recording = str(settings.STATE_DIR / "recordings" / f"{row.session_id}.cast")
+    row.save(update_fields=["pid", "recording"])
+    record(
+        actor,
+        "terminal.opened",
+        target_type="terminal",
+        target_id=row.session_id,
+        target_name=target.name,
+        tenant_id=row.tenant_id,
+        data={"container_id": target.id, "shell": chosen, "cols": cols, "rows": rows},
+    )
+    _publish(row, "opened")
+    return row
+
+
+def close_session(row: TerminalSession, actor: Actor, reason: str = "closed by user") -> None:
+    """End the shell and all it started: SIGHUP, then SIGKILL after 2 s. Waits for the end."""
+    if not row.is_open:
+        return
+    held = running_manager()
+    if held is not None and held.holds(row.session_id):
+        reason = f"closed by {actor.name}" if reason == "closed by user" else reason
+        held.call(held.close(row.session_id, reason, CLOSE_GRACE_SECONDS), timeout=15)
+    else:
+        _close_rows(TerminalSession.objects.filter(pk=row.pk), reason, actor)
+    row.refresh_from_db()
+
+
+def resize_session(row: TerminalSession, cols: Any, rows: Any) -> TerminalSession:
+    cols, rows = validate_size(cols, rows)
+    if not row.is_open:
+        raise ApiError(409, "INVALID_STATE", "the session is closed", details={"state": row.state})
+    held = running_manager()
+    if held is not None and held.holds(row.session_id):
+        held.call(held.resize(row.session_id, cols, rows), timeout=10)
+    TerminalSession.objects.filter(pk=row.pk).update(cols=cols, rows=rows)
+    row.cols, row.rows = cols, rows
+    return row
+
+
+# -- closes that may come from another process ---------------------------------------------------
+
+
+def _close_rows(qs: Any, reason: str, actor: Actor | None = None) -> list[str]:
+    """Mark open rows closed (audited once each) and ask this process's manager to end them."""
+    closed: list[str] = []
+    held = running_manager()
+    for row in list(qs.filter(state__in=OPEN_STATES)):
+        if held is not None and held.holds(row.session_id):
+            held.close_soon(row.session_id, reason)
+            closed.append(row.session_id)
+            continue
+        # Held by another process (its watchdog sees the closed row) or by none.
+        if _transition_closed(row, reason, exit_code=None, actor=actor):
+            closed.append(row.session_id)
+    return closed
+
+
+def close_sessions_for_container(container_id: str, reason: str = "container stopped") -> list[str]:
+    """Close every open session on a container (stopped, killed or deleted)."""
+    return _close_rows(TerminalSession.objects.filter(container_id=container_id), reason)
+
+
+def close_sessions_for_user(user_id: int, reason: str = "signed out") -> list[str]:
+    """Close every open session of a user (logout, role change, deactivation)."""
+    return _close_rows(TerminalSession.objects.filter(user_id=user_id), reason)
+
+
+def _transition_closed(
+    row: TerminalSession,
+    reason: str,
+    *,
+    exit_code: int | None,
+    actor: Actor | None = None,
+    bytes_in: int | None = None,
+    bytes_out: int | None = None,
+) -> bool:
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "state": State.CLOSED,
+        "closed_at": now,
+        "close_reason": reason[:200],
+        "exit_code": exit_code,
+        "last_activity_at": now,
+    }
+    if bytes_in is not None:
+        fields["bytes_in"] = bytes_in
+    if bytes_out is not None:
+        fields["bytes_out"] = bytes_out
+    with transaction.atomic():
+        changed = TerminalSession.objects.filter(pk=row.pk, state__in=OPEN_STATES).update(**fields)
+        if not changed:
+            return False
+        row.refresh_from_db()
+        duration = (now - row.created_at).total_seconds()
+        record(
+            actor or SYSTEM,
+            "terminal.closed",
+            target_type="terminal",
+            target_id=row.session_id,
+            target_name=row.container_name,
+            tenant_id=row.tenant_id,
+            data={
+                "container_id": row.container_id,
+                "duration_seconds": round(duration, 1),
+                "bytes_in": row.bytes_in,
+                "bytes_out": row.bytes_out,
+                "exit_code": exit_code,
+                "reason": reason[:200],
+                "opened_by": row.created_by,
+            },
+        )
+        _publish(row, "closed")
+    return True
+
+
+# -- callbacks from the manager's loop (run in a thread) -----------------------------------------
+
+
+def record_closed(
+    session_id: str, *, reason: str, exit_code: int | None, bytes_in: int, bytes_out: int
+) -> dict[str, Any] | None:
+    row = TerminalSession.objects.filter(session_id=session_id).first()
+    if row is None:
+        return None
+    if not _transition_closed(
+        row, reason, exit_code=exit_code, bytes_in=bytes_in, bytes_out=bytes_out
+    ):
+        # Closed elsewhere first (container deleted, logout): keep its reason, add the facts.
+        TerminalSession.objects.filter(pk=row.pk).update(
+            exit_code=exit_code, bytes_in=bytes_in, bytes_out=bytes_out
+        )
+    row.refresh_from_db()
+    return row.as_dict()
+
+
+def record_state(session_id: str, state: str) -> None:
+    now = timezone.now()
+    fields: dict[str, Any] = {"state": state, "last_activity_at": now}
+    fields["detached_at"] = now if state == State.DETACHED else None
+    changed = TerminalSession.objects.filter(session_id=session_id, state__in=OPEN_STATES).update(
+        **fields
+    )
+    if changed:
+        row = TerminalSession.objects.get(session_id=session_id)
+        _publish(row, "attached" if state == State.ACTIVE else "detached")
+
+
+def record_size(session_id: str, cols: int, rows: int) -> None:
+    TerminalSession.objects.filter(session_id=session_id).update(cols=cols, rows=rows)
+
+
+def sweep_rows(session_ids: list[str], counters: dict[str, tuple[int, int]]) -> dict[str, str]:
+    """Flush byte counters; return {session_id: reason} for sessions that must close now."""
+    from apps.accounts.models import Profile
+
+    for session_id, (bytes_in, bytes_out) in counters.items():
+        TerminalSession.objects.filter(session_id=session_id).update(
+            bytes_in=bytes_in, bytes_out=bytes_out, last_activity_at=timezone.now()
+        )
+    verdicts: dict[str, str] = {}
+    rows = TerminalSession.objects.filter(session_id__in=session_ids).select_related("user")
+    for row in rows:
+        if row.state == State.CLOSED:
+            verdicts[row.session_id] = row.close_reason or "closed"
+            continue
+        if not row.user.is_active:
+            verdicts[row.session_id] = "the user was deactivated"
+            continue
+        profile = Profile.objects.filter(user_id=row.user_id).first()
+        if profile is None or not profile.can("support"):
+            verdicts[row.session_id] = "the user's role no longer allows terminals"
+    missing = set(session_ids) - {r.session_id for r in rows}
+    for session_id in missing:
+        verdicts[session_id] = "the session record was removed"
+    return verdicts
+
+
+def close_orphaned_rows() -> None:
+    """Close open rows whose owning process on this host is gone (a restart ends every PTY)."""
+    import os
+    import socket
+
+    host = socket.gethostname()
+    for row in TerminalSession.objects.filter(state__in=OPEN_STATES, owner__startswith=host + ":"):
+        pid = int(row.owner.rsplit(":", 1)[1] or 0)
+        alive = pid == os.getpid()
+        if not alive:
+            try:
+                os.kill(pid, 0)
+                alive = True
+            except PermissionError:
+                alive = True
+            except (ProcessLookupError, ValueError):
+                alive = False
+        if not alive:
+            _transition_closed(row, "the server restarted", exit_code=None)
+
+
+def signal_number(name: Any) -> int | None:
+    return SIGNALS.get(name) if isinstance(name, str) else None

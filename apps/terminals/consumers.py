@@ -1,0 +1,288 @@
+"""`/ws/terminal/attach`: a websocket onto a terminal session's PTY (spec 2.8).
+
+Binary frames are PTY bytes both ways, never decoded here. Text frames are JSON control. The
+consumer authorises before `accept()`; the PTY belongs to the session manager, so the socket
+only pushes input to it and drains output from it. Output goes out through its own sender task
+and input is handed over without awaiting the PTY, so a slow shell never stops acks, resizes
+or pings from being read (ENGINE-FACTS.md). Flow control is on acknowledged bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.terminals.manager import Attachment, manager
+
+SUBPROTOCOL = "terminal"
+HIGH_WATER = 512 * 1024
+LOW_WATER = 128 * 1024
+STALL_SECONDS = 60.0
+MAX_INPUT_FRAME = 256 * 1024
+MAX_CONTROL_FRAME = 4096
+SEND_CHUNK = 256 * 1024
+
+CLOSE_FOR_STATUS = {401: 4401, 403: 4403, 404: 4404, 409: 4409, 410: 4410, 429: 4429}
+
+
+class Refused(Exception):
+    def __init__(self, code: int, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.error_code = error_code
+        self.message = message
+
+
+class _Socket(Attachment):
+    """What the manager's thread calls: hands items to the consumer's loop, in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
+        self.loop = loop
+        self.queue = queue
+
+    def _put(self, item: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the consumer's loop has already closed
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    def push(self, data: bytes) -> None:
+        self._put(data)
+
+    def control(self, message: dict[str, Any]) -> None:
+        self._put(message)
+
+    def close(self, code: int) -> None:
+        self._put(code)
+
+
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def _int(value: str | None, default: int) -> int | str:
+    if value is None:
+        return default
+    return int(value) if value.isdigit() else value
+
+
+def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
+    """(session_id, client offset) for this handshake, or Refused. Runs in a thread."""
+    from apps.accounts.actor import actor_for
+    from apps.containers.access import resolve
+    from apps.terminals import actions
+    from apps.terminals.models import TerminalSession
+
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        raise Refused(4401, "UNAUTHENTICATED", "sign in or pass ?token=<api key>")
+    actor = actor_for(SimpleNamespace(user=user, api_key=scope.get("api_key")))
+    if not actor.can("support"):
+        raise Refused(4403, "FORBIDDEN", f"your role ({actor.role}) cannot open terminals")
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    offset_text = _first(query, "offset")
+    offset = int(offset_text) if offset_text and offset_text.isdigit() else None
+    session_id = _first(query, "session_id")
+    if session_id:
+        row = TerminalSession.objects.filter(session_id=session_id).first()
+        if row is None or not (
+            row.user_id == actor.user_id or (actor.is_admin and actor.sees_tenant(row.tenant_id))
+        ):
+            raise Refused(4404, "NOT_FOUND", f"no terminal session {session_id!r}")
+        if not row.is_open:
+            code = "" if row.exit_code is None else f" (exit code {row.exit_code})"
+            raise Refused(4410, "CLOSED", f"the session has ended: {row.close_reason}{code}")
+        return row.session_id, offset
+    container_id = _first(query, "container_id")
+    if not container_id:
+        raise Refused(4404, "NOT_FOUND", "pass session_id or container_id")
+    try:
+        target = resolve(actor, container_id)
+        if target is None:
+            raise Refused(4404, "NOT_FOUND", f"no container {container_id!r}")
+        row = actions.open_session(
+            actor,
+            target,
+            shell=_first(query, "shell"),
+            cols=_int(_first(query, "cols"), 80),
+            rows=_int(_first(query, "rows"), 24),
+        )
+    except ApiError as err:
+        raise Refused(CLOSE_FOR_STATUS.get(err.status, 4400), err.error_code, err.error) from None
+    except engine_errors.EngineError as exc:
+        raise Refused(4409, "ENGINE_ERROR", str(exc)) from None
+    return row.session_id, None
+
+
+class TerminalConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = "terminal-no-layer"  # no channel layer: nothing is sent to groups
+
+    session_id: str | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Skip Channels' per-message thread hop (closing old DB connections) for keystrokes.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        if SUBPROTOCOL not in self.scope.get("subprotocols", []):
+            await self.close()  # before accept: the handshake is refused
+            return
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.socket = _Socket(self.loop, self.queue)
+        self.sent = 0
+        self.acked = 0
+        self.acking = False
+        self.paused = False
+        self.progress_at = time.monotonic()
+        self.tasks: list[asyncio.Task[Any]] = []
+        try:
+            session_id, offset = await database_sync_to_async(authorise)(self.scope)
+        except Refused as refused:
+            await self.accept(SUBPROTOCOL)
+            await self._error(refused.error_code, refused.message)
+            await self.close(refused.code)
+            return
+        await self.accept(SUBPROTOCOL)
+        self.tasks = [
+            self.loop.create_task(self._sender()),
+            self.loop.create_task(self._stall_watch()),
+        ]
+        ready = await manager().acall(manager().attach(session_id, self.socket, offset))
+        if ready is None:
+            await self._error("CLOSED", "the session has ended")
+            await self.close(4410)
+            return
+        self.session_id = session_id
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.session_id is not None:
+            session_id, self.session_id = self.session_id, None
+            with contextlib.suppress(Exception):
+                await manager().acall(manager().detach(session_id, self.socket))
+        raise StopConsumer()
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        session_id = self.session_id
+        if session_id is None:
+            return
+        data = message.get("bytes")
+        if data is not None:
+            if len(data) > MAX_INPUT_FRAME:
+                await self._error(
+                    "FRAME_TOO_LARGE", f"input frames are limited to {MAX_INPUT_FRAME} bytes"
+                )
+                return
+            manager().write(session_id, data)
+            return
+        text = message.get("text") or ""
+        if len(text) > MAX_CONTROL_FRAME:
+            await self._error("FRAME_TOO_LARGE", "control frames are limited to 4 KiB")
+            return
+        try:
+            control = json.loads(text)
+        except ValueError:
+            await self._error("BAD_FRAME", "text frames must be JSON control messages")
+            return
+        kind = control.get("type") if isinstance(control, dict) else None
+        if kind == "ack":
+            self._ack(control.get("bytes"))
+        elif kind == "ping":
+            await self.send(text_data=json.dumps({"type": "pong", "ts": control.get("ts")}))
+        elif kind == "resize":
+            self._resize(session_id, control.get("cols"), control.get("rows"))
+        elif kind == "signal":
+            from apps.terminals.actions import signal_number
+
+            number = signal_number(control.get("signal"))
+            if number is None:
+                await self._error("BAD_SIGNAL", "signal must be SIGINT, SIGTERM or SIGHUP")
+            else:
+                manager().signal(session_id, number)
+        else:
+            await self._error("BAD_FRAME", f"unknown control message {kind!r}")
+
+    # -- output --------------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, bytes):
+                # Coalesce what is already queued into one frame (fewer, larger frames).
+                if not self.queue.empty():
+                    parts = [item]
+                    size = len(item)
+                    while size < SEND_CHUNK and not self.queue.empty():
+                        nxt = self.queue._queue[0]  # type: ignore[attr-defined]
+                        if not isinstance(nxt, bytes):
+                            break
+                        parts.append(self.queue.get_nowait())
+                        size += len(parts[-1])
+                    item = b"".join(parts)
+                await self.send(bytes_data=item)
+                self.sent += len(item)
+                if self.acking and not self.paused and self.sent - self.acked > HIGH_WATER:
+                    self.paused = True
+                    self.progress_at = time.monotonic()
+                    if self.session_id:
+                        manager().pause(self.session_id, True, self.socket)
+            elif isinstance(item, dict):
+                await self.send(text_data=json.dumps(item))
+            else:
+                self.session_id = None  # the manager is done with this socket
+                await self.close(int(item))
+                return
+
+    def _ack(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return
+        self.acking = True
+        if value > self.acked:
+            self.acked = min(value, self.sent)
+            self.progress_at = time.monotonic()
+        if self.paused and self.sent - self.acked < LOW_WATER:
+            self.paused = False
+            if self.session_id:
+                manager().pause(self.session_id, False, self.socket)
+
+    async def _stall_watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, STALL_SECONDS / 4))
+            if self.paused and time.monotonic() - self.progress_at > STALL_SECONDS:
+                await self._error("STALLED", "output was not acknowledged for 60 s")
+                session_id, self.session_id = self.session_id, None
+                if session_id:
+                    await manager().acall(manager().detach(session_id, self.socket))
+                await self.close(4408)
+                return
+
+    def _resize(self, session_id: str, cols: Any, rows: Any) -> None:
+        valid = all(
+            isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+            for v, low, high in ((cols, 20, 500), (rows, 5, 200))
+        )
+        if not valid:
+            self.loop.create_task(self._error("BAD_SIZE", "cols 20-500 and rows 5-200"))
+            return
+        manager().submit(manager().resize_and_record(session_id, cols, rows))
+
+    async def _error(self, code: str, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.send(
+                text_data=json.dumps({"type": "error", "code": code, "message": message})
+            )

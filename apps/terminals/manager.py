@@ -1,0 +1,488 @@
+"""The session manager: every live PTY of this server process, on one event loop of its own.
+
+A terminal session outlives its websocket, so its PTY cannot belong to a consumer. The manager
+runs an asyncio loop in a daemon thread and keeps, per session, a reader task (PTY -> scrollback
+ring -> the attached socket), a writer task (input queue -> PTY), the byte counters and the
+optional asciicast recorder. Consumers and sync code reach it through thread-safe calls:
+`manager().call(coro)` from sync code, `await manager().acall(coro)` from another loop, and the
+plain methods documented as thread-safe.
+
+A watchdog closes sessions whose grace period or idle time ran out, whose container stopped,
+whose row was closed by another process, or whose user may no longer open terminals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from apps.engine import errors as engine_errors
+from apps.engine.pty import Pty, container_state
+
+log = logging.getLogger(__name__)
+
+SCROLLBACK_BYTES = 1024 * 1024
+WATCH_SECONDS = 2.0
+CONTAINER_CHECK_SECONDS = 4.0
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+T = TypeVar("T")
+
+
+class Attachment:
+    """The manager's handle on one websocket. Implemented by the consumer; all thread-safe."""
+
+    def push(self, data: bytes) -> None:  # PTY bytes, in order
+        raise NotImplementedError
+
+    def control(self, message: dict[str, Any]) -> None:  # a JSON control frame
+        raise NotImplementedError
+
+    def close(self, code: int) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Session:
+    session_id: str
+    user_id: int
+    tenant_id: int
+    container_id: str
+    container_name: str
+    shell: str
+    cols: int
+    rows: int
+    actor: dict[str, Any]
+    pty: Pty
+    created: float = field(default_factory=time.monotonic)
+    ring: deque[bytes] = field(default_factory=deque)
+    ring_bytes: int = 0
+    total_out: int = 0
+    total_in: int = 0
+    flushed: tuple[int, int] = (0, 0)
+    attachment: Attachment | None = None
+    detached_since: float | None = field(default_factory=time.monotonic)
+    last_input: float = field(default_factory=time.monotonic)
+    last_container_check: float = field(default_factory=time.monotonic)
+    can_read: asyncio.Event = field(default_factory=asyncio.Event)
+    inbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    closing: asyncio.Task[Any] | None = None
+    recorder: Recorder | None = None
+
+    def scrollback(self, offset: int | None) -> tuple[int, bytes]:
+        """(absolute offset of the first byte, bytes) from `offset` on, at most 1 MiB."""
+        data = b"".join(self.ring)
+        start = self.total_out - len(data)
+        if offset is not None and offset > start:
+            data = data[min(offset, self.total_out) - start :]
+            start = min(offset, self.total_out)
+        if len(data) > SCROLLBACK_BYTES:
+            start += len(data) - SCROLLBACK_BYTES
+            data = data[-SCROLLBACK_BYTES:]
+        return start, data
+
+    def remember(self, data: bytes) -> None:
+        self.ring.append(data)
+        self.ring_bytes += len(data)
+        while self.ring and self.ring_bytes - len(self.ring[0]) >= SCROLLBACK_BYTES:
+            self.ring_bytes -= len(self.ring.popleft())
+
+
+class Recorder:
+    """An asciicast v2 file of the session's output (decoded for the file only)."""
+
+    def __init__(self, path: Path, cols: int, rows: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.handle = path.open("w", encoding="utf-8")
+        self.start = time.monotonic()
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        header = {"version": 2, "width": cols, "height": rows, "timestamp": int(time.time())}
+        self.handle.write(json.dumps(header) + "\n")
+
+    def output(self, data: bytes) -> None:
+        text = self.decoder.decode(data)
+        if text:
+            self.event("o", text)
+
+    def event(self, kind: str, text: str) -> None:
+        self.handle.write(json.dumps([round(time.monotonic() - self.start, 4), kind, text]) + "\n")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+
+
+class Manager:
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="terminal-manager", daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.create_task(self._watchdog())
+        self.loop.run_forever()
+
+    # -- crossing threads ----------------------------------------------------------------------
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a coroutine on the manager's loop from sync code and wait for its result."""
+        return self.submit(coro).result(timeout)
+
+    async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def holds(self, session_id: str) -> bool:
+        return session_id in self.sessions
+
+    # -- lifecycle (manager loop) --------------------------------------------------------------
+
+    async def start(
+        self,
+        *,
+        session_id: str,
+        user_id: int,
+        tenant_id: int,
+        container_id: str,
+        container_name: str,
+        shell: str,
+        cols: int,
+        rows: int,
+        actor: dict[str, Any],
+        environment: dict[str, str] | None = None,
+        workdir: str | None = None,
+    ) -> int:
+        """Open the PTY and start the session's tasks; returns the shell's PID."""
+        pty = await Pty.open(
+            container_id, [shell], cols=cols, rows=rows, environment=environment, workdir=workdir
+        )
+        session = Session(
+            session_id=session_id,
+            user_id=user_id,
+            tenant_id=tenant_id,
+            container_id=container_id,
+            container_name=container_name,
+            shell=shell,
+            cols=cols,
+            rows=rows,
+            actor=actor,
+            pty=pty,
+        )
+        session.can_read.set()
+        if settings.QUILTWEB_TERMINAL_RECORD:
+            path = Path(settings.STATE_DIR) / "recordings" / f"{session_id}.cast"
+            session.recorder = Recorder(path, cols, rows)
+        self.sessions[session_id] = session
+        session.tasks = [
+            self.loop.create_task(self._reader(session)),
+            self.loop.create_task(self._writer(session)),
+        ]
+        return pty.pid
+
+    async def _reader(self, session: Session) -> None:
+        pty = session.pty
+        try:
+            while True:
+                if not session.can_read.is_set():
+                    await session.can_read.wait()
+                data = await pty.read()
+                if not data:
+                    break
+                session.total_out += len(data)
+                session.remember(data)
+                if session.recorder is not None:
+                    session.recorder.output(data)
+                if session.attachment is not None:
+                    session.attachment.push(data)
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        if session.closing is None:
+            code = await pty.exit_code()
+            self._close(session, "the shell exited", exit_code=code, grace=0.2)
+
+    async def _writer(self, session: Session) -> None:
+        try:
+            while True:
+                data = await session.inbox.get()
+                session.pty.write(data)
+                await session.pty.drain()
+        except (OSError, ConnectionError):
+            pass
+
+    def _close(
+        self, session: Session, reason: str, *, exit_code: int | None = None, grace: float = 2.0
+    ) -> asyncio.Task[Any]:
+        if session.closing is None:
+            session.closing = self.loop.create_task(self._finish(session, reason, exit_code, grace))
+        return session.closing
+
+    async def _finish(
+        self, session: Session, reason: str, exit_code: int | None, grace: float
+    ) -> dict[str, Any] | None:
+        pty = session.pty
+        try:
+            await pty.kill(grace=grace)
+        except Exception:
+            log.exception("killing terminal %s", session.session_id)
+        if exit_code is None:
+            exit_code = await pty.exit_code()
+        for task in session.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        pty.close()
+        if session.recorder is not None:
+            session.recorder.close()
+        attachment, session.attachment = session.attachment, None
+        if attachment is not None:
+            attachment.control({"type": "exit", "code": exit_code, "reason": reason})
+            attachment.close(1000)
+        self.sessions.pop(session.session_id, None)
+        from apps.terminals import actions
+
+        try:
+            return await asyncio.to_thread(
+                actions.record_closed,
+                session.session_id,
+                reason=reason,
+                exit_code=exit_code,
+                bytes_in=session.total_in,
+                bytes_out=session.total_out,
+            )
+        except Exception:
+            log.exception("recording the close of terminal %s", session.session_id)
+            return None
+
+    async def close(self, session_id: str, reason: str, grace: float = 2.0) -> bool:
+        """Close a session held here (SIGHUP, SIGKILL after `grace`); False if not held here."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        await asyncio.shield(self._close(session, reason, grace=grace))
+        return True
+
+    def close_soon(self, session_id: str, reason: str) -> None:
+        """Thread-safe, non-blocking close (for sync callers in any thread)."""
+
+        def run() -> None:
+            session = self.sessions.get(session_id)
+            if session is not None:
+                self._close(session, reason)
+
+        self.soon(run)
+
+    # -- attachments (manager loop, via acall) -------------------------------------------------
+
+    async def attach(
+        self, session_id: str, attachment: Attachment, offset: int | None
+    ) -> dict[str, Any] | None:
+        """Make `attachment` the session's socket (the previous one closes with 4000).
+
+        Returns the ready message; the scrollback from `offset` (or all of it) has been pushed
+        to the attachment before any newer output.
+        """
+        session = self.sessions.get(session_id)
+        if session is None or session.closing is not None:
+            return None
+        previous = session.attachment
+        if previous is not None:
+            previous.control(
+                {"type": "error", "code": "TAKEN_OVER", "message": "attached elsewhere"}
+            )
+            previous.close(4000)
+        session.attachment = attachment
+        session.detached_since = None
+        session.can_read.set()
+        start, replay = session.scrollback(offset)
+        ready = {
+            "type": "ready",
+            "session_id": session.session_id,
+            "shell": session.shell,
+            "pid": session.pty.pid,
+            "cols": session.cols,
+            "rows": session.rows,
+            "replay_from": start,
+            "replay_bytes": len(replay),
+        }
+        attachment.control(ready)
+        for i in range(0, len(replay), 65536):
+            attachment.push(replay[i : i + 65536])
+        self.loop.create_task(self._mark(session.session_id, "active"))
+        return ready
+
+    async def detach(self, session_id: str, attachment: Attachment) -> None:
+        session = self.sessions.get(session_id)
+        if session is None or session.attachment is not attachment:
+            return
+        session.attachment = None
+        session.detached_since = time.monotonic()
+        session.can_read.set()
+        await self._mark(session_id, "detached")
+
+    async def _mark(self, session_id: str, state: str) -> None:
+        from apps.terminals import actions
+
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(actions.record_state, session_id, state)
+
+    # -- input and control (thread-safe, non-blocking) -----------------------------------------
+
+    def write(self, session_id: str, data: bytes) -> None:
+        def run() -> None:
+            session = self.sessions.get(session_id)
+            if session is None or session.closing is not None:
+                return
+            session.total_in += len(data)
+            session.last_input = time.monotonic()
+            session.inbox.put_nowait(data)
+
+        self.soon(run)
+
+    def pause(self, session_id: str, paused: bool, attachment: Attachment) -> None:
+        """Stop or resume reading the PTY for flow control (only the current socket may)."""
+
+        def run() -> None:
+            session = self.sessions.get(session_id)
+            if session is not None and session.attachment is attachment:
+                (session.can_read.clear if paused else session.can_read.set)()
+
+        self.soon(run)
+
+    def signal(self, session_id: str, sig: int) -> None:
+        def run() -> None:
+            session = self.sessions.get(session_id)
+            if session is not None:
+                session.pty.signal_foreground(sig)
+
+        self.soon(run)
+
+    async def resize(self, session_id: str, cols: int, rows: int) -> bool:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        session.cols, session.rows = cols, rows
+        await session.pty.resize(cols, rows)
+        if session.recorder is not None:
+            session.recorder.event("r", f"{cols}x{rows}")
+        return True
+
+    async def resize_and_record(self, session_id: str, cols: int, rows: int) -> None:
+        from apps.terminals import actions
+
+        try:
+            if await self.resize(session_id, cols, rows):
+                await asyncio.to_thread(actions.record_size, session_id, cols, rows)
+        except Exception:
+            log.exception("resizing terminal %s", session_id)
+
+    def stats(self, session_id: str) -> tuple[int, int] | None:
+        session = self.sessions.get(session_id)
+        return (session.total_in, session.total_out) if session else None
+
+    # -- watchdog ------------------------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        from apps.terminals import actions
+
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(actions.close_orphaned_rows)
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                await self._sweep()
+            except Exception:
+                log.exception("terminal watchdog")
+
+    async def _sweep(self) -> None:
+        from apps.terminals import actions
+
+        now = time.monotonic()
+        grace = settings.QUILTWEB_TERMINAL_GRACE_SECONDS
+        idle = settings.QUILTWEB_TERMINAL_IDLE_SECONDS
+        live = [s for s in self.sessions.values() if s.closing is None]
+        for s in live:
+            if s.detached_since is not None and now - s.detached_since > grace:
+                self._close(s, f"detached for more than {grace} s")
+            elif now - s.last_input > idle:
+                self._close(s, f"idle for more than {idle // 60} min")
+        live = [s for s in live if s.closing is None]
+        if not live:
+            return
+        counters = {
+            s.session_id: (s.total_in, s.total_out)
+            for s in live
+            if (s.total_in, s.total_out) != s.flushed
+        }
+        verdicts = await asyncio.to_thread(
+            actions.sweep_rows, [s.session_id for s in live], counters
+        )
+        for s in live:
+            if s.session_id in counters:
+                s.flushed = counters[s.session_id]
+            reason = verdicts.get(s.session_id)
+            if reason:
+                self._close(s, reason)
+        by_container: dict[str, list[Session]] = {}
+        for s in live:
+            if s.closing is None and now - s.last_container_check > CONTAINER_CHECK_SECONDS:
+                by_container.setdefault(s.container_id, []).append(s)
+        for container_id, group in by_container.items():
+            try:
+                state = await container_state(container_id)
+            except engine_errors.EngineError:
+                continue
+            for s in group:
+                s.last_container_check = now
+                if state != "running":
+                    self._close(
+                        s,
+                        "the container was deleted"
+                        if state is None
+                        else f"the container is {state}",
+                        grace=0.2,
+                    )
+
+
+_manager: Manager | None = None
+_lock = threading.Lock()
+
+
+def manager() -> Manager:
+    """This process's session manager (its loop thread starts on first use)."""
+    global _manager
+    if _manager is None:
+        with _lock:
+            if _manager is None:
+                _manager = Manager()
+    return _manager
+
+
+def running_manager() -> Manager | None:
+    """The manager if this process has started one (closing sessions never starts it)."""
+    return _manager
