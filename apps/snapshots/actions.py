@@ -572,12 +572,7 @@ def record_clone(actor: Actor, target: Target, snapshot: Snapshot, action: str) 
             "source_container_id": snapshot.source_container_id,
         },
     )
-    publish(
-        "container_update",
-        {"action": action, "container_id": target.id, "container": None},
-        tenant_id=snapshot.tenant_id,
-        container_id=target.id,
-    )
+    # create_from_runtime already published container_update (created) with the status.
 
 
 # -- synchronous mutations -------------------------------------------------------------------

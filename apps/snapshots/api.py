@@ -16,6 +16,12 @@ from apps.snapshots.models import Snapshot
 HEX_PREFIX = re.compile(r"^[0-9a-f]{12,64}$")
 
 
+def _no_fields(request: HttpRequest) -> None:
+    """Pin and unpin take no body; a JSON one may only be `{}`."""
+    if request.content_type == "application/json":
+        json_body(request, [])
+
+
 @api_route("GET")
 def snapshot_list(request: HttpRequest) -> dict[str, Any]:
     check_query(request, ["container_id", "pinned"])
@@ -74,14 +80,14 @@ def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, A
 @api_route("POST")
 def snapshot_pin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
-    json_body(request, [])
+    _no_fields(request)
     return actions.pin(snapshot, actor=actor).as_dict()
 
 
 @api_route("POST")
 def snapshot_unpin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
-    json_body(request, [])
+    _no_fields(request)
     return actions.unpin(snapshot, actor=actor).as_dict()
 
 
