@@ -1,0 +1,145 @@
+"""Every change to users, tenants and API keys: the rows, the audit entry, the side effects."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.actor import Actor, profile_for
+from apps.accounts.audit import record
+from apps.accounts.models import ApiKey, Profile, Tenant
+
+log = logging.getLogger(__name__)
+
+
+def close_terminal_sessions(user_id: int, reason: str) -> int:
+    """Close the user's open terminal sessions, when the terminals app provides the action."""
+    try:
+        module = importlib.import_module("apps.terminals.actions")
+    except ModuleNotFoundError:
+        return 0
+    closer = getattr(module, "close_sessions_for_user", None)
+    if closer is None:
+        return 0
+    try:
+        return int(closer(user_id, reason) or 0)
+    except Exception:
+        # Losing a terminal clean-up must never block a role change or a logout.
+        log.exception("closing terminal sessions of user %s failed", user_id)
+        return 0
+
+
+def issue_key(user: Any, name: str, *, actor: Actor) -> tuple[ApiKey, str]:
+    """Issue a key; the raw secret is returned once and only its hash is stored."""
+    profile = profile_for(user)
+    with transaction.atomic():
+        key, raw = ApiKey.issue(user, name)
+        record(
+            actor,
+            "api_key.issued",
+            target_type="api_key",
+            target_id=key.prefix,
+            target_name=name,
+            tenant_id=profile.tenant_id,
+            data={"user": user.get_username()},
+        )
+    return key, raw
+
+
+def revoke_key(key: ApiKey, *, actor: Actor) -> ApiKey:
+    if key.revoked_at is not None:
+        return key
+    with transaction.atomic():
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        record(
+            actor,
+            "api_key.revoked",
+            target_type="api_key",
+            target_id=key.prefix,
+            target_name=key.name,
+            tenant_id=profile_for(key.user).tenant_id,
+            data={"user": key.user.get_username()},
+        )
+    return key
+
+
+def create_tenant(slug: str, name: str, *, actor: Actor) -> Tenant:
+    with transaction.atomic():
+        tenant = Tenant.objects.create(slug=slug, name=name or slug)
+        record(
+            actor,
+            "tenant.created",
+            target_type="tenant",
+            target_id=str(tenant.pk),
+            target_name=slug,
+            tenant_id=tenant.pk,
+        )
+    return tenant
+
+
+def create_user(username: str, password: str, role: str, tenant: Tenant, *, actor: Actor) -> Any:
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, password=password)
+        Profile.objects.create(user=user, tenant=tenant, role=role)
+        record(
+            actor,
+            "user.created",
+            target_type="user",
+            target_id=str(user.pk),
+            target_name=username,
+            tenant_id=tenant.pk,
+            data={"role": role, "tenant": tenant.slug},
+        )
+    return user
+
+
+def change_role(user: Any, role: str, *, actor: Actor) -> bool:
+    """Set the user's role; their open terminals close because their rights changed."""
+    profile = profile_for(user)
+    old = profile.role
+    if old == role:
+        return False
+    with transaction.atomic():
+        profile.role = role
+        profile.save(update_fields=["role"])
+        record(
+            actor,
+            "user.role_changed",
+            target_type="user",
+            target_id=str(user.pk),
+            target_name=user.get_username(),
+            tenant_id=profile.tenant_id,
+            data={"from": old, "to": role},
+        )
+    close_terminal_sessions(user.pk, "role_changed")
+    return True
+
+
+def set_active(user: Any, active: bool, *, actor: Actor) -> bool:
+    """Deactivate (keys stop working at once, sessions and terminals end) or reactivate."""
+    if user.is_active == active:
+        return False
+    profile = profile_for(user)
+    with transaction.atomic():
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        record(
+            actor,
+            "user.reactivated" if active else "user.deactivated",
+            target_type="user",
+            target_id=str(user.pk),
+            target_name=user.get_username(),
+            tenant_id=profile.tenant_id,
+        )
+    if not active:
+        # Django refuses inactive users' sessions and ApiKey.lookup their keys; terminals
+        # hold their own connections, so close those explicitly.
+        close_terminal_sessions(user.pk, "deactivated")
+    return True
