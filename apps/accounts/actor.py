@@ -38,7 +38,7 @@ SYSTEM = Actor(
 def profile_for(user: Any) -> Profile:
     """The user's profile, created (default tenant; admin for superusers) when missing."""
     try:
-        return user.profile  # type: ignore[no-any-return]
+        return user.profile
     except Profile.DoesNotExist:
         role = "admin" if user.is_superuser else "viewer"
         profile, _ = Profile.objects.get_or_create(
@@ -51,7 +51,7 @@ def profile_for(user: Any) -> Profile:
 def actor_for(request: Any) -> Actor:
     cached = getattr(request, "_actor", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     user = request.user
     profile = profile_for(user)
     key = getattr(request, "api_key", None)

@@ -17,9 +17,13 @@ from apps.accounts.forms import KeyForm, RoleForm, TenantForm, UserCreateForm
 from apps.accounts.models import ApiKey, Tenant
 
 
+def _user_id(request: HttpRequest) -> int:
+    return int(request.user.pk or 0)  # pages require login, so there is always a user
+
+
 def _get_key_for_user(request: HttpRequest, pk: int) -> ApiKey:
     """Only the key's owner sees or revokes it; anyone else gets a 404."""
-    return get_object_or_404(ApiKey, pk=pk, user=request.user)
+    return get_object_or_404(ApiKey, pk=pk, user_id=_user_id(request))
 
 
 def _get_user_for_admin(request: HttpRequest, pk: int) -> Any:
@@ -40,7 +44,9 @@ def keys(request: HttpRequest) -> HttpResponse:
         "nav": "keys",
         "form": form,
         "new_key": new_key,
-        "keys": ApiKey.objects.filter(user=request.user).order_by("revoked_at", "-created_at"),
+        "keys": ApiKey.objects.filter(user_id=_user_id(request)).order_by(
+            "revoked_at", "-created_at"
+        ),
     }
     return render(request, "accounts/keys.html", context)
 
