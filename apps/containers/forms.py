@@ -1,0 +1,126 @@
+"""Dashboard forms for containers. They only parse the browser's text fields into the API's body
+shape; all the rules live in `apps.containers.validation` so the page and the API agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+
+SNAPSHOT_REPOSITORY = "quiltweb-snapshot"
+
+
+def image_choices() -> list[tuple[str, str]]:
+    """Tagged local images (snapshot images hidden), the managed image first."""
+    base = settings.QUILTWEB_BASE_IMAGE
+    refs: set[str] = set()
+    try:
+        for image in engine().list_images():
+            for tag in image.repo_tags:
+                if tag and tag != "<none>:<none>" and not tag.startswith(SNAPSHOT_REPOSITORY + ":"):
+                    refs.add(tag.removesuffix(":latest"))
+    except engine_errors.EngineError:
+        pass
+    refs.discard(base)
+    return [(base, f"{base} (managed)"), *[(r, r) for r in sorted(refs)]]
+
+
+def lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def parse_pairs(text: str, field: str) -> dict[str, str]:
+    """`KEY=VALUE` per line into a map; a line without `=` is a field error."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(lines(text), start=1):
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise forms.ValidationError(
+                f"line {number} ({line[:40]!r}) is not KEY=VALUE", code=field
+            )
+        out[key.strip()] = value
+    return out
+
+
+def argv_from(text: str, in_shell: bool) -> list[str] | None:
+    """One argument per line; or, in shell mode, the text as one `/bin/sh -lc` script."""
+    if in_shell:
+        script = (text or "").strip()
+        return ["/bin/sh", "-lc", script] if script else None
+    args = [line for line in (text or "").splitlines() if line.strip()]
+    return args or None
+
+
+class CreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    image = forms.CharField(max_length=300, required=False)
+    command = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    run_in_shell = forms.BooleanField(required=False)
+    environment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    labels = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    working_directory = forms.CharField(max_length=400, required=False)
+    memory_limit_mb = forms.IntegerField(required=False)
+    cpu_limit_percent = forms.FloatField(required=False)
+    volumes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    strict = forms.BooleanField(required=False)
+
+    def clean_environment(self) -> dict[str, str]:
+        return parse_pairs(self.cleaned_data.get("environment", ""), "environment")
+
+    def clean_labels(self) -> dict[str, str]:
+        return parse_pairs(self.cleaned_data.get("labels", ""), "labels")
+
+    def body(self) -> dict[str, Any]:
+        """The API create body for the cleaned form (only the fields the user filled)."""
+        data = self.cleaned_data
+        body: dict[str, Any] = {"name": data["name"].strip(), "strict": bool(data.get("strict"))}
+        if data.get("image"):
+            body["image"] = data["image"].strip()
+        command = argv_from(data.get("command", ""), bool(data.get("run_in_shell")))
+        if command is not None:
+            body["command"] = command
+        for key in ("environment", "labels"):
+            if data.get(key):
+                body[key] = data[key]
+        if data.get("working_directory"):
+            body["working_directory"] = data["working_directory"].strip()
+        if data.get("memory_limit_mb") is not None:
+            body["memory_limit_mb"] = data["memory_limit_mb"]
+        if data.get("cpu_limit_percent") is not None:
+            body["cpu_limit_percent"] = data["cpu_limit_percent"]
+        volumes = lines(data.get("volumes", ""))
+        if volumes:
+            body["volumes"] = volumes
+        return body
+
+    def add_api_error(self, err: ApiError) -> None:
+        """Put a validation/action error next to the field it names, else at the top."""
+        field = (err.details or {}).get("field")
+        message = err.error + (f" — {err.hint}" if err.hint else "")
+        if field in self.fields:
+            self.add_error(field, message)
+        else:
+            self.add_error(None, message)
+
+
+class ExecForm(forms.Form):
+    command = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    run_in_shell = forms.BooleanField(required=False)
+    workdir = forms.CharField(max_length=400, required=False)
+    timeout_ms = forms.IntegerField(required=False, min_value=1, max_value=600_000)
+
+    def argv(self) -> list[str]:
+        argv = argv_from(self.cleaned_data["command"], bool(self.cleaned_data.get("run_in_shell")))
+        if not argv:
+            raise forms.ValidationError("enter a command")
+        return argv
+
+
+class EnvForm(forms.Form):
+    key = forms.CharField(max_length=200)
+    value = forms.CharField(required=False, widget=forms.TextInput, strip=False)

@@ -1,0 +1,27 @@
+"""Dashboard pages for containers. Tabs owned by other apps (network, snapshots, terminal,
+activity) live in those apps' urls under the same `/containers/<id>/...` prefix."""
+
+from django.urls import path
+
+from apps.containers import views
+
+app_name = "containers"
+
+C = "containers/<str:container_id>/"
+
+urlpatterns = [
+    path("", views.root, name="root"),
+    path("containers/", views.container_list, name="list"),
+    path("containers/resolve", views.resolve_view, name="resolve"),
+    path("containers/new", views.create, name="create"),
+    path(C, views.detail, name="detail"),
+    path(C + "head", views.head, name="head"),
+    path(C + "actions", views.actions_bar, name="actions"),
+    path(C + "readiness", views.readiness, name="readiness"),
+    path(C + "start", views.lifecycle, {"verb": "start"}, name="start"),
+    path(C + "resume", views.lifecycle, {"verb": "resume"}, name="resume"),
+    path(C + "stop", views.lifecycle, {"verb": "stop"}, name="stop"),
+    path(C + "kill", views.lifecycle, {"verb": "kill"}, name="kill"),
+    path(C + "rename", views.rename, name="rename"),
+    path(C + "delete", views.delete, name="delete"),
+]

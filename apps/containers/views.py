@@ -1,0 +1,492 @@
+"""Dashboard pages for containers: the list, the create form and the container page with its tabs.
+
+Views read through `apps.containers.status` and mutate through `apps.containers.actions`; they
+never talk to the engine to change anything. Each page template holds its fragments as
+`{% partialdef %}` blocks and htmx requests get just the fragment they asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.accounts.access import ROLE_SENTENCES, require_page
+from apps.accounts.actor import Actor
+from apps.accounts.models import Tenant
+from apps.containers import actions, status
+from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
+from apps.containers.forms import CreateForm, image_choices
+from apps.containers.models import ContainerRecord
+from apps.containers.validation import validate_create
+from apps.core.api import engine_error_to_api
+from apps.core.errors import ApiError
+from apps.core.ids import parse_iso
+from apps.engine import errors as engine_errors
+from apps.operations.models import Operation
+
+HEX_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
+
+# The tab bar of the container page (shared contract: each tab is its own URL and template).
+TABS = [
+    ("overview", "Overview", ""),
+    ("logs", "Logs", "logs"),
+    ("metrics", "Metrics", "metrics"),
+    ("env", "Environment", "env"),
+    ("processes", "Processes", "processes"),
+    ("network", "Network", "network"),
+    ("snapshots", "Snapshots", "snapshots"),
+    ("terminal", "Terminal", "terminal"),
+    ("activity", "Activity", "activity"),
+]
+
+CHECKS = [
+    (
+        "state_running",
+        "Running",
+        "Docker reports the container's main process as running.",
+    ),
+    (
+        "minit_responsive",
+        "Exec responsive",
+        "A no-op command (/bin/sh -c :) finishes within 2 s, so exec, processes and terminals work.",
+    ),
+    (
+        "network_configured",
+        "Network configured",
+        "The container has an address on the quiltweb network.",
+    ),
+    (
+        "managed_image_valid",
+        "Image valid",
+        "The image has /bin/sh, which exec and terminals need.",
+    ),
+]
+
+# Which states allow which lifecycle action (spec 2.2).
+ALLOWED = {
+    "start": {"created", "exited"},
+    "resume": {"paused", "exited", "created"},
+    "stop": {"running", "paused", "restarting"},
+    "kill": {"running", "paused"},
+}
+STATE_REASONS = {
+    "start": "only a created or exited container can start",
+    "resume": "only a paused, exited or created container can resume",
+    "stop": "the container is not running",
+    "kill": "only a running or paused container can be killed",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def error_dict(request: HttpRequest, exc: Exception) -> dict[str, Any]:
+    """What a page shows for a failed action: the spec's error body (error, hint, request_id)."""
+    if isinstance(exc, engine_errors.EngineError):
+        exc = engine_error_to_api(exc)
+    if isinstance(exc, ApiError):
+        return exc.body(getattr(request, "request_id", ""))
+    raise exc
+
+
+def _status(target: Target) -> dict[str, Any]:
+
+    return status.container_status(target)
+
+
+def readiness_view_model(
+    state: str,
+    checks: dict[str, Any] | None,
+    health: str | None,
+    exec_ready: bool,
+    checked_at: Any = None,
+) -> dict[str, Any]:
+    """The readiness panel: one row per check with a pass/fail/unknown value and a sentence."""
+    checks = checks or {}
+    rows = []
+    for key, label, help_text in CHECKS:
+        value = checks.get(key)
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "help": help_text,
+                "ok": value if value is not None else None,
+            }
+        )
+    health_ok = {"healthy": True, "unhealthy": False}.get(health or "")
+    rows.append(
+        {
+            "key": "health",
+            "label": f"Docker health: {health}" if health else "Docker health: none",
+            "help": "The image's own HEALTHCHECK, if it has one. Ready is not the same as the app being healthy.",
+            "ok": health_ok,
+            "value": health or "no healthcheck",
+        }
+    )
+    polling = not exec_ready and state in {"running", "restarting", "created"}
+    return {"checks": rows, "exec_ready": exec_ready, "polling": polling, "checked_at": checked_at}
+
+
+def action_buttons(actor: Actor, state: str, op: Any = None) -> tuple[list[dict], list[dict]]:
+    """Lifecycle buttons with enabled flags and a reason when disabled; reasons grouped for text."""
+    can_act = actor.can("operator")
+    role_reason = f"your role ({actor.role}) cannot act; {ROLE_SENTENCES['operator']}"
+    pending = op is not None and not op.is_terminal
+    buttons = []
+    for key, label, primary in (
+        ("start", "Start", True),
+        ("resume", "Resume", False),
+        ("stop", "Stop", False),
+        ("kill", "Kill", False),
+        ("rename", "Rename", False),
+        ("delete", "Delete", False),
+    ):
+        reason = ""
+        if not can_act:
+            reason = role_reason
+        elif pending and key in ALLOWED:
+            reason = f"a {op.kind} operation is in progress"
+        elif key in ALLOWED and state not in ALLOWED[key]:
+            reason = f"{STATE_REASONS[key]} (it is {state})"
+        buttons.append(
+            {
+                "key": key,
+                "label": label,
+                "primary": primary,
+                "enabled": not reason,
+                "reason": reason,
+            }
+        )
+    grouped: dict[str, list[str]] = {}
+    for b in buttons:
+        if b["reason"]:
+            grouped.setdefault(b["reason"], []).append(b["label"])
+    reasons = [{"labels": ", ".join(labels), "reason": r} for r, labels in grouped.items()]
+    return buttons, reasons
+
+
+def detail_context(request: HttpRequest, target: Target) -> dict[str, Any]:
+    """Everything `containers/detail_base.html` needs; tab views add their own keys to it."""
+    container = _status(target)
+    state = container.get("state") or target.info.state
+    op = None
+    op_id = request.GET.get("op", "")
+    if op_id:
+        op = Operation.objects.filter(
+            operation_id=op_id, target_type="container", target_id=target.id
+        ).first()
+    actions, reasons = action_buttons(target.actor, state, op)
+    base_url = f"/containers/{target.id}/"
+    return {
+        "nav": "containers",
+        "tab": "overview",
+        "target": target,
+        "container": container,
+        "container_id": target.id,
+        "short_id": target.id[:12],
+        "base_url": base_url,
+        "image": target.info.image or target.record.image,
+        "created": target.info.created_at or target.record.created_at,
+        "readiness": readiness_view_model(
+            state,
+            container.get("checks"),
+            target.info.health,
+            bool(container.get("exec_ready")),
+        ),
+        "actions": actions,
+        "action_reasons": reasons,
+        "op": op,
+        "idempotency_key": uuid.uuid4().hex,
+        "tabs": [
+            {"key": k, "label": label, "href": base_url + suffix} for k, label, suffix in TABS
+        ],
+        "can_act": target.actor.can("operator"),
+        "can_exec": target.actor.can("support"),
+        "exec_ready": bool(container.get("exec_ready")),
+    }
+
+
+def _partial(request: HttpRequest, template: str, name: str, ctx: dict[str, Any]) -> HttpResponse:
+    return render(request, f"{template}#{name}", ctx)
+
+
+# --------------------------------------------------------------------------- container page
+
+
+@require_GET
+def root(request: HttpRequest) -> HttpResponse:
+    return redirect("/containers/")
+
+
+@require_GET
+def detail(request: HttpRequest, container_id: str) -> HttpResponse:
+    """Overview + Exec tab."""
+    target = get_container_for_page(request, container_id, "viewer")
+    ctx = detail_context(request, target)
+    ctx["tab"] = "overview"
+    return render(request, "containers/detail.html", ctx)
+
+
+@require_GET
+def head(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "viewer")
+    return _partial(request, "containers/detail_base.html", "head", detail_context(request, target))
+
+
+@require_GET
+def actions_bar(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "viewer")
+    ctx = detail_context(request, target)
+    response = _partial(request, "containers/detail_base.html", "actions", ctx)
+    op = ctx["op"]
+    if op is not None and op.is_terminal and request.GET.get("was") != op.status:
+        response["HX-Trigger"] = "containerChanged"
+    return response
+
+
+@require_GET
+def readiness(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "viewer")
+
+    ready = status.readiness(target)
+    ctx = {
+        "base_url": f"/containers/{target.id}/",
+        "readiness": readiness_view_model(
+            ready.get("state") or target.info.state,
+            ready.get("checks"),
+            ready.get("health"),
+            bool(ready.get("exec_ready")),
+        ),
+    }
+    return _partial(request, "containers/detail_base.html", "readiness", ctx)
+
+
+def _after_action(
+    request: HttpRequest,
+    target: Target,
+    *,
+    op: Any = None,
+    error: dict[str, Any] | None = None,
+    message: str = "",
+) -> HttpResponse:
+    if not request.htmx:
+        next_url = request.POST.get("next", "")
+        if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None):
+            return HttpResponseRedirect(next_url)
+        url = f"/containers/{target.id}/"
+        if op is not None:
+            url += f"?op={op.operation_id}"
+        return HttpResponseRedirect(url)
+    fresh = resolve(target.actor, target.id) or target
+    ctx = detail_context(request, fresh)
+    if op is not None:
+        ctx["op"] = op
+        ctx["actions"], ctx["action_reasons"] = action_buttons(
+            fresh.actor, ctx["container"].get("state", ""), op
+        )
+    ctx["action_error"] = error
+    ctx["action_message"] = message
+    response = _partial(request, "containers/detail_base.html", "actions", ctx)
+    if error is None:
+        response["HX-Trigger"] = "containerChanged"
+    return response
+
+
+@require_POST
+def lifecycle(request: HttpRequest, container_id: str, verb: str) -> HttpResponse:
+    """start/resume (202 operations), stop, kill: one view, the verb picks the action."""
+    target = get_container_for_page(request, container_id, "operator")
+
+    try:
+        if verb == "start":
+            op = actions.request_start(request, target, {})
+            return _after_action(request, target, op=op)
+        if verb == "resume":
+            op = actions.request_resume(request, target, {})
+            return _after_action(request, target, op=op)
+        if verb == "stop":
+            actions.stop_container(target)
+            return _after_action(request, target, message="Stopped.")
+        if verb == "kill":
+            actions.kill_container(target)
+            return _after_action(request, target, message="Killed.")
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _after_action(request, target, error=error_dict(request, exc))
+    raise Http404("no such action")
+
+
+@require_http_methods(["GET", "POST"])
+def rename(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "operator")
+    ctx = detail_context(request, target)
+    ctx["new_name"] = target.name
+    if request.method == "POST":
+        new_name = request.POST.get("new_name", "").strip()
+        ctx["new_name"] = new_name
+        try:
+            actions.rename_container(target, new_name)
+        except (ApiError, engine_errors.EngineError) as exc:
+            ctx["rename_error"] = error_dict(request, exc)
+        else:
+            if request.htmx:
+                response = HttpResponse("")
+                response["HX-Trigger"] = "containerChanged"
+                return response
+            return redirect(f"/containers/{target.id}/")
+    if request.htmx:
+        return _partial(request, "containers/rename.html", "form", ctx)
+    return render(request, "containers/rename.html", ctx)
+
+
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "operator")
+    if request.method == "POST":
+        try:
+            actions.delete_container(target)
+        except (ApiError, engine_errors.EngineError) as exc:
+            ctx = detail_context(request, target)
+            ctx["delete_error"] = error_dict(request, exc)
+            return render(request, "containers/delete.html", ctx, status=409)
+        return redirect("/containers/")
+    return render(request, "containers/delete.html", detail_context(request, target))
+
+
+def forbid_unless(actor: Actor, role: str) -> None:
+    if not actor.can(role):
+        raise PermissionDenied(f"your role ({actor.role}) cannot do this; {ROLE_SENTENCES[role]}")
+
+
+# --------------------------------------------------------------------------- list, resolve, create
+
+STATE_FILTERS = ["all", "running", "paused", "exited", "created"]
+
+
+def _row(item: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    state = item["state"]
+    created = None
+    if item.get("created_at"):
+        with contextlib.suppress(ValueError):
+            created = parse_iso(item["created_at"])
+    return {
+        **item,
+        "created": created,
+        "chips": [
+            {"label": label, "ok": bool(item["checks"].get(key))} for key, label, _ in CHECKS
+        ],
+        "can_start": actor.can("operator") and state in ALLOWED["start"],
+        "can_stop": actor.can("operator") and state in ALLOWED["stop"],
+        "can_resume": actor.can("operator") and state == "paused",
+    }
+
+
+@require_GET
+def container_list(request: HttpRequest) -> HttpResponse:
+    actor = require_page(request, "viewer")
+
+    state = request.GET.get("state", "all") or "all"
+    q = request.GET.get("q", "").strip()
+    error = None
+    items: list[dict[str, Any]] = []
+    if state not in STATE_FILTERS:
+        error = {"error": f"unknown state {state!r}; pick one of {', '.join(STATE_FILTERS)}"}
+        state = "all"
+    try:
+        items = status.list_statuses(actor, state=None if state == "all" else state, q=q or None)
+    except (ApiError, engine_errors.EngineError) as exc:
+        error = error_dict(request, exc)
+    page = Paginator(items, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = urlencode(
+        {k: v for k, v in (("state", state if state != "all" else ""), ("q", q)) if v}
+    )
+    ctx = {
+        "nav": "containers",
+        "page": page,
+        "rows": [_row(item, actor) for item in page.object_list],
+        "state": state,
+        "states": STATE_FILTERS,
+        "q": q,
+        "query": query,
+        "total": len(items),
+        "error": error,
+        "can_act": actor.can("operator"),
+        "refresh_url": "/containers/?"
+        + urlencode(
+            {
+                k: v
+                for k, v in (
+                    ("state", state if state != "all" else ""),
+                    ("q", q),
+                    ("page", page.number if page.number > 1 else ""),
+                )
+                if v
+            }
+        ),
+    }
+    if request.htmx and request.htmx.target == "container-rows":
+        return render(request, "containers/list.html#rows", ctx)
+    return render(request, "containers/list.html", ctx)
+
+
+@require_GET
+def resolve_view(request: HttpRequest) -> HttpResponse:
+    """The header search box: exact name, then unique id prefix, else the filtered list."""
+    actor = require_page(request, "viewer")
+    q = request.GET.get("q", "").strip()
+    if not q:
+        return redirect("/containers/")
+
+    record = find_by_name(actor, q)
+    if record is not None:
+        return redirect(f"/containers/{record.container_id}/")
+    ref = q.lower()
+    if HEX_PREFIX.match(ref):
+        qs = ContainerRecord.objects.filter(deleted_at__isnull=True, container_id__startswith=ref)
+        if not actor.is_admin:
+            qs = qs.filter(tenant_id=actor.tenant_id)
+        matches = list(qs.values_list("container_id", flat=True)[:2])
+        if len(matches) == 1:
+            return redirect(f"/containers/{matches[0]}/")
+    return redirect("/containers/?" + urlencode({"q": q}))
+
+
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    actor = require_page(request, "operator")
+    form = CreateForm(request.POST or None, initial={"image": settings.QUILTWEB_BASE_IMAGE})
+    if request.method == "POST" and form.is_valid():
+        tenant = Tenant.objects.get(pk=actor.tenant_id) if actor.tenant_id else Tenant.default()
+        try:
+            spec = validate_create(form.body(), tenant)
+            target = actions.create_container(actor, tenant, spec)
+        except ApiError as err:
+            form.add_api_error(err)
+        except engine_errors.EngineError as exc:
+            form.add_api_error(engine_error_to_api(exc))
+        else:
+            if request.htmx:
+                return HttpResponseClientRedirect(f"/containers/{target.id}/")
+            return redirect(f"/containers/{target.id}/")
+    ctx = {"nav": "containers", "form": form, "image_choices": image_choices()}
+    status_code = 422 if request.method == "POST" else 200
+    if request.htmx:
+        return render(request, "containers/new.html#form", ctx, status=status_code)
+    return render(request, "containers/new.html", ctx, status=status_code)

@@ -1,0 +1,230 @@
+"""The containers dashboard pages through Django's client (CSRF enforced), on the real engine."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from apps.accounts.models import Tenant
+from apps.containers import actions
+from apps.containers.models import ContainerRecord
+from apps.containers.validation import validate_create
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db]
+
+
+def csrf(person: Any, path: str = "/containers/new") -> str:
+    page = person.client.get(path)
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    assert match, "no csrf token on " + path
+    return match.group(1)
+
+
+def post(person: Any, path: str, data: dict[str, Any], *, token_from: str = "") -> Any:
+    token = csrf(person, token_from or "/containers/")
+    return person.client.post(path, {**data, "csrfmiddlewaretoken": token})
+
+
+def make(person: Any, name: str, **body: Any) -> ContainerRecord:
+    """A container created through the action layer (the API's path), as `person`."""
+    from apps.accounts.actor import Actor
+
+    actor = Actor(
+        "user",
+        str(person.user.id),
+        person.user.username,
+        person.tenant.pk,
+        person.role,
+        person.role == "admin",
+        person.user.id,
+    )
+    spec = validate_create({"name": name, **body}, person.tenant)
+    target = actions.create_container(actor, person.tenant, spec)
+    return target.record
+
+
+def test_it_redirects_root_to_the_container_list(viewer: Any) -> None:
+    response = viewer.client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/containers/"
+
+
+def test_it_shows_an_empty_state_that_says_what_to_do(operator: Any, viewer: Any) -> None:
+    page = operator.client.get("/containers/").content.decode()
+    assert "No containers yet" in page
+    assert 'href="/containers/new"' in page
+    assert (
+        "New container"
+        not in viewer.client.get("/containers/")
+        .content.decode()
+        .split("No containers yet")[1][:400]
+    )
+
+
+def test_it_lists_filters_and_paginates(operator: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(settings, "QUILTWEB_PAGE_SIZE", 2)
+    make(operator, "web-1", labels={"team": "web"})
+    make(operator, "web-2", labels={"team": "web"})
+    db = make(operator, "db-1", labels={"team": "db"})
+
+    first = operator.client.get("/containers/").content.decode()
+    assert "Page 1 of 2" in first
+    assert 'rel="next"' in first
+    second = operator.client.get("/containers/?page=2").content.decode()
+    assert "Page 2 of 2" in second
+
+    by_label = operator.client.get("/containers/?q=team%3Ddb").content.decode()
+    assert "db-1" in by_label and "web-1" not in by_label
+    by_prefix = operator.client.get(f"/containers/?q={db.container_id[:12]}").content.decode()
+    assert "db-1" in by_prefix and "web-2" not in by_prefix
+    by_name = operator.client.get("/containers/?q=web").content.decode()
+    assert "web-1" in by_name and "db-1" not in by_name
+
+    actions.stop_container(_target(operator, db), timeout_seconds=0)
+    exited = operator.client.get("/containers/?state=exited").content.decode()
+    assert "db-1" in exited and "web-1" not in exited
+    running = operator.client.get("/containers/?state=running").content.decode()
+    assert "db-1" not in running
+
+    rows = operator.client.get(
+        "/containers/?state=exited", headers={"HX-Request": "true", "HX-Target": "container-rows"}
+    )
+    body = rows.content.decode()
+    assert body.lstrip().startswith('<section id="container-rows"')
+    assert "sse:container_update" in body and "every 10s" in body
+
+
+def test_it_answers_an_unknown_state_filter_with_a_message_not_an_error(viewer: Any) -> None:
+    response = viewer.client.get("/containers/?state=sideways")
+    assert response.status_code == 200
+    assert "unknown state" in response.content.decode()
+
+
+def _target(person: Any, record: ContainerRecord) -> Any:
+    from apps.containers.access import resolve
+
+    class R:
+        user = person.user
+        api_key = None
+
+    from apps.accounts.actor import actor_for
+
+    target = resolve(actor_for(R()), record.container_id)
+    assert target is not None
+    return target
+
+
+BAD_INPUTS = [
+    ({"name": ""}, "name"),
+    ({"name": "-starts-with-dash"}, "name"),
+    ({"name": "ok", "environment": "NOEQUALS"}, "environment"),
+    ({"name": "ok", "environment": "1BAD=x"}, "environment"),
+    ({"name": "ok", "labels": "io.quiltweb.managed=false"}, "labels"),
+    ({"name": "ok", "working_directory": "relative/path"}, "working_directory"),
+    ({"name": "ok", "memory_limit_mb": "4"}, "memory_limit_mb"),
+    ({"name": "ok", "memory_limit_mb": "lots"}, "memory_limit_mb"),
+    ({"name": "ok", "cpu_limit_percent": "0"}, "cpu_limit_percent"),
+    ({"name": "ok", "volumes": "no-such-volume:/data"}, "volumes"),
+    ({"name": "ok", "volumes": "relative"}, "volumes"),
+    ({"name": "ok", "image": "no/such-image:nope"}, "image"),
+    ({"name": "ok", "image": "prod-gui"}, "image"),
+]
+
+
+@pytest.mark.parametrize(("data", "field"), BAD_INPUTS)
+def test_it_shows_create_errors_inline_and_keeps_the_input(
+    operator: Any, data: dict[str, Any], field: str
+) -> None:
+    form = {"image": "quilt/base", "command": "/bin/sleep\n1000", **data}
+    response = post(operator, "/containers/new", form, token_from="/containers/new")
+    assert response.status_code == 422
+    page = response.content.decode()
+    # The error sits in the field's own block, and what was typed is still there.
+    block = page.split(f'id="id_{field}"')[1][:1500]
+    assert "field-error" in block, page
+    assert "/bin/sleep" in page
+    assert ContainerRecord.objects.count() == 0
+
+
+def test_it_reports_a_duplicate_name_next_to_the_name(operator: Any) -> None:
+    make(operator, "taken")
+    response = post(operator, "/containers/new", {"name": "taken", "image": "quilt/base"})
+    assert response.status_code == 422
+    block = response.content.decode().split('id="id_name"')[1][:800]
+    assert "field-error" in block
+
+
+def test_it_creates_from_the_form_and_lands_on_the_page(operator: Any) -> None:
+    response = post(
+        operator,
+        "/containers/new",
+        {
+            "name": "from-form",
+            "image": "quilt/base",
+            "command": "sleep 1000",
+            "run_in_shell": "on",
+            "environment": "GREETING=hello world\nEMPTY=",
+            "labels": "team=web",
+            "working_directory": "/tmp",
+            "memory_limit_mb": "64",
+            "cpu_limit_percent": "50",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    record = ContainerRecord.objects.get(name="from-form")
+    assert response["Location"] == f"/containers/{record.container_id}/"
+    assert record.command == ["/bin/sh", "-lc", "sleep 1000"]
+    assert record.environment == {"GREETING": "hello world", "EMPTY": ""}
+    assert record.labels == {"team": "web"}
+    page = operator.client.get(response["Location"]).content.decode()
+    assert "from-form" in page
+    assert 'id="readiness"' in page
+    assert 'data-check="minit_responsive"' in page
+
+
+def test_it_forbids_a_viewer_to_stop(operator: Any, viewer: Any) -> None:
+    record = make(operator, "keep-running")
+    response = post(viewer, f"/containers/{record.container_id}/stop", {})
+    assert response.status_code == 403
+    page = viewer.client.get(f"/containers/{record.container_id}/").content.decode()
+    assert "your role (viewer) cannot act" in page
+    assert Tenant.objects.count() >= 1
+
+
+def test_it_hides_our_container_from_another_tenant(operator: Any, outsider: Any) -> None:
+    record = make(operator, "private")
+    assert outsider.client.get(f"/containers/{record.container_id}/").status_code == 404
+    assert outsider.client.get(f"/containers/{record.container_id}/logs").status_code == 404
+    assert "private" not in outsider.client.get("/containers/").content.decode()
+    resolved = outsider.client.get("/containers/resolve?q=private")
+    assert resolved["Location"] == "/containers/?q=private"
+
+
+def test_it_resolves_names_and_id_prefixes(operator: Any) -> None:
+    record = make(operator, "findme")
+    by_name = operator.client.get("/containers/resolve?q=findme")
+    assert by_name["Location"] == f"/containers/{record.container_id}/"
+    by_prefix = operator.client.get(f"/containers/resolve?q={record.container_id[:8]}")
+    assert by_prefix["Location"] == f"/containers/{record.container_id}/"
+    other = operator.client.get("/containers/resolve?q=find")
+    assert other["Location"] == "/containers/?q=find"
+
+
+def test_it_stops_and_deletes_from_the_page(operator: Any) -> None:
+    record = make(operator, "short-lived")
+    path = f"/containers/{record.container_id}/"
+    token = csrf(operator, path)
+    stop = operator.client.post(
+        path + "stop", {"csrfmiddlewaretoken": token}, headers={"HX-Request": "true"}
+    )
+    assert stop.status_code == 200
+    assert "Stopped." in stop.content.decode()
+    assert stop["HX-Trigger"] == "containerChanged"
+    page = operator.client.get(path).content.decode()
+    assert 'id="container-state">exited' in page
+    deleted = operator.client.post(path + "delete", {"csrfmiddlewaretoken": token})
+    assert deleted.status_code == 302
+    assert operator.client.get(path).status_code == 404

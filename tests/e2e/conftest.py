@@ -1,0 +1,321 @@
+"""Browser tests: a real QuiltWeb (Daphne + worker) on loopback, driven by Debian's Chromium.
+
+Session fixtures start the server once with its own SQLite file and state directory and the
+tests' engine instance id, so every engine object it makes is removed at the end. Fixtures:
+
+- `live`: `base_url`, `url(path)`, `api(method, path, body)` (admin API key), `make_user(...)`,
+  `create_container(name, **body)`, `manage(*args)`.
+- `browser`: one Chromium for the session.
+- `page`: a fresh context and page, logged in as the admin through the real login form.
+  On failure a screenshot goes to test-artifacts/<test name>.png.
+- `login(page, username, password)`: log in another user through the form.
+
+Never downloads a browser: /usr/bin/chromium (Debian's) or fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IN_CI, TEST_INSTANCE, engine_or_fail, remove_instance_objects
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("QUILTWEB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ADMIN_USER = "e2e-admin"
+ADMIN_PASSWORD = "e2e-" + secrets.token_hex(8)
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    # Everything under tests/e2e is a browser test, marked or not.
+    for item in items:
+        if "/e2e/" in str(item.fspath) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not listen on {port}:\n{log.read_text()[-4000:]}")
+
+
+@dataclass
+class Live:
+    """The running server and helpers to set up state without clicking."""
+
+    base_url: str
+    env: dict[str, str]
+    admin_user: str
+    admin_password: str
+    admin_key: str
+    workdir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        """Run `manage.py <args>` against the live server's database; returns stdout."""
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-4000:]}")
+        return result.stdout
+
+    def shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code)
+
+    def make_user(
+        self, username: str, role: str = "operator", tenant: str = "", password: str = ""
+    ) -> tuple[str, str]:
+        """Create a user with a role (and tenant slug, default tenant if empty); returns (username, password)."""
+        password = password or "pw-" + secrets.token_hex(8)
+        self.shell(
+            "from django.contrib.auth import get_user_model\n"
+            "from apps.accounts.models import Profile, Tenant\n"
+            f"slug = {tenant!r}\n"
+            "t = (Tenant.objects.get_or_create(slug=slug, defaults={'name': slug})[0] if slug else Tenant.default())\n"
+            f"u = get_user_model().objects.create_user(username={username!r}, password={password!r})\n"
+            f"Profile.objects.create(user=u, tenant=t, role={role!r})\n"
+        )
+        return username, password
+
+    def api(self, method: str, path: str, body: Any = None, key: str = "") -> tuple[int, Any]:
+        """Call the JSON API with the admin's key; returns (status, parsed body)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url(path), data=data, method=method.upper())
+        req.add_header("X-Api-Key", key or self.admin_key)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                raw = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            status = exc.code
+        try:
+            return status, json.loads(raw or b"null")
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def create_container(self, name: str, **body: Any) -> dict[str, Any]:
+        status, data = self.api("POST", "/api/containers", {"name": name, **body})
+        if status != 201:
+            raise RuntimeError(f"create {name} failed: {status} {data}")
+        return data  # type: ignore[no-any-return]
+
+    def server_log(self) -> str:
+        log = self.workdir / "daphne.log"
+        return log.read_text()[-6000:] if log.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def live() -> Iterator[Live]:
+    engine_or_fail()
+    from django.conf import settings
+
+    from apps.engine.baseimage import build_base_image
+    from apps.engine.client import engine
+
+    build_base_image()
+    engine().ensure_network(settings.QUILTWEB_NETWORK)
+
+    workdir = Path(tempfile.mkdtemp(prefix="quiltweb-e2e-"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "QUILTWEB_DB": str(workdir / "db.sqlite3"),
+        "QUILTWEB_STATE_DIR": str(workdir / "state"),
+        "QUILTWEB_INSTANCE": TEST_INSTANCE,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SETTINGS_MODULE": "quiltweb.settings",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DATABASE_URL", None)  # the live server always has its own SQLite file
+    live = Live(
+        base_url=f"http://127.0.0.1:{port}",
+        env=env,
+        admin_user=ADMIN_USER,
+        admin_password=ADMIN_PASSWORD,
+        admin_key="",
+        workdir=workdir,
+    )
+    try:
+        live.manage("migrate", "--noinput", timeout=300)
+        out = live.shell(
+            "from django.contrib.auth import get_user_model\n"
+            "from apps.accounts.models import ApiKey, Profile, Tenant\n"
+            f"u = get_user_model().objects.create_superuser({ADMIN_USER!r}, 'e2e@example.invalid', {ADMIN_PASSWORD!r})\n"
+            "Profile.objects.get_or_create(user=u, defaults={'tenant': Tenant.default(), 'role': 'admin'})\n"
+            "_, raw = ApiKey.issue(u, 'e2e')\n"
+            "print('KEY=' + raw)\n"
+        )
+        match = re.search(r"KEY=(\S+)", out)
+        assert match, out
+        live.admin_key = match.group(1)
+
+        log = workdir / "daphne.log"
+        with log.open("wb") as fh:
+            live.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "quiltweb.asgi:application",
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        if (ROOT / "apps/operations/management/commands/worker.py").exists():
+            with (workdir / "worker.log").open("wb") as fh:
+                live.procs.append(
+                    subprocess.Popen(
+                        [sys.executable, str(ROOT / "manage.py"), "worker"],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=fh,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        _wait_for_port(port, live.procs[0], log)
+        yield live
+    finally:
+        for proc in live.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in live.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        remove_instance_objects(TEST_INSTANCE)
+        if os.environ.get("QUILTWEB_E2E_KEEP"):
+            print(f"e2e work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: a missing browser is an error)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        pw.stop()
+
+
+def login(page: Any, live: Live, username: str, password: str) -> None:
+    """Sign in through the real login form, as a person would."""
+    page.goto(live.url("/accounts/login/"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/containers/.*"))
+
+
+def _screenshot_name(item: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid.split("::", 1)[-1])[:120]
+
+
+@pytest.fixture
+def anon_page(browser: Any, request: Any) -> Iterator[Any]:
+    """A fresh page with no session (for login tests and other users)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        yield page
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            with contextlib.suppress(Exception):
+                page.screenshot(
+                    path=str(ARTIFACTS / f"{_screenshot_name(request.node)}.png"), full_page=True
+                )
+        context.close()
+
+
+@pytest.fixture
+def page(anon_page: Any, live: Live) -> Any:
+    """A page logged in as the admin through the login form."""
+    login(anon_page, live, live.admin_user, live.admin_password)
+    return anon_page
