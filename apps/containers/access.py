@@ -65,7 +65,7 @@ def _record_for(actor: Actor, ref: str) -> ContainerRecord | None:
         return None
     qs = ContainerRecord.objects.select_related("tenant").filter(deleted_at__isnull=True)
     if not actor.is_admin:
-        qs = qs.filter(tenant_id=actor.tenant_id)
+        qs = qs.filter(tenant_id=actor.tenant_id or 0)
     if len(ref) == 64:
         return qs.filter(container_id=ref).first()
     matches = list(qs.filter(container_id__startswith=ref)[:2])
@@ -83,9 +83,14 @@ def resolve(actor: Actor, ref: str) -> Target | None:
         # Removed outside QuiltWeb: the record is a tombstone from now on.
         from django.utils import timezone
 
-        ContainerRecord.objects.filter(pk=record.pk).update(deleted_at=timezone.now(), state="removed")
+        ContainerRecord.objects.filter(pk=record.pk).update(
+            deleted_at=timezone.now(), state="removed"
+        )
         return None
-    if info.labels.get(LABEL_MANAGED) != "true" or info.labels.get(LABEL_TENANT) != record.tenant.slug:
+    if (
+        info.labels.get(LABEL_MANAGED) != "true"
+        or info.labels.get(LABEL_TENANT) != record.tenant.slug
+    ):
         return None
     current = name_from_docker(record.tenant.slug, info.name)
     if current != record.name:
@@ -113,7 +118,7 @@ def get_container_for_page(request: HttpRequest, ref: str, role: str = "viewer")
 
 def find_by_name(actor: Actor, name: str, tenant_id: int | None = None) -> ContainerRecord | None:
     qs = ContainerRecord.objects.filter(name=name, deleted_at__isnull=True)
-    tid = tenant_id if tenant_id is not None else actor.tenant_id
+    tid = tenant_id if tenant_id is not None else (actor.tenant_id or 0)
     if not actor.is_admin or tenant_id is not None:
         qs = qs.filter(tenant_id=tid)
     return qs.order_by("-id").first()

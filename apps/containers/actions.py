@@ -177,12 +177,18 @@ def _engine_create(
         return engine().create_container(spec)
     except engine_errors.Conflict:
         raise name_conflict(name) from None
-    except engine_errors.NotFound as exc:
-        raise invalid(
-            "image",
-            f"the engine cannot create this container: {exc}",
-            engine_message=str(exc)[:500],
-        ) from None
+    except (engine_errors.BadRequest, engine_errors.NotFound) as exc:
+        raise start_failed(exc) from None
+
+
+def start_failed(exc: Exception) -> ApiError:
+    return ApiError(
+        422,
+        "START_FAILED",
+        "the engine refused to create or start the container",
+        details={"engine_message": str(exc)[:500]},
+        hint="Check that command and working_directory make sense for the image.",
+    )
 
 
 def _start_or_remove(container_id: str) -> None:
@@ -192,13 +198,7 @@ def _start_or_remove(container_id: str) -> None:
     except (engine_errors.BadRequest, engine_errors.Conflict, engine_errors.NotFound) as exc:
         with contextlib.suppress(engine_errors.EngineError):
             engine().remove(container_id, force=True)
-        raise ApiError(
-            422,
-            "START_FAILED",
-            "the engine refused to start the container",
-            details={"engine_message": str(exc)[:500]},
-            hint="Check command and working_directory exist in the image.",
-        ) from None
+        raise start_failed(exc) from None
 
 
 def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
@@ -341,7 +341,7 @@ def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
     return target
 
 
-def rename_container(target: Target, new_name: str) -> Target:
+def rename_container(target: Target, new_name: Any) -> Target:
     name = validate_name(new_name, "new_name")
     if name == target.record.name:
         return target

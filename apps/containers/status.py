@@ -249,7 +249,7 @@ def list_statuses(
         records = records.filter(tenant_id=tenant.pk)
     infos = {info.id: info for info in engine().list_containers(labels=labels)}
     by_id = {r.container_id: r for r in records.filter(container_id__in=list(infos))}
-    out: list[tuple[datetime | None, dict[str, Any]]] = []
+    out: list[tuple[tuple[datetime, int], dict[str, Any]]] = []
     for container_id, record in by_id.items():
         info = infos[container_id]
         if info.labels.get(LABEL_TENANT) != record.tenant.slug:
@@ -259,8 +259,9 @@ def list_statuses(
             continue
         if q and not _matches(q, item, info):
             continue
-        out.append((info.created_at or record.created_at, item))
-    out.sort(key=lambda pair: (pair[0] is not None, pair[0]), reverse=True)
+        # The engine's list gives whole seconds; the record's time and id order within one.
+        out.append(((record.created_at, record.pk), item))
+    out.sort(key=lambda pair: pair[0], reverse=True)
     return [item for _, item in out]
 
 

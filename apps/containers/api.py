@@ -1,0 +1,220 @@
+"""The containers JSON API (spec 2.2 and 2.3). Each route: resolve + role, validate, one action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, StreamingHttpResponse
+
+from apps.accounts.access import require_api
+from apps.accounts.models import Tenant
+from apps.containers import actions, status
+from apps.containers.access import find_by_name, get_container_for_api
+from apps.containers.streaming import stream_response
+from apps.containers.validation import (
+    CREATE_FIELDS,
+    validate_command,
+    validate_create,
+    validate_environment,
+    validate_workdir,
+)
+from apps.core.api import api_route, check_query, int_param, json_body
+from apps.core.errors import ApiError, invalid
+from apps.core.ids import parse_iso
+
+EXEC_FIELDS = ("command", "workdir", "working_directory", "environment", "timeout_ms")
+
+
+def _tenant(request: HttpRequest, role: str) -> tuple[Any, Tenant]:
+    actor = require_api(request, role)
+    tenant = Tenant.objects.filter(pk=actor.tenant_id or 0).first()
+    if tenant is None:
+        raise ApiError(403, "FORBIDDEN", "your account belongs to no tenant")
+    return actor, tenant
+
+
+@api_route("GET", "POST")
+def containers(request: HttpRequest) -> Any:
+    if request.method == "POST":
+        return create(request)
+    actor = require_api(request, "viewer")
+    check_query(request, ("state", "q"))
+    items = status.list_statuses(actor, state=request.GET.get("state"), q=request.GET.get("q"))
+    return {"containers": items}
+
+
+def create(request: HttpRequest) -> Any:
+    actor, tenant = _tenant(request, "operator")
+    body = json_body(request, CREATE_FIELDS)
+    spec = validate_create(body, tenant)
+    target = actions.create_container(actor, tenant, spec)
+    return status.container_status(target), 201
+
+
+@api_route("POST")
+def batch(request: HttpRequest) -> Any:
+    actor, tenant = _tenant(request, "operator")
+    body = json_body(request, ("items",))
+    op = actions.request_batch(request, actor, tenant, body.get("items"))
+    return op.envelope(), 202
+
+
+@api_route("GET", "DELETE")
+def detail(request: HttpRequest, container_id: str) -> Any:
+    if request.method == "DELETE":
+        target = get_container_for_api(request, container_id, "operator")
+        check_query(request, ())
+        return actions.delete_container(target)
+    target = get_container_for_api(request, container_id, "viewer")
+    check_query(request, ())
+    return status.container_status(target)
+
+
+@api_route("GET")
+def by_name(request: HttpRequest, name: str) -> Any:
+    actor = require_api(request, "viewer")
+    check_query(request, ())
+    record = find_by_name(actor, name)
+    if record is None:
+        raise ApiError(404, "NOT_FOUND", f"no container named {name!r}", details={"field": "name"})
+    return {"container_id": record.container_id, "name": record.name}
+
+
+@api_route("GET")
+def ready(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "viewer")
+    check_query(request, ())
+    return status.readiness(target)
+
+
+@api_route("GET")
+def metrics(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "viewer")
+    check_query(request, ())
+    return status.metrics(target)
+
+
+@api_route("GET")
+def logs(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "support")
+    check_query(request, ("limit", "since"))
+    limit = int_param(request.GET.get("limit"), "limit", minimum=1, maximum=10000, default=100)
+    since = None
+    if request.GET.get("since"):
+        try:
+            since = parse_iso(request.GET["since"])
+        except ValueError:
+            raise invalid(
+                "since",
+                "since must be an ISO-8601 timestamp",
+                example="2025-06-01T12:00:00.000Z",
+                received=request.GET["since"],
+            ) from None
+    return {"logs": status.logs(target, limit, since)}
+
+
+def _start_like(request: HttpRequest, container_id: str, kind: str) -> Any:
+    target = get_container_for_api(request, container_id, "operator")
+    body = json_body(request, ())
+    if kind == "start":
+        op = actions.request_start(request, target, body)
+    else:
+        op = actions.request_resume(request, target, body)
+    return op.envelope(), 202
+
+
+@api_route("POST")
+def start(request: HttpRequest, container_id: str) -> Any:
+    return _start_like(request, container_id, "start")
+
+
+@api_route("POST")
+def resume(request: HttpRequest, container_id: str) -> Any:
+    return _start_like(request, container_id, "resume")
+
+
+@api_route("POST")
+def stop(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "operator")
+    body = json_body(request, ("timeout_seconds",))
+    timeout = int_param(
+        body.get("timeout_seconds"), "timeout_seconds", minimum=0, maximum=300, default=10
+    )
+    actions.stop_container(target, timeout_seconds=timeout)
+    return status.container_status(target)
+
+
+@api_route("POST")
+def kill(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "operator")
+    body = json_body(request, ("signal",))
+    actions.kill_container(target, signal=body.get("signal") or "SIGKILL")
+    return status.container_status(target)
+
+
+@api_route("POST")
+def rename(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "operator")
+    body = json_body(request, ("new_name",))
+    actions.rename_container(target, body.get("new_name"))
+    return status.container_status(target)
+
+
+@api_route("GET", "PATCH", "PUT")
+def env(request: HttpRequest, container_id: str) -> Any:
+    # Env values can hold secrets: reading them is support's, like logs.
+    if request.method == "GET":
+        target = get_container_for_api(request, container_id, "support")
+        check_query(request, ())
+        return {"environment": target.record.environment or {}}
+    target = get_container_for_api(request, container_id, "operator")
+    body = json_body(request, ("environment",))
+    if "environment" not in body:
+        raise invalid("environment", "environment is required", example={"KEY": "value"})
+    changed = actions.set_environment(target, body["environment"], replace=request.method == "PUT")
+    return {"environment": changed}
+
+
+@api_route("GET")
+def processes(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "support")
+    check_query(request, ())
+    return {"processes": status.processes(target)}
+
+
+@api_route("DELETE")
+def process(request: HttpRequest, container_id: str, pid: int) -> Any:
+    target = get_container_for_api(request, container_id, "operator")
+    check_query(request, ("signal",))
+    return actions.signal_process(target, pid, request.GET.get("signal"))
+
+
+def exec_fields(body: dict[str, Any], *, primary: str) -> dict[str, Any]:
+    """Shared exec/stream body checks; `primary` names the workdir field the route documents."""
+    if "command" not in body:
+        raise invalid("command", "command is required", hint='Use ["/bin/sh","-lc","..."]')
+    argv = validate_command(body["command"], "command")
+    if "workdir" in body and "working_directory" in body:
+        raise invalid(primary, "send either workdir or working_directory, not both")
+    field = "workdir" if "workdir" in body else "working_directory"
+    workdir = validate_workdir(body.get(field), field) or None
+    environment = validate_environment(body.get("environment"), "environment")
+    timeout_ms = int_param(
+        body.get("timeout_ms"), "timeout_ms", minimum=1, maximum=600_000, default=30_000
+    )
+    return {"argv": argv, "workdir": workdir, "environment": environment, "timeout_ms": timeout_ms}
+
+
+@api_route("POST")
+def exec_(request: HttpRequest, container_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "support")
+    body = json_body(request, EXEC_FIELDS)
+    return actions.exec_command(target, **exec_fields(body, primary="workdir"))
+
+
+@api_route("POST")
+def stream(request: HttpRequest, container_id: str) -> StreamingHttpResponse:
+    target = get_container_for_api(request, container_id, "support")
+    body = json_body(request, EXEC_FIELDS)
+    fields = exec_fields(body, primary="working_directory")
+    return stream_response(request, target, **fields)

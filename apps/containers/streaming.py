@@ -1,0 +1,191 @@
+"""`POST /api/containers/<id>/stream`: an exec's output as NDJSON frames (spec 2.3).
+
+The exec is started before the response exists, so every error up to `started` is an ordinary
+JSON error. After that, frames are `started`, `stdout`/`stderr` (base64, at most 48 KiB of raw
+bytes, so at most 64 KiB encoded), then exactly one of `exit`, `timeout` or `error`.
+A client that goes away kills the exec's processes: under WSGI the server closes the
+generator; under ASGI Django cancels the response task and `shutdown()` kills the exec.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import select
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, StreamingHttpResponse
+
+from apps.accounts import audit
+from apps.containers.access import Target
+from apps.containers.actions import exec_environment
+from apps.containers.status import evaluate_checks, not_ready, require_exec_ready
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.engine.rawexec import FrameReader, exec_exit_code, kill_exec_tree, open_exec
+
+CHUNK = 48 * 1024
+POLL_SECONDS = 0.25
+STREAMS = {1: "stdout", 2: "stderr"}
+
+
+def frame(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+class ExecStream:
+    """A started exec whose output is read by `frames()`; `shutdown()` ends it from anywhere."""
+
+    def __init__(
+        self,
+        target: Target,
+        exec_id: str,
+        sock: socket.socket,
+        rest: bytes,
+        pid: int | None,
+        timeout_ms: int,
+    ) -> None:
+        self.target = target
+        self.exec_id = exec_id
+        self.sock = sock
+        self.rest = rest
+        self.pid = pid
+        self.timeout_ms = timeout_ms
+        self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.finished = False
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def frames(self) -> Iterator[bytes]:
+        deadline = self.started + self.timeout_ms / 1000
+        reader = FrameReader()
+        try:
+            yield frame({"type": "started", "container_id": self.target.id, "pid": self.pid})
+            yield from self._output(reader.feed(self.rest))
+            self.sock.setblocking(False)
+            while True:
+                if self.stop.is_set():
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    kill_exec_tree(engine(), self.exec_id)
+                    self.finished = True
+                    yield frame(
+                        {
+                            "type": "timeout",
+                            "elapsed_ms": self.elapsed_ms(),
+                            "message": f"killed after timeout_ms={self.timeout_ms}",
+                        }
+                    )
+                    return
+                ready, _, _ = select.select([self.sock], [], [], min(remaining, POLL_SECONDS))
+                if not ready:
+                    continue
+                try:
+                    chunk = self.sock.recv(262144)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
+                yield from self._output(reader.feed(chunk))
+            code = exec_exit_code(engine(), self.exec_id)
+            self.finished = True
+            yield frame({"type": "exit", "code": code, "elapsed_ms": self.elapsed_ms()})
+        except (OSError, engine_errors.EngineError) as exc:
+            self.finished = True
+            kill_exec_tree(engine(), self.exec_id)
+            yield frame({"type": "error", "message": str(exc)[:500] or "the exec stream failed"})
+        finally:
+            self.sock.close()
+            if not self.finished:
+                kill_exec_tree(engine(), self.exec_id)
+
+    def _output(self, pending: list[tuple[int, bytes]]) -> Iterator[bytes]:
+        for stream_type, payload in pending:
+            name = STREAMS.get(stream_type)
+            if name is None:
+                continue
+            for start in range(0, len(payload), CHUNK):
+                data = base64.b64encode(payload[start : start + CHUNK]).decode()
+                yield frame({"type": name, "data_b64": data})
+
+    def shutdown(self) -> None:
+        """The client went away: stop reading and kill the exec's processes."""
+        self.stop.set()
+        if not self.finished:
+            with contextlib.suppress(engine_errors.EngineError):
+                kill_exec_tree(engine(), self.exec_id)
+
+
+def open_stream(
+    target: Target,
+    *,
+    argv: list[str],
+    workdir: str | None,
+    environment: dict[str, str] | None,
+    timeout_ms: int,
+) -> ExecStream:
+    """Start the exec (409 NOT_READY if the container cannot run one) and audit it."""
+    require_exec_ready(target)
+    eng = engine()
+    try:
+        exec_id = eng.exec_create(
+            target.id,
+            argv,
+            environment=exec_environment(target, environment),
+            workdir=workdir or target.record.working_directory or None,
+        )
+        sock, rest = open_exec(eng, exec_id)
+    except engine_errors.Conflict:
+        info = eng.inspect_container(target.id)
+        raise not_ready(info, evaluate_checks(info)) from None
+    pid = None
+    with contextlib.suppress(engine_errors.EngineError):
+        pid = int(eng.exec_inspect(exec_id).get("Pid") or 0) or None
+    audit.record(
+        target.actor,
+        "container.exec",
+        target_type="container",
+        target_id=target.id,
+        target_name=target.record.name,
+        tenant_id=target.record.tenant_id,
+        data={"command": argv[0][:200], "stream": True},
+    )
+    return ExecStream(target, exec_id, sock, rest, pid, timeout_ms)
+
+
+async def _async_frames(stream: ExecStream) -> AsyncIterator[bytes]:
+    iterator = stream.frames()
+    done = object()
+
+    def step() -> Any:
+        return next(iterator, done)
+
+    try:
+        while True:
+            item = await sync_to_async(step, thread_sensitive=False)()
+            if item is done:
+                return
+            yield item
+    finally:
+        if not stream.finished:
+            await sync_to_async(stream.shutdown, thread_sensitive=False)()
+
+
+def stream_response(request: HttpRequest, target: Target, **fields: Any) -> StreamingHttpResponse:
+    from django.core.handlers.asgi import ASGIRequest
+
+    stream = open_stream(target, **fields)
+    content: Any = _async_frames(stream) if isinstance(request, ASGIRequest) else stream.frames()
+    response = StreamingHttpResponse(content, content_type="application/x-ndjson")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
