@@ -65,3 +65,69 @@ class ContainerRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.container_id[:12]})"
+
+
+EXEC_OUTPUT_KEEP = 64 * 1024  # bytes of stdout/stderr kept per history entry
+EXEC_HISTORY_KEEP = 20  # entries kept per container
+
+
+class ExecRecord(models.Model):
+    """One exec run from the dashboard's exec panel: the page's history (last 20 per container)."""
+
+    container_id = models.CharField(max_length=64, db_index=True)
+    tenant_id = models.IntegerField(null=True, blank=True)
+    actor = models.JSONField(default=dict)
+    command = models.JSONField(default=list)
+    workdir = models.CharField(max_length=400, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    stdout = models.TextField(blank=True)
+    stderr = models.TextField(blank=True)
+    execution_time_ms = models.IntegerField(default=0)
+    timed_out = models.BooleanField(default=False)
+    truncated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"exec {self.container_id[:12]} {self.command[:1]}"
+
+    @classmethod
+    def keep(
+        cls,
+        container_id: str,
+        tenant_id: int | None,
+        actor: dict,
+        argv: list[str],
+        workdir: str,
+        result: dict,
+    ) -> ExecRecord:
+        """Store a result (output cut to 64 KiB each) and drop all but the newest 20."""
+
+        def cut(text: str) -> tuple[str, bool]:
+            raw = (text or "").encode("utf-8")
+            if len(raw) <= EXEC_OUTPUT_KEEP:
+                return text or "", False
+            return raw[:EXEC_OUTPUT_KEEP].decode("utf-8", "ignore"), True
+
+        stdout, cut_out = cut(result.get("stdout", ""))
+        stderr, cut_err = cut(result.get("stderr", ""))
+        record = cls.objects.create(
+            container_id=container_id,
+            tenant_id=tenant_id,
+            actor=actor,
+            command=argv,
+            workdir=workdir,
+            exit_code=result.get("exit_code"),
+            stdout=stdout,
+            stderr=stderr,
+            execution_time_ms=result.get("execution_time_ms") or 0,
+            timed_out=bool(result.get("timed_out")),
+            truncated=bool(result.get("truncated")) or cut_out or cut_err,
+        )
+        stale = cls.objects.filter(container_id=container_id).values_list("id", flat=True)[
+            EXEC_HISTORY_KEEP:
+        ]
+        cls.objects.filter(id__in=list(stale)).delete()
+        return record
