@@ -1,0 +1,201 @@
+"""Archive uploads into volumes and containers (operation-driven; UNSAFE_ARCHIVE writes nothing)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import tarfile
+
+import pytest
+
+from apps.accounts.models import AuditEntry
+from apps.volumes.helper import volume_helper
+from apps.volumes.models import Volume
+from tests.volumes.ops import drive, run_with_progress
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
+
+
+def tar_of(*members: tuple[str, bytes | None, str], gz: bool = False) -> str:
+    """members: (name, data or None, kind 'file'|'dir'|'sym:<target>'|'lnk:<target>'|'fifo')."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz" if gz else "w") as tar:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            elif kind.startswith("sym:"):
+                info.type = tarfile.SYMTYPE
+                info.linkname = kind[4:]
+                tar.addfile(info)
+            elif kind.startswith("lnk:"):
+                info.type = tarfile.LNKTYPE
+                info.linkname = kind[4:]
+                tar.addfile(info)
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data or b"")
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data or b""))
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.fixture
+def vol(operator):
+    assert operator.json("POST", "/api/volumes", {"name": "arch"}).status_code == 201
+    return Volume.objects.get(name="arch")
+
+
+def names(operator, path=""):
+    return {
+        f["name"] for f in operator.api.get("/api/volumes/arch/ls", {"path": path}).json()["files"]
+    }
+
+
+def test_it_extracts_a_tar_gz_into_a_volume_with_progress(operator, vol):
+    content = tar_of(
+        ("pkg/", None, "dir"),
+        ("pkg/a.txt", b"A", "file"),
+        ("pkg/sub/b.txt", b"BB", "file"),
+        ("pkg/link", None, "sym:a.txt"),
+        gz=True,
+    )
+    response = operator.json(
+        "POST",
+        "/api/volumes/arch/archive",
+        {"content": content, "path": "dest", "strip_components": 1},
+    )
+    assert response.status_code == 202, response.content
+    op, reports = run_with_progress(response.json()["operation_id"])
+    assert op.status == "succeeded", op.error
+    assert op.result == {"path": "dest", "files_extracted": 3}
+    assert [p for p, _ in reports] == sorted(p for p, _ in reports)
+    assert any("extract" in message for _, message in reports)
+    assert names(operator, "dest") == {"a.txt", "sub", "link"}
+    body = operator.json("GET", "/api/volumes/arch/files/dest/sub/b.txt").json()
+    assert base64.b64decode(body["content"]) == b"BB"
+    assert AuditEntry.objects.filter(action="archive.uploaded", target_id="arch").exists()
+
+
+def test_it_runs_archive_uploads_through_the_worker(operator, vol):
+    content = tar_of(("one.txt", b"1", "file"))
+    response = operator.json("POST", "/api/volumes/arch/archive", {"content": content})
+    op = drive(response.json()["operation_id"])
+    assert op.status == "succeeded", op.error
+    assert op.kind == "archive_upload"
+    assert "one.txt" in names(operator)
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("ok.txt", b"1", "file"), ("/etc/evil", b"x", "file")],
+        [("ok.txt", b"1", "file"), ("../evil", b"x", "file")],
+        [("ok.txt", b"1", "file"), ("a/../../evil", b"x", "file")],
+        [("ok.txt", b"1", "file"), ("out", None, "sym:/etc")],
+        [("ok.txt", b"1", "file"), ("out", None, "sym:../../etc")],
+        [("ok.txt", b"1", "file"), ("hard", None, "lnk:../../etc/passwd")],
+        [("ok.txt", b"1", "file"), ("pipe", None, "fifo")],
+    ],
+)
+def test_it_fails_unsafe_archives_and_writes_nothing(operator, vol, members):
+    response = operator.json("POST", "/api/volumes/arch/archive", {"content": tar_of(*members)})
+    assert response.status_code == 202
+    op = drive(response.json()["operation_id"])
+    assert op.status == "failed"
+    assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+    assert "nothing was written" in op.error["error"]
+    assert names(operator) == set()
+
+
+def test_it_fails_members_that_would_pass_through_an_escaping_symlink(operator, vol):
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        assert h.run("ln -s /etc /v/etc-link").exit_code == 0
+    content = tar_of(("fine.txt", b"1", "file"), ("etc-link/evil.conf", b"x", "file"))
+    op = drive(
+        operator.json("POST", "/api/volumes/arch/archive", {"content": content}).json()[
+            "operation_id"
+        ]
+    )
+    assert op.status == "failed"
+    assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+    assert names(operator) == {"etc-link"}
+
+
+def test_it_refuses_an_archive_target_behind_an_escaping_symlink(operator, vol):
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        assert h.run("ln -s /etc /v/etc-link").exit_code == 0
+    content = tar_of(("x.txt", b"1", "file"))
+    body = {"content": content, "path": "etc-link/sub"}
+    op = drive(operator.json("POST", "/api/volumes/arch/archive", body).json()["operation_id"])
+    assert op.status == "failed"
+    assert op.error["error_code"] == "UNPROCESSABLE_ENTITY"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "content"),
+        ({"content": "not base64!!"}, "content"),
+        ({"content": base64.b64encode(b"not a tar at all").decode()}, "content"),
+        ({"content": "", "path": "/abs"}, "path"),
+        ({"content": "QQ==", "strip_components": -1}, "strip_components"),
+        ({"content": "QQ==", "extra": 1}, "extra"),
+    ],
+)
+def test_it_validates_archive_bodies_synchronously(operator, vol, body, field):
+    response = operator.json("POST", "/api/volumes/arch/archive", body)
+    assert response.status_code == 422, response.content
+    assert response.json()["details"]["field"] == field
+
+
+def test_it_uploads_an_archive_into_a_container_and_exec_reads_it(operator):
+    created = operator.json("POST", "/api/containers", {"name": "arch-target"})
+    assert created.status_code == 201, created.content
+    cid = created.json()["container_id"]
+    content = tar_of(("top/", None, "dir"), ("top/hello.txt", b"from tar", "file"))
+    body = {"content": content, "path": "/tmp", "strip_components": 1}
+    response = operator.json("POST", f"/api/containers/{cid}/archive", body)
+    assert response.status_code == 202, response.content
+    op = drive(response.json()["operation_id"])
+    assert op.status == "succeeded", op.error
+    assert op.result == {"path": "/tmp", "files_extracted": 1}
+    out = operator.json(
+        "POST", f"/api/containers/{cid}/exec", {"command": ["cat", "/tmp/hello.txt"]}
+    )
+    assert out.json()["stdout"] == "from tar"
+    # Unsafe members fail the operation and write nothing.
+    evil = tar_of(("safe.txt", b"s", "file"), ("../../etc/evil", b"x", "file"))
+    op = drive(
+        operator.json(
+            "POST", f"/api/containers/{cid}/archive", {"content": evil, "path": "/tmp"}
+        ).json()["operation_id"]
+    )
+    assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+    out = operator.json("POST", f"/api/containers/{cid}/exec", {"command": ["ls", "/tmp"]})
+    assert "safe.txt" not in out.json()["stdout"]
+    # A directory that does not exist is refused before any operation.
+    missing = operator.json(
+        "POST", f"/api/containers/{cid}/archive", {"content": content, "path": "/nope"}
+    )
+    assert missing.status_code == 422
+    assert missing.json()["details"]["field"] == "path"
+
+
+def test_it_hides_container_archive_uploads_from_other_tenants_and_viewers(
+    operator, viewer, outsider
+):
+    cid = operator.json("POST", "/api/containers", {"name": "arch-private"}).json()["container_id"]
+    content = tar_of(("a", b"a", "file"))
+    assert (
+        outsider.json("POST", f"/api/containers/{cid}/archive", {"content": content}).status_code
+        == 404
+    )
+    assert (
+        viewer.json("POST", f"/api/containers/{cid}/archive", {"content": content}).status_code
+        == 403
+    )
