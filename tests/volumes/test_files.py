@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 
 from apps.accounts.models import AuditEntry
+from apps.engine.client import engine
 from apps.volumes.helper import HELPER_ROLE, Helper, volume_helper
 from apps.volumes.models import Volume
-from apps.engine.client import engine
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
