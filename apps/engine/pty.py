@@ -212,7 +212,7 @@ class Pty:
         environment: dict[str, str] | None = None,
         workdir: str | None = None,
     ) -> Pty:
-        env = {"TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)}
+        env = {"TERM": "xterm-256color"}
         env.update(environment or {})
         body: dict[str, Any] = {
             "AttachStdin": True,

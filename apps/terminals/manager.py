@@ -259,15 +259,12 @@ class Manager:
         pty.close()
         if session.recorder is not None:
             session.recorder.close()
-        attachment, session.attachment = session.attachment, None
-        if attachment is not None:
-            attachment.control({"type": "exit", "code": exit_code, "reason": reason})
-            attachment.close(1000)
         self.sessions.pop(session.session_id, None)
         from apps.terminals import actions
 
+        closed: dict[str, Any] | None = None
         try:
-            return await asyncio.to_thread(
+            closed = await asyncio.to_thread(
                 actions.record_closed,
                 session.session_id,
                 reason=reason,
@@ -277,7 +274,11 @@ class Manager:
             )
         except Exception:
             log.exception("recording the close of terminal %s", session.session_id)
-            return None
+        attachment, session.attachment = session.attachment, None
+        if attachment is not None:
+            attachment.control({"type": "exit", "code": exit_code, "reason": reason})
+            attachment.close(1000)
+        return closed
 
     async def close(self, session_id: str, reason: str, grace: float = 2.0) -> bool:
         """Close a session held here (SIGHUP, SIGKILL after `grace`); False if not held here."""

@@ -32,8 +32,9 @@ class Term:
         self.closed: int | None = None
 
     async def pump(self, timeout: float = 10.0) -> bool:
-        """Take one frame; False when the socket closed."""
-        message = await self.ws.receive_output(timeout)
+        """Take one frame; False when the socket closed. TimeoutError leaves the app running
+        (the communicator's own receive_output would cancel it)."""
+        message = await asyncio.wait_for(self.ws.output_queue.get(), timeout)
         if message["type"] == "websocket.close":
             self.closed = message.get("code", 1000)
             return False
