@@ -112,13 +112,19 @@ class ExecForm(forms.Form):
     command = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     run_in_shell = forms.BooleanField(required=False)
     workdir = forms.CharField(max_length=400, required=False)
-    timeout_ms = forms.IntegerField(required=False, min_value=1, max_value=600_000)
+    timeout_s = forms.FloatField(required=False, min_value=0.001, max_value=600)
+
+    def clean_workdir(self) -> str:
+        workdir = (self.cleaned_data.get("workdir") or "").strip()
+        if workdir and not workdir.startswith("/"):
+            raise forms.ValidationError("the working directory must be an absolute path")
+        return workdir
 
     def argv(self) -> list[str]:
-        argv = argv_from(self.cleaned_data["command"], bool(self.cleaned_data.get("run_in_shell")))
-        if not argv:
-            raise forms.ValidationError("enter a command")
-        return argv
+        return (
+            argv_from(self.cleaned_data["command"], bool(self.cleaned_data.get("run_in_shell")))
+            or []
+        )
 
 
 class EnvForm(forms.Form):

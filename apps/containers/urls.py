@@ -24,4 +24,11 @@ urlpatterns = [
     path(C + "kill", views.lifecycle, {"verb": "kill"}, name="kill"),
     path(C + "rename", views.rename, name="rename"),
     path(C + "delete", views.delete, name="delete"),
+    path(C + "exec", views.exec_run, name="exec"),
+    path(C + "logs", views.logs, name="logs"),
+    path(C + "logs/download", views.logs_download, name="logs_download"),
+    path(C + "metrics", views.metrics, name="metrics"),
+    path(C + "env", views.env, name="env"),
+    path(C + "processes", views.processes, name="processes"),
+    path(C + "processes/<int:pid>/signal", views.signal, name="signal"),
 ]

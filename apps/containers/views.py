@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import uuid
+from collections import deque
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,8 +34,8 @@ from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.containers import actions, status
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
-from apps.containers.forms import CreateForm, image_choices
-from apps.containers.models import ContainerRecord
+from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
+from apps.containers.models import EXEC_HISTORY_KEEP, ContainerRecord, ExecRecord
 from apps.containers.validation import validate_create
 from apps.core.api import engine_error_to_api
 from apps.core.errors import ApiError
@@ -221,7 +223,18 @@ def detail_context(request: HttpRequest, target: Target) -> dict[str, Any]:
         "can_act": target.actor.can("operator"),
         "can_exec": target.actor.can("support"),
         "exec_ready": bool(container.get("exec_ready")),
+        "started": _when(container.get("started_at")),
+        "exited": _when(container.get("exited_at")),
     }
+
+
+def _when(value: str | None) -> Any:
+    if not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
 
 
 def _partial(request: HttpRequest, template: str, name: str, ctx: dict[str, Any]) -> HttpResponse:
@@ -242,6 +255,7 @@ def detail(request: HttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     ctx = detail_context(request, target)
     ctx["tab"] = "overview"
+    _exec_context(request, target, ctx)
     return render(request, "containers/detail.html", ctx)
 
 
@@ -490,3 +504,277 @@ def create(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "containers/new.html#form", ctx, status=status_code)
     return render(request, "containers/new.html", ctx, status=status_code)
+
+
+# --------------------------------------------------------------------------- overview: exec panel
+
+
+def _exec_history(target: Target) -> list[ExecRecord]:
+    return list(ExecRecord.objects.filter(container_id=target.id)[:EXEC_HISTORY_KEEP])
+
+
+def _exec_context(request: HttpRequest, target: Target, ctx: dict[str, Any]) -> dict[str, Any]:
+    ctx.setdefault("exec_form", ExecForm(initial={"timeout_s": 30}))
+    ctx["history"] = _exec_history(target) if ctx["can_exec"] else []
+    return ctx
+
+
+@require_POST
+def exec_run(request: HttpRequest, container_id: str) -> HttpResponse:
+    """Run one command (support+) and render its result inline; history is updated out of band."""
+    target = get_container_for_page(request, container_id, "support")
+    form = ExecForm(request.POST)
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    argv: list[str] = []
+    if form.is_valid():
+        argv = form.argv()
+        if not argv:
+            form.add_error("command", "enter a command")
+    if form.is_valid() and argv:
+        timeout_ms = int((form.cleaned_data.get("timeout_s") or 30) * 1000)
+        workdir = form.cleaned_data.get("workdir") or None
+        try:
+            result = actions.exec_command(target, argv=argv, workdir=workdir, timeout_ms=timeout_ms)
+        except (ApiError, engine_errors.EngineError) as exc:
+            error = error_dict(request, exc)
+        else:
+            ExecRecord.keep(
+                target.id,
+                target.record.tenant_id,
+                target.actor.as_dict(),
+                argv,
+                workdir or "",
+                result,
+            )
+    ctx: dict[str, Any] = {
+        "base_url": f"/containers/{target.id}/",
+        "exec_form": form,
+        "result": result,
+        "argv": argv,
+        "exec_error": error,
+        "can_exec": True,
+        "history": _exec_history(target),
+        "oob": True,
+    }
+    if request.htmx:
+        return render(request, "containers/detail.html#exec_result", ctx)
+    full = detail_context(request, target)
+    full.update(ctx)
+    full["oob"] = False
+    return render(request, "containers/detail.html", full)
+
+
+# --------------------------------------------------------------------------- logs
+
+LOG_LIMITS = [100, 500, 1000, 5000]
+
+
+def _log_limit(request: HttpRequest) -> int:
+    try:
+        limit = int(request.GET.get("limit", "100"))
+    except ValueError:
+        return 100
+    return limit if limit in LOG_LIMITS else 100
+
+
+@require_GET
+def logs(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "viewer")
+    if not target.actor.can("support"):
+        full = detail_context(request, target)
+        full.update(tab="logs", logs_forbidden=True)
+        return render(request, "containers/logs.html", full)
+    limit = _log_limit(request)
+    follow = request.GET.get("follow") in {"1", "on", "true"}
+    error = None
+    lines: list[dict[str, Any]] = []
+    try:
+        lines = status.logs(target, limit=limit)
+    except (ApiError, engine_errors.EngineError) as exc:
+        error = error_dict(request, exc)
+    ctx = {
+        "base_url": f"/containers/{target.id}/",
+        "lines": lines,
+        "limit": limit,
+        "limits": LOG_LIMITS,
+        "follow": follow,
+        "logs_error": error,
+        "query": urlencode({"limit": limit, **({"follow": "1"} if follow else {})}),
+    }
+    if request.htmx and request.htmx.target == "log-view":
+        return render(request, "containers/logs.html#log_view", ctx)
+    full = detail_context(request, target)
+    full.update(ctx)
+    full["tab"] = "logs"
+    return render(request, "containers/logs.html", full)
+
+
+@require_GET
+def logs_download(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "support")
+    limit = _log_limit(request)
+    try:
+        lines = status.logs(target, limit=limit)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return HttpResponse(
+            error_dict(request, exc)["error"], status=503, content_type="text/plain"
+        )
+    text = "".join(f"{ln['timestamp'] or ''} {ln['stream']} {ln['line']}\n" for ln in lines)
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{target.name}-logs.txt"'
+    return response
+
+
+# --------------------------------------------------------------------------- metrics
+
+_SAMPLES: dict[str, deque[dict[str, Any]]] = {}
+_SAMPLES_LOCK = threading.Lock()
+SAMPLES_KEEP = 60
+
+
+def _remember(container_id: str, sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """Keep the last samples per container in this process, for the sparklines."""
+    with _SAMPLES_LOCK:
+        ring = _SAMPLES.setdefault(container_id, deque(maxlen=SAMPLES_KEEP))
+        if sample.get("cpu_percent") is not None and (
+            not ring or ring[-1]["collected_at"] != sample["collected_at"]
+        ):
+            ring.append(sample)
+        if len(_SAMPLES) > 2000:  # forget containers nobody looks at
+            for key in list(_SAMPLES)[:1000]:
+                _SAMPLES.pop(key, None)
+        return list(ring)
+
+
+def sparkline(
+    values: list[float], width: int = 240, height: int = 48, top: float | None = None
+) -> str:
+    """SVG polyline points for values scaled into the box (0 at the bottom)."""
+    if not values:
+        return ""
+    peak = max(top or 0, max(values), 1e-9)
+    step = width / max(len(values) - 1, 1)
+    return " ".join(
+        f"{i * step:.1f},{height - (v / peak) * (height - 2) - 1:.1f}" for i, v in enumerate(values)
+    )
+
+
+@require_GET
+def metrics(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "viewer")
+    error = None
+    sample: dict[str, Any] = {}
+    try:
+        sample = status.metrics(target)
+    except (ApiError, engine_errors.EngineError) as exc:
+        error = error_dict(request, exc)
+    samples = _remember(target.id, sample) if sample else []
+    cpu = [float(s["cpu_percent"] or 0) for s in samples]
+    mem = [float(s["memory_percent"] or 0) for s in samples]
+    ctx = {
+        "base_url": f"/containers/{target.id}/",
+        "m": sample,
+        "metrics_error": error,
+        "running": target.info.state == "running",
+        "cpu_points": sparkline(cpu, top=100),
+        "mem_points": sparkline(mem, top=100),
+        "sample_count": len(samples),
+    }
+    if request.htmx and request.htmx.target == "metrics-panel":
+        return render(request, "containers/metrics.html#panel", ctx)
+    full = detail_context(request, target)
+    full.update(ctx)
+    full["tab"] = "metrics"
+    return render(request, "containers/metrics.html", full)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
+    can_edit = target.actor.can("operator")
+    env = target.record.environment or {}
+    return {
+        "base_url": f"/containers/{target.id}/",
+        "env": sorted(env.items()),
+        "reveal": reveal and can_edit,
+        "can_edit": can_edit,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def env(request: HttpRequest, container_id: str) -> HttpResponse:
+    """The managed environment. POST sets one key (PATCH semantics) or deletes one (`delete`)."""
+    role = "operator" if request.method == "POST" else "viewer"
+    target = get_container_for_page(request, container_id, role)
+    reveal = request.GET.get("reveal") == "1" or request.POST.get("reveal") == "1"
+    form = EnvForm(request.POST or None)
+    env_error = None
+    message = ""
+    if request.method == "POST":
+        key = request.POST.get("delete", "")
+        try:
+            if key:
+                actions.set_environment(target, {key: None}, replace=False)
+                message = f"Removed {key}."
+            elif form.is_valid():
+                key = form.cleaned_data["key"].strip()
+                actions.set_environment(target, {key: form.cleaned_data["value"]}, replace=False)
+                message = f"Saved {key}. New exec, stream and terminal sessions see it."
+                form = EnvForm()
+        except ApiError as err:
+            env_error = error_dict(request, err)
+            form.add_error("key" if not key or "delete" not in request.POST else None, err.error)
+        if not request.htmx and env_error is None:
+            return redirect(f"/containers/{target.id}/env" + ("?reveal=1" if reveal else ""))
+    ctx = {**_env_ctx(target, reveal), "env_form": form, "env_message": message}
+    if (request.htmx and request.htmx.target in {"env-panel", "env-form"}) or (
+        request.htmx and request.method == "POST"
+    ):
+        return render(request, "containers/env.html#panel", ctx)
+    full = detail_context(request, target)
+    full.update(ctx)
+    full["tab"] = "env"
+    return render(request, "containers/env.html", full, status=422 if env_error else 200)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@require_GET
+def processes(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "viewer")
+    error = None
+    procs: list[dict[str, Any]] = []
+    try:
+        procs = status.processes(target)
+    except (ApiError, engine_errors.EngineError) as exc:
+        error = error_dict(request, exc)
+    ctx = {
+        "base_url": f"/containers/{target.id}/",
+        "procs": procs,
+        "procs_error": error,
+        "signals": actions.SIGNALS,
+        "can_signal": target.actor.can("operator"),
+    }
+    if request.htmx and request.htmx.target == "process-panel":
+        return render(request, "containers/processes.html#panel", ctx)
+    full = detail_context(request, target)
+    full.update(ctx)
+    full["tab"] = "processes"
+    return render(request, "containers/processes.html", full)
+
+
+@require_POST
+def signal(request: HttpRequest, container_id: str, pid: int) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "operator")
+    sig = request.POST.get("signal", "TERM")
+    try:
+        result = actions.signal_process(target, pid, sig)
+        ctx = {"ok": True, "text": f"Sent SIG{result['signal'].removeprefix('SIG')} to {pid}."}
+    except (ApiError, engine_errors.EngineError) as exc:
+        ctx = {"ok": False, "text": error_dict(request, exc)["error"]}
+    if request.htmx:
+        return render(request, "containers/processes.html#signal_result", ctx)
+    return redirect(f"/containers/{target.id}/processes")

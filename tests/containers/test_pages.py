@@ -228,3 +228,125 @@ def test_it_stops_and_deletes_from_the_page(operator: Any) -> None:
     deleted = operator.client.post(path + "delete", {"csrfmiddlewaretoken": token})
     assert deleted.status_code == 302
     assert operator.client.get(path).status_code == 404
+
+
+def test_it_runs_exec_inline_and_keeps_a_history(operator: Any, support: Any, viewer: Any) -> None:
+    record = make(operator, "exec-here")
+    path = f"/containers/{record.container_id}/"
+    token = csrf(support, path)
+    response = support.client.post(
+        path + "exec",
+        {
+            "csrfmiddlewaretoken": token,
+            "command": "echo out; echo err >&2; exit 3",
+            "run_in_shell": "on",
+            "timeout_s": "10",
+        },
+        headers={"HX-Request": "true", "HX-Target": "exec-result"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "exit 3" in body and 'id="exec-stdout">out' in body and 'id="exec-stderr">err' in body
+    assert 'id="exec-history"' in body and 'hx-swap-oob="true"' in body
+    argv = support.client.post(
+        path + "exec",
+        {"csrfmiddlewaretoken": token, "command": "/bin/echo\nhello  world", "timeout_s": "10"},
+        headers={"HX-Request": "true"},
+    )
+    assert "hello  world" in argv.content.decode()
+    from apps.containers.models import ExecRecord
+
+    assert ExecRecord.objects.filter(container_id=record.container_id).count() == 2
+    page = support.client.get(path).content.decode()
+    assert "Recent commands" in page and "exit 3" in page
+    denied = viewer.client.post(
+        path + "exec", {"csrfmiddlewaretoken": csrf(viewer, path), "command": "id"}
+    )
+    assert denied.status_code == 403
+
+
+def test_it_shows_not_ready_with_a_link_to_readiness(operator: Any) -> None:
+    record = make(operator, "stopped-one")
+    actions.stop_container(_target(operator, record), timeout_seconds=0)
+    path = f"/containers/{record.container_id}/"
+    response = operator.client.post(
+        path + "exec",
+        {"csrfmiddlewaretoken": csrf(operator, path), "command": "true", "run_in_shell": "on"},
+        headers={"HX-Request": "true"},
+    )
+    body = response.content.decode()
+    assert "Not ready for exec" in body and "#readiness" in body
+    procs = operator.client.get(path + "processes").content.decode()
+    assert "Not ready" in procs
+
+
+def test_it_renders_logs_metrics_processes_and_downloads_logs(operator: Any, viewer: Any) -> None:
+    record = make(
+        operator,
+        "chatty",
+        command=["/bin/sh", "-c", "echo line-one; echo line-two >&2; sleep 1000"],
+    )
+    path = f"/containers/{record.container_id}/"
+    logs = operator.client.get(path + "logs?limit=500&follow=1").content.decode()
+    assert "line-one" in logs and "is-stderr" in logs and 'hx-trigger="every 2s"' in logs
+    download = operator.client.get(path + "logs/download?limit=100")
+    assert download["Content-Disposition"] == 'attachment; filename="chatty-logs.txt"'
+    assert b"line-two" in download.content
+    assert "cannot read logs" in viewer.client.get(path + "logs").content.decode()
+    metrics = viewer.client.get(path + "metrics").content.decode()
+    assert 'id="metric-cpu"' in metrics and "<polyline" in metrics
+    procs = operator.client.get(path + "processes").content.decode()
+    assert "sleep 1000" in procs and "SIGTERM" in procs
+    assert "SIGTERM" not in viewer.client.get(path + "processes").content.decode()
+
+
+def test_it_signals_a_process_from_its_row(operator: Any) -> None:
+    record = make(operator, "sig", command=["/bin/sh", "-c", "sleep 1000 & wait"])
+    path = f"/containers/{record.container_id}/"
+    target = _target(operator, record)
+    from apps.containers import status as st
+
+    sleeper = next(p for p in st.processes(target) if p["command"].startswith("sleep"))
+    response = operator.client.post(
+        path + f"processes/{sleeper['pid']}/signal",
+        {"csrfmiddlewaretoken": csrf(operator, path), "signal": "KILL"},
+        headers={"HX-Request": "true"},
+    )
+    assert f"Sent SIGKILL to {sleeper['pid']}" in response.content.decode()
+    missing = operator.client.post(
+        path + "processes/99999/signal",
+        {"csrfmiddlewaretoken": csrf(operator, path), "signal": "TERM"},
+        headers={"HX-Request": "true"},
+    )
+    assert "field-error" in missing.content.decode()
+
+
+def test_it_masks_env_for_viewers_and_lets_operators_edit(operator: Any, viewer: Any) -> None:
+    record = make(operator, "envy", environment={"SECRET": "hunter2"})
+    path = f"/containers/{record.container_id}/env"
+    seen = viewer.client.get(path + "?reveal=1").content.decode()
+    assert "SECRET" in seen and "hunter2" not in seen and "••••" in seen
+    assert "hunter2" not in operator.client.get(path).content.decode()
+    assert "hunter2" in operator.client.get(path + "?reveal=1").content.decode()
+    token = csrf(operator, path)
+    bad = operator.client.post(
+        path,
+        {"csrfmiddlewaretoken": token, "key": "1-bad", "value": "x"},
+        headers={"HX-Request": "true"},
+    )
+    assert "env-key-error" in bad.content.decode()
+    ok = operator.client.post(
+        path,
+        {"csrfmiddlewaretoken": token, "key": "NEW_KEY", "value": "v"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Saved NEW_KEY" in ok.content.decode()
+    operator.client.post(path, {"csrfmiddlewaretoken": token, "delete": "SECRET"})
+    record.refresh_from_db()
+    assert record.environment == {"NEW_KEY": "v"}
+    assert (
+        viewer.client.post(
+            path, {"csrfmiddlewaretoken": csrf(viewer, path), "key": "X", "value": "y"}
+        ).status_code
+        == 403
+    )
