@@ -442,6 +442,11 @@ class Engine:
         yield from self.api.pull(repository, tag=tag, stream=True, decode=True)
 
     @translated
+    def push_image(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
+        """Push to a registry (the tests' loopback one); the stream carries errors as events."""
+        yield from self.api.push(repository, tag=tag, stream=True, decode=True)
+
+    @translated
     def commit(
         self,
         container_id: str,
