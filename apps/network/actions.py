@@ -53,7 +53,7 @@ def _network_event(action: str, view_id: str, name: str, tenant_id: int | None) 
     )
 
 
-def create_network(actor: Actor, tenant: Tenant, name: str) -> dict[str, Any]:
+def create_network(actor: Actor, tenant: Tenant, name: Any) -> dict[str, Any]:
     """Create a bridge network for the tenant, labelled as ours. 409 NAME_CONFLICT if taken."""
     name = validate_name(name)
     docker_name = docker_network_name(tenant, name)

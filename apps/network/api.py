@@ -7,7 +7,6 @@ from typing import Any
 from django.http import HttpRequest
 
 from apps.accounts.access import require_api
-from apps.accounts.models import Tenant
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
@@ -63,7 +62,7 @@ def networks(request: HttpRequest) -> Any:
         return {"networks": [v.as_dict() for v in queries.visible_networks(actor)]}
     actor = require_api(request, "operator")
     body = json_body(request, ("name",))
-    tenant = Tenant.objects.get(pk=actor.tenant_id)
+    tenant = queries.actor_tenant(actor)
     created = actions.create_network(actor, tenant, body.get("name"))
     view = queries.find_network(actor, created["network_id"])
     return (view.as_dict() if view else created), 201

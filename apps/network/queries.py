@@ -36,6 +36,11 @@ LABEL_NETWORK_NAME = "io.quiltweb.network"
 PROTECTED_NETWORKS = frozenset({"bridge", "host", "none"})
 
 
+def actor_tenant(actor: Actor) -> Tenant:
+    """The actor's own tenant (every user has one; the system actor never reaches here)."""
+    return Tenant.objects.get(pk=actor.tenant_id or 0)
+
+
 def protected_names() -> frozenset[str]:
     return PROTECTED_NETWORKS | {settings.QUILTWEB_NETWORK}
 
@@ -218,7 +223,7 @@ def visible_containers(actor: Actor) -> list[ContainerInfo]:
     """Managed containers of this deployment the actor may see (one engine list call)."""
     labels = instance_filter()
     if not actor.is_admin:
-        tenant = Tenant.objects.get(pk=actor.tenant_id)
+        tenant = actor_tenant(actor)
         labels = [*labels, f"{LABEL_TENANT}={tenant.slug}"]
     return engine().list_containers(labels=labels)
 
@@ -361,7 +366,7 @@ def _network_view(actor: Actor, raw: dict[str, Any]) -> NetworkView:
 
 def visible_networks(actor: Actor) -> list[NetworkView]:
     """The engine's networks the actor may see, each with the containers on it they may see."""
-    slug = None if actor.is_admin else Tenant.objects.get(pk=actor.tenant_id).slug
+    slug = None if actor.is_admin else actor_tenant(actor).slug
     views = [
         _network_view(actor, raw) for raw in engine().list_networks() if _visible(actor, raw, slug)
     ]

@@ -16,7 +16,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
-from apps.accounts.models import Tenant
 from apps.containers.access import Target, get_container_for_page
 from apps.core.api import int_param
 from apps.core.errors import ApiError
@@ -25,6 +24,10 @@ from apps.network import actions, queries
 
 LIST_TEMPLATE = "network/list.html"
 PANEL_TEMPLATE = "network/container_panel.html"
+
+
+def _htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
 
 
 def _error_text(exc: Exception) -> str:
@@ -65,9 +68,9 @@ def _render_list(
     request: HttpRequest, actor: Actor, status: int = 200, **extra: Any
 ) -> HttpResponse:
     ctx = _list_context(request, actor, **extra)
-    template = LIST_TEMPLATE + "#network-list" if request.htmx else LIST_TEMPLATE
+    template = LIST_TEMPLATE + "#network-list" if _htmx(request) else LIST_TEMPLATE
     # htmx swaps only 2xx answers; a plain form post gets the real status.
-    return render(request, template, ctx, status=200 if request.htmx else status)
+    return render(request, template, ctx, status=200 if _htmx(request) else status)
 
 
 @require_GET
@@ -92,11 +95,11 @@ def create(request: HttpRequest) -> HttpResponse:
     actor = require_page(request, "operator")
     name = request.POST.get("name", "").strip()
     try:
-        tenant = Tenant.objects.get(pk=actor.tenant_id)
+        tenant = queries.actor_tenant(actor)
         actions.create_network(actor, tenant, name)
     except (ApiError, engine_errors.EngineError) as exc:
         return _render_list(request, actor, 422, create_error=_error_text(exc), create_name=name)
-    if request.htmx:
+    if _htmx(request):
         return _render_list(request, actor, flash=f"Network {name} created.")
     return _back(request, "/networks/", f"Network {name} created.")
 
@@ -116,7 +119,7 @@ def remove(request: HttpRequest, network_id: str) -> HttpResponse:
         actions.remove_network(actor, view)
     except (ApiError, engine_errors.EngineError) as exc:
         return _render_list(request, actor, 409, error=_error_text(exc))
-    if request.htmx:
+    if _htmx(request):
         return _render_list(request, actor, flash=f"Network {view.name} removed.")
     return _back(request, "/networks/", f"Network {view.name} removed.")
 
@@ -140,7 +143,7 @@ def _membership(request: HttpRequest, network_id: str, connect: bool) -> HttpRes
         return _render_list(request, actor, 409, error=_error_text(exc))
     verb = "connected to" if connect else "disconnected from"
     done = f"{target.name} {verb} {view.name}."
-    if request.htmx and not next_url:
+    if _htmx(request) and not next_url:
         return _render_list(request, actor, flash=done)
     return _back(request, "/networks/", done)
 
@@ -217,7 +220,7 @@ def container_diagnostics(request: HttpRequest, container_id: str) -> HttpRespon
             result["egress"] = None
     except (ApiError, engine_errors.EngineError) as exc:
         result = {"diag_error": _error_text(exc)}
-    if request.htmx:
+    if _htmx(request):
         return render(request, PANEL_TEMPLATE + "#diagnostics", {"target": target, **result})
     ctx = _panel_context(request, target)
     ctx.update(result)
@@ -236,7 +239,7 @@ def container_connectivity(request: HttpRequest, container_id: str) -> HttpRespo
         result["conn"] = queries.check_connectivity(target, peer, port)
     except (ApiError, engine_errors.EngineError) as exc:
         result["conn_error"] = _error_text(exc)
-    if request.htmx:
+    if _htmx(request):
         return render(
             request, PANEL_TEMPLATE + "#connectivity-result", {"target": target, **result}
         )
