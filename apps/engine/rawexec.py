@@ -144,6 +144,7 @@ def run_exec(
                     truncated = True
                     payload = payload[: max(room, 0)]
                 target += payload
+            pending = []  # consumed: a select() that times out must not append it again
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
