@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
@@ -87,7 +87,7 @@ def api_route(*methods: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @csrf_exempt
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 if request.method not in allowed:
                     raise ApiError(
@@ -108,7 +108,7 @@ def api_route(*methods: str) -> Callable[[View], View]:
                 return error_response(
                     request, ApiError(500, "INTERNAL", "internal error; quote request_id")
                 )
-            if isinstance(result, HttpResponse):
+            if isinstance(result, HttpResponseBase):
                 return result
             status = 200
             if isinstance(result, tuple):
