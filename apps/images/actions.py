@@ -1,0 +1,110 @@
+"""Every image mutation: engine change, audit record, `image_update` event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+
+from apps.accounts import audit
+from apps.accounts.actor import Actor
+from apps.core.errors import ApiError
+from apps.engine.client import engine
+from apps.events.publish import publish
+from apps.images import listing
+from apps.images.references import DEBIAN_REPOSITORY, Reference, is_protected, split_tag
+from apps.operations.actions import submit
+from apps.operations.models import Operation
+
+
+def published(
+    actor: Actor,
+    action: str,
+    audit_action: str,
+    reference: str,
+    image_id: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor,
+            audit_action,
+            target_type="image",
+            target_id=reference,
+            target_name=reference,
+            data={"image_id": image_id, **(data or {})},
+        )
+        publish(
+            "image_update",
+            {"action": action, "reference": reference, "image_id": image_id},
+            tenant_id=None,
+        )
+
+
+def delete_image(actor: Actor, reference: str) -> dict[str, Any]:
+    """Untag (or remove) one reference. 409 PROTECTED for quilt/base and snapshots, IN_USE if used."""
+    raw = engine().inspect_image(reference)
+    image_id = str(raw.get("Id", ""))
+    repository, _ = split_tag(reference) if "@" not in reference else (reference.split("@")[0], "")
+    tags = raw.get("RepoTags") or []
+    if is_protected(repository) or any(
+        is_protected(split_tag(t)[0]) for t in tags if t == reference
+    ):
+        raise ApiError(
+            409,
+            "PROTECTED",
+            f"{reference} is protected: QuiltWeb needs it",
+            hint="quilt/base is the managed image; snapshot images go with DELETE /api/snapshots/<id>.",
+        )
+    # Removing one of several tags only untags; the last tag removes the image, so check users.
+    if len(tags) <= 1 and (users := listing.users_of(image_id)):
+        raise ApiError(
+            409,
+            "IN_USE",
+            f"{reference} is used by {len(users)} container(s)",
+            details={"container_ids": [u["container_id"] for u in users]},
+            hint="Delete the containers that use the image first (stopped ones count too).",
+        )
+    engine().remove_image(reference)
+    published(actor, "deleted", "image.deleted", reference, image_id)
+    return {"reference": reference, "deleted": True}
+
+
+def request_pull(request: HttpRequest | None, actor: Actor, ref: Reference, body: Any) -> Operation:
+    return submit(
+        request,
+        actor=actor,
+        kind="image_pull",
+        target_type="image",
+        target_id=ref.full,
+        tenant_id=None,
+        params={"repository": ref.repository, "tag": ref.tag},
+        route="POST /api/oci/images/pull",
+        body=body,
+    )
+
+
+def request_debian_build(request: HttpRequest | None, actor: Actor) -> Operation:
+    """Build quilt/debian with debootstrap; an `image_pull` from Debian's mirror, in effect."""
+    return submit(
+        request,
+        actor=actor,
+        kind="image_pull",
+        target_type="image",
+        target_id=f"{DEBIAN_REPOSITORY}:latest",
+        tenant_id=None,
+        params={"source": "debootstrap", "repository": DEBIAN_REPOSITORY, "tag": "latest"},
+        message="queued: debootstrap bookworm",
+    )
+
+
+def rebuild_base(actor: Actor) -> str:
+    """Re-import quilt/base from the host's busybox (under a second)."""
+    from apps.engine.baseimage import build_base_image
+
+    _, image_id = build_base_image(force=True)
+    reference = f"{settings.QUILTWEB_BASE_IMAGE}:latest"
+    published(actor, "pulled", "image.pulled", reference, image_id, {"source": "busybox-import"})
+    return image_id

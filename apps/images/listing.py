@@ -1,0 +1,123 @@
+"""Reading images: one entry per tag, inspect with `has_shell`, history."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+
+from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED
+from apps.core.ids import iso
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine, parse_time
+from apps.engine.types import ContainerSpec, ImageInfo
+from apps.images.references import SNAPSHOT_REPOSITORY, split_tag
+
+# image id → has /bin/sh. Images are immutable, so an answer never goes stale.
+_SHELL_CACHE: dict[str, bool] = {}
+
+
+def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for image in images:
+        for repo_tag in image.repo_tags:
+            repository, tag = split_tag(repo_tag)
+            if repository == SNAPSHOT_REPOSITORY and not include_snapshots:
+                continue
+            out.append(
+                {
+                    "reference": repo_tag,
+                    "repository": repository,
+                    "tag": tag,
+                    "image_id": image.image_id,
+                    "size_bytes": image.size_bytes,
+                    "created_at": iso(image.created_at),
+                }
+            )
+    out.sort(key=lambda e: e["reference"])
+    return out
+
+
+def list_images(*, include_snapshots: bool = False) -> list[dict[str, Any]]:
+    return entries(engine().list_images(), include_snapshots=include_snapshots)
+
+
+def has_shell(image_id: str) -> bool:
+    """Whether /bin/sh exists in the image: a never-started probe container answers it."""
+    if image_id in _SHELL_CACHE:
+        return _SHELL_CACHE[image_id]
+    eng = engine()
+    spec = ContainerSpec(
+        docker_name=f"qwp-{secrets.token_hex(8)}",
+        image=image_id,
+        command=["/bin/sh"],
+        labels={
+            LABEL_MANAGED: "true",
+            LABEL_INSTANCE: settings.QUILTWEB_INSTANCE,
+            "io.quiltweb.role": "image-probe",
+        },
+        network="none",
+    )
+    probe = eng.create_container(spec)
+    try:
+        found = eng.path_exists(probe, "/bin/sh")
+    finally:
+        with contextlib.suppress(engine_errors.EngineError):
+            eng.remove(probe, force=True)
+    _SHELL_CACHE[image_id] = found
+    return found
+
+
+def inspect(reference: str) -> dict[str, Any]:
+    raw = engine().inspect_image(reference)
+    config = raw.get("Config") or {}
+    return {
+        "reference": reference,
+        "image_id": raw.get("Id", ""),
+        "repo_tags": raw.get("RepoTags") or [],
+        "repo_digests": raw.get("RepoDigests") or [],
+        "created_at": iso(parse_time(raw.get("Created"))),
+        "size_bytes": int(raw.get("Size") or 0),
+        "architecture": raw.get("Architecture") or "",
+        "os": raw.get("Os") or "",
+        "config": {
+            "entrypoint": config.get("Entrypoint"),
+            "cmd": config.get("Cmd"),
+            "env": config.get("Env") or [],
+            "working_dir": config.get("WorkingDir") or "",
+            "user": config.get("User") or "",
+            "exposed_ports": sorted((config.get("ExposedPorts") or {}).keys()),
+            "labels": config.get("Labels") or {},
+        },
+        "layers": (raw.get("RootFS") or {}).get("Layers") or [],
+        "has_shell": has_shell(raw.get("Id", "")),
+    }
+
+
+def history(reference: str) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    out = []
+    for item in engine().image_history(reference):
+        created = item.get("Created")
+        out.append(
+            {
+                "image_id": item.get("Id") if item.get("Id") != "<missing>" else None,
+                "created_at": iso(datetime.fromtimestamp(created, tz=UTC)) if created else None,
+                "created_by": item.get("CreatedBy") or "",
+                "size_bytes": int(item.get("Size") or 0),
+                "comment": item.get("Comment") or "",
+            }
+        )
+    return out
+
+
+def users_of(image_id: str) -> list[dict[str, Any]]:
+    """Containers (any state) whose image is this one, from one engine list call."""
+    return [
+        {"container_id": c.id, "name": c.name}
+        for c in engine().list_containers(all=True)
+        if c.image_id == image_id and "io.quiltweb.role" not in c.labels
+    ]

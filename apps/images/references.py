@@ -1,0 +1,63 @@
+"""Image references: validation and the repository/tag split (the distribution grammar)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from apps.core.errors import invalid
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?"
+REFERENCE = re.compile(
+    rf"^(?P<repository>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+SNAPSHOT_REPOSITORY = "quiltweb-snapshot"
+BASE_REPOSITORY = "quilt/base"
+DEBIAN_REPOSITORY = "quilt/debian"
+HINT = "A reference looks like 'busybox', 'quilt/base:latest' or '127.0.0.1:5000/team/app:1.2'."
+
+
+@dataclass(frozen=True)
+class Reference:
+    repository: str
+    tag: str  # a tag, or a digest (sha256:…) for digest references
+
+    @property
+    def full(self) -> str:
+        sep = "@" if self.tag.startswith("sha256:") else ":"
+        return f"{self.repository}{sep}{self.tag}"
+
+
+def parse(value: object, field: str = "reference") -> Reference:
+    """A valid reference with the tag defaulting to `latest`, or a 422 ApiError."""
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(field, f"{field} is required", example="quilt/base:latest", hint=HINT)
+    text = value.strip()
+    match = REFERENCE.match(text) if len(text) <= 512 else None
+    if match is not None:
+        first, _, rest = match["repository"].partition("/")
+        is_domain = rest and ("." in first or ":" in first or first == "localhost")
+        if not is_domain and first != first.lower():
+            match = None  # only a registry host may have capitals
+    if match is None:
+        raise invalid(
+            field, f"{text[:100]!r} is not a valid image reference", received=text[:200], hint=HINT
+        )
+    if match["digest"]:
+        return Reference(match["repository"], match["digest"])
+    return Reference(match["repository"], match["tag"] or "latest")
+
+
+def split_tag(repo_tag: str) -> tuple[str, str]:
+    """'host:5000/a/b:tag' → ('host:5000/a/b', 'tag')."""
+    repository, sep, tag = repo_tag.rpartition(":")
+    if not sep or "/" in tag:
+        return repo_tag, ""
+    return repository, tag
+
+
+def is_protected(repository: str) -> bool:
+    return repository in (BASE_REPOSITORY, SNAPSHOT_REPOSITORY)
