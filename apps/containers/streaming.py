@@ -147,9 +147,7 @@ def open_stream(
     except engine_errors.Conflict:
         info = eng.inspect_container(target.id)
         raise not_ready(info, evaluate_checks(info)) from None
-    pid = None
-    with contextlib.suppress(engine_errors.EngineError):
-        pid = int(eng.exec_inspect(exec_id).get("Pid") or 0) or None
+    pid = _exec_pid(exec_id)
     audit.record(
         target.actor,
         "container.exec",
@@ -160,6 +158,20 @@ def open_stream(
         data={"command": argv[0][:200], "stream": True},
     )
     return ExecStream(target, exec_id, sock, rest, pid, timeout_ms)
+
+
+def _exec_pid(exec_id: str) -> int | None:
+    """The exec's PID; the engine records it a moment after the upgrade is answered."""
+    for _ in range(100):
+        try:
+            info = engine().exec_inspect(exec_id)
+        except engine_errors.EngineError:
+            return None
+        pid = int(info.get("Pid") or 0)
+        if pid:
+            return pid
+        time.sleep(0.005)
+    return None
 
 
 async def _async_frames(stream: ExecStream) -> AsyncIterator[bytes]:

@@ -31,3 +31,18 @@ class FakeProgress:
 
     def check_cancel(self) -> None:
         return None
+
+
+def actor_of(person: Any) -> Any:
+    """The Actor a person's API key acts as."""
+    from apps.accounts.actor import Actor
+
+    return Actor(
+        "user",
+        str(person.user.id),
+        person.user.username,
+        person.tenant.pk,
+        person.role,
+        person.role == "admin",
+        person.user.id,
+    )

@@ -10,26 +10,13 @@ from apps.accounts.models import AuditEntry
 from apps.containers import actions, status
 from apps.containers.validation import validate_create
 from apps.core.errors import ApiError
+from tests.containers.conftest import actor_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db]
 
 
-def _actor(person: Any) -> Any:
-    from apps.accounts.actor import Actor
-
-    return Actor(
-        "user",
-        str(person.user.id),
-        person.user.username,
-        person.tenant.pk,
-        person.role,
-        False,
-        person.user.id,
-    )
-
-
 def test_it_creates_execs_stops_and_deletes(operator: Any) -> None:
-    actor = _actor(operator)
+    actor = actor_of(operator)
     spec = validate_create({"name": "act-one", "environment": {"A": "1"}}, operator.tenant)
     target = actions.create_container(actor, operator.tenant, spec)
     st = status.container_status(target)
