@@ -486,6 +486,19 @@ class Engine:
         self.api.remove_volume(name, force=force)
 
     @translated
+    def volume_sizes(self) -> dict[str, int]:
+        """Bytes used per volume name, from the engine's disk-usage report (slow: seconds)."""
+        self.api.timeout = max(self.timeout, 120)
+        try:
+            report = self.api.df()
+        finally:
+            self.api.timeout = self.timeout
+        return {
+            v["Name"]: int((v.get("UsageData") or {}).get("Size", -1))
+            for v in report.get("Volumes") or []
+        }
+
+    @translated
     def copy_volume(
         self, source: str, target: str, labels: dict[str, str], timeout: float = 900
     ) -> None:
