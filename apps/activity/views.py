@@ -1,0 +1,83 @@
+"""The activity page (/activity/) and a container's Activity tab: the audit log, filterable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from apps.accounts.access import require_page
+from apps.accounts.models import AuditEntry
+from apps.activity import queries
+from apps.containers.access import get_container_for_page
+
+PAGE_SIZE = 50
+LIST_TEMPLATE = "activity/list.html"
+PANEL_TEMPLATE = "activity/container_panel.html"
+
+
+def _htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+def _page(request: HttpRequest, qs: QuerySet[AuditEntry]) -> dict[str, Any]:
+    paginator = Paginator(qs, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return {
+        "page": page,
+        "entries": [_row(e) for e in page.object_list],
+        "query": params.urlencode(),
+        "total": paginator.count,
+    }
+
+
+def _row(entry: AuditEntry) -> dict[str, Any]:
+    data = entry.data or {}
+    container_id = (
+        entry.target_id if entry.target_type == "container" else str(data.get("container_id", ""))
+    )
+    return {
+        "entry": entry,
+        "summary": ", ".join(f"{k}={_short(v)}" for k, v in data.items())[:240],
+        "container_link": f"/containers/{container_id}/" if len(container_id) == 64 else "",
+    }
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value[:8]) + (", …" if len(value) > 8 else "") + "]"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+@require_GET
+def activity_list(request: HttpRequest) -> HttpResponse:
+    actor = require_page(request, "viewer")
+    filters = queries.parse_filters(request.GET)
+    qs = queries.apply(queries.visible(actor), filters)
+    ctx = {
+        "nav": "activity",
+        "filters": filters,
+        "choices": queries.choices(actor),
+        **_page(request, qs),
+    }
+    template = LIST_TEMPLATE + "#activity-results" if _htmx(request) else LIST_TEMPLATE
+    return render(request, template, ctx)
+
+
+@require_GET
+def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
+    from apps.containers.views import detail_context
+
+    target = get_container_for_page(request, container_id, "viewer")
+    ctx = detail_context(request, target)
+    ctx["tab"] = "activity"
+    ctx["panel_url"] = f"/containers/{target.id}/activity"
+    ctx.update(_page(request, queries.for_container(target.actor, target.id)))
+    return render(request, PANEL_TEMPLATE, ctx)
