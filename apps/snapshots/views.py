@@ -1,0 +1,357 @@
+"""Dashboard pages for snapshots: the list, a snapshot's page, the family (lineage) page and the
+container page's Snapshots tab, plus the form posts that act from any of them.
+
+Forms post to these views, which call the same actions as the JSON API. htmx posts get a small
+status fragment for `#snapshot-flash`; plain posts redirect back with a message. The tree and the
+rows refresh themselves on `snapshot_update`, `operation_update` and `container_update` events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.access import require_page
+from apps.accounts.actor import Actor
+from apps.containers.access import Target, get_container_for_page
+from apps.containers.models import ContainerRecord
+from apps.core.api import engine_error_to_api
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.operations.models import Operation
+from apps.snapshots import actions, lineage
+from apps.snapshots.models import Snapshot
+
+TTL_CHOICES = [
+    ("", "Never expires"),
+    ("3600", "1 hour"),
+    ("86400", "1 day"),
+    ("604800", "7 days"),
+    ("2592000", "30 days"),
+]
+
+
+# -- access ----------------------------------------------------------------------------------
+
+
+def _scope(actor: Actor) -> list[int] | None:
+    return None if actor.is_admin else [actor.tenant_id or 0]
+
+
+def _get_snapshot_for_page(
+    request: HttpRequest, snapshot_id: str, role: str = "viewer", *, tombstones: bool = False
+) -> tuple[Actor, Snapshot]:
+    actor = require_page(request, role)
+    qs = Snapshot.objects.visible_to(_scope(actor)).select_related("tenant")
+    if not tombstones:
+        qs = qs.live()
+    snapshot = qs.filter(snapshot_id=snapshot_id).first()
+    if snapshot is None:
+        raise Http404("no such snapshot")
+    return actor, snapshot
+
+
+def _node_object(request: HttpRequest, node_id: str) -> tuple[Actor, ContainerRecord | Snapshot]:
+    """A lineage page's focus: a snapshot (tombstones too) or a container (deleted ones too)."""
+    actor = require_page(request, "viewer")
+    if node_id.startswith("snap_"):
+        return _get_snapshot_for_page(request, node_id, tombstones=True)
+    qs = ContainerRecord.objects.filter(container_id=node_id)
+    if not actor.is_admin:
+        qs = qs.filter(tenant_id=actor.tenant_id or 0)
+    record = qs.first()
+    if record is None:
+        raise Http404("no such container")
+    return actor, record
+
+
+# -- shared context --------------------------------------------------------------------------
+
+
+def _tree_context(actor: Actor, obj: ContainerRecord | Snapshot) -> dict[str, Any]:
+    root = lineage.build(obj)
+    nodes = root.walk()
+    focus = obj.container_id if isinstance(obj, ContainerRecord) else obj.snapshot_id
+    return {
+        "root": root,
+        "focus_id": focus,
+        "tree_url": f"/snapshots/lineage/{focus}/tree",
+        "family_url": f"/snapshots/lineage/{focus}",
+        "counts": {
+            "containers": sum(1 for n in nodes if n.type == "container" and not n.deleted),
+            "snapshots": sum(1 for n in nodes if n.type == "snapshot" and not n.deleted),
+            "tombstones": sum(1 for n in nodes if n.deleted),
+        },
+        "can_act": actor.can("operator"),
+    }
+
+
+def _rows_context(actor: Actor, container_id: str = "") -> dict[str, Any]:
+    qs = Snapshot.objects.live().visible_to(_scope(actor)).order_by("-created_at", "-id")
+    if container_id:
+        qs = qs.filter(source_container_id=container_id)
+    return {
+        "snapshots": list(qs[:500]),
+        "rows_url": "/snapshots/rows" + (f"?container_id={container_id}" if container_id else ""),
+        "can_act": actor.can("operator"),
+        "show_source": not container_id,
+    }
+
+
+def _next_url(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return default
+
+
+def _error_of(exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    assert isinstance(exc, engine_errors.EngineError)
+    return engine_error_to_api(exc)
+
+
+def _respond(
+    request: HttpRequest,
+    *,
+    back: str,
+    op: Operation | None = None,
+    message: str = "",
+    error: ApiError | None = None,
+) -> HttpResponse:
+    """htmx: the status fragment for #snapshot-flash (and a lineageChanged trigger). Plain: a
+    redirect back with a flash message."""
+    if request.htmx:  # type: ignore[attr-defined]
+        response = render(
+            request,
+            "snapshots/_flash.html",
+            {"op": op, "message": message, "error": error, **_op_context(op)},
+            status=200,
+        )
+        if error is None:
+            response["HX-Trigger"] = "lineageChanged"
+        return response
+    if error is not None:
+        text = error.error + (f" — {error.hint}" if error.hint else "")
+        messages.error(request, text)
+    elif op is not None:
+        messages.info(request, f"{op.kind.capitalize()} queued ({op.operation_id}).")
+    elif message:
+        messages.success(request, message)
+    return HttpResponseRedirect(back)
+
+
+def _op_context(op: Operation | None) -> dict[str, Any]:
+    if op is None or not op.result:
+        return {}
+    out: dict[str, Any] = {}
+    container_id = op.result.get("container_id")
+    if container_id:
+        out["result_container"] = ContainerRecord.objects.filter(container_id=container_id).first()
+    snapshot_id = op.result.get("snapshot_id")
+    if snapshot_id:
+        out["result_snapshot"] = Snapshot.objects.filter(snapshot_id=snapshot_id).first()
+    return out
+
+
+def _form_body(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, Any]:
+    """A form post as an API body: empty fields are left out, ttl_seconds becomes an int."""
+    body: dict[str, Any] = {}
+    for field in fields:
+        value = request.POST.get(field, "").strip()
+        if not value:
+            continue
+        if field == "ttl_seconds":
+            body[field] = int(value) if value.isdigit() else value
+        else:
+            body[field] = value
+    return body
+
+
+def _with_idempotency(request: HttpRequest) -> None:
+    # Forms carry the fresh key rendered with them, so a double submit replays one operation.
+    key = request.POST.get("idempotency_key", "")
+    if key and "HTTP_IDEMPOTENCY_KEY" not in request.META:
+        request.META["HTTP_IDEMPOTENCY_KEY"] = key
+        request.__dict__.pop("headers", None)
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@require_GET
+def snapshot_list(request: HttpRequest) -> HttpResponse:
+    actor = require_page(request, "viewer")
+    ctx = {"nav": "snapshots", **_rows_context(actor)}
+    return render(request, "snapshots/list.html", ctx)
+
+
+@require_GET
+def rows(request: HttpRequest) -> HttpResponse:
+    actor = require_page(request, "viewer")
+    container_id = request.GET.get("container_id", "")
+    return render(request, "snapshots/_rows.html", _rows_context(actor, container_id))
+
+
+@require_GET
+def detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, tombstones=True)
+    source = ContainerRecord.objects.filter(container_id=snapshot.source_container_id).first()
+    ctx = {
+        "nav": "snapshots",
+        "snapshot": snapshot,
+        "source": source,
+        "ttl_choices": TTL_CHOICES,
+        **_tree_context(actor, snapshot),
+    }
+    return render(request, "snapshots/detail.html", ctx)
+
+
+@require_GET
+def family(request: HttpRequest, node_id: str) -> HttpResponse:
+    actor, obj = _node_object(request, node_id)
+    ctx = {"nav": "snapshots", "focus_name": obj.name, **_tree_context(actor, obj)}
+    return render(request, "snapshots/lineage.html", ctx)
+
+
+@require_GET
+def family_tree(request: HttpRequest, node_id: str) -> HttpResponse:
+    actor, obj = _node_object(request, node_id)
+    return render(request, "snapshots/_tree.html", _tree_context(actor, obj))
+
+
+@require_GET
+def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
+    """The container page's Snapshots tab: take a snapshot or fork, its snapshots, its family."""
+    from apps.containers.views import detail_context
+
+    target = get_container_for_page(request, container_id, "viewer")
+    ctx = detail_context(request, target)
+    ctx.update(
+        {
+            "tab": "snapshots",
+            "ttl_choices": TTL_CHOICES,
+            "state": target.info.state,
+            "can_fork": target.info.state in actions.FORKABLE,
+            "can_snapshot": target.info.state not in actions.UNSNAPSHOTTABLE,
+            **_rows_context(target.actor, target.id),
+            **_tree_context(target.actor, target.record),
+        }
+    )
+    return render(request, "snapshots/container_panel.html", ctx)
+
+
+@require_GET
+def operation_status(request: HttpRequest, operation_id: str) -> HttpResponse:
+    actor = require_page(request, "viewer")
+    qs = Operation.objects.filter(operation_id=operation_id, kind__in=["snapshot", "clone", "fork"])
+    if not actor.is_admin:
+        qs = qs.filter(tenant_id=actor.tenant_id or 0)
+    op = qs.first()
+    if op is None:
+        raise Http404("no such operation")
+    return render(request, "snapshots/_flash.html", {"op": op, **_op_context(op)})
+
+
+@require_GET
+def clone_form(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    _, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    return render(
+        request,
+        "snapshots/clone.html",
+        {"nav": "snapshots", "snapshot": snapshot, "next": _next_url(request, "")},
+    )
+
+
+# -- form posts ------------------------------------------------------------------------------
+
+
+def _container_target(request: HttpRequest, container_id: str) -> Target:
+    return get_container_for_page(request, container_id, "operator")
+
+
+@require_POST
+def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = _container_target(request, container_id)
+    back = _next_url(request, f"/containers/{target.id}/snapshots")
+    _with_idempotency(request)
+    try:
+        body = _form_body(request, actions.SNAPSHOT_FIELDS)
+        op = actions.request_snapshot(request, target, body)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _respond(request, back=back, error=_error_of(exc))
+    return _respond(request, back=back, op=op)
+
+
+@require_POST
+def fork(request: HttpRequest, container_id: str) -> HttpResponse:
+    target = _container_target(request, container_id)
+    back = _next_url(request, f"/containers/{target.id}/snapshots")
+    _with_idempotency(request)
+    try:
+        body = _form_body(request, actions.FORK_FIELDS)
+        op = actions.request_fork(request, target, body)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _respond(request, back=back, error=_error_of(exc))
+    return _respond(request, back=back, op=op)
+
+
+@require_POST
+def clone(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    _with_idempotency(request)
+    try:
+        body = _form_body(request, actions.CLONE_FIELDS)
+        op = actions.request_clone(request, actor, snapshot, body)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _respond(request, back=back, error=_error_of(exc))
+    return _respond(request, back=back, op=op)
+
+
+@require_POST
+def pin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    actions.pin(snapshot, actor=actor)
+    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    return _respond(request, back=back, message=f"Pinned {snapshot.name}: it never expires.")
+
+
+@require_POST
+def unpin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    actions.unpin(snapshot, actor=actor)
+    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    when = "never expires" if snapshot.expires_at is None else "expires with its TTL"
+    return _respond(request, back=back, message=f"Unpinned {snapshot.name}: it {when}.")
+
+
+@require_POST
+def set_ttl(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    value = request.POST.get("ttl_seconds", "").strip()
+    try:
+        actions.set_ttl(snapshot, int(value) if value.isdigit() else (value or None), actor=actor)
+    except ApiError as err:
+        return _respond(request, back=back, error=err)
+    return _respond(request, back=back, message=f"TTL of {snapshot.name} updated.")
+
+
+@require_POST
+def delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    back = _next_url(request, "/snapshots/")
+    if back.startswith(f"/snapshots/{snapshot.snapshot_id}/"):
+        back = f"/snapshots/lineage/{snapshot.snapshot_id}"
+    try:
+        actions.delete_snapshot(snapshot, actor=actor)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _respond(request, back=back, error=_error_of(exc))
+    return _respond(request, back=back, message=f"Deleted {snapshot.name}.")

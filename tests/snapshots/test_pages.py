@@ -1,0 +1,123 @@
+"""The dashboard pages: the Snapshots tab, the lineage page, the list, and the form posts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from apps.operations.models import Operation
+from apps.snapshots.models import Snapshot
+from tests.snapshots.conftest import clone_of, drain, snapshot_of
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
+
+
+def _csrf(person: Any, path: str) -> str:
+    html = person.client.get(path).content.decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def test_it_shows_the_container_tab_with_its_place_in_the_tree(operator: Any, box: Any) -> None:
+    snap = snapshot_of(operator, box.id, name="s1")
+    clone = clone_of(operator, snap.snapshot_id, name="kid")
+
+    html = operator.client.get(f"/containers/{clone}/snapshots").content.decode()
+
+    assert 'id="lineage-tree"' in html
+    assert f'id="node-{clone}"' in html
+    assert re.search(rf'class="lin-node lin-container is-current"\s+id="node-{clone}"', html)
+    assert "clone of" in html and "snapshot of" in html
+    assert f"/snapshots/lineage/{clone}" in html
+    assert 'aria-selected="true" aria-current="page">Snapshots' in html
+
+
+def test_it_draws_the_family_page_with_actions_for_operators_only(
+    operator: Any, viewer: Any, box: Any
+) -> None:
+    snap = snapshot_of(operator, box.id, name="s1")
+
+    as_operator = operator.client.get(f"/snapshots/lineage/{snap.snapshot_id}").content.decode()
+    as_viewer = viewer.client.get(f"/snapshots/lineage/{snap.snapshot_id}").content.decode()
+
+    assert "Lineage of s1" in as_operator
+    assert f"/snapshots/{snap.snapshot_id}/clone/run" in as_operator
+    assert f"/containers/{box.id}/snapshots/take" in as_operator
+    assert f'id="node-{box.id}"' in as_viewer
+    assert "clone/run" not in as_viewer
+
+
+def test_it_snapshots_from_the_tab_form_and_reports_the_operation(operator: Any, box: Any) -> None:
+    path = f"/containers/{box.id}/snapshots"
+    token = _csrf(operator, path)
+
+    response = operator.client.post(
+        f"{path}/take",
+        {"name": "from-form", "consistency_mode": "app-consistent", "ttl_seconds": "3600"},
+        headers={"HX-Request": "true", "X-CSRFToken": token},
+    )
+
+    assert response.status_code == 200
+    assert "snapshot · queued" in response.content.decode()
+    assert response["HX-Trigger"] == "lineageChanged"
+    drain()
+    snap = Snapshot.objects.get(name="from-form")
+    assert (snap.consistency_mode, snap.ttl_seconds) == ("app-consistent", 3600)
+    op = Operation.objects.get()
+    status = operator.client.get(f"/snapshots/operations/{op.operation_id}").content.decode()
+    assert "from-form" in status and "is ready" in status
+
+
+def test_it_shows_a_form_error_for_a_bad_snapshot_post(operator: Any, box: Any) -> None:
+    path = f"/containers/{box.id}/snapshots"
+    token = _csrf(operator, path)
+
+    response = operator.client.post(
+        f"{path}/take", {"name": "bad name"}, headers={"HX-Request": "true", "X-CSRFToken": token}
+    )
+
+    assert 'role="alert"' in response.content.decode()
+    assert not Operation.objects.exists()
+
+
+def test_it_clones_pins_and_deletes_through_plain_form_posts(operator: Any, box: Any) -> None:
+    snap = snapshot_of(operator, box.id, name="s1")
+    page = f"/snapshots/{snap.snapshot_id}/"
+    token = _csrf(operator, page)
+    headers = {"X-CSRFToken": token}
+
+    cloned = operator.client.post(
+        f"{page}clone/run", {"name": "formclone", "resume_policy": "manual"}, headers=headers
+    )
+    drain()
+    pinned = operator.client.post(f"{page}pin", headers=headers)
+    refused = operator.client.post(f"{page}delete", headers=headers, follow=True)
+    operator.client.post(f"{page}unpin", headers=headers)
+    deleted = operator.client.post(f"{page}delete", {"next": "/snapshots/"}, headers=headers)
+
+    assert cloned.status_code == 302
+    assert Operation.objects.get(kind="clone").status == "succeeded"
+    assert pinned.status_code == 302
+    assert "pinned" in refused.content.decode().lower()
+    assert deleted.status_code == 302
+    assert Snapshot.objects.get(pk=snap.pk).deleted_at is not None
+
+
+def test_it_lists_snapshots_and_hides_other_tenants(operator: Any, outsider: Any, box: Any) -> None:
+    snapshot_of(operator, box.id, name="listed")
+
+    ours = operator.client.get("/snapshots/").content.decode()
+    theirs = outsider.client.get("/snapshots/").content.decode()
+    rows = operator.client.get(f"/snapshots/rows?container_id={box.id}").content.decode()
+
+    assert "listed" in ours and 'id="snapshot-rows"' in ours
+    assert "listed" not in theirs
+    assert rows.startswith("<tbody") or rows.lstrip().startswith("<tbody")
+    assert "listed" in rows
+    snap = Snapshot.objects.get(name="listed")
+    assert outsider.client.get(f"/snapshots/{snap.snapshot_id}/").status_code == 404
+    assert outsider.client.get(f"/snapshots/lineage/{snap.snapshot_id}").status_code == 404
+    assert outsider.client.get(f"/snapshots/lineage/{box.id}").status_code == 404
