@@ -1,0 +1,324 @@
+"""Dashboard pages for volumes: the list with create form, and a volume's page with its file browser.
+
+Views mutate only through `apps.volumes.actions` and `apps.volumes.files`; POSTs answer htmx with
+the re-rendered fragment and plain browsers with a redirect, so every form works without JS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.access import require_page
+from apps.accounts.models import Tenant
+from apps.core.api import engine_error_to_api
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.operations.models import Operation
+from apps.volumes import actions, files, listing
+from apps.volumes.access import get_volume_for_page, visible
+from apps.volumes.archive import check_tar, stash
+from apps.volumes.models import Volume
+from apps.volumes.paths import clean_path
+
+PAGE_SIZE = 50
+MAX_TAR_BYTES = 32 * 1024 * 1024
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, engine_errors.EngineError):
+        exc = engine_error_to_api(exc)
+    if isinstance(exc, ApiError):
+        return exc.error + (f" — {exc.hint}" if exc.hint else "")
+    return str(exc)
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", f"label line {line!r} needs key=value")
+        labels[key.strip()] = value.strip()
+    return actions.check_labels(labels)
+
+
+def _breadcrumbs(path: str) -> list[tuple[str, str]]:
+    crumbs = []
+    parts = path.split("/") if path else []
+    for i, part in enumerate(parts):
+        crumbs.append((part, "/".join(parts[: i + 1])))
+    return crumbs
+
+
+# -- list --------------------------------------------------------------------------------
+
+
+def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    actor = require_page(request, "viewer")
+    query = request.GET.get("q", "").strip()
+    qs = visible(actor).select_related("tenant")
+    if query:
+        qs = qs.filter(name__icontains=query)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    engine_error = None
+    try:
+        attached = listing.attachments()
+    except engine_errors.EngineError as exc:
+        attached, engine_error = {}, _message(exc)
+    rows = [
+        {"volume": v, "users": attached.get(v.engine_name, []), "tenant": v.tenant.slug}
+        for v in page.object_list
+    ]
+    return {
+        "nav": "volumes",
+        "rows": rows,
+        "page": page,
+        "q": query,
+        "can_act": actor.can("operator"),
+        "engine_error": engine_error,
+        "page_query": urlencode({"q": query}) if query else "",
+        **extra,
+    }
+
+
+@require_GET
+def volume_list(request: HttpRequest) -> HttpResponse:
+    ctx = _list_context(request)
+    if request.htmx and request.htmx.target == "volume-rows":
+        return render(request, "volumes/list.html#volume-rows", ctx)
+    return render(request, "volumes/list.html", ctx)
+
+
+@require_GET
+def sizes(request: HttpRequest) -> HttpResponse:
+    """Sizes arrive after the list, out of band: the engine's disk-usage report takes seconds."""
+    actor = require_page(request, "viewer")
+    names = request.GET.getlist("v")
+    by_engine = {v.engine_name: v for v in visible(actor).filter(name__in=names[:PAGE_SIZE])}
+    try:
+        measured = engine().volume_sizes()
+    except engine_errors.EngineError:
+        measured = {}
+    items = [(v.pk, measured.get(engine_name)) for engine_name, v in by_engine.items()]
+    return render(request, "volumes/list.html#volume-sizes", {"items": items})
+
+
+@require_POST
+def create(request: HttpRequest) -> HttpResponse:
+    actor = require_page(request, "operator")
+    form = {"name": request.POST.get("name", ""), "labels": request.POST.get("labels", "")}
+    try:
+        name = actions.check_name(form["name"].strip())
+        labels = _parse_labels(form["labels"])
+        tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
+        actions.create_volume(actor, tenant, name=name, driver="local", labels=labels)
+    except (ApiError, engine_errors.EngineError) as exc:
+        ctx = _list_context(request, create_error=_message(exc), form=form)
+        return render(request, "volumes/list.html", ctx, status=422)
+    messages.success(request, f"Volume {name} created.")
+    return redirect("volumes:detail", name=name)
+
+
+# -- detail ------------------------------------------------------------------------------
+
+
+def _detail_context(
+    request: HttpRequest, volume: Volume, path: str, **extra: Any
+) -> dict[str, Any]:
+    actor = require_page(request, "viewer")
+    ctx: dict[str, Any] = {
+        "nav": "volumes",
+        "volume": volume,
+        "path": path,
+        "crumbs": _breadcrumbs(path),
+        "parent": path.rsplit("/", 1)[0] if "/" in path else "",
+        "can_act": actor.can("operator"),
+        "is_admin": actor.is_admin,
+        "users": [],
+        "files": [],
+        "operations": Operation.objects.filter(
+            target_type="volume", target_id=volume.name, tenant_id=volume.tenant_id
+        )[:5],
+        **extra,
+    }
+    try:
+        ctx["users"] = listing.users_of(volume)
+        ctx["files"] = files.list_dir(volume, path)["files"]
+    except (ApiError, engine_errors.EngineError) as exc:
+        ctx.setdefault("browse_error", _message(exc))
+    return ctx
+
+
+def _path_param(request: HttpRequest) -> tuple[str, str | None]:
+    try:
+        return clean_path(request.GET.get("path", "")), None
+    except ApiError as exc:
+        return "", _message(exc)
+
+
+@require_GET
+def detail(request: HttpRequest, name: str) -> HttpResponse:
+    _, volume = get_volume_for_page(request, name)
+    path, error = _path_param(request)
+    ctx = _detail_context(request, volume, path, **({"browse_error": error} if error else {}))
+    if request.htmx and request.htmx.target == "file-browser":
+        return render(request, "volumes/detail.html#file-browser", ctx)
+    return render(request, "volumes/detail.html", ctx)
+
+
+def _back(
+    request: HttpRequest, volume: Volume, path: str, flash: str = "", error: str = ""
+) -> HttpResponse:
+    """htmx: the re-rendered page (the caller's hx-select picks its part); else a redirect."""
+    if request.htmx:
+        ctx = _detail_context(request, volume, path, flash=flash, error=error)
+        return render(request, "volumes/detail.html", ctx, status=422 if error else 200)
+    if error:
+        messages.error(request, error)
+    elif flash:
+        messages.success(request, flash)
+    url = f"/volumes/{volume.name}/"
+    return redirect(url + (f"?{urlencode({'path': path})}" if path else ""))
+
+
+@require_POST
+def rename(request: HttpRequest, name: str) -> HttpResponse:
+    actor, volume = get_volume_for_page(request, name, "operator")
+    try:
+        new_name = actions.check_name(request.POST.get("new_name", "").strip(), "new_name")
+        volume = actions.rename_volume(actor, volume, new_name)
+    except ApiError as exc:
+        return _back(request, volume, "", error=_message(exc))
+    if request.htmx:
+        from django_htmx.http import HttpResponseClientRedirect
+
+        messages.success(request, f"Renamed to {volume.name}.")
+        return HttpResponseClientRedirect(f"/volumes/{volume.name}/")
+    messages.success(request, f"Renamed to {volume.name}.")
+    return redirect("volumes:detail", name=volume.name)
+
+
+@require_POST
+def delete(request: HttpRequest, name: str) -> HttpResponse:
+    actor, volume = get_volume_for_page(request, name, "operator")
+    try:
+        op = actions.request_delete(request, actor, volume)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _back(request, volume, "", error=_message(exc))
+    messages.info(request, f"Deleting volume {volume.name} ({op.operation_id}).")
+    if request.htmx:
+        from django_htmx.http import HttpResponseClientRedirect
+
+        return HttpResponseClientRedirect("/volumes/")
+    return redirect("volumes:list")
+
+
+@require_POST
+def upload(request: HttpRequest, name: str) -> HttpResponse:
+    actor, volume = get_volume_for_page(request, name, "operator")
+    directory = request.POST.get("path", "")
+    upload_file = request.FILES.get("file")
+    try:
+        base = clean_path(directory)
+        if upload_file is None:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a file to upload")
+        if upload_file.size and upload_file.size > files.MAX_WRITE_BYTES:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "files over 16 MiB: upload a tar archive")
+        filename = clean_path(upload_file.name or "", allow_root=False).rsplit("/", 1)[-1]
+        target = f"{base}/{filename}" if base else filename
+        result = files.write_file(volume, target, upload_file.read(), 644)
+        actions.file_changed(actor, volume, target, {"size_bytes": result["size_bytes"]})
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _back(request, volume, _safe(directory), error=_message(exc))
+    return _back(request, volume, base, flash=f"Uploaded {target} ({result['size_bytes']} bytes).")
+
+
+def _safe(path: str) -> str:
+    try:
+        return clean_path(path)
+    except ApiError:
+        return ""
+
+
+@require_POST
+def upload_archive(request: HttpRequest, name: str) -> HttpResponse:
+    actor, volume = get_volume_for_page(request, name, "operator")
+    directory = request.POST.get("path", "")
+    archive = request.FILES.get("archive")
+    try:
+        base = clean_path(directory)
+        if archive is None:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a .tar or .tar.gz file")
+        if archive.size and archive.size > MAX_TAR_BYTES:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "archives over 32 MiB are refused")
+        strip_text = request.POST.get("strip_components", "0") or "0"
+        if not strip_text.isdigit() or int(strip_text) > 64:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "strip components must be 0–64")
+        data = archive.read()
+        check_tar(data)
+        op = actions.request_archive(
+            None,
+            actor,
+            target_type="volume",
+            target_id=volume.name,
+            tenant_id=volume.tenant_id,
+            params={
+                "volume_pk": volume.pk,
+                "path": base,
+                "strip_components": int(strip_text),
+                "upload": stash(data),
+            },
+            route="",
+            body=None,
+        )
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _back(request, volume, _safe(directory), error=_message(exc))
+    return _back(request, volume, base, flash=f"Extracting {archive.name} ({op.operation_id}).")
+
+
+@require_POST
+def delete_file(request: HttpRequest, name: str) -> HttpResponse:
+    actor, volume = get_volume_for_page(request, name, "operator")
+    raw = request.POST.get("path", "")
+    here = _safe(raw.rsplit("/", 1)[0] if "/" in raw else "")
+    try:
+        path = clean_path(raw, allow_root=False)
+        files.delete_path(volume, path, request.POST.get("recursive") == "1")
+        actions.file_changed(actor, volume, path, {"deleted": True})
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _back(request, volume, here, error=_message(exc))
+    return _back(request, volume, here, flash=f"Deleted {path}.")
+
+
+@require_GET
+def download(request: HttpRequest, name: str) -> HttpResponse:
+    _, volume = get_volume_for_page(request, name)
+    try:
+        path = clean_path(request.GET.get("path", ""), allow_root=False)
+        content, _ = files.read_file(volume, path)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _back(request, volume, "", error=_message(exc))
+    response = HttpResponse(content, content_type="application/octet-stream")
+    filename = path.rsplit("/", 1)[-1].replace('"', "")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+def operation(request: HttpRequest, name: str, operation_id: str) -> HttpResponse:
+    """One operation's progress row (polled while it runs)."""
+    _, volume = get_volume_for_page(request, name)
+    op = Operation.objects.filter(
+        operation_id=operation_id, target_type="volume", tenant_id=volume.tenant_id
+    ).first()
+    return render(request, "volumes/detail.html#op-row", {"op": op, "volume": volume})

@@ -1,0 +1,138 @@
+"""The volumes pages: list with users and sizes, create form, detail with file browser, uploads."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.volumes.models import Volume
+from tests.volumes.ops import drive
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
+
+
+def csrf(client) -> str:
+    client.get("/volumes/")
+    return client.cookies["csrftoken"].value
+
+
+def test_it_lists_volumes_with_their_users_and_sizes(operator):
+    operator.json("POST", "/api/volumes", {"name": "pagevol", "labels": {"team": "web"}})
+    operator.json("POST", "/api/containers", {"name": "pageuser", "volumes": ["pagevol:/data"]})
+    page = operator.client.get("/volumes/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "pagevol" in html and "pageuser" in html and "team=web" in html
+    assert "/volumes/sizes?v=pagevol" in html
+    pk = Volume.objects.get(name="pagevol").pk
+    sizes = operator.client.get("/volumes/sizes?v=pagevol").content.decode()
+    assert f'id="vol-size-{pk}"' in sizes and "hx-swap-oob" in sizes
+    filtered = operator.client.get("/volumes/?q=nomatch").content.decode()
+    assert "No volume matches" in filtered
+
+
+def test_it_creates_a_volume_from_the_form_and_shows_errors_inline(operator):
+    token = csrf(operator.client)
+    bad = operator.client.post("/volumes/create", {"name": "help"}, HTTP_X_CSRFTOKEN=token)
+    assert bad.status_code == 422
+    assert "reserved" in bad.content.decode()
+    ok = operator.client.post(
+        "/volumes/create", {"name": "formvol", "labels": "a=b"}, HTTP_X_CSRFTOKEN=token
+    )
+    assert ok.status_code == 302
+    assert ok["Location"] == "/volumes/formvol/"
+    assert Volume.objects.get(name="formvol").labels == {"a": "b"}
+
+
+def test_it_browses_uploads_downloads_and_deletes_files(operator):
+    operator.json("POST", "/api/volumes", {"name": "browse"})
+    token = csrf(operator.client)
+    upload = SimpleUploadedFile("hello.txt", b"hello page")
+    response = operator.client.post(
+        "/volumes/browse/upload", {"path": "docs", "file": upload}, HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 302
+    page = operator.client.get("/volumes/browse/?path=docs").content.decode()
+    assert "hello.txt" in page and "/volumes/browse/download?path=docs/hello.txt" in page
+    download = operator.client.get("/volumes/browse/download?path=docs/hello.txt")
+    assert download.content == b"hello page"
+    assert "attachment" in download["Content-Disposition"]
+    gone = operator.client.post(
+        "/volumes/browse/delete-file",
+        {"path": "docs/hello.txt"},
+        HTTP_X_CSRFTOKEN=token,
+        HTTP_HX_REQUEST="true",
+    )
+    assert gone.status_code == 200
+    assert "Deleted docs/hello.txt" in gone.content.decode()
+
+
+def test_it_shows_traversal_errors_in_the_browser(operator):
+    operator.json("POST", "/api/volumes", {"name": "trav"})
+    page = operator.client.get("/volumes/trav/?path=../../etc").content.decode()
+    assert "may not contain" in page
+
+
+def test_it_extracts_an_uploaded_archive_as_an_operation(operator):
+    operator.json("POST", "/api/volumes", {"name": "tarvol"})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("site/index.html")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"<h1/>"))
+    token = csrf(operator.client)
+    archive = SimpleUploadedFile("site.tar.gz", buffer.getvalue())
+    response = operator.client.post(
+        "/volumes/tarvol/upload-archive",
+        {"path": "", "archive": archive, "strip_components": "1"},
+        HTTP_X_CSRFTOKEN=token,
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Extracting site.tar.gz" in html
+    from apps.operations.models import Operation
+
+    op = drive(Operation.objects.get(kind="archive_upload").operation_id)
+    assert op.status == "succeeded", op.error
+    assert "index.html" in operator.client.get("/volumes/tarvol/").content.decode()
+
+
+def test_it_disables_delete_while_attached_and_deletes_otherwise(operator):
+    operator.json("POST", "/api/volumes", {"name": "held"})
+    operator.json("POST", "/api/containers", {"name": "holder2", "volumes": ["held:/d"]})
+    token = csrf(operator.client)
+    assert "In use by 1 container" in operator.client.get("/volumes/held/").content.decode()
+    refused = operator.client.post(
+        "/volumes/held/delete", HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+    )
+    assert refused.status_code == 422
+    assert "mounted by 1 container" in refused.content.decode()
+    operator.json("POST", "/api/volumes", {"name": "free"})
+    ok = operator.client.post("/volumes/free/delete", HTTP_X_CSRFTOKEN=token)
+    assert ok.status_code == 302
+
+
+def test_it_renames_from_the_page(operator):
+    operator.json("POST", "/api/volumes", {"name": "before"})
+    token = csrf(operator.client)
+    response = operator.client.post(
+        "/volumes/before/rename", {"new_name": "after"}, HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/volumes/after/"
+
+
+def test_it_hides_forms_from_viewers_and_volumes_from_outsiders(operator, viewer, outsider):
+    operator.json("POST", "/api/volumes", {"name": "secret"})
+    html = viewer.client.get("/volumes/secret/").content.decode()
+    assert (
+        "Upload file" not in html
+        and "New volume" not in viewer.client.get("/volumes/").content.decode()
+    )
+    assert outsider.client.get("/volumes/secret/").status_code == 404
+    assert "secret" not in outsider.client.get("/volumes/").content.decode()
+    assert viewer.client.post("/volumes/secret/delete").status_code == 403
