@@ -263,7 +263,7 @@ def upload_archive(request: HttpRequest, name: str) -> HttpResponse:
             raise ApiError(422, "UNPROCESSABLE_ENTITY", "archives over 32 MiB are refused")
         strip_text = request.POST.get("strip_components", "0") or "0"
         if not strip_text.isdigit() or int(strip_text) > 64:
-            raise ApiError(422, "UNPROCESSABLE_ENTITY", "strip components must be 0–64")
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "strip components must be between 0 and 64")
         data = archive.read()
         check_tar(data)
         op = actions.request_archive(
