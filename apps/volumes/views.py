@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from apps.accounts.access import require_page
 from apps.accounts.models import Tenant
@@ -27,6 +28,11 @@ from apps.volumes.access import get_volume_for_page, visible
 from apps.volumes.archive import check_tar, stash
 from apps.volumes.models import Volume
 from apps.volumes.paths import clean_path
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
 
 PAGE_SIZE = 50
 MAX_TAR_BYTES = 32 * 1024 * 1024
@@ -63,7 +69,7 @@ def _breadcrumbs(path: str) -> list[tuple[str, str]]:
 # -- list --------------------------------------------------------------------------------
 
 
-def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     actor = require_page(request, "viewer")
     query = request.GET.get("q", "").strip()
     qs = visible(actor).select_related("tenant")
@@ -92,7 +98,7 @@ def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
 
 
 @require_GET
-def volume_list(request: HttpRequest) -> HttpResponse:
+def volume_list(request: HtmxHttpRequest) -> HttpResponse:
     ctx = _list_context(request)
     if request.htmx and request.htmx.target == "volume-rows":
         return render(request, "volumes/list.html#volume-rows", ctx)
@@ -100,7 +106,7 @@ def volume_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def sizes(request: HttpRequest) -> HttpResponse:
+def sizes(request: HtmxHttpRequest) -> HttpResponse:
     """Sizes arrive after the list, out of band: the engine's disk-usage report takes seconds."""
     actor = require_page(request, "viewer")
     names = request.GET.getlist("v")
@@ -114,7 +120,7 @@ def sizes(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: HtmxHttpRequest) -> HttpResponse:
     actor = require_page(request, "operator")
     form = {"name": request.POST.get("name", ""), "labels": request.POST.get("labels", "")}
     try:
@@ -159,7 +165,7 @@ def _detail_context(
     return ctx
 
 
-def _path_param(request: HttpRequest) -> tuple[str, str | None]:
+def _path_param(request: HtmxHttpRequest) -> tuple[str, str | None]:
     try:
         return clean_path(request.GET.get("path", "")), None
     except ApiError as exc:
@@ -167,7 +173,7 @@ def _path_param(request: HttpRequest) -> tuple[str, str | None]:
 
 
 @require_GET
-def detail(request: HttpRequest, name: str) -> HttpResponse:
+def detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     _, volume = get_volume_for_page(request, name)
     path, error = _path_param(request)
     ctx = _detail_context(request, volume, path, **({"browse_error": error} if error else {}))
@@ -192,7 +198,7 @@ def _back(
 
 
 @require_POST
-def rename(request: HttpRequest, name: str) -> HttpResponse:
+def rename(request: HtmxHttpRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     try:
         new_name = actions.check_name(request.POST.get("new_name", "").strip(), "new_name")
@@ -209,7 +215,7 @@ def rename(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-def delete(request: HttpRequest, name: str) -> HttpResponse:
+def delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     try:
         op = actions.request_delete(request, actor, volume)
@@ -224,7 +230,7 @@ def delete(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-def upload(request: HttpRequest, name: str) -> HttpResponse:
+def upload(request: HtmxHttpRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     directory = request.POST.get("path", "")
     upload_file = request.FILES.get("file")
@@ -251,7 +257,7 @@ def _safe(path: str) -> str:
 
 
 @require_POST
-def upload_archive(request: HttpRequest, name: str) -> HttpResponse:
+def upload_archive(request: HtmxHttpRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     directory = request.POST.get("path", "")
     archive = request.FILES.get("archive")
@@ -287,7 +293,7 @@ def upload_archive(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-def delete_file(request: HttpRequest, name: str) -> HttpResponse:
+def delete_file(request: HtmxHttpRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     raw = request.POST.get("path", "")
     here = _safe(raw.rsplit("/", 1)[0] if "/" in raw else "")
@@ -301,7 +307,7 @@ def delete_file(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-def download(request: HttpRequest, name: str) -> HttpResponse:
+def download(request: HtmxHttpRequest, name: str) -> HttpResponse:
     _, volume = get_volume_for_page(request, name)
     try:
         path = clean_path(request.GET.get("path", ""), allow_root=False)
@@ -315,7 +321,7 @@ def download(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-def operation(request: HttpRequest, name: str, operation_id: str) -> HttpResponse:
+def operation(request: HtmxHttpRequest, name: str, operation_id: str) -> HttpResponse:
     """One operation's progress row (polled while it runs)."""
     _, volume = get_volume_for_page(request, name)
     op = Operation.objects.filter(
