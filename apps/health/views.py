@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from apps.core.engine_state import engine_status
+from apps.core.ids import iso
 from apps.health import catalog, checks
 
 
@@ -77,7 +78,7 @@ def health_items(probe: checks.Probe) -> list[Item]:
             _tone(worker, True),
             worker.detail,
             [
-                ("Last beat", beat.get("beat_at") or "never"),
+                ("Last beat", iso(beat.get("beat_at")) or "never"),
                 ("PID", beat.get("pid", "—")),
                 ("Host", beat.get("hostname", "—")),
             ],
