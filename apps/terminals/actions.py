@@ -216,14 +216,27 @@ def _close_rows(qs: Any, reason: str, actor: Actor | None = None) -> list[str]:
     return closed
 
 
-def close_sessions_for_container(container_id: str, reason: str = "container stopped") -> list[str]:
-    """Close every open session on a container (stopped, killed or deleted)."""
-    return _close_rows(TerminalSession.objects.filter(container_id=container_id), reason)
+# Reason codes other apps pass, as the sentence the user sees.
+REASONS = {
+    "logged_out": "signed out",
+    "role_changed": "the user's role changed",
+    "deactivated": "the user was deactivated",
+    "container deleted": "the container was deleted",
+    "container_deleted": "the container was deleted",
+    "container_stopped": "the container stopped",
+}
 
 
-def close_sessions_for_user(user_id: int, reason: str = "signed out") -> list[str]:
-    """Close every open session of a user (logout, role change, deactivation)."""
-    return _close_rows(TerminalSession.objects.filter(user_id=user_id), reason)
+def close_sessions_for_container(container_id: str, reason: str = "container stopped") -> int:
+    """Close every open session on a container (stopped, killed or deleted); returns how many."""
+    qs = TerminalSession.objects.filter(container_id=container_id)
+    return len(_close_rows(qs, REASONS.get(reason, reason)))
+
+
+def close_sessions_for_user(user_id: int, reason: str = "signed out") -> int:
+    """Close every open session of a user (logout, role change, deactivation); returns how many."""
+    qs = TerminalSession.objects.filter(user_id=user_id)
+    return len(_close_rows(qs, REASONS.get(reason, reason)))
 
 
 def _transition_closed(

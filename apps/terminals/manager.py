@@ -225,7 +225,17 @@ class Manager:
             pass
         if session.closing is None:
             code = await pty.exit_code()
-            self._close(session, "the shell exited", exit_code=code, grace=0.2)
+            reason = "the shell exited"
+            # A shell killed by a signal may mean its container is going away: the engine
+            # reports the new state a moment after the stream ends.
+            for _ in range(10 if code is None or code >= 128 else 1):
+                with contextlib.suppress(engine_errors.EngineError):
+                    state = await container_state(session.container_id)
+                    if state != "running":
+                        reason = _container_reason(state)
+                        break
+                await asyncio.sleep(0.1)
+            self._close(session, reason, exit_code=code, grace=0.2)
 
     async def _writer(self, session: Session) -> None:
         try:
@@ -468,6 +478,12 @@ class Manager:
                         else f"the container is {state}",
                         grace=0.2,
                     )
+
+
+def _container_reason(state: str | None) -> str:
+    if state is None or state == "removing":
+        return "the container was deleted"
+    return "the container stopped" if state in ("exited", "dead") else f"the container is {state}"
 
 
 _manager: Manager | None = None
