@@ -183,12 +183,15 @@ def detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 
 def _back(
-    request: HttpRequest, volume: Volume, path: str, flash: str = "", error: str = ""
+    request: HtmxHttpRequest, volume: Volume, path: str, flash: str = "", error: str = ""
 ) -> HttpResponse:
-    """htmx: the re-rendered page (the caller's hx-select picks its part); else a redirect."""
+    """htmx: the re-rendered page (the caller's hx-select picks its part); else a redirect.
+
+    Errors come back as 200 for htmx, which does not swap 4xx responses by default.
+    """
     if request.htmx:
         ctx = _detail_context(request, volume, path, flash=flash, error=error)
-        return render(request, "volumes/detail.html", ctx, status=422 if error else 200)
+        return render(request, "volumes/detail.html", ctx)
     if error:
         messages.error(request, error)
     elif flash:
