@@ -249,11 +249,12 @@ def request_fork(request: HttpRequest, target: Target, body: dict[str, Any]) -> 
         return existing
     record = target.record
     # Validate every field first: a bad enum is a 422 whatever the container's state.
-    params = validate_snapshot_fields(body, record)
+    # `name` and `labels` are the fork's; the intermediate snapshot gets a default name.
+    snapshot_part = {k: v for k, v in body.items() if k not in ("name", "labels", "resume_policy")}
+    params = validate_snapshot_fields(snapshot_part, record)
     params["resume_policy"] = _choice(body, "resume_policy", RESUME_POLICIES, "immediate")
+    params["labels"] = validate_labels(body.get("labels"), "labels")
     params["name"] = _clone_name(body, record.name, "fork", record.tenant_id)
-    params["labels"] = params.pop("snapshot_labels")
-    params["snapshot_labels"] = {}
     if target.info.state not in FORKABLE:
         raise ApiError(
             409,

@@ -41,6 +41,8 @@ def test_it_forks_a_running_container_with_its_own_volume_copy(
     fork_id = op.result["container_id"]
     snap = Snapshot.objects.get(snapshot_id=op.result["snapshot_id"])
     assert snap.volume_mode == "include_named"
+    assert snap.name.startswith("parent-")  # `name` is the fork's; the snapshot gets a default
+    assert snap.labels == {}
     assert sh(fork_id, "cat /data/file.txt").strip() == "original"
     sh(fork_id, "echo changed-in-fork > /data/file.txt; echo new > /data/fork-only.txt")
     assert sh(parent.id, "cat /data/file.txt").strip() == "original"
