@@ -37,6 +37,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""  # one sentence saying what to do when it fails (pages only)
+    skipped: bool = False  # not measured because something it needs is down
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
@@ -85,9 +86,7 @@ class Probe:
 
     def _needs_engine(self, name: str) -> Check | None:
         if not self.get("engine_reachable").ok:
-            return Check(
-                name, False, "not checked: the engine is unreachable", "Start the engine first."
-            )
+            return Check(name, False, "not checked: the engine is unreachable", skipped=True)
         return None
 
     def _managed_image_present(self) -> Check:

@@ -36,6 +36,8 @@ class Item:
 def _tone(check: checks.Check, bad_when_failed: bool) -> str:
     if check.ok:
         return "ok"
+    if check.skipped:
+        return "idle"
     return "bad" if bad_when_failed else "warn"
 
 
@@ -138,7 +140,7 @@ def health_page(request: HttpRequest) -> HttpResponse:
         "items": items,
         "concerns": concerns,
         "overall": summary,
-        "problems": [i for i in items if i.tone != "ok"],
+        "problems": [i for i in items if i.tone in ("warn", "bad")],
     }
     return render(request, template, context)
 
