@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.utils import timezone
 
 from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED, ContainerRecord
+from apps.containers.status import api_state
+from apps.engine import errors as engine_errors
 from apps.engine.client import engine
-from apps.events.watcher import publish_container
+from apps.events.watcher import apply_inspect, mark_deleted, publish_container
 
 log = logging.getLogger(__name__)
 
@@ -39,32 +40,25 @@ def reconcile() -> int:
     for record in ContainerRecord.objects.filter(deleted_at__isnull=True).select_related("tenant"):
         info = listed.get(record.container_id)
         if info is None:
-            record.deleted_at = timezone.now()
-            record.state = "removed"
-            record.pid = None
-            record.save(update_fields=["deleted_at", "state", "pid"])
+            mark_deleted(record)
             publish_container(record, "deleted")
             changed += 1
             continue
-        state = "exited" if info.state == "removing" else info.state
-        if state == record.state:
+        if api_state(info.state) == record.state:
             continue
         was = record.state
-        record.state = state
-        fields = ["state"]
-        if state not in ("running", "paused"):
-            record.pid = None
-            fields.append("pid")
-        if state in ("exited", "dead"):
-            record.exit_code = info.exit_code
-            fields.append("exit_code")
-        record.save(update_fields=fields)
-        action = (
-            "resumed"
-            if (was == "paused" and state == "running")
-            else STATE_ACTIONS.get(state, state)
-        )
-        publish_container(record, action)
+        try:
+            info = engine().inspect_container(record.container_id)
+        except engine_errors.NotFound:
+            continue  # removed between the list and now; the next pass records it
+        apply_inspect(record, info)
+        state = record.state
+        if was == "paused" and state == "running":
+            action = "resumed"
+        else:
+            action = STATE_ACTIONS.get(state, state)
+        if was:  # a record that never cached a state has nothing to correct on screen
+            publish_container(record, action, info)
         changed += 1
     if changed:
         log.info("reconcile: %d container records corrected", changed)

@@ -18,9 +18,10 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED, ContainerRecord, name_from_docker
-from apps.core.ids import iso
+from apps.containers.status import cached_status, store_runtime
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.engine.types import ContainerInfo
 from apps.events.publish import publish
 
 log = logging.getLogger(__name__)
@@ -45,57 +46,48 @@ def event_filters() -> dict[str, Any]:
     }
 
 
-def container_object(record: ContainerRecord) -> dict[str, Any]:
-    """The runtime fields the record caches, in the status object's shape (spec 2.2)."""
-    return {
-        "container_id": record.container_id,
-        "tenant_id": record.tenant_id,
-        "name": record.name,
-        "state": record.state,
-        "pid": record.pid,
-        "exit_code": record.exit_code,
-        "created_at": iso(record.created_at),
-        "started_at": iso(record.started_at),
-        "exited_at": iso(record.exited_at),
-        "working_directory": record.working_directory or None,
-        "memory_limit_mb": record.memory_limit_mb,
-        "cpu_limit_percent": record.cpu_limit_percent,
-        "strict": record.strict,
-        "labels": record.labels,
-        "checks": record.checks,
-        "health": record.health or None,
-        "engine": settings.QUILTWEB_ENGINE_NAME,
-    }
+def _checks_from(record: ContainerRecord, info: ContainerInfo) -> dict[str, Any]:
+    """The cached checks, corrected by what an inspect tells without probing (no exec)."""
+    running = info.state == "running"
+    checks = dict(record.checks or {})
+    checks["state_running"] = running
+    checks["network_configured"] = info.ip_on(settings.QUILTWEB_NETWORK) is not None
+    if not running:
+        checks["minit_responsive"] = False
+    return checks
 
 
-def publish_container(record: ContainerRecord, action: str, **extra: Any) -> None:
+def publish_container(
+    record: ContainerRecord, action: str, info: ContainerInfo | None = None, **extra: Any
+) -> None:
+    """`container_update` with the status object (null after delete), marked as engine-sourced."""
+    obj = None if action == "deleted" or info is None else cached_status(record, info)
     data: dict[str, Any] = {
         "action": action,
         "container_id": record.container_id,
-        "container": None if action == "deleted" else container_object(record),
+        "container": obj,
         "source": "engine",
         **extra,
     }
     publish("container_update", data, tenant_id=record.tenant_id, container_id=record.container_id)
 
 
-def _refresh_runtime(record: ContainerRecord) -> list[str]:
-    """Copy state, pid, exit code and times from a fresh inspect; the fields that changed."""
-    info = engine().inspect_container(record.container_id)
-    state = "exited" if info.state == "removing" else info.state
-    values = {
-        "state": state,
-        "pid": info.pid if state in ("running", "paused") else None,
-        "exit_code": info.exit_code,
-        "started_at": info.started_at,
-        "exited_at": info.finished_at,
-        "health": info.health or "",
-        "name": name_from_docker(record.tenant.slug, info.name),
-    }
-    changed = [k for k, v in values.items() if getattr(record, k) != v]
-    for key, value in values.items():
-        setattr(record, key, value)
-    return changed
+def apply_inspect(record: ContainerRecord, info: ContainerInfo) -> None:
+    """Store an inspect in the record's runtime cache (state, pid, exit code, times, name)."""
+    store_runtime(record, info, _checks_from(record, info))
+    current = name_from_docker(record.tenant.slug, info.name)
+    if current != record.name:
+        ContainerRecord.objects.filter(pk=record.pk).update(name=current)
+        record.name = current
+
+
+def mark_deleted(record: ContainerRecord) -> None:
+    record.deleted_at = record.deleted_at or timezone.now()
+    record.state = "removed"
+    record.pid = None
+    ContainerRecord.objects.filter(pk=record.pk).update(
+        deleted_at=record.deleted_at, state="removed", pid=None
+    )
 
 
 def handle_event(event: dict[str, Any]) -> str | None:
@@ -113,27 +105,18 @@ def handle_event(event: dict[str, Any]) -> str | None:
     if record is None:
         return None  # not ours yet (the create action records it) or never ours
     extra: dict[str, Any] = {}
+    info: ContainerInfo | None = None
     if action == "deleted":
-        if record.deleted_at is None:
-            record.deleted_at = timezone.now()
-        record.state = "removed"
-        record.pid = None
-        record.save(update_fields=["deleted_at", "state", "pid"])
+        mark_deleted(record)
     else:
         try:
-            _refresh_runtime(record)
+            info = engine().inspect_container(container_id)
         except engine_errors.NotFound:
             return None  # already gone; the destroy event follows
+        apply_inspect(record, info)
         if action == "health":
             extra["health"] = raw_action.split(":", 1)[1].strip() if ":" in raw_action else None
-        if action == "died":
-            exit_code = (actor.get("Attributes") or {}).get("exitCode")
-            if exit_code is not None and str(exit_code).lstrip("-").isdigit():
-                extra["exit_code"] = int(exit_code)
-        record.save(
-            update_fields=["state", "pid", "exit_code", "started_at", "exited_at", "health", "name"]
-        )
-    publish_container(record, action, **extra)
+    publish_container(record, action, info, **extra)
     return action
 
 

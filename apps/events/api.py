@@ -1,0 +1,212 @@
+"""`GET /api/events`: the persisted event table as Server-Sent Events (spec 2.4).
+
+The worker and the web process both write Event rows; this view polls the table (about every
+0.3 s) from an async generator, so one Daphne process serves many streams without a thread each
+blocking on a queue, and events cross processes with no broker. `Last-Event-ID` resumes after
+that id; when the rows after it have already been deleted (24 h), `ready` says `gap:true` and
+the client refetches what it shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models import Max, Min, Q
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import timezone
+
+from apps.accounts.actor import Actor, actor_for
+from apps.core.api import check_query, error_response
+from apps.core.errors import ApiError, invalid
+from apps.core.ids import iso
+from apps.events.models import Event
+
+EVENT_TYPES = (
+    "container_update",
+    "snapshot_update",
+    "volume_update",
+    "terminal_update",
+    "image_update",
+    "operation_update",
+)
+ALWAYS_SENT = ("ready", "heartbeat")
+POLL_SECONDS = 0.3
+HEARTBEAT_SECONDS = 15.0
+BATCH = 200
+# Events any signed-in user may see although they belong to no tenant (images are global).
+GLOBAL_TYPES = ("image_update",)
+
+
+@dataclass
+class Subscription:
+    """Who listens and what they asked for, fixed when the stream opens."""
+
+    actor: Actor
+    user_id: int | None
+    api_key_id: int | None
+    types: list[str] | None
+    container_id: str | None
+    cursor: int
+    resumed: bool
+    gap: bool
+
+    def query(self) -> Any:
+        rows = Event.objects.filter(id__gt=self.cursor)
+        if not self.actor.is_admin:
+            rows = rows.filter(
+                Q(tenant_id=self.actor.tenant_id) | Q(tenant_id__isnull=True, type__in=GLOBAL_TYPES)
+            )
+        if self.types is not None:
+            rows = rows.filter(type__in=self.types)
+        if self.container_id is not None:
+            rows = rows.filter(container_id=self.container_id)
+        return rows.order_by("id")
+
+
+def format_event(event_type: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append(f"event: {event_type}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), default=str))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def _parse_types(raw: str | None) -> list[str] | None:
+    if raw is None or raw.strip() == "":
+        return None
+    types = [t.strip() for t in raw.split(",") if t.strip()]
+    for t in types:
+        if t not in EVENT_TYPES and t not in ALWAYS_SENT:
+            raise invalid(
+                "types",
+                f"unknown event type {t!r}",
+                expected=list(EVENT_TYPES),
+                received=t,
+            )
+    return [t for t in types if t not in ALWAYS_SENT]
+
+
+def _resolve_container(actor: Actor, ref: str) -> str:
+    """The full id of a container the caller may see (deleted ones too: their history stays)."""
+    from apps.containers.access import ID_PREFIX
+    from apps.containers.models import ContainerRecord
+
+    ref = ref.strip().lower()
+    if not ID_PREFIX.match(ref):
+        raise invalid("container_id", "container_id must be 12 to 64 hex characters")
+    records = ContainerRecord.objects.filter(container_id__startswith=ref)
+    if not actor.is_admin:
+        records = records.filter(tenant_id=actor.tenant_id or -1)
+    found = list(records.values_list("container_id", flat=True)[:2])
+    if len(found) != 1:
+        raise ApiError(404, "NOT_FOUND", "container not found")
+    return found[0]
+
+
+def subscribe(request: HttpRequest) -> Subscription:
+    """Validate the request and place the cursor; raises ApiError (sync: touches the database)."""
+    if request.method != "GET":
+        raise ApiError(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{request.method} is not allowed here",
+            details={"expected": ["GET"]},
+        )
+    check_query(request, ["types", "container_id", "last_event_id", "token"])
+    actor = actor_for(request)
+    types = _parse_types(request.GET.get("types"))
+    container_id = None
+    if ref := request.GET.get("container_id"):
+        container_id = _resolve_container(actor, ref)
+
+    raw_last = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    bounds = Event.objects.aggregate(low=Min("id"), high=Max("id"))
+    high = bounds["high"] or 0
+    cursor, resumed, gap = high, False, False
+    if raw_last not in (None, ""):
+        try:
+            last = int(str(raw_last).strip())
+            if last < 0:
+                raise ValueError
+        except ValueError:
+            raise invalid("last_event_id", "Last-Event-ID must be a non-negative integer") from None
+        low = bounds["low"]
+        if last > high or (low is None and last > 0) or (low is not None and last < low - 1):
+            gap = True  # the rows after `last` are gone (kept 24 h): the client refetches
+        else:
+            cursor, resumed = last, True
+    key = getattr(request, "api_key", None)
+    return Subscription(
+        actor=actor,
+        user_id=request.user.pk,
+        api_key_id=key.pk if key is not None else None,
+        types=types,
+        container_id=container_id,
+        cursor=cursor,
+        resumed=resumed,
+        gap=gap,
+    )
+
+
+def _next_rows(sub: Subscription) -> list[tuple[int, str, dict[str, Any]]]:
+    return list(sub.query().values_list("id", "type", "data")[:BATCH])
+
+
+def _still_allowed(sub: Subscription) -> bool:
+    """Re-checked on every heartbeat: a revoked key or a deactivated user ends the stream."""
+    from django.contrib.auth import get_user_model
+
+    from apps.accounts.models import ApiKey
+
+    if not get_user_model().objects.filter(pk=sub.user_id or -1, is_active=True).exists():
+        return False
+    if sub.api_key_id is not None:
+        return ApiKey.objects.filter(pk=sub.api_key_id, revoked_at__isnull=True).exists()
+    return True
+
+
+async def stream(sub: Subscription) -> AsyncIterator[bytes]:
+    """`ready`, then every matching row after the cursor, with a heartbeat every 15 s."""
+    yield format_event(
+        "ready",
+        {
+            "server_time": iso(timezone.now()),
+            "last_event_id": sub.cursor,
+            "resumed": sub.resumed,
+            "gap": sub.gap,
+        },
+        sub.cursor,
+    )
+    last_beat = time.monotonic()
+    while True:
+        rows = await sync_to_async(_next_rows)(sub)
+        for event_id, event_type, data in rows:
+            sub.cursor = event_id
+            yield format_event(event_type, data, event_id)
+        if len(rows) == BATCH:
+            continue
+        if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+            if not await sync_to_async(_still_allowed)(sub):
+                return
+            last_beat = time.monotonic()
+            yield format_event("heartbeat", {"at": iso(timezone.now())})
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def events(request: HttpRequest) -> HttpResponseBase:
+    try:
+        sub = await sync_to_async(subscribe)(request)
+    except ApiError as err:
+        return error_response(request, err)
+    response = StreamingHttpResponse(stream(sub), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
