@@ -1,0 +1,156 @@
+"""Dashboard pages for images: the list with pull form and live progress, inspect with history,
+delete, and the two builders (rebuild quilt/base, build quilt/debian)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from apps.accounts.access import require_page
+from apps.core.api import engine_error_to_api
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.images import actions, debian, listing
+from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse
+from apps.operations.models import Operation
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, engine_errors.EngineError):
+        exc = engine_error_to_api(exc)
+    if isinstance(exc, ApiError):
+        return exc.error + (f" — {exc.hint}" if exc.hint else "")
+    return str(exc)
+
+
+def _recent_pulls() -> list[Operation]:
+    return list(Operation.objects.filter(kind="image_pull").order_by("-id")[:5])
+
+
+def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
+    actor = require_page(request, "viewer")
+    include = request.GET.get("include_snapshots") in ("1", "true", "on")
+    ctx: dict[str, Any] = {
+        "nav": "images",
+        "include_snapshots": include,
+        "can_pull": actor.can("operator"),
+        "is_admin": actor.is_admin,
+        "pulls": _recent_pulls(),
+        "images": [],
+        **extra,
+    }
+    ctx["debian_ok"], ctx["debian_why"] = debian.available()
+    try:
+        images = listing.list_images(include_snapshots=include)
+        for entry in images:
+            entry["protected"] = is_protected(entry["repository"])
+        ctx["images"] = images
+        ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
+    except engine_errors.EngineError as exc:
+        ctx["engine_error"] = _message(exc)
+    return ctx
+
+
+@require_GET
+def image_list(request: HtmxHttpRequest) -> HttpResponse:
+    ctx = _list_context(request)
+    if request.htmx and request.htmx.target == "image-rows":
+        return render(request, "images/list.html#image-rows", ctx)
+    return render(request, "images/list.html", ctx)
+
+
+def _back(request: HtmxHttpRequest, flash: str = "", error: str = "", **extra: Any) -> HttpResponse:
+    if request.htmx:
+        return render(
+            request, "images/list.html", _list_context(request, flash=flash, error=error, **extra)
+        )
+    if error:
+        messages.error(request, error)
+    elif flash:
+        messages.success(request, flash)
+    return redirect("images:list")
+
+
+@require_POST
+def pull(request: HtmxHttpRequest) -> HttpResponse:
+    actor = require_page(request, "operator")
+    raw = request.POST.get("reference", "")
+    try:
+        ref = parse(raw)
+    except ApiError as exc:
+        return _back(request, error=_message(exc), pull_value=raw)
+    op = actions.request_pull(None, actor, ref, None)
+    return _back(request, flash=f"Pulling {ref.full} ({op.operation_id}).")
+
+
+@require_POST
+def delete(request: HtmxHttpRequest) -> HttpResponse:
+    actor = require_page(request, "admin")
+    try:
+        reference = parse(request.POST.get("reference", "")).full
+        actions.delete_image(actor, reference)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _back(request, error=_message(exc))
+    if request.htmx and request.POST.get("from") == "inspect":
+        messages.success(request, f"Deleted {reference}.")
+        return HttpResponseClientRedirect("/images/")
+    return _back(request, flash=f"Deleted {reference}.")
+
+
+@require_POST
+def rebuild_base(request: HtmxHttpRequest) -> HttpResponse:
+    actor = require_page(request, "admin")
+    try:
+        image_id = actions.rebuild_base(actor)
+    except (ApiError, engine_errors.EngineError) as exc:
+        return _back(request, error=_message(exc))
+    return _back(request, flash=f"Rebuilt quilt/base ({image_id[7:19]}). New containers use it.")
+
+
+@require_POST
+def build_debian(request: HtmxHttpRequest) -> HttpResponse:
+    actor = require_page(request, "admin")
+    ok, why = debian.available()
+    if not ok:
+        return _back(request, error=f"Cannot build quilt/debian here: {why}.")
+    op = actions.request_debian_build(None, actor)
+    return _back(
+        request, flash=f"Building quilt/debian ({op.operation_id}); this takes a minute or two."
+    )
+
+
+@require_GET
+def operation(request: HtmxHttpRequest, operation_id: str) -> HttpResponse:
+    require_page(request, "viewer")
+    op = Operation.objects.filter(operation_id=operation_id, kind="image_pull").first()
+    return render(request, "images/list.html#pull-row", {"op": op})
+
+
+@require_GET
+def inspect(request: HtmxHttpRequest) -> HttpResponse:
+    actor = require_page(request, "viewer")
+    ctx: dict[str, Any] = {"nav": "images", "is_admin": actor.is_admin}
+    try:
+        reference = parse(request.GET.get("reference", "")).full
+        ctx["image"] = listing.inspect(reference)
+        ctx["history"] = listing.history(reference)
+        ctx["protected"] = is_protected(reference.rsplit(":", 1)[0])
+    except (ApiError, engine_errors.EngineError) as exc:
+        ctx["error"] = _message(exc)
+        return render(
+            request,
+            "images/inspect.html",
+            ctx,
+            status=404 if "not found" in ctx["error"].lower() or "No such" in ctx["error"] else 422,
+        )
+    return render(request, "images/inspect.html", ctx)

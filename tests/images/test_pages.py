@@ -1,0 +1,82 @@
+"""The images pages: list, pull form with progress rows, inspect with history, delete, builders."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.operations.models import Operation
+from tests.volumes.ops import drive
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
+
+
+def csrf(client) -> str:
+    client.get("/images/")
+    return client.cookies["csrftoken"].value
+
+
+def test_it_lists_images_and_offers_the_builders_to_admins(admin, viewer):
+    html = admin.client.get("/images/").content.decode()
+    assert "quilt/base:latest" in html and "protected" in html
+    assert "Rebuild quilt/base" in html and "quilt/debian" in html
+    viewer_html = viewer.client.get("/images/").content.decode()
+    assert "Rebuild quilt/base" not in viewer_html and "Pull an image" not in viewer_html
+
+
+def test_it_pulls_from_the_form_and_shows_a_progress_row(operator, pushed_image):
+    token = csrf(operator.client)
+    response = operator.client.post(
+        "/images/pull", {"reference": pushed_image}, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"Pulling {pushed_image}" in html
+    op = Operation.objects.get(kind="image_pull")
+    assert f'hx-get="/images/operations/{op.operation_id}"' in html and 'role="progressbar"' in html
+    op = drive(op.operation_id)
+    assert op.status == "succeeded", op.error
+    row = operator.client.get(f"/images/operations/{op.operation_id}").content.decode()
+    assert "3/3 layers" in row and "every 1s" not in row
+    assert pushed_image in operator.client.get("/images/").content.decode()
+
+
+def test_it_shows_pull_form_errors(operator):
+    token = csrf(operator.client)
+    response = operator.client.post(
+        "/images/pull", {"reference": "Not A Ref"}, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+    )
+    assert "is not a valid image reference" in response.content.decode()
+    assert not Operation.objects.exists()
+
+
+def test_it_inspects_with_history(viewer, real_engine):
+    html = viewer.client.get("/images/inspect?reference=quilt/base").content.decode()
+    assert "/bin/sh present" in html and "History" in html
+    missing = viewer.client.get("/images/inspect?reference=quilt/none:x")
+    assert missing.status_code == 404
+
+
+def test_it_rebuilds_the_base_image(admin):
+    token = csrf(admin.client)
+    response = admin.client.post("/images/rebuild-base", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 302
+    from apps.accounts.models import AuditEntry
+
+    assert AuditEntry.objects.filter(action="image.pulled", target_id="quilt/base:latest").exists()
+
+
+def test_it_refuses_protected_deletes_from_the_page(admin):
+    token = csrf(admin.client)
+    response = admin.client.post(
+        "/images/delete",
+        {"reference": "quilt/base"},
+        HTTP_X_CSRFTOKEN=token,
+        HTTP_HX_REQUEST="true",
+    )
+    assert "is protected" in response.content.decode()
+
+
+def test_it_refuses_builders_to_operators(operator):
+    token = csrf(operator.client)
+    assert operator.client.post("/images/rebuild-base", HTTP_X_CSRFTOKEN=token).status_code == 403
+    assert operator.client.post("/images/build-debian", HTTP_X_CSRFTOKEN=token).status_code == 403
