@@ -500,9 +500,10 @@ def create(request: HttpRequest) -> HttpResponse:
                 return HttpResponseClientRedirect(f"/containers/{target.id}/")
             return redirect(f"/containers/{target.id}/")
     ctx = {"nav": "containers", "form": form, "image_choices": image_choices()}
-    status_code = 422 if request.method == "POST" else 200
     if request.htmx:
-        return render(request, "containers/new.html#form", ctx, status=status_code)
+        # htmx 2 does not swap 4xx bodies; the re-rendered form is the answer.
+        return render(request, "containers/new.html#form", ctx)
+    status_code = 422 if request.method == "POST" else 200
     return render(request, "containers/new.html", ctx, status=status_code)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from apps.containers.models import ContainerRecord
 from apps.containers.validation import validate_create
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db]
+SUFFIX = secrets.token_hex(3)
 
 
 def csrf(person: Any, path: str = "/containers/new") -> str:
@@ -41,7 +43,8 @@ def make(person: Any, name: str, **body: Any) -> ContainerRecord:
         person.role == "admin",
         person.user.id,
     )
-    spec = validate_create({"name": name, **body}, person.tenant)
+    # Docker names are engine-wide and other test sessions may run in parallel: keep ours unique.
+    spec = validate_create({"name": f"{name}-{SUFFIX}", **body}, person.tenant)
     target = actions.create_container(actor, person.tenant, spec)
     return target.record
 
@@ -150,8 +153,8 @@ def test_it_shows_create_errors_inline_and_keeps_the_input(
 
 
 def test_it_reports_a_duplicate_name_next_to_the_name(operator: Any) -> None:
-    make(operator, "taken")
-    response = post(operator, "/containers/new", {"name": "taken", "image": "quilt/base"})
+    taken = make(operator, "taken")
+    response = post(operator, "/containers/new", {"name": taken.name, "image": "quilt/base"})
     assert response.status_code == 422
     block = response.content.decode().split('id="id_name"')[1][:800]
     assert "field-error" in block
@@ -162,7 +165,7 @@ def test_it_creates_from_the_form_and_lands_on_the_page(operator: Any) -> None:
         operator,
         "/containers/new",
         {
-            "name": "from-form",
+            "name": f"from-form-{SUFFIX}",
             "image": "quilt/base",
             "command": "sleep 1000",
             "run_in_shell": "on",
@@ -174,7 +177,7 @@ def test_it_creates_from_the_form_and_lands_on_the_page(operator: Any) -> None:
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    record = ContainerRecord.objects.get(name="from-form")
+    record = ContainerRecord.objects.get(name=f"from-form-{SUFFIX}")
     assert response["Location"] == f"/containers/{record.container_id}/"
     assert record.command == ["/bin/sh", "-lc", "sleep 1000"]
     assert record.environment == {"GREETING": "hello world", "EMPTY": ""}
@@ -205,7 +208,7 @@ def test_it_hides_our_container_from_another_tenant(operator: Any, outsider: Any
 
 def test_it_resolves_names_and_id_prefixes(operator: Any) -> None:
     record = make(operator, "findme")
-    by_name = operator.client.get("/containers/resolve?q=findme")
+    by_name = operator.client.get(f"/containers/resolve?q={record.name}")
     assert by_name["Location"] == f"/containers/{record.container_id}/"
     by_prefix = operator.client.get(f"/containers/resolve?q={record.container_id[:8]}")
     assert by_prefix["Location"] == f"/containers/{record.container_id}/"
@@ -290,7 +293,7 @@ def test_it_renders_logs_metrics_processes_and_downloads_logs(operator: Any, vie
     logs = operator.client.get(path + "logs?limit=500&follow=1").content.decode()
     assert "line-one" in logs and "is-stderr" in logs and 'hx-trigger="every 2s"' in logs
     download = operator.client.get(path + "logs/download?limit=100")
-    assert download["Content-Disposition"] == 'attachment; filename="chatty-logs.txt"'
+    assert download["Content-Disposition"] == f'attachment; filename="{record.name}-logs.txt"'
     assert b"line-two" in download.content
     assert "cannot read logs" in viewer.client.get(path + "logs").content.decode()
     metrics = viewer.client.get(path + "metrics").content.decode()

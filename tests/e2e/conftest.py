@@ -317,5 +317,11 @@ def anon_page(browser: Any, request: Any) -> Iterator[Any]:
 @pytest.fixture
 def page(anon_page: Any, live: Live) -> Any:
     """A page logged in as the admin through the login form."""
-    login(anon_page, live, live.admin_user, live.admin_password)
+    try:
+        login(anon_page, live, live.admin_user, live.admin_password)
+    except Exception as exc:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):
+            anon_page.screenshot(path=str(ARTIFACTS / "login-failed.png"), full_page=True)
+        raise RuntimeError(f"login failed: {exc}\n--- server log ---\n{live.server_log()}") from exc
     return anon_page

@@ -3,13 +3,113 @@
 from __future__ import annotations
 
 import re
+import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_it_logs_in_through_the_form_and_lands_on_containers(page: Any, live: Any) -> None:
     assert re.search(r"/containers/$", page.url)
-    assert page.get_by_role("link", name="Containers").first.is_visible()
+    expect(page.get_by_role("heading", name="Containers", exact=True)).to_be_visible()
+
+
+def test_it_creates_runs_exec_stops_starts_and_deletes_a_container(page: Any, live: Any) -> None:
+    name = "e2e-" + secrets.token_hex(3)
+    page.get_by_role("link", name="New container").first.click()
+    page.wait_for_url(re.compile(r"/containers/new$"))
+    shot(page, "create-form")
+
+    # A bad name first: the error appears next to the field and the input stays.
+    page.get_by_label("Name", exact=True).fill("-bad name")
+    page.locator("#id_command").fill("sleep 100000")
+    page.get_by_label("Run in shell").check()
+    page.get_by_role("button", name="Create container").click()
+    expect(page.locator("#name-error")).to_be_visible()
+    expect(page.locator("#id_command")).to_have_value("sleep 100000")
+    shot(page, "create-form-errors")
+
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Environment", exact=True).fill("GREETING=hello")
+    page.get_by_role("button", name="Create container").click()
+    page.wait_for_url(re.compile(r"/containers/[0-9a-f]{64}/$"), timeout=30_000)
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+    readiness = page.locator("#readiness")
+    expect(readiness.locator(".card-head .badge")).to_have_text("exec ready", timeout=30_000)
+    expect(readiness.locator(".chip.is-ok")).to_have_count(4)
+    shot(page, "detail-light")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "detail-dark")
+    page.emulate_media(color_scheme="light")
+
+    page.get_by_label("Command", exact=True).fill("echo $GREETING from $(hostname)")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#exec-stdout")).to_contain_text("hello from")
+    expect(page.locator("#exec-result .badge")).to_have_text("exit 0")
+    expect(page.locator("#exec-history")).to_contain_text("echo $GREETING")
+    shot(page, "detail-exec")
+
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#container-state")).to_have_text("exited", timeout=30_000)
+    expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    expect(page.locator("#action-reasons")).to_contain_text("not running")
+
+    # Start is a 202 operation: the status shows in place and the buttons stay locked until done.
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#op-status")).to_contain_text("start")
+    expect(page.locator("#op-status .badge")).to_have_text("start · succeeded", timeout=60_000)
+    expect(page.locator("#container-state")).to_have_text("running", timeout=30_000)
+
+    page.goto(live.url("/containers/"))
+    expect(page.get_by_role("link", name=name)).to_be_visible()
+    shot(page, "list-light")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "list-dark")
+    page.emulate_media(color_scheme="light")
+    page.get_by_role("link", name=name).click()
+
+    page.get_by_role("link", name="Delete…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.get_by_role("link", name="Delete…").click()
+    shot(page, "delete-dialog")
+    dialog.get_by_role("button", name="Delete container").click()
+    page.wait_for_url(re.compile(r"/containers/$"))
+    expect(page.get_by_role("link", name=name)).to_have_count(0)
+
+
+def test_it_switches_tabs_without_a_reload(page: Any, live: Any) -> None:
+    status = live.create_container(
+        "e2e-tabs-" + secrets.token_hex(2),
+        command=["/bin/sh", "-c", "echo tab-log-line; sleep 100000"],
+    )
+    page.goto(live.url(f"/containers/{status['container_id']}/"))
+    page.evaluate("window.__marker = 1")
+    page.get_by_role("link", name="Logs", exact=True).click()
+    expect(page.locator("#log-lines")).to_contain_text("tab-log-line")
+    expect(page.get_by_role("link", name="Logs", exact=True)).to_have_attribute(
+        "aria-selected", "true"
+    )
+    assert page.url.endswith("/logs")
+    page.get_by_role("link", name="Metrics", exact=True).click()
+    expect(page.locator("#metric-cpu")).to_be_visible()
+    page.get_by_role("link", name="Processes", exact=True).click()
+    expect(page.locator("#process-panel")).to_contain_text("sleep 100000")
+    assert page.evaluate("window.__marker") == 1  # same document: no full reload
+    shot(page, "detail-processes")
