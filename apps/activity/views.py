@@ -53,6 +53,8 @@ def _short(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value[:8]) + (", …" if len(value) > 8 else "") + "]"
     text = str(value)
+    if len(text) >= 24 and all(c in "0123456789abcdef" for c in text):
+        return text[:12]  # engine ids: the short form people recognise
     return text if len(text) <= 80 else text[:77] + "…"
 
 

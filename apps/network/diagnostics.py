@@ -402,7 +402,9 @@ def _listening_check(snap: Snapshot) -> dict[str, Any]:
     return check("listening_sockets", True, detail)
 
 
-def egress(snap: Snapshot, info: ContainerInfo) -> dict[str, Any]:
+def egress(
+    snap: Snapshot, info: ContainerInfo, names: dict[str, str] | None = None
+) -> dict[str, Any]:
     default = snap.default_route
     default_iface = default.interface if default else None
     networks = []
@@ -410,7 +412,7 @@ def egress(snap: Snapshot, info: ContainerInfo) -> dict[str, Any]:
         interface = snap.interface_for(attachment.ip_address)
         networks.append(
             {
-                "name": name,
+                "name": (names or {}).get(name, name),
                 "gateway": attachment.gateway,
                 "interface": interface,
                 "is_default": bool(default_iface and interface == default_iface),

@@ -66,14 +66,28 @@ def _resolv_nameservers(container_id: str) -> list[str]:
     return servers
 
 
-def container_network(info: ContainerInfo) -> dict[str, Any]:
+def display_names() -> dict[str, str]:
+    """Engine network name -> the name people see (a user network's own name, without prefix)."""
+    names = {}
+    for raw in engine().list_networks():
+        docker_name = str(raw.get("Name", ""))
+        names[docker_name] = (
+            (raw.get("Labels") or {}).get(LABEL_NETWORK_NAME, docker_name)
+            if is_ours(raw)
+            else docker_name
+        )
+    return names
+
+
+def container_network(info: ContainerInfo, names: dict[str, str] | None = None) -> dict[str, Any]:
     """The spec's `GET /api/containers/<id>/network` body. Works in any state."""
+    names = display_names() if names is None else names
     return {
         "container_id": info.id,
         "ip_address": info.ip_on(settings.QUILTWEB_NETWORK),
         "networks": [
             {
-                "name": a.name,
+                "name": names.get(a.name, a.name),
                 "ip_address": a.ip_address,
                 "gateway": a.gateway,
                 "mac_address": a.mac_address,
@@ -143,7 +157,7 @@ def run_egress(target: Target) -> dict[str, Any]:
     snap = _probe(target.info)
     return {
         "container_id": target.id,
-        **diagnostics.egress(snap, target.info),
+        **diagnostics.egress(snap, target.info, display_names()),
         "checked_at": iso(timezone.now()),
     }
 
@@ -208,7 +222,7 @@ def check_connectivity(target: Target, peer_ref: str, port: int) -> dict[str, An
     network = settings.QUILTWEB_NETWORK if settings.QUILTWEB_NETWORK in shared else shared[0]
     ip = peer_info.ip_on(network)
     assert ip is not None
-    body.update(network=network, ip_address=ip)
+    body.update(network=display_names().get(network, network), ip_address=ip)
     try:
         body.update(connectivity.probe(target.id, ip, port))
     except engine_errors.Conflict as exc:
@@ -230,6 +244,7 @@ def visible_containers(actor: Actor) -> list[ContainerInfo]:
 
 def allocations(actor: Actor) -> list[dict[str, Any]]:
     infos = visible_containers(actor)
+    names = display_names()
     records = {
         r.container_id: r
         for r in ContainerRecord.objects.filter(
@@ -253,7 +268,7 @@ def allocations(actor: Actor) -> list[dict[str, Any]]:
             rows.append(
                 {
                     **base,
-                    "network": attachment.name,
+                    "network": names.get(attachment.name, attachment.name),
                     "ip_address": attachment.ip_address,
                     "mac_address": attachment.mac_address,
                 }
@@ -392,7 +407,7 @@ def visible_networks(actor: Actor) -> list[NetworkView]:
                 )
             )
     for view in views:
-        view.members.sort(key=lambda m: m.name)
+        view.members.sort(key=lambda m: (not m.linked, m.name))
     order = {settings.QUILTWEB_NETWORK: 0}
     views.sort(
         key=lambda v: (

@@ -172,7 +172,8 @@ def _panel_context(request: HttpRequest, target: Target) -> dict[str, Any]:
 
     ctx = detail_context(request, target)
     ctx["tab"] = "network"
-    ctx["net"] = queries.container_network(target.info)
+    names = queries.display_names()
+    ctx["net"] = queries.container_network(target.info, names)
     ctx["running"] = target.info.state == "running"
     ctx["can_diagnose"] = target.actor.can("support")
     ctx["can_act"] = target.actor.can("operator")
@@ -184,6 +185,7 @@ def _panel_context(request: HttpRequest, target: Target) -> dict[str, Any]:
         for p in peers
         if p.id != target.id and p.labels.get("io.quiltweb.tenant") == slug
     )
+    ids: dict[str, str] = {}
     if ctx["can_act"]:
         attached = set(target.info.networks)
         attachable = [
@@ -194,9 +196,12 @@ def _panel_context(request: HttpRequest, target: Target) -> dict[str, Any]:
         ]
         ctx["connectable"] = [v for v in attachable if v.docker_name not in attached]
         ids = {v.docker_name: v.id for v in attachable if v.docker_name in attached}
-    else:
-        ids = {}
-    ctx["net_rows"] = [{**n, "network_id": ids.get(n["name"])} for n in ctx["net"]["networks"]]
+    # container_network() lists attachments sorted by engine name; pair them up the same way.
+    ordered = sorted(target.info.networks)
+    ctx["net_rows"] = [
+        {**row, "network_id": ids.get(docker_name)}
+        for docker_name, row in zip(ordered, ctx["net"]["networks"], strict=True)
+    ]
     return ctx
 
 

@@ -139,7 +139,7 @@ def test_it_connects_from_the_tab_and_returns_to_it(operator: Any) -> None:
     assert r["Location"] == f"/containers/{cid}/network"
     html = operator.client.get(r["Location"]).content.decode()
     assert "tab-connect connected to tabnet." in html
-    assert net["docker_name"] in html
+    assert "<td><strong>tabnet</strong></td>" in html
 
 
 def test_it_hides_another_tenants_container_tab(outsider: Any, viewer: Any) -> None:
