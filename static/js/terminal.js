@@ -1,0 +1,266 @@
+/* QuiltWeb terminal: wires xterm.js to /ws/terminal/attach (spec 2.8). Nothing else.
+ *
+ * Binary frames carry PTY bytes both ways and are handed to xterm as bytes (it decodes UTF-8
+ * across frame boundaries itself). Text frames are JSON control. After xterm has rendered a
+ * chunk (its write callback) the byte count is acknowledged so the server can pace output.
+ * Container output can neither write the clipboard (no OSC 52 handler) nor open links other
+ * than http(s), and it cannot retitle the page.
+ */
+(function () {
+  "use strict";
+  if (window.QuiltTerminal) { window.QuiltTerminal.scan(); return; }
+
+  var ACK_EVERY = 32 * 1024;
+  var SEND_CHUNK = 64 * 1024;
+  var FINAL = { 4401: "you are signed out", 4403: "your role cannot open terminals", 4404: "the session does not exist",
+    4409: "the container is not exec-ready", 4410: "the session has ended", 4429: "too many open terminal sessions",
+    4408: "output was not acknowledged in time", 4000: "this session was opened in another window" };
+  var encoder = new TextEncoder();
+  var loading = {};
+
+  function loadScript(src) {
+    if (!loading[src]) {
+      loading[src] = new Promise(function (resolve, reject) {
+        var s = document.createElement("script");
+        s.src = src; s.async = false;
+        s.onload = resolve; s.onerror = function () { reject(new Error("could not load " + src)); };
+        document.head.appendChild(s);
+      });
+    }
+    return loading[src];
+  }
+
+  function libs(el) {
+    var chain = window.Terminal ? Promise.resolve() : loadScript(el.dataset.xtermJs);
+    return chain.then(function () { return window.FitAddon ? null : loadScript(el.dataset.fitJs); });
+  }
+
+  function cssVar(name, fallback) {
+    var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return v || fallback;
+  }
+
+  function theme() {
+    return {
+      background: cssVar("--term-bg", "#0e1217"), foreground: cssVar("--term-fg", "#e4e9f0"),
+      cursor: cssVar("--term-cursor", "#86a2ff"), cursorAccent: cssVar("--term-bg", "#0e1217"),
+      selectionBackground: cssVar("--term-selection", "rgba(134,162,255,.35)"),
+    };
+  }
+
+  function safeLink(event, uri) {
+    var url;
+    try { url = new URL(uri); } catch (e) { return; }
+    if (url.protocol !== "http:" && url.protocol !== "https:") return;
+    if (window.confirm("Open this link from the terminal?\n\n" + url.href)) {
+      var w = window.open(url.href, "_blank", "noopener,noreferrer");
+      if (w) w.opener = null;
+    }
+  }
+
+  function newTerminal(el) {
+    var term = new window.Terminal({
+      cursorBlink: true, fontFamily: cssVar("--mono", "monospace"), fontSize: 14, scrollback: 10000,
+      theme: theme(), linkHandler: { activate: safeLink, allowNonHttpProtocols: false },
+      allowProposedApi: false, macOptionIsMeta: true, rightClickSelectsWord: false,
+    });
+    var fit = new window.FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(el);
+    // Output may not reach the clipboard: swallow OSC 52 explicitly (no clipboard addon is loaded).
+    term.parser.registerOscHandler(52, function () { return true; });
+    function retheme() { term.options.theme = theme(); }
+    new MutationObserver(retheme)
+      .observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", retheme);
+    try { fit.fit(); } catch (e) { /* not laid out yet */ }
+    return { term: term, fit: fit };
+  }
+
+  function clipboardWiring(el, term) {
+    // Selecting copies (like a desktop terminal); Ctrl+Shift+C copies too.
+    term.onSelectionChange(function () {
+      var text = term.getSelection();
+      if (text && navigator.clipboard) navigator.clipboard.writeText(text).catch(function () {});
+    });
+    term.attachCustomKeyEventHandler(function (ev) {
+      if (ev.type === "keydown" && ev.ctrlKey && ev.shiftKey && (ev.code === "KeyC" || ev.code === "KeyV")) {
+        if (ev.code === "KeyC") {
+          var text = term.getSelection();
+          if (text && navigator.clipboard) navigator.clipboard.writeText(text).catch(function () {});
+          ev.preventDefault();
+        }
+        return false; // Ctrl+Shift+V: let the browser's paste event reach xterm
+      }
+      return true;
+    });
+    el.addEventListener("contextmenu", function (ev) {
+      if (!navigator.clipboard || !navigator.clipboard.readText) return;
+      ev.preventDefault();
+      navigator.clipboard.readText().then(function (text) { if (text) term.paste(text); term.focus(); })
+        .catch(function () { /* permission refused: the keyboard shortcut still works */ });
+    });
+  }
+
+  function mountLive(el) {
+    var made = newTerminal(el), term = made.term, fit = made.fit;
+    var statusEl = document.getElementById(el.dataset.statusId);
+    var infoEl = document.getElementById(el.dataset.infoId);
+    var endedEl = document.getElementById(el.dataset.endedId);
+    var ws = null, ended = false, attempt = 0, received = 0, rendered = 0, acked = 0, ackTimer = null;
+    var shell = "", sessionId = el.dataset.sessionId;
+
+    function status(name, text) {
+      if (!statusEl) return;
+      statusEl.dataset.status = name;
+      statusEl.textContent = text || name;
+      statusEl.className = "badge term-status " + ({ connecting: "badge-info", live: "badge-ok",
+        reconnecting: "badge-warn", ended: "state-exited" }[name] || "badge-info");
+    }
+    function info() {
+      if (infoEl) infoEl.innerHTML = "";
+      if (!infoEl) return;
+      infoEl.append(shell + " · " + term.cols + "×" + term.rows + " · ");
+      var code = document.createElement("code"); code.textContent = sessionId; infoEl.append(code);
+    }
+    function end(message) {
+      ended = true;
+      status("ended");
+      if (endedEl) { endedEl.textContent = message; endedEl.hidden = false; }
+      term.write("\r\n\x1b[2m[" + message.replace(/[\x00-\x1f]/g, " ") + "]\x1b[0m\r\n");
+      term.options.disableStdin = true;
+    }
+    function send(obj) { if (ws && ws.readyState === 1) ws.send(typeof obj === "string" ? obj : JSON.stringify(obj)); }
+    function sendBytes(bytes) {
+      if (!ws || ws.readyState !== 1) return;
+      for (var i = 0; i < bytes.length; i += SEND_CHUNK) ws.send(bytes.subarray(i, i + SEND_CHUNK));
+    }
+    function ack() {
+      ackTimer = null;
+      if (rendered !== acked) { acked = rendered; send({ type: "ack", bytes: acked }); }
+    }
+    function sendSize() { send({ type: "resize", cols: term.cols, rows: term.rows }); info(); }
+
+    function connect() {
+      if (ended || !document.contains(el)) return;
+      status(attempt ? "reconnecting" : "connecting");
+      var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.wsPath +
+        (received > 0 ? "&offset=" + received : "");
+      var sock = new WebSocket(url, ["terminal"]);
+      sock.binaryType = "arraybuffer";
+      ws = sock; rendered = 0; acked = 0;
+      sock.onmessage = function (ev) {
+        if (sock !== ws) return;
+        if (typeof ev.data !== "string") {
+          var bytes = new Uint8Array(ev.data);
+          received += bytes.length;
+          term.write(bytes, function () {
+            if (sock !== ws) return;
+            rendered += bytes.length;
+            if (rendered - acked >= ACK_EVERY) ack();
+            else if (!ackTimer) ackTimer = setTimeout(ack, 20);
+          });
+          return;
+        }
+        var msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
+        if (msg.type === "ready") {
+          attempt = 0; shell = msg.shell;
+          if (received === 0 || msg.replay_from < received) { term.reset(); }
+          else if (msg.replay_from > received) { term.write("\r\n\x1b[2m[some output was lost while disconnected]\x1b[0m\r\n"); }
+          received = msg.replay_from;
+          send({ type: "ack", bytes: 0 }); // turn on flow control for this socket
+          status("live");
+          try { fit.fit(); } catch (e) { /* hidden */ }
+          sendSize();
+          term.focus();
+        } else if (msg.type === "exit") {
+          end("Session ended: " + (msg.reason || "closed") + (msg.code === null || msg.code === undefined ? "" : " (exit code " + msg.code + ")"));
+        } else if (msg.type === "error") {
+          if (endedEl && !ended) { endedEl.textContent = msg.message; endedEl.hidden = false; }
+        }
+      };
+      sock.onclose = function (ev) {
+        if (sock !== ws) return;
+        ws = null;
+        if (ended) return;
+        if (FINAL[ev.code]) {
+          var text = FINAL[ev.code];
+          if (endedEl && endedEl.textContent && !endedEl.hidden && ev.code !== 4000) text = endedEl.textContent;
+          end(text.charAt(0).toUpperCase() + text.slice(1));
+          return;
+        }
+        attempt += 1;
+        status("reconnecting", "reconnecting (" + attempt + ")");
+        setTimeout(connect, Math.min(10000, 250 * Math.pow(2, attempt)));
+      };
+    }
+
+    term.onData(function (text) { sendBytes(encoder.encode(text)); });
+    term.onBinary(function (text) {
+      var bytes = new Uint8Array(text.length);
+      for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i) & 255;
+      sendBytes(bytes);
+    });
+    term.onResize(function () { sendSize(); });
+    clipboardWiring(el, term);
+    var pending = false;
+    new ResizeObserver(function () {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(function () { pending = false; try { fit.fit(); } catch (e) { /* hidden */ } });
+    }).observe(el);
+    window.addEventListener("online", function () { if (!ws && !ended) { attempt = 0; connect(); } });
+    el.quiltTerminal = { term: term, close: function () { ended = true; if (ws) ws.close(1000); term.dispose(); } };
+    connect();
+  }
+
+  function mountReplay(el) {
+    var made = newTerminal(el), term = made.term;
+    var statusEl = document.getElementById(el.dataset.statusId);
+    term.options.disableStdin = true;
+    fetch(el.dataset.castUrl, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.text();
+    }).then(function (text) {
+      var lines = text.split("\n").filter(Boolean);
+      var header = JSON.parse(lines.shift());
+      if (header.width && header.height) term.resize(header.width, header.height);
+      var events = lines.map(function (l) { return JSON.parse(l); });
+      var i = 0, start = performance.now();
+      if (statusEl) { statusEl.textContent = "playing"; statusEl.className = "badge badge-ok term-status"; }
+      (function step() {
+        var now = (performance.now() - start) / 1000;
+        while (i < events.length && events[i][0] <= now) {
+          var ev = events[i++];
+          if (ev[1] === "o") term.write(ev[2]);
+          else if (ev[1] === "r") { var wh = String(ev[2]).split("x"); term.resize(+wh[0], +wh[1]); }
+        }
+        if (i < events.length) {
+          // Skip long pauses: nobody wants to watch an idle shell.
+          var wait = Math.min(events[i][0] - now, 1);
+          if (events[i][0] - now > 1) start -= (events[i][0] - now - 1) * 1000;
+          setTimeout(step, Math.max(0, wait * 1000));
+        } else if (statusEl) { statusEl.textContent = "finished"; statusEl.className = "badge state-exited term-status"; }
+      })();
+    }).catch(function (e) { if (statusEl) statusEl.textContent = "could not load: " + e.message; });
+  }
+
+  function scan() {
+    document.querySelectorAll(".term-app:not([data-mounted])").forEach(function (el) {
+      el.dataset.mounted = "1";
+      libs(el).then(function () { (el.dataset.castUrl ? mountReplay : mountLive)(el); })
+        .catch(function (e) { el.textContent = "The terminal could not load: " + e.message; });
+    });
+  }
+
+  // Leaving the tab through htmx removes the element: detach its socket (the session stays).
+  document.addEventListener("htmx:beforeCleanupElement", function (ev) {
+    var t = ev.target && ev.target.querySelectorAll ? ev.target : null;
+    if (!t) return;
+    var els = t.classList && t.classList.contains("term-app") ? [t] : t.querySelectorAll(".term-app");
+    Array.prototype.forEach.call(els, function (el) { if (el.quiltTerminal) el.quiltTerminal.close(); });
+  });
+  document.addEventListener("htmx:load", scan);
+  window.QuiltTerminal = { scan: scan };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", scan); else scan();
+})();

@@ -1,0 +1,106 @@
+"""The terminal in Chromium: open it from the container page, type, resize, reload."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+BUFFER_JS = """el => {
+  const b = el.quiltTerminal.term.buffer.active, out = [];
+  for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
+  return out.join("\\n");
+}"""
+
+
+def buffer_text(page: Any) -> str:
+    return str(page.locator("#terminal").evaluate(BUFFER_JS))
+
+
+def wait_for_text(page: Any, needle: str, timeout: float = 20_000) -> None:
+    page.wait_for_function(
+        "([needle, src]) => { const el = document.getElementById('terminal');"
+        " if (!el || !el.quiltTerminal) return false;"
+        " return (new Function('return ' + src))()(el).includes(needle); }",
+        arg=[needle, BUFFER_JS],
+        timeout=timeout,
+    )
+
+
+def type_line(page: Any, text: str) -> None:
+    page.locator("#terminal .xterm-helper-textarea").focus()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def size(page: Any) -> tuple[int, int]:
+    cols, rows = page.locator("#terminal").evaluate(
+        "el => [el.quiltTerminal.term.cols, el.quiltTerminal.term.rows]"
+    )
+    return int(cols), int(rows)
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_it_opens_types_resizes_and_reattaches_after_reload(page: Any, live: Any) -> None:
+    box = live.create_container("e2e-term-" + secrets.token_hex(3))
+    page.goto(live.url(f"/containers/{box['container_id']}/"))
+    page.locator("#container-tabs").get_by_role("link", name="Terminal").click()
+    page.get_by_role("button", name="Open a shell").click()
+    page.wait_for_url(re.compile(r"/terminal\?session=term_[0-9a-f]{24}$"))
+    status = page.locator("#term-status")
+    expect(status).to_have_text("live", timeout=20_000)
+
+    type_line(page, "echo hello-$((6*7))")
+    wait_for_text(page, "hello-42")
+
+    cols, rows = size(page)
+    type_line(page, "stty size")
+    wait_for_text(page, f"{rows} {cols}")
+    shot(page, "terminal-light")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "terminal-dark")
+    page.emulate_media(color_scheme="light")
+
+    page.set_viewport_size({"width": 900, "height": 620})
+    page.wait_for_function(
+        f"() => {{ const t = document.getElementById('terminal').quiltTerminal.term;"
+        f" return t.cols !== {cols} || t.rows !== {rows}; }}"
+    )
+    new_cols, new_rows = size(page)
+    type_line(page, "clear; stty size")
+    wait_for_text(page, f"{new_rows} {new_cols}")
+
+    session_url = page.url
+    page.reload()
+    expect(page.locator("#term-status")).to_have_text("live", timeout=20_000)
+    assert page.url == session_url
+    wait_for_text(page, f"{new_rows} {new_cols}")  # the scrollback came back
+    type_line(page, "echo again-$((2+3))")
+    wait_for_text(page, "again-5")
+
+    page.goto(live.url("/terminals/"))
+    row = page.locator("table.data tbody tr").first
+    expect(row).to_contain_text("active")
+    shot(page, "terminals-list-light")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "terminals-list-dark")
+    page.emulate_media(color_scheme="light")
+    row.get_by_role("link", name="Reattach").click()
+    expect(page.locator("#term-status")).to_have_text("live", timeout=20_000)
+    wait_for_text(page, "again-5")
+
+    page.get_by_role("button", name="Close session").click()
+    page.wait_for_url(re.compile(r"/terminal$"))
+    expect(page.get_by_role("button", name="Open a shell")).to_be_visible()
