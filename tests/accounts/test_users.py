@@ -1,3 +1,4 @@
+import time
 from typing import Any
 
 import pytest
@@ -114,3 +115,26 @@ def test_it_deactivates_a_user_and_their_keys(admin: Any, operator: Any) -> None
     post_form(admin, f"/accounts/users/{operator.user.pk}/active", {"active": "1"})
     assert operator.json("GET", "/api/system/info").status_code == 200
     assert AuditEntry.objects.filter(action="user.reactivated").exists()
+
+
+@pytest.mark.engine
+@pytest.mark.django_db(transaction=True)  # the terminal manager writes from its own threads
+def test_it_really_closes_an_open_terminal_when_the_role_changes(admin: Any, operator: Any) -> None:
+    created = operator.json("POST", "/api/containers", {"name": "role-change-term"})
+    assert created.status_code == 201, created.json()
+    container_id = created.json()["container_id"]
+    session = operator.json(
+        "POST", "/api/terminal/sessions", {"container_id": container_id, "shell": "/bin/sh"}
+    )
+    assert session.status_code == 201, session.json()
+    session_id = session.json()["session_id"]
+    post_form(admin, f"/accounts/users/{operator.user.pk}/role", {"role": "viewer"})
+    # The terminal manager closes held sessions asynchronously: wait for it (generously).
+    deadline = time.monotonic() + 30
+    state = ""
+    while time.monotonic() < deadline:
+        state = admin.json("GET", f"/api/terminal/sessions/{session_id}").json()["state"]
+        if state == "closed":
+            break
+        time.sleep(0.2)
+    assert state == "closed"
