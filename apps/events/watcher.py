@@ -123,7 +123,13 @@ def handle_event(event: dict[str, Any]) -> str | None:
 def follow(stop: threading.Event, since: float | None = None, until: float | None = None) -> float:
     """Apply engine events until `stop` is set (or `until` passes); the last event's time."""
     last = since or time.time()
-    for event in engine().events(since=since, until=until, filters=event_filters()):
+    # Whole seconds: the engine reads a fraction as nanoseconds. Re-applying an event is harmless.
+    stream = engine().events(
+        since=int(since) if since else None,
+        until=int(until) + 1 if until else None,
+        filters=event_filters(),
+    )
+    for event in stream:
         try:
             handle_event(event)
         except engine_errors.EngineError:
