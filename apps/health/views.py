@@ -7,7 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import json
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -169,3 +171,30 @@ def badge(request: HttpRequest) -> HttpResponse:
     if request.GET.get("reload") and summary.engine_reachable:
         response["HX-Refresh"] = "true"
     return response
+
+
+def guide(request: HttpRequest, concern: str = "containers") -> HttpResponse:
+    """The API guide as a page: the same catalog `/api/<concern>/help` and `/examples` serve."""
+    name = catalog.concern_name(concern)
+    if name is None:
+        raise Http404("unknown concern")
+    examples = [
+        {
+            **example,
+            "request_json": None
+            if example["request"] is None
+            else json.dumps(example["request"], indent=2),
+            "response_json": example["response"]
+            if isinstance(example["response"], str)
+            else json.dumps(example["response"], indent=2),
+        }
+        for example in catalog.CATALOG[name]["examples"]
+    ]
+    context = {
+        "nav": "guide",
+        "concern": name,
+        "concerns": catalog.CONCERNS,
+        "help": catalog.help_body(name),
+        "examples": examples,
+    }
+    return render(request, "health/guide.html", context)
