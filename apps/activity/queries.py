@@ -19,7 +19,7 @@ MAX_LIMIT = 500
 
 def visible(actor: Actor) -> QuerySet[AuditEntry]:
     """Entries of the actor's tenant, newest first; admins see every tenant's."""
-    qs = AuditEntry.objects.all()
+    qs = AuditEntry.objects.select_related("tenant")
     if not actor.is_admin:
         qs = qs.filter(tenant_id=actor.tenant_id or -1)
     return qs.order_by("-at", "-id")

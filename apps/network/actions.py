@@ -134,11 +134,21 @@ def _check_attachable(view: NetworkView, target: Target) -> None:
 
 
 def _container_event(action: str, target: Target, view: NetworkView) -> None:
+    """A `container_update` with the container's status as it is now (new IP included)."""
+    from apps.containers.status import cached_status
+
+    try:
+        obj: dict[str, Any] | None = cached_status(
+            target.record, engine().inspect_container(target.id)
+        )
+    except engine_errors.EngineError:
+        obj = None
     publish(
         "container_update",
         {
             "action": action,
             "container_id": target.id,
+            "container": obj,
             "network": view.name,
             "network_id": view.id,
         },

@@ -87,6 +87,9 @@ def test_it_creates_connects_disconnects_and_removes(
         ("network_update", "removed"),
     ]
     assert Event.objects.filter(container_id=cid).count() == 2
+    connected = Event.objects.get(type="container_update", data__action="network_connected")
+    assert connected.data["container"]["container_id"] == cid
+    assert connected.data["network"] == "backend"
 
 
 def test_it_protects_quiltweb_and_the_builtin_networks(operator: Any, admin: Any) -> None:
