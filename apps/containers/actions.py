@@ -253,13 +253,45 @@ def create_from_runtime(
     relation: str,
     start: bool,
 ) -> Target:
-    """Create a container from a snapshot's runtime config (clones and forks).
+    """Create a container from a snapshot's runtime config (clones and forks; runs in runners).
 
     `runtime` holds command, environment, working_directory, memory_limit_mb,
     cpu_limit_percent, strict; `volumes` are (engine volume name, path). With `start`, it is
-    started and given up to 10 s to become exec-ready. Raises ApiError (409 NAME_CONFLICT,
-    422 START_FAILED) like `create_container`; runners turn those into OperationFailed.
+    started and given up to 10 s to become exec-ready. Raises OperationFailed with
+    NAME_CONFLICT or START_FAILED (and the ApiError's details).
     """
+    from apps.operations.registry import OperationFailed
+
+    try:
+        return _create_from_runtime(
+            actor,
+            tenant,
+            name=name,
+            image=image,
+            runtime=runtime,
+            labels=labels,
+            volumes=volumes,
+            source_snapshot_id=source_snapshot_id,
+            relation=relation,
+            start=start,
+        )
+    except ApiError as err:
+        raise OperationFailed(err.error_code, err.error, err.details) from None
+
+
+def _create_from_runtime(
+    actor: Actor,
+    tenant: Tenant,
+    *,
+    name: str,
+    image: str,
+    runtime: dict[str, Any],
+    labels: dict[str, str],
+    volumes: list[tuple[str, str]],
+    source_snapshot_id: str,
+    relation: str,
+    start: bool,
+) -> Target:
     ensure_name_free(tenant, name)
     user_labels = {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
     environment = dict(runtime.get("environment") or {})
@@ -446,6 +478,41 @@ def exec_environment(target: Target, environment: dict[str, str] | None) -> dict
     return {**(target.record.environment or {}), **(environment or {})}
 
 
+_image_env: dict[str, dict[str, str]] = {}
+
+
+def _env_map(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def image_environment(image_id: str) -> dict[str, str]:
+    """The image's own ENV (cached per image id: images are immutable)."""
+    if image_id not in _image_env:
+        try:
+            config = engine().inspect_image(image_id).get("Config") or {}
+        except engine_errors.NotFound:
+            return {}
+        _image_env[image_id] = _env_map(list(config.get("Env") or []))
+    return _image_env[image_id]
+
+
+def exec_plan(
+    target: Target, argv: list[str], environment: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment for an exec that sees exactly image ENV + managed env + request.
+
+    The environment given at create is baked into the container; keys deleted from the
+    managed map since then are unset by wrapping argv in `/bin/sh -c 'unset ...; exec "$@"'`
+    (every exec-ready container has /bin/sh). Terminals use this too.
+    """
+    env = {**image_environment(target.info.image_id), **exec_environment(target, environment)}
+    baked = _env_map(target.info.env) if target.info.detailed else {}
+    stale = sorted(key for key in baked if key not in env)
+    if not stale:
+        return argv, env
+    return ["/bin/sh", "-c", f'unset {" ".join(stale)}; exec "$@"', "sh", *argv], env
+
+
 def exec_command(
     target: Target,
     *,
@@ -456,11 +523,12 @@ def exec_command(
 ) -> dict[str, Any]:
     """Run argv to completion or `timeout_ms`; 409 NOT_READY unless exec-ready (spec 2.3)."""
     require_exec_ready(target)
+    run_argv, env = exec_plan(target, argv, environment)
     try:
         result = engine().exec_run(
             target.id,
-            argv,
-            environment=exec_environment(target, environment),
+            run_argv,
+            environment=env,
             workdir=workdir or target.record.working_directory or None,
             timeout_ms=timeout_ms,
             max_output=MAX_EXEC_OUTPUT,

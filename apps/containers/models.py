@@ -7,6 +7,9 @@ pages need one engine call, not one per row (list items may be up to 15 s stale,
 
 from __future__ import annotations
 
+import re
+
+from django.conf import settings
 from django.db import models
 
 from apps.accounts.models import Tenant
@@ -17,18 +20,23 @@ LABEL_INSTANCE = "io.quiltweb.instance"
 LABEL_NAME = "io.quiltweb.name"  # the name at creation; the Docker name is the truth after renames
 
 
+def _docker_prefix(tenant_slug: str) -> str:
+    # A second QuiltWeb instance on the same engine (test sessions run in parallel) gets its
+    # own prefix, so the same tenant and name never collide across instances.
+    instance = re.sub(r"[^a-zA-Z0-9_.-]", "-", settings.QUILTWEB_INSTANCE)
+    return f"qw.{tenant_slug}." if instance == "default" else f"qw-{instance}.{tenant_slug}."
+
+
 def docker_name(tenant_slug: str, name: str) -> str:
-    """Docker names are engine-wide; ours are per tenant. Slugs cannot hold '.', names can."""
-    return f"qw.{tenant_slug}.{name}"
+    """Docker names are engine-wide; ours are per tenant (and per instance). Slugs cannot hold '.'."""
+    return _docker_prefix(tenant_slug) + name
 
 
 def name_from_docker(tenant_slug: str, docker_name_value: str) -> str:
-    prefix = f"qw.{tenant_slug}."
-    return (
-        docker_name_value[len(prefix) :]
-        if docker_name_value.startswith(prefix)
-        else docker_name_value
-    )
+    for prefix in (_docker_prefix(tenant_slug), f"qw.{tenant_slug}."):
+        if docker_name_value.startswith(prefix):
+            return docker_name_value[len(prefix) :]
+    return docker_name_value
 
 
 class ContainerRecord(models.Model):
@@ -67,6 +75,15 @@ class ContainerRecord(models.Model):
         return f"{self.name} ({self.container_id[:12]})"
 
 
+def argv_text(argv: list[str]) -> str:
+    """How a person reads a command: the script of a `/bin/sh -lc` wrapper, else shell-quoted."""
+    import shlex
+
+    if len(argv) == 3 and argv[0] == "/bin/sh" and argv[1] in ("-lc", "-c"):
+        return argv[2]
+    return shlex.join(argv)
+
+
 EXEC_OUTPUT_KEEP = 64 * 1024  # bytes of stdout/stderr kept per history entry
 EXEC_HISTORY_KEEP = 20  # entries kept per container
 
@@ -92,6 +109,10 @@ class ExecRecord(models.Model):
 
     def __str__(self) -> str:
         return f"exec {self.container_id[:12]} {self.command[:1]}"
+
+    @property
+    def command_text(self) -> str:
+        return argv_text(self.command)
 
     @classmethod
     def keep(

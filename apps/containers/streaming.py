@@ -24,7 +24,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 
 from apps.accounts import audit
 from apps.containers.access import Target
-from apps.containers.actions import exec_environment
+from apps.containers.actions import exec_plan
 from apps.containers.status import evaluate_checks, not_ready, require_exec_ready
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -136,11 +136,12 @@ def open_stream(
     """Start the exec (409 NOT_READY if the container cannot run one) and audit it."""
     require_exec_ready(target)
     eng = engine()
+    run_argv, env = exec_plan(target, argv, environment)
     try:
         exec_id = eng.exec_create(
             target.id,
-            argv,
-            environment=exec_environment(target, environment),
+            run_argv,
+            environment=env,
             workdir=workdir or target.record.working_directory or None,
         )
         sock, rest = open_exec(eng, exec_id)

@@ -15,7 +15,7 @@ def make_container(operator: Any) -> Callable[..., dict[str, Any]]:
     def make(name: str, person: Any = None, **body: Any) -> dict[str, Any]:
         response = (person or operator).json("POST", "/api/containers", {"name": name, **body})
         assert response.status_code == 201, response.json()
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     return make
 

@@ -174,7 +174,7 @@ def test_it_kills_the_process_when_an_asgi_stream_is_cancelled(
         waiting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await waiting
-        return first  # type: ignore[no-any-return]
+        return first
 
     assert asyncio.run(consume())["type"] == "started"
     assert "sleep 305" not in _ps(operator, cid)

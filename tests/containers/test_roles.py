@@ -33,7 +33,7 @@ def test_it_lets_each_role_do_only_its_part(
     assert support.json("GET", base + "/processes").status_code == 200
     ran = support.json("POST", base + "/exec", {"command": ["echo", "ok"]})
     assert ran.status_code == 200 and ran.json()["stdout"] == "ok\n"
-    for method, path, body in (
+    acts: tuple[tuple[str, str, Any], ...] = (
         ("POST", "/stop", {}),
         ("POST", "/kill", {}),
         ("POST", "/rename", {"new_name": "x"}),
@@ -42,7 +42,8 @@ def test_it_lets_each_role_do_only_its_part(
         ("DELETE", "", None),
         ("POST", "/start", {}),
         ("POST", "/resume", {}),
-    ):
+    )
+    for method, path, body in acts:
         response = support.json(method, base + path, body)
         assert response.status_code == 403, (method, path)
     assert support.json("POST", "/api/containers", {"name": "nope"}).status_code == 403
