@@ -159,7 +159,10 @@ def _detail_context(
     }
     try:
         ctx["users"] = listing.users_of(volume)
-        ctx["files"] = files.list_dir(volume, path)["files"]
+        listed = files.list_dir(volume, path)["files"]
+        for f in listed:
+            f["modified_label"] = (f["modified_at"] or "")[:16].replace("T", " ")
+        ctx["files"] = listed
     except (ApiError, engine_errors.EngineError) as exc:
         ctx.setdefault("browse_error", _message(exc))
     return ctx
