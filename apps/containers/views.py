@@ -28,6 +28,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
 from apps.accounts.access import ROLE_SENTENCES, require_page
 from apps.accounts.actor import Actor
@@ -35,13 +36,18 @@ from apps.accounts.models import Tenant
 from apps.containers import actions, status
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
-from apps.containers.models import EXEC_HISTORY_KEEP, ContainerRecord, ExecRecord
+from apps.containers.models import EXEC_HISTORY_KEEP, ContainerRecord, ExecRecord, argv_text
 from apps.containers.validation import validate_create
 from apps.core.api import engine_error_to_api
 from apps.core.errors import ApiError
 from apps.core.ids import parse_iso
 from apps.engine import errors as engine_errors
 from apps.operations.models import Operation
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -180,7 +186,7 @@ def action_buttons(actor: Actor, state: str, op: Any = None) -> tuple[list[dict]
     grouped: dict[str, list[str]] = {}
     for b in buttons:
         if b["reason"]:
-            grouped.setdefault(b["reason"], []).append(b["label"])
+            grouped.setdefault(str(b["reason"]), []).append(str(b["label"]))
     reasons = [{"labels": ", ".join(labels), "reason": r} for r, labels in grouped.items()]
     return buttons, reasons
 
@@ -237,7 +243,9 @@ def _when(value: str | None) -> Any:
         return None
 
 
-def _partial(request: HttpRequest, template: str, name: str, ctx: dict[str, Any]) -> HttpResponse:
+def _partial(
+    request: HtmxHttpRequest, template: str, name: str, ctx: dict[str, Any]
+) -> HttpResponse:
     return render(request, f"{template}#{name}", ctx)
 
 
@@ -245,12 +253,12 @@ def _partial(request: HttpRequest, template: str, name: str, ctx: dict[str, Any]
 
 
 @require_GET
-def root(request: HttpRequest) -> HttpResponse:
+def root(request: HtmxHttpRequest) -> HttpResponse:
     return redirect("/containers/")
 
 
 @require_GET
-def detail(request: HttpRequest, container_id: str) -> HttpResponse:
+def detail(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     """Overview + Exec tab."""
     target = get_container_for_page(request, container_id, "viewer")
     ctx = detail_context(request, target)
@@ -260,13 +268,13 @@ def detail(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 @require_GET
-def head(request: HttpRequest, container_id: str) -> HttpResponse:
+def head(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     return _partial(request, "containers/detail_base.html", "head", detail_context(request, target))
 
 
 @require_GET
-def actions_bar(request: HttpRequest, container_id: str) -> HttpResponse:
+def actions_bar(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     ctx = detail_context(request, target)
     response = _partial(request, "containers/detail_base.html", "actions", ctx)
@@ -277,7 +285,7 @@ def actions_bar(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 @require_GET
-def readiness(request: HttpRequest, container_id: str) -> HttpResponse:
+def readiness(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
 
     ready = status.readiness(target)
@@ -294,7 +302,7 @@ def readiness(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 def _after_action(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     target: Target,
     *,
     op: Any = None,
@@ -325,7 +333,7 @@ def _after_action(
 
 
 @require_POST
-def lifecycle(request: HttpRequest, container_id: str, verb: str) -> HttpResponse:
+def lifecycle(request: HtmxHttpRequest, container_id: str, verb: str) -> HttpResponse:
     """start/resume (202 operations), stop, kill: one view, the verb picks the action."""
     target = get_container_for_page(request, container_id, "operator")
 
@@ -348,7 +356,7 @@ def lifecycle(request: HttpRequest, container_id: str, verb: str) -> HttpRespons
 
 
 @require_http_methods(["GET", "POST"])
-def rename(request: HttpRequest, container_id: str) -> HttpResponse:
+def rename(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "operator")
     ctx = detail_context(request, target)
     ctx["new_name"] = target.name
@@ -371,7 +379,7 @@ def rename(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, container_id: str) -> HttpResponse:
+def delete(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "operator")
     if request.method == "POST":
         try:
@@ -413,7 +421,7 @@ def _row(item: dict[str, Any], actor: Actor) -> dict[str, Any]:
 
 
 @require_GET
-def container_list(request: HttpRequest) -> HttpResponse:
+def container_list(request: HtmxHttpRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
 
     state = request.GET.get("state", "all") or "all"
@@ -461,7 +469,7 @@ def container_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def resolve_view(request: HttpRequest) -> HttpResponse:
+def resolve_view(request: HtmxHttpRequest) -> HttpResponse:
     """The header search box: exact name, then unique id prefix, else the filtered list."""
     actor = require_page(request, "viewer")
     q = request.GET.get("q", "").strip()
@@ -475,7 +483,7 @@ def resolve_view(request: HttpRequest) -> HttpResponse:
     if HEX_PREFIX.match(ref):
         qs = ContainerRecord.objects.filter(deleted_at__isnull=True, container_id__startswith=ref)
         if not actor.is_admin:
-            qs = qs.filter(tenant_id=actor.tenant_id)
+            qs = qs.filter(tenant_id=actor.tenant_id or -1)
         matches = list(qs.values_list("container_id", flat=True)[:2])
         if len(matches) == 1:
             return redirect(f"/containers/{matches[0]}/")
@@ -483,7 +491,7 @@ def resolve_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: HtmxHttpRequest) -> HttpResponse:
     actor = require_page(request, "operator")
     form = CreateForm(request.POST or None, initial={"image": settings.QUILTWEB_BASE_IMAGE})
     if request.method == "POST" and form.is_valid():
@@ -514,14 +522,14 @@ def _exec_history(target: Target) -> list[ExecRecord]:
     return list(ExecRecord.objects.filter(container_id=target.id)[:EXEC_HISTORY_KEEP])
 
 
-def _exec_context(request: HttpRequest, target: Target, ctx: dict[str, Any]) -> dict[str, Any]:
+def _exec_context(request: HtmxHttpRequest, target: Target, ctx: dict[str, Any]) -> dict[str, Any]:
     ctx.setdefault("exec_form", ExecForm(initial={"timeout_s": 30}))
     ctx["history"] = _exec_history(target) if ctx["can_exec"] else []
     return ctx
 
 
 @require_POST
-def exec_run(request: HttpRequest, container_id: str) -> HttpResponse:
+def exec_run(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     """Run one command (support+) and render its result inline; history is updated out of band."""
     target = get_container_for_page(request, container_id, "support")
     form = ExecForm(request.POST)
@@ -553,6 +561,7 @@ def exec_run(request: HttpRequest, container_id: str) -> HttpResponse:
         "exec_form": form,
         "result": result,
         "argv": argv,
+        "argv_text": argv_text(argv),
         "exec_error": error,
         "can_exec": True,
         "history": _exec_history(target),
@@ -571,7 +580,7 @@ def exec_run(request: HttpRequest, container_id: str) -> HttpResponse:
 LOG_LIMITS = [100, 500, 1000, 5000]
 
 
-def _log_limit(request: HttpRequest) -> int:
+def _log_limit(request: HtmxHttpRequest) -> int:
     try:
         limit = int(request.GET.get("limit", "100"))
     except ValueError:
@@ -580,7 +589,7 @@ def _log_limit(request: HttpRequest) -> int:
 
 
 @require_GET
-def logs(request: HttpRequest, container_id: str) -> HttpResponse:
+def logs(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     if not target.actor.can("support"):
         full = detail_context(request, target)
@@ -612,7 +621,7 @@ def logs(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 @require_GET
-def logs_download(request: HttpRequest, container_id: str) -> HttpResponse:
+def logs_download(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "support")
     limit = _log_limit(request)
     try:
@@ -662,7 +671,7 @@ def sparkline(
 
 
 @require_GET
-def metrics(request: HttpRequest, container_id: str) -> HttpResponse:
+def metrics(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     error = None
     sample: dict[str, Any] = {}
@@ -705,7 +714,7 @@ def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
-def env(request: HttpRequest, container_id: str) -> HttpResponse:
+def env(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     """The managed environment. POST sets one key (PATCH semantics) or deletes one (`delete`)."""
     role = "operator" if request.method == "POST" else "viewer"
     target = get_container_for_page(request, container_id, role)
@@ -744,7 +753,7 @@ def env(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 @require_GET
-def processes(request: HttpRequest, container_id: str) -> HttpResponse:
+def processes(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     error = None
     procs: list[dict[str, Any]] = []
@@ -768,7 +777,7 @@ def processes(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 @require_POST
-def signal(request: HttpRequest, container_id: str, pid: int) -> HttpResponse:
+def signal(request: HtmxHttpRequest, container_id: str, pid: int) -> HttpResponse:
     target = get_container_for_page(request, container_id, "operator")
     sig = request.POST.get("signal", "TERM")
     try:

@@ -353,3 +353,51 @@ def test_it_masks_env_for_viewers_and_lets_operators_edit(operator: Any, viewer:
         ).status_code
         == 403
     )
+
+
+def test_it_renames_inline_and_shows_a_conflict_next_to_the_field(operator: Any) -> None:
+    record = make(operator, "before")
+    other = make(operator, "other")
+    path = f"/containers/{record.container_id}/"
+    form = operator.client.get(path + "rename", headers={"HX-Request": "true"}).content.decode()
+    assert 'name="new_name"' in form and record.name in form
+    token = csrf(operator, path)
+    clash = operator.client.post(
+        path + "rename",
+        {"csrfmiddlewaretoken": token, "new_name": other.name},
+        headers={"HX-Request": "true"},
+    )
+    assert "new-name-error" in clash.content.decode()
+    new_name = f"after-{SUFFIX}"
+    done = operator.client.post(
+        path + "rename",
+        {"csrfmiddlewaretoken": token, "new_name": new_name},
+        headers={"HX-Request": "true"},
+    )
+    assert done["HX-Trigger"] == "containerChanged"
+    assert f"<h1>{new_name}</h1>" in operator.client.get(path).content.decode()
+
+
+def test_it_queues_start_as_an_operation_and_shows_it_in_place(operator: Any) -> None:
+    record = make(operator, "restart-me")
+    actions.stop_container(_target(operator, record), timeout_seconds=0)
+    path = f"/containers/{record.container_id}/"
+    token = csrf(operator, path)
+    response = operator.client.post(
+        path + "start",
+        {"csrfmiddlewaretoken": token},
+        headers={"HX-Request": "true", "Idempotency-Key": "k-" + SUFFIX},
+    )
+    body = response.content.decode()
+    assert 'id="op-status"' in body and "start · " in body
+    assert "every 1s" in body  # polls until the operation is terminal
+    assert "a start operation is in progress" in body
+    again = operator.client.post(
+        path + "start",
+        {"csrfmiddlewaretoken": token},
+        headers={"HX-Request": "true", "Idempotency-Key": "k-" + SUFFIX},
+    )
+    op_id = re.search(r"op_[0-9a-f]{24}", body).group(0)  # type: ignore[union-attr]
+    assert (
+        op_id in again.content.decode()
+    )  # the same key gets the same operation, not a second start
