@@ -1,0 +1,87 @@
+"""How an operation reads on a page: kind labels, target and result links. No queries here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.operations.models import Operation
+
+KIND_LABELS = {
+    "start": "Start",
+    "resume": "Resume",
+    "batch_create": "Batch create",
+    "snapshot": "Snapshot",
+    "clone": "Clone",
+    "fork": "Fork",
+    "volume_delete": "Delete volume",
+    "archive_upload": "Upload archive",
+    "image_pull": "Pull image",
+}
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def target_url(target_type: str, target_id: str) -> str:
+    if target_type == "container" and target_id:
+        return f"/containers/{target_id}/"
+    if target_type == "snapshot" and target_id:
+        return f"/snapshots/{target_id}/"
+    if target_type == "volume" and target_id:
+        return f"/volumes/{target_id}/"
+    if target_type == "image":
+        return "/images/"
+    return ""
+
+
+def short(value: str) -> str:
+    """Engine ids as people recognise them (12 hex); other ids whole."""
+    if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12]
+    return value
+
+
+def result_links(op: Operation) -> list[dict[str, str]]:
+    """Each id in the result as a labelled link (or plain text when there is no page for it)."""
+    result: dict[str, Any] = op.result or {}
+    links: list[dict[str, str]] = []
+    if cid := result.get("container_id"):
+        links.append({"label": "Container", "text": short(cid), "url": f"/containers/{cid}/"})
+    if sid := result.get("snapshot_id"):
+        links.append({"label": "Snapshot", "text": sid, "url": f"/snapshots/{sid}/"})
+    for cid in result.get("container_ids") or []:
+        links.append({"label": "Container", "text": short(cid), "url": f"/containers/{cid}/"})
+    if ref := result.get("reference"):
+        links.append({"label": "Image", "text": ref, "url": "/images/"})
+    if image_id := result.get("image_id"):
+        links.append(
+            {"label": "Image id", "text": short(image_id.removeprefix("sha256:")), "url": ""}
+        )
+    if path := result.get("path"):
+        links.append({"label": "Path", "text": str(path), "url": ""})
+    if "files_extracted" in result:
+        links.append(
+            {"label": "Files extracted", "text": str(result["files_extracted"]), "url": ""}
+        )
+    return links
+
+
+def failed_items(op: Operation) -> list[dict[str, Any]]:
+    """Batch items that failed: `[{index, error}]` with the error's message flattened."""
+    out = []
+    for item in (op.result or {}).get("failed") or []:
+        error = item.get("error")
+        message = error.get("error") if isinstance(error, dict) else str(error)
+        out.append({"index": item.get("index"), "error": message})
+    return out
+
+
+def row(op: Operation) -> dict[str, Any]:
+    return {
+        "op": op,
+        "kind_label": kind_label(op.kind),
+        "target_text": short(op.target_id),
+        "target_url": target_url(op.target_type, op.target_id),
+        "requested_by": (op.requested_by or {}).get("name", ""),
+    }

@@ -1,0 +1,37 @@
+"""`{% tray_operations as ops %}`: the caller's active and just-finished operations, one query."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import template
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.operations import display
+from apps.operations.models import Operation, Status
+
+register = template.Library()
+
+TRAY_SIZE = 6
+RECENT = timedelta(seconds=30)
+ACTIVE = (Status.ACCEPTED, Status.QUEUED, Status.RUNNING)
+
+
+def tray_items(actor: Any) -> list[dict[str, Any]]:
+    """What the tray shows: running or queued, plus anything finished in the last 30 s."""
+    if actor is None or actor.kind == "system":
+        return []
+    recent = Q(finished_at__gte=timezone.now() - RECENT)
+    qs = Operation.objects.filter(Q(status__in=ACTIVE) | recent)
+    # The caller's tenant only, admins included: the tray is about the work at hand; the
+    # operations page shows admins every tenant.
+    qs = qs.filter(tenant_id=actor.tenant_id or -1)
+    return [display.row(op) for op in qs.order_by("-id")[:TRAY_SIZE]]
+
+
+@register.simple_tag(takes_context=True)
+def tray_operations(context: template.Context) -> list[dict[str, Any]]:
+    # `actor` comes from the shell context processor on every signed-in page.
+    return tray_items(context.get("actor"))

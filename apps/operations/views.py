@@ -1,0 +1,120 @@
+"""Operation pages: the list (/operations/), one operation, cancel, and the tray fragment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.access import require_page
+from apps.accounts.actor import Actor
+from apps.core.errors import ApiError
+from apps.operations import actions, display, queries
+from apps.operations.models import KINDS, Operation, Status
+
+PAGE_SIZE = 50
+LIST_TEMPLATE = "operations/list.html"
+DETAIL_TEMPLATE = "operations/detail.html"
+
+
+def _get_operation_for_user(
+    request: HttpRequest, operation_id: str, role: str
+) -> tuple[Actor, Operation]:
+    actor = require_page(request, "viewer")
+    try:
+        op = queries.get_operation_for_actor(actor, operation_id)
+    except ApiError:
+        raise Http404("operation not found") from None
+    require_page(request, role)
+    return actor, op
+
+
+def _htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+@require_GET
+def operation_list(request: HttpRequest) -> HttpResponse:
+    actor = require_page(request, "viewer")
+    errors: dict[str, str] = {}
+    try:
+        filters = queries.parse_filters(request)
+    except ApiError as err:
+        field = (err.details or {}).get("field", "filter")
+        errors[field] = err.error
+        filters = {}
+    paginator = Paginator(queries.filtered(actor, filters), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    ctx: dict[str, Any] = {
+        "nav": "operations",
+        "rows": [display.row(op) for op in page.object_list],
+        "page": page,
+        "total": paginator.count,
+        "query": params.urlencode(),
+        "self_query": request.GET.urlencode(),
+        "filters": filters,
+        "raw": {k: request.GET.get(k, "") for k in queries.FILTERS},
+        "errors": errors,
+        "statuses": Status.values,
+        "kinds": [(k, display.kind_label(k)) for k in KINDS],
+        "kind_labels": display.KIND_LABELS,
+    }
+    template = LIST_TEMPLATE + "#operation-results" if _htmx(request) else LIST_TEMPLATE
+    return render(request, template, ctx)
+
+
+def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:
+    target_name = ""
+    if op.target_type == "container":
+        from apps.containers.models import ContainerRecord
+
+        target_name = (
+            ContainerRecord.objects.filter(container_id=op.target_id)
+            .values_list("name", flat=True)
+            .first()
+            or ""
+        )
+    return {
+        "nav": "operations",
+        "item": display.row(op),
+        "op": op,
+        "target_name": target_name,
+        "result_links": display.result_links(op),
+        "failed_items": display.failed_items(op),
+        "can_cancel": actor.can("operator") and not op.is_terminal,
+        "deadline_minutes": int(op.deadline.total_seconds() // 60),
+    }
+
+
+@require_GET
+def operation_detail(request: HttpRequest, operation_id: str) -> HttpResponse:
+    actor, op = _get_operation_for_user(request, operation_id, "viewer")
+    template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
+    return render(request, template, _detail_context(actor, op))
+
+
+@require_POST
+def operation_cancel(request: HttpRequest, operation_id: str) -> HttpResponse:
+    actor, op = _get_operation_for_user(request, operation_id, "operator")
+    error = ""
+    try:
+        op = actions.cancel(op, actor=actor)
+    except ApiError as err:
+        error = err.error
+        op.refresh_from_db()
+    if _htmx(request) or error:
+        ctx = {**_detail_context(actor, op), "cancel_error": error}
+        template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
+        return render(request, template, ctx, status=409 if error and not _htmx(request) else 200)
+    return HttpResponseRedirect(f"/operations/{op.operation_id}")
+
+
+@require_GET
+def tray(request: HttpRequest) -> HttpResponse:
+    require_page(request, "viewer")
+    return render(request, "_partials/operations_tray.html", {})
