@@ -18,7 +18,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED, ContainerRecord, name_from_docker
-from apps.containers.status import cached_status, store_runtime
+from apps.containers.status import api_state, cached_status, store_runtime
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
@@ -35,6 +35,14 @@ ACTIONS = {
     "destroy": "deleted",
     "rename": "renamed",
     "health_status": "health",
+}
+# The state an action leaves the container in; an event whose state has since changed is stale.
+IMPLIED_STATES = {
+    "started": ("running",),
+    "resumed": ("running",),
+    "paused": ("paused",),
+    "died": ("exited", "dead"),
+    "stopped": ("exited", "dead"),
 }
 MAX_BACKOFF = 30.0
 
@@ -90,6 +98,19 @@ def mark_deleted(record: ContainerRecord) -> None:
     )
 
 
+def _runtime(record: ContainerRecord) -> tuple[Any, ...]:
+    return (
+        record.state,
+        record.pid,
+        record.exit_code,
+        record.started_at,
+        record.exited_at,
+        record.health,
+        record.name,
+        record.deleted_at,
+    )
+
+
 def handle_event(event: dict[str, Any]) -> str | None:
     """Apply one engine event to the record cache and publish it; the action, or None."""
     raw_action = str(event.get("Action") or event.get("status") or "")
@@ -106,14 +127,23 @@ def handle_event(event: dict[str, Any]) -> str | None:
         return None  # not ours yet (the create action records it) or never ours
     extra: dict[str, Any] = {}
     info: ContainerInfo | None = None
+    before = _runtime(record)
     if action == "deleted":
+        if record.deleted_at is not None:
+            return None  # the delete action already recorded and published it
         mark_deleted(record)
     else:
         try:
             info = engine().inspect_container(container_id)
         except engine_errors.NotFound:
             return None  # already gone; the destroy event follows
+        if action in IMPLIED_STATES and api_state(info.state) not in IMPLIED_STATES[action]:
+            return None  # a stale event (replayed after a later change); a later one tells it
         apply_inspect(record, info)
+        if _runtime(record) == before:
+            # An action (or an earlier event of the same change, as die then stop) already
+            # stored and published this state: one event per change, not one per source.
+            return None
         if action == "health":
             extra["health"] = raw_action.split(":", 1)[1].strip() if ":" in raw_action else None
     publish_container(record, action, info, **extra)
