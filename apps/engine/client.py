@@ -137,6 +137,10 @@ class Engine:
                 self._api = docker.APIClient(
                     base_url=self.base_url, version="1.41", timeout=self.timeout
                 )
+                if self.base_url.startswith("unix://"):
+                    # No proxy applies to a unix socket; skipping requests' per-call scan of
+                    # the proxy environment saves a few ms on every engine call.
+                    self._api.trust_env = False
             except Exception as exc:
                 raise _translate(exc) from exc
         return self._api
