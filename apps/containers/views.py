@@ -291,6 +291,7 @@ def readiness(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     ready = status.readiness(target)
     ctx = {
         "base_url": f"/containers/{target.id}/",
+        "container_id": target.id,
         "readiness": readiness_view_model(
             ready.get("state") or target.info.state,
             ready.get("checks"),
@@ -658,16 +659,23 @@ def _remember(container_id: str, sample: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def sparkline(
-    values: list[float], width: int = 240, height: int = 48, top: float | None = None
-) -> str:
-    """SVG polyline points for values scaled into the box (0 at the bottom)."""
+    values: list[float], width: int = 240, height: int = 48, floor: float = 1.0
+) -> dict[str, Any]:
+    """SVG points for a line (and the area under it), auto-scaled; `floor` keeps idle flat lines low."""
     if not values:
-        return ""
-    peak = max(top or 0, max(values), 1e-9)
+        return {"line": "", "area": "", "peak": 0.0}
+    peak = max(values)
+    top = max(peak * 1.25, floor)
     step = width / max(len(values) - 1, 1)
-    return " ".join(
-        f"{i * step:.1f},{height - (v / peak) * (height - 2) - 1:.1f}" for i, v in enumerate(values)
-    )
+    pts = [
+        f"{i * step:.1f},{height - (v / top) * (height - 4) - 2:.1f}" for i, v in enumerate(values)
+    ]
+    last_x = (len(values) - 1) * step
+    return {
+        "line": " ".join(pts),
+        "area": " ".join([f"0,{height}", *pts, f"{last_x:.1f},{height}"]),
+        "peak": peak,
+    }
 
 
 @require_GET
@@ -681,14 +689,15 @@ def metrics(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
         error = error_dict(request, exc)
     samples = _remember(target.id, sample) if sample else []
     cpu = [float(s["cpu_percent"] or 0) for s in samples]
-    mem = [float(s["memory_percent"] or 0) for s in samples]
+    mem = [float(s["memory_usage_bytes"] or 0) for s in samples]
     ctx = {
         "base_url": f"/containers/{target.id}/",
         "m": sample,
         "metrics_error": error,
         "running": target.info.state == "running",
-        "cpu_points": sparkline(cpu, top=100),
-        "mem_points": sparkline(mem, top=100),
+        "cpu_spark": sparkline(cpu, floor=5.0),
+        "mem_spark": sparkline(mem, floor=1024 * 1024),
+        "memory_limited": bool(target.record.memory_limit_mb),
         "sample_count": len(samples),
     }
     if request.htmx and request.htmx.target == "metrics-panel":
@@ -752,6 +761,18 @@ def env(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
 # --------------------------------------------------------------------------- processes
 
 
+PROC_STATES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "waiting on I/O",
+    "Z": "zombie",
+    "T": "stopped",
+    "t": "traced",
+    "I": "idle",
+    "X": "dead",
+}
+
+
 @require_GET
 def processes(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
@@ -761,6 +782,8 @@ def processes(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
         procs = status.processes(target)
     except (ApiError, engine_errors.EngineError) as exc:
         error = error_dict(request, exc)
+    for p in procs:
+        p["state_label"] = PROC_STATES.get(p["state"], p["state"])
     ctx = {
         "base_url": f"/containers/{target.id}/",
         "procs": procs,

@@ -107,9 +107,37 @@ def test_it_switches_tabs_without_a_reload(page: Any, live: Any) -> None:
         "aria-selected", "true"
     )
     assert page.url.endswith("/logs")
+    shot(page, "detail-logs")
     page.get_by_role("link", name="Metrics", exact=True).click()
     expect(page.locator("#metric-cpu")).to_be_visible()
+    page.wait_for_timeout(4500)  # a few live samples for the sparklines in the screenshot
+    shot(page, "detail-metrics")
+    page.get_by_role("link", name="Environment", exact=True).click()
+    page.get_by_label("Key").fill("API_URL")
+    page.get_by_label("Value").fill("http://example.invalid")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#env-panel")).to_contain_text("Saved API_URL")
+    expect(page.locator("#env-panel")).not_to_contain_text("example.invalid")
+    page.get_by_role("link", name="Reveal values").click()
+    expect(page.locator("#env-panel")).to_contain_text("http://example.invalid")
+    shot(page, "detail-env")
     page.get_by_role("link", name="Processes", exact=True).click()
     expect(page.locator("#process-panel")).to_contain_text("sleep 100000")
     assert page.evaluate("window.__marker") == 1  # same document: no full reload
     shot(page, "detail-processes")
+
+
+def test_it_updates_the_page_live_when_the_container_changes_elsewhere(
+    page: Any, live: Any
+) -> None:
+    status = live.create_container("e2e-live-" + secrets.token_hex(2))
+    cid = status["container_id"]
+    page.goto(live.url(f"/containers/{cid}/"))
+    expect(page.locator("#container-state")).to_have_text("running")
+    page.evaluate("window.__marker = 1")
+    code, _ = live.api("POST", f"/api/containers/{cid}/stop", {"timeout_seconds": 0})
+    assert code == 200
+    # No reload: the server-sent container_update refreshes the header and the buttons.
+    expect(page.locator("#container-state")).to_have_text("exited", timeout=20_000)
+    expect(page.get_by_role("button", name="Start")).to_be_enabled()
+    assert page.evaluate("window.__marker") == 1
