@@ -30,7 +30,7 @@ def volumes(request: HttpRequest) -> Any:
     actor = require_api(request, "viewer")
     check_query(request, ["format"])
     attached = listing.attachments()
-    return {"volumes": [listing.as_dict(v, attached, extra=actor.is_admin) for v in visible(actor)]}
+    return {"volumes": listing.as_dicts(visible(actor), attached, extra=actor.is_admin)}
 
 
 def create(request: HttpRequest) -> Any:

@@ -1,0 +1,130 @@
+"""Volume listing with 500 volumes and image listing, each against one raw engine call in the
+same run (the SDK's low-level `volumes()` and `images()`, one HTTP request each).
+
+Goal: at most 1.5x. The volume list reads names from the database and `attached_to` from one
+container list; sizes on the HTML page arrive afterwards from the engine's disk-usage report,
+so they are timed separately and not part of the goal.
+"""
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+
+import contextlib
+
+import docker
+from _common import INSTANCE, cleanup, prepare, ratio, summary, timed
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+COUNT = int(os.environ.get("BENCH_VOLUMES", "500"))
+# Extra tags of quilt/base, so the image list is not dominated by fixed per-request costs.
+TAGS = int(os.environ.get("BENCH_IMAGE_TAGS", "200"))
+RUNS = 15
+
+
+def main() -> None:
+    api, browser, user = prepare()
+    from apps.accounts.models import Tenant
+    from apps.containers.access import managed_labels
+    from apps.volumes.models import Volume, new_engine_name
+
+    tenant = Tenant.default()
+    raw = docker.APIClient(base_url=settings.QUILTWEB_DOCKER_HOST, version="1.41", timeout=120)
+    raw.trust_env = False  # as fast as the SDK gets: the same setting QuiltWeb's engine uses
+    labels = managed_labels(tenant)
+    try:
+        print(f"creating {COUNT} volumes…")
+        started = time.monotonic()
+        names = [new_engine_name() for _ in range(COUNT)]
+
+        def make(engine_name: str) -> None:
+            raw.create_volume(name=engine_name, driver="local", labels=labels)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(make, names))
+        Volume.objects.bulk_create(
+            Volume(tenant=tenant, name=f"bench-{i:04d}", engine_name=n, created_by={})
+            for i, n in enumerate(names)
+        )
+        print(f"  created in {time.monotonic() - started:.1f} s")
+        print(
+            f"  containers on the engine (one list per volume listing): {len(raw.containers(all=True))}"
+        )
+
+        filters = {"label": [f"io.quiltweb.instance={INSTANCE}"]}
+
+        def raw_volumes() -> None:
+            assert len(raw.volumes(filters=filters)["Volumes"]) == COUNT
+
+        def api_volumes() -> None:
+            r = api.get("/api/volumes")
+            assert r.status_code == 200 and len(r.json()["volumes"]) == COUNT
+
+        def html_volumes() -> None:
+            assert browser.get("/volumes/").status_code == 200
+
+        def html_sizes() -> None:
+            assert browser.get("/volumes/sizes?v=bench-0000").status_code == 200
+
+        def raw_images() -> None:
+            raw.images()
+
+        def api_images() -> None:
+            r = api.get("/api/oci/images")
+            assert r.status_code == 200 and r.json()["images"]
+
+        def html_images() -> None:
+            assert browser.get("/images/").status_code == 200
+
+        print(f"listing {COUNT} volumes ({RUNS} runs each)")
+        base = summary("raw SDK volumes(filters=instance)", timed(raw_volumes, RUNS))
+        api_ms = summary("GET /api/volumes (all items)", timed(api_volumes, RUNS))
+        html_ms = summary("GET /volumes/ (HTML, first page of 50)", timed(html_volumes, RUNS))
+        base2 = summary("raw again (drift check)", timed(raw_volumes, RUNS))
+        sizes_ms = summary("GET /volumes/sizes (engine df, lazy)", timed(html_sizes, 3, warmup=1))
+        baseline = (base + base2) / 2
+        ratio("API volume list", api_ms, baseline, 1.5)
+        ratio("HTML volume list", html_ms, baseline, 1.5)
+        print(f"  (sizes, loaded after the page: {sizes_ms / baseline:.1f}x; not part of the goal)")
+
+        tags = [f"bench-img-{os.getpid()}-{i:03d}" for i in range(TAGS)]
+        for tag in tags:
+            raw.tag("quilt/base:latest", tag, "latest")
+        entries = sum(len(i.get("RepoTags") or []) for i in raw.images())
+        print(
+            f"listing images ({entries} tags on the engine incl. {TAGS} bench tags, {RUNS} runs each)"
+        )
+        ibase = summary("raw SDK images()", timed(raw_images, RUNS))
+        iapi = summary("GET /api/oci/images", timed(api_images, RUNS))
+        ihtml = summary("GET /images/ (HTML)", timed(html_images, RUNS))
+        ibase2 = summary("raw again (drift check)", timed(raw_images, RUNS))
+        ibaseline = (ibase + ibase2) / 2
+        ratio("API image list", iapi, ibaseline, 1.5)
+        ratio("HTML image list", ihtml, ibaseline, 1.5)
+
+        for label, fn in (
+            ("API volumes", lambda: api.get("/api/volumes")),
+            ("HTML volumes", lambda: browser.get("/volumes/")),
+            ("API images", lambda: api.get("/api/oci/images")),
+        ):
+            with CaptureQueriesContext(connection) as ctx:
+                fn()
+            print(f"  database queries for {label}: {len(ctx.captured_queries)}")
+    finally:
+        for image in raw.images():
+            for ref in image.get("RepoTags") or []:
+                if ref.startswith(f"bench-img-{os.getpid()}-"):
+                    raw.remove_image(ref)
+        for n in Volume.objects.values_list("engine_name", flat=True):
+            with contextlib.suppress(docker.errors.APIError):
+                raw.remove_volume(n, force=True)
+        cleanup()
+        del user
+
+
+if __name__ == "__main__":
+    main()
