@@ -194,3 +194,29 @@ def test_it_treats_stop_of_a_stopped_container_as_a_no_op(
     response = operator.json("POST", f"/api/containers/{cid}/stop", {})
     assert response.status_code == 200
     assert response.json()["state"] == "exited"
+
+
+def test_it_stops_and_kills_paused_containers(make_container: Any, operator: Any) -> None:
+    first = make_container("paused-stop")["container_id"]
+    second = make_container("paused-kill")["container_id"]
+    engine().pause(first)
+    engine().pause(second)
+    stopped = operator.json("POST", f"/api/containers/{first}/stop", {"timeout_seconds": 1})
+    assert stopped.status_code == 200, stopped.json()
+    assert stopped.json()["state"] == "exited"
+    killed = operator.json("POST", f"/api/containers/{second}/kill", {"signal": "KILL"})
+    assert killed.status_code == 200, killed.json()
+    assert killed.json()["state"] == "exited"
+
+
+def test_it_reports_an_exec_in_a_missing_directory_as_exit_126(
+    make_container: Any, operator: Any
+) -> None:
+    cid = make_container("nodir")["container_id"]
+    response = operator.json(
+        "POST", f"/api/containers/{cid}/exec", {"command": ["pwd"], "workdir": "/no/such/dir"}
+    )
+    # The engine runs the exec and reports the failed chdir as exit 126 with its message.
+    assert response.status_code == 200
+    assert response.json()["exit_code"] == 126
+    assert "no such file" in response.json()["stdout"]
