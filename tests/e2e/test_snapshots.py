@@ -20,6 +20,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # The operations tray floats over the page; these pictures are of the tree.
+    page.add_style_tag(content="#operations-tray, #toasts { display: none !important; }")
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
@@ -132,3 +134,42 @@ def test_it_draws_a_readable_family_in_light_and_dark(page: Any, live: Any) -> N
     page.goto(live.url(f"/containers/{c1['container_id']}/snapshots"))
     expect(page.locator("#lineage-tree .lin-node.is-current")).to_be_visible()
     shot(page, "snapshots-tab")
+
+
+def test_it_keeps_a_fifty_node_family_readable(page: Any, live: Any) -> None:
+    suffix = secrets.token_hex(2)
+    root = live.create_container(f"big-{suffix}")["container_id"]
+    first_clone = ""
+    for i in range(10):
+        snap = run(live, f"/api/containers/{root}/snapshot", {"name": f"big-{suffix}-s{i}"})
+        clone = run(
+            live,
+            f"/api/snapshots/{snap['snapshot_id']}/clone",
+            {"name": f"big-{suffix}-c{i}", "resume_policy": "manual"},
+        )
+        first_clone = first_clone or clone["container_id"]
+    tip = first_clone
+    for gen in range(15):
+        snap = run(live, f"/api/containers/{tip}/snapshot", {"name": f"gen{gen}-{suffix}"})
+        tip = run(
+            live,
+            f"/api/snapshots/{snap['snapshot_id']}/clone",
+            {"name": f"gen{gen}-{suffix}-c", "resume_policy": "manual"},
+        )["container_id"]
+
+    page.goto(live.url(f"/snapshots/lineage/{tip}"))
+    tree = page.locator("#lineage-tree")
+    expect(tree.locator(".lin-node")).to_have_count(51)
+    expect(tree.locator(".lin-summary")).to_contain_text("26 containers · 25 snapshots")
+    # Every node's name is on screen width-wise (deep chains do not run off to the right).
+    viewport = page.viewport_size["width"]
+    overflowing = page.evaluate(
+        """(w) => [...document.querySelectorAll('#lineage-tree .lin-name')]
+             .filter(e => e.getBoundingClientRect().right > w).map(e => e.textContent)""",
+        viewport,
+    )
+    assert overflowing == []
+    expect(tree.locator(".lin-node.is-current")).to_have_attribute("data-node-id", tip)
+    shot(page, "lineage-50-light")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "lineage-50-dark")
