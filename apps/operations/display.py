@@ -42,16 +42,19 @@ def short(value: str) -> str:
     return value
 
 
-def result_links(op: Operation) -> list[dict[str, str]]:
+def result_links(op: Operation, names: dict[str, str] | None = None) -> list[dict[str, str]]:
     """Each id in the result as a labelled link (or plain text when there is no page for it)."""
     result: dict[str, Any] = op.result or {}
     links: list[dict[str, str]] = []
+    names = names or {}
     if cid := result.get("container_id"):
-        links.append({"label": "Container", "text": short(cid), "url": f"/containers/{cid}/"})
+        text = names.get(cid) or short(cid)
+        links.append({"label": "Container", "text": text, "url": f"/containers/{cid}/"})
     if sid := result.get("snapshot_id"):
         links.append({"label": "Snapshot", "text": sid, "url": f"/snapshots/{sid}/"})
     for cid in result.get("container_ids") or []:
-        links.append({"label": "Container", "text": short(cid), "url": f"/containers/{cid}/"})
+        text = names.get(cid) or short(cid)
+        links.append({"label": "Container", "text": text, "url": f"/containers/{cid}/"})
     if ref := result.get("reference"):
         links.append({"label": "Image", "text": ref, "url": "/images/"})
     if image_id := result.get("image_id"):
@@ -77,11 +80,29 @@ def failed_items(op: Operation) -> list[dict[str, Any]]:
     return out
 
 
-def row(op: Operation) -> dict[str, Any]:
+def duration(op: Operation) -> str:
+    """How long it ran (or has been running), as people say it: 2.1 s, 3 min 4 s, 1 h 2 min."""
+    if op.started_at is None:
+        return ""
+    from django.utils import timezone
+
+    seconds = ((op.finished_at or timezone.now()) - op.started_at).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def row(op: Operation, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a list row, the tray and the detail page show; `names` maps container ids to names."""
     return {
         "op": op,
         "kind_label": kind_label(op.kind),
-        "target_text": short(op.target_id),
+        "target_text": (names or {}).get(op.target_id) or short(op.target_id),
+        "duration": duration(op),
         "target_url": target_url(op.target_type, op.target_id),
         "requested_by": (op.requested_by or {}).get("name", ""),
     }

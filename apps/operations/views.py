@@ -50,9 +50,10 @@ def operation_list(request: HttpRequest) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
+    names = _container_names([op.target_id for op in page.object_list])
     ctx: dict[str, Any] = {
         "nav": "operations",
-        "rows": [display.row(op) for op in page.object_list],
+        "rows": [display.row(op, names) for op in page.object_list],
         "page": page,
         "total": paginator.count,
         "query": params.urlencode(),
@@ -68,23 +69,30 @@ def operation_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, ctx)
 
 
-def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:
-    target_name = ""
-    if op.target_type == "container":
-        from apps.containers.models import ContainerRecord
+def _container_names(ids: list[str]) -> dict[str, str]:
+    """Container ids to names, one query (operations keep ids; people read names)."""
+    from apps.containers.models import ContainerRecord
 
-        target_name = (
-            ContainerRecord.objects.filter(container_id=op.target_id)
-            .values_list("name", flat=True)
-            .first()
-            or ""
-        )
+    ids = [i for i in ids if len(i) == 64]
+    if not ids:
+        return {}
+    return dict(
+        ContainerRecord.objects.filter(container_id__in=ids).values_list("container_id", "name")
+    )
+
+
+def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:
+    result = op.result or {}
+    names = _container_names(
+        [op.target_id, str(result.get("container_id", "")), *result.get("container_ids", [])]
+    )
+    target_name = names.get(op.target_id, "") if op.target_type == "container" else ""
     return {
         "nav": "operations",
-        "item": display.row(op),
+        "item": display.row(op, names),
         "op": op,
         "target_name": target_name,
-        "result_links": display.result_links(op),
+        "result_links": display.result_links(op, names),
         "failed_items": display.failed_items(op),
         "can_cancel": actor.can("operator") and not op.is_terminal,
         "deadline_minutes": int(op.deadline.total_seconds() // 60),

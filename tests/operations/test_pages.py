@@ -49,6 +49,7 @@ def test_it_shows_a_finished_operation_with_result_links(viewer, ours):
     assert page.status_code == 200
     assert "Succeeded" in html
     assert f"/containers/{'ab' * 32}/" in html
+    assert "took" in html
     assert "Cancel</button>" not in html
 
 
