@@ -4,8 +4,10 @@ delete, and the two builders (rebuild quilt/base, build quilt/debian)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -19,6 +21,8 @@ from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse
 from apps.operations.models import Operation
+
+PAGE_SIZE = 50
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -50,12 +54,21 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
         **extra,
     }
     ctx["debian_ok"], ctx["debian_why"] = debian.available()
+    query = request.GET.get("q", "").strip()
+    ctx["q"] = query
     try:
         images = listing.list_images(include_snapshots=include)
-        for entry in images:
-            entry["protected"] = is_protected(entry["repository"])
-        ctx["images"] = images
         ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
+        if query:
+            images = [i for i in images if query in i["reference"]]
+        page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
+        for entry in page.object_list:
+            entry["protected"] = is_protected(entry["repository"])
+        ctx["images"] = page.object_list
+        ctx["page"] = page
+        ctx["page_query"] = urlencode(
+            {k: v for k, v in (("q", query), ("include_snapshots", "1" if include else "")) if v}
+        )
     except engine_errors.EngineError as exc:
         ctx["engine_error"] = _message(exc)
     return ctx
