@@ -343,4 +343,8 @@ def operation(request: HtmxHttpRequest, name: str, operation_id: str) -> HttpRes
     op = Operation.objects.filter(
         operation_id=operation_id, target_type="volume", tenant_id=volume.tenant_id
     ).first()
-    return render(request, "volumes/detail.html#op-row", {"op": op, "volume": volume})
+    response = render(request, "volumes/detail.html#op-row", {"op": op, "volume": volume})
+    if op is not None and op.is_terminal:
+        # The browser refreshes its listing once, when an extraction ends (not on every event).
+        response["HX-Trigger"] = "volume-files-changed"
+    return response

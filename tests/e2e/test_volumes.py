@@ -70,7 +70,7 @@ def test_it_uploads_browses_mounts_and_reads_a_volume_file(
     page.get_by_role("button", name="Extract archive").click()
     expect(page.locator("#volume-page [role=status]")).to_contain_text("Extracting site.tar.gz")
     expect(page.locator(".vol-op .badge").first).to_have_text("succeeded", timeout=30_000)
-    page.reload()
+    # No reload: the finished operation tells the file browser to refresh itself.
     folder = page.locator("#file-browser").get_by_role("link", name="site/")
     expect(folder).to_be_visible()
     folder.click()
@@ -118,7 +118,7 @@ def test_it_shows_images_with_the_builders_and_a_pull_error(page: Any, live: Any
     expect(page.get_by_role("heading", name="Images", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="quilt/base:latest")).to_be_visible()
     expect(page.get_by_role("button", name="Rebuild quilt/base")).to_be_visible()
-    page.get_by_label("Reference").fill("Not A Reference")
+    page.get_by_label("Reference", exact=True).fill("Not A Reference")
     page.get_by_role("button", name="Pull").click()
     expect(page.get_by_role("alert")).to_contain_text("is not a valid image reference")
     both_themes(page, "images-list")
