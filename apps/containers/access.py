@@ -37,6 +37,8 @@ class Target:
     actor: Actor
     record: ContainerRecord
     info: ContainerInfo
+    # Readiness checks an action has just computed for `info`; None = compute when needed.
+    checks: dict[str, bool] | None = None
 
     @property
     def id(self) -> str:

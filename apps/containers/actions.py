@@ -57,6 +57,7 @@ KILL_SIGNALS = (*SIGNALS, "ABRT", "ALRM", "PIPE", "WINCH")
 def refresh(target: Target) -> Target:
     """Re-inspect after a change (the record is kept; its name follows Docker's)."""
     target.info = engine().inspect_container(target.id)
+    target.checks = None
     current = name_from_docker(target.record.tenant.slug, target.info.name)
     if current != target.record.name:
         ContainerRecord.objects.filter(pk=target.record.pk).update(name=current)
@@ -124,22 +125,31 @@ def normalise_signal(
     return "SIG" + name
 
 
-def wait_exec_ready(container_id: str, seconds: float = READY_WAIT_SECONDS) -> ContainerInfo:
-    """Poll until the container answers a no-op exec, stops running, or `seconds` pass."""
+def wait_exec_ready(
+    container_id: str, seconds: float = READY_WAIT_SECONDS
+) -> tuple[ContainerInfo, dict[str, bool]]:
+    """Poll until the container answers a no-op exec, stops running, or `seconds` pass.
+
+    Returns the last inspect and the readiness checks measured on the way (no extra probe).
+    """
     deadline = time.monotonic() + seconds
     while True:
         info = engine().inspect_container(container_id)
-        if info.state != "running" or not image_has_shell(info):
-            # A command that exits at once: give the engine a moment to record the exit.
-            if info.state in ("created", "restarting") and time.monotonic() < deadline:
-                time.sleep(0.1)
-                continue
-            return info
-        if minit_responsive(container_id):
-            return info
-        if time.monotonic() >= deadline:
-            return info
-        time.sleep(0.1)
+        shell = image_has_shell(info)
+        responsive = False
+        if info.state == "running" and shell:
+            responsive = minit_responsive(container_id)
+        elif info.state in ("created", "restarting") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            continue
+        if responsive or info.state != "running" or not shell or time.monotonic() >= deadline:
+            return info, {
+                "state_running": info.state == "running",
+                "minit_responsive": responsive,
+                "network_configured": info.ip_on(settings.QUILTWEB_NETWORK) is not None,
+                "managed_image_valid": shell,
+            }
+        time.sleep(0.05)
 
 
 # -- create --------------------------------------------------------------------------------------
@@ -232,9 +242,8 @@ def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
         strict=spec.strict,
         created_by=actor.as_dict(),
     )
-    info = wait_exec_ready(container_id)
-    target = Target(actor=actor, record=record, info=info)
-    checks = evaluate_checks(info)
+    info, checks = wait_exec_ready(container_id)
+    target = Target(actor=actor, record=record, info=info, checks=checks)
     _audit(target, "container.created", {"image": spec.image, "volumes": len(spec.volumes)})
     _publish(target, "created", checks=checks)
     return target
@@ -327,14 +336,18 @@ def _create_from_runtime(
         source_snapshot_id=source_snapshot_id,
         relation=relation,
     )
-    info = wait_exec_ready(container_id) if start else engine().inspect_container(container_id)
-    target = Target(actor=actor, record=record, info=info)
+    if start:
+        info, checks = wait_exec_ready(container_id)
+    else:
+        info = engine().inspect_container(container_id)
+        checks = evaluate_checks(info)
+    target = Target(actor=actor, record=record, info=info, checks=checks)
     _audit(
         target,
         "container.created",
         {"image": image, "source_snapshot_id": source_snapshot_id, "relation": relation},
     )
-    _publish(target, "created", checks=evaluate_checks(info))
+    _publish(target, "created", checks=checks)
     return target
 
 
@@ -423,9 +436,9 @@ def _close_terminals(container_id: str) -> None:
 
 def mark_started(target: Target, actor: Actor, action: str) -> Target:
     """After a start or resume: wait for readiness, record, audit and publish."""
-    info = wait_exec_ready(target.id)
+    info, checks = wait_exec_ready(target.id)
     target.info = info
-    checks = evaluate_checks(info)
+    target.checks = checks
     _audit(target, f"container.{action}", {"state": api_state(info.state)}, actor=actor)
     _publish(target, action, checks=checks)
     return target

@@ -184,7 +184,9 @@ def container_status(target: Target) -> dict[str, Any]:
     if not info.detailed:
         info = engine().inspect_container(target.id)
         target.info = info
-    checks = evaluate_checks(info)
+        target.checks = None
+    checks = target.checks if target.checks is not None else evaluate_checks(info)
+    target.checks = None  # used once: a later read of the same target measures again
     store_runtime(target.record, info, checks)
     return status_object(
         target.record,
