@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine, engine
@@ -18,6 +19,7 @@ def _snapshot_images() -> list[str]:
     return [
         tag
         for image in engine().list_images()
+        if image.labels.get("io.quiltweb.instance") == settings.QUILTWEB_INSTANCE
         for tag in image.repo_tags
         if tag.startswith("quiltweb-snapshot:")
     ]
@@ -94,7 +96,8 @@ def test_it_cleans_up_volume_copies_when_a_copy_fails(
 
     make_volume(operator, "data")
     parent = make_container(operator, "parent", volumes=["data:/data"])
-    before = {v.name for v in engine().list_volumes()}
+    mine = [f"io.quiltweb.instance={settings.QUILTWEB_INSTANCE}"]
+    before = {v.name for v in engine().list_volumes(labels=mine)}
 
     def failing_copy(self: Engine, *args: Any, **kwargs: Any) -> None:
         raise engine_errors.BadRequest("copy failed (injected)")
@@ -109,6 +112,6 @@ def test_it_cleans_up_volume_copies_when_a_copy_fails(
 
     assert op.status == "failed"
     assert "copy failed" in op.error["error"]
-    assert {v.name for v in engine().list_volumes()} == before
+    assert {v.name for v in engine().list_volumes(labels=mine)} == before
     assert _snapshot_images() == []
     assert engine().inspect_container(parent.id).state == "running"
