@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -43,11 +44,16 @@ class FileDb:
         )
 
     def queue(self, kind: str = "test_sleep", **params: Any) -> str:
+        return self.queue_many(1, kind, **params)[0]
+
+    def queue_many(self, count: int, kind: str = "test_sleep", **params: Any) -> list[str]:
+        """Submit `count` operations in one `manage.py shell` (each start costs a second)."""
         code = (
             "import json; from tests.operations.fake_runners import queue; "
-            f"print(queue({kind!r}, params=json.loads({json.dumps(params)!r})).operation_id)"
+            f"[print(queue({kind!r}, params=json.loads({json.dumps(params)!r})).operation_id)"
+            f" for _ in range({count})]"
         )
-        return self.manage("shell", "-c", code).stdout.strip().splitlines()[-1]
+        return self.manage("shell", "-c", code).stdout.strip().splitlines()[-count:]
 
     def worker(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -58,6 +64,19 @@ class FileDb:
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def count_events(self, message: str) -> dict[str, int]:
+        """operation_update events per operation whose message is `message` (a transition)."""
+        with sqlite3.connect(self.path, timeout=20) as db:
+            rows = db.execute(
+                "SELECT data FROM events_event WHERE type = 'operation_update'"
+            ).fetchall()
+        counts: dict[str, int] = {}
+        for (raw,) in rows:
+            data = json.loads(raw)
+            if data["message"] == message:
+                counts[data["operation_id"]] = counts.get(data["operation_id"], 0) + 1
+        return counts
 
     def op(self, operation_id: str) -> dict[str, Any]:
         with sqlite3.connect(self.path, timeout=20) as db:
@@ -71,17 +90,30 @@ class FileDb:
         return out
 
 
-@pytest.fixture
-def file_db(tmp_path: Path) -> Iterator[FileDb]:
+def _env(db_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
-        "QUILTWEB_DB": str(tmp_path / "worker.sqlite3"),
+        "QUILTWEB_DB": str(db_path),
         "QUILTWEB_INSTANCE": settings.QUILTWEB_INSTANCE,
         "QUILTWEB_RUNNER_MODULES": "tests.operations.fake_runners",
         "QUILTWEB_WORKER_POLL_SECONDS": "0.05",
-        "DATABASE_URL": "",
     }
-    env.pop("DATABASE_URL")
-    db = FileDb(path=tmp_path / "worker.sqlite3", env=env)
-    db.manage("migrate", "--noinput")
-    yield db
+    env.pop("DATABASE_URL", None)  # worker processes share a SQLite file, whatever the suite uses
+    return env
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("worker-db") / "template.sqlite3"
+    FileDb(path=path, env=_env(path)).manage("migrate", "--noinput")
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def file_db(tmp_path: Path, _migrated_template: Path) -> Iterator[FileDb]:
+    """A fresh copy of a migrated SQLite file for worker subprocesses and the test to share."""
+    path = tmp_path / "worker.sqlite3"
+    shutil.copyfile(_migrated_template, path)
+    yield FileDb(path=path, env=_env(path))

@@ -27,7 +27,7 @@ def stop(proc: Any) -> str:
 
 
 def test_it_runs_each_operation_once_with_two_worker_processes(file_db):
-    ids = [file_db.queue("test_sleep", seconds=0.1) for _ in range(8)]
+    ids = file_db.queue_many(8, "test_sleep", seconds=0.1)
     workers = [file_db.worker(), file_db.worker()]
     try:
         wait_for(lambda: all(file_db.op(i)["status"] in TERMINAL for i in ids))
@@ -36,8 +36,11 @@ def test_it_runs_each_operation_once_with_two_worker_processes(file_db):
         for w in workers:
             stop(w)
     assert {o["status"] for o in ops} == {"succeeded"}
-    # Each ran exactly once: one claim, one start, one finish per operation.
     assert all(o["claimed_by"] for o in ops)
+    # Each ran exactly once: one claim event and one finish event per operation.
+    for transition in ("running", "done"):
+        counts = file_db.count_events(transition)
+        assert all(counts.get(i) == 1 for i in ids), (transition, counts)
 
 
 def test_it_fails_an_operation_left_running_by_a_killed_worker(file_db):
