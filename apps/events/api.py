@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -38,6 +39,7 @@ EVENT_TYPES = (
 )
 ALWAYS_SENT = ("ready", "heartbeat")
 POLL_SECONDS = 0.3
+LATE_WINDOW = 50
 HEARTBEAT_SECONDS = 15.0
 BATCH = 200
 # Events any signed-in user may see although they belong to no tenant (images are global).
@@ -56,9 +58,14 @@ class Subscription:
     cursor: int
     resumed: bool
     gap: bool
+    # Ids delivered lately. On PostgreSQL a row can commit after a row with a higher id, so
+    # each poll looks back LATE_WINDOW ids for rows not yet sent (SQLite commits in id order).
+    sent: deque[int] = field(default_factory=lambda: deque(maxlen=LATE_WINDOW * 2))
+    floor: int = 0  # never look back past where the stream started
 
     def query(self) -> Any:
-        rows = Event.objects.filter(id__gt=self.cursor)
+        low = max(self.floor, self.cursor - LATE_WINDOW)
+        rows = Event.objects.filter(id__gt=low).exclude(id__in=[i for i in self.sent if i > low])
         if not self.actor.is_admin:
             rows = rows.filter(
                 Q(tenant_id=self.actor.tenant_id) | Q(tenant_id__isnull=True, type__in=GLOBAL_TYPES)
@@ -151,6 +158,7 @@ def subscribe(request: HttpRequest) -> Subscription:
         types=types,
         container_id=container_id,
         cursor=cursor,
+        floor=cursor,
         resumed=resumed,
         gap=gap,
     )
@@ -189,7 +197,8 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
     while True:
         rows = await sync_to_async(_next_rows)(sub)
         for event_id, event_type, data in rows:
-            sub.cursor = event_id
+            sub.cursor = max(sub.cursor, event_id)
+            sub.sent.append(event_id)
             yield format_event(event_type, data, event_id)
         if len(rows) == BATCH:
             continue

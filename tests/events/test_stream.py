@@ -258,3 +258,28 @@ async def test_it_answers_401_without_credentials(db):
     response = await AsyncClient().get("/api/events")
     assert response.status_code == 401
     assert response.json()["error_code"] == "UNAUTHENTICATED"
+
+
+async def test_it_delivers_a_row_that_commits_after_a_higher_id(operator):
+    # PostgreSQL can commit id N after id N+2 is visible; the stream still sends both.
+    stream = await open_stream(operator)
+    try:
+        _, _, ready = await stream.next()
+        base = ready["last_event_id"]
+
+        def insert(event_id: int) -> None:
+            Event.objects.create(
+                id=event_id,
+                type="container_update",
+                data={"id": event_id},
+                tenant_id=operator.tenant.pk,
+            )
+
+        await sync_to_async(insert)(base + 3)
+        assert (await stream.next_data_event())[0] == base + 3
+        await sync_to_async(insert)(base + 1)
+        assert (await stream.next_data_event())[0] == base + 1
+        await sync_to_async(insert)(base + 2)
+        assert (await stream.next_data_event())[0] == base + 2
+    finally:
+        await stream.close()
