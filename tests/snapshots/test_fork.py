@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from apps.accounts.models import AuditEntry
 from apps.containers.models import ContainerRecord
@@ -107,3 +108,27 @@ def test_it_forks_a_paused_container_and_leaves_it_paused(operator: Any, box: An
     assert op.status == "succeeded", op.error
     assert engine().inspect_container(box.id).state == "paused"
     assert engine().inspect_container(op.result["container_id"]).state == "running"
+
+
+def test_it_leaves_nothing_when_the_fork_clone_fails(operator: Any, box: Any) -> None:
+    response = operator.json("POST", f"/api/containers/{box.id}/fork", {"name": "taken-later"})
+    assert response.status_code == 202
+    make_container(operator, "taken-later")
+
+    from tests.snapshots.conftest import drain
+
+    drain()
+
+    op = Operation.objects.get(operation_id=response.json()["operation_id"])
+    assert op.status == "failed"
+    assert op.error["error_code"] == "NAME_CONFLICT"
+    assert not Snapshot.objects.exists()
+    leftovers = [
+        tag
+        for image in engine().list_images()
+        if image.labels.get("io.quiltweb.instance") == settings.QUILTWEB_INSTANCE
+        for tag in image.repo_tags
+        if tag.startswith("quiltweb-snapshot:")
+    ]
+    assert leftovers == []
+    assert engine().inspect_container(box.id).state == "running"
