@@ -172,6 +172,17 @@ def request_delete(request: HttpRequest | None, actor: Actor, volume: Volume) ->
     """409 IN_USE now if a container mounts it; otherwise a `volume_delete` operation."""
     if (err := in_use(volume)) is not None:
         raise err
+    pending = (
+        Operation.objects.filter(
+            kind="volume_delete",
+            params__volume_pk=volume.pk,
+            status__in=["accepted", "queued", "running"],
+        )
+        .order_by("-id")
+        .first()
+    )
+    if pending is not None:
+        return pending  # a second click or retry follows the delete already under way
     return submit(
         request,
         actor=actor,

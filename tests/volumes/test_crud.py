@@ -126,3 +126,20 @@ def test_it_deletes_an_unused_volume_through_an_operation(operator):
     assert AuditEntry.objects.filter(action="volume.deleted", target_id="gone").exists()
     # The name is free again.
     make(operator, "gone")
+
+
+def test_it_answers_a_repeated_delete_with_the_same_operation(operator):
+    make(operator, "twice")
+    first = operator.json("DELETE", "/api/volumes/twice", **{"Idempotency-Key": "k1"}).json()
+    again = operator.json("DELETE", "/api/volumes/twice", **{"Idempotency-Key": "k1"}).json()
+    other = operator.json("DELETE", "/api/volumes/twice").json()
+    assert first["operation_id"] == again["operation_id"] == other["operation_id"]
+    assert drive(first["operation_id"]).status == "succeeded"
+
+
+def test_it_publishes_volume_events_with_the_object(operator):
+    make(operator, "evented")
+    operator.json("POST", "/api/volumes/evented/rename", {"new_name": "evented2"})
+    events = [e.data for e in Event.objects.filter(type="volume_update").order_by("id")]
+    assert events[0]["action"] == "created" and events[0]["volume"]["name"] == "evented"
+    assert events[-1]["action"] == "renamed" and events[-1]["volume"]["name"] == "evented2"
