@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -150,7 +150,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.progress_at = time.monotonic()
         self.tasks: list[asyncio.Task[Any]] = []
         try:
-            session_id, offset = await database_sync_to_async(authorise)(self.scope)
+            # Not thread-sensitive: opening a session waits on the engine, and one slow open
+            # must not queue every other socket's handshake behind it.
+            session_id, offset = await sync_to_async(authorise, thread_sensitive=False)(
+                self.scope
+            )
         except Refused as refused:
             await self.accept(SUBPROTOCOL)
             await self._error(refused.error_code, refused.message)
