@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
@@ -143,7 +142,7 @@ def readiness_view_model(
     rows.append(
         {
             "key": "health",
-            "label": f"Docker health: {health}" if health else "Docker health: none",
+            "label": f"Health: {health}" if health else "No healthcheck",
             "help": "The image's own HEALTHCHECK, if it has one. Ready is not the same as the app being healthy.",
             "ok": health_ok,
             "value": health or "no healthcheck",
@@ -292,6 +291,7 @@ def readiness(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     ctx = {
         "base_url": f"/containers/{target.id}/",
         "container_id": target.id,
+        "gate": target.actor.can("support"),
         "readiness": readiness_view_model(
             ready.get("state") or target.info.state,
             ready.get("checks"),
@@ -391,11 +391,6 @@ def delete(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
             return render(request, "containers/delete.html", ctx, status=409)
         return redirect("/containers/")
     return render(request, "containers/delete.html", detail_context(request, target))
-
-
-def forbid_unless(actor: Actor, role: str) -> None:
-    if not actor.can(role):
-        raise PermissionDenied(f"your role ({actor.role}) cannot do this; {ROLE_SENTENCES[role]}")
 
 
 # --------------------------------------------------------------------------- list, resolve, create

@@ -401,3 +401,23 @@ def test_it_queues_start_as_an_operation_and_shows_it_in_place(operator: Any) ->
     assert (
         op_id in again.content.decode()
     )  # the same key gets the same operation, not a second start
+
+
+def test_it_locks_the_run_button_until_exec_ready_and_unlocks_it_from_the_readiness_panel(
+    operator: Any,
+) -> None:
+    record = make(operator, "gate")
+    actions.stop_container(_target(operator, record), timeout_seconds=0)
+    path = f"/containers/{record.container_id}/"
+    page = operator.client.get(path).content.decode()
+    gate = page.split('id="exec-gate"')[1][:800]
+    assert "disabled" in gate and "Not exec-ready yet" in gate
+    from apps.engine.client import engine
+
+    engine().start(record.container_id)  # as if started elsewhere; the panel notices on refresh
+    panel = operator.client.get(path + "readiness", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="exec-gate" class="exec-gate" hx-swap-oob="true"' in panel
+    assert (
+        ">Run</button>" in panel.split('id="exec-gate"')[1]
+        and "disabled" not in panel.split('id="exec-gate"')[1][:400]
+    )
