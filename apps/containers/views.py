@@ -337,7 +337,11 @@ def _after_action(
 def lifecycle(request: HtmxHttpRequest, container_id: str, verb: str) -> HttpResponse:
     """start/resume (202 operations), stop, kill: one view, the verb picks the action."""
     target = get_container_for_page(request, container_id, "operator")
-
+    form_key = request.POST.get("idempotency_key", "")
+    if form_key and "Idempotency-Key" not in request.headers:
+        # A plain form post carries its key as a field; a double submit then reuses the operation.
+        request.META["HTTP_IDEMPOTENCY_KEY"] = form_key[:200]
+        request.__dict__.pop("headers", None)  # `headers` is cached from META
     try:
         if verb == "start":
             op = actions.request_start(request, target, {})
@@ -413,6 +417,7 @@ def _row(item: dict[str, Any], actor: Actor) -> dict[str, Any]:
         "can_start": actor.can("operator") and state in ALLOWED["start"],
         "can_stop": actor.can("operator") and state in ALLOWED["stop"],
         "can_resume": actor.can("operator") and state == "paused",
+        "idempotency_key": uuid.uuid4().hex,
     }
 
 

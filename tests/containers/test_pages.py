@@ -421,3 +421,24 @@ def test_it_locks_the_run_button_until_exec_ready_and_unlocks_it_from_the_readin
         ">Run</button>" in panel.split('id="exec-gate"')[1]
         and "disabled" not in panel.split('id="exec-gate"')[1][:400]
     )
+
+
+def test_it_makes_one_start_operation_for_a_double_submitted_plain_form(operator: Any) -> None:
+    from apps.operations.models import Operation
+
+    record = make(operator, "double")
+    actions.stop_container(_target(operator, record), timeout_seconds=0)
+    listing = operator.client.get("/containers/?state=exited").content.decode()
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', listing).group(1)  # type: ignore[union-attr]
+    token = csrf(operator)
+    for _ in range(2):
+        response = operator.client.post(
+            f"/containers/{record.container_id}/start",
+            {
+                "csrfmiddlewaretoken": token,
+                "idempotency_key": key,
+                "next": "/containers/?state=exited",
+            },
+        )
+        assert response.status_code == 302 and response["Location"] == "/containers/?state=exited"
+    assert Operation.objects.filter(kind="start", target_id=record.container_id).count() == 1
