@@ -265,7 +265,11 @@ def clone_form(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     return render(
         request,
         "snapshots/clone.html",
-        {"nav": "snapshots", "snapshot": snapshot, "next": _next_url(request, "")},
+        {
+            "nav": "snapshots",
+            "snapshot": snapshot,
+            "next": _next_url(request, f"/snapshots/lineage/{snapshot.snapshot_id}"),
+        },
     )
 
 

@@ -121,3 +121,33 @@ def test_it_lists_snapshots_and_hides_other_tenants(operator: Any, outsider: Any
     assert outsider.client.get(f"/snapshots/{snap.snapshot_id}/").status_code == 404
     assert outsider.client.get(f"/snapshots/lineage/{snap.snapshot_id}").status_code == 404
     assert outsider.client.get(f"/snapshots/lineage/{box.id}").status_code == 404
+
+
+def test_it_clones_with_options_from_the_clone_form(operator: Any, box: Any) -> None:
+    snap = snapshot_of(operator, box.id, name="s1")
+    family = f"/snapshots/lineage/{snap.snapshot_id}"
+    form = operator.client.get(f"/snapshots/{snap.snapshot_id}/clone?next={family}")
+    html = form.content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert token
+    assert f'name="next" value="{family}"' in html
+
+    response = operator.client.post(
+        f"/snapshots/{snap.snapshot_id}/clone/run",
+        {"name": "picked", "resume_policy": "manual", "next": family},
+        headers={"X-CSRFToken": token.group(1)},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == family
+    drain()
+    from apps.containers.models import ContainerRecord
+
+    assert ContainerRecord.objects.get(name="picked").source_snapshot_id == snap.snapshot_id
+
+
+def test_it_refuses_an_outside_next_url(operator: Any, box: Any) -> None:
+    snap = snapshot_of(operator, box.id, name="s1")
+    form = operator.client.get(f"/snapshots/{snap.snapshot_id}/clone?next=https://evil.example/")
+
+    assert "evil.example" not in form.content.decode()
