@@ -209,7 +209,15 @@ def run_operation(op: Operation) -> Operation:
         finish(op, Status.CANCELLED, message="cancelled")
     except OperationFailed as exc:
         body = _error(exc.error_code, exc.error, exc.details)
-        finish(op, Status.FAILED, error=body, message=f"failed: {exc.error}")
+        # A runner may keep a partial result on failure (batch_create: created ids + failures).
+        partial = exc.details.get("result") if isinstance(exc.details, dict) else None
+        finish(
+            op,
+            Status.FAILED,
+            result=partial if isinstance(partial, dict) else None,
+            error=body,
+            message=f"failed: {exc.error}",
+        )
     except engine_errors.EngineError as exc:
         body = _engine_error(exc)
         finish(op, Status.FAILED, error=body, message=f"failed: {body['error']}")
