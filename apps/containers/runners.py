@@ -133,8 +133,7 @@ def run_batch_create(op: Operation, progress: Progress) -> dict[str, Any]:
         progress.report(done * 100 // total if total else 100, f"{done}/{total}")
     result = {"container_ids": created, "failed": failed}
     if failed:
-        # Keep the partial result on the row whatever the worker does with a failure.
-        Operation.objects.filter(pk=op.pk).update(result=result)
+        # The worker keeps details["result"] as the failed operation's result.
         raise OperationFailed(
             "BATCH_PARTIAL",
             f"{len(failed)} of {total} containers could not be created",

@@ -145,7 +145,9 @@ def test_it_fails_a_batch_with_a_failed_item_but_keeps_the_others(operator: Any)
     op.refresh_from_db()
     assert op.status == "failed"
     assert op.error is not None
-    partial = op.error["details"]["result"]
+    assert op.error["error_code"] == "BATCH_PARTIAL"
+    partial = op.result
+    assert partial is not None and partial == op.error["details"]["result"]
     assert len(partial["container_ids"]) == 1
     assert partial["failed"][0]["index"] == 1
     assert partial["failed"][0]["error"]["error_code"] == "START_FAILED"
