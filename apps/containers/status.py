@@ -134,7 +134,7 @@ def status_object(
     state = api_state(info.state)
     return {
         "container_id": record.container_id,
-        "tenant_id": record.tenant.slug,
+        "tenant_id": record.tenant_id,
         "name": record.name,
         "state": state,
         "pid": pid if state in ("running", "paused") else None,
