@@ -86,7 +86,7 @@ def _require_exec_ready(target: Target) -> None:
 def _check_limits(actor: Actor) -> None:
     open_rows = TerminalSession.objects.filter(state__in=OPEN_STATES)
     per_user = settings.QUILTWEB_TERMINAL_PER_USER
-    if open_rows.filter(user_id=actor.user_id).count() >= per_user:
+    if open_rows.filter(user_id=actor.user_id or 0).count() >= per_user:
         raise ApiError(
             429,
             "TERMINAL_LIMIT",

@@ -23,7 +23,7 @@ def sessions_for(actor: Actor) -> Any:
     """A user's own sessions; admins see every session of the tenants they act on (all)."""
     qs = TerminalSession.objects.all()
     if not actor.is_admin:
-        qs = qs.filter(user_id=actor.user_id)
+        qs = qs.filter(user_id=actor.user_id or 0)
     recent = timezone.now() - KEEP_CLOSED
     return qs.exclude(state=State.CLOSED, closed_at__lt=recent)
 

@@ -42,7 +42,7 @@ def _asset_urls() -> dict[str, str]:
 
 def _own_open_sessions(actor: Actor, container_id: str) -> list[TerminalSession]:
     qs = TerminalSession.objects.filter(container_id=container_id, state__in=OPEN_STATES)
-    return list(qs.filter(user_id=actor.user_id).order_by("id"))
+    return list(qs.filter(user_id=actor.user_id or 0).order_by("id"))
 
 
 @require_GET
@@ -100,7 +100,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
         "can_open": actor.can("support"),
         "recording_on": settings.QUILTWEB_TERMINAL_RECORD,
     }
-    if request.htmx:
+    if getattr(request, "htmx", False):
         return render(request, "terminals/list.html#rows", ctx)
     return render(request, "terminals/list.html", ctx)
 
