@@ -327,7 +327,7 @@ def _create_from_runtime(
         command=runtime.get("command"),
         environment=environment,
         labels=user_labels,
-        volumes=[f"{engine_name}:{path}" for engine_name, path in volumes],
+        volumes=[f"{_volume_name(engine_name)}:{path}" for engine_name, path in volumes],
         working_directory=runtime.get("working_directory") or "",
         memory_limit_mb=runtime.get("memory_limit_mb"),
         cpu_limit_percent=runtime.get("cpu_limit_percent"),
@@ -360,6 +360,7 @@ def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
         return target
     engine().stop(target.id, timeout=timeout_seconds)
     refresh(target)
+    _close_terminals(target.id, "container_stopped")
     _audit(
         target,
         "container.stopped",
@@ -381,6 +382,8 @@ def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
         # The engine reports the exit a moment after the kill; wait for it so the reply is true.
         engine().wait(target.id, timeout=10)
     refresh(target)
+    if target.info.state not in ("running", "paused"):
+        _close_terminals(target.id, "container_stopped")
     _audit(target, "container.killed", {"signal": sig})
     _publish(target, "killed")
     return target
@@ -426,12 +429,21 @@ def delete_container(target: Target) -> dict[str, Any]:
     return {"container_id": target.id, "deleted": True}
 
 
-def _close_terminals(container_id: str) -> None:
+def _volume_name(engine_name: str) -> str:
+    """The tenant-facing name of an engine volume (the record keeps `name:/path`)."""
+    try:
+        from apps.volumes.lookup import volume_name_for_engine
+    except ImportError:
+        return engine_name
+    return volume_name_for_engine(engine_name) or engine_name
+
+
+def _close_terminals(container_id: str, reason: str = "container deleted") -> None:
     try:
         from apps.terminals.actions import close_sessions_for_container
     except ImportError:
         return
-    close_sessions_for_container(container_id, "container deleted")
+    close_sessions_for_container(container_id, reason)
 
 
 def mark_started(target: Target, actor: Actor, action: str) -> Target:

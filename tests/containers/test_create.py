@@ -220,3 +220,20 @@ def test_it_reports_an_exec_in_a_missing_directory_as_exit_126(
     assert response.status_code == 200
     assert response.json()["exit_code"] == 126
     assert "no such file" in response.json()["stdout"]
+
+
+def test_it_closes_terminal_sessions_when_stopped_or_deleted(
+    make_container: Any, operator: Any
+) -> None:
+    first = make_container("term-stop")["container_id"]
+    second = make_container("term-delete")["container_id"]
+    sessions = []
+    for cid in (first, second):
+        made = operator.json("POST", "/api/terminal/sessions", {"container_id": cid})
+        assert made.status_code == 201, made.json()
+        sessions.append(made.json()["session_id"])
+    operator.json("POST", f"/api/containers/{first}/stop", {"timeout_seconds": 1})
+    operator.json("DELETE", f"/api/containers/{second}")
+    for session_id in sessions:
+        body = operator.json("GET", f"/api/terminal/sessions/{session_id}").json()
+        assert body["state"] == "closed", body
