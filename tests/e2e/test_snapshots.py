@@ -135,6 +135,17 @@ def test_it_draws_a_readable_family_in_light_and_dark(page: Any, live: Any) -> N
     expect(page.locator("#lineage-tree .lin-node.is-current")).to_be_visible()
     shot(page, "snapshots-tab")
 
+    page.goto(live.url("/snapshots/"))
+    expect(
+        page.locator(f'#snapshot-rows tr[data-snapshot-name="staging-v2-{suffix}"]')
+    ).to_be_visible()
+    shot(page, "snapshots-list")
+    page.goto(live.url(f"/snapshots/{s2['snapshot_id']}/"))
+    expect(page.get_by_role("heading", name=f"staging-v2-{suffix}")).to_be_visible()
+    shot(page, "snapshot-detail")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "snapshot-detail-dark")
+
 
 def test_it_keeps_a_fifty_node_family_readable(page: Any, live: Any) -> None:
     suffix = secrets.token_hex(2)
