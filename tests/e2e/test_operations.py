@@ -57,3 +57,33 @@ def test_it_hides_the_tray_when_nothing_runs(page: Any, live: Any) -> None:
     tray = page.locator("#operations-tray")
     # Anything finished over 30 s ago leaves the tray; an empty tray is not displayed.
     expect(tray).to_be_hidden(timeout=45_000)
+
+
+def test_a_docker_cli_stop_reaches_the_event_stream_through_the_worker(live: Any) -> None:
+    import json
+    import subprocess
+    import urllib.request
+
+    container = live.create_container("e2e-cli-" + secrets.token_hex(3))
+    cid = container["container_id"]
+    url = live.url(f"/api/events?token={live.admin_key}&container_id={cid}&types=container_update")
+    with urllib.request.urlopen(url, timeout=60) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        first = stream.readline().decode()
+        assert first.startswith("id: ")
+        subprocess.run(["docker", "stop", "-t", "1", cid], check=True, capture_output=True)
+        event = ""
+        data: dict[str, Any] = {}
+        for raw in stream:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "container_update":
+                data = json.loads(line[6:])
+                if data.get("source") == "engine":
+                    break
+    assert data["action"] == "died"
+    assert data["container"]["state"] == "exited"
+    status, body = live.api("GET", "/api/containers")
+    assert status == 200
+    assert next(c for c in body["containers"] if c["container_id"] == cid)["state"] == "exited"
