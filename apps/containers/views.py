@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
@@ -393,6 +394,9 @@ def delete(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
             ctx = detail_context(request, target)
             ctx["delete_error"] = error_dict(request, exc)
             return render(request, "containers/delete.html", ctx, status=409)
+        messages.success(
+            request, f"Deleted {target.name}. Its volumes and snapshots are still there."
+        )
         return redirect("/containers/")
     return render(request, "containers/delete.html", detail_context(request, target))
 
@@ -508,7 +512,11 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
             if request.htmx:
                 return HttpResponseClientRedirect(f"/containers/{target.id}/")
             return redirect(f"/containers/{target.id}/")
-    ctx = {"nav": "containers", "form": form, "image_choices": image_choices()}
+    choices = image_choices()
+    typed = (form.data.get("image") or "").strip() if form.is_bound else ""
+    if typed and typed not in {value for value, _ in choices}:
+        choices.append((typed, f"{typed} (not found locally)"))  # keep what was typed
+    ctx = {"nav": "containers", "form": form, "image_choices": choices}
     if request.htmx:
         # htmx 2 does not swap 4xx bodies; the re-rendered form is the answer.
         return render(request, "containers/new.html#form", ctx)

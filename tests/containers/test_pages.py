@@ -442,3 +442,19 @@ def test_it_makes_one_start_operation_for_a_double_submitted_plain_form(operator
         )
         assert response.status_code == 302 and response["Location"] == "/containers/?state=exited"
     assert Operation.objects.filter(kind="start", target_id=record.container_id).count() == 1
+
+
+def test_it_keeps_an_unknown_image_selected_after_the_error(operator: Any) -> None:
+    response = post(operator, "/containers/new", {"name": "img", "image": "no/such-image:nope"})
+    page = response.content.decode()
+    assert '<option value="no/such-image:nope" selected>' in page
+    assert "not found locally" in page
+
+
+def test_it_says_what_was_deleted_on_the_list(operator: Any) -> None:
+    record = make(operator, "gone")
+    path = f"/containers/{record.container_id}/"
+    response = operator.client.post(
+        path + "delete", {"csrfmiddlewaretoken": csrf(operator, path)}, follow=True
+    )
+    assert f"Deleted {record.name}" in response.content.decode()
