@@ -58,8 +58,10 @@ def delete_image(actor: Actor, reference: str) -> dict[str, Any]:
             f"{reference} is protected: QuiltWeb needs it",
             hint="quilt/base is the managed image; snapshot images go with DELETE /api/snapshots/<id>.",
         )
-    # Removing one of several tags only untags; the last tag removes the image, so check users.
-    if len(tags) <= 1 and (users := listing.users_of(image_id)):
+    # Removing one of several tags only untags it: then only containers created from this very
+    # reference count. The last tag removes the image, so then every container on it counts.
+    users = listing.users_of(image_id, None if len(tags) <= 1 else reference)
+    if users:
         raise ApiError(
             409,
             "IN_USE",

@@ -114,10 +114,16 @@ def history(reference: str) -> list[dict[str, Any]]:
     return out
 
 
-def users_of(image_id: str) -> list[dict[str, Any]]:
-    """Containers (any state) whose image is this one, from one engine list call."""
-    return [
-        {"container_id": c.id, "name": c.name}
-        for c in engine().list_containers(all=True)
-        if c.image_id == image_id and "io.quiltweb.role" not in c.labels
-    ]
+def users_of(image_id: str, reference: str | None = None) -> list[dict[str, Any]]:
+    """Containers (any state) on this image: by id, or only those created from `reference`."""
+    out = []
+    for c in engine().list_containers(all=True):
+        if "io.quiltweb.role" in c.labels:
+            continue
+        by_name = reference is not None and c.image in (
+            reference,
+            reference.removesuffix(":latest"),
+        )
+        if (reference is None and c.image_id == image_id) or by_name:
+            out.append({"container_id": c.id, "name": c.name})
+    return out

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import posixpath
 import secrets
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,12 @@ def stash(data: bytes) -> str:
     """Keep the upload on disk for the worker (operation params stay small)."""
     folder = Path(settings.STATE_DIR) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
+    # Uploads of operations cancelled before they ran are never read: drop them after a day.
+    cutoff = time.time() - 86_400
+    for old in folder.glob("*.tar"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
     path = folder / f"{secrets.token_hex(16)}.tar"
     path.write_bytes(data)
     return str(path)

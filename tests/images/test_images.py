@@ -136,3 +136,16 @@ def test_it_refuses_to_delete_an_image_a_container_uses(admin, real_engine):
     assert response.status_code == 409
     assert response.json()["error_code"] == "IN_USE"
     assert response.json()["details"]["container_ids"] == [cid]
+
+
+def test_it_untags_an_alias_nobody_created_a_container_from(admin, real_engine):
+    ref = tagged("quilt/alias-test")
+    engine().tag_image(ref, "quilt/alias-test", "alias")
+    created = admin.json("POST", "/api/containers", {"name": "alias-user", "image": ref})
+    assert created.status_code == 201, created.content
+    assert (
+        admin.json("DELETE", "/api/oci/images?reference=quilt/alias-test:alias").status_code == 200
+    )
+    used = admin.json("DELETE", f"/api/oci/images?reference={ref}")
+    assert used.status_code == 409
+    assert used.json()["error_code"] == "IN_USE"
