@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.images.conftest import pushed_image, registry  # noqa: F401 (fixtures)
+
 pytestmark = pytest.mark.e2e
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -125,3 +127,21 @@ def test_it_shows_images_with_the_builders_and_a_pull_error(page: Any, live: Any
     page.get_by_role("link", name="quilt/base:latest").click()
     expect(page.get_by_text("/bin/sh present")).to_be_visible()
     both_themes(page, "image-inspect")
+
+
+def test_it_pulls_from_the_images_page_with_a_progress_bar(
+    page: Any,
+    live: Any,
+    pushed_image: str,  # noqa: F811 (the fixture imported above)
+) -> None:
+    page.goto(live.url("/images/"))
+    page.get_by_label("Reference", exact=True).fill(pushed_image)
+    page.get_by_role("button", name="Pull").click()
+    expect(page.locator("#images-page [role=status]")).to_contain_text(f"Pulling {pushed_image}")
+    row = page.locator(".img-op", has_text=pushed_image).first
+    expect(row.get_by_role("progressbar")).to_be_visible()
+    expect(row.locator(".badge")).to_have_text("succeeded", timeout=60_000)
+    expect(row).to_contain_text("3/3 layers")
+    # The list refreshes on the image_update event.
+    expect(page.get_by_role("link", name=pushed_image)).to_be_visible(timeout=30_000)
+    both_themes(page, "images-pulled")
