@@ -152,19 +152,14 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         try:
             # Not thread-sensitive: opening a session waits on the engine, and one slow open
             # must not queue every other socket's handshake behind it.
-            session_id, offset = await sync_to_async(authorise, thread_sensitive=False)(
-                self.scope
-            )
+            session_id, offset = await sync_to_async(authorise, thread_sensitive=False)(self.scope)
         except Refused as refused:
             await self.accept(SUBPROTOCOL)
             await self._error(refused.error_code, refused.message)
             await self.close(refused.code)
             return
         await self.accept(SUBPROTOCOL)
-        self.tasks = [
-            self.loop.create_task(self._sender()),
-            self.loop.create_task(self._stall_watch()),
-        ]
+        self.tasks = [self.loop.create_task(self._sender())]
         ready = await manager().acall(manager().attach(session_id, self.socket, offset))
         if ready is None:
             await self._error("CLOSED", "the session has ended")
@@ -243,6 +238,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 if self.acking and not self.paused and self.sent - self.acked > HIGH_WATER:
                     self.paused = True
                     self.progress_at = time.monotonic()
+                    self.loop.call_later(STALL_SECONDS, self._check_stall)
                     if self.session_id:
                         manager().pause(self.session_id, True, self.socket)
             elif isinstance(item, dict):
@@ -264,16 +260,22 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             if self.session_id:
                 manager().pause(self.session_id, False, self.socket)
 
-    async def _stall_watch(self) -> None:
-        while True:
-            await asyncio.sleep(min(5.0, STALL_SECONDS / 4))
-            if self.paused and time.monotonic() - self.progress_at > STALL_SECONDS:
-                await self._error("STALLED", "output was not acknowledged for 60 s")
-                session_id, self.session_id = self.session_id, None
-                if session_id:
-                    await manager().acall(manager().detach(session_id, self.socket))
-                await self.close(4408)
-                return
+    def _check_stall(self) -> None:
+        """A timer while paused (no task per socket): 4408 once acks stop for STALL_SECONDS."""
+        if not self.paused or self.session_id is None:
+            return
+        waited = time.monotonic() - self.progress_at
+        if waited < STALL_SECONDS:
+            self.loop.call_later(STALL_SECONDS - waited, self._check_stall)
+            return
+        self.tasks.append(self.loop.create_task(self._close_stalled()))
+
+    async def _close_stalled(self) -> None:
+        await self._error("STALLED", f"output was not acknowledged for {STALL_SECONDS:.0f} s")
+        session_id, self.session_id = self.session_id, None
+        if session_id:
+            await manager().acall(manager().detach(session_id, self.socket))
+        await self.close(4408)
 
     def _resize(self, session_id: str, cols: Any, rows: Any) -> None:
         valid = all(
