@@ -332,10 +332,12 @@ def expire_overdue() -> int:
 
 
 def housekeeping() -> None:
-    """Keep operations 7 days and events 24 h (spec 2.4)."""
+    """Keep operations 7 days, events and idempotency keys 24 h (spec 1.4, 2.4)."""
     from apps.events.models import Event
+    from apps.operations.models import IdempotencyRecord
 
     now = timezone.now()
     Operation.objects.filter(finished_at__lt=now - timedelta(days=7)).delete()
+    IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     Event.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     WorkerHeartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()

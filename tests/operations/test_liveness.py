@@ -106,7 +106,16 @@ def test_housekeeping_keeps_operations_7_days_and_events_24_hours(make_op):
     Event.objects.create(type="container_update", data={}, tenant_id=None)
     old_event = Event.objects.create(type="container_update", data={}, tenant_id=None)
     Event.objects.filter(pk=old_event.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    from apps.operations.models import IdempotencyRecord
+
+    old_key = IdempotencyRecord.objects.create(
+        user_id=1, route="r", key="old", body_hash="h", operation=new_op
+    )
+    IdempotencyRecord.objects.filter(pk=old_key.pk).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
     worker.housekeeping()
     assert set(Operation.objects.values_list("pk", flat=True)) == {new_op.pk, running_op.pk}
+    assert not IdempotencyRecord.objects.filter(pk=old_key.pk).exists()
     assert not Event.objects.filter(pk=old_event.pk).exists()
     assert Event.objects.count() >= 1

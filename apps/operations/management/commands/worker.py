@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from apps.engine.errors import EngineError
 from apps.operations import worker
 from apps.operations.registry import load_runners
 
@@ -40,12 +41,18 @@ def _every(stop: threading.Event, seconds: float, tasks: list[Callable[[], Any]]
                 try:
                     close_old_connections()
                     task()
+                except EngineError as exc:
+                    log.warning("%s: the engine is unavailable: %s", _name(task), exc)
                 except Exception:
-                    log.exception("background task %s failed", getattr(task, "__name__", task))
+                    log.exception("background task %s failed", _name(task))
             if stop.wait(seconds):
                 return
     finally:
         connections.close_all()
+
+
+def _name(task: Callable[[], Any]) -> str:
+    return str(getattr(task, "__name__", task))
 
 
 def _sweep_snapshots() -> None:
