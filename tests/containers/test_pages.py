@@ -458,3 +458,24 @@ def test_it_says_what_was_deleted_on_the_list(operator: Any) -> None:
         path + "delete", {"csrfmiddlewaretoken": csrf(operator, path)}, follow=True
     )
     assert f"Deleted {record.name}" in response.content.decode()
+
+
+def test_it_gives_every_tab_its_literal_path_and_marks_the_current_one(operator: Any) -> None:
+    record = make(operator, "tabs")
+    base = f"/containers/{record.container_id}/"
+    page = operator.client.get(base + "metrics").content.decode()
+    nav = page.split('id="container-tabs"')[1].split("</nav>")[0]
+    for suffix in (
+        "",
+        "logs",
+        "metrics",
+        "env",
+        "processes",
+        "network",
+        "snapshots",
+        "terminal",
+        "activity",
+    ):
+        assert f'href="{base}{suffix}"' in nav
+    assert 'aria-selected="true" aria-current="page">Metrics' in nav
+    assert 'hx-select="#tab-panel"' in nav and "hx-push-url" in nav
