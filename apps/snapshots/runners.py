@@ -7,6 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.accounts import audit
+from apps.accounts.actor import Actor
 from apps.containers.models import ContainerRecord
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -79,14 +81,14 @@ def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
             progress=progress,
         )
     except BaseException:
-        _discard(snapshot)
+        _discard(snapshot, actor)
         raise
     actions.record_clone(actor, target, snapshot, "forked")
     progress.report(100, f"fork {target.name} is ready")
     return {"container_id": target.id, "snapshot_id": snapshot.snapshot_id}
 
 
-def _discard(snapshot: Snapshot) -> None:
+def _discard(snapshot: Snapshot, actor: Actor) -> None:
     """Undo a fork's intermediate snapshot so a failed fork leaves nothing half-made."""
     eng = engine()
     for copy in snapshot.volume_copies:
@@ -98,5 +100,14 @@ def _discard(snapshot: Snapshot) -> None:
         deleted_at=timezone.now(), delete_reason="deleted", image_removed=True
     )
     snapshot.deleted_at = timezone.now()
+    audit.record(
+        actor,
+        "snapshot.deleted",
+        target_type="snapshot",
+        target_id=snapshot.snapshot_id,
+        target_name=snapshot.name,
+        tenant_id=snapshot.tenant_id,
+        data={"reason": "the fork's clone failed"},
+    )
     actions.publish_snapshot(snapshot, "deleted")
     Snapshot.objects.filter(pk=snapshot.pk).delete()
