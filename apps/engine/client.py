@@ -492,11 +492,11 @@ class Engine:
     @translated
     def volume_sizes(self) -> dict[str, int]:
         """Bytes used per volume name, from the engine's disk-usage report (slow: seconds)."""
-        self.api.timeout = max(self.timeout, 120)
+        self.api.timeout = int(max(self.timeout, 120))
         try:
             report = self.api.df()
         finally:
-            self.api.timeout = self.timeout
+            self.api.timeout = int(self.timeout)
         return {
             v["Name"]: int((v.get("UsageData") or {}).get("Size", -1))
             for v in report.get("Volumes") or []
