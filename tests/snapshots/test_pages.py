@@ -151,3 +151,18 @@ def test_it_refuses_an_outside_next_url(operator: Any, box: Any) -> None:
     form = operator.client.get(f"/snapshots/{snap.snapshot_id}/clone?next=https://evil.example/")
 
     assert "evil.example" not in form.content.decode()
+
+
+def test_it_shows_a_deleted_snapshot_as_a_tombstone_page(
+    operator: Any, viewer: Any, box: Any
+) -> None:
+    snap = snapshot_of(operator, box.id, name="gone")
+    operator.json("DELETE", f"/api/snapshots/{snap.snapshot_id}")
+
+    html = viewer.client.get(f"/snapshots/{snap.snapshot_id}/").content.decode()
+    tab = viewer.client.get(f"/containers/{box.id}/snapshots").content.decode()
+
+    assert "was deleted" in html
+    assert "clone/run" not in html
+    assert re.search(r'class="lin-node lin-snapshot is-deleted', tab)
+    assert "Take snapshot" not in tab
