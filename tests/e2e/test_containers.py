@@ -141,3 +141,17 @@ def test_it_updates_the_page_live_when_the_container_changes_elsewhere(
     expect(page.locator("#container-state")).to_have_text("exited", timeout=20_000)
     expect(page.get_by_role("button", name="Start")).to_be_enabled()
     assert page.evaluate("window.__marker") == 1
+
+
+def test_it_follows_logs_live_and_offers_a_download(page: Any, live: Any) -> None:
+    status = live.create_container(
+        "e2e-logs-" + secrets.token_hex(2),
+        command=["/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 1; done"],
+    )
+    page.goto(live.url(f"/containers/{status['container_id']}/logs"))
+    expect(page.locator("#log-lines")).to_contain_text("tick-1")
+    page.get_by_label("Follow (refresh every 2 s)").check()
+    expect(page.locator("#log-lines")).to_contain_text("tick-6", timeout=20_000)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download .txt").click()
+    assert info.value.suggested_filename.endswith("-logs.txt")
