@@ -155,3 +155,18 @@ def test_it_follows_logs_live_and_offers_a_download(page: Any, live: Any) -> Non
     with page.expect_download() as info:
         page.get_by_role("link", name="Download .txt").click()
     assert info.value.suggested_filename.endswith("-logs.txt")
+
+
+def test_it_shows_a_viewer_why_the_buttons_are_disabled(anon_page: Any, live: Any) -> None:
+    from tests.e2e.conftest import login
+
+    status = live.create_container("e2e-view-" + secrets.token_hex(2))
+    username, password = live.make_user("vic-viewer-" + secrets.token_hex(2), role="viewer")
+    login(anon_page, live, username, password)
+    expect(anon_page.get_by_role("link", name="New container")).to_have_count(0)
+    anon_page.goto(live.url(f"/containers/{status['container_id']}/"))
+    expect(anon_page.get_by_role("button", name="Stop")).to_be_disabled()
+    expect(anon_page.locator("#action-reasons")).to_contain_text("your role (viewer) cannot act")
+    expect(anon_page.locator(".exec-panel")).to_contain_text(
+        "support staff and operators can run commands"
+    )
