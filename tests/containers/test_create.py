@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -222,6 +223,7 @@ def test_it_reports_an_exec_in_a_missing_directory_as_exit_126(
     assert "no such file" in response.json()["stdout"]
 
 
+@pytest.mark.django_db(transaction=True)  # the terminal manager records closes from its thread
 def test_it_closes_terminal_sessions_when_stopped_or_deleted(
     make_container: Any, operator: Any
 ) -> None:
@@ -235,5 +237,10 @@ def test_it_closes_terminal_sessions_when_stopped_or_deleted(
     operator.json("POST", f"/api/containers/{first}/stop", {"timeout_seconds": 1})
     operator.json("DELETE", f"/api/containers/{second}")
     for session_id in sessions:
-        body = operator.json("GET", f"/api/terminal/sessions/{session_id}").json()
+        # The terminal manager ends a held session on its own thread: wait for it to settle.
+        for _ in range(150):
+            body = operator.json("GET", f"/api/terminal/sessions/{session_id}").json()
+            if body["state"] == "closed":
+                break
+            time.sleep(0.1)
         assert body["state"] == "closed", body
