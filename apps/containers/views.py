@@ -284,6 +284,11 @@ def actions_bar(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     return response
 
 
+def _on_overview(request: HtmxHttpRequest, target: Target) -> bool:
+    current = (request.htmx.current_url_abs_path or "") if request.htmx else ""
+    return not current or current.split("?")[0] == f"/containers/{target.id}/"
+
+
 @require_GET
 def readiness(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
@@ -292,7 +297,8 @@ def readiness(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     ctx = {
         "base_url": f"/containers/{target.id}/",
         "container_id": target.id,
-        "gate": target.actor.can("support"),
+        # The Run button lives on the overview tab only; elsewhere there is nothing to unlock.
+        "gate": target.actor.can("support") and _on_overview(request, target),
         "readiness": readiness_view_model(
             ready.get("state") or target.info.state,
             ready.get("checks"),

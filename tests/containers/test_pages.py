@@ -479,3 +479,16 @@ def test_it_gives_every_tab_its_literal_path_and_marks_the_current_one(operator:
         assert f'href="{base}{suffix}"' in nav
     assert 'aria-selected="true" aria-current="page">Metrics' in nav
     assert 'hx-select="#tab-panel"' in nav and "hx-push-url" in nav
+
+
+def test_it_sends_the_run_button_only_to_the_overview_tab(operator: Any) -> None:
+    record = make(operator, "gate-tab")
+    base = f"http://testserver/containers/{record.container_id}/"
+    on_logs = operator.client.get(
+        base + "readiness", headers={"HX-Request": "true", "HX-Current-URL": base + "logs"}
+    )
+    assert 'id="exec-gate"' not in on_logs.content.decode()
+    on_overview = operator.client.get(
+        base + "readiness", headers={"HX-Request": "true", "HX-Current-URL": base}
+    )
+    assert 'id="exec-gate"' in on_overview.content.decode()
