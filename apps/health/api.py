@@ -16,6 +16,18 @@ from apps.health import catalog, checks
 from apps.health.markdown import examples_md, health_md, help_md, markdown_response
 
 
+def _check_format(request: HttpRequest) -> None:
+    check_query(request, ("format",))
+    fmt = request.GET.get("format")
+    if fmt is not None and fmt not in ("json", "markdown"):
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            "format must be json or markdown",
+            details={"field": "format", "expected": ["json", "markdown"], "received": fmt},
+        )
+
+
 def _concern(name: str) -> str:
     concern = catalog.concern_name(name)
     if concern is None:
@@ -61,7 +73,7 @@ def system_info(request: HttpRequest) -> dict[str, Any]:
 
 @api_route("GET")
 def concern_health(request: HttpRequest, concern: str) -> HttpResponse:
-    check_query(request, ("format",))
+    _check_format(request)
     name = _concern(concern)
     body, _ = checks.concern_health(name)
     status = 503 if body["status"] == "unavailable" else 200
@@ -76,7 +88,7 @@ def concern_health(request: HttpRequest, concern: str) -> HttpResponse:
 
 @api_route("GET")
 def concern_help(request: HttpRequest, concern: str) -> HttpResponse | dict[str, Any]:
-    check_query(request, ("format",))
+    _check_format(request)
     body = catalog.help_body(_concern(concern))
     if wants_markdown(request):
         return markdown_response(help_md(body))
@@ -85,7 +97,7 @@ def concern_help(request: HttpRequest, concern: str) -> HttpResponse | dict[str,
 
 @api_route("GET")
 def concern_examples(request: HttpRequest, concern: str) -> HttpResponse | dict[str, Any]:
-    check_query(request, ("format",))
+    _check_format(request)
     body = catalog.examples_body(_concern(concern))
     if wants_markdown(request):
         return markdown_response(examples_md(body))

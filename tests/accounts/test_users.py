@@ -138,3 +138,12 @@ def test_it_really_closes_an_open_terminal_when_the_role_changes(admin: Any, ope
             break
         time.sleep(0.2)
     assert state == "closed"
+
+
+@pytest.mark.django_db
+def test_it_says_you_are_signed_out(viewer: Any) -> None:
+    viewer.client.get("/accounts/keys/")
+    token = viewer.client.cookies["csrftoken"].value
+    response = viewer.client.post("/accounts/logout/", {"csrfmiddlewaretoken": token}, follow=True)
+    assert "You are signed out." in response.content.decode()
+    assert viewer.client.get("/accounts/keys/").status_code == 302

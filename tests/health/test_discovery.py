@@ -170,3 +170,10 @@ def test_it_keeps_volume_discovery_routes_ahead_of_volume_names(viewer: Any) -> 
     for kind in ("health", "help", "examples"):
         response = viewer.json("GET", f"/api/volumes/{kind}")
         assert response.json()["concern"] == "volumes"
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_unknown_format(viewer: Any) -> None:
+    response = viewer.json("GET", "/api/containers/examples?format=xml")
+    assert response.status_code == 422
+    assert response.json()["details"]["field"] == "format"
