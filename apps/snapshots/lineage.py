@@ -37,6 +37,7 @@ class Node:
     expires_at: datetime | None = None
     children: list[Node] = field(default_factory=list)
     current: bool = False
+    busy: str = ""  # kind of a snapshot/clone/fork operation still running on this node
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -20,6 +20,7 @@ urlpatterns = [
     path(S + "ttl", views.set_ttl, name="ttl"),
     path(S + "delete", views.delete, name="delete"),
     path("containers/<str:container_id>/snapshots", views.container_panel, name="container_panel"),
+    path("containers/<str:container_id>/snapshots/forms", views.container_forms, name="forms"),
     path("containers/<str:container_id>/snapshots/take", views.take_snapshot, name="take"),
     path("containers/<str:container_id>/snapshots/fork", views.fork, name="fork"),
 ]

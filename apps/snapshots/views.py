@@ -23,7 +23,7 @@ from apps.containers.models import ContainerRecord
 from apps.core.api import engine_error_to_api
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
-from apps.operations.models import Operation
+from apps.operations.models import Operation, Status
 from apps.snapshots import actions, lineage
 from apps.snapshots.models import Snapshot
 
@@ -76,6 +76,7 @@ def _node_object(request: HttpRequest, node_id: str) -> tuple[Actor, ContainerRe
 def _tree_context(actor: Actor, obj: ContainerRecord | Snapshot) -> dict[str, Any]:
     root = lineage.build(obj)
     nodes = root.walk()
+    _mark_busy(nodes)
     focus = obj.container_id if isinstance(obj, ContainerRecord) else obj.snapshot_id
     return {
         "root": root,
@@ -89,6 +90,18 @@ def _tree_context(actor: Actor, obj: ContainerRecord | Snapshot) -> dict[str, An
         },
         "can_act": actor.can("operator"),
     }
+
+
+def _mark_busy(nodes: list[lineage.Node]) -> None:
+    """Lock a node's 202 buttons while one of its operations is unfinished (spec 3)."""
+    by_id = {n.id: n for n in nodes if not n.deleted}
+    running = Operation.objects.filter(
+        target_id__in=list(by_id),
+        kind__in=["snapshot", "clone", "fork"],
+        status__in=[Status.ACCEPTED, Status.QUEUED, Status.RUNNING],
+    ).values_list("target_id", "kind")
+    for target_id, kind in running:
+        by_id[target_id].busy = kind
 
 
 def _rows_context(actor: Actor, container_id: str = "") -> dict[str, Any]:
@@ -236,15 +249,47 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
     ctx.update(
         {
             "tab": "snapshots",
-            "ttl_choices": TTL_CHOICES,
-            "state": target.info.state,
-            "can_fork": target.info.state in actions.FORKABLE,
-            "can_snapshot": target.info.state not in actions.UNSNAPSHOTTABLE,
+            **_form_context(target),
             **_rows_context(target.actor, target.id),
             **_tree_context(target.actor, target.record),
         }
     )
     return render(request, "snapshots/container_panel.html", ctx)
+
+
+def _busy_kind(container_id: str) -> str | None:
+    return (
+        Operation.objects.filter(
+            target_id=container_id,
+            kind__in=["snapshot", "fork"],
+            status__in=[Status.ACCEPTED, Status.QUEUED, Status.RUNNING],
+        )
+        .values_list("kind", flat=True)
+        .first()
+    )
+
+
+def _form_context(target: Target) -> dict[str, Any]:
+    return {
+        "ttl_choices": TTL_CHOICES,
+        "state": target.info.state,
+        "can_fork": target.info.state in actions.FORKABLE,
+        "can_snapshot": target.info.state not in actions.UNSNAPSHOTTABLE,
+        "busy": _busy_kind(target.id),
+    }
+
+
+@require_GET
+def container_forms(request: HttpRequest, container_id: str) -> HttpResponse:
+    """The tab's snapshot/fork card alone: it locks while its operation runs."""
+    target = get_container_for_page(request, container_id, "operator")
+    ctx = {
+        "container_id": target.id,
+        "container": {"name": target.name},
+        "can_act": True,
+        **_form_context(target),
+    }
+    return render(request, "snapshots/container_panel.html#forms", ctx)
 
 
 @require_GET

@@ -63,7 +63,14 @@ def test_it_snapshots_from_the_tab_form_and_reports_the_operation(operator: Any,
     assert response.status_code == 200
     assert "snapshot · queued" in response.content.decode()
     assert response["HX-Trigger"] == "lineageChanged"
+    locked = operator.client.get(f"{path}/forms").content.decode()
+    assert "still running" in locked
+    assert re.search(r'id="take-snapshot"\s+disabled', locked)
+    assert "sse:operation_update" in locked
     drain()
+    unlocked = operator.client.get(f"{path}/forms").content.decode()
+    assert not re.search(r'id="take-snapshot"\s+disabled', unlocked)
+    assert "sse:operation_update" not in unlocked
     snap = Snapshot.objects.get(name="from-form")
     assert (snap.consistency_mode, snap.ttl_seconds) == ("app-consistent", 3600)
     op = Operation.objects.get()
