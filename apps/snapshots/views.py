@@ -9,6 +9,7 @@ rows refresh themselves on `snapshot_update`, `operation_update` and `container_
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -104,15 +105,21 @@ def _mark_busy(nodes: list[lineage.Node]) -> None:
         by_id[target_id].busy = kind
 
 
-def _rows_context(actor: Actor, container_id: str = "") -> dict[str, Any]:
+def _rows_context(actor: Actor, container_id: str = "", pinned: bool = False) -> dict[str, Any]:
     qs = Snapshot.objects.live().visible_to(_scope(actor)).order_by("-created_at", "-id")
+    query = {}
     if container_id:
         qs = qs.filter(source_container_id=container_id)
+        query["container_id"] = container_id
+    if pinned:
+        qs = qs.filter(pinned=True)
+        query["pinned"] = "true"
     return {
         "snapshots": list(qs[:500]),
-        "rows_url": "/snapshots/rows" + (f"?container_id={container_id}" if container_id else ""),
+        "rows_url": "/snapshots/rows" + (f"?{urlencode(query)}" if query else ""),
         "can_act": actor.can("operator"),
         "show_source": not container_id,
+        "pinned_only": pinned,
     }
 
 
@@ -201,7 +208,8 @@ def _with_idempotency(request: HttpRequest) -> None:
 @require_GET
 def snapshot_list(request: HttpRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
-    ctx = {"nav": "snapshots", **_rows_context(actor)}
+    pinned = request.GET.get("pinned") == "true"
+    ctx = {"nav": "snapshots", **_rows_context(actor, pinned=pinned)}
     return render(request, "snapshots/list.html", ctx)
 
 
@@ -209,7 +217,8 @@ def snapshot_list(request: HttpRequest) -> HttpResponse:
 def rows(request: HttpRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     container_id = request.GET.get("container_id", "")
-    return render(request, "snapshots/_rows.html", _rows_context(actor, container_id))
+    pinned = request.GET.get("pinned") == "true"
+    return render(request, "snapshots/_rows.html", _rows_context(actor, container_id, pinned))
 
 
 @require_GET

@@ -173,3 +173,17 @@ def test_it_shows_a_deleted_snapshot_as_a_tombstone_page(
     assert "clone/run" not in html
     assert re.search(r'class="lin-node lin-snapshot is-deleted', tab)
     assert "Take snapshot" not in tab
+
+
+def test_it_filters_the_list_to_pinned_snapshots(operator: Any, box: Any) -> None:
+    kept = snapshot_of(operator, box.id, name="kept")
+    snapshot_of(operator, box.id, name="loose")
+    operator.json("POST", f"/api/snapshots/{kept.snapshot_id}/pin")
+
+    html = operator.client.get("/snapshots/?pinned=true").content.decode()
+    rows = operator.client.get("/snapshots/rows?pinned=true").content.decode()
+
+    for text in (html, rows):
+        assert 'data-snapshot-name="kept"' in text
+        assert 'data-snapshot-name="loose"' not in text
+    assert 'hx-get="/snapshots/rows?pinned=true"' in html
