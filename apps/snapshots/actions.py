@@ -645,9 +645,17 @@ def image_users(image_id: str) -> list[str]:
     return [c.id for c in engine().list_containers() if c.image_id == image_id]
 
 
-def _remove_image(snapshot: Snapshot) -> bool:
+def images_in_use() -> set[str]:
+    """Image ids some engine container (any state) was created from: one list call."""
+    return {c.image_id for c in engine().list_containers()}
+
+
+def _remove_image(snapshot: Snapshot, in_use: set[str] | None = None) -> bool:
     """Remove the snapshot's image unless a container still uses it. True when it is gone."""
-    if image_users(snapshot.image_id):
+    used = (
+        snapshot.image_id in in_use if in_use is not None else bool(image_users(snapshot.image_id))
+    )
+    if used:
         return False
     try:
         engine().remove_image(snapshot.image_ref, force=False)
@@ -688,7 +696,7 @@ def delete_snapshot(snapshot: Snapshot, *, actor: Actor) -> None:
         publish_snapshot(snapshot, "deleted")
 
 
-def expire_snapshot(snapshot: Snapshot, *, actor: Actor) -> bool:
+def expire_snapshot(snapshot: Snapshot, *, actor: Actor, in_use: set[str] | None = None) -> bool:
     """Expire one snapshot (the sweeper). False when another sweeper got it first.
 
     The image goes unless a container uses it; the record goes unless a container was cloned
@@ -702,7 +710,7 @@ def expire_snapshot(snapshot: Snapshot, *, actor: Actor) -> bool:
         return False
     snapshot.refresh_from_db()
     _drop_copies(snapshot)
-    removed = _remove_image(snapshot)
+    removed = _remove_image(snapshot, in_use)
     has_children = ContainerRecord.objects.filter(source_snapshot_id=snapshot.snapshot_id).exists()
     with transaction.atomic():
         _audit(actor, "snapshot.expired", snapshot, {"image_removed": removed})
@@ -714,9 +722,9 @@ def expire_snapshot(snapshot: Snapshot, *, actor: Actor) -> bool:
     return True
 
 
-def retry_image_removal(snapshot: Snapshot) -> bool:
+def retry_image_removal(snapshot: Snapshot, in_use: set[str] | None = None) -> bool:
     """A tombstone's image that waited for its containers: remove it once none uses it."""
-    if _remove_image(snapshot):
+    if _remove_image(snapshot, in_use):
         Snapshot.objects.filter(pk=snapshot.pk).update(image_removed=True)
         return True
     return False

@@ -24,13 +24,16 @@ def sweep() -> dict[str, int]:
     expired = 0
     images = 0
     due = Snapshot.objects.live().filter(pinned=False, expires_at__lte=now).select_related("tenant")
+    waiting = Snapshot.objects.filter(deleted_at__isnull=False, image_removed=False)
+    if not due.exists() and not waiting.exists():
+        return {"expired": 0, "images_removed": 0}
     try:
+        in_use = actions.images_in_use()  # one engine list call for the whole pass
         for snapshot in due:
-            if actions.expire_snapshot(snapshot, actor=SYSTEM):
+            if actions.expire_snapshot(snapshot, actor=SYSTEM, in_use=in_use):
                 expired += 1
-        waiting = Snapshot.objects.filter(deleted_at__isnull=False, image_removed=False)
         for snapshot in waiting:
-            if actions.retry_image_removal(snapshot):
+            if actions.retry_image_removal(snapshot, in_use):
                 images += 1
     except engine_errors.EngineUnavailable as exc:
         log.warning("snapshot sweep stopped: the engine is unavailable (%s)", exc)
