@@ -355,7 +355,8 @@ def close_orphaned_rows() -> None:
     import socket
 
     host = socket.gethostname()
-    for row in TerminalSession.objects.filter(state__in=OPEN_STATES, owner__startswith=host + ":"):
+    rows = TerminalSession.objects.filter(state__in=OPEN_STATES, owner__startswith=host + ":")
+    for row in rows.exclude(owner=OWNER):
         pid = int(row.owner.rsplit(":", 1)[1] or 0)
         alive = pid == os.getpid()
         if not alive:

@@ -20,7 +20,12 @@ KEEP_CLOSED = timedelta(hours=24)
 
 
 def sessions_for(actor: Actor) -> Any:
-    """A user's own sessions; admins see every session of the tenants they act on (all)."""
+    """A user's own sessions; admins see every session of the tenants they act on (all).
+
+    Rows left open by a server process that has since died are closed first, so a restart
+    never leaves sessions that look alive.
+    """
+    actions.close_orphaned_rows()
     qs = TerminalSession.objects.all()
     if not actor.is_admin:
         qs = qs.filter(user_id=actor.user_id or 0)

@@ -52,6 +52,9 @@ class _Socket(Attachment):
         self.queue = queue
 
     def _put(self, item: Any) -> None:
+        if self.loop is _running_loop():
+            self.queue.put_nowait(item)  # the manager shares this loop (Daphne): no hop
+            return
         with contextlib.suppress(RuntimeError):  # the consumer's loop has already closed
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
@@ -63,6 +66,13 @@ class _Socket(Attachment):
 
     def close(self, code: int) -> None:
         self._put(code)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _first(query: dict[str, list[str]], name: str) -> str | None:
@@ -149,6 +159,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.paused = False
         self.progress_at = time.monotonic()
         self.tasks: list[asyncio.Task[Any]] = []
+        manager()  # first use from Daphne's loop binds the manager to it
         try:
             # Not thread-sensitive: opening a session waits on the engine, and one slow open
             # must not queue every other socket's handshake behind it.

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -130,8 +131,13 @@ class Recorder:
 
 
 class Manager:
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.sessions: dict[str, Session] = {}
+        if loop is not None:
+            # Daphne's own loop: PTY bytes and websocket frames meet with no thread hop.
+            self.loop = loop
+            asyncio.run_coroutine_threadsafe(self._watchdog(), loop)
+            return
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name="terminal-manager", daemon=True)
@@ -146,18 +152,29 @@ class Manager:
 
     # -- crossing threads ----------------------------------------------------------------------
 
+    def on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        """Run a coroutine on the manager's loop from sync code and wait for its result."""
+        """Run a coroutine on the manager's loop from sync code (another thread) and wait."""
         return self.submit(coro).result(timeout)
 
     async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self.on_loop():
+            return await coro
         return await asyncio.wrap_future(self.submit(coro))
 
     def soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
+        if self.on_loop():
+            fn(*args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
 
     def holds(self, session_id: str) -> bool:
         return session_id in self.sessions
@@ -490,13 +507,26 @@ _manager: Manager | None = None
 _lock = threading.Lock()
 
 
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """Daphne's running event loop when this process is a Daphne server, else None."""
+    if "daphne.server" not in sys.modules:
+        return None
+    with contextlib.suppress(Exception):
+        from twisted.internet import reactor
+
+        loop = getattr(reactor, "_asyncioEventloop", None)
+        if loop is not None and loop.is_running():
+            return loop
+    return None
+
+
 def manager() -> Manager:
-    """This process's session manager (its loop thread starts on first use)."""
+    """This process's session manager: on Daphne's loop in a server, else on a thread of its own."""
     global _manager
     if _manager is None:
         with _lock:
             if _manager is None:
-                _manager = Manager()
+                _manager = Manager(_server_loop())
     return _manager
 
 
