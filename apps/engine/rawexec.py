@@ -149,7 +149,11 @@ def run_exec(
             if remaining <= 0:
                 timed_out = True
                 break
-            ready, _, _ = select.select([sock], [], [], remaining)
+            # poll(), not select(): select() fails once the process holds 1024+ descriptors
+            # (a server with hundreds of open terminals does).
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            ready = poller.poll(remaining * 1000)
             if not ready:
                 continue
             try:
