@@ -199,3 +199,23 @@ def test_it_hides_container_archive_uploads_from_other_tenants_and_viewers(
         viewer.json("POST", f"/api/containers/{cid}/archive", {"content": content}).status_code
         == 403
     )
+
+
+def test_it_defaults_the_container_target_to_its_working_directory(operator):
+    created = operator.json(
+        "POST", "/api/containers", {"name": "arch-wd", "working_directory": "/srv"}
+    )
+    assert created.status_code == 201, created.content
+    cid = created.json()["container_id"]
+    content = tar_of(("in-workdir.txt", b"wd", "file"))
+    op = drive(
+        operator.json("POST", f"/api/containers/{cid}/archive", {"content": content}).json()[
+            "operation_id"
+        ]
+    )
+    assert op.status == "succeeded", op.error
+    assert op.result["path"] == "/srv"
+    out = operator.json(
+        "POST", f"/api/containers/{cid}/exec", {"command": ["cat", "/srv/in-workdir.txt"]}
+    )
+    assert out.json()["stdout"] == "wd"

@@ -197,3 +197,21 @@ def test_it_removes_its_helper_containers(operator, vol):
     ]
     assert helpers == []
     assert Helper  # the helper class stays importable for other apps
+
+
+def test_it_hides_files_from_other_tenants(operator, outsider, vol):
+    write(operator, "private.txt")
+    assert outsider.json("GET", "/api/volumes/files/ls").status_code == 404
+    assert outsider.json("GET", "/api/volumes/files/files/private.txt").status_code == 404
+    assert write(outsider, "x.txt").status_code == 404
+    assert outsider.json("DELETE", "/api/volumes/files/files/private.txt").status_code == 404
+    body = {"content": b64(b"")}
+    assert outsider.json("POST", "/api/volumes/files/archive", body).status_code == 404
+
+
+def test_it_lets_an_admin_reach_another_tenants_volume(admin, outsider):
+    assert outsider.json("POST", "/api/volumes", {"name": "theirs"}).status_code == 201
+    listed = admin.json("GET", "/api/volumes").json()["volumes"]
+    assert [v["name"] for v in listed] == ["theirs"]
+    assert listed[0]["tenant_id"] == outsider.tenant.pk
+    assert admin.json("GET", "/api/volumes/theirs/ls").status_code == 200
