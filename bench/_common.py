@@ -21,6 +21,7 @@ os.environ.setdefault("QUILTWEB_STATE_DIR", _tmp)
 os.environ.setdefault("QUILTWEB_INSTANCE", f"bench-{os.getpid()}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quiltweb.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
 import django  # noqa: E402
 
