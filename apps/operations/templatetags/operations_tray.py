@@ -6,9 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from apps.containers.models import ContainerRecord
 from apps.operations import display
 from apps.operations.models import Operation, Status
 
@@ -28,7 +29,16 @@ def tray_items(actor: Any) -> list[dict[str, Any]]:
     # The caller's tenant only, admins included: the tray is about the work at hand; the
     # operations page shows admins every tenant.
     qs = qs.filter(tenant_id=actor.tenant_id or -1)
-    return [display.row(op) for op in qs.order_by("-id")[:TRAY_SIZE]]
+    # The target's name in the same query: people know containers by name.
+    qs = qs.annotate(
+        target_name=Subquery(
+            ContainerRecord.objects.filter(container_id=OuterRef("target_id")).values("name")[:1]
+        )
+    )
+    return [
+        display.row(op, {op.target_id: op.target_name} if op.target_name else None)
+        for op in qs.order_by("-id")[:TRAY_SIZE]
+    ]
 
 
 @register.simple_tag(takes_context=True)
