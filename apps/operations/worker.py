@@ -206,7 +206,11 @@ def run_operation(op: Operation) -> Operation:
     except DeadlineExceeded:
         finish(op, Status.TIMED_OUT, error=_timeout_error(op), message="timed out")
     except OperationCancelled:
-        finish(op, Status.CANCELLED, message="cancelled")
+        if op.deadline_at is not None and timezone.now() > op.deadline_at:
+            # A runner that cleaned up and re-raised a plain cancel still ran out of time.
+            finish(op, Status.TIMED_OUT, error=_timeout_error(op), message="timed out")
+        else:
+            finish(op, Status.CANCELLED, message="cancelled")
     except OperationFailed as exc:
         body = _error(exc.error_code, exc.error, exc.details)
         # A runner may keep a partial result on failure (batch_create: created ids + failures).
