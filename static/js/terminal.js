@@ -116,6 +116,8 @@
       statusEl.textContent = text || name;
       statusEl.className = "badge term-status " + ({ connecting: "badge-info", live: "badge-ok",
         reconnecting: "badge-warn", ended: "state-exited" }[name] || "badge-info");
+      var dot = document.querySelector('.term-tab[aria-current="page"] .term-dot');
+      if (dot) dot.className = "term-dot state-" + ({ live: "active", ended: "closed" }[name] || "detached");
     }
     function info() {
       if (infoEl) infoEl.innerHTML = "";

@@ -90,6 +90,7 @@ def test_it_opens_types_resizes_and_reattaches_after_reload(page: Any, live: Any
     type_line(page, "echo again-$((2+3))")
     wait_for_text(page, "again-5")
 
+    page.set_viewport_size({"width": 1360, "height": 900})
     page.goto(live.url("/terminals/"))
     row = page.locator("table.data tbody tr").first
     expect(row).to_contain_text("active")
