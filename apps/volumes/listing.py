@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from apps.containers.models import LABEL_TENANT, name_from_docker
-from apps.core.ids import iso
+from apps.core.ids import iso, parse_iso
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
 from apps.volumes.helper import ROLE_LABEL
@@ -65,19 +68,33 @@ def as_dict(volume: Volume, attached: Attachments, *, extra: bool = False) -> di
 LIST_FIELDS = ("name", "driver", "labels", "created_at", "engine_name", "tenant_id")
 
 
+def _iso_fast(value: Any) -> str | None:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    if isinstance(value, str):
+        value = parse_iso(value)
+    return iso(value)
+
+
 def as_dicts(
     volumes: QuerySet[Volume], attached: Attachments, *, extra: bool = False
 ) -> list[dict[str, Any]]:
-    """`as_dict` for a whole list, from plain rows (no model instances: 500 volumes stay cheap)."""
+    """`as_dict` for a whole list, straight from the cursor.
+
+    The ORM's per-row converters cost more than the engine call for 500 volumes, so the
+    queryset's own SQL runs on a plain cursor and the two typed columns are decoded here.
+    """
+    sql, params = volumes.values_list(*LIST_FIELDS).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     out = []
-    for name, driver, labels, created_at, engine_name, tenant_id in volumes.values_list(
-        *LIST_FIELDS
-    ):
+    for name, driver, labels, created_at, engine_name, tenant_id in rows:
         data: dict[str, Any] = {
             "name": name,
             "driver": driver,
-            "labels": labels,
-            "created_at": iso(created_at),
+            "labels": json.loads(labels) if isinstance(labels, (str, bytes)) else labels,
+            "created_at": _iso_fast(created_at),
             "attached_to": [
                 {"container_id": u["container_id"], "name": u["name"], "path": u["path"]}
                 for u in attached.get(engine_name, ())
