@@ -20,7 +20,8 @@ def shot(page: Any, name: str) -> None:
 
 
 def test_it_shows_a_new_operation_live_and_links_to_its_detail(page: Any, live: Any) -> None:
-    container = live.create_container("e2e-op-" + secrets.token_hex(3))
+    name = "e2e-op-" + secrets.token_hex(3)
+    container = live.create_container(name)
     cid = container["container_id"]
     status, _ = live.api("POST", f"/api/containers/{cid}/stop", {"timeout_seconds": 1})
     assert status == 200
@@ -45,7 +46,7 @@ def test_it_shows_a_new_operation_live_and_links_to_its_detail(page: Any, live: 
     page.wait_for_url(f"**/operations/{op_id}")
     card = page.locator("#operation-card")
     expect(card.locator(".badge").first).to_have_text("Succeeded")
-    expect(card.get_by_role("link", name=cid[:12]).first).to_have_attribute(
+    expect(card.get_by_role("link", name=name).first).to_have_attribute(
         "href", f"/containers/{cid}/"
     )
     expect(card.get_by_role("button", name="Cancel")).to_have_count(0)
