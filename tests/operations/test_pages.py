@@ -108,7 +108,6 @@ def test_the_tray_renders_with_one_query(viewer, ours, make_op, django_assert_ma
     from django.template.loader import render_to_string
 
     from apps.accounts.actor import actor_for
-
     from apps.containers.models import ContainerRecord
 
     ContainerRecord.objects.create(
