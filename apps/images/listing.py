@@ -22,6 +22,7 @@ _SHELL_CACHE: dict[str, bool] = {}
 def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for image in images:
+        created = iso(image.created_at)  # once per image, not once per tag
         for repo_tag in image.repo_tags:
             repository, tag = split_tag(repo_tag)
             if repository == SNAPSHOT_REPOSITORY and not include_snapshots:
@@ -33,7 +34,7 @@ def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[st
                     "tag": tag,
                     "image_id": image.image_id,
                     "size_bytes": image.size_bytes,
-                    "created_at": iso(image.created_at),
+                    "created_at": created,
                 }
             )
     out.sort(key=lambda e: e["reference"])
