@@ -21,7 +21,12 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 def publish_operation(op: Operation) -> None:
-    container_id = op.target_id if op.target_type == "container" else ""
+    """`operation_update` with the whole operation; tagged with its container for `?container_id=`
+    (the target, or the container a clone made once it exists)."""
+    if op.target_type == "container":
+        container_id = op.target_id
+    else:
+        container_id = str((op.result or {}).get("container_id") or "")
     publish("operation_update", op.as_dict(), tenant_id=op.tenant_id, container_id=container_id)
 
 
