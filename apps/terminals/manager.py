@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 SCROLLBACK_BYTES = 1024 * 1024
 WATCH_SECONDS = 2.0
 CONTAINER_CHECK_SECONDS = 4.0
+MAX_PENDING_INPUT = 16 * 1024 * 1024
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 T = TypeVar("T")
@@ -81,7 +82,6 @@ class Session:
     last_input: float = field(default_factory=time.monotonic)
     last_container_check: float = field(default_factory=time.monotonic)
     can_read: asyncio.Event = field(default_factory=asyncio.Event)
-    inbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closing: asyncio.Task[Any] | None = None
     recorder: Recorder | None = None
@@ -219,7 +219,6 @@ class Manager:
         self.sessions[session_id] = session
         session.tasks = [
             self.loop.create_task(self._reader(session)),
-            self.loop.create_task(self._writer(session)),
         ]
         return pty.pid
 
@@ -253,15 +252,6 @@ class Manager:
                         break
                 await asyncio.sleep(0.1)
             self._close(session, reason, exit_code=code, grace=0.2)
-
-    async def _writer(self, session: Session) -> None:
-        try:
-            while True:
-                data = await session.inbox.get()
-                session.pty.write(data)
-                await session.pty.drain()
-        except (OSError, ConnectionError):
-            pass
 
     def _close(
         self, session: Session, reason: str, *, exit_code: int | None = None, grace: float = 2.0
@@ -388,7 +378,15 @@ class Manager:
                 return
             session.total_in += len(data)
             session.last_input = time.monotonic()
-            session.inbox.put_nowait(data)
+            # Straight into the socket's buffer: no task per session. A paste larger than the
+            # shell can take waits there; beyond MAX_PENDING_INPUT it is dropped.
+            writer = session.pty.writer
+            if writer.is_closing():
+                return
+            if writer.transport.get_write_buffer_size() > MAX_PENDING_INPUT:
+                log.warning("terminal %s: input dropped, %d bytes pending", session_id, len(data))
+                return
+            session.pty.write(data)
 
         self.soon(run)
 
