@@ -139,12 +139,25 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     session_id: str | None = None
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Skip Channels' per-message thread hop (closing old DB connections) for keystrokes.
-        if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
-            return
-        await super().dispatch(message)
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # One plain receive loop instead of Channels' await_many_dispatch (an asyncio.wait and
+        # a new task per message) and its per-message thread hop to close old database
+        # connections: keystrokes pay for neither. There is no channel layer to listen to.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    await self.websocket_receive(message)
+                elif kind == "websocket.connect":
+                    await self.websocket_connect(message)
+                elif kind == "websocket.disconnect":
+                    await self.websocket_disconnect(message)
+        except StopConsumer:
+            pass
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         if SUBPROTOCOL not in self.scope.get("subprotocols", []):

@@ -84,6 +84,7 @@ class Session:
     can_read: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closing: asyncio.Task[Any] | None = None
+    marking: asyncio.Lock = field(default_factory=asyncio.Lock)
     recorder: Recorder | None = None
 
     def scrollback(self, offset: int | None) -> tuple[int, bytes]:
@@ -351,7 +352,7 @@ class Manager:
         attachment.control(ready)
         for i in range(0, len(replay), 65536):
             attachment.push(replay[i : i + 65536])
-        self.loop.create_task(self._mark(session.session_id, "active"))
+        self.loop.create_task(self._mark(session.session_id))
         return ready
 
     async def detach(self, session_id: str, attachment: Attachment) -> None:
@@ -361,13 +362,20 @@ class Manager:
         session.attachment = None
         session.detached_since = time.monotonic()
         session.can_read.set()
-        await self._mark(session_id, "detached")
+        await self._mark(session_id)
 
-    async def _mark(self, session_id: str, state: str) -> None:
+    async def _mark(self, session_id: str) -> None:
+        """Record attached/detached; serial per session, and always the state at write time,
+        so a late write can never undo a newer one."""
         from apps.terminals import actions
 
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(actions.record_state, session_id, state)
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        async with session.marking:
+            state = "active" if session.attachment is not None else "detached"
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(actions.record_state, session_id, state)
 
     # -- input and control (thread-safe, non-blocking) -----------------------------------------
 
