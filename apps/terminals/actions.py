@@ -327,21 +327,22 @@ def sweep_rows(session_ids: list[str], counters: dict[str, tuple[int, int]]) -> 
     """Flush byte counters; return {session_id: reason} for sessions that must close now."""
     from apps.accounts.models import Profile
 
-    for session_id, (bytes_in, bytes_out) in counters.items():
-        TerminalSession.objects.filter(session_id=session_id).update(
-            bytes_in=bytes_in, bytes_out=bytes_out, last_activity_at=timezone.now()
-        )
+    with transaction.atomic():  # one commit for every counter
+        for session_id, (bytes_in, bytes_out) in counters.items():
+            TerminalSession.objects.filter(session_id=session_id).update(
+                bytes_in=bytes_in, bytes_out=bytes_out, last_activity_at=timezone.now()
+            )
     verdicts: dict[str, str] = {}
-    rows = TerminalSession.objects.filter(session_id__in=session_ids).select_related("user")
+    rows = list(TerminalSession.objects.filter(session_id__in=session_ids).select_related("user"))
+    roles = dict(
+        Profile.objects.filter(user_id__in={r.user_id for r in rows}).values_list("user_id", "role")
+    )
     for row in rows:
         if row.state == State.CLOSED:
             verdicts[row.session_id] = row.close_reason or "closed"
-            continue
-        if not row.user.is_active:
+        elif not row.user.is_active:
             verdicts[row.session_id] = "the user was deactivated"
-            continue
-        profile = Profile.objects.filter(user_id=row.user_id).first()
-        if profile is None or not profile.can("support"):
+        elif roles.get(row.user_id) not in ("support", "operator", "admin"):
             verdicts[row.session_id] = "the user's role no longer allows terminals"
     missing = set(session_ids) - {r.session_id for r in rows}
     for session_id in missing:
