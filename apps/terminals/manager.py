@@ -85,6 +85,7 @@ class Session:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closing: asyncio.Task[Any] | None = None
     marking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    reason: str | None = None  # set by an explicit close from outside
     recorder: Recorder | None = None
 
     def scrollback(self, offset: int | None) -> tuple[int, bytes]:
@@ -245,12 +246,16 @@ class Manager:
             reason = "the shell exited"
             # A shell killed by a signal may mean its container is going away: the engine
             # reports the new state a moment after the stream ends.
+            # A removal passes through `exited` first: look a little longer before saying so.
+            seen_exit = 0
             for _ in range(10 if code is None or code >= 128 else 1):
                 with contextlib.suppress(engine_errors.EngineError):
                     state = await container_state(session.container_id)
                     if state != "running":
                         reason = _container_reason(state)
-                        break
+                        seen_exit += 1
+                        if state not in ("exited", "dead") or seen_exit > 3:
+                            break
                 await asyncio.sleep(0.1)
             self._close(session, reason, exit_code=code, grace=0.2)
 
@@ -285,7 +290,7 @@ class Manager:
             closed = await asyncio.to_thread(
                 actions.record_closed,
                 session.session_id,
-                reason=reason,
+                reason=session.reason or reason,
                 exit_code=exit_code,
                 bytes_in=session.total_in,
                 bytes_out=session.total_out,
@@ -294,7 +299,9 @@ class Manager:
             log.exception("recording the close of terminal %s", session.session_id)
         attachment, session.attachment = session.attachment, None
         if attachment is not None:
-            attachment.control({"type": "exit", "code": exit_code, "reason": reason})
+            attachment.control(
+                {"type": "exit", "code": exit_code, "reason": session.reason or reason}
+            )
             attachment.close(1000)
         return closed
 
@@ -307,11 +314,16 @@ class Manager:
         return True
 
     def close_soon(self, session_id: str, reason: str) -> None:
-        """Thread-safe, non-blocking close (for sync callers in any thread)."""
+        """Thread-safe, non-blocking close (for sync callers in any thread).
+
+        The caller knows why better than the PTY does (a deleted container ends the shell a
+        moment before anyone says so), so its reason wins over one already being recorded.
+        """
 
         def run() -> None:
             session = self.sessions.get(session_id)
             if session is not None:
+                session.reason = reason
                 self._close(session, reason)
 
         self.soon(run)
