@@ -28,7 +28,7 @@ from apps.engine.rawexec import API_VERSION, parse_response_head, start_request
 
 # Ctrl-P is held back by the engine's default detach keys; this sequence is never typed.
 DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-^,ctrl-@,ctrl-^"
-READ_SIZE = 65536
+READ_SIZE = 256 * 1024  # one read per loop turn under a flood: fewer turns, bigger frames
 
 
 async def _connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
