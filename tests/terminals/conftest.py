@@ -14,6 +14,21 @@ from quiltweb.asgi import application
 ORIGIN = b"http://localhost"
 
 
+@pytest.fixture(autouse=True)
+def _sessions_end_with_the_test(db: Any) -> Any:
+    """Close every PTY this test left open while its database still exists."""
+    yield
+    import contextlib
+
+    from apps.terminals.manager import running_manager
+
+    held = running_manager()
+    if held is not None:
+        for session_id in list(held.sessions):
+            with contextlib.suppress(Exception):
+                held.call(held.close(session_id, "the test ended", grace=0.2), timeout=10)
+
+
 @pytest.fixture
 def box(admin: Any, real_engine: Any) -> dict[str, Any]:
     """A running quilt/base container (busybox sh) in the default tenant."""
