@@ -192,7 +192,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.session_id = session_id
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        for task in self.tasks:
+        for task in getattr(self, "tasks", []):
             task.cancel()
         if self.session_id is not None:
             session_id, self.session_id = self.session_id, None
