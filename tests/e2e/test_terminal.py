@@ -105,3 +105,32 @@ def test_it_opens_types_resizes_and_reattaches_after_reload(page: Any, live: Any
     page.get_by_role("button", name="Close session").click()
     page.wait_for_url(re.compile(r"/terminal$"))
     expect(page.get_by_role("button", name="Open a shell")).to_be_visible()
+
+
+def test_it_pastes_copies_and_ignores_clipboard_writes_from_output(page: Any, live: Any) -> None:
+    box = live.create_container("e2e-clip-" + secrets.token_hex(3))
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.base_url)
+    page.goto(live.url(f"/containers/{box['container_id']}/terminal"))
+    page.get_by_role("button", name="Open a shell").click()
+    expect(page.locator("#term-status")).to_have_text("live", timeout=20_000)
+
+    # Paste with Ctrl+Shift+V.
+    page.evaluate("navigator.clipboard.writeText('echo pasted-$((4*4))')")
+    page.locator("#terminal .xterm-helper-textarea").focus()
+    page.keyboard.press("Control+Shift+V")
+    page.keyboard.press("Enter")
+    wait_for_text(page, "pasted-16")
+
+    # Selecting copies.
+    page.locator("#terminal").evaluate("el => el.quiltTerminal.term.selectAll()")
+    page.wait_for_function(
+        "async () => (await navigator.clipboard.readText()).includes('pasted-16')"
+    )
+
+    # Output may not write the clipboard (OSC 52) nor retitle the page.
+    page.evaluate("navigator.clipboard.writeText('mine')")
+    title = page.title()
+    type_line(page, "printf '\\033]52;c;aGFja2Vk\\007\\033]0;pwned\\007'; echo osc-$((5*5))")
+    wait_for_text(page, "osc-25")
+    assert page.evaluate("navigator.clipboard.readText()") == "mine"
+    assert page.title() == title
