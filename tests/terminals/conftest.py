@@ -27,6 +27,8 @@ def _sessions_end_with_the_test(db: Any) -> Any:
         for session_id in list(held.sessions):
             with contextlib.suppress(Exception):
                 held.call(held.close(session_id, "the test ended", grace=0.2), timeout=10)
+        # Let attach/detach bookkeeping already in a thread finish before the flush.
+        held.call(asyncio.sleep(0.3), timeout=5)
 
 
 @pytest.fixture
