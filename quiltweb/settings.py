@@ -198,3 +198,6 @@ QUILTWEB_PAGE_SIZE = 50
 QUILTWEB_INSTANCE = os.environ.get("QUILTWEB_INSTANCE", "default")
 # Origins, besides this site's own, that may open websockets (exact scheme://host:port).
 QUILTWEB_WS_EXTRA_ORIGINS = [o for o in os.environ.get("QUILTWEB_WS_ORIGINS", "").split(",") if o]
+# How long an API key's resolution (key, user, role, tenant) is reused in-process. Saving a key,
+# user, profile or tenant clears it here at once; other processes catch up within this TTL.
+QUILTWEB_API_KEY_CACHE_SECONDS = float(os.environ.get("QUILTWEB_API_KEY_CACHE_SECONDS", "5"))

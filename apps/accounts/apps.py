@@ -6,4 +6,6 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from apps.accounts import signals  # noqa: F401  (connects the logout receiver)
+        from apps.accounts import key_cache, signals  # noqa: F401  (connects the logout receiver)
+
+        key_cache.connect()

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from apps.accounts import key_cache
 from apps.accounts.models import ApiKey
 from apps.core.errors import ApiError
 
@@ -29,7 +30,7 @@ class ApiKeyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         raw = raw_key_from(request) if request.path.startswith("/api") else None
         if raw is not None:
-            key = ApiKey.lookup(raw)
+            key = key_cache.resolve(raw)
             if key is None:
                 err = ApiError(401, "UNAUTHENTICATED", "the API key is not valid")
                 return JsonResponse(err.body(getattr(request, "request_id", "")), status=401)
@@ -39,6 +40,8 @@ class ApiKeyMiddleware:
             now = timezone.now()
             if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
                 ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+                key.last_used_at = now
+                key_cache.note_used(key)
         else:
             request.auth_method = "session"  # type: ignore[attr-defined]
         return self.get_response(request)

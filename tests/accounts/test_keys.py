@@ -63,3 +63,37 @@ def test_it_needs_a_name(operator: Any) -> None:
     response = post_form(operator, "/accounts/keys/", {"name": ""})
     assert "This field is required" in response.content.decode()
     assert ApiKey.objects.filter(user=operator.user).count() == 1
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_recently_used_key_as_soon_as_it_is_revoked(operator: Any) -> None:
+    assert operator.json("GET", "/api/system/info").status_code == 200
+    key = ApiKey.objects.get(user=operator.user)
+    assert post_form(operator, f"/accounts/keys/{key.pk}/revoke", {}).status_code == 302
+    assert operator.json("GET", "/api/system/info").status_code == 401
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_recently_used_key_as_soon_as_its_user_is_deactivated(
+    operator: Any,
+) -> None:
+    from apps.accounts.actions import set_active
+    from apps.accounts.actor import SYSTEM
+
+    assert operator.json("GET", "/api/system/info").status_code == 200
+    set_active(operator.user, False, actor=SYSTEM)
+    assert operator.json("GET", "/api/system/info").status_code == 401
+
+
+@pytest.mark.django_db
+def test_it_resolves_a_recently_used_key_with_the_new_role_after_a_role_change(
+    operator: Any,
+) -> None:
+    from apps.accounts import key_cache
+    from apps.accounts.actions import change_role
+    from apps.accounts.actor import SYSTEM
+
+    assert operator.json("GET", "/api/system/info").status_code == 200
+    change_role(operator.user, "viewer", actor=SYSTEM)
+    key = key_cache.resolve(operator.key)
+    assert key is not None and key.user.profile.role == "viewer"
