@@ -3,7 +3,7 @@ activity) live in those apps' urls under the same `/containers/<id>/...` prefix.
 
 from django.urls import path
 
-from apps.containers import views
+from apps.containers import unmanaged, views
 
 app_name = "containers"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("containers/", views.container_list, name="list"),
     path("containers/resolve", views.resolve_view, name="resolve"),
     path("containers/new", views.create, name="create"),
+    path("containers/unmanaged/", unmanaged.unmanaged_list, name="unmanaged"),
     path(C, views.detail, name="detail"),
     path(C + "head", views.head, name="head"),
     path(C + "actions", views.actions_bar, name="actions"),
