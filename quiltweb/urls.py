@@ -3,10 +3,15 @@
 import importlib
 
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+# Zero-width guards: an API path is only tried against the apps' api_urls and a page path only
+# against their urls, so Django does not walk (and list as "tried") every other app's patterns.
+API_ONLY = r"^(?=api(?:/|$))"
+PAGES_ONLY = r"^(?!api(?:/|$))"
 
 
-def optional(module: str) -> list:
+def optional(module: str, guard: str) -> list:
     """Include an app's urls when the module exists (apps land one by one)."""
     try:
         importlib.import_module(module)
@@ -14,7 +19,7 @@ def optional(module: str) -> list:
         if exc.name != module:
             raise
         return []
-    return [path("", include(module))]
+    return [re_path(guard, include(module))]
 
 
 urlpatterns = [
@@ -38,5 +43,8 @@ for app in (
     "terminals",
     "activity",
 ):
-    urlpatterns += optional(f"apps.{app}.api_urls")
-    urlpatterns += optional(f"apps.{app}.urls")
+    urlpatterns += optional(f"apps.{app}.api_urls", API_ONLY)
+    urlpatterns += optional(f"apps.{app}.urls", PAGES_ONLY)
+
+# Unknown `/api/...` paths answer with the spec's JSON error body; pages keep 404.html.
+handler404 = "apps.core.api.not_found_handler"
