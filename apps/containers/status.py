@@ -28,6 +28,8 @@ MINIT_TIMEOUT_MS = 2000
 
 # image id -> has /bin/sh. Images are immutable, so the answer never goes stale.
 _image_shell: dict[str, bool] = {}
+# image id -> its WorkingDir, for list items (the engine's list call has no working dir).
+_image_workdir: dict[str, str] = {}
 _image_lock = threading.Lock()
 
 
@@ -143,7 +145,10 @@ def status_object(
         "created_at": iso(info.created_at or record.created_at),
         "started_at": iso(started_at),
         "exited_at": iso(exited_at) if state in ("exited", "dead") else None,
-        "working_directory": record.working_directory or info.working_dir or None,
+        "working_directory": record.working_directory
+        or info.working_dir
+        or _image_working_dir(info)
+        or None,
         "memory_limit_mb": record.memory_limit_mb,
         "cpu_limit_percent": record.cpu_limit_percent,
         "strict": record.strict,
@@ -153,6 +158,27 @@ def status_object(
         "checks": {name: bool(checks.get(name)) for name in CHECK_NAMES},
         "engine": settings.QUILTWEB_ENGINE_NAME,
     }
+
+
+def _image_working_dir(info: ContainerInfo) -> str:
+    """The image's WorkingDir, which a container created without one runs in (cached per image).
+
+    A detailed inspect already carries the container's working dir; a list item does not, and
+    without this the list would say `null` where the detail says `/root`.
+    """
+    if info.detailed or not info.image_id:
+        return ""
+    with _image_lock:
+        if info.image_id in _image_workdir:
+            return _image_workdir[info.image_id]
+    try:
+        config = engine().inspect_image(info.image_id).get("Config") or {}
+    except engine_errors.NotFound:
+        return ""
+    workdir = str(config.get("WorkingDir") or "")
+    with _image_lock:
+        _image_workdir[info.image_id] = workdir
+    return workdir
 
 
 def store_runtime(record: ContainerRecord, info: ContainerInfo, checks: dict[str, bool]) -> None:

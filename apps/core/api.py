@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.errors import ApiError
@@ -101,6 +102,8 @@ def api_route(*methods: str) -> Callable[[View], View]:
                 result = view(request, *args, **kwargs)
             except ApiError as err:
                 return error_response(request, err)
+            except Http404 as exc:
+                return error_response(request, ApiError(404, "NOT_FOUND", str(exc) or "not found"))
             except engine_errors.EngineError as exc:
                 return error_response(request, engine_error_to_api(exc))
             except Exception:
@@ -118,6 +121,19 @@ def api_route(*methods: str) -> Callable[[View], View]:
         return wrapper
 
     return decorate
+
+
+def not_found_handler(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """`handler404`: an unknown `/api` path gets the spec's error body; pages get 404.html."""
+    if request.path == "/api" or request.path.startswith("/api/"):
+        err = ApiError(
+            404,
+            "NOT_FOUND",
+            f"no API route {request.path!r}",
+            hint="GET /api/<concern>/help lists the routes.",
+        )
+        return error_response(request, err)
+    return defaults.page_not_found(request, exception or Http404())
 
 
 def json_body(

@@ -259,7 +259,7 @@ def allocations(actor: Actor) -> list[dict[str, Any]]:
         base = {
             "container_id": info.id,
             "name": name_from_docker(record.tenant.slug, info.name),
-            "tenant_id": record.tenant.slug,
+            "tenant_id": record.tenant_id,
             "state": "exited" if info.state == "removing" else info.state,
         }
         if not info.networks:

@@ -20,7 +20,7 @@ def test_it_lists_only_the_callers_tenant(viewer: Any, outsider: Any, admin: Any
     assert [a["container_id"] for a in body["allocations"]] == [mine]
     row = body["allocations"][0]
     assert row["name"] == "alloc-mine"
-    assert row["tenant_id"] == viewer.tenant.slug
+    assert row["tenant_id"] == viewer.tenant.pk
     assert row["network"] == settings.QUILTWEB_NETWORK
     assert row["ip_address"] and row["mac_address"]
     assert row["state"] == "running"
@@ -55,7 +55,7 @@ def test_it_lists_one_row_per_network_and_a_row_without_one(operator: Any) -> No
         {
             "container_id": cid,
             "name": "alloc-multi",
-            "tenant_id": operator.tenant.slug,
+            "tenant_id": operator.tenant.pk,
             "state": "running",
             "network": None,
             "ip_address": None,
