@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views import defaults
@@ -26,6 +27,10 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 View = Callable[..., Any]
+
+
+def too_large() -> ApiError:
+    return ApiError(413, "PAYLOAD_TOO_LARGE", "the body is larger than 32 MiB")
 
 
 def request_id(request: HttpRequest) -> str:
@@ -102,6 +107,9 @@ def api_route(*methods: str) -> Callable[[View], View]:
                 result = view(request, *args, **kwargs)
             except ApiError as err:
                 return error_response(request, err)
+            except RequestDataTooBig:
+                # Django refuses to read a body past DATA_UPLOAD_MAX_MEMORY_SIZE.
+                return error_response(request, too_large())
             except Http404 as exc:
                 return error_response(request, ApiError(404, "NOT_FOUND", str(exc) or "not found"))
             except engine_errors.EngineError as exc:
@@ -140,9 +148,12 @@ def json_body(
     request: HttpRequest, allowed: Iterable[str], *, required: bool = True
 ) -> dict[str, Any]:
     """Parse a JSON object body and refuse fields not in `allowed` (422 with details.field)."""
-    raw = request.body
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise too_large() from None
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", "the body is larger than 32 MiB")
+        raise too_large()
     if not raw.strip():
         if required:
             return {}
