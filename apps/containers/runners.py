@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.containers.access import Target
 from apps.containers.models import ContainerRecord
@@ -13,19 +12,6 @@ from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress, runner
-
-
-def requester(op: Operation) -> Actor:
-    """The actor who queued `op`, for the audit entries its runner writes."""
-    who = op.requested_by or {}
-    return Actor(
-        kind=str(who.get("kind", "system")),
-        id=str(who.get("id", "system")),
-        name=str(who.get("name", "system")),
-        tenant_id=op.tenant_id,
-        role="operator",
-        is_admin=False,
-    )
 
 
 def _target(op: Operation) -> Target:
@@ -40,7 +26,7 @@ def _target(op: Operation) -> Target:
         info = engine().inspect_container(record.container_id)
     except engine_errors.NotFound:
         raise OperationFailed("NOT_FOUND", "the container no longer exists") from None
-    return Target(actor=requester(op), record=record, info=info)
+    return Target(actor=op.requester(), record=record, info=info)
 
 
 def _start_failed(exc: Exception) -> OperationFailed:
@@ -109,7 +95,7 @@ def run_batch_create(op: Operation, progress: Progress) -> dict[str, Any]:
     tenant = Tenant.objects.filter(pk=op.tenant_id or 0).first()
     if tenant is None:
         raise OperationFailed("NOT_FOUND", "the tenant no longer exists")
-    actor = requester(op)
+    actor = op.requester()
     created: list[str] = []
     failed: list[dict[str, Any]] = []
     total = len(items)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.accounts.actor import Actor
 from apps.engine.client import engine
 from apps.images import actions, debian
 from apps.operations.models import Operation
@@ -86,18 +85,6 @@ class PullTracker:
         return text
 
 
-def requester(op: Operation) -> Actor:
-    who = op.requested_by or {}
-    return Actor(
-        kind=who.get("kind", "system"),
-        id=str(who.get("id", "system")),
-        name=str(who.get("name", "system")),
-        tenant_id=op.tenant_id,
-        role="admin",
-        is_admin=True,
-    )
-
-
 def pull_failed(message: str) -> OperationFailed:
     return OperationFailed(
         "PULL_FAILED", f"the pull failed: {message[:300]}", {"engine_message": message[:500]}
@@ -115,7 +102,12 @@ def run_image_pull(op: Operation, progress: Progress) -> dict[str, Any]:
         except RuntimeError as exc:
             raise OperationFailed("BUILD_FAILED", str(exc)[:500]) from None
         actions.published(
-            requester(op), "pulled", "image.pulled", reference, image_id, {"source": "debootstrap"}
+            op.requester("admin"),
+            "pulled",
+            "image.pulled",
+            reference,
+            image_id,
+            {"source": "debootstrap"},
         )
         return {"reference": reference, "image_id": image_id}
     tracker = PullTracker()
@@ -139,7 +131,7 @@ def run_image_pull(op: Operation, progress: Progress) -> dict[str, Any]:
         100, f"pulled: {tracker.message()}" if tracker.layers else "pulled (up to date)"
     )
     actions.published(
-        requester(op), "pulled", "image.pulled", reference, image_id, {"bytes": total}
+        op.requester("admin"), "pulled", "image.pulled", reference, image_id, {"bytes": total}
     )
     return {
         "reference": reference,

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import models
 
+from apps.accounts.actor import Actor
 from apps.core.ids import iso, new_id
 
 
@@ -84,6 +85,21 @@ class Operation(models.Model):
     @property
     def deadline(self) -> timedelta:
         return DEADLINES.get(self.kind, DEFAULT_DEADLINE)
+
+    def requester(self, role: str = "operator") -> Actor:
+        """Who queued this operation, as the actor a runner's audit entries name.
+
+        `role` is the role the route that queued it required (the request was checked then).
+        """
+        who = self.requested_by or {}
+        return Actor(
+            kind=str(who.get("kind", "system")),
+            id=str(who.get("id", "system")),
+            name=str(who.get("name", "system")),
+            tenant_id=self.tenant_id,
+            role=role,
+            is_admin=role == "admin",
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -281,19 +281,6 @@ def request_fork(request: HttpRequest, target: Target, body: dict[str, Any]) -> 
 # -- engine work (runners) -------------------------------------------------------------------
 
 
-def actor_from_operation(op: Operation) -> Actor:
-    """The requester, for the audit entries a runner writes on their behalf."""
-    who = op.requested_by or {}
-    return Actor(
-        kind=str(who.get("kind", "system")),
-        id=str(who.get("id", "system")),
-        name=str(who.get("name", "system")),
-        tenant_id=op.tenant_id,
-        role="operator",
-        is_admin=False,
-    )
-
-
 @dataclass
 class _Made:
     """Engine objects created so far, so a failure can remove exactly those."""

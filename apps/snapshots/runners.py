@@ -31,7 +31,7 @@ def _source(op: Operation) -> ContainerRecord:
 
 @runner("snapshot")
 def run_snapshot(op: Operation, progress: Progress) -> dict[str, Any]:
-    actor = actions.actor_from_operation(op)
+    actor = op.requester()
     snapshot = actions.make_snapshot(actor, _source(op), op.params, progress)
     progress.report(100, f"snapshot {snapshot.name} is ready")
     return {"snapshot_id": snapshot.snapshot_id}
@@ -39,7 +39,7 @@ def run_snapshot(op: Operation, progress: Progress) -> dict[str, Any]:
 
 @runner("clone")
 def run_clone(op: Operation, progress: Progress) -> dict[str, Any]:
-    actor = actions.actor_from_operation(op)
+    actor = op.requester()
     snapshot = (
         Snapshot.objects.live().select_related("tenant").filter(snapshot_id=op.target_id).first()
     )
@@ -63,7 +63,7 @@ def run_clone(op: Operation, progress: Progress) -> dict[str, Any]:
 @runner("fork")
 def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
     """Snapshot plus clone as one operation; if the clone fails the snapshot goes too."""
-    actor = actions.actor_from_operation(op)
+    actor = op.requester()
     record = _source(op)
     state = engine().inspect_container(record.container_id).state
     if state not in actions.FORKABLE:

@@ -10,7 +10,6 @@ from typing import Any
 from django.db import transaction
 
 from apps.accounts import audit
-from apps.accounts.actor import Actor
 from apps.containers.models import ContainerRecord
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -21,18 +20,6 @@ from apps.volumes import actions, helper
 from apps.volumes.archive import sanitise
 from apps.volumes.models import Volume
 from apps.volumes.paths import in_volume
-
-
-def requester(op: Operation) -> Actor:
-    who = op.requested_by or {}
-    return Actor(
-        kind=who.get("kind", "system"),
-        id=str(who.get("id", "system")),
-        name=str(who.get("name", "system")),
-        tenant_id=op.tenant_id,
-        role="operator",
-        is_admin=False,
-    )
 
 
 @runner("volume_delete")
@@ -46,7 +33,7 @@ def run_volume_delete(op: Operation, progress: Progress) -> dict[str, Any]:
         raise OperationFailed("IN_USE", err.error, err.details)
     progress.report(60, "removing the volume")
     try:
-        actions.finish_delete(requester(op), volume)
+        actions.finish_delete(op.requester(), volume)
     except engine_errors.Conflict as exc:
         raise OperationFailed("IN_USE", str(exc), {"engine_message": str(exc)[:300]}) from None
     progress.report(100, "deleted")
@@ -78,7 +65,7 @@ def _load(op: Operation) -> bytes:
 def _finished(op: Operation, target_name: str, path: str, count: int) -> None:
     with transaction.atomic():
         audit.record(
-            requester(op),
+            op.requester(),
             "archive.uploaded",
             target_type=op.target_type,
             target_id=op.target_id,
