@@ -46,9 +46,5 @@ def invalid(field: str, message: str, *, hint: str | None = None, **details: Any
     )
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"{what} not found")
-
-
 def forbidden(message: str = "your role does not allow this") -> ApiError:
     return ApiError(403, "FORBIDDEN", message)

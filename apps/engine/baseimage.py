@@ -100,10 +100,6 @@ def rootfs_tar() -> bytes:
     return buffer.getvalue()
 
 
-def base_image_present() -> bool:
-    return engine().image_exists(f"{BASE_REPOSITORY}:{BASE_TAG}")
-
-
 def build_base_image(force: bool = False) -> tuple[bool, str]:
     """Import quilt/base unless it is already there (then nothing changes). Returns (built, id)."""
     eng = engine()

@@ -186,11 +186,3 @@ def build(obj: ContainerRecord | Snapshot, states: dict[str, str] | None = None)
         if node.id == current_id:
             node.current = True
     return root
-
-
-def for_snapshot(snapshot: Snapshot) -> Node:
-    return build(snapshot)
-
-
-def for_container(record: ContainerRecord) -> Node:
-    return build(record)
