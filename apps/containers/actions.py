@@ -266,41 +266,9 @@ def create_from_runtime(
 
     `runtime` holds command, environment, working_directory, memory_limit_mb,
     cpu_limit_percent, strict; `volumes` are (engine volume name, path). With `start`, it is
-    started and given up to 10 s to become exec-ready. Raises OperationFailed with
-    NAME_CONFLICT or START_FAILED (and the ApiError's details).
+    started and given up to 10 s to become exec-ready. Raises ApiError with
+    NAME_CONFLICT or START_FAILED; the clone runner turns it into the operation's error.
     """
-    from apps.operations.registry import OperationFailed
-
-    try:
-        return _create_from_runtime(
-            actor,
-            tenant,
-            name=name,
-            image=image,
-            runtime=runtime,
-            labels=labels,
-            volumes=volumes,
-            source_snapshot_id=source_snapshot_id,
-            relation=relation,
-            start=start,
-        )
-    except ApiError as err:
-        raise OperationFailed(err.error_code, err.error, err.details) from None
-
-
-def _create_from_runtime(
-    actor: Actor,
-    tenant: Tenant,
-    *,
-    name: str,
-    image: str,
-    runtime: dict[str, Any],
-    labels: dict[str, str],
-    volumes: list[tuple[str, str]],
-    source_snapshot_id: str,
-    relation: str,
-    start: bool,
-) -> Target:
     ensure_name_free(tenant, name)
     user_labels = {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
     environment = dict(runtime.get("environment") or {})
