@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
-from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED, ContainerRecord
+from apps.containers.access import instance_filter
+from apps.containers.models import ContainerRecord
 from apps.containers.status import api_state
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -30,12 +29,7 @@ def reconcile() -> int:
 
     Raises the engine's errors when it does not answer (then nothing is changed).
     """
-    listed = {
-        c.id: c
-        for c in engine().list_containers(
-            labels=[f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"]
-        )
-    }
+    listed = {c.id: c for c in engine().list_containers(labels=instance_filter())}
     changed = 0
     for record in ContainerRecord.objects.filter(deleted_at__isnull=True).select_related("tenant"):
         info = listed.get(record.container_id)

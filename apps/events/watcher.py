@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED, ContainerRecord, name_from_docker
+from apps.containers.access import instance_filter
+from apps.containers.models import ContainerRecord, name_from_docker
 from apps.containers.status import api_state, cached_status, store_runtime
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -50,7 +51,7 @@ MAX_BACKOFF = 30.0
 def event_filters() -> dict[str, Any]:
     return {
         "type": ["container"],
-        "label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"],
+        "label": instance_filter(),
     }
 
 
