@@ -234,6 +234,16 @@ def detail_context(request: HttpRequest, target: Target) -> dict[str, Any]:
     }
 
 
+def _tab_page(
+    request: HttpRequest, target: Target, tab: str, ctx: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    """The full detail page with tab `tab` (template `containers/<tab>.html`) showing `ctx`."""
+    full = detail_context(request, target)
+    full.update(ctx)
+    full["tab"] = tab
+    return render(request, f"containers/{tab}.html", full, status=status)
+
+
 def _when(value: str | None) -> Any:
     if not value:
         return None
@@ -607,9 +617,7 @@ def _log_limit(request: HtmxHttpRequest) -> int:
 def logs(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     if not target.actor.can("support"):
-        full = detail_context(request, target)
-        full.update(tab="logs", logs_forbidden=True)
-        return render(request, "containers/logs.html", full)
+        return _tab_page(request, target, "logs", {"logs_forbidden": True})
     limit = _log_limit(request)
     follow = request.GET.get("follow") in {"1", "on", "true"}
     error = None
@@ -629,10 +637,7 @@ def logs(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     }
     if request.htmx and request.htmx.target == "log-view":
         return render(request, "containers/logs.html#log_view", ctx)
-    full = detail_context(request, target)
-    full.update(ctx)
-    full["tab"] = "logs"
-    return render(request, "containers/logs.html", full)
+    return _tab_page(request, target, "logs", ctx)
 
 
 @require_GET
@@ -716,10 +721,7 @@ def metrics(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     }
     if request.htmx and request.htmx.target == "metrics-panel":
         return render(request, "containers/metrics.html#panel", ctx)
-    full = detail_context(request, target)
-    full.update(ctx)
-    full["tab"] = "metrics"
-    return render(request, "containers/metrics.html", full)
+    return _tab_page(request, target, "metrics", ctx)
 
 
 # --------------------------------------------------------------------------- environment
@@ -766,10 +768,7 @@ def env(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
         request.htmx and request.method == "POST"
     ):
         return render(request, "containers/env.html#panel", ctx)
-    full = detail_context(request, target)
-    full.update(ctx)
-    full["tab"] = "env"
-    return render(request, "containers/env.html", full, status=422 if env_error else 200)
+    return _tab_page(request, target, "env", ctx, status=422 if env_error else 200)
 
 
 # --------------------------------------------------------------------------- processes
@@ -807,10 +806,7 @@ def processes(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     }
     if request.htmx and request.htmx.target == "process-panel":
         return render(request, "containers/processes.html#panel", ctx)
-    full = detail_context(request, target)
-    full.update(ctx)
-    full["tab"] = "processes"
-    return render(request, "containers/processes.html", full)
+    return _tab_page(request, target, "processes", ctx)
 
 
 @require_POST
