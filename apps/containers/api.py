@@ -64,6 +64,7 @@ def detail(request: HttpRequest, container_id: str) -> Any:
     if request.method == "DELETE":
         target = get_container_for_api(request, container_id, "operator")
         check_query(request, ())
+        json_body(request, ())
         return actions.delete_container(target)
     target = get_container_for_api(request, container_id, "viewer")
     check_query(request, ())
@@ -186,6 +187,7 @@ def processes(request: HttpRequest, container_id: str) -> Any:
 def process(request: HttpRequest, container_id: str, pid: int) -> Any:
     target = get_container_for_api(request, container_id, "operator")
     check_query(request, ("signal",))
+    json_body(request, ())
     return actions.signal_process(target, pid, request.GET.get("signal"))
 
 

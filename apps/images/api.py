@@ -33,6 +33,7 @@ def images(request: HttpRequest) -> Any:
     if request.method == "DELETE":
         actor = require_api(request, "admin")
         check_query(request, ["reference"])
+        json_body(request, [])
         return actions.delete_image(actor, _reference(request))
     require_api(request, "viewer")
     check_query(request, ["include_snapshots", "format"])

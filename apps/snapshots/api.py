@@ -47,6 +47,7 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     check_query(request, [])
     if request.method == "DELETE":
         actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+        json_body(request, [])
         actions.delete_snapshot(snapshot, actor=actor)
         return {"snapshot_id": snapshot.snapshot_id, "deleted": True}
     _, snapshot = actions.get_snapshot_for_api(request, snapshot_id)

@@ -49,6 +49,7 @@ def volume(request: HttpRequest, name: str) -> Any:
     if request.method == "DELETE":
         actor, vol = get_volume_for_api(request, name, "operator")
         check_query(request, [])
+        json_body(request, [])
         op = actions.request_delete(request, actor, vol)
         return op.envelope(), 202
     actor, vol = get_volume_for_api(request, name)
@@ -88,6 +89,7 @@ def file(request: HttpRequest, name: str, path: str) -> Any:
     if request.method == "DELETE":
         actor, vol = get_volume_for_api(request, name, "operator")
         check_query(request, ["recursive"])
+        json_body(request, [])
         recursive = request.GET.get("recursive", "false")
         if recursive not in ("true", "false", "1", "0"):
             raise invalid("recursive", "recursive must be true or false", received=recursive)
