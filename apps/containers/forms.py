@@ -101,7 +101,7 @@ class CreateForm(forms.Form):
     def add_api_error(self, err: ApiError) -> None:
         """Put a validation/action error next to the field it names, else at the top."""
         field = (err.details or {}).get("field")
-        message = err.error + (f" — {err.hint}" if err.hint else "")
+        message = err.text()
         if field in self.fields:
             self.add_error(field, message)
         else:

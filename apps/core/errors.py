@@ -24,6 +24,10 @@ class ApiError(Exception):
         self.hint = hint
         self.retry_after = retry_after
 
+    def text(self) -> str:
+        """The error with its hint, as a page or a form shows it."""
+        return self.error + (f" — {self.hint}" if self.hint else "")
+
     def body(self, request_id: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "error": self.error,
@@ -48,3 +52,14 @@ def invalid(field: str, message: str, *, hint: str | None = None, **details: Any
 
 def forbidden(message: str = "your role does not allow this") -> ApiError:
     return ApiError(403, "FORBIDDEN", message)
+
+
+def error_text(exc: Exception) -> str:
+    """What a page shows for a failed action: an ApiError's text, engine errors worded as the
+    API words them, anything else as its message."""
+    from apps.core.api import engine_error_to_api  # apps.core.api imports this module
+    from apps.engine.errors import EngineError
+
+    if isinstance(exc, EngineError):
+        exc = engine_error_to_api(exc)
+    return exc.text() if isinstance(exc, ApiError) else str(exc)

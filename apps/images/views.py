@@ -15,8 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from apps.accounts.access import require_page
-from apps.core.api import engine_error_to_api
-from apps.core.errors import ApiError
+from apps.core.errors import ApiError, error_text
 from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse
@@ -27,14 +26,6 @@ PAGE_SIZE = 50
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def _message(exc: Exception) -> str:
-    if isinstance(exc, engine_errors.EngineError):
-        exc = engine_error_to_api(exc)
-    if isinstance(exc, ApiError):
-        return exc.error + (f" — {exc.hint}" if exc.hint else "")
-    return str(exc)
 
 
 def _recent_pulls() -> list[Operation]:
@@ -70,7 +61,7 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
             {k: v for k, v in (("q", query), ("include_snapshots", "1" if include else "")) if v}
         )
     except engine_errors.EngineError as exc:
-        ctx["engine_error"] = _message(exc)
+        ctx["engine_error"] = error_text(exc)
     return ctx
 
 
@@ -101,7 +92,7 @@ def pull(request: HtmxHttpRequest) -> HttpResponse:
     try:
         ref = parse(raw)
     except ApiError as exc:
-        return _back(request, error=_message(exc), pull_value=raw)
+        return _back(request, error=error_text(exc), pull_value=raw)
     op = actions.request_pull(None, actor, ref, None)
     return _back(request, flash=f"Pulling {ref.full} ({op.operation_id}).")
 
@@ -113,7 +104,7 @@ def delete(request: HtmxHttpRequest) -> HttpResponse:
         reference = parse(request.POST.get("reference", "")).full
         actions.delete_image(actor, reference)
     except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, error=_message(exc))
+        return _back(request, error=error_text(exc))
     if request.htmx and request.POST.get("from") == "inspect":
         messages.success(request, f"Deleted {reference}.")
         return HttpResponseClientRedirect("/images/")
@@ -126,7 +117,7 @@ def rebuild_base(request: HtmxHttpRequest) -> HttpResponse:
     try:
         image_id = actions.rebuild_base(actor)
     except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, error=_message(exc))
+        return _back(request, error=error_text(exc))
     return _back(request, flash=f"Rebuilt quilt/base ({image_id[7:19]}). New containers use it.")
 
 
@@ -159,7 +150,7 @@ def inspect(request: HtmxHttpRequest) -> HttpResponse:
         ctx["history"] = listing.history(reference)
         ctx["protected"] = is_protected(reference.rsplit(":", 1)[0])
     except (ApiError, engine_errors.EngineError) as exc:
-        ctx["error"] = _message(exc)
+        ctx["error"] = error_text(exc)
         return render(
             request,
             "images/inspect.html",

@@ -32,7 +32,7 @@ def _htmx(request: HttpRequest) -> bool:
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ApiError):
-        return exc.error + (f" — {exc.hint}" if exc.hint else "")
+        return exc.text()
     if isinstance(exc, engine_errors.EngineUnavailable):
         return "The Docker engine is not answering; try again in a few seconds."
     return f"The engine refused: {exc}"

@@ -158,8 +158,7 @@ def _respond(
             response["HX-Trigger"] = "lineageChanged"
         return response
     if error is not None:
-        text = error.error + (f" — {error.hint}" if error.hint else "")
-        messages.error(request, text)
+        messages.error(request, error.text())
     elif op is not None:
         messages.info(request, f"{op.kind.capitalize()} queued ({op.operation_id}).")
     elif message:

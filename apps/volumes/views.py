@@ -18,8 +18,7 @@ from django_htmx.middleware import HtmxDetails
 
 from apps.accounts.access import require_page
 from apps.accounts.models import Tenant
-from apps.core.api import engine_error_to_api
-from apps.core.errors import ApiError
+from apps.core.errors import ApiError, error_text
 from apps.core.ids import iso
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -37,14 +36,6 @@ class HtmxHttpRequest(HttpRequest):
 
 PAGE_SIZE = 50
 MAX_TAR_BYTES = 32 * 1024 * 1024
-
-
-def _message(exc: Exception) -> str:
-    if isinstance(exc, engine_errors.EngineError):
-        exc = engine_error_to_api(exc)
-    if isinstance(exc, ApiError):
-        return exc.error + (f" — {exc.hint}" if exc.hint else "")
-    return str(exc)
 
 
 def _parse_labels(text: str) -> dict[str, str]:
@@ -81,7 +72,7 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     try:
         attached = listing.attachments()
     except engine_errors.EngineError as exc:
-        attached, engine_error = {}, _message(exc)
+        attached, engine_error = {}, error_text(exc)
     # Strings are prepared here: template date filters cost more than the engine call.
     rows = [
         {
@@ -139,7 +130,7 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
         tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
         actions.create_volume(actor, tenant, name=name, driver="local", labels=labels)
     except (ApiError, engine_errors.EngineError) as exc:
-        ctx = _list_context(request, create_error=_message(exc), form=form)
+        ctx = _list_context(request, create_error=error_text(exc), form=form)
         return render(request, "volumes/list.html", ctx, status=422)
     messages.success(request, f"Volume {name} created.")
     return redirect("volumes:detail", name=name)
@@ -174,7 +165,7 @@ def _detail_context(
             f["modified_label"] = (f["modified_at"] or "")[:16].replace("T", " ")
         ctx["files"] = listed
     except (ApiError, engine_errors.EngineError) as exc:
-        ctx.setdefault("browse_error", _message(exc))
+        ctx.setdefault("browse_error", error_text(exc))
     return ctx
 
 
@@ -182,7 +173,7 @@ def _path_param(request: HtmxHttpRequest) -> tuple[str, str | None]:
     try:
         return clean_path(request.GET.get("path", "")), None
     except ApiError as exc:
-        return "", _message(exc)
+        return "", error_text(exc)
 
 
 @require_GET
@@ -220,7 +211,7 @@ def rename(request: HtmxHttpRequest, name: str) -> HttpResponse:
         new_name = actions.check_name(request.POST.get("new_name", "").strip(), "new_name")
         volume = actions.rename_volume(actor, volume, new_name)
     except ApiError as exc:
-        return _back(request, volume, "", error=_message(exc))
+        return _back(request, volume, "", error=error_text(exc))
     if request.htmx:
         from django_htmx.http import HttpResponseClientRedirect
 
@@ -236,7 +227,7 @@ def delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
     try:
         op = actions.request_delete(request, actor, volume)
     except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, "", error=_message(exc))
+        return _back(request, volume, "", error=error_text(exc))
     messages.info(request, f"Deleting volume {volume.name} ({op.operation_id}).")
     if request.htmx:
         from django_htmx.http import HttpResponseClientRedirect
@@ -261,7 +252,7 @@ def upload(request: HtmxHttpRequest, name: str) -> HttpResponse:
         result = files.write_file(volume, target, upload_file.read(), 644)
         actions.file_changed(actor, volume, target, {"size_bytes": result["size_bytes"]})
     except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, _safe(directory), error=_message(exc))
+        return _back(request, volume, _safe(directory), error=error_text(exc))
     return _back(request, volume, base, flash=f"Uploaded {target} ({result['size_bytes']} bytes).")
 
 
@@ -304,7 +295,7 @@ def upload_archive(request: HtmxHttpRequest, name: str) -> HttpResponse:
             body=None,
         )
     except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, _safe(directory), error=_message(exc))
+        return _back(request, volume, _safe(directory), error=error_text(exc))
     return _back(request, volume, base, flash=f"Extracting {archive.name} ({op.operation_id}).")
 
 
@@ -318,7 +309,7 @@ def delete_file(request: HtmxHttpRequest, name: str) -> HttpResponse:
         files.delete_path(volume, path, request.POST.get("recursive") == "1")
         actions.file_changed(actor, volume, path, {"deleted": True})
     except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, here, error=_message(exc))
+        return _back(request, volume, here, error=error_text(exc))
     return _back(request, volume, here, flash=f"Deleted {path}.")
 
 
@@ -329,7 +320,7 @@ def download(request: HtmxHttpRequest, name: str) -> HttpResponse:
         path = clean_path(request.GET.get("path", ""), allow_root=False)
         content, _ = files.read_file(volume, path)
     except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, "", error=_message(exc))
+        return _back(request, volume, "", error=error_text(exc))
     response = HttpResponse(content, content_type="application/octet-stream")
     filename = path.rsplit("/", 1)[-1].replace('"', "")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
