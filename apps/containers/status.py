@@ -252,6 +252,23 @@ def _cached_image_valid(info: ContainerInfo, cached: dict[str, Any]) -> bool:
     return bool(cached.get("managed_image_valid", True))
 
 
+LIST_FIELDS = (
+    "container_id",
+    "tenant__slug",
+    "name",
+    "created_at",
+    "pid",
+    "started_at",
+    "exited_at",
+    "working_directory",
+    "memory_limit_mb",
+    "cpu_limit_percent",
+    "strict",
+    "labels",
+    "checks",
+)
+
+
 def list_statuses(
     actor: Actor, *, state: str | None = None, q: str | None = None
 ) -> list[dict[str, Any]]:
@@ -262,7 +279,13 @@ def list_statuses(
     """
     wanted = parse_state_filter(state)
     labels = instance_filter()
-    records = ContainerRecord.objects.select_related("tenant").filter(deleted_at__isnull=True)
+    # Only the columns a status object reads: building 2,000 full rows (six JSON columns each)
+    # cost more than the engine's own list call.
+    records = (
+        ContainerRecord.objects.select_related("tenant")
+        .filter(deleted_at__isnull=True)
+        .only(*LIST_FIELDS)
+    )
     if not actor.is_admin:
         from apps.accounts.models import Tenant
 
@@ -276,7 +299,9 @@ def list_statuses(
         labels = [*labels, f"{LABEL_TENANT}={tenant.slug}"]
         records = records.filter(tenant_id=tenant.pk)
     infos = {info.id: info for info in engine().list_containers(labels=labels)}
-    by_id = {r.container_id: r for r in records.filter(container_id__in=list(infos))}
+    # Every live record of the tenant, matched to the engine's list in memory: an IN clause
+    # with thousands of ids costs SQLite more than reading the rows it would skip.
+    by_id = {r.container_id: r for r in records if r.container_id in infos}
     out: list[tuple[tuple[datetime, int], dict[str, Any]]] = []
     for container_id, record in by_id.items():
         info = infos[container_id]
