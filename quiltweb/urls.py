@@ -46,5 +46,6 @@ for app in (
     urlpatterns += optional(f"apps.{app}.api_urls", API_ONLY)
     urlpatterns += optional(f"apps.{app}.urls", PAGES_ONLY)
 
-# Unknown `/api/...` paths answer with the spec's JSON error body; pages keep 404.html.
+# Under /api, unknown paths and crashes answer with the spec's JSON error body; pages keep their HTML.
 handler404 = "apps.core.api.not_found_handler"
+handler500 = "apps.core.api.server_error_handler"

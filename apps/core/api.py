@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 View = Callable[..., Any]
 
@@ -104,6 +105,9 @@ def api_route(*methods: str) -> Callable[[View], View]:
                     )
                 if (csrf := _csrf_failure(request)) is not None:
                     raise csrf
+                if request.method in BODY_METHODS:
+                    # No POST, PUT or PATCH route takes a query parameter (spec 1.1).
+                    check_query(request, ())
                 result = view(request, *args, **kwargs)
             except ApiError as err:
                 return error_response(request, err)
@@ -142,6 +146,15 @@ def not_found_handler(request: HttpRequest, exception: Exception | None = None) 
         )
         return error_response(request, err)
     return defaults.page_not_found(request, exception or Http404())
+
+
+def server_error_handler(request: HttpRequest) -> HttpResponse:
+    """`handler500`: an `/api` crash outside `api_route` still gets the spec's error body."""
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return error_response(
+            request, ApiError(500, "INTERNAL", "internal error; quote request_id")
+        )
+    return defaults.server_error(request)
 
 
 def json_body(

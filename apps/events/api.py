@@ -22,6 +22,7 @@ from django.db.models import Max, Min, Q
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.actor import Actor, actor_for
 from apps.core.api import check_query, error_response
@@ -210,6 +211,7 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
         await asyncio.sleep(POLL_SECONDS)
 
 
+@csrf_exempt  # GET only (anything else is a JSON 405 from subscribe), like every API route
 async def events(request: HttpRequest) -> HttpResponseBase:
     try:
         sub = await sync_to_async(subscribe)(request)

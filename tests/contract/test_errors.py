@@ -59,3 +59,26 @@ def test_it_turns_http404_raised_in_a_route_into_not_found(rf: Any, viewer: Any)
     response = view(request)
     assert response.status_code == 404
     assert json.loads(response.content)["error_code"] == "NOT_FOUND"
+
+
+@pytest.mark.django_db
+def test_it_answers_a_post_to_the_event_stream_with_a_json_405(viewer: Any) -> None:
+    # Django's CSRF middleware used to answer first, with its HTML 403 page.
+    for client in (viewer.client, viewer.api):
+        response = client.post("/api/events", data="{}", content_type="application/json")
+        assert_error_body(response, 405, "METHOD_NOT_ALLOWED")
+
+
+@pytest.mark.django_db
+def test_it_answers_an_api_crash_outside_api_route_with_the_json_error_body(
+    rf: Any, viewer: Any
+) -> None:
+    from apps.core.api import server_error_handler
+
+    request = rf.get("/api/events")
+    request.request_id = "req_crash"
+    response = server_error_handler(request)
+    assert response.status_code == 500
+    body = json.loads(response.content)
+    assert body["error_code"] == "INTERNAL"
+    assert body["request_id"] == "req_crash"
