@@ -41,7 +41,7 @@ def create(request: HttpRequest) -> Any:
     labels = actions.check_labels(body.get("labels"))
     tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
     volume = actions.create_volume(actor, tenant, name=name, driver=driver, labels=labels)
-    return listing.as_dict(volume, {}), 201
+    return listing.as_dict(volume, {}, extra=actor.is_admin), 201
 
 
 @api_route("GET", "DELETE")
@@ -73,8 +73,13 @@ def rename(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name, "operator")
     body = json_body(request, ["new_name"])
     new_name = actions.check_name(body.get("new_name"), "new_name")
-    vol = actions.rename_volume(actor, vol, new_name)
-    return listing.as_dict(vol, listing.attachments())
+    try:
+        vol = actions.rename_volume(actor, vol, new_name)
+    except ApiError as err:
+        if err.error_code == "NAME_CONFLICT":
+            err.details = {**(err.details or {}), "field": "new_name"}
+        raise
+    return listing.as_dict(vol, listing.attachments(), extra=actor.is_admin)
 
 
 @api_route("GET")
