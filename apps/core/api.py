@@ -221,9 +221,9 @@ def int_param(
                 422, "UNPROCESSABLE_ENTITY", f"{field} is required", details={"field": field}
             )
         return default
-    if isinstance(value, bool):
-        value = "x"
     try:
+        if isinstance(value, bool):
+            raise ValueError  # JSON true is not 1
         number = int(value)
         if isinstance(value, float) and number != value:
             raise ValueError
@@ -232,7 +232,10 @@ def int_param(
             422,
             "UNPROCESSABLE_ENTITY",
             f"{field} must be an integer",
-            details={"field": field, "received": value if isinstance(value, (int, str)) else None},
+            details={
+                "field": field,
+                "received": value if isinstance(value, (int, float, str)) else None,
+            },
         ) from None
     if not minimum <= number <= maximum:
         raise ApiError(
