@@ -201,3 +201,9 @@ QUILTWEB_WS_EXTRA_ORIGINS = [o for o in os.environ.get("QUILTWEB_WS_ORIGINS", ""
 # How long an API key's resolution (key, user, role, tenant) is reused in-process. Saving a key,
 # user, profile or tenant clears it here at once; other processes catch up within this TTL.
 QUILTWEB_API_KEY_CACHE_SECONDS = float(os.environ.get("QUILTWEB_API_KEY_CACHE_SECONDS", "5"))
+# Pages read the user's profile on every request, so the session's user comes with it. Django's
+# own backend stays listed so sessions it signed in keep working.
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.backends.ProfileModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
