@@ -679,7 +679,7 @@ def _from_inspect(data: dict[str, Any]) -> ContainerInfo:
                     container_port=int(port),
                     protocol=proto or "tcp",
                     host_ip=(binding or {}).get("HostIp") or None,
-                    host_port=int((binding or {}).get("HostPort"))
+                    host_port=int(str((binding or {}).get("HostPort")))
                     if (binding or {}).get("HostPort")
                     else None,
                 )
