@@ -444,7 +444,7 @@ def processes(target: Target) -> list[dict[str, Any]]:
     require_exec_ready(target)
     result = engine().exec_run(target.id, ["/bin/sh", "-c", PROC_SCRIPT], timeout_ms=10_000)
     if result.exit_code is None:
-        raise ApiError(504, "INTERNAL", "reading /proc in the container timed out")
+        raise ApiError(500, "INTERNAL", "reading /proc in the container timed out")
     return parse_processes(result.stdout.decode("utf-8", "replace"))
 
 
