@@ -17,6 +17,10 @@ register = template.Library()
 
 TRAY_SIZE = 6
 RECENT = timedelta(seconds=30)
+# A success stays in view this long, then settles behind the tray's toggle (still listed for
+# RECENT) so the tray never sits over the page for work that needs no attention.
+SETTLE = timedelta(seconds=4)
+QUIET = (Status.SUCCEEDED, Status.CANCELLED)
 ACTIVE = (Status.ACCEPTED, Status.QUEUED, Status.RUNNING)
 
 
@@ -35,10 +39,15 @@ def tray_items(actor: Any) -> list[dict[str, Any]]:
             ContainerRecord.objects.filter(container_id=OuterRef("target_id")).values("name")[:1]
         )
     )
-    return [
-        display.row(op, {op.target_id: op.target_name} if op.target_name else None)
-        for op in qs.order_by("-id")[:TRAY_SIZE]
-    ]
+    settled_before = timezone.now() - SETTLE
+    items = []
+    for op in qs.order_by("-id")[:TRAY_SIZE]:
+        item = display.row(op, {op.target_id: op.target_name} if op.target_name else None)
+        item["settled"] = (
+            op.status in QUIET and op.finished_at is not None and op.finished_at < settled_before
+        )
+        items.append(item)
+    return items
 
 
 @register.simple_tag(takes_context=True)
