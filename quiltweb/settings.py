@@ -122,10 +122,6 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
-            # Tests use a file too: an in-memory shared-cache database takes table locks that
-            # fail at once ("database table is locked") instead of waiting like WAL does, and
-            # the worker and terminal threads write while tests run.
-            "TEST": {"NAME": str(STATE_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

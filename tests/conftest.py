@@ -30,11 +30,6 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def _test_instance() -> Iterator[None]:
     settings.QUILTWEB_INSTANCE = TEST_INSTANCE
     yield
-    # pytest-django removes the test database file but not SQLite's WAL side files.
-    name = str(settings.DATABASES["default"].get("TEST", {}).get("NAME") or "")
-    for suffix in ("-wal", "-shm"):
-        if name and os.path.exists(name + suffix):
-            os.remove(name + suffix)
 
 
 def engine_or_fail() -> None:
