@@ -10,11 +10,13 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import docker
 import docker.errors
+import docker.utils
+import orjson
 import requests
 from django.conf import settings
 
@@ -172,9 +174,14 @@ class Engine:
         self, labels: list[str] | None = None, all: bool = True
     ) -> list[ContainerInfo]:
         """One list call; labels are `key` or `key=value` filters."""
-        filters = {"label": labels} if labels else None
-        items = self.api.containers(all=all, filters=filters)
-        return [_from_list_item(item) for item in items]
+        params: dict[str, Any] = {"all": 1 if all else 0, "limit": -1, "size": 0, "trunc_cmd": 0}
+        if labels:
+            params["filters"] = docker.utils.convert_filters({"label": labels})
+        # The SDK's own `containers()` decodes with the json module; orjson reads the same
+        # bytes several times faster, and a list of 2,000 containers is 1.7 MB of JSON.
+        response = self.api._get(self.api._url("/containers/json"), params=params)
+        self.api._raise_for_status(response)
+        return [_from_list_item(item) for item in orjson.loads(response.content)]
 
     @translated
     def inspect_container(self, container_id: str) -> ContainerInfo:
@@ -645,22 +652,26 @@ def _exit_code_from_status(status: str) -> int | None:
 
 
 def _from_list_item(item: dict[str, Any]) -> ContainerInfo:
-    names = item.get("Names") or ["/"]
+    # Positional and branch-light: the container list builds one of these per container.
+    names = item.get("Names") or ("/",)
+    status = item.get("Status", "")
+    networks = (item.get("NetworkSettings") or {}).get("Networks")
+    mounts = item.get("Mounts")
     return ContainerInfo(
-        id=item["Id"],
-        name=names[0].lstrip("/"),
-        labels=item.get("Labels") or {},
-        state=item.get("State", ""),
-        exit_code=_exit_code_from_status(item.get("Status", "")),
-        pid=None,
-        created_at=datetime.fromtimestamp(item.get("Created", 0)).astimezone(),
-        started_at=None,
-        finished_at=None,
-        image=item.get("Image", ""),
-        image_id=item.get("ImageID", ""),
-        networks=_networks((item.get("NetworkSettings") or {}).get("Networks")),
-        mounts=_mounts(item.get("Mounts")),
-        detailed=False,
+        item["Id"],
+        names[0].lstrip("/"),
+        item.get("Labels") or {},
+        item.get("State", ""),
+        _exit_code_from_status(status) if status[:1] == "E" else None,
+        None,
+        datetime.fromtimestamp(item.get("Created", 0), UTC),
+        None,
+        None,
+        item.get("Image", ""),
+        item.get("ImageID", ""),
+        _networks(networks) if networks else {},
+        _mounts(mounts) if mounts else [],
+        False,
     )
 
 
