@@ -6,11 +6,16 @@ four checks fresh and refresh the record's runtime cache, which list items then 
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from apps.accounts.actor import Actor
@@ -120,31 +125,45 @@ def not_ready(info: ContainerInfo, checks: dict[str, bool]) -> ApiError:
 # -- status objects ------------------------------------------------------------------------------
 
 
-def _user_labels(record: ContainerRecord) -> dict[str, str]:
-    return {k: v for k, v in (record.labels or {}).items() if not k.startswith("io.quiltweb.")}
+def _user_labels(record: ContainerRecord | ListRow) -> dict[str, str]:
+    labels = record.labels
+    if not labels:
+        return {}
+    return {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
 
 
 def status_object(
-    record: ContainerRecord,
+    record: ContainerRecord | ListRow,
     info: ContainerInfo,
     checks: dict[str, bool],
     *,
     pid: int | None,
     started_at: datetime | None,
     exited_at: datetime | None,
+    network: str | None = None,
+    engine_name: str | None = None,
 ) -> dict[str, Any]:
+    """The spec's status object. Lists pass `network` and `engine_name` once for all items."""
+    if network is None:
+        network = settings.QUILTWEB_NETWORK
     state = api_state(info.state)
+    live = state == "running" or state == "paused"
+    ended = state == "exited" or state == "dead"
+    running = checks.get("state_running", False)
+    shell = checks.get("managed_image_valid", False)
+    addressed = checks.get("network_configured", False)
+    minit = checks.get("minit_responsive", False)
     return {
         "container_id": record.container_id,
         "tenant_id": record.tenant_id,
         "name": record.name,
         "state": state,
-        "pid": pid if state in ("running", "paused") else None,
-        "exit_code": info.exit_code if state in ("exited", "dead") else None,
-        "ip_address": info.ip_on(settings.QUILTWEB_NETWORK),
+        "pid": pid if live else None,
+        "exit_code": info.exit_code if ended else None,
+        "ip_address": info.ip_on(network) if info.networks else None,
         "created_at": iso(info.created_at or record.created_at),
-        "started_at": iso(started_at),
-        "exited_at": iso(exited_at) if state in ("exited", "dead") else None,
+        "started_at": iso(started_at) if started_at else None,
+        "exited_at": iso(exited_at) if ended and exited_at else None,
         "working_directory": record.working_directory
         or info.working_dir
         or _image_working_dir(info)
@@ -153,10 +172,15 @@ def status_object(
         "cpu_limit_percent": record.cpu_limit_percent,
         "strict": record.strict,
         "labels": _user_labels(record),
-        "exec_ready": exec_ready(checks),
-        "network_ready": network_ready(checks),
-        "checks": {name: bool(checks.get(name)) for name in CHECK_NAMES},
-        "engine": settings.QUILTWEB_ENGINE_NAME,
+        "exec_ready": bool(running and minit and shell),
+        "network_ready": bool(running and addressed),
+        "checks": {
+            "state_running": bool(running),
+            "minit_responsive": bool(minit),
+            "network_configured": bool(addressed),
+            "managed_image_valid": bool(shell),
+        },
+        "engine": engine_name if engine_name is not None else settings.QUILTWEB_ENGINE_NAME,
     }
 
 
@@ -224,14 +248,24 @@ def container_status(target: Target) -> dict[str, Any]:
     )
 
 
-def cached_status(record: ContainerRecord, info: ContainerInfo) -> dict[str, Any]:
+def cached_status(
+    record: ContainerRecord | ListRow,
+    info: ContainerInfo,
+    *,
+    network: str | None = None,
+    engine_name: str | None = None,
+) -> dict[str, Any]:
     """A status from a list item plus the record's cached checks (at most 15 s stale)."""
-    cached = record.checks or {}
+    if network is None:
+        network = settings.QUILTWEB_NETWORK
     running = info.state == "running"
+    key = info.image_id or info.image
+    # A stopped container whose image is known needs nothing from the cached checks.
+    cached = record.checks if running or key not in _image_shell else {}
     checks = {
         "state_running": running,
         "minit_responsive": running and bool(cached.get("minit_responsive")),
-        "network_configured": info.ip_on(settings.QUILTWEB_NETWORK) is not None,
+        "network_configured": info.ip_on(network) is not None,
         "managed_image_valid": _cached_image_valid(info, cached),
     }
     return status_object(
@@ -241,6 +275,8 @@ def cached_status(record: ContainerRecord, info: ContainerInfo) -> dict[str, Any
         pid=record.pid,
         started_at=record.started_at,
         exited_at=record.exited_at,
+        network=network,
+        engine_name=engine_name,
     )
 
 
@@ -252,8 +288,49 @@ def _cached_image_valid(info: ContainerInfo, cached: dict[str, Any]) -> bool:
     return bool(cached.get("managed_image_valid", True))
 
 
-LIST_FIELDS = (
+class ListRow(NamedTuple):
+    """The columns of a container record a list item reads (a tuple: cheap to build 2,000 of).
+
+    The two JSON columns arrive as text and are decoded only when read: most list items have
+    no user labels, and their cached checks matter only while they run.
+    """
+
+    pk: int
+    container_id: str
+    tenant_id: int
+    tenant_slug: str
+    name: str
+    created_at: datetime
+    pid: int | None
+    started_at: datetime | None
+    exited_at: datetime | None
+    working_directory: str
+    memory_limit_mb: int | None
+    cpu_limit_percent: float | None
+    strict: bool
+    labels_json: str | None
+    checks_json: str | None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return _json_object(self.labels_json)
+
+    @property
+    def checks(self) -> dict[str, Any]:
+        return _json_object(self.checks_json)
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    if not text or text == "{}" or text == "null":
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+LIST_COLUMNS = (
+    "pk",
     "container_id",
+    "tenant_id",
     "tenant__slug",
     "name",
     "created_at",
@@ -264,28 +341,39 @@ LIST_FIELDS = (
     "memory_limit_mb",
     "cpu_limit_percent",
     "strict",
-    "labels",
-    "checks",
+    "labels_json",
+    "checks_json",
 )
+LIST_ANNOTATIONS = {
+    "labels_json": Cast("labels", TextField()),
+    "checks_json": Cast("checks", TextField()),
+}
+
+# The engine's list call waits on the engine's socket; it runs here while the request thread
+# reads the records, so the two overlap instead of adding up.
+_list_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="quiltweb-engine-list")
 
 
-def list_statuses(
+def _engine_list(labels: list[str]) -> list[ContainerInfo]:
+    return engine().list_containers(labels=labels)
+
+
+ListEntry = tuple[ListRow, ContainerInfo]
+
+
+def list_entries(
     actor: Actor, *, state: str | None = None, q: str | None = None
-) -> list[dict[str, Any]]:
-    """Visible containers as status objects, newest first: one engine list call, one query.
+) -> list[ListEntry]:
+    """Visible containers as (record row, engine item) pairs, filtered, newest first.
 
+    One engine list call and one query, matched in memory. Status objects cost more than the
+    matching, so a page builds them only for the rows it shows (`entry_status`).
     `state` is a spec state or `stopped`; `q` matches a name substring, an id prefix or an
     exact `key=value` label.
     """
     wanted = parse_state_filter(state)
     labels = instance_filter()
-    # Only the columns a status object reads: building 2,000 full rows (six JSON columns each)
-    # cost more than the engine's own list call.
-    records = (
-        ContainerRecord.objects.select_related("tenant")
-        .filter(deleted_at__isnull=True)
-        .only(*LIST_FIELDS)
-    )
+    records = ContainerRecord.objects.filter(deleted_at__isnull=True)
     if not actor.is_admin:
         from apps.accounts.models import Tenant
 
@@ -298,35 +386,60 @@ def list_statuses(
             return []
         labels = [*labels, f"{LABEL_TENANT}={tenant.slug}"]
         records = records.filter(tenant_id=tenant.pk)
-    infos = {info.id: info for info in engine().list_containers(labels=labels)}
-    # Every live record of the tenant, matched to the engine's list in memory: an IN clause
-    # with thousands of ids costs SQLite more than reading the rows it would skip.
-    by_id = {r.container_id: r for r in records if r.container_id in infos}
-    out: list[tuple[tuple[datetime, int], dict[str, Any]]] = []
-    for container_id, record in by_id.items():
-        info = infos[container_id]
-        if info.labels.get(LABEL_TENANT) != record.tenant.slug:
+    listing = _list_pool.submit(_engine_list, labels)
+    try:
+        # Every live record of the tenant, matched to the engine's list in memory: an IN clause
+        # with thousands of ids costs SQLite more than reading the rows it would skip.
+        rows = [
+            ListRow._make(r)
+            for r in records.annotate(**LIST_ANNOTATIONS).values_list(*LIST_COLUMNS)
+        ]
+    finally:
+        infos = {info.id: info for info in listing.result()}
+    matcher = _matcher(q)
+    out: list[ListEntry] = []
+    for row in rows:
+        info = infos.get(row.container_id)
+        if info is None or info.labels.get(LABEL_TENANT) != row.tenant_slug:
             continue
-        item = cached_status(record, info)
-        if wanted and item["state"] != wanted:
+        if wanted and api_state(info.state) != wanted:
             continue
-        if q and not _matches(q, item, info):
+        if matcher and not matcher(row):
             continue
-        # The engine's list gives whole seconds; the record's time and id order within one.
-        out.append(((record.created_at, record.pk), item))
-    out.sort(key=lambda pair: pair[0], reverse=True)
-    return [item for _, item in out]
+        out.append((row, info))
+    # The engine's list gives whole seconds; the record's time and id order within one.
+    out.sort(key=lambda entry: (entry[0].created_at, entry[0].pk), reverse=True)
+    return out
 
 
-def _matches(q: str, item: dict[str, Any], info: ContainerInfo) -> bool:
-    q = q.strip()
+def entry_statuses(entries: list[ListEntry]) -> list[dict[str, Any]]:
+    """Status objects for list entries (settings read once, not once per item)."""
+    network = settings.QUILTWEB_NETWORK
+    engine_name = settings.QUILTWEB_ENGINE_NAME
+    return [
+        cached_status(row, info, network=network, engine_name=engine_name) for row, info in entries
+    ]
+
+
+def list_statuses(
+    actor: Actor, *, state: str | None = None, q: str | None = None
+) -> list[dict[str, Any]]:
+    """Visible containers as status objects, newest first (see `list_entries`)."""
+    return entry_statuses(list_entries(actor, state=state, q=q))
+
+
+def _matcher(q: str | None) -> Callable[[ListRow], bool] | None:
+    q = (q or "").strip()
     if not q:
-        return True
+        return None
     if "=" in q:
         key, _, value = q.partition("=")
-        return item["labels"].get(key.strip()) == value.strip()
+        key, value = key.strip(), value.strip()
+        if key.startswith("io.quiltweb."):
+            return lambda row: False  # system labels are not a user's to match
+        return lambda row: (row.labels or {}).get(key) == value
     lowered = q.lower()
-    return lowered in item["name"].lower() or item["container_id"].startswith(lowered)
+    return lambda row: lowered in row.name.lower() or row.container_id.startswith(lowered)
 
 
 # -- readiness, metrics, logs, processes ---------------------------------------------------------

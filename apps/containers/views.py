@@ -448,27 +448,28 @@ def container_list(request: HtmxHttpRequest) -> HttpResponse:
     state = request.GET.get("state", "all") or "all"
     q = request.GET.get("q", "").strip()
     error = None
-    items: list[dict[str, Any]] = []
+    entries: list[status.ListEntry] = []
     if state not in STATE_FILTERS:
         error = {"error": f"unknown state {state!r}; pick one of {', '.join(STATE_FILTERS)}"}
         state = "all"
     try:
-        items = status.list_statuses(actor, state=None if state == "all" else state, q=q or None)
+        entries = status.list_entries(actor, state=None if state == "all" else state, q=q or None)
     except (ApiError, engine_errors.EngineError) as exc:
         error = error_dict(request, exc)
-    page = Paginator(items, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(entries, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
+    items = status.entry_statuses(list(page.object_list))
     query = urlencode(
         {k: v for k, v in (("state", state if state != "all" else ""), ("q", q)) if v}
     )
     ctx = {
         "nav": "containers",
         "page": page,
-        "rows": [_row(item, actor) for item in page.object_list],
+        "rows": [_row(item, actor) for item in items],
         "state": state,
         "states": STATE_FILTERS,
         "q": q,
         "query": query,
-        "total": len(items),
+        "total": len(entries),
         "error": error,
         "can_act": actor.can("operator"),
         "refresh_url": "/containers/?"
