@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from operator import itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -20,25 +21,30 @@ _SHELL_CACHE: dict[str, bool] = {}
 
 
 def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+    """One entry per tag, sorted by reference (a tag-heavy engine lists hundreds)."""
+    out: list[tuple[str, dict[str, Any]]] = []
     for image in images:
         created = iso(image.created_at)  # once per image, not once per tag
+        image_id, size = image.image_id, image.size_bytes
         for repo_tag in image.repo_tags:
             repository, tag = split_tag(repo_tag)
-            if repository == SNAPSHOT_REPOSITORY and not include_snapshots:
+            if not include_snapshots and repository == SNAPSHOT_REPOSITORY:
                 continue
             out.append(
-                {
-                    "reference": repo_tag,
-                    "repository": repository,
-                    "tag": tag,
-                    "image_id": image.image_id,
-                    "size_bytes": image.size_bytes,
-                    "created_at": created,
-                }
+                (
+                    repo_tag,
+                    {
+                        "reference": repo_tag,
+                        "repository": repository,
+                        "tag": tag,
+                        "image_id": image_id,
+                        "size_bytes": size,
+                        "created_at": created,
+                    },
+                )
             )
-    out.sort(key=lambda e: e["reference"])
-    return out
+    out.sort(key=itemgetter(0))
+    return [entry for _, entry in out]
 
 
 def list_images(*, include_snapshots: bool = False) -> list[dict[str, Any]]:

@@ -147,7 +147,11 @@ def rename_volume(actor: Actor, volume: Volume, new_name: str) -> Volume:
                 tenant_id=volume.tenant_id,
                 data={"from": old, "to": new_name},
             )
-            _published(volume, "renamed", listing.as_dict(volume, listing.attachments()))
+            _published(
+                volume,
+                "renamed",
+                listing.as_dict(volume, listing.attachments([volume.engine_name])),
+            )
     except IntegrityError:
         volume.name = old
         raise name_conflict(new_name) from None

@@ -29,8 +29,7 @@ def volumes(request: HttpRequest) -> Any:
         return create(request)
     actor = require_api(request, "viewer")
     check_query(request, ["format"])
-    attached = listing.attachments()
-    return {"volumes": listing.as_dicts(visible(actor), attached, extra=actor.is_admin)}
+    return {"volumes": listing.as_dicts(visible(actor), extra=actor.is_admin)}
 
 
 def create(request: HttpRequest) -> Any:
@@ -54,7 +53,7 @@ def volume(request: HttpRequest, name: str) -> Any:
         return op.envelope(), 202
     actor, vol = get_volume_for_api(request, name)
     check_query(request, [])
-    return listing.as_dict(vol, listing.attachments(), extra=actor.is_admin)
+    return listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
 
 
 @api_route("GET")
@@ -62,7 +61,7 @@ def inspect(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name)
     check_query(request, [])
     info = engine().inspect_volume(vol.engine_name)
-    data = listing.as_dict(vol, listing.attachments(), extra=actor.is_admin)
+    data = listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
     data["mountpoint"] = info.mountpoint
     data["size_bytes"] = files.volume_size(vol)
     return data
@@ -79,7 +78,7 @@ def rename(request: HttpRequest, name: str) -> Any:
         if err.error_code == "NAME_CONFLICT":
             err.details = {**(err.details or {}), "field": "new_name"}
         raise
-    return listing.as_dict(vol, listing.attachments(), extra=actor.is_admin)
+    return listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
 
 
 @api_route("GET")

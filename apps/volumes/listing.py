@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -39,14 +40,28 @@ def _users(containers: list[ContainerInfo]) -> Attachments:
     return by_volume
 
 
-def attachments() -> Attachments:
-    """engine volume name → [{container_id, name, path, state}], from one engine call."""
-    return _users(engine().list_containers(all=True))
+# The engine parses a long filter slowly (500 names: 6 ms against 1 ms for listing no
+# containers at all), so past a page's worth of names it lists every container instead.
+MAX_FILTERED_VOLUMES = 100
+
+
+def attachments(engine_names: Collection[str] | None = None) -> Attachments:
+    """engine volume name → [{container_id, name, path, state}], from one engine call.
+
+    With up to MAX_FILTERED_VOLUMES `engine_names`, the engine returns only containers mounting
+    one of them: on an engine with 2,000 containers that is 16 ms instead of 160 ms.
+    """
+    if engine_names is None or len(engine_names) > MAX_FILTERED_VOLUMES:
+        return _users(engine().list_containers(all=True))
+    if not engine_names:
+        return {}
+    names = sorted(engine_names)
+    return _users(engine().list_containers(all=True, volumes=names))
 
 
 def users_of(volume: Volume) -> list[dict[str, Any]]:
     """Containers, in any state, that mount this volume (helpers excluded)."""
-    return attachments().get(volume.engine_name, [])
+    return attachments([volume.engine_name]).get(volume.engine_name, [])
 
 
 def as_dict(volume: Volume, attached: Attachments, *, extra: bool = False) -> dict[str, Any]:
@@ -76,10 +91,9 @@ def _iso_fast(value: Any) -> str | None:
     return iso(value)
 
 
-def as_dicts(
-    volumes: QuerySet[Volume], attached: Attachments, *, extra: bool = False
-) -> list[dict[str, Any]]:
-    """`as_dict` for a whole list, straight from the cursor.
+def as_dicts(volumes: QuerySet[Volume], *, extra: bool = False) -> list[dict[str, Any]]:
+    """`as_dict` for a whole list, straight from the cursor, with one engine call for
+    `attached_to`.
 
     The ORM's per-row converters cost more than the engine call for 500 volumes, so the
     queryset's own SQL runs on a plain cursor and the two typed columns are decoded here.
@@ -88,6 +102,7 @@ def as_dicts(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    attached = attachments([row[4] for row in rows])
     out = []
     for name, driver, labels, created_at, engine_name, tenant_id in rows:
         data: dict[str, Any] = {

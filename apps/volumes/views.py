@@ -70,7 +70,7 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     engine_error = None
     try:
-        attached = listing.attachments()
+        attached = listing.attachments([v.engine_name for v in page.object_list])
     except engine_errors.EngineError as exc:
         attached, engine_error = {}, error_text(exc)
     # Strings are prepared here: template date filters cost more than the engine call.
