@@ -243,10 +243,19 @@ def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
         created_by=actor.as_dict(),
     )
     info, checks = wait_exec_ready(container_id)
+    _keep_engine_created_at(record, info)
     target = Target(actor=actor, record=record, info=info, checks=checks)
     _audit(target, "container.created", {"image": spec.image, "volumes": len(spec.volumes)})
     _publish(target, "created", checks=checks)
     return target
+
+
+def _keep_engine_created_at(record: ContainerRecord, info: ContainerInfo) -> None:
+    """The record keeps the engine's creation time (to the microsecond), so list items, which
+    read the record, and details, which inspect, say the same `created_at`."""
+    if info.created_at is not None and info.created_at != record.created_at:
+        ContainerRecord.objects.filter(pk=record.pk).update(created_at=info.created_at)
+        record.created_at = info.created_at
 
 
 def create_from_runtime(
@@ -309,6 +318,7 @@ def create_from_runtime(
     else:
         info = engine().inspect_container(container_id)
         checks = evaluate_checks(info)
+    _keep_engine_created_at(record, info)
     target = Target(actor=actor, record=record, info=info, checks=checks)
     _audit(
         target,

@@ -161,7 +161,8 @@ def status_object(
         "pid": pid if live else None,
         "exit_code": info.exit_code if ended else None,
         "ip_address": info.ip_on(network) if info.networks else None,
-        "created_at": iso(info.created_at or record.created_at),
+        # The record holds the engine's time to the microsecond; a list item's is whole seconds.
+        "created_at": iso(record.created_at or info.created_at),
         "started_at": iso(started_at) if started_at else None,
         "exited_at": iso(exited_at) if ended and exited_at else None,
         "working_directory": record.working_directory

@@ -52,3 +52,36 @@ def test_it_never_echoes_the_spec_in_list_items(
     (item,) = operator.json("GET", "/api/containers").json()["containers"]
     assert set(item) >= STATUS_FIELDS
     assert not {"image", "command", "volumes"} & set(item)
+
+
+@pytest.mark.engine
+def test_it_lists_the_same_created_at_as_the_detail_to_the_millisecond(
+    operator: Any, make_container: Callable[..., dict[str, Any]]
+) -> None:
+    """The engine's list gives whole seconds; the record keeps the engine's exact time."""
+    created = make_container("same-created-at")
+    detail = operator.json("GET", f"/api/containers/{created['container_id']}").json()
+    (item,) = operator.json("GET", "/api/containers").json()["containers"]
+
+    assert item["created_at"] == detail["created_at"] == created["created_at"]
+    assert detail["created_at"] <= detail["started_at"]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("state=running", {"lq-run", "lq-labelled"}),
+        ("state=stopped", set()),
+        ("q=LQ-", {"lq-run", "lq-labelled"}),
+        ("q=team%3Dblue", {"lq-labelled"}),
+        ("q=io.quiltweb.managed%3Dtrue", set()),
+    ],
+)
+def test_it_filters_list_entries_by_state_name_and_label(
+    operator: Any, make_container: Callable[..., dict[str, Any]], query: str, expected: set[str]
+) -> None:
+    make_container("lq-run")
+    make_container("lq-labelled", labels={"team": "blue"})
+    listed = operator.json("GET", f"/api/containers?{query}").json()["containers"]
+    assert {c["name"] for c in listed} == expected
