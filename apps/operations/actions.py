@@ -74,7 +74,11 @@ def submit(
     progress: int | None = 0,
     message: str = "queued",
 ) -> Operation:
-    """Queue an operation for the worker (or return the one an idempotent retry refers to)."""
+    """Queue an operation for the worker (or return the one an idempotent retry refers to).
+
+    The operation keeps `request`'s request id for its error body; with no request (the system
+    queued it) the id stays blank and the error body's `request_id` is null.
+    """
     if request is not None and route:
         existing = replay(request, route, body)
         if existing is not None:
@@ -89,6 +93,7 @@ def submit(
             target_id=target_id,
             params=params or {},
             requested_by=actor.as_dict(),
+            request_id=getattr(request, "request_id", "") if request is not None else "",
             progress=progress,
             message=message,
         )

@@ -64,6 +64,9 @@ class Operation(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
     requested_by = models.JSONField(default=dict)
+    # The X-Request-Id of the request that submitted it (blank when the system queued it), so a
+    # failure's error body names the request to quote. 128: the longest id the middleware echoes.
+    request_id = models.CharField(max_length=128, blank=True)
     cancel_requested = models.BooleanField(default=False)
     claimed_by = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

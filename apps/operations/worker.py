@@ -157,6 +157,17 @@ def _engine_error(exc: engine_errors.EngineError) -> dict[str, Any]:
     return body
 
 
+def _error_body(op: Operation, error: dict[str, Any]) -> dict[str, Any]:
+    """`error` as the spec's error body (1.3): `request_id` is the submitting request's id, null
+    when the system queued the operation."""
+    return {
+        "error": error["error"],
+        "error_code": error["error_code"],
+        "request_id": op.request_id or None,
+        **{k: v for k, v in error.items() if k not in ("error", "error_code", "request_id")},
+    }
+
+
 def finish(
     op: Operation,
     status: str,
@@ -165,12 +176,15 @@ def finish(
     error: dict[str, Any] | None = None,
     message: str = "",
 ) -> bool:
-    """Move a running operation we own to a terminal status; False when it was not ours."""
+    """Move a running operation we own to a terminal status; False when it was not ours.
+
+    Every error an operation ends with is written here, so every one carries `request_id`.
+    """
     fields: dict[str, Any] = {
         "status": status,
         "finished_at": timezone.now(),
         "result": result,
-        "error": error,
+        "error": None if error is None else _error_body(op, error),
         "message": (message or status)[:300],
     }
     if status == Status.SUCCEEDED and op.progress is not None:

@@ -48,6 +48,7 @@ def test_it_records_a_runner_failure_with_its_error_code(make_op):
     assert op.error == {
         "error": "the engine refused",
         "error_code": "START_FAILED",
+        "request_id": None,
         "details": {"engine_message": "nope"},
     }
 
