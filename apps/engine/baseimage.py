@@ -6,6 +6,7 @@ has: `/bin/busybox` from the busybox-static package plus a symlink for each appl
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import subprocess
@@ -104,7 +105,15 @@ def build_base_image(force: bool = False) -> tuple[bool, str]:
     """Import quilt/base unless it is already there (then nothing changes). Returns (built, id)."""
     eng = engine()
     reference = f"{BASE_REPOSITORY}:{BASE_TAG}"
-    if not force and eng.image_exists(reference):
+    exists = eng.image_exists(reference)
+    if not force and exists:
         return False, str(eng.inspect_image(reference)["Id"])
+    previous = str(eng.inspect_image(reference)["Id"]) if exists else ""
     eng.import_image(rootfs_tar(), BASE_REPOSITORY, BASE_TAG, CHANGES)
-    return True, str(eng.inspect_image(reference)["Id"])
+    built = str(eng.inspect_image(reference)["Id"])
+    if previous and previous != built:
+        # The old build lost its tag; remove it unless a container still runs on it, so
+        # rebuilds do not pile up untagged images.
+        with contextlib.suppress(errors.Conflict, errors.NotFound):
+            eng.remove_image(previous, force=False)
+    return True, built

@@ -80,3 +80,16 @@ def test_it_refuses_builders_to_operators(operator):
     token = csrf(operator.client)
     assert operator.client.post("/images/rebuild-base", HTTP_X_CSRFTOKEN=token).status_code == 403
     assert operator.client.post("/images/build-debian", HTTP_X_CSRFTOKEN=token).status_code == 403
+
+
+def test_a_rebuild_leaves_no_untagged_old_base_behind(admin, real_engine):
+    from apps.engine.baseimage import build_base_image
+    from apps.engine.client import engine
+
+    before = engine().inspect_image("quilt/base:latest")["Id"]
+    token = csrf(admin.client)
+    assert admin.client.post("/images/rebuild-base", HTTP_X_CSRFTOKEN=token).status_code == 302
+    after = engine().inspect_image("quilt/base:latest")["Id"]
+    assert after != before
+    assert not engine().image_exists(before)  # no container used it: removed, not left dangling
+    assert build_base_image() == (False, after)  # and a plain set-up changes nothing
