@@ -81,7 +81,9 @@ def request_pull(request: HttpRequest | None, actor: Actor, ref: Reference, body
         kind="image_pull",
         target_type="image",
         target_id=ref.full,
-        tenant_id=None,
+        # Images are the engine's, but the operation is the requester's receipt: their
+        # tenant can follow it (an operator would otherwise get a status_url that is 404).
+        tenant_id=actor.tenant_id,
         params={"repository": ref.repository, "tag": ref.tag},
         route="POST /api/oci/images/pull",
         body=body,
@@ -96,7 +98,7 @@ def request_debian_build(request: HttpRequest | None, actor: Actor) -> Operation
         kind="image_pull",
         target_type="image",
         target_id=f"{DEBIAN_REPOSITORY}:latest",
-        tenant_id=None,
+        tenant_id=actor.tenant_id,
         params={"source": "debootstrap", "repository": DEBIAN_REPOSITORY, "tag": "latest"},
         message="queued: debootstrap bookworm",
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.operations.actions import publish_operation
 from apps.operations.models import Operation, Status, WorkerHeartbeat
@@ -239,6 +240,13 @@ def run_operation(op: Operation) -> Operation:
     except engine_errors.EngineError as exc:
         body = _engine_error(exc)
         finish(op, Status.FAILED, error=body, message=f"failed: {body['error']}")
+    except ApiError as exc:
+        # A shared action a runner calls (create, rename, ...) refused: keep its code and
+        # details rather than calling it an internal error.
+        body = _error(exc.error_code, exc.error, exc.details or {})
+        if exc.hint:
+            body["hint"] = exc.hint
+        finish(op, Status.FAILED, error=body, message=f"failed: {exc.error}")
     except Exception:
         log.exception("runner for %s (%s) crashed", op.operation_id, op.kind)
         finish(

@@ -46,6 +46,19 @@ def test_it_runs_pulls_through_the_worker(operator, pushed_image):
     assert op.progress == 100
 
 
+def test_the_operator_who_pulled_can_follow_the_operation(operator, outsider, registry):
+    receipt = operator.json(
+        "POST", "/api/oci/images/pull", {"reference": f"{registry}/nothing/here"}
+    ).json()
+    drive(receipt["operation_id"])
+    followed = operator.json("GET", receipt["status_url"])
+    assert followed.status_code == 200, followed.content
+    assert followed.json()["status"] == "failed"
+    assert followed.json()["error"]["error_code"] == "PULL_FAILED"
+    # Another tenant does not see it.
+    assert outsider.json("GET", receipt["status_url"]).status_code == 404
+
+
 def test_it_defaults_the_tag_to_latest(operator, registry):
     receipt = operator.json(
         "POST", "/api/oci/images/pull", {"reference": f"{registry}/nothing/here"}

@@ -49,7 +49,6 @@ def submitted(make_op, request_id: str = "req_submitter") -> Operation:
 
 @pytest.mark.parametrize("sent", [None, "client-chosen.id:42"])
 def test_it_names_the_submitting_request_in_a_failed_operations_error(admin, failing_pull, sent):
-    # An admin pulls: image operations belong to no tenant, so only admins can read them back.
     headers = {"X-Request-Id": sent} if sent else {}
     response = admin.json(
         "POST", "/api/oci/images/pull", {"reference": "quilt/nothing:1"}, **headers
@@ -126,6 +125,25 @@ def test_it_names_the_request_in_an_engine_error(make_op, monkeypatch):
     assert op.status == "failed"
     assert op.error["error_code"] == "ENGINE_UNAVAILABLE"
     assert op.error["request_id"] == "req_engine"
+
+
+def test_it_keeps_the_code_of_an_api_error_a_runner_raises(make_op, monkeypatch):
+    from apps.core.errors import ApiError
+
+    def run_name_taken(op, progress):
+        raise ApiError(409, "NAME_CONFLICT", "the name 'web' is taken", details={"field": "name"})
+
+    load_runners()
+    monkeypatch.setitem(RUNNERS, "test_name_taken", run_name_taken)
+    op = make_op("test_name_taken")
+    Operation.objects.filter(pk=op.pk).update(request_id="req_conflict")
+    worker.run_once("w1")
+    op.refresh_from_db()
+    assert op.status == "failed"
+    assert op.error["error_code"] == "NAME_CONFLICT"
+    assert op.error["error"] == "the name 'web' is taken"
+    assert op.error["details"] == {"field": "name"}
+    assert op.error["request_id"] == "req_conflict"
 
 
 def test_it_names_the_request_when_an_operation_times_out(make_op, monkeypatch):
