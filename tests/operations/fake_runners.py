@@ -9,6 +9,22 @@ from typing import Any
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress, runner
 
+# The spec's operation object (2.4): exactly these fields.
+OPERATION_FIELDS = {
+    "operation_id",
+    "kind",
+    "status",
+    "target",
+    "progress",
+    "message",
+    "result",
+    "error",
+    "requested_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+}
+
 
 @runner("test_sleep")
 def run_test_sleep(op: Operation, progress: Progress) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import pytest
 
 from apps.operations import worker
 from apps.operations.models import Operation
+from tests.operations.fake_runners import OPERATION_FIELDS
 
 
 @pytest.fixture
@@ -17,20 +18,7 @@ def test_it_returns_an_operation_to_a_viewer_of_its_tenant(viewer, ours):
     body = response.json()
     assert body["operation_id"] == ours.operation_id
     assert body["status"] == "queued"
-    assert set(body) == {
-        "operation_id",
-        "kind",
-        "status",
-        "target",
-        "progress",
-        "message",
-        "result",
-        "error",
-        "requested_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-    }
+    assert set(body) == OPERATION_FIELDS
 
 
 def test_it_answers_404_for_another_tenants_operation(outsider, ours):

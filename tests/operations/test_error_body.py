@@ -13,23 +13,9 @@ from apps.operations import actions, models, worker
 from apps.operations.models import Operation, Status
 from apps.operations.registry import RUNNERS, load_runners
 from tests.operations import fake_runners
+from tests.operations.fake_runners import OPERATION_FIELDS
 
 pytestmark = pytest.mark.django_db
-
-OPERATION_FIELDS = {
-    "operation_id",
-    "kind",
-    "status",
-    "target",
-    "progress",
-    "message",
-    "result",
-    "error",
-    "requested_by",
-    "created_at",
-    "started_at",
-    "finished_at",
-}
 
 
 @pytest.fixture
