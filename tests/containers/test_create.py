@@ -9,30 +9,9 @@ import pytest
 
 from apps.accounts.models import AuditEntry
 from apps.engine.client import engine
+from tests.contract.test_containers import STATUS_FIELDS
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db]
-
-STATUS_FIELDS = {
-    "container_id",
-    "tenant_id",
-    "name",
-    "state",
-    "pid",
-    "exit_code",
-    "ip_address",
-    "created_at",
-    "started_at",
-    "exited_at",
-    "working_directory",
-    "memory_limit_mb",
-    "cpu_limit_percent",
-    "strict",
-    "labels",
-    "exec_ready",
-    "network_ready",
-    "checks",
-    "engine",
-}
 
 
 def test_it_creates_runs_stops_and_deletes_a_container(operator: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+# The spec's container status object (2.2): every list item and detail has these fields.
 STATUS_FIELDS = {
     "container_id",
     "tenant_id",
