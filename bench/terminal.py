@@ -29,11 +29,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from _common import ROOT, cleanup
+from _common import cleanup
 from django.conf import settings
 from django.core.management import call_command
+
+from tests.liveserver import start_daphne, stop, wait_for_port
 
 MIB = 1024 * 1024
 SIZE = 64 * MIB
@@ -54,17 +57,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited early")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def rss_kib(pid: int) -> int:
@@ -512,7 +504,7 @@ async def section_terminado(port: int, key: str, box: str) -> None:
         start_new_session=True,
     )
     try:
-        wait_port(tport, tproc)
+        wait_for_port(tport, tproc, Path(os.devnull))
         term = await TerminadoClient.open(tport)
         term_mbs = await throughput(term)
     finally:
@@ -547,33 +539,11 @@ def main() -> None:
         "QUILTWEB_TERMINAL_GLOBAL": str(IDLE_SESSIONS + 50),
         "DJANGO_DEBUG": "0",
     }
-    log = open(os.path.join(os.environ["QUILTWEB_STATE_DIR"], "daphne.log"), "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "quiltweb.asgi:application",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_daphne(port, env, Path(os.environ["QUILTWEB_STATE_DIR"]) / "daphne.log")
     try:
-        wait_port(port, proc)
         asyncio.run(bench(port, key, proc.pid))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop([proc], timeout=15)
         cleanup()
 
 

@@ -21,12 +21,10 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -37,6 +35,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import IN_CI, TEST_INSTANCE, engine_or_fail, remove_instance_objects
+from tests.liveserver import start_daphne, start_worker, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -71,19 +70,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait_for_port(
-    port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {port}:\n{log.read_text()[-4000:]}")
 
 
 @dataclass
@@ -209,52 +195,12 @@ def live() -> Iterator[Live]:
         assert match, out
         live.admin_key = match.group(1)
 
-        log = workdir / "daphne.log"
-        with log.open("wb") as fh:
-            live.procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "daphne",
-                        "-b",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                        "quiltweb.asgi:application",
-                    ],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
         if (ROOT / "apps/operations/management/commands/worker.py").exists():
-            with (workdir / "worker.log").open("wb") as fh:
-                live.procs.append(
-                    subprocess.Popen(
-                        [sys.executable, str(ROOT / "manage.py"), "worker"],
-                        env=env,
-                        cwd=ROOT,
-                        stdout=fh,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        _wait_for_port(port, live.procs[0], log)
+            live.procs.append(start_worker(env, workdir / "worker.log"))
+        live.procs.insert(0, start_daphne(port, env, workdir / "daphne.log"))
         yield live
     finally:
-        for proc in live.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in live.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop(live.procs)
         remove_instance_objects(TEST_INSTANCE)
         if os.environ.get("QUILTWEB_E2E_KEEP"):
             print(f"e2e work directory kept: {workdir}")

@@ -7,14 +7,10 @@ the machine's dockerd keeps running throughout.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +20,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import TEST_INSTANCE, engine_or_fail, remove_instance_objects
-from tests.e2e.conftest import ROOT, Live, _free_port, _wait_for_port, login
+from tests.e2e.conftest import Live, _free_port, login
 from tests.health.proxy import SocketProxy
+from tests.liveserver import start_daphne, stop
 
 BANNER = "The Docker engine is not answering"
 POLL = 20_000  # the badge polls every 5 s; its caches add a few seconds more
@@ -68,26 +65,7 @@ def outage() -> Iterator[tuple[Live, SocketProxy]]:
             f"u = get_user_model().objects.create_superuser('outage-admin', '', {password!r})\n"
             "Profile.objects.get_or_create(user=u, defaults={'tenant': Tenant.default(), 'role': 'admin'})\n"
         )
-        log = workdir / "daphne.log"
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "quiltweb.asgi:application",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _wait_for_port(port, proc, log)
+        proc = start_daphne(port, env, workdir / "daphne.log")
         live.admin_key = live.manage(
             "createapikey", "--user", "outage-admin", "--name", "t"
         ).strip()
@@ -95,9 +73,7 @@ def outage() -> Iterator[tuple[Live, SocketProxy]]:
     finally:
         proxy.stop()
         if proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
+            stop([proc], timeout=15)
         remove_instance_objects(TEST_INSTANCE)
         shutil.rmtree(workdir, ignore_errors=True)
 
