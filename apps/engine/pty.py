@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode, urlparse
 from django.conf import settings
 
 from apps.engine import errors
-from apps.engine.rawexec import API_VERSION, parse_response_head, start_request
+from apps.engine.rawexec import API_VERSION, parse_response_head, process_tree, start_request
 
 # Ctrl-P is held back by the engine's default detach keys; this sequence is never typed.
 DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-^,ctrl-@,ctrl-^"
@@ -150,29 +150,13 @@ def _session_members(sid: int) -> list[int]:
     return found
 
 
-def _tree(pid: int) -> list[int]:
-    seen: list[int] = []
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.append(current)
-        try:
-            with open(f"/proc/{current}/task/{current}/children") as handle:
-                stack.extend(int(p) for p in handle.read().split())
-        except OSError:
-            pass
-    return seen
-
-
 def process_group(pid: int) -> list[int]:
     """The shell, its descendants and everything still in its session (leaves first)."""
     if pid <= 0:
         return []
-    members = _tree(pid)
+    members = process_tree(pid)
     for other in _session_members(pid):
-        for member in _tree(other):
+        for member in process_tree(other):
             if member not in members:
                 members.append(member)
     return list(reversed(members))

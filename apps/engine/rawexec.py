@@ -228,7 +228,8 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, through /proc (the exec and PTY clean-ups share it)."""
     seen: list[int] = []
     stack = [pid]
     while stack:
@@ -255,6 +256,6 @@ def kill_exec_tree(engine: Engine, exec_id: str, sig: int = signal.SIGKILL) -> N
     if not pid or not info.get("Running", False):
         return
     # A remote engine's host PIDs are not visible here; nothing more can be done from outside.
-    for target in reversed(_tree(pid)):
+    for target in reversed(process_tree(pid)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, sig)
