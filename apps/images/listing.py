@@ -14,20 +14,26 @@ from apps.core.ids import iso
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine, parse_time
 from apps.engine.types import ContainerSpec, ImageInfo
-from apps.images.references import SNAPSHOT_REPOSITORY, split_tag
+from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY, split_tag
 
 # image id → has /bin/sh. Images are immutable, so an answer never goes stale.
 _SHELL_CACHE: dict[str, bool] = {}
 
 
 def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[str, Any]]:
-    """One entry per tag, sorted by reference (a tag-heavy engine lists hundreds)."""
+    """One entry per tag, sorted by reference (a tag-heavy engine lists hundreds).
+
+    Snapshot tags only with `include_snapshots`; retained references (deleted snapshots' images
+    that containers still use) never: they are no snapshot's any more, just QuiltWeb's hold.
+    """
     out: list[tuple[str, dict[str, Any]]] = []
     for image in images:
         created = iso(image.created_at)  # once per image, not once per tag
         image_id, size = image.image_id, image.size_bytes
         for repo_tag in image.repo_tags:
             repository, tag = split_tag(repo_tag)
+            if repository == RETAINED_REPOSITORY:
+                continue
             if not include_snapshots and repository == SNAPSHOT_REPOSITORY:
                 continue
             out.append(

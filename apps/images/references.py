@@ -15,6 +15,11 @@ REFERENCE = re.compile(
     r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 SNAPSHOT_REPOSITORY = "quiltweb-snapshot"
+# `quiltweb-retained:<snapshot_id>` holds a deleted snapshot's image while containers still use
+# it: Docker will not drop an image's last tag under a container without force, and force
+# deletes the image under a stopped one. Never listed (not even with the snapshot images: the
+# snapshot is gone), never deletable by hand; the snapshot sweeper removes it once unused.
+RETAINED_REPOSITORY = "quiltweb-retained"
 BASE_REPOSITORY = "quilt/base"
 DEBIAN_REPOSITORY = "quilt/debian"
 HINT = "A reference looks like 'busybox', 'quilt/base:latest' or '127.0.0.1:5000/team/app:1.2'."
@@ -60,4 +65,4 @@ def split_tag(repo_tag: str) -> tuple[str, str]:
 
 
 def is_protected(repository: str) -> bool:
-    return repository in (BASE_REPOSITORY, SNAPSHOT_REPOSITORY)
+    return repository in (BASE_REPOSITORY, SNAPSHOT_REPOSITORY, RETAINED_REPOSITORY)

@@ -25,6 +25,7 @@ from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.events.publish import publish
+from apps.images.references import RETAINED_REPOSITORY
 from apps.operations.actions import replay, submit
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress
@@ -637,20 +638,80 @@ def images_in_use() -> set[str]:
     return {c.image_id for c in engine().list_containers()}
 
 
-def _remove_image(snapshot: Snapshot, in_use: set[str] | None = None) -> bool:
-    """Remove the snapshot's image unless a container still uses it. True when it is gone."""
+# What releasing a snapshot's image did: the image is gone; its snapshot tag is gone and a
+# retained reference holds the image for the containers on it; or nothing changed (yet).
+REMOVED, RETAINED, KEPT = "removed", "retained", "kept"
+
+
+def _retained_ref(snapshot: Snapshot) -> str:
+    return f"{RETAINED_REPOSITORY}:{snapshot.snapshot_id}"
+
+
+def _release_image(snapshot: Snapshot, in_use: set[str] | None = None) -> str:
+    """Remove the snapshot's image, or only its snapshot tag while a container uses it.
+
+    Returns REMOVED, RETAINED (`snapshot.image_ref` now names the retained reference, which
+    the sweeper removes once no container uses the image) or KEPT (the engine refused or
+    failed: nothing changed, the sweeper tries again). Never forces: a forced removal deletes
+    the image under a stopped container.
+    """
     used = (
         snapshot.image_id in in_use if in_use is not None else bool(image_users(snapshot.image_id))
     )
-    if used:
-        return False
+    if not used:
+        try:
+            engine().remove_image(snapshot.image_ref, force=False)
+            return REMOVED
+        except engine_errors.NotFound:
+            if snapshot.image_ref == _retained_ref(snapshot):
+                return REMOVED
+            # Untagged before the record learnt of its retained reference: that one goes too.
+            try:
+                engine().remove_image(_retained_ref(snapshot), force=False)
+            except engine_errors.NotFound:
+                return REMOVED
+            except engine_errors.Conflict:
+                return _retain_image(snapshot)
+            return REMOVED
+        except engine_errors.Conflict:
+            pass  # a container started using it since the check: retain it for that one
+    return _retain_image(snapshot)
+
+
+def _retain_image(snapshot: Snapshot) -> str:
+    """Swap the snapshot tag of an image that containers use for the retained reference.
+
+    Docker refuses to remove an image's last tag under a container (409 "must force"), but
+    with a second reference the removal is a plain untag. If tagging or untagging fails, the
+    snapshot tag stays and the retained reference is dropped again: KEPT.
+    """
+    retained = _retained_ref(snapshot)
+    if snapshot.image_ref == retained:
+        return RETAINED
+    eng = engine()
     try:
-        engine().remove_image(snapshot.image_ref, force=False)
+        eng.tag_image(
+            snapshot.image_id or snapshot.image_ref, RETAINED_REPOSITORY, snapshot.snapshot_id
+        )
+    except engine_errors.EngineError as exc:
+        log.warning("retaining the image of %s failed: %s", snapshot.snapshot_id, exc)
+        return KEPT
+    try:
+        eng.remove_image(snapshot.image_ref, force=False)
     except engine_errors.NotFound:
-        return True
-    except engine_errors.Conflict:
-        return False
-    return True
+        pass  # already untagged: the retained reference is all that is left
+    except engine_errors.EngineError as exc:
+        log.warning("untagging %s failed: %s", snapshot.image_ref, exc)
+        with contextlib.suppress(engine_errors.EngineError):
+            eng.remove_image(retained, force=False)  # the snapshot tag still holds the image
+        return KEPT
+    Snapshot.objects.filter(pk=snapshot.pk).update(image_ref=retained)
+    snapshot.image_ref = retained
+    return RETAINED
+
+
+def _image_data(release: str) -> dict[str, Any]:
+    return {"image_removed": release == REMOVED, "untagged": release != KEPT}
 
 
 def _drop_copies(snapshot: Snapshot) -> None:
@@ -660,7 +721,11 @@ def _drop_copies(snapshot: Snapshot) -> None:
 
 
 def delete_snapshot(snapshot: Snapshot, *, actor: Actor) -> None:
-    """Delete: 409 while pinned; the record stays as a lineage tombstone."""
+    """Delete: 409 while pinned; the record stays as a lineage tombstone.
+
+    The snapshot tag always goes (unless the engine fails); the image too unless a container
+    uses it, then a retained reference keeps it until the sweeper finds it unused.
+    """
     if snapshot.pinned:
         raise ApiError(
             409,
@@ -675,19 +740,20 @@ def delete_snapshot(snapshot: Snapshot, *, actor: Actor) -> None:
         raise ApiError(404, "NOT_FOUND", f"no snapshot {snapshot.snapshot_id!r}")
     snapshot.refresh_from_db()
     _drop_copies(snapshot)
-    removed = _remove_image(snapshot)
+    release = _release_image(snapshot)
     with transaction.atomic():
-        if removed:
+        if release == REMOVED:
             Snapshot.objects.filter(pk=snapshot.pk).update(image_removed=True)
-        _audit(actor, "snapshot.deleted", snapshot, {"image_removed": removed})
+        _audit(actor, "snapshot.deleted", snapshot, _image_data(release))
         publish_snapshot(snapshot, "deleted")
 
 
 def expire_snapshot(snapshot: Snapshot, *, actor: Actor, in_use: set[str] | None = None) -> bool:
     """Expire one snapshot (the sweeper). False when another sweeper got it first.
 
-    The image goes unless a container uses it; the record goes unless a container was cloned
-    from it (then it stays as a tombstone and the image waits for the sweeper's next passes).
+    The image goes unless a container uses it (then only its snapshot tag goes, and the image
+    waits under its retained reference for the sweeper's next passes); the record goes unless a
+    container was cloned from it (then it stays as a tombstone).
     """
     now = timezone.now()
     claimed = Snapshot.objects.filter(
@@ -697,10 +763,11 @@ def expire_snapshot(snapshot: Snapshot, *, actor: Actor, in_use: set[str] | None
         return False
     snapshot.refresh_from_db()
     _drop_copies(snapshot)
-    removed = _remove_image(snapshot, in_use)
+    release = _release_image(snapshot, in_use)
+    removed = release == REMOVED
     has_children = ContainerRecord.objects.filter(source_snapshot_id=snapshot.snapshot_id).exists()
     with transaction.atomic():
-        _audit(actor, "snapshot.expired", snapshot, {"image_removed": removed})
+        _audit(actor, "snapshot.expired", snapshot, _image_data(release))
         publish_snapshot(snapshot, "expired")
         if removed and not has_children:
             snapshot.delete()
@@ -710,8 +777,12 @@ def expire_snapshot(snapshot: Snapshot, *, actor: Actor, in_use: set[str] | None
 
 
 def retry_image_removal(snapshot: Snapshot, in_use: set[str] | None = None) -> bool:
-    """A tombstone's image that waited for its containers: remove it once none uses it."""
-    if _remove_image(snapshot, in_use):
+    """A tombstone's image that waited for its containers: remove it once none uses it.
+
+    While one still does, a snapshot tag left behind (the engine failed before) is swapped for
+    the retained reference.
+    """
+    if _release_image(snapshot, in_use) == REMOVED:
         Snapshot.objects.filter(pk=snapshot.pk).update(image_removed=True)
         return True
     return False

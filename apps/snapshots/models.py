@@ -4,7 +4,8 @@ The record keeps what the image cannot: who made it, its TTL and pin, the source
 runtime configuration (so a clone gets it even after the source is gone), and the hidden volume
 copies taken at snapshot time. Deleted and expired snapshots stay as tombstones (`deleted_at`)
 so the lineage tree keeps its shape; `image_removed` says whether the engine image is gone yet
-(an image a container still uses waits for the sweeper).
+(an image a container still uses waits for the sweeper). Such an image loses its snapshot tag
+at once: `image_ref` then names its hidden `quiltweb-retained:<snapshot_id>` reference.
 """
 
 from __future__ import annotations

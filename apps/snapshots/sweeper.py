@@ -1,7 +1,8 @@
 """TTL: the worker calls `sweep()` every 60 s.
 
-Unpinned snapshots past `expires_at` are expired (image and volume copies removed, unless a
-container still uses the image). Tombstones whose image had to wait are retried each pass.
+Unpinned snapshots past `expires_at` are expired (image and volume copies removed; an image a
+container still uses only loses its snapshot tag and waits under a retained reference).
+Tombstones whose image had to wait are retried each pass.
 """
 
 from __future__ import annotations

@@ -46,10 +46,14 @@ def test_it_keeps_an_image_a_container_uses_and_a_tombstone(operator: Any, box: 
 
     sweeper.sweep()
 
-    assert _image_exists(snap)
+    retained = f"quiltweb-retained:{snap.snapshot_id}"
+    assert not _image_exists(snap)  # the snapshot tag goes at once
+    assert engine().inspect_image(retained)["Id"] == snap.image_id
     tombstone = Snapshot.objects.get(pk=snap.pk)
     assert tombstone.deleted_at is not None
-    assert not tombstone.image_removed
+    assert (tombstone.image_ref, tombstone.image_removed) == (retained, False)
+    entry = AuditEntry.objects.get(action="snapshot.expired", target_id=snap.snapshot_id)
+    assert entry.data == {"image_removed": False, "untagged": True}
     assert engine().inspect_container(clone).state == "running"
     assert operator.json("GET", f"/api/snapshots/{snap.snapshot_id}").status_code == 404
     tree = operator.json("GET", f"/api/containers/{clone}/lineage").json()["root"]
@@ -57,7 +61,24 @@ def test_it_keeps_an_image_a_container_uses_and_a_tombstone(operator: Any, box: 
 
     engine().remove(clone, force=True)
     assert sweeper.sweep()["images_removed"] == 1
+    assert not engine().image_exists(retained)
+    assert not engine().image_exists(snap.image_id)
+
+
+def test_it_keeps_the_image_of_an_expired_snapshot_for_a_stopped_clone(
+    operator: Any, box: Any
+) -> None:
+    snap = snapshot_of(operator, box.id, ttl_seconds=60)
+    clone = clone_of(operator, snap.snapshot_id, name="stopped")
+    engine().stop(clone, timeout=1)
+    _expire(snap)
+
+    assert sweeper.sweep() == {"expired": 1, "images_removed": 0}
+
     assert not _image_exists(snap)
+    assert engine().image_exists(f"quiltweb-retained:{snap.snapshot_id}")
+    engine().start(clone)
+    assert engine().inspect_container(clone).state == "running"
 
 
 def test_it_never_expires_pinned_or_unexpired_snapshots(operator: Any, box: Any) -> None:
