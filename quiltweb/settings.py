@@ -114,7 +114,8 @@ if os.environ.get("DATABASE_URL"):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend that also waits out shared-cache table locks (tests).
+            "ENGINE": "apps.core.backends.sqlite3",
             "NAME": str(SQLITE_PATH),
             "CONN_MAX_AGE": 60,  # the worker polls 20 times a second; do not reopen the file each time
             "OPTIONS": {

@@ -84,27 +84,6 @@ async def test_it_enforces_the_global_cap(
     assert refused.json()["error_code"] == "TERMINAL_LIMIT"
 
 
-def _logout_retrying(client: Any) -> None:
-    """Log out, waiting out the in-memory test database's table locks.
-
-    The shared-cache SQLite test database fails at once with "table is locked" (no busy wait)
-    while the session manager's thread writes the attach; a real deployment's WAL file waits.
-    """
-    import time
-
-    from django.db import OperationalError
-
-    for _ in range(40):
-        try:
-            client.logout()
-            return
-        except OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            time.sleep(0.05)
-    client.logout()
-
-
 async def test_it_closes_the_session_when_the_user_logs_out(
     support: Any, box: dict[str, Any]
 ) -> None:
@@ -114,7 +93,7 @@ async def test_it_closes_the_session_when_the_user_logs_out(
     term, connected = await attach(f"container_id={box['container_id']}", cookie=cookie)
     assert connected
     ready = await term.control("ready")
-    await sync_to_async(_logout_retrying)(support.client)
+    await sync_to_async(support.client.logout)()
     exit_frame = await term.control("exit")
     assert exit_frame["reason"] == "signed out"
     assert await term.close_code() == 1000
