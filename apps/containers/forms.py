@@ -11,18 +11,20 @@ from django.conf import settings
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY
 
-SNAPSHOT_REPOSITORY = "quiltweb-snapshot"
+# Snapshot images are cloned from the snapshots page; retained ones belong to deleted snapshots.
+HIDDEN_PREFIXES = (SNAPSHOT_REPOSITORY + ":", RETAINED_REPOSITORY + ":")
 
 
 def image_choices() -> list[tuple[str, str]]:
-    """Tagged local images (snapshot images hidden), the managed image first."""
+    """Tagged local images (snapshot and retained images hidden), the managed image first."""
     base = settings.QUILTWEB_BASE_IMAGE
     refs: set[str] = set()
     try:
         for image in engine().list_images():
             for tag in image.repo_tags:
-                if tag and tag != "<none>:<none>" and not tag.startswith(SNAPSHOT_REPOSITORY + ":"):
+                if tag and tag != "<none>:<none>" and not tag.startswith(HIDDEN_PREFIXES):
                     refs.add(tag.removesuffix(":latest"))
     except engine_errors.EngineError:
         pass

@@ -149,3 +149,14 @@ def test_it_untags_an_alias_nobody_created_a_container_from(admin, real_engine):
     used = admin.json("DELETE", f"/api/oci/images?reference={ref}")
     assert used.status_code == 409
     assert used.json()["error_code"] == "IN_USE"
+
+
+def test_the_create_form_offers_neither_snapshot_nor_retained_images(real_engine):
+    from apps.containers.forms import image_choices
+
+    ref = tagged("quilt/choice-test")
+    snap = tagged("quiltweb-snapshot", f"snap_{secrets.token_hex(12)}")
+    kept = tagged("quiltweb-retained", f"snap_{secrets.token_hex(12)}")
+    offered = {value for value, _ in image_choices()}
+    assert ref in offered
+    assert snap not in offered and kept not in offered
