@@ -15,11 +15,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from apps.accounts.access import require_page
+from apps.accounts.actor import Actor
 from apps.core.errors import ApiError, error_text
 from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse
 from apps.operations.models import Operation
+from apps.operations.queries import visible_to
 
 PAGE_SIZE = 50
 
@@ -28,8 +30,9 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _recent_pulls() -> list[Operation]:
-    return list(Operation.objects.filter(kind="image_pull").order_by("-id")[:5])
+def _recent_pulls(actor: Actor) -> list[Operation]:
+    """The last pulls the viewer may see (their tenant's; an admin sees all)."""
+    return list(visible_to(actor).filter(kind="image_pull").order_by("-id")[:5])
 
 
 def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
@@ -40,7 +43,7 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
         "include_snapshots": include,
         "can_pull": actor.can("operator"),
         "is_admin": actor.is_admin,
-        "pulls": _recent_pulls(),
+        "pulls": _recent_pulls(actor),
         "images": [],
         **extra,
     }
@@ -135,8 +138,8 @@ def build_debian(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def operation(request: HtmxHttpRequest, operation_id: str) -> HttpResponse:
-    require_page(request, "viewer")
-    op = Operation.objects.filter(operation_id=operation_id, kind="image_pull").first()
+    actor = require_page(request, "viewer")
+    op = visible_to(actor).filter(operation_id=operation_id, kind="image_pull").first()
     return render(request, "images/list.html#pull-row", {"op": op})
 
 

@@ -40,6 +40,19 @@ def test_it_pulls_from_the_form_and_shows_a_progress_row(operator, pushed_image)
     assert pushed_image in operator.client.get("/images/").content.decode()
 
 
+def test_another_tenant_sees_neither_the_pull_nor_its_row(operator, outsider, registry):
+    token = csrf(operator.client)
+    reference = f"{registry}/nothing/here:1"
+    operator.client.post(
+        "/images/pull", {"reference": reference}, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+    )
+    op = drive(Operation.objects.get(kind="image_pull").operation_id)
+    assert reference in operator.client.get("/images/").content.decode()
+    assert reference not in outsider.client.get("/images/").content.decode()
+    row = outsider.client.get(f"/images/operations/{op.operation_id}").content.decode()
+    assert reference not in row
+
+
 def test_it_shows_pull_form_errors(operator):
     token = csrf(operator.client)
     response = operator.client.post(
