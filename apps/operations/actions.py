@@ -15,6 +15,7 @@ from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError
 from apps.events.publish import publish
+from apps.operations import wakeup
 from apps.operations.models import IdempotencyRecord, Operation, Status
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -115,6 +116,7 @@ def submit(
                     return winner
                 raise
         publish_operation(op)
+        transaction.on_commit(wakeup.ring)  # the worker starts it now, not at its next poll
     return op
 
 

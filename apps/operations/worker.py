@@ -13,10 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
 from apps.core.errors import ApiError
@@ -24,6 +27,7 @@ from apps.engine import errors as engine_errors
 from apps.operations.actions import publish_operation
 from apps.operations.models import Operation, Status, WorkerHeartbeat
 from apps.operations.registry import OperationCancelled, OperationFailed, load_runners
+from apps.operations.wakeup import Doorbell
 
 log = logging.getLogger(__name__)
 
@@ -367,3 +371,21 @@ def housekeeping() -> None:
     IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     Event.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     WorkerHeartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()
+
+
+def serve(worker_id: str, stop: threading.Event, doorbell: Doorbell | None = None) -> None:
+    """Claim and run operations until `stop` is set. Between polls it waits on `doorbell`,
+    which `submit()` rings, so queued work starts at once rather than at the next poll."""
+    poll = settings.QUILTWEB_WORKER_POLL_SECONDS
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            ran = run_once(worker_id)
+        except Exception:
+            log.exception("worker loop error")
+            ran = False
+        if not ran and not stop.is_set():
+            if doorbell is not None and doorbell.sock is not None:
+                doorbell.wait(poll)
+            else:
+                stop.wait(poll)

@@ -18,13 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from apps.engine.errors import EngineError
-from apps.operations import worker
+from apps.operations import wakeup, worker
 from apps.operations.registry import load_runners
 
 log = logging.getLogger("quiltweb.worker")
@@ -86,9 +85,12 @@ class Command(BaseCommand):
         worker_id = worker.new_worker_id()
         started_at = timezone.now()
 
+        doorbell = wakeup.Doorbell()  # submit() rings it: queued work starts at once
+
         def request_stop(signum: int, frame: Any) -> None:
             log.info("worker %s: signal %s, finishing the current operation", worker_id, signum)
             stop.set()
+            doorbell.wake()  # end a wait between polls now
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
@@ -142,16 +144,8 @@ class Command(BaseCommand):
         for thread in threads:
             thread.start()
 
-        poll = settings.QUILTWEB_WORKER_POLL_SECONDS
-        while not stop.is_set():
-            close_old_connections()
-            try:
-                ran = worker.run_once(worker_id)
-            except Exception:
-                log.exception("worker loop error")
-                ran = False
-            if not ran:
-                stop.wait(poll)
+        worker.serve(worker_id, stop, doorbell)
+        doorbell.close()
         deadline = time.monotonic() + 2
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
