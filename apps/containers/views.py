@@ -12,6 +12,7 @@ import re
 import threading
 import uuid
 from collections import deque
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +26,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -191,16 +193,26 @@ def action_buttons(actor: Actor, state: str, op: Any = None) -> tuple[list[dict]
     return buttons, reasons
 
 
+# How long the action bar keeps showing the last start or resume and its result.
+RECENT_OPERATION_SECONDS = 60
+
+
+def _shown_operation(request: HttpRequest, target: Target) -> Operation | None:
+    """The operation the action bar shows: the one named by `?op=`, else this container's
+    latest start or resume of the last minute. Any refresh of the bar (a live update that
+    overtakes the click's own answer, a reload) then still shows the result of the click."""
+    ops = Operation.objects.filter(target_type="container", target_id=target.id)
+    if op_id := request.GET.get("op", ""):
+        return ops.filter(operation_id=op_id).first()
+    since = timezone.now() - timedelta(seconds=RECENT_OPERATION_SECONDS)
+    return ops.filter(kind__in=("start", "resume"), created_at__gte=since).order_by("-id").first()
+
+
 def detail_context(request: HttpRequest, target: Target) -> dict[str, Any]:
     """Everything `containers/detail_base.html` needs; tab views add their own keys to it."""
     container = _status(target)
     state = container.get("state") or target.info.state
-    op = None
-    op_id = request.GET.get("op", "")
-    if op_id:
-        op = Operation.objects.filter(
-            operation_id=op_id, target_type="container", target_id=target.id
-        ).first()
+    op = _shown_operation(request, target)
     actions, reasons = action_buttons(target.actor, state, op)
     base_url = f"/containers/{target.id}/"
     return {

@@ -403,6 +403,31 @@ def test_it_queues_start_as_an_operation_and_shows_it_in_place(operator: Any) ->
     )  # the same key gets the same operation, not a second start
 
 
+def test_any_refresh_of_the_action_bar_still_shows_the_last_start(operator: Any) -> None:
+    """A live update can overtake the click's own answer; the bar must not lose the result."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.operations.models import Operation
+
+    record = make(operator, "refresh-me")
+    actions.stop_container(_target(operator, record), timeout_seconds=0)
+    path = f"/containers/{record.container_id}/"
+    token = csrf(operator, path)
+    operator.client.post(
+        path + "start", {"csrfmiddlewaretoken": token}, headers={"HX-Request": "true"}
+    )
+    op = Operation.objects.get(kind="start", target_id=record.container_id)
+    # The bar as a live update asks for it: no ?op= in the URL.
+    bar = operator.client.get(path + "actions", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="op-status"' in bar and op.operation_id in bar
+    # A minute later it is history, not news.
+    Operation.objects.filter(pk=op.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    bar = operator.client.get(path + "actions", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="op-status"' not in bar
+
+
 def test_it_locks_the_run_button_until_exec_ready_and_unlocks_it_from_the_readiness_panel(
     operator: Any,
 ) -> None:
