@@ -72,6 +72,8 @@ def test_it_creates_runs_exec_stops_starts_and_deletes_a_container(page: Any, li
     expect(page.locator("#op-status")).to_contain_text("start")
     expect(page.locator("#op-status .badge")).to_have_text("start · succeeded", timeout=60_000)
     expect(page.locator("#container-state")).to_have_text("running", timeout=30_000)
+    expect(page.locator("#op-status")).to_contain_text("Started.")  # the result stays readable
+    shot(page, "detail-started")
 
     page.goto(live.url("/containers/"))
     expect(page.get_by_role("link", name=name)).to_be_visible()
