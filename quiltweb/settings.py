@@ -194,8 +194,9 @@ QUILTWEB_TERMINAL_RECORD = env_bool("QUILTWEB_TERMINAL_RECORD", False)
 # costs nothing and keeps the queue wait of a 202 route near 25 ms.
 QUILTWEB_WORKER_POLL_SECONDS = float(os.environ.get("QUILTWEB_WORKER_POLL_SECONDS", "0.05"))
 QUILTWEB_PAGE_SIZE = 50
-# The cycle collector's first threshold (CPython's default is 700); 0 leaves CPython's own.
-QUILTWEB_GC_THRESHOLD = int(os.environ.get("QUILTWEB_GC_THRESHOLD", "20000"))
+# The cycle collector's first threshold while a request builds a large list (apps.core.gcpause;
+# CPython's default is 700 and stays in force elsewhere); 0 leaves it alone.
+QUILTWEB_LIST_GC_THRESHOLD = int(os.environ.get("QUILTWEB_LIST_GC_THRESHOLD", "20000"))
 # Every engine object this deployment makes carries io.quiltweb.instance=<this>, so two
 # deployments (or a test run) on one engine never touch each other's containers.
 QUILTWEB_INSTANCE = os.environ.get("QUILTWEB_INSTANCE", "default")

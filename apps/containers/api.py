@@ -20,6 +20,7 @@ from apps.containers.validation import (
 )
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
+from apps.core.gcpause import fewer_collections
 from apps.core.ids import parse_iso
 
 EXEC_FIELDS = ("command", "workdir", "working_directory", "environment", "timeout_ms")
@@ -39,7 +40,8 @@ def containers(request: HttpRequest) -> Any:
         return create(request)
     actor = require_api(request, "viewer")
     check_query(request, ("state", "q"))
-    items = status.list_statuses(actor, state=request.GET.get("state"), q=request.GET.get("q"))
+    with fewer_collections():
+        items = status.list_statuses(actor, state=request.GET.get("state"), q=request.GET.get("q"))
     return {"containers": items}
 
 

@@ -42,6 +42,7 @@ from apps.containers.models import EXEC_HISTORY_KEEP, ContainerRecord, ExecRecor
 from apps.containers.validation import validate_create
 from apps.core.api import engine_error_to_api
 from apps.core.errors import ApiError
+from apps.core.gcpause import with_fewer_collections
 from apps.core.ids import parse_iso
 from apps.engine import errors as engine_errors
 from apps.operations.models import Operation
@@ -454,6 +455,7 @@ def _row(item: dict[str, Any], actor: Actor) -> dict[str, Any]:
 
 
 @require_GET
+@with_fewer_collections
 def container_list(request: HtmxHttpRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
 
