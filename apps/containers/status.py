@@ -146,13 +146,11 @@ def status_object(
     """The spec's status object. Lists pass `network` and `engine_name` once for all items."""
     if network is None:
         network = settings.QUILTWEB_NETWORK
+    if engine_name is None:
+        engine_name = settings.QUILTWEB_ENGINE_NAME
     state = api_state(info.state)
     live = state == "running" or state == "paused"
     ended = state == "exited" or state == "dead"
-    running = checks.get("state_running", False)
-    shell = checks.get("managed_image_valid", False)
-    addressed = checks.get("network_configured", False)
-    minit = checks.get("minit_responsive", False)
     return {
         "container_id": record.container_id,
         "tenant_id": record.tenant_id,
@@ -173,15 +171,10 @@ def status_object(
         "cpu_limit_percent": record.cpu_limit_percent,
         "strict": record.strict,
         "labels": _user_labels(record),
-        "exec_ready": bool(running and minit and shell),
-        "network_ready": bool(running and addressed),
-        "checks": {
-            "state_running": bool(running),
-            "minit_responsive": bool(minit),
-            "network_configured": bool(addressed),
-            "managed_image_valid": bool(shell),
-        },
-        "engine": engine_name if engine_name is not None else settings.QUILTWEB_ENGINE_NAME,
+        "exec_ready": exec_ready(checks),
+        "network_ready": network_ready(checks),
+        "checks": {name: bool(checks.get(name)) for name in CHECK_NAMES},
+        "engine": engine_name,
     }
 
 
@@ -260,14 +253,16 @@ def cached_status(
     if network is None:
         network = settings.QUILTWEB_NETWORK
     running = info.state == "running"
-    key = info.image_id or info.image
+    shell = _image_shell.get(info.image_id or info.image)
     # A stopped container whose image is known needs nothing from the cached checks.
-    cached = record.checks if running or key not in _image_shell else {}
+    cached = record.checks if running or shell is None else {}
     checks = {
         "state_running": running,
         "minit_responsive": running and bool(cached.get("minit_responsive")),
         "network_configured": info.ip_on(network) is not None,
-        "managed_image_valid": _cached_image_valid(info, cached),
+        "managed_image_valid": (
+            shell if shell is not None else bool(cached.get("managed_image_valid", True))
+        ),
     }
     return status_object(
         record,
@@ -279,14 +274,6 @@ def cached_status(
         network=network,
         engine_name=engine_name,
     )
-
-
-def _cached_image_valid(info: ContainerInfo, cached: dict[str, Any]) -> bool:
-    key = info.image_id or info.image
-    with _image_lock:
-        if key in _image_shell:
-            return _image_shell[key]
-    return bool(cached.get("managed_image_valid", True))
 
 
 class ListRow(NamedTuple):
@@ -328,23 +315,8 @@ def _json_object(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-LIST_COLUMNS = (
-    "pk",
-    "container_id",
-    "tenant_id",
-    "tenant__slug",
-    "name",
-    "created_at",
-    "pid",
-    "started_at",
-    "exited_at",
-    "working_directory",
-    "memory_limit_mb",
-    "cpu_limit_percent",
-    "strict",
-    "labels_json",
-    "checks_json",
-)
+# ListRow's fields as the query names them (the tenant's slug through its foreign key).
+LIST_COLUMNS = tuple("tenant__slug" if f == "tenant_slug" else f for f in ListRow._fields)
 LIST_ANNOTATIONS = {
     "labels_json": Cast("labels", TextField()),
     "checks_json": Cast("checks", TextField()),
@@ -368,7 +340,7 @@ def list_entries(
     """Visible containers as (record row, engine item) pairs, filtered, newest first.
 
     One engine list call and one query, matched in memory. Status objects cost more than the
-    matching, so a page builds them only for the rows it shows (`entry_status`).
+    matching, so a page builds them only for the rows it shows (`entry_statuses`).
     `state` is a spec state or `stopped`; `q` matches a name substring, an id prefix or an
     exact `key=value` label.
     """
@@ -438,7 +410,7 @@ def _matcher(q: str | None) -> Callable[[ListRow], bool] | None:
         key, value = key.strip(), value.strip()
         if key.startswith("io.quiltweb."):
             return lambda row: False  # system labels are not a user's to match
-        return lambda row: (row.labels or {}).get(key) == value
+        return lambda row: row.labels.get(key) == value
     lowered = q.lower()
     return lambda row: lowered in row.name.lower() or row.container_id.startswith(lowered)
 
