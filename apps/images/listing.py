@@ -26,10 +26,9 @@ def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[st
     Snapshot tags only with `include_snapshots`; retained references (deleted snapshots' images
     that containers still use) never: they are no snapshot's any more, just QuiltWeb's hold.
     """
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[dict[str, Any]] = []
     for image in images:
         created = iso(image.created_at)  # once per image, not once per tag
-        image_id, size = image.image_id, image.size_bytes
         for repo_tag in image.repo_tags:
             repository, tag = split_tag(repo_tag)
             if repository == RETAINED_REPOSITORY:
@@ -37,20 +36,17 @@ def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[st
             if not include_snapshots and repository == SNAPSHOT_REPOSITORY:
                 continue
             out.append(
-                (
-                    repo_tag,
-                    {
-                        "reference": repo_tag,
-                        "repository": repository,
-                        "tag": tag,
-                        "image_id": image_id,
-                        "size_bytes": size,
-                        "created_at": created,
-                    },
-                )
+                {
+                    "reference": repo_tag,
+                    "repository": repository,
+                    "tag": tag,
+                    "image_id": image.image_id,
+                    "size_bytes": image.size_bytes,
+                    "created_at": created,
+                }
             )
-    out.sort(key=itemgetter(0))
-    return [entry for _, entry in out]
+    out.sort(key=itemgetter("reference"))
+    return out
 
 
 def list_images(*, include_snapshots: bool = False) -> list[dict[str, Any]]:
