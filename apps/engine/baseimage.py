@@ -105,10 +105,12 @@ def build_base_image(force: bool = False) -> tuple[bool, str]:
     """Import quilt/base unless it is already there (then nothing changes). Returns (built, id)."""
     eng = engine()
     reference = f"{BASE_REPOSITORY}:{BASE_TAG}"
-    exists = eng.image_exists(reference)
-    if not force and exists:
-        return False, str(eng.inspect_image(reference)["Id"])
-    previous = str(eng.inspect_image(reference)["Id"]) if exists else ""
+    try:
+        previous = str(eng.inspect_image(reference)["Id"])
+    except errors.NotFound:
+        previous = ""
+    if previous and not force:
+        return False, previous
     eng.import_image(rootfs_tar(), BASE_REPOSITORY, BASE_TAG, CHANGES)
     built = str(eng.inspect_image(reference)["Id"])
     if previous and previous != built:

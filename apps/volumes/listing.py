@@ -55,8 +55,7 @@ def attachments(engine_names: Collection[str] | None = None) -> Attachments:
         return _users(engine().list_containers(all=True))
     if not engine_names:
         return {}
-    names = sorted(engine_names)
-    return _users(engine().list_containers(all=True, volumes=names))
+    return _users(engine().list_containers(all=True, volumes=list(engine_names)))
 
 
 def users_of(volume: Volume) -> list[dict[str, Any]]:

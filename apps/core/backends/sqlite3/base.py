@@ -37,7 +37,7 @@ def _waiting(call: Callable[[], T], timeout: float) -> T:
 
 
 class SQLiteCursorWrapper(base.SQLiteCursorWrapper):
-    lock_timeout = 5.0
+    lock_timeout = 5.0  # set per cursor from the connection's `timeout` option
 
     def execute(self, query: str, params: Any = None) -> Any:
         parent = super().execute
@@ -50,13 +50,17 @@ class SQLiteCursorWrapper(base.SQLiteCursorWrapper):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    @property
+    def lock_timeout(self) -> float:
+        """The busy timeout this connection was configured with, in seconds."""
+        return float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+
     def create_cursor(self, name: str | None = None) -> Any:
         cursor = self.connection.cursor(factory=SQLiteCursorWrapper)
-        cursor.lock_timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+        cursor.lock_timeout = self.lock_timeout
         return cursor
 
     def _commit(self) -> None:
         if self.connection is not None:
-            timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
             with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
-                _waiting(self.connection.commit, timeout)
+                _waiting(self.connection.commit, self.lock_timeout)
