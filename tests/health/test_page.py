@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from apps.health import checks
 from apps.operations.models import WorkerHeartbeat
+from tests.health.page import health_item
 
 
 @pytest.mark.engine
@@ -35,8 +36,8 @@ def test_it_shows_every_dependency(viewer: Any) -> None:
 @pytest.mark.django_db
 def test_it_says_what_to_do_about_a_dead_worker(viewer: Any) -> None:
     html = viewer.client.get("/health/").content.decode()
-    worker = html.split('id="health-worker"', 1)[1].split("</li>", 1)[0]
-    assert "tone-bad" in html.split('id="health-worker"', 1)[0].rsplit("<li", 1)[1]
+    tag, worker = health_item(html, "health-worker")
+    assert "tone-bad" in tag
     assert "What to do:" in worker
     assert "manage.py worker" in worker
 

@@ -98,17 +98,25 @@ def test_it_names_the_request_in_an_internal_error(make_op, kind):
     assert op.error["request_id"] == "req_internal"
 
 
-def test_it_names_the_request_in_an_engine_error(make_op, monkeypatch):
-    def run_engine_down(op, progress):
-        raise engine_errors.EngineUnavailable("connection refused")
+def failed_with(make_op, monkeypatch, error: Exception, request_id: str) -> Operation:
+    """Run, through the worker, an operation submitted by `request_id` whose runner raises."""
+
+    def run_raising(op, progress):
+        raise error
 
     load_runners()
-    monkeypatch.setitem(RUNNERS, "test_engine_down", run_engine_down)
-    op = make_op("test_engine_down")
-    Operation.objects.filter(pk=op.pk).update(request_id="req_engine")
+    monkeypatch.setitem(RUNNERS, "test_raising", run_raising)
+    op = make_op("test_raising")
+    Operation.objects.filter(pk=op.pk).update(request_id=request_id)
     worker.run_once("w1")
     op.refresh_from_db()
     assert op.status == "failed"
+    return op
+
+
+def test_it_names_the_request_in_an_engine_error(make_op, monkeypatch):
+    down = engine_errors.EngineUnavailable("connection refused")
+    op = failed_with(make_op, monkeypatch, down, "req_engine")
     assert op.error["error_code"] == "ENGINE_UNAVAILABLE"
     assert op.error["request_id"] == "req_engine"
 
@@ -116,16 +124,8 @@ def test_it_names_the_request_in_an_engine_error(make_op, monkeypatch):
 def test_it_keeps_the_code_of_an_api_error_a_runner_raises(make_op, monkeypatch):
     from apps.core.errors import ApiError
 
-    def run_name_taken(op, progress):
-        raise ApiError(409, "NAME_CONFLICT", "the name 'web' is taken", details={"field": "name"})
-
-    load_runners()
-    monkeypatch.setitem(RUNNERS, "test_name_taken", run_name_taken)
-    op = make_op("test_name_taken")
-    Operation.objects.filter(pk=op.pk).update(request_id="req_conflict")
-    worker.run_once("w1")
-    op.refresh_from_db()
-    assert op.status == "failed"
+    taken = ApiError(409, "NAME_CONFLICT", "the name 'web' is taken", details={"field": "name"})
+    op = failed_with(make_op, monkeypatch, taken, "req_conflict")
     assert op.error["error_code"] == "NAME_CONFLICT"
     assert op.error["error"] == "the name 'web' is taken"
     assert op.error["details"] == {"field": "name"}
