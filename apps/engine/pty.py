@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import signal as signals
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
@@ -28,24 +29,36 @@ from apps.engine.rawexec import API_VERSION, parse_response_head, process_tree, 
 
 # Ctrl-P is held back by the engine's default detach keys; this sequence is never typed.
 DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-^,ctrl-@,ctrl-^"
-READ_SIZE = 256 * 1024  # one read per loop turn under a flood: fewer turns, bigger frames
+FLOOD_READ = 2048  # a read this large means more output is on its way
+NAP_SECONDS = 0.001
+
+
+async def _open(factory: Callable[[], asyncio.Protocol]) -> asyncio.Transport:
+    """A connection to the engine named by QUILTWEB_DOCKER_HOST, served by `factory()`."""
+    loop = asyncio.get_running_loop()
+    parsed = urlparse(settings.QUILTWEB_DOCKER_HOST)
+    try:
+        if parsed.scheme in ("unix", "http+unix", ""):
+            transport, _ = await loop.create_unix_connection(
+                factory, parsed.path or "/var/run/docker.sock"
+            )
+        elif parsed.scheme in ("tcp", "http"):
+            transport, _ = await loop.create_connection(
+                factory, parsed.hostname or "127.0.0.1", parsed.port or 2375
+            )
+        else:
+            raise errors.EngineUnavailable(f"unsupported DOCKER_HOST scheme {parsed.scheme!r}")
+    except OSError as exc:
+        raise errors.EngineUnavailable(str(exc)) from exc
+    return transport
 
 
 async def _connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    base = settings.QUILTWEB_DOCKER_HOST
-    parsed = urlparse(base)
-    try:
-        if parsed.scheme in ("unix", "http+unix", ""):
-            return await asyncio.open_unix_connection(
-                parsed.path or "/var/run/docker.sock", limit=4 * READ_SIZE
-            )
-        if parsed.scheme in ("tcp", "http"):
-            return await asyncio.open_connection(
-                parsed.hostname or "127.0.0.1", parsed.port or 2375, limit=4 * READ_SIZE
-            )
-    except OSError as exc:
-        raise errors.EngineUnavailable(str(exc)) from exc
-    raise errors.EngineUnavailable(f"unsupported DOCKER_HOST scheme {parsed.scheme!r}")
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport = await _open(lambda: protocol)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 async def call(
@@ -168,22 +181,90 @@ def signal_pids(pids: list[int], sig: int) -> None:
             os.kill(target, sig)
 
 
-class Pty:
-    """One exec TTY: read/write its bytes, resize it, signal or kill everything it runs."""
+class _Stream(asyncio.Protocol):
+    """The exec connection as a protocol: bytes go straight from the socket to the session.
 
-    def __init__(
-        self,
-        exec_id: str,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        pid: int,
-        initial: bytes,
-    ) -> None:
+    No StreamReader in between: it would copy every read into its own buffer and keep reading
+    the socket up to twice its limit while the session is paused. Here pausing stops the
+    transport itself, so a stalled client holds nothing beyond the engine's socket buffer.
+
+    Under a flood the engine hands over ~4 KiB per read (one PTY read each). After a read that
+    large the stream naps NAP_SECONDS before reading again, letting the socket buffer fill, so
+    a flood costs a few hundred large reads instead of thousands of small ones. Small output
+    (keystroke echo, a prompt) never waits.
+    """
+
+    def __init__(self) -> None:
+        self.head: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self.buffer = b""
+        self.early: list[bytes] = []  # bytes after the head, before a sink is set
+        self.sink: Callable[[bytes], None] | None = None
+        self.on_end: Callable[[], None] | None = None
+        self.ended = False
+        self.transport: asyncio.Transport | None = None
+        self.held = False  # paused by flow control
+        self.napping = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.sink is not None:
+            self.sink(data)
+            if len(data) >= FLOOD_READ and not self.napping and not self.ended:
+                self.napping = True
+                self._reading(False)
+                asyncio.get_running_loop().call_later(NAP_SECONDS, self._wake)
+        elif self.head.done():
+            self.early.append(data)
+        else:
+            self.buffer += data
+            head = parse_response_head(self.buffer)
+            if head is not None:
+                self.buffer = b""
+                self.head.set_result(head)
+
+    def _wake(self) -> None:
+        self.napping = False
+        if not self.held:
+            self._reading(True)
+
+    def hold(self, held: bool) -> None:
+        self.held = held
+        if not self.napping:
+            self._reading(not held)
+
+    def _reading(self, on: bool) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            (transport.resume_reading if on else transport.pause_reading)()
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        if not self.head.done():
+            self.head.set_exception(
+                errors.EngineUnavailable("the engine closed the exec connection")
+            )
+        if self.on_end is not None:
+            self.on_end()
+
+
+class Pty:
+    """One exec TTY: its bytes both ways, its size, and signals to everything it runs.
+
+    Output is pushed, not pulled: `start(on_data, on_end)` hands every chunk the socket
+    delivers (up to 256 KiB, as read) to `on_data` on the event loop, in order, and calls
+    `on_end` once when the stream closes. `pause()` and `resume()` stop and restart reading.
+    """
+
+    def __init__(self, exec_id: str, transport: asyncio.Transport, stream: _Stream) -> None:
         self.exec_id = exec_id
-        self.reader = reader
-        self.writer = writer
-        self.pid = pid
-        self._initial = initial
+        self.transport = transport
+        self.stream = stream
+        self.pid = 0
 
     @classmethod
     async def open(
@@ -212,39 +293,50 @@ class Pty:
         status, data = await call("POST", f"/containers/{container_id}/exec", body)
         _raise_for(status, data, "exec create")
         exec_id = str(data["Id"])
-        reader, writer = await _connect()
+        stream = _Stream()
+        transport = await _open(lambda: stream)
         try:
-            writer.write(start_request(exec_id, tty=True))
-            buffer = b""
-            while (head := parse_response_head(buffer)) is None:
-                chunk = await asyncio.wait_for(reader.read(READ_SIZE), 10)
-                if not chunk:
-                    raise errors.EngineUnavailable("the engine closed the exec connection")
-                buffer += chunk
-            code, rest = head
+            transport.write(start_request(exec_id, tty=True))
+            code, rest = await asyncio.wait_for(stream.head, 10)
             _raise_for(code if code != 101 else 200, None, "exec start")
         except BaseException:
-            writer.close()
+            transport.close()
             raise
-        pty = cls(exec_id, reader, writer, 0, rest)
+        if rest:
+            stream.early.insert(0, rest)
+        pty = cls(exec_id, transport, stream)
         # The engine starts the TTY at 0x0 on API 1.41: size it before the shell draws.
         await pty.resize(cols, rows)
         info = await exec_inspect(exec_id)
         pty.pid = int(info.get("Pid") or 0)
         return pty
 
-    async def read(self) -> bytes:
-        """The next PTY bytes, b"" at end of stream."""
-        if self._initial:
-            data, self._initial = self._initial, b""
-            return data
-        return await self.reader.read(READ_SIZE)
+    def start(self, on_data: Callable[[bytes], None], on_end: Callable[[], None]) -> None:
+        """Deliver output from now on (what arrived before comes first); call once."""
+        stream = self.stream
+        early, stream.early = stream.early, []
+        for data in early:
+            on_data(data)
+        stream.sink = on_data
+        stream.on_end = on_end
+        if stream.ended:
+            on_end()
+
+    def pause(self) -> None:
+        self.stream.hold(True)
+
+    def resume(self) -> None:
+        self.stream.hold(False)
 
     def write(self, data: bytes) -> None:
-        self.writer.write(data)
+        self.transport.write(data)
 
-    async def drain(self) -> None:
-        await self.writer.drain()
+    def closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def pending_input(self) -> int:
+        """Bytes written but not yet taken by the engine."""
+        return self.transport.get_write_buffer_size()
 
     async def resize(self, cols: int, rows: int) -> None:
         query = urlencode({"h": rows, "w": cols})
@@ -297,4 +389,4 @@ class Pty:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.writer.close()
+            self.transport.close()

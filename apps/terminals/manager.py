@@ -1,9 +1,10 @@
 """The session manager: every live PTY of this server process, on one event loop of its own.
 
 A terminal session outlives its websocket, so its PTY cannot belong to a consumer. The manager
-runs an asyncio loop in a daemon thread and keeps, per session, a reader task (PTY -> scrollback
-ring -> the attached socket), a writer task (input queue -> PTY), the byte counters and the
-optional asciicast recorder. Consumers and sync code reach it through thread-safe calls:
+runs on an asyncio loop (Daphne's own in a server, else a daemon thread's) and keeps, per
+session, the PTY (its output pushed straight from the engine's socket into the scrollback ring
+and the attached socket; input written straight to it), the byte counters and the optional
+asciicast recorder. Consumers and sync code reach it through thread-safe calls:
 `manager().call(coro)` from sync code, `await manager().acall(coro)` from another loop, and the
 plain methods documented as thread-safe.
 
@@ -81,7 +82,6 @@ class Session:
     detached_since: float | None = field(default_factory=time.monotonic)
     last_input: float = field(default_factory=time.monotonic)
     last_container_check: float = field(default_factory=time.monotonic)
-    can_read: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closing: asyncio.Task[Any] | None = None
     marking: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -214,50 +214,44 @@ class Manager:
             actor=actor,
             pty=pty,
         )
-        session.can_read.set()
         if settings.QUILTWEB_TERMINAL_RECORD:
             path = Path(settings.STATE_DIR) / "recordings" / f"{session_id}.cast"
             session.recorder = Recorder(path, cols, rows)
         self.sessions[session_id] = session
-        session.tasks = [
-            self.loop.create_task(self._reader(session)),
-        ]
+        pty.start(lambda data: self._output(session, data), lambda: self._ended(session))
         return pty.pid
 
-    async def _reader(self, session: Session) -> None:
-        pty = session.pty
-        try:
-            while True:
-                if not session.can_read.is_set():
-                    await session.can_read.wait()
-                data = await pty.read()
-                if not data:
-                    break
-                session.total_out += len(data)
-                session.remember(data)
-                if session.recorder is not None:
-                    session.recorder.output(data)
-                if session.attachment is not None:
-                    session.attachment.push(data)
-        except (OSError, asyncio.IncompleteReadError):
-            pass
+    def _output(self, session: Session, data: bytes) -> None:
+        """PTY bytes, straight from the engine's socket (no task, no copy)."""
+        session.total_out += len(data)
+        session.remember(data)
+        if session.recorder is not None:
+            session.recorder.output(data)
+        if session.attachment is not None:
+            session.attachment.push(data)
+
+    def _ended(self, session: Session) -> None:
         if session.closing is None:
-            code = await pty.exit_code()
-            reason = "the shell exited"
-            # A shell killed by a signal may mean its container is going away: the engine
-            # reports the new state a moment after the stream ends.
-            # A removal passes through `exited` first: look a little longer before saying so.
-            seen_exit = 0
-            for _ in range(10 if code is None or code >= 128 else 1):
-                with contextlib.suppress(engine_errors.EngineError):
-                    state = await container_state(session.container_id)
-                    if state != "running":
-                        reason = _container_reason(state)
-                        seen_exit += 1
-                        if state not in ("exited", "dead") or seen_exit > 3:
-                            break
-                await asyncio.sleep(0.1)
-            self._close(session, reason, exit_code=code, grace=0.2)
+            session.tasks.append(self.loop.create_task(self._shell_exited(session)))
+
+    async def _shell_exited(self, session: Session) -> None:
+        pty = session.pty
+        code = await pty.exit_code()
+        reason = "the shell exited"
+        # A shell killed by a signal may mean its container is going away: the engine
+        # reports the new state a moment after the stream ends.
+        # A removal passes through `exited` first: look a little longer before saying so.
+        seen_exit = 0
+        for _ in range(10 if code is None or code >= 128 else 1):
+            with contextlib.suppress(engine_errors.EngineError):
+                state = await container_state(session.container_id)
+                if state != "running":
+                    reason = _container_reason(state)
+                    seen_exit += 1
+                    if state not in ("exited", "dead") or seen_exit > 3:
+                        break
+            await asyncio.sleep(0.1)
+        self._close(session, reason, exit_code=code, grace=0.2)
 
     def _close(
         self, session: Session, reason: str, *, exit_code: int | None = None, grace: float = 2.0
@@ -349,7 +343,7 @@ class Manager:
             previous.close(4000)
         session.attachment = attachment
         session.detached_since = None
-        session.can_read.set()
+        session.pty.resume()
         start, replay = session.scrollback(offset)
         ready = {
             "type": "ready",
@@ -373,7 +367,7 @@ class Manager:
             return
         session.attachment = None
         session.detached_since = time.monotonic()
-        session.can_read.set()
+        session.pty.resume()  # detached, output goes on into the scrollback
         await self._mark(session_id)
 
     async def _mark(self, session_id: str) -> None:
@@ -400,13 +394,13 @@ class Manager:
             session.last_input = time.monotonic()
             # Straight into the socket's buffer: no task per session. A paste larger than the
             # shell can take waits there; beyond MAX_PENDING_INPUT it is dropped.
-            writer = session.pty.writer
-            if writer.is_closing():
+            pty = session.pty
+            if pty.closing():
                 return
-            if writer.transport.get_write_buffer_size() > MAX_PENDING_INPUT:
+            if pty.pending_input() > MAX_PENDING_INPUT:
                 log.warning("terminal %s: input dropped, %d bytes pending", session_id, len(data))
                 return
-            session.pty.write(data)
+            pty.write(data)
 
         self.soon(run)
 
@@ -416,7 +410,7 @@ class Manager:
         def run() -> None:
             session = self.sessions.get(session_id)
             if session is not None and session.attachment is attachment:
-                (session.can_read.clear if paused else session.can_read.set)()
+                (session.pty.pause if paused else session.pty.resume)()
 
         self.soon(run)
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from apps.terminals import consumers
+from apps.terminals.manager import manager
 from tests.terminals.conftest import shell
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -27,6 +28,9 @@ async def test_it_stops_reading_the_pty_while_too_much_is_unacknowledged(
     assert consumers.HIGH_WATER <= held < consumers.HIGH_WATER + 1024 * 1024
     await asyncio.sleep(1)
     assert term.ws.output_queue.empty()  # still paused
+    # Paused at the socket: the engine's bytes wait in the kernel, not in this process.
+    session = manager().sessions[term.session_id]
+    assert not session.pty.transport.is_reading()
     await term.json(type="ack", bytes=held)  # acknowledging resumes the flow
     while len(term.output) <= held + 65536:
         await term.pump(10)
