@@ -12,6 +12,8 @@ Figures and goals:
   memory per idle session, 500 open        < 64 KiB
   throughput vs terminado (docker exec -it)  >= 2x
 
+Throughputs are the median of BENCH_ROUNDS (default 3) interleaved rounds.
+
 Run from the repository root: `.venv/bin/python bench/terminal.py` (about two minutes).
 """
 
@@ -49,6 +51,7 @@ MAKE_FLOOD = [
     f" for i in $(seq {SIZE // MIB}); do cat /tmp/mib; done > /tmp/flood",
 ]
 ECHO_SAMPLES = 400
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 IDLE_SESSIONS = int(os.environ.get("BENCH_IDLE_SESSIONS", "500"))
 SECTIONS = os.environ.get("BENCH_SECTIONS", "throughput,echo,ctrlc,stall,idle,terminado").split(",")
 
@@ -57,6 +60,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -358,7 +368,7 @@ async def bench(port: int, key: str, daphne_pid: int) -> None:
     print(f"container {box[:12]}, Daphne pid {daphne_pid}\n")
 
     if "throughput" in SECTIONS:
-        await section_throughput(port, key, box)
+        await section_throughput(port, key, box, daphne_pid)
     if "echo" in SECTIONS:
         await section_echo(port, key, box)
     if "ctrlc" in SECTIONS:
@@ -371,18 +381,37 @@ async def bench(port: int, key: str, daphne_pid: int) -> None:
         await section_idle(port, key, daphne_pid)
 
 
-async def section_throughput(port: int, key: str, box: str) -> None:
-    print(f"output throughput, {SIZE // MIB} MiB through the TTY")
+async def section_throughput(port: int, key: str, box: str, daphne_pid: int) -> None:
+    print(f"output throughput, {SIZE // MIB} MiB through the TTY, median of {ROUNDS} rounds")
     raw = await RawClient.open(box)
-    raw_mbs = await throughput(raw)
     ours = await QuiltClient.open(port, f"container_id={box}", key)
-    our_mbs = await throughput(ours)
-    print(f"  raw exec socket reader        {raw_mbs:8.1f} MiB/s")
-    print(f"  QuiltWeb websocket            {our_mbs:8.1f} MiB/s")
+    raw_runs, our_runs = [], []
+    raw_cpu = our_cpu = server_cpu = 0.0
+    for _ in range(ROUNDS):  # interleaved, so a busy moment of the machine hits both
+        started = time.process_time()
+        raw_runs.append(await throughput(raw))
+        raw_cpu += time.process_time() - started
+        started, server = time.process_time(), cpu_seconds(daphne_pid)
+        our_runs.append(await throughput(ours))
+        our_cpu += time.process_time() - started
+        server_cpu += cpu_seconds(daphne_pid) - server
+    raw_mbs, our_mbs = statistics.median(raw_runs), statistics.median(our_runs)
+    per_round = 1000 / ROUNDS
+    print(f"  raw exec socket reader        {raw_mbs:8.1f} MiB/s  ({runs(raw_runs)})")
+    print(f"  QuiltWeb websocket            {our_mbs:8.1f} MiB/s  ({runs(our_runs)})")
+    print(
+        f"  CPU per {SIZE // MIB} MiB: raw reader {raw_cpu * per_round:.0f} ms;"
+        f" QuiltWeb: Daphne {server_cpu * per_round:.0f} ms, websocket client"
+        f" {our_cpu * per_round:.0f} ms"
+    )
     print(f"  => ratio {our_mbs / raw_mbs:.2f}x raw (goal >= 0.8x)\n")
 
     raw.close()
     ours.ws.close()
+
+
+def runs(samples: list[float]) -> str:
+    return ", ".join(f"{s:.1f}" for s in samples)
 
 
 async def section_echo(port: int, key: str, box: str) -> None:
@@ -495,7 +524,7 @@ async def section_idle(port: int, key: str, daphne_pid: int) -> None:
 
 
 async def section_terminado(port: int, key: str, box: str) -> None:
-    print("throughput against terminado running `docker exec -it`")
+    print(f"throughput against terminado running `docker exec -it`, median of {ROUNDS} rounds")
     tport = free_port()
     tproc = subprocess.Popen(
         [sys.executable, "-c", TERMINADO_APP, str(tport), box],
@@ -503,19 +532,32 @@ async def section_terminado(port: int, key: str, box: str) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    term_runs, raw_runs, our_runs = [], [], []
     try:
         wait_for_port(tport, tproc, Path(os.devnull))
         term = await TerminadoClient.open(tport)
-        term_mbs = await throughput(term)
+        raw = await RawClient.open(box)
+        ours = await QuiltClient.open(port, f"container_id={box}", key)
+        for _ in range(ROUNDS):
+            term_runs.append(await throughput(term))
+            raw_runs.append(await throughput(raw))
+            our_runs.append(await throughput(ours))
+        raw.close()
+        ours.ws.close()
     finally:
         tproc.terminate()
         tproc.wait(10)
-    ours = await QuiltClient.open(port, f"container_id={box}", key)
-    our_mbs2 = await throughput(ours)
-    ours.ws.close()
-    print(f"  terminado + docker exec -it   {term_mbs:8.1f} MiB/s")
-    print(f"  QuiltWeb websocket            {our_mbs2:8.1f} MiB/s")
-    print(f"  => ratio {our_mbs2 / term_mbs:.2f}x terminado (goal >= 2x)\n")
+    term_mbs, our_mbs = statistics.median(term_runs), statistics.median(our_runs)
+    raw_mbs = statistics.median(raw_runs)
+    print(f"  terminado + docker exec -it   {term_mbs:8.1f} MiB/s  ({runs(term_runs)})")
+    print(f"  raw exec socket reader        {raw_mbs:8.1f} MiB/s  ({runs(raw_runs)})")
+    print(f"  QuiltWeb websocket            {our_mbs:8.1f} MiB/s  ({runs(our_runs)})")
+    # Every byte comes through the engine's exec stream, so no exec-based server can pass the
+    # raw reader: raw / terminado is the highest ratio this machine allows.
+    print(
+        f"  => ratio {our_mbs / term_mbs:.2f}x terminado (goal >= 2x);"
+        f" ceiling (raw reader / terminado) {raw_mbs / term_mbs:.2f}x\n"
+    )
 
 
 def main() -> None:
