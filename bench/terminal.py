@@ -12,7 +12,7 @@ Figures and goals:
   memory per idle session, 500 open        < 64 KiB
   throughput vs terminado (docker exec -it)  >= 2x
 
-Throughputs are the median of BENCH_ROUNDS (default 3) interleaved rounds.
+Throughputs are the median of BENCH_ROUNDS (default 5) interleaved rounds.
 
 Run from the repository root: `.venv/bin/python bench/terminal.py` (about two minutes).
 """
@@ -51,7 +51,7 @@ MAKE_FLOOD = [
     f" for i in $(seq {SIZE // MIB}); do cat /tmp/mib; done > /tmp/flood",
 ]
 ECHO_SAMPLES = 400
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 IDLE_SESSIONS = int(os.environ.get("BENCH_IDLE_SESSIONS", "500"))
 SECTIONS = os.environ.get("BENCH_SECTIONS", "throughput,echo,ctrlc,stall,idle,terminado").split(",")
 

@@ -782,7 +782,7 @@ CATALOG: dict[str, Concern] = {
             "The WebSocket needs subprotocol terminal; a new attach takes over and closes the previous socket with 4000.",
             'Send {"type":"ack","bytes":n} as output renders: the server pauses above 512 KiB unacknowledged and resumes below 128 KiB.',
             "attach_url never contains a credential; browsers without a session cookie pass ?token=<api key>.",
-            "Close codes: 4401 unauthenticated, 4403 forbidden, 4404 unknown, 4409 not exec-ready, 4410 closed, 4408 stall, 4429 limit.",
+            "Close codes: 4401 unauthenticated, 4403 forbidden, 4404 unknown, 4409 not exec-ready, 4410 closed, 4408 stall, 4429 limit, 4421 held by another server process (retry).",
         ],
         "examples": [
             ex(

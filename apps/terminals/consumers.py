@@ -23,7 +23,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
-from apps.terminals.manager import Attachment, manager
+from apps.terminals.manager import OWNER, Attachment, manager
 
 SUBPROTOCOL = "terminal"
 HIGH_WATER = 512 * 1024
@@ -112,6 +112,17 @@ def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
         if not row.is_open:
             code = "" if row.exit_code is None else f" (exit code {row.exit_code})"
             raise Refused(4410, "CLOSED", f"the session has ended: {row.close_reason}{code}")
+        if row.owner and row.owner != OWNER:
+            # Its PTY lives in the web process that opened it (README: keep a user's
+            # websockets on one process); saying "ended" here would be untrue.
+            # 4421 (as HTTP 421, misdirected): the browser keeps retrying, and a retry may
+            # reach the right process.
+            raise Refused(
+                4421,
+                "HELD_ELSEWHERE",
+                f"the session runs in another server process ({row.owner});"
+                " reconnect through the server that opened it",
+            )
         return row.session_id, offset
     container_id = _first(query, "container_id")
     if not container_id:

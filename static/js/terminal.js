@@ -167,6 +167,7 @@
         var msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
         if (msg.type === "ready") {
           attempt = 0; shell = msg.shell;
+          if (endedEl && !ended) endedEl.hidden = true; // a note from a refused attempt is stale
           if (received === 0 || msg.replay_from < received) { term.reset(); }
           else if (msg.replay_from > received) { term.write("\r\n\x1b[2m[some output was lost while disconnected]\x1b[0m\r\n"); }
           received = msg.replay_from;

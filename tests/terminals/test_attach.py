@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
+from apps.terminals.models import TerminalSession
 from tests.terminals.conftest import attach, shell
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -183,3 +184,26 @@ async def test_it_reports_the_exit_code_when_the_shell_exits(
     assert row.state == "closed"
     assert row.exit_code == 7
     assert row.close_reason == "the shell exited"
+
+
+async def test_it_sends_a_reattach_for_a_session_held_by_another_process_away_with_4421(
+    support: Any, box: dict[str, Any]
+) -> None:
+    term = await shell(support, box)
+    session_id = term.session_id  # type: ignore[attr-defined]
+    await term.disconnect()
+    await sync_to_async(
+        TerminalSession.objects.filter(session_id=session_id).update, thread_sensitive=False
+    )(owner="web-2:4242")
+
+    again, connected = await attach(f"session_id={session_id}", token=support.key)
+    assert connected  # accepted only to say why, then closed
+    assert await again.close_code() == 4421
+    error = next(c for c in again.controls if c["type"] == "error")
+    assert error["code"] == "HELD_ELSEWHERE"
+    assert "web-2:4242" in error["message"]
+    # Not ended: the row is still open for the process that holds it.
+    row = await sync_to_async(TerminalSession.objects.get, thread_sensitive=False)(
+        session_id=session_id
+    )
+    assert row.is_open
