@@ -179,7 +179,10 @@
         } else if (msg.type === "exit") {
           end("Session ended: " + (msg.reason || "closed") + (msg.code === null || msg.code === undefined ? "" : " (exit code " + msg.code + ")"));
         } else if (msg.type === "error") {
-          if (endedEl && !ended) { endedEl.textContent = msg.message; endedEl.hidden = false; }
+          if (endedEl && !ended) {
+            endedEl.textContent = msg.message.charAt(0).toUpperCase() + msg.message.slice(1);
+            endedEl.hidden = false;
+          }
         }
       };
       sock.onclose = function (ev) {

@@ -102,7 +102,8 @@ class Live:
         return result.stdout
 
     def shell(self, code: str) -> str:
-        return self.manage("shell", "-c", code)
+        """Run Python in `manage.py shell`; stdout is only what `code` prints."""
+        return self.manage("shell", "--no-imports", "-c", code)
 
     def make_user(
         self, username: str, role: str = "operator", tenant: str = "", password: str = ""

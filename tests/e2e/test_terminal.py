@@ -134,3 +134,34 @@ def test_it_pastes_copies_and_ignores_clipboard_writes_from_output(page: Any, li
     wait_for_text(page, "osc-25")
     assert page.evaluate("navigator.clipboard.readText()") == "mine"
     assert page.title() == title
+
+
+def test_it_keeps_retrying_a_session_held_by_another_server_process(page: Any, live: Any) -> None:
+    box = live.create_container("e2e-away-" + secrets.token_hex(3))
+    page.goto(live.url(f"/containers/{box['container_id']}/terminal"))
+    page.get_by_role("button", name="Open a shell").click()
+    page.wait_for_url(re.compile(r"/terminal\?session=term_[0-9a-f]{24}$"))
+    expect(page.locator("#term-status")).to_have_text("live", timeout=20_000)
+    type_line(page, "echo before-$((3*3))")
+    wait_for_text(page, "before-9")
+    session_id = page.url.rsplit("=", 1)[1]
+    rows = f"TerminalSession.objects.filter(session_id={session_id!r})"
+    load = "from apps.terminals.models import TerminalSession; "
+    owner = live.shell(load + f"print({rows}.get().owner)").strip()
+
+    # As if the reload had reached another web process than the one holding the PTY.
+    live.shell(load + f"{rows}.update(owner='web-2:4242')")
+    page.reload()
+    note = page.locator("#term-ended")
+    expect(note).to_contain_text(
+        "The session runs in another server process (web-2:4242)", timeout=20_000
+    )
+    expect(page.locator("#term-status")).to_contain_text("reconnecting")
+    shot(page, "terminal-held-elsewhere")
+
+    live.shell(load + f"{rows}.update(owner={owner!r})")
+    expect(page.locator("#term-status")).to_have_text("live", timeout=30_000)
+    expect(note).to_be_hidden()
+    wait_for_text(page, "before-9")  # the same session, its scrollback replayed
+    type_line(page, "echo after-$((4*4))")
+    wait_for_text(page, "after-16")
