@@ -9,6 +9,7 @@ safe to call from sync code in any process.
 from __future__ import annotations
 
 import signal as signals
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -317,6 +318,22 @@ def record_state(session_id: str, state: str) -> None:
     if changed:
         row = TerminalSession.objects.get(session_id=session_id)
         _publish(row, "attached" if state == State.ACTIVE else "detached")
+
+
+def with_live_counters(rows: Iterable[TerminalSession]) -> list[TerminalSession]:
+    """The rows, with byte counters as of now for the sessions this process holds.
+
+    The watchdog writes counters to the database every few seconds; a list read between two
+    writes would show a busy session as quiet (or at 0 bytes just after it opened).
+    """
+    rows = list(rows)
+    held = running_manager()
+    if held is not None:
+        for row in rows:
+            counters = held.stats(row.session_id) if row.is_open else None
+            if counters is not None:
+                row.bytes_in, row.bytes_out = counters
+    return rows
 
 
 def record_size(session_id: str, cols: int, rows: int) -> None:

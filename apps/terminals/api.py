@@ -56,7 +56,8 @@ def sessions(request: HttpRequest) -> Any:
     container_id = request.GET.get("container_id")
     if container_id:
         qs = qs.filter(container_id__startswith=container_id.lower())
-    return {"sessions": [row.as_dict(request) for row in qs[:500]]}
+    rows = actions.with_live_counters(qs[:500])
+    return {"sessions": [row.as_dict(request) for row in rows]}
 
 
 def create(request: HttpRequest) -> Any:
@@ -82,7 +83,7 @@ def session(request: HttpRequest, session_id: str) -> Any:
         actions.close_session(row, require_api(request, "support"))
         return row.as_dict(request)
     row = _get_session_for_api(request, session_id, "viewer")
-    return row.as_dict(request)
+    return actions.with_live_counters([row])[0].as_dict(request)
 
 
 @api_route("POST")

@@ -91,7 +91,7 @@ def open_for_container(request: HttpRequest, container_id: str) -> HttpResponse:
 @require_GET
 def session_list(request: HttpRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
-    rows = list(sessions_for(actor).order_by("-id")[:200])
+    rows = actions.with_live_counters(sessions_for(actor).order_by("-id")[:200])
     ctx: dict[str, Any] = {
         "nav": "terminals",
         "rows": rows,

@@ -82,3 +82,37 @@ def test_it_rejects_unknown_query_parameters(support: Any, db: Any) -> None:
     response = support.json("GET", "/api/terminal/sessions?colour=red")
     assert response.status_code == 422
     assert support.json("GET", "/api/terminal/sessions/term_nope").status_code == 404
+
+
+async def test_it_reports_byte_counters_as_of_now_not_as_of_the_last_flush(
+    support: Any, box: dict[str, Any], monkeypatch: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from apps.terminals import actions
+    from apps.terminals.models import TerminalSession
+    from tests.terminals.conftest import shell
+
+    flush = actions.sweep_rows
+    # The watchdog goes on sweeping but writes no counters while this test reads them.
+    monkeypatch.setattr(actions, "sweep_rows", lambda ids, counters: flush(ids, {}))
+    term = await shell(support, box)
+    typed = b"echo counted-$((8*8))\n"
+    await term.send(typed)
+    await term.until(b"counted-64\r\n")
+    session_id = term.session_id  # type: ignore[attr-defined]
+
+    def read() -> tuple[dict[str, Any], dict[str, Any], bytes]:
+        stored = TerminalSession.objects.get(session_id=session_id)
+        assert stored.bytes_in == 0  # the database has not seen the typing
+        detail = support.json("GET", f"/api/terminal/sessions/{session_id}").json()
+        listed = support.json("GET", "/api/terminal/sessions").json()["sessions"][0]
+        page = support.client.get("/terminals/").content
+        return detail, listed, page
+
+    detail, listed, page = await sync_to_async(read, thread_sensitive=False)()
+    for body in (detail, listed):
+        assert body["bytes_in"] == len(typed)
+        assert body["bytes_out"] >= len(term.output)  # everything shown so far, maybe more
+    assert f"{len(typed)}\u00a0bytes in".encode() in page  # filesizeformat: a no-break space
+    await term.disconnect()
