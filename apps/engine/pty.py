@@ -146,6 +146,17 @@ async def exec_inspect(exec_id: str) -> dict[str, Any]:
     return dict(data or {})
 
 
+async def _exec_pid(exec_id: str) -> int:
+    """The exec's host PID; the engine reports 0 for a moment after the start."""
+    for _ in range(100):
+        info = await exec_inspect(exec_id)
+        pid = int(info.get("Pid") or 0)
+        if pid or not info.get("Running"):
+            return pid
+        await asyncio.sleep(0.01)
+    return 0
+
+
 def _session_members(sid: int) -> list[int]:
     """Host PIDs whose session id is `sid` (what a shell's jobs keep after being reparented)."""
     found: list[int] = []
@@ -305,11 +316,21 @@ class Pty:
         if rest:
             stream.early.insert(0, rest)
         pty = cls(exec_id, transport, stream)
-        # The engine starts the TTY at 0x0 on API 1.41: size it before the shell draws.
-        await pty.resize(cols, rows)
-        info = await exec_inspect(exec_id)
-        pty.pid = int(info.get("Pid") or 0)
+        try:
+            # The engine starts the TTY at 0x0 on API 1.41: size it before the shell draws.
+            await pty.resize(cols, rows)
+            pty.pid = await _exec_pid(exec_id)
+        except BaseException:
+            await pty.abandon()
+            raise
         return pty
+
+    async def abandon(self) -> None:
+        """Undo a half-made PTY: the shell already runs, and closing the stream won't end it."""
+        with contextlib.suppress(Exception):
+            self.pid = self.pid or await _exec_pid(self.exec_id)
+            await self.kill(grace=0.2)
+        self.close()
 
     def start(self, on_data: Callable[[bytes], None], on_end: Callable[[], None]) -> None:
         """Deliver output from now on (what arrived before comes first); call once."""

@@ -214,9 +214,13 @@ class Manager:
             actor=actor,
             pty=pty,
         )
-        if settings.QUILTWEB_TERMINAL_RECORD:
-            path = Path(settings.STATE_DIR) / "recordings" / f"{session_id}.cast"
-            session.recorder = Recorder(path, cols, rows)
+        try:
+            if settings.QUILTWEB_TERMINAL_RECORD:
+                path = Path(settings.STATE_DIR) / "recordings" / f"{session_id}.cast"
+                session.recorder = Recorder(path, cols, rows)
+        except BaseException:
+            await asyncio.shield(pty.abandon())
+            raise
         self.sessions[session_id] = session
         pty.start(lambda data: self._output(session, data), lambda: self._ended(session))
         return pty.pid
@@ -226,7 +230,14 @@ class Manager:
         session.total_out += len(data)
         session.remember(data)
         if session.recorder is not None:
-            session.recorder.output(data)
+            try:
+                session.recorder.output(data)
+            except (OSError, ValueError):
+                # A full disk ends the recording, never the session (this runs inside the
+                # stream's data_received: raising here would close the PTY).
+                log.exception("recording terminal %s: stopped", session.session_id)
+                session.recorder.close()
+                session.recorder = None
         if session.attachment is not None:
             session.attachment.push(data)
 

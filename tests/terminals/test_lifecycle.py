@@ -122,3 +122,20 @@ async def test_it_audits_open_and_close_with_duration_and_bytes(
     assert closed.data["bytes_out"] > 0
     assert closed.data["duration_seconds"] >= 0
     await term.disconnect()
+
+
+async def test_a_pty_that_fails_half_made_leaves_no_process_behind(
+    box: dict[str, Any], monkeypatch: Any
+) -> None:
+    from apps.engine import errors
+    from apps.engine.pty import Pty
+
+    async def broken_resize(self: Pty, cols: int, rows: int) -> None:
+        raise errors.EngineUnavailable("the engine did not answer POST /exec/…/resize")
+
+    monkeypatch.setattr(Pty, "resize", broken_resize)
+    with pytest.raises(errors.EngineUnavailable):
+        # The exec has started (its shell runs) when the resize fails.
+        await Pty.open(box["container_id"], ["/bin/sh", "-c", "sleep 4646"], cols=80, rows=24)
+    after = await sync_to_async(_processes)(box["container_id"])
+    assert "sleep 4646" not in after, after
