@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal as signals
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +25,7 @@ from apps.core.ids import new_id
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.events.publish import publish
-from apps.terminals.manager import OWNER, manager, running_manager
+from apps.terminals.manager import ORPHAN_SECONDS, OWNER, manager, running_manager
 from apps.terminals.models import OPEN_STATES, State, TerminalSession
 
 ALLOWED_SHELLS = (
@@ -120,6 +121,7 @@ def open_session(
     cols, rows = validate_size(cols, rows)
     _require_exec_ready(target)
     chosen = choose_shell(target.id, shell)
+    close_orphaned_rows()  # a session of a process that is gone must not count
     with transaction.atomic():
         _check_limits(actor)
         row = TerminalSession.objects.create(
@@ -135,6 +137,7 @@ def open_session(
             state=State.DETACHED,
             owner=OWNER,
             last_activity_at=timezone.now(),
+            heartbeat_at=timezone.now(),
         )
     try:
         pid = manager().call(
@@ -340,8 +343,11 @@ def record_size(session_id: str, cols: int, rows: int) -> None:
     TerminalSession.objects.filter(session_id=session_id).update(cols=cols, rows=rows)
 
 
-def sweep_rows(session_ids: list[str], counters: dict[str, tuple[int, int]]) -> dict[str, str]:
-    """Flush byte counters; return {session_id: reason} for sessions that must close now."""
+def sweep_rows(
+    session_ids: list[str], counters: dict[str, tuple[int, int]], beat: bool = False
+) -> dict[str, str]:
+    """Flush byte counters (and with `beat`, the heartbeat of every session held here);
+    return {session_id: reason} for sessions that must close now."""
     from apps.accounts.models import Profile
 
     with transaction.atomic():  # one commit for every counter
@@ -349,6 +355,10 @@ def sweep_rows(session_ids: list[str], counters: dict[str, tuple[int, int]]) -> 
             TerminalSession.objects.filter(session_id=session_id).update(
                 bytes_in=bytes_in, bytes_out=bytes_out, last_activity_at=timezone.now()
             )
+        if beat:
+            TerminalSession.objects.filter(
+                session_id__in=session_ids, state__in=OPEN_STATES
+            ).update(heartbeat_at=timezone.now())
     verdicts: dict[str, str] = {}
     rows = list(TerminalSession.objects.filter(session_id__in=session_ids).select_related("user"))
     roles = dict(
@@ -368,25 +378,39 @@ def sweep_rows(session_ids: list[str], counters: dict[str, tuple[int, int]]) -> 
 
 
 def close_orphaned_rows() -> None:
-    """Close open rows whose owning process on this host is gone (a restart ends every PTY)."""
-    import os
+    """Close open rows whose owning process is gone, so no session looks alive after it.
+
+    On this host the owner's PID tells (a restart ends every PTY). Elsewhere (another host, or
+    this server in a container recreated under a new hostname) the owner's heartbeat does: a
+    holder writes one every HEARTBEAT_SECONDS, so one older than ORPHAN_SECONDS means gone.
+    """
     import socket
 
     host = socket.gethostname()
-    rows = TerminalSession.objects.filter(state__in=OPEN_STATES, owner__startswith=host + ":")
-    for row in rows.exclude(owner=OWNER):
-        pid = int(row.owner.rsplit(":", 1)[1] or 0)
-        alive = pid == os.getpid()
-        if not alive:
-            try:
-                os.kill(pid, 0)
-                alive = True
-            except PermissionError:
-                alive = True
-            except (ProcessLookupError, ValueError):
-                alive = False
-        if not alive:
+    stale = timezone.now() - timedelta(seconds=ORPHAN_SECONDS)
+    rows = TerminalSession.objects.filter(state__in=OPEN_STATES).exclude(owner=OWNER)
+    for row in rows.exclude(owner=""):
+        if row.owner.startswith(host + ":") and not _pid_alive(row.owner.rsplit(":", 1)[1]):
             _transition_closed(row, "the server restarted", exit_code=None)
+        elif (row.heartbeat_at or row.created_at) < stale:  # another host, or a reused PID
+            _transition_closed(row, "the server holding it stopped", exit_code=None)
+
+
+def _pid_alive(text: str) -> bool:
+    import os
+
+    if not text.isdigit():
+        return False
+    pid = int(text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def signal_number(name: Any) -> int | None:

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SCROLLBACK_BYTES = 1024 * 1024
 WATCH_SECONDS = 2.0
+HEARTBEAT_SECONDS = 20.0  # how often the rows of the sessions held here are marked alive
+ORPHAN_SECONDS = 90.0  # an open row whose heartbeat is older belongs to a process that is gone
 CONTAINER_CHECK_SECONDS = 4.0
 MAX_PENDING_INPUT = 16 * 1024 * 1024
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
@@ -135,6 +137,7 @@ class Recorder:
 class Manager:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.sessions: dict[str, Session] = {}
+        self.last_beat = time.monotonic()  # rows start with a heartbeat when they are made
         if loop is not None:
             # Daphne's own loop: PTY bytes and websocket frames meet with no thread hop.
             self.loop = loop
@@ -490,9 +493,12 @@ class Manager:
             for s in live
             if (s.total_in, s.total_out) != s.flushed
         }
+        beat = now - self.last_beat >= HEARTBEAT_SECONDS
         verdicts = await asyncio.to_thread(
-            actions.sweep_rows, [s.session_id for s in live], counters
+            actions.sweep_rows, [s.session_id for s in live], counters, beat
         )
+        if beat:
+            self.last_beat = now
         for s in live:
             if s.session_id in counters:
                 s.flushed = counters[s.session_id]
