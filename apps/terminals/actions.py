@@ -345,9 +345,12 @@ def record_size(session_id: str, cols: int, rows: int) -> None:
 
 def sweep_rows(
     session_ids: list[str], counters: dict[str, tuple[int, int]], beat: bool = False
-) -> dict[str, str]:
-    """Flush byte counters (and with `beat`, the heartbeat of every session held here);
-    return {session_id: reason} for sessions that must close now."""
+) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+    """Flush byte counters (and with `beat`, the heartbeat of every session held here).
+
+    Returns ({session_id: reason} for sessions that must close now, {session_id: (cols, rows)}
+    as recorded: a resize through another process's API reaches the PTY this way).
+    """
     from apps.accounts.models import Profile
 
     with transaction.atomic():  # one commit for every counter
@@ -374,7 +377,7 @@ def sweep_rows(
     missing = set(session_ids) - {r.session_id for r in rows}
     for session_id in missing:
         verdicts[session_id] = "the session record was removed"
-    return verdicts
+    return verdicts, {r.session_id: (r.cols, r.rows) for r in rows}
 
 
 def close_orphaned_rows() -> None:

@@ -84,6 +84,7 @@ class Session:
     detached_since: float | None = field(default_factory=time.monotonic)
     last_input: float = field(default_factory=time.monotonic)
     last_container_check: float = field(default_factory=time.monotonic)
+    resized_at: float = 0.0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closing: asyncio.Task[Any] | None = None
     marking: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -441,6 +442,7 @@ class Manager:
         if session is None:
             return False
         session.cols, session.rows = cols, rows
+        session.resized_at = time.monotonic()
         await session.pty.resize(cols, rows)
         if session.recorder is not None:
             session.recorder.event("r", f"{cols}x{rows}")
@@ -494,7 +496,7 @@ class Manager:
             if (s.total_in, s.total_out) != s.flushed
         }
         beat = now - self.last_beat >= HEARTBEAT_SECONDS
-        verdicts = await asyncio.to_thread(
+        verdicts, sizes = await asyncio.to_thread(
             actions.sweep_rows, [s.session_id for s in live], counters, beat
         )
         if beat:
@@ -505,6 +507,13 @@ class Manager:
             reason = verdicts.get(s.session_id)
             if reason:
                 self._close(s, reason)
+                continue
+            size = sizes.get(s.session_id)
+            # Resized through another process's API. A resize made here in the last second
+            # may not be in the row yet (then the row is behind, not ahead): leave it.
+            if size and size != (s.cols, s.rows) and s.resized_at < now - 1.0:
+                with contextlib.suppress(engine_errors.EngineError):
+                    await self.resize(s.session_id, *size)
         by_container: dict[str, list[Session]] = {}
         for s in live:
             if s.closing is None and now - s.last_container_check > CONTAINER_CHECK_SECONDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -95,7 +96,7 @@ async def test_it_reports_byte_counters_as_of_now_not_as_of_the_last_flush(
 
     flush = actions.sweep_rows
     # The watchdog goes on sweeping but writes no counters while this test reads them.
-    monkeypatch.setattr(actions, "sweep_rows", lambda ids, counters: flush(ids, {}))
+    monkeypatch.setattr(actions, "sweep_rows", lambda ids, counters, *more: flush(ids, {}, *more))
     term = await shell(support, box)
     typed = b"echo counted-$((8*8))\n"
     await term.send(typed)
@@ -115,4 +116,30 @@ async def test_it_reports_byte_counters_as_of_now_not_as_of_the_last_flush(
         assert body["bytes_in"] == len(typed)
         assert body["bytes_out"] >= len(term.output)  # everything shown so far, maybe more
     assert f"{len(typed)}\u00a0bytes in".encode() in page  # filesizeformat: a no-break space
+    await term.disconnect()
+
+
+async def test_a_resize_recorded_by_another_process_reaches_the_pty(
+    support: Any, box: dict[str, Any]
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from apps.terminals.models import TerminalSession
+    from tests.terminals.conftest import shell
+
+    term = await shell(support, box)
+    session_id = term.session_id  # type: ignore[attr-defined]
+    await asyncio.sleep(1.1)  # the opening resize is more than a second old
+    # What POST .../resize does in a process that does not hold the PTY: the row only.
+    rows = TerminalSession.objects.filter(session_id=session_id)
+    await sync_to_async(rows.update, thread_sensitive=False)(cols=133, rows=41)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while True:
+        await term.send(b"stty size\n")
+        try:
+            await term.until(b"41 133\r\n", timeout=1.0)
+            break
+        except (AssertionError, TimeoutError):
+            assert loop.time() < deadline, "the PTY kept its old size"
     await term.disconnect()
