@@ -321,16 +321,18 @@ class Pty:
             await pty.resize(cols, rows)
             pty.pid = await _exec_pid(exec_id)
         except BaseException:
-            await pty.abandon()
+            await asyncio.shield(pty.abandon())
             raise
         return pty
 
     async def abandon(self) -> None:
         """Undo a half-made PTY: the shell already runs, and closing the stream won't end it."""
-        with contextlib.suppress(Exception):
-            self.pid = self.pid or await _exec_pid(self.exec_id)
-            await self.kill(grace=0.2)
-        self.close()
+        try:
+            with contextlib.suppress(Exception):
+                self.pid = self.pid or await _exec_pid(self.exec_id)
+                await self.kill(grace=0.2)
+        finally:
+            self.close()
 
     def start(self, on_data: Callable[[bytes], None], on_end: Callable[[], None]) -> None:
         """Deliver output from now on (what arrived before comes first); call once."""

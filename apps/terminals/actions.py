@@ -8,6 +8,7 @@ safe to call from sync code in any process.
 
 from __future__ import annotations
 
+import logging
 import signal as signals
 from collections.abc import Iterable
 from datetime import timedelta
@@ -15,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from apps.accounts.actor import SYSTEM, Actor
@@ -27,6 +29,8 @@ from apps.engine.client import engine
 from apps.events.publish import publish
 from apps.terminals.manager import ORPHAN_SECONDS, OWNER, manager, running_manager
 from apps.terminals.models import OPEN_STATES, State, TerminalSession
+
+log = logging.getLogger(__name__)
 
 ALLOWED_SHELLS = (
     "/bin/bash",
@@ -137,7 +141,7 @@ def open_session(
             state=State.DETACHED,
             owner=OWNER,
             last_activity_at=timezone.now(),
-            heartbeat_at=timezone.now(),
+            heartbeat_at=Now(),  # the database's clock, as every heartbeat
         )
     try:
         pid = manager().call(
@@ -155,11 +159,19 @@ def open_session(
                 workdir=target.record.working_directory or None,
             )
         )
-    except engine_errors.EngineError as exc:
+    except Exception as exc:
+        # Any failure (the engine, the recording file, a timeout) leaves no open row behind:
+        # this process would never send its heartbeat nor count it as an orphan.
+        reason = str(exc) or type(exc).__name__
         TerminalSession.objects.filter(pk=row.pk).update(
-            state=State.CLOSED, closed_at=timezone.now(), close_reason=f"failed to start: {exc}"
+            state=State.CLOSED, closed_at=timezone.now(), close_reason=f"failed to start: {reason}"
         )
-        raise
+        if isinstance(exc, (engine_errors.EngineError, ApiError)):
+            raise
+        log.exception("terminal %s failed to start", row.session_id)
+        raise ApiError(
+            503, "TERMINAL_UNAVAILABLE", f"the terminal could not start: {reason}", retry_after=5
+        ) from exc
     row.pid = pid
     if settings.QUILTWEB_TERMINAL_RECORD:
         row.recording = str(settings.STATE_DIR / "recordings" / f"{row.session_id}.cast")
@@ -343,10 +355,17 @@ def record_size(session_id: str, cols: int, rows: int) -> None:
     TerminalSession.objects.filter(session_id=session_id).update(cols=cols, rows=rows)
 
 
+def beat(session_ids: list[str]) -> None:
+    """Mark the rows of the sessions this process holds alive (the database's clock)."""
+    TerminalSession.objects.filter(session_id__in=session_ids, state__in=OPEN_STATES).update(
+        heartbeat_at=Now()
+    )
+
+
 def sweep_rows(
-    session_ids: list[str], counters: dict[str, tuple[int, int]], beat: bool = False
+    session_ids: list[str], counters: dict[str, tuple[int, int]]
 ) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
-    """Flush byte counters (and with `beat`, the heartbeat of every session held here).
+    """Flush byte counters.
 
     Returns ({session_id: reason} for sessions that must close now, {session_id: (cols, rows)}
     as recorded: a resize through another process's API reaches the PTY this way).
@@ -358,10 +377,7 @@ def sweep_rows(
             TerminalSession.objects.filter(session_id=session_id).update(
                 bytes_in=bytes_in, bytes_out=bytes_out, last_activity_at=timezone.now()
             )
-        if beat:
-            TerminalSession.objects.filter(
-                session_id__in=session_ids, state__in=OPEN_STATES
-            ).update(heartbeat_at=timezone.now())
+
     verdicts: dict[str, str] = {}
     rows = list(TerminalSession.objects.filter(session_id__in=session_ids).select_related("user"))
     roles = dict(
@@ -386,17 +402,20 @@ def close_orphaned_rows() -> None:
     On this host the owner's PID tells (a restart ends every PTY). Elsewhere (another host, or
     this server in a container recreated under a new hostname) the owner's heartbeat does: a
     holder writes one every HEARTBEAT_SECONDS, so one older than ORPHAN_SECONDS means gone.
+    Heartbeats are written and compared on the database's clock, so hosts' clocks may differ;
+    a row with none (from before heartbeats) is left to its own host's PID check.
     """
     import socket
 
-    host = socket.gethostname()
-    stale = timezone.now() - timedelta(seconds=ORPHAN_SECONDS)
+    local = socket.gethostname() + ":"
     rows = TerminalSession.objects.filter(state__in=OPEN_STATES).exclude(owner=OWNER)
-    for row in rows.exclude(owner=""):
-        if row.owner.startswith(host + ":") and not _pid_alive(row.owner.rsplit(":", 1)[1]):
+    for row in rows.filter(owner__startswith=local):
+        if not _pid_alive(row.owner.removeprefix(local)):
             _transition_closed(row, "the server restarted", exit_code=None)
-        elif (row.heartbeat_at or row.created_at) < stale:  # another host, or a reused PID
-            _transition_closed(row, "the server holding it stopped", exit_code=None)
+    stale = Now() - timedelta(seconds=ORPHAN_SECONDS)
+    gone = rows.exclude(owner="").exclude(owner__startswith=local).filter(heartbeat_at__lt=stale)
+    for row in gone:
+        _transition_closed(row, "the server holding it stopped", exit_code=None)
 
 
 def _pid_alive(text: str) -> bool:

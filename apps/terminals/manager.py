@@ -85,6 +85,9 @@ class Session:
     last_input: float = field(default_factory=time.monotonic)
     last_container_check: float = field(default_factory=time.monotonic)
     resized_at: float = 0.0
+    pty_size: tuple[int, int] = (0, 0)  # the size last applied to the PTY
+    row_size: tuple[int, int] = (0, 0)  # the size its row holds, as last written or read here
+    sizing: asyncio.Lock = field(default_factory=asyncio.Lock)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     closing: asyncio.Task[Any] | None = None
     marking: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -138,7 +141,6 @@ class Recorder:
 class Manager:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.sessions: dict[str, Session] = {}
-        self.last_beat = time.monotonic()  # rows start with a heartbeat when they are made
         if loop is not None:
             # Daphne's own loop: PTY bytes and websocket frames meet with no thread hop.
             self.loop = loop
@@ -217,6 +219,8 @@ class Manager:
             rows=rows,
             actor=actor,
             pty=pty,
+            pty_size=(cols, rows),
+            row_size=(cols, rows),
         )
         try:
             if settings.QUILTWEB_TERMINAL_RECORD:
@@ -234,14 +238,7 @@ class Manager:
         session.total_out += len(data)
         session.remember(data)
         if session.recorder is not None:
-            try:
-                session.recorder.output(data)
-            except (OSError, ValueError):
-                # A full disk ends the recording, never the session (this runs inside the
-                # stream's data_received: raising here would close the PTY).
-                log.exception("recording terminal %s: stopped", session.session_id)
-                session.recorder.close()
-                session.recorder = None
+            _record(session, lambda recorder: recorder.output(data))
         if session.attachment is not None:
             session.attachment.push(data)
 
@@ -438,22 +435,38 @@ class Manager:
         self.soon(run)
 
     async def resize(self, session_id: str, cols: int, rows: int) -> bool:
+        """Size the PTY. Resizes arrive in bursts (a window being dragged) and each is an
+        engine call that may finish out of order, so they apply one at a time per session and
+        each applies the latest size asked for: the PTY always ends at the last one."""
         session = self.sessions.get(session_id)
-        if session is None:
+        if session is None or session.closing is not None:
             return False
         session.cols, session.rows = cols, rows
         session.resized_at = time.monotonic()
-        await session.pty.resize(cols, rows)
-        if session.recorder is not None:
-            session.recorder.event("r", f"{cols}x{rows}")
+        async with session.sizing:
+            size = (session.cols, session.rows)
+            if size != session.pty_size:
+                await session.pty.resize(*size)
+                session.pty_size = size
+                _record(session, lambda recorder: recorder.event("r", f"{size[0]}x{size[1]}"))
         return True
 
     async def resize_and_record(self, session_id: str, cols: int, rows: int) -> None:
+        """Resize, then record the size in the row (serially too, so the row ends at the
+        latest size whatever order the resizes ran in)."""
         from apps.terminals import actions
 
         try:
-            if await self.resize(session_id, cols, rows):
-                await asyncio.to_thread(actions.record_size, session_id, cols, rows)
+            if not await self.resize(session_id, cols, rows):
+                return
+            session = self.sessions.get(session_id)
+            if session is None:
+                return
+            async with session.sizing:
+                size = (session.cols, session.rows)
+                if size != session.row_size:
+                    await asyncio.to_thread(actions.record_size, session_id, *size)
+                    session.row_size = size
         except Exception:
             log.exception("resizing terminal %s", session_id)
 
@@ -468,12 +481,30 @@ class Manager:
 
         with contextlib.suppress(Exception):
             await asyncio.to_thread(actions.close_orphaned_rows)
+        self.loop.create_task(self._heartbeat())
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:
                 await self._sweep()
             except Exception:
                 log.exception("terminal watchdog")
+
+    async def _heartbeat(self) -> None:
+        """Mark the rows of the sessions held here alive, on a task of its own: a sweep slowed
+        by a hanging engine must not let another process take them for orphans."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.beat()
+            except Exception:
+                log.exception("terminal heartbeat")
+
+    async def beat(self) -> None:
+        from apps.terminals import actions
+
+        held = [s.session_id for s in self.sessions.values() if s.closing is None]
+        if held:
+            await asyncio.to_thread(actions.beat, held)
 
     async def _sweep(self) -> None:
         from apps.terminals import actions
@@ -495,12 +526,9 @@ class Manager:
             for s in live
             if (s.total_in, s.total_out) != s.flushed
         }
-        beat = now - self.last_beat >= HEARTBEAT_SECONDS
         verdicts, sizes = await asyncio.to_thread(
-            actions.sweep_rows, [s.session_id for s in live], counters, beat
+            actions.sweep_rows, [s.session_id for s in live], counters
         )
-        if beat:
-            self.last_beat = now
         for s in live:
             if s.session_id in counters:
                 s.flushed = counters[s.session_id]
@@ -509,30 +537,51 @@ class Manager:
                 self._close(s, reason)
                 continue
             size = sizes.get(s.session_id)
-            # Resized through another process's API. A resize made here in the last second
-            # may not be in the row yet (then the row is behind, not ahead): leave it.
-            if size and size != (s.cols, s.rows) and s.resized_at < now - 1.0:
+            if not size or size == s.row_size:
+                continue
+            # The row changed without us: resized through another process's API. Unless a
+            # resize of ours is in flight or just made (the row read may predate its write).
+            if s.sizing.locked() or s.resized_at >= now - 1.0:
+                continue
+            s.row_size = size
+            if size != (s.cols, s.rows):
                 with contextlib.suppress(engine_errors.EngineError):
                     await self.resize(s.session_id, *size)
         by_container: dict[str, list[Session]] = {}
         for s in live:
             if s.closing is None and now - s.last_container_check > CONTAINER_CHECK_SECONDS:
                 by_container.setdefault(s.container_id, []).append(s)
-        for container_id, group in by_container.items():
-            try:
-                state = await container_state(container_id)
-            except engine_errors.EngineError:
-                continue
-            for s in group:
-                s.last_container_check = now
-                if state != "running":
-                    self._close(
-                        s,
-                        "the container was deleted"
-                        if state is None
-                        else f"the container is {state}",
-                        grace=0.2,
-                    )
+        await asyncio.gather(*(self._check(cid, group, now) for cid, group in by_container.items()))
+
+    async def _check(self, container_id: str, group: list[Session], now: float) -> None:
+        """Close the container's sessions if it is no longer running (checks run together)."""
+        try:
+            state = await container_state(container_id)
+        except engine_errors.EngineError:
+            return
+        for s in group:
+            s.last_container_check = now
+            if state != "running":
+                self._close(
+                    s,
+                    "the container was deleted" if state is None else f"the container is {state}",
+                    grace=0.2,
+                )
+
+
+def _record(session: Session, write: Callable[[Recorder], None]) -> None:
+    """Write to the session's recording; a failure (a full disk) ends the recording, never
+    the session: output arrives inside the stream's data_received, where raising would close
+    the PTY, and a resize must not fail because of its recording."""
+    recorder = session.recorder
+    if recorder is None:
+        return
+    try:
+        write(recorder)
+    except (OSError, ValueError):
+        log.exception("recording terminal %s: stopped", session.session_id)
+        recorder.close()
+        session.recorder = None
 
 
 def _container_reason(state: str | None) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 
+from apps.terminals import manager as manager_module
 from apps.terminals.models import TerminalSession
 from tests.terminals.conftest import attach, shell
 
@@ -32,6 +34,25 @@ async def test_it_resizes_the_pty_so_stty_size_follows(support: Any, box: dict[s
     await term.send(b"stty size; echo E''ND2\n")
     await term.until(b"END2")
     assert b"41 132" in term.output
+    await term.disconnect()
+
+
+async def test_a_burst_of_resizes_ends_at_the_last_size_in_the_pty_and_the_row(
+    support: Any, box: dict[str, Any]
+) -> None:
+    term = await shell(support, box)
+    for cols in range(60, 120, 3):  # a window being dragged
+        await term.json(type="resize", cols=cols, rows=30)
+    await term.json(type="resize", cols=150, rows=45)
+    # Past a sweep or two: the watchdog reads the row and must agree with the PTY.
+    await asyncio.sleep(manager_module.WATCH_SECONDS * 2 + 1)
+    await term.send(b"stty size; echo E''ND\n")
+    await term.until(b"END\r\n")
+    assert re.findall(rb"(\d+ \d+)\r\nEND", bytes(term.output)) == [b"45 150"]
+    row = await sync_to_async(TerminalSession.objects.get, thread_sensitive=False)(
+        session_id=term.session_id  # type: ignore[attr-defined]
+    )
+    assert (row.cols, row.rows) == (150, 45)
     await term.disconnect()
 
 
