@@ -139,3 +139,22 @@ async def test_a_pty_that_fails_half_made_leaves_no_process_behind(
         await Pty.open(box["container_id"], ["/bin/sh", "-c", "sleep 4646"], cols=80, rows=24)
     after = await sync_to_async(_processes)(box["container_id"])
     assert "sleep 4646" not in after, after
+
+
+def test_a_recording_that_cannot_start_refuses_the_session_cleanly(
+    support: Any, box: dict[str, Any], settings: Any, tmp_path: Any
+) -> None:
+    from apps.terminals.models import TerminalSession
+
+    settings.QUILTWEB_TERMINAL_RECORD = True
+    settings.STATE_DIR = tmp_path
+    (tmp_path / "recordings").write_text("a file where the recordings folder should be")
+    response = support.json(
+        "POST", "/api/terminal/sessions", {"container_id": box["container_id"], "shell": "/bin/sh"}
+    )
+    assert response.status_code == 503, response.content
+    assert response.json()["error_code"] == "TERMINAL_UNAVAILABLE"
+    row = TerminalSession.objects.get()
+    assert not row.is_open
+    assert row.close_reason.startswith("failed to start:")
+    assert "/bin/sh\n" not in _processes(box["container_id"])  # the shell was ended too
