@@ -777,7 +777,7 @@ CATALOG: dict[str, Concern] = {
         "rules": [
             "The container must be exec_ready, else 409 NOT_READY; shell defaults to /bin/bash, else /bin/sh.",
             "cols is 20-500 (default 80) and rows 5-200 (default 24).",
-            "More than 10 active or detached sessions per user answers 429 TERMINAL_LIMIT.",
+            "More than 10 active or detached sessions per user answers 429 TERMINAL_LIMIT; a session that cannot start for a reason other than the engine (its recording file, say) answers 503 TERMINAL_UNAVAILABLE.",
             "A session is detached until first attach; after a disconnect it keeps its PTY for 5 minutes and replays up to 1 MiB on re-attach.",
             "The WebSocket needs subprotocol terminal; a new attach takes over and closes the previous socket with 4000.",
             'Send {"type":"ack","bytes":n} as output renders: the server pauses above 512 KiB unacknowledged and resumes below 128 KiB.',
