@@ -155,7 +155,7 @@ class Manager:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(self._ready.set)
-        self.loop.create_task(self._watchdog())
+        self.watchdog = self.loop.create_task(self._watchdog())
         self.loop.run_forever()
 
     # -- crossing threads ----------------------------------------------------------------------
@@ -481,23 +481,12 @@ class Manager:
 
         with contextlib.suppress(Exception):
             await asyncio.to_thread(actions.close_orphaned_rows)
-        self.loop.create_task(self._heartbeat())
-        while True:
-            await asyncio.sleep(WATCH_SECONDS)
-            try:
-                await self._sweep()
-            except Exception:
-                log.exception("terminal watchdog")
-
-    async def _heartbeat(self) -> None:
-        """Mark the rows of the sessions held here alive, on a task of its own: a sweep slowed
-        by a hanging engine must not let another process take them for orphans."""
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                await self.beat()
-            except Exception:
-                log.exception("terminal heartbeat")
+        # Heartbeats on a task of their own: a sweep slowed by a hanging engine must not let
+        # another process take this one's sessions for orphans.
+        self.heartbeat = self.loop.create_task(
+            _every(lambda: HEARTBEAT_SECONDS, self.beat, "terminal heartbeat")
+        )
+        await _every(lambda: WATCH_SECONDS, self._sweep, "terminal watchdog")
 
     async def beat(self) -> None:
         from apps.terminals import actions
@@ -567,6 +556,18 @@ class Manager:
                     "the container was deleted" if state is None else f"the container is {state}",
                     grace=0.2,
                 )
+
+
+async def _every(
+    seconds: Callable[[], float], step: Callable[[], Coroutine[Any, Any, None]], what: str
+) -> None:
+    """Run `step` every `seconds()` for ever; a failing step is logged, not fatal."""
+    while True:
+        await asyncio.sleep(seconds())
+        try:
+            await step()
+        except Exception:
+            log.exception(what)
 
 
 def _record(session: Session, write: Callable[[Recorder], None]) -> None:
