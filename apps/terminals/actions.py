@@ -377,7 +377,6 @@ def sweep_rows(
             TerminalSession.objects.filter(session_id=session_id).update(
                 bytes_in=bytes_in, bytes_out=bytes_out, last_activity_at=timezone.now()
             )
-
     verdicts: dict[str, str] = {}
     rows = list(TerminalSession.objects.filter(session_id__in=session_ids).select_related("user"))
     roles = dict(
@@ -423,11 +422,8 @@ def _pid_alive(text: str) -> bool:
 
     if not text.isdigit():
         return False
-    pid = int(text)
-    if pid == os.getpid():
-        return True
     try:
-        os.kill(pid, 0)
+        os.kill(int(text), 0)
     except PermissionError:
         return True
     except ProcessLookupError:

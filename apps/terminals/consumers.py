@@ -109,14 +109,14 @@ def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
             row.user_id == actor.user_id or (actor.is_admin and actor.sees_tenant(row.tenant_id))
         ):
             raise Refused(4404, "NOT_FOUND", f"no terminal session {session_id!r}")
+        held_elsewhere = bool(row.owner) and row.owner != OWNER
+        if row.is_open and held_elsewhere:
+            actions.close_orphaned_rows()  # gone rather than elsewhere? then say it ended
+            row.refresh_from_db()
         if not row.is_open:
             code = "" if row.exit_code is None else f" (exit code {row.exit_code})"
             raise Refused(4410, "CLOSED", f"the session has ended: {row.close_reason}{code}")
-        if row.owner and row.owner != OWNER:
-            actions.close_orphaned_rows()  # gone rather than elsewhere? then say it ended
-            row.refresh_from_db()
-            if not row.is_open:
-                raise Refused(4410, "CLOSED", f"the session has ended: {row.close_reason}")
+        if held_elsewhere:
             # Its PTY lives in the web process that opened it (README: keep a user's
             # websockets on one process); saying "ended" here would be untrue.
             # 4421 (as HTTP 421, misdirected): the browser keeps retrying, and a retry may
