@@ -395,10 +395,9 @@ async def section_throughput(port: int, key: str, box: str, daphne_pid: int) -> 
         our_runs.append(await throughput(ours))
         our_cpu += time.process_time() - started
         server_cpu += cpu_seconds(daphne_pid) - server
-    raw_mbs, our_mbs = statistics.median(raw_runs), statistics.median(our_runs)
+    raw_mbs = median_line("raw exec socket reader", raw_runs)
+    our_mbs = median_line("QuiltWeb websocket", our_runs)
     per_round = 1000 / ROUNDS
-    print(f"  raw exec socket reader        {raw_mbs:8.1f} MiB/s  ({runs(raw_runs)})")
-    print(f"  QuiltWeb websocket            {our_mbs:8.1f} MiB/s  ({runs(our_runs)})")
     print(
         f"  CPU per {SIZE // MIB} MiB: raw reader {raw_cpu * per_round:.0f} ms;"
         f" QuiltWeb: Daphne {server_cpu * per_round:.0f} ms, websocket client"
@@ -410,8 +409,11 @@ async def section_throughput(port: int, key: str, box: str, daphne_pid: int) -> 
     ours.ws.close()
 
 
-def runs(samples: list[float]) -> str:
-    return ", ".join(f"{s:.1f}" for s in samples)
+def median_line(label: str, samples: list[float]) -> float:
+    """Print a throughput's median with every round's figure; return the median."""
+    median = statistics.median(samples)
+    print(f"  {label:<29} {median:8.1f} MiB/s  ({', '.join(f'{s:.1f}' for s in samples)})")
+    return median
 
 
 async def section_echo(port: int, key: str, box: str) -> None:
@@ -547,11 +549,9 @@ async def section_terminado(port: int, key: str, box: str) -> None:
     finally:
         tproc.terminate()
         tproc.wait(10)
-    term_mbs, our_mbs = statistics.median(term_runs), statistics.median(our_runs)
-    raw_mbs = statistics.median(raw_runs)
-    print(f"  terminado + docker exec -it   {term_mbs:8.1f} MiB/s  ({runs(term_runs)})")
-    print(f"  raw exec socket reader        {raw_mbs:8.1f} MiB/s  ({runs(raw_runs)})")
-    print(f"  QuiltWeb websocket            {our_mbs:8.1f} MiB/s  ({runs(our_runs)})")
+    term_mbs = median_line("terminado + docker exec -it", term_runs)
+    raw_mbs = median_line("raw exec socket reader", raw_runs)
+    our_mbs = median_line("QuiltWeb websocket", our_runs)
     # Every byte comes through the engine's exec stream, so no exec-based server can pass the
     # raw reader: raw / terminado is the highest ratio this machine allows.
     print(
