@@ -321,3 +321,25 @@ def test_it_strips_setuid_and_setgid_bits_and_keeps_numeric_owners(operator, vol
     with volume_helper(vol.tenant, vol.engine_name) as h:
         owners = h.run("stat -c '%n %u:%g' /v/suid /v/plain").stdout.decode().split("\n")
     assert owners[:2] == ["/v/suid 1234:4321", "/v/plain 1234:4321"]
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("up/x.txt", b"x", "file")],  # through a link to the volume root, outside the target
+        [("l", None, "sym:up")],  # a new link that ends on it
+        [("l", None, "sym:up/t")],  # or goes through it
+        [("in/x.txt", b"x", "file")],  # through a link that stays inside, too
+        [("nl\nx/evil", b"x", "file")],  # a link whose name holds a newline
+    ],
+)
+def test_it_checks_members_against_the_links_already_in_the_target(operator, vol, members):
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        setup = "mkdir -p /v/t/sub && ln -s .. /v/t/up && ln -s sub /v/t/in && ln -s / '/v/t/nl\nx'"
+        assert h.run(setup).exit_code == 0
+    before = volume_tree(vol)
+    body = {"content": tar_of(*members), "path": "t"}
+    op = drive(operator.json("POST", "/api/volumes/arch/archive", body).json()["operation_id"])
+    assert op.status == "failed", op.result
+    assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+    assert volume_tree(vol) == before
