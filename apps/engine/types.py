@@ -95,6 +95,9 @@ class ContainerSpec:
     volumes: list[tuple[str, str]] = field(default_factory=list)  # (engine volume name, path)
     network: str | None = None
     hostname: str | None = None
+    # QuiltWeb's own file helper (apps/volumes/helper.py), never a user's container: see
+    # `Engine._host_config` for what it locks down.
+    confined: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
@@ -39,6 +40,32 @@ def get_volume_for_page(
     if volume is None:
         raise Http404("no such volume")
     return actor, volume
+
+
+# Viewers list a volume's files but do not read them (contract amendment 1.6, secrets): files
+# in volumes hold credentials as often as environment variables do.
+CONTENT_ROLE = "support"
+NO_CONTENT = "viewers list volume files but cannot read their contents; support staff can"
+
+
+def can_read_files(actor: Actor) -> bool:
+    return actor.can(CONTENT_ROLE)
+
+
+def require_file_reader_api(actor: Actor) -> None:
+    """403 FORBIDDEN unless the actor may read file contents (after the tenant's 404)."""
+    if not can_read_files(actor):
+        raise ApiError(
+            403,
+            "FORBIDDEN",
+            NO_CONTENT,
+            details={"expected": CONTENT_ROLE, "received": actor.role},
+        )
+
+
+def require_file_reader_page(actor: Actor) -> None:
+    if not can_read_files(actor):
+        raise PermissionDenied(NO_CONTENT)
 
 
 def visible(actor: Actor) -> QuerySet[Volume]:

@@ -16,11 +16,11 @@ from apps.core.errors import ApiError, invalid
 from apps.engine.client import engine
 from apps.operations.actions import replay
 from apps.volumes import actions, files, listing
-from apps.volumes.access import get_volume_for_api, visible
+from apps.volumes.access import get_volume_for_api, require_file_reader_api, visible
 from apps.volumes.archive import archive_fields, decode_content, stash
 from apps.volumes.paths import clean_path
 
-MODE_HINT = "mode is an octal-style integer such as 644 or 755"
+MODE_HINT = "mode is three octal digits of permission bits (at most 777), such as 644 or 755"
 
 
 @api_route("GET", "POST")
@@ -62,7 +62,8 @@ def inspect(request: HttpRequest, name: str) -> Any:
     check_query(request, [])
     info = engine().inspect_volume(vol.engine_name)
     data = listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
-    data["mountpoint"] = info.mountpoint
+    # The host path tells viewers and support about the host's layout and nothing they need.
+    data["mountpoint"] = info.mountpoint if actor.can("operator") else None
     data["size_bytes"] = files.volume_size(vol)
     return data
 
@@ -101,7 +102,8 @@ def file(request: HttpRequest, name: str, path: str) -> Any:
         result = files.delete_path(vol, clean, recursive in ("true", "1"))
         actions.file_changed(actor, vol, clean, {"deleted": True})
         return result
-    _, vol = get_volume_for_api(request, name)
+    actor, vol = get_volume_for_api(request, name)
+    require_file_reader_api(actor)
     check_query(request, [])
     clean = clean_path(path, allow_root=False)
     content, meta = files.read_file(vol, clean)
@@ -109,12 +111,25 @@ def file(request: HttpRequest, name: str, path: str) -> Any:
 
 
 def parse_mode(value: Any) -> int:
+    """Permission bits only, as three octal digits (≤ 777).
+
+    Setuid, setgid and sticky bits (4755, 2755, 1777) are refused: a volume is mounted into
+    other containers, where a setuid file would run with its owner's rights.
+    """
     if value is None:
         return 644
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid("mode", MODE_HINT, received=str(value)[:20], example=644)
     text = str(value)
-    if not 3 <= len(text) <= 4 or any(ch not in "01234567" for ch in text):
+    if len(text) == 4 and text[0] in "1234567" and all(ch in "01234567" for ch in text[1:]):
+        raise invalid(
+            "mode",
+            "mode takes permission bits only (at most 777): setuid, setgid and sticky bits"
+            " cannot be set through the API",
+            received=value,
+            example=755,
+        )
+    if len(text) != 3 or any(ch not in "01234567" for ch in text):
         raise invalid("mode", MODE_HINT, received=value, example=644)
     return value
 

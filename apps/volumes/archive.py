@@ -1,9 +1,28 @@
 """Archive uploads: decode and check the body synchronously, then sanitise members in the runner.
 
-`sanitise()` rebuilds the archive as a plain tar with `strip_components` applied and raises
-UNSAFE_ARCHIVE (before anything is written) for an absolute or `..` member, a link that leads
-out of the target directory, a device or FIFO, or a member that would be written through an
-existing symlink that leaves the volume.
+`plan()` is the sanitiser: a pure function over the tar's member list (no engine, no files) that
+returns the members to extract, renamed with `strip_components` applied, or raises
+UNSAFE_ARCHIVE before anything is written. Its rule is that nothing an archive writes lands
+outside its target directory, whatever order the extractor creates members in:
+
+- names: absolute names, `..` components and NUL bytes are refused; `./`, `//` and trailing
+  slashes are normalised away before `strip_components` counts components;
+- types: regular files, directories, symlinks and hard links only (devices, FIFOs and the rest
+  are refused); setuid and setgid bits are stripped (the sticky bit is kept), because tarballs
+  of real systems carry them and refusing those would refuse ordinary archives;
+- one path, one kind: a path may not be a symlink in one member and a directory (explicit or
+  as some member's parent), file or hard link in another, so an archive symlink is always a
+  leaf and no member is ever written through one, created earlier or later;
+- symlink targets are walked component by component from the link's own directory in the
+  archive's virtual tree: a walk that climbs above the target or passes through a symlink
+  (the archive's own or one already in the target) is refused, which is what `y -> .`,
+  `x -> y/..` relied on (`y/..` is lexically nothing, but the kernel follows `y` first);
+- hard link targets are archive paths: refused when absolute, with `..`, stripped away, or when
+  they are, or pass through, a symlink (a hard link to a symlink is a second copy of the link's
+  text in another directory, where it may point elsewhere);
+- existing symlinks in the target (from the helper's listing): no member may pass through one,
+  and no directory member may sit on one (extractors chmod through it); symlink targets may end
+  on one only when it resolves inside the target.
 """
 
 from __future__ import annotations
@@ -12,10 +31,10 @@ import base64
 import binascii
 import contextlib
 import io
-import posixpath
 import secrets
 import tarfile
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +46,9 @@ from apps.operations.registry import OperationFailed
 
 MAX_EXTRACTED_BYTES = 512 * 1024 * 1024
 MAX_MEMBERS = 50_000
+# Permission bits an extracted member keeps: rwx for all three and the sticky bit, never the
+# setuid/setgid bits (a volume is mounted into other containers, where they would take effect).
+KEPT_MODE_BITS = 0o1777
 
 
 def decode_content(value: Any, field: str = "content") -> bytes:
@@ -80,66 +102,162 @@ def unsafe(member: str, reason: str) -> OperationFailed:
     )
 
 
-def sanitise(data: bytes, strip: int, escaping: set[str] | None = None) -> tuple[bytes, int]:
-    """A plain tar of the safe, stripped members and how many there are (UNSAFE_ARCHIVE otherwise).
+def _components(name: str, member: str, what: str) -> list[str]:
+    """`name` split into components without '', '.'; UNSAFE_ARCHIVE for '/…', '..' or NUL."""
+    if "\x00" in name:
+        raise unsafe(member, f"its {what} holds a NUL byte")
+    if name.startswith("/"):
+        raise unsafe(member, f"its {what} is absolute")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise unsafe(member, f"its {what} has a '..' component that would leave the target")
+    return parts
 
-    `escaping` holds paths (relative to the target directory) of existing symlinks that lead out
-    of the volume; a member below one of them is refused.
+
+def _prefixes(path: str) -> Iterable[str]:
+    """Every proper ancestor of a relative path: 'a/b/c' → 'a', 'a/b'."""
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        yield "/".join(parts[:depth])
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return "symlink"
+    if member.isdir():
+        return "dir"
+    if member.isfile() or member.islnk():
+        return "file"  # a hard link is one more name for a file
+    return "special"
+
+
+def plan(
+    members: list[tarfile.TarInfo],
+    strip: int = 0,
+    existing: Mapping[str, bool] | None = None,
+) -> list[tarfile.TarInfo]:
+    """The members to extract, renamed and cleaned, or UNSAFE_ARCHIVE (see the module doc).
+
+    `existing` maps the target directory's existing symlinks (paths relative to it) to whether
+    they resolve inside it. The members are changed in place (name, linkname, mode, owner names).
     """
-    escaping = escaping or set()
-    out = io.BytesIO()
+    existing = existing or {}
+    kinds: dict[str, str] = {}  # every path the archive makes, and what it makes there
+    symlinks: list[tuple[tarfile.TarInfo, str, str]] = []  # (member, path, original name)
+    hardlinks: list[tuple[tarfile.TarInfo, str, str]] = []
+    out: list[tarfile.TarInfo] = []
     total = 0
-    count = 0
-    try:
-        source = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115  # noqa: SIM115 - closed below
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise OperationFailed("UNPROCESSABLE_ENTITY", f"not a tar archive: {exc}") from None
-    with source, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as target:
-        members = source.getmembers()
-        if len(members) > MAX_MEMBERS:
-            raise OperationFailed(
-                "UNPROCESSABLE_ENTITY", f"the archive has more than {MAX_MEMBERS} members"
-            )
-        for member in members:
-            name = member.name
-            if name.startswith("/"):
-                raise unsafe(name, "absolute path")
-            parts = [p for p in name.split("/") if p not in ("", ".")]
-            if ".." in parts:
-                raise unsafe(name, "'..' would leave the target directory")
-            parts = parts[strip:]
-            if not parts:
-                continue
-            new_name = "/".join(parts)
-            for depth in range(1, len(parts)):
-                if "/".join(parts[:depth]) in escaping:
-                    raise unsafe(
-                        name, "it would be written through a symlink that leaves the volume"
-                    )
-            if member.issym():
-                link = member.linkname
-                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(new_name), link))
-                if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
-                    raise unsafe(name, f"symlink to {link!r} leaves the target directory")
-            elif member.islnk():
-                link_parts = [p for p in member.linkname.split("/") if p not in ("", ".")]
-                if member.linkname.startswith("/") or ".." in link_parts:
-                    raise unsafe(name, "hard link leaves the target directory")
-                link_parts = link_parts[strip:]
-                if not link_parts:
-                    raise unsafe(name, "hard link target is stripped away")
-                member.linkname = "/".join(link_parts)
-            elif not (member.isfile() or member.isdir()):
-                raise unsafe(name, "devices, FIFOs and other special files are not allowed")
+    if len(members) > MAX_MEMBERS:
+        raise OperationFailed(
+            "UNPROCESSABLE_ENTITY", f"the archive has more than {MAX_MEMBERS} members"
+        )
+    for member in members:
+        original = member.name
+        kind = _kind(member)
+        if kind == "special":
+            raise unsafe(original, "devices, FIFOs and other special files are not allowed")
+        parts = _components(original, original, "name")[strip:]
+        if not parts:
+            continue  # stripped away (or the archive's own './')
+        path = "/".join(parts)
+        for parent in _prefixes(path):
+            seen = kinds.setdefault(parent, "dir")
+            if seen == "symlink":
+                raise unsafe(
+                    original, f"it would be written through the archive's symlink {parent!r}"
+                )
+            if seen != "dir":
+                raise unsafe(original, f"its parent {parent!r} is a file earlier in the archive")
+            if parent in existing:
+                raise unsafe(
+                    original, f"it would be written through the existing symlink {parent!r}"
+                )
+        seen = kinds.setdefault(path, kind)
+        if seen != kind:
+            raise unsafe(original, f"it makes a {kind} where the archive also makes a {seen}")
+        if kind == "dir" and path in existing:
+            raise unsafe(original, f"it is a directory over the existing symlink {path!r}")
+        if member.issym():
+            if not member.linkname or "\x00" in member.linkname:
+                raise unsafe(original, "its symlink target is empty or holds a NUL byte")
+            if member.linkname.startswith("/"):
+                raise unsafe(
+                    original, f"symlink to {member.linkname!r} leaves the target directory"
+                )
+            symlinks.append((member, path, original))
+        elif member.islnk():
+            target = _components(member.linkname, original, "hard link target")[strip:]
+            if not target:
+                raise unsafe(original, "its hard link target is stripped away")
+            member.linkname = "/".join(target)
+            hardlinks.append((member, path, original))
+        elif member.isfile():
+            # Sparse and contiguous files are written back as the plain files they expand to.
+            member.type = tarfile.REGTYPE
             total += member.size
             if total > MAX_EXTRACTED_BYTES:
                 raise OperationFailed(
                     "UNPROCESSABLE_ENTITY",
                     f"the archive expands to more than {MAX_EXTRACTED_BYTES // (1024 * 1024)} MiB",
                 )
-            member.name = new_name
-            member.mode &= 0o7777
+        member.name = path
+        member.mode &= KEPT_MODE_BITS
+        member.uname = member.gname = ""  # owners are restored by number, as the engine does
+        out.append(member)
+
+    # Links are checked against the whole archive: extractors may create them at the end.
+    def is_link(path: str) -> bool:
+        return kinds.get(path) == "symlink" or path in existing
+
+    for member, path, original in symlinks:
+        where = path.split("/")[:-1]
+        steps = [p for p in member.linkname.split("/") if p not in ("", ".")]
+        for index, step in enumerate(steps):
+            if step == "..":
+                if not where:
+                    raise unsafe(
+                        original, f"symlink to {member.linkname!r} leaves the target directory"
+                    )
+                where.pop()
+            else:
+                where.append(step)
+            here = "/".join(where)
+            if index < len(steps) - 1 and is_link(here):
+                raise unsafe(
+                    original,
+                    f"symlink to {member.linkname!r} passes through the symlink {here!r}",
+                )
+        end = "/".join(where)
+        if existing.get(end) is False:
+            raise unsafe(
+                original, f"symlink to {member.linkname!r} ends on a symlink that leaves the target"
+            )
+    for member, _path, original in hardlinks:
+        source = member.linkname
+        for step in [*_prefixes(source), source]:
+            if is_link(step):
+                raise unsafe(
+                    original, f"hard link to {source!r} goes to or through the symlink {step!r}"
+                )
+    return out
+
+
+def sanitise(
+    data: bytes, strip: int, existing: Mapping[str, bool] | None = None
+) -> tuple[bytes, int]:
+    """A plain tar of the safe, stripped members and how many there are (UNSAFE_ARCHIVE otherwise)."""
+    out = io.BytesIO()
+    try:
+        source = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115 - closed below
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise OperationFailed("UNPROCESSABLE_ENTITY", f"not a tar archive: {exc}") from None
+    with source, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as target:
+        try:
+            members = source.getmembers()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise OperationFailed("UNPROCESSABLE_ENTITY", f"not a tar archive: {exc}") from None
+        safe = plan(members, strip, existing)
+        for member in safe:
             fileobj = source.extractfile(member) if member.isfile() else None
             target.addfile(member, fileobj)
-            count += 1
-    return out.getvalue(), count
+    return out.getvalue(), len(safe)

@@ -5,6 +5,10 @@ the managed labels (plus `io.quiltweb.role=volume-helper`, so listings skip it a
 clean-up finds it), runs one fixed shell script with the user's values as positional
 arguments (never spliced into the script) and removes the container, also on failure.
 
+The helper is `confined` (apps/engine/client.py): uid 0 for root-owned volumes, but with a
+read-only root filesystem, no new privileges, a pids limit and every capability dropped except
+CHOWN, DAC_OVERRIDE and FOWNER, so a script that is fooled can reach nothing but the volume.
+
 Every script first resolves the deepest existing ancestor of its path with `readlink -f` and
 refuses (exit 42) anything that resolves outside /v: symlinks pointing out, dangling links.
 """
@@ -31,6 +35,7 @@ EXIT_MISSING = 44
 EXIT_TOO_LARGE = 45
 EXIT_WRONG_TYPE = 46
 EXIT_NOT_EMPTY = 47
+EXIT_EXTRACT = 48
 
 PRELUDE = r"""
 fail() { printf '%s' "$2" >&2; exit "$1"; }
@@ -106,22 +111,38 @@ fi
 """
 )
 
-# Prepare an archive's target directory and list the symlinks under it with what they resolve
-# to, so the runner can refuse members that would be written through one that leaves /v.
+# Resolve an archive's target directory without writing anything and list every symlink under
+# it (NUL-separated: names may hold newlines) with what it resolves to, so the sanitiser can
+# refuse members that would pass through one. A target that does not exist yet holds none.
 PREPARE = (
     PRELUDE
     + r"""
 confine "$1"
 if [ "$P" = "$1" ]; then
   [ -d "$R" ] || fail 46 "the target is not a directory"
+  printf '%s\0' "$R"
+  find "$R" -type l -exec sh -c 'for l; do
+    printf "%s\0" "$l"; readlink -f -- "$l" || echo /dangling; printf "\0"
+  done' sh {} +
 else
-  mkdir -p "$1" 2>/dev/null || fail 46 "a parent of the target is not a directory"
-  confine "$1"
+  [ -d "$R" ] || fail 46 "a parent of the target is not a directory"
 fi
-printf '%s\n' "$R"
-find "$R" -type l 2>/dev/null | while IFS= read -r l; do
-  printf '%s\t%s\n' "$l" "$(readlink -f -- "$l" || echo /dangling)"
-done
+"""
+)
+
+# Extract the sanitised tar on stdin into the target (made now, and confined again: the volume
+# may have changed since PREPARE). `tar` runs inside the confined helper rather than through the
+# engine's archive API, which writes as the daemon and ignores the read-only root filesystem;
+# here a member that got past the sanitiser could not leave the volume. Owners are restored by
+# number, as the engine does.
+EXTRACT = (
+    PRELUDE
+    + r"""
+mkdir -p -- "$1" 2>/dev/null || fail 46 "a parent of the target is not a directory"
+confine "$1"
+[ -d "$R" ] || fail 46 "the target is not a directory"
+cd "$R" || fail 46 "the target is not a directory"
+tar -x -f - --numeric-owner || fail 48 "tar could not extract the archive"
 """
 )
 
@@ -170,6 +191,7 @@ def volume_helper(tenant: Tenant, engine_name: str) -> Iterator[Helper]:
         memory_mb=128,
         volumes=[(engine_name, "/v")],
         network="none",
+        confined=True,
     )
     container_id = eng.create_container(spec)
     try:

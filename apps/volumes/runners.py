@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 from typing import Any
 
 from django.db import transaction
@@ -40,14 +39,18 @@ def run_volume_delete(op: Operation, progress: Progress) -> dict[str, Any]:
     return {"name": volume.name, "deleted": True}
 
 
-def _escaping_links(listing: bytes, root: str) -> set[str]:
-    """Paths (relative to root) of existing symlinks that resolve outside /v."""
-    out: set[str] = set()
-    for line in listing.decode("utf-8", "replace").splitlines()[1:]:
-        link, _, resolved = line.partition("\t")
-        if resolved == "/v" or resolved.startswith("/v/"):
+def existing_links(listing: bytes) -> dict[str, bool]:
+    """PREPARE's listing → {symlink path relative to the target: resolves inside the target}."""
+    fields = listing.split(b"\x00")
+    root = fields[0].decode("utf-8", "surrogateescape")
+    out: dict[str, bool] = {}
+    for raw_link, raw_resolved in zip(fields[1::2], fields[2::2], strict=False):
+        link = raw_link.decode("utf-8", "surrogateescape")
+        # `readlink` ends its line with exactly one newline; a name may end with more.
+        resolved = raw_resolved.decode("utf-8", "surrogateescape").removesuffix("\n")
+        if not link.startswith(root + "/"):
             continue
-        out.add(posixpath.relpath(link, root))
+        out[link[len(root) + 1 :]] = resolved == root or resolved.startswith(root + "/")
     return out
 
 
@@ -110,15 +113,23 @@ def _into_volume(
     # Members are checked before the helper starts: an unsafe archive writes nothing at all.
     sanitise(data, strip)
     progress.report(25, "archive checked; starting the volume helper")
+    target = in_volume(path)
     with helper.volume_helper(volume.tenant, volume.engine_name) as h:
-        prepared = h.run(helper.PREPARE, in_volume(path))
+        prepared = h.run(helper.PREPARE, target)
         if (err := helper.script_error(prepared, path)) is not None:
             raise OperationFailed(err.error_code, err.error, err.details)
-        root = prepared.stdout.decode().splitlines()[0]
-        clean, count = sanitise(data, strip, _escaping_links(prepared.stdout, root))
+        # Checked again against the symlinks the target already holds.
+        clean, count = sanitise(data, strip, existing_links(prepared.stdout))
         progress.report(50, f"extracting {count} entries")
         progress.check_cancel()
-        engine().put_archive(h.container_id, root, clean)
+        extracted = h.run(helper.EXTRACT, target, stdin=clean, timeout_ms=600_000)
+        if extracted.exit_code == helper.EXIT_EXTRACT:
+            message = extracted.stderr.decode("utf-8", "replace").strip()[-300:]
+            raise OperationFailed(
+                "UNPROCESSABLE_ENTITY", f"the archive could not be extracted: {message}"
+            )
+        if (err := helper.script_error(extracted, path)) is not None:
+            raise OperationFailed(err.error_code, err.error, err.details)
     progress.report(95, f"extracted {count} entries")
     _finished(op, volume.name, path, count)
     return {"path": path, "files_extracted": count}

@@ -24,7 +24,12 @@ from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.operations.models import Operation
 from apps.volumes import actions, files, listing
-from apps.volumes.access import get_volume_for_page, visible
+from apps.volumes.access import (
+    can_read_files,
+    get_volume_for_page,
+    require_file_reader_page,
+    visible,
+)
 from apps.volumes.archive import check_tar, stash
 from apps.volumes.models import Volume
 from apps.volumes.paths import clean_path
@@ -150,6 +155,7 @@ def _detail_context(
         "crumbs": _breadcrumbs(path),
         "parent": path.rsplit("/", 1)[0] if "/" in path else "",
         "can_act": actor.can("operator"),
+        "can_read": can_read_files(actor),
         "is_admin": actor.is_admin,
         "users": [],
         "files": [],
@@ -315,7 +321,8 @@ def delete_file(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 @require_GET
 def download(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    _, volume = get_volume_for_page(request, name)
+    actor, volume = get_volume_for_page(request, name)
+    require_file_reader_page(actor)
     try:
         path = clean_path(request.GET.get("path", ""), allow_root=False)
         content, _ = files.read_file(volume, path)

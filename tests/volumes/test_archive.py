@@ -219,3 +219,127 @@ def test_it_defaults_the_container_target_to_its_working_directory(operator):
         "POST", f"/api/containers/{cid}/exec", {"command": ["cat", "/srv/in-workdir.txt"]}
     )
     assert out.json()["stdout"] == "wd"
+
+
+def volume_tree(vol: Volume) -> set[str]:
+    """Every path in the volume, as the helper's `find` prints it."""
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        result = h.run("find /v")
+    assert result.exit_code == 0, result.stderr
+    return set(result.stdout.decode().split("\n")) - {""}
+
+
+# The reported bypass: `y/..` is lexically nothing, but the kernel follows `y` (-> .) first, so
+# `x` is the target's parent and `x/escaped.txt` lands outside it (at the volume root: in the
+# helper's own filesystem).
+DOT_DOT_CHAIN = [
+    ("y", None, "sym:."),
+    ("x", None, "sym:y/.."),
+    ("x/escaped.txt", b"pwned", "file"),
+]
+
+
+@pytest.mark.parametrize("path", ["t2", ""])
+def test_it_fails_a_symlink_chain_that_climbs_out_and_writes_nothing(operator, vol, path):
+    body = {"content": base64.b64encode(b"kept").decode(), "path": "t2/keep.txt"}
+    assert operator.json("POST", "/api/volumes/arch/files", body).status_code == 200
+    before = volume_tree(vol)
+    response = operator.json(
+        "POST", "/api/volumes/arch/archive", {"content": tar_of(*DOT_DOT_CHAIN), "path": path}
+    )
+    assert response.status_code == 202, response.content
+    op = drive(response.json()["operation_id"])
+    assert op.status == "failed", op.result
+    assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+    assert "nothing was written" in op.error["error"]
+    after = volume_tree(vol)
+    assert after == before == {"/v", "/v/t2", "/v/t2/keep.txt"}
+    assert not any(p.endswith("escaped.txt") for p in after)
+
+
+def test_it_fails_the_same_chain_uploaded_into_a_container(operator):
+    created = operator.json("POST", "/api/containers", {"name": "arch-chain"})
+    assert created.status_code == 201, created.content
+    cid = created.json()["container_id"]
+    mkdir = {"command": ["mkdir", "-p", "/srv/t2"]}
+    assert operator.json("POST", f"/api/containers/{cid}/exec", mkdir).status_code == 200
+    body = {"content": tar_of(*DOT_DOT_CHAIN), "path": "/srv/t2"}
+    op = drive(operator.json("POST", f"/api/containers/{cid}/archive", body).json()["operation_id"])
+    assert op.status == "failed"
+    assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+    find = {"command": ["find", "/", "-xdev", "-name", "escaped.txt"]}
+    out = operator.json("POST", f"/api/containers/{cid}/exec", find).json()
+    assert out["stdout"] == ""
+    listed = operator.json("POST", f"/api/containers/{cid}/exec", {"command": ["ls", "/srv/t2"]})
+    assert listed.json()["stdout"] == ""
+
+
+def test_it_extracts_in_a_helper_whose_own_filesystem_is_read_only(operator, vol, monkeypatch):
+    # Defence in depth: with the sanitiser switched off, a member written through a link to /
+    # meets the helper's read-only root filesystem instead of landing in it.
+    from apps.volumes import archive, runners
+
+    monkeypatch.setattr(
+        runners,
+        "sanitise",
+        lambda data, strip, existing=None: (data, archive.check_tar(data)),
+    )
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        assert h.run("ln -s / /v/root-link").exit_code == 0
+    content = tar_of(("root-link/escaped.txt", b"pwned", "file"))
+    op, _ = run_with_progress(
+        operator.json("POST", "/api/volumes/arch/archive", {"content": content}).json()[
+            "operation_id"
+        ]
+    )
+    assert op.status == "failed", op.result
+    assert "Read-only file system" in op.error["error"]
+    assert volume_tree(vol) == {"/v", "/v/root-link"}
+
+
+def test_it_strips_setuid_and_setgid_bits_and_keeps_numeric_owners(operator, vol):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, mode in [("suid", 0o4755), ("sgid", 0o2750), ("plain", 0o640)]:
+            info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid, info.uname = mode, 1234, 4321, "root"
+            tar.addfile(info, io.BytesIO(b""))
+        info = tarfile.TarInfo("shared")
+        info.type, info.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(info)
+    content = base64.b64encode(buffer.getvalue()).decode()
+    op = drive(
+        operator.json("POST", "/api/volumes/arch/archive", {"content": content}).json()[
+            "operation_id"
+        ]
+    )
+    assert op.status == "succeeded", op.error
+    modes = {
+        f["name"]: f["mode"] for f in operator.json("GET", "/api/volumes/arch/ls").json()["files"]
+    }
+    assert modes == {"suid": 755, "sgid": 750, "plain": 640, "shared": 1777}
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        owners = h.run("stat -c '%n %u:%g' /v/suid /v/plain").stdout.decode().split("\n")
+    assert owners[:2] == ["/v/suid 1234:4321", "/v/plain 1234:4321"]
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("up/x.txt", b"x", "file")],  # through a link to the volume root, outside the target
+        [("l", None, "sym:up")],  # a new link that ends on it
+        [("l", None, "sym:up/t")],  # or goes through it
+        [("in/x.txt", b"x", "file")],  # through a link that stays inside, too
+        [("nl\nx/evil", b"x", "file")],  # a link whose name holds a newline
+    ],
+)
+def test_it_checks_members_against_the_links_already_in_the_target(operator, vol, members):
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        setup = "mkdir -p /v/t/sub && ln -s .. /v/t/up && ln -s sub /v/t/in && ln -s / '/v/t/nl\nx'"
+        assert h.run(setup).exit_code == 0
+    before = volume_tree(vol)
+    body = {"content": tar_of(*members), "path": "t"}
+    op = drive(operator.json("POST", "/api/volumes/arch/archive", body).json()["operation_id"])
+    assert op.status == "failed", op.result
+    assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+    assert volume_tree(vol) == before

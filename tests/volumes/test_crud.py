@@ -91,6 +91,22 @@ def test_it_inspects_with_mountpoint_and_size(operator):
     assert body["size_bytes"] >= 4
 
 
+def test_it_hides_the_host_mountpoint_from_viewers_and_support(
+    operator, admin, support, viewer, outsider
+):
+    make(operator, "hosted")
+    for person in (viewer, support):
+        body = person.json("GET", "/api/volumes/hosted/inspect").json()
+        assert "mountpoint" in body and body["mountpoint"] is None, person.role
+        assert body["name"] == "hosted"
+        assert "/var/lib" not in str(body)
+    for person in (operator, admin):
+        assert (
+            person.json("GET", "/api/volumes/hosted/inspect").json()["mountpoint"].startswith("/")
+        )
+    assert outsider.json("GET", "/api/volumes/hosted/inspect").status_code == 404
+
+
 def test_it_renames_a_volume_and_keeps_its_files(operator):
     make(operator, "old")
     operator.json("POST", "/api/volumes/old/files", {"path": "f.txt", "content": "aGk="})

@@ -173,18 +173,56 @@ def test_it_refuses_deleting_through_symlinks_that_leave_the_volume(operator, vo
     assert operator.json("DELETE", "/api/volumes/files/files/out-dir").status_code == 200
 
 
-def test_it_lets_viewers_read_files_but_not_write_them(viewer, operator, vol):
+def test_it_lets_viewers_list_files_but_not_read_or_write_them(viewer, operator, vol):
     write(operator, "r.txt")
-    assert viewer.json("GET", "/api/volumes/files/files/r.txt").status_code == 200
+    assert [f["name"] for f in viewer.json("GET", "/api/volumes/files/ls").json()["files"]] == [
+        "r.txt"
+    ]
+    refused = viewer.json("GET", "/api/volumes/files/files/r.txt")
+    assert refused.status_code == 403
+    assert refused.json()["error_code"] == "FORBIDDEN"
+    assert "content" not in refused.json()
+    # A missing file is refused the same way: the answer does not tell what exists.
+    assert viewer.json("GET", "/api/volumes/files/files/nope.txt").status_code == 403
     assert write(viewer, "w.txt").status_code == 403
     assert viewer.json("DELETE", "/api/volumes/files/files/r.txt").status_code == 403
 
 
+def test_it_lets_support_operators_and_admins_read_files(support, operator, admin, vol):
+    write(operator, "r.txt", b"readable")
+    for person in (support, operator, admin):
+        response = person.json("GET", "/api/volumes/files/files/r.txt")
+        assert response.status_code == 200, person.role
+        assert base64.b64decode(response.json()["content"]) == b"readable"
+
+
+def test_it_hides_file_reads_from_other_tenants_before_roles(outsider, operator, vol):
+    write(operator, "r.txt")
+    assert outsider.json("GET", "/api/volumes/files/files/r.txt").status_code == 404
+
+
 def test_it_checks_mode_values(operator, vol):
-    for mode in ["644", 999, 12, True, 77777]:
+    for mode in ["644", 999, 12, True, 77777, 800, 6440]:
         response = write(operator, "m.txt", mode=mode)
         assert response.status_code == 422, mode
         assert response.json()["details"]["field"] == "mode"
+
+
+@pytest.mark.parametrize("mode", [4755, 2755, 1777, 6755, 7777, 4000])
+def test_it_takes_permission_bits_only(operator, vol, mode):
+    response = write(operator, "suid", mode=mode)
+    assert response.status_code == 422, response.content
+    assert response.json()["details"]["field"] == "mode"
+    assert "777" in response.json()["error"]
+    # Nothing was written.
+    assert operator.json("GET", "/api/volumes/files/ls").json()["files"] == []
+
+
+def test_it_writes_every_permission_mode_up_to_777(operator, vol):
+    for mode in (777, 600, 755, 100):
+        response = write(operator, f"m{mode}", mode=mode)
+        assert response.status_code == 200, response.content
+        assert response.json()["mode"] == mode
 
 
 def test_it_removes_its_helper_containers(operator, vol):

@@ -136,3 +136,18 @@ def test_it_hides_forms_from_viewers_and_volumes_from_outsiders(operator, viewer
     assert outsider.client.get("/volumes/secret/").status_code == 404
     assert "secret" not in outsider.client.get("/volumes/").content.decode()
     assert viewer.client.post("/volumes/secret/delete").status_code == 403
+
+
+def test_it_shows_viewers_file_names_without_contents(operator, viewer, support):
+    operator.json("POST", "/api/volumes", {"name": "notes"})
+    operator.json("POST", "/api/volumes/notes/files", {"path": "secret.txt", "content": "c2VjcmV0"})
+    html = viewer.client.get("/volumes/notes/").content.decode()
+    assert "secret.txt" in html
+    assert "/volumes/notes/download" not in html
+    assert 'id="vol-no-content"' in html and "not contents" in html
+    assert viewer.client.get("/volumes/notes/download?path=secret.txt").status_code == 403
+    # Support still reads.
+    html = support.client.get("/volumes/notes/").content.decode()
+    assert "/volumes/notes/download?path=secret.txt" in html
+    assert 'id="vol-no-content"' not in html
+    assert support.client.get("/volumes/notes/download?path=secret.txt").content == b"secret"
