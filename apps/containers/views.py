@@ -35,6 +35,7 @@ from django_htmx.middleware import HtmxDetails
 from apps.accounts.access import ROLE_SENTENCES, require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
 from apps.containers import actions, status
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
@@ -745,11 +746,15 @@ def metrics(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
 def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
     can_edit = target.actor.can("operator")
     env = target.record.environment or {}
+    if not sees_secrets(target.actor):
+        # Masked before the template sees them: no role switch in a template can leak a value.
+        env = mask_env_map(env)
     return {
         "base_url": f"/containers/{target.id}/",
         "env": sorted(env.items()),
-        "reveal": reveal and can_edit,
+        "reveal": reveal and can_edit and sees_secrets(target.actor),
         "can_edit": can_edit,
+        "mask": MASK,
     }
 
 
