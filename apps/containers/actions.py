@@ -37,6 +37,7 @@ from apps.containers.validation import (
     name_conflict,
     validate_name,
 )
+from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -196,8 +197,9 @@ def start_failed(exc: Exception) -> ApiError:
         422,
         "START_FAILED",
         "the engine refused to create or start the container",
-        details={"engine_message": str(exc)[:500]},
+        details={"engine_message": engine_message(exc)},
         hint="Check that command and working_directory make sense for the image.",
+        engine_text=str(exc),
     )
 
 

@@ -41,7 +41,7 @@ from apps.containers.access import Target, find_by_name, get_container_for_page,
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
 from apps.containers.models import EXEC_HISTORY_KEEP, ContainerRecord, ExecRecord, argv_text
 from apps.containers.validation import validate_create
-from apps.core.api import engine_error_to_api
+from apps.core.api import engine_error_to_api, log_engine_text
 from apps.core.errors import ApiError
 from apps.core.gcpause import with_fewer_collections
 from apps.core.ids import parse_iso
@@ -112,7 +112,7 @@ STATE_REASONS = {
 def error_dict(request: HttpRequest, exc: Exception) -> dict[str, Any]:
     """What a page shows for a failed action: the spec's error body (error, hint, request_id)."""
     if isinstance(exc, engine_errors.EngineError):
-        exc = engine_error_to_api(exc)
+        exc = engine_error_to_api(exc, getattr(request, "request_id", ""))
     if isinstance(exc, ApiError):
         return exc.body(getattr(request, "request_id", ""))
     raise exc
@@ -537,9 +537,10 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
             spec = validate_create(form.body(), tenant)
             target = actions.create_container(actor, tenant, spec)
         except ApiError as err:
+            log_engine_text(err, getattr(request, "request_id", ""))
             form.add_api_error(err)
         except engine_errors.EngineError as exc:
-            form.add_api_error(engine_error_to_api(exc))
+            form.add_api_error(engine_error_to_api(exc, getattr(request, "request_id", "")))
         else:
             if request.htmx:
                 return HttpResponseClientRedirect(f"/containers/{target.id}/")
