@@ -34,6 +34,7 @@ from apps.containers.validation import (
     CreateSpec,
     check_env_key,
     ensure_name_free,
+    is_reserved_label,
     name_conflict,
     validate_name,
 )
@@ -281,7 +282,7 @@ def create_from_runtime(
     NAME_CONFLICT or START_FAILED; the clone runner turns it into the operation's error.
     """
     ensure_name_free(tenant, name)
-    user_labels = {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
+    user_labels = {k: v for k, v in labels.items() if not is_reserved_label(k)}
     environment = dict(runtime.get("environment") or {})
     container_id = _engine_create(
         tenant,
