@@ -1,6 +1,8 @@
-"""Who may read environment values, and how everyone else sees them (contract 1.6, v2).
+"""Who reads environment values, and how everyone else sees them (contract amendment 1.6).
 
-Operators and admins see values; viewers and support see the keys with every value masked.
+Environment values carry tokens and passwords (the managed env is also baked into snapshot
+images' config). Operators and admins see them; viewers and support see the keys with the
+value replaced by `MASK`, so they can still tell which variables are set.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ MASK = "••••"
 
 
 def sees_secrets(actor: Actor) -> bool:
-    """True for operators and admins."""
+    """Whether `actor` may read environment values: operators and admins."""
     return actor.is_admin or actor.can("operator")
 
 
 def mask_env_map(env: dict[str, str]) -> dict[str, str]:
-    """The same keys, each value replaced by MASK."""
+    """`{"KEY": "value"}` → `{"KEY": "••••"}` (the keys stay: they are not secret)."""
     return {key: MASK for key in env}
 
 
 def mask_env_list(items: list[str]) -> list[str]:
-    """Docker's `KEY=value` strings with each value replaced by MASK (`KEY` alone is kept)."""
-    return [f"{item.split('=', 1)[0]}={MASK}" if "=" in item else item for item in items]
+    """`["KEY=value"]` → `["KEY=••••"]`; an entry without `=` (a bare name) has no value to hide."""
+    out = []
+    for item in items:
+        key, sep, _value = item.partition("=")
+        out.append(f"{key}={MASK}" if sep else item)
+    return out
