@@ -6,10 +6,12 @@ when there is more than one process that must share them.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("QUILTWEB_STATE_DIR", BASE_DIR / ".state"))
@@ -185,6 +187,13 @@ QUILTWEB_BASE_IMAGE = "quilt/base"
 QUILTWEB_NETWORK = os.environ.get("QUILTWEB_NETWORK", "quiltweb")
 QUILTWEB_LABEL_PREFIX = "io.quiltweb."
 QUILTWEB_ENGINE_RETRY_AFTER = 5
+# Every container QuiltWeb creates logs to a bounded json-file log: this size (Docker's units,
+# e.g. 10m) per file, three files; a chatty container can no longer fill the engine's disk.
+QUILTWEB_LOG_MAX_SIZE = os.environ.get("QUILTWEB_LOG_MAX_SIZE", "10m").strip() or "10m"
+if not re.fullmatch(r"[1-9][0-9]*[kmg]?", QUILTWEB_LOG_MAX_SIZE):
+    # Docker would refuse every create with it; say so at start-up instead.
+    raise ImproperlyConfigured("QUILTWEB_LOG_MAX_SIZE must look like 10m (a number, k, m or g)")
+QUILTWEB_LOG_MAX_FILES = 3
 QUILTWEB_TERMINAL_PER_USER = env_int("QUILTWEB_TERMINAL_PER_USER", 10)
 QUILTWEB_TERMINAL_GLOBAL = env_int("QUILTWEB_TERMINAL_GLOBAL", 200)
 QUILTWEB_TERMINAL_GRACE_SECONDS = env_int("QUILTWEB_TERMINAL_GRACE_SECONDS", 300)

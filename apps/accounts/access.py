@@ -4,11 +4,17 @@ Roles: viewers read; support also reads logs, runs diagnostics and exec; operato
 admins also manage users and see every tenant.
 """
 
+import re
+
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from apps.accounts.actor import Actor, actor_for
 from apps.core.errors import ApiError
+
+# Tenant slugs are Django slugs of at most 32 characters; numbers fit a 64-bit primary key.
+TENANT_HEADER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+TENANT_NUMBER_RE = re.compile(r"[0-9]{1,18}")
 
 ROLE_SENTENCES = {
     "viewer": "viewers can read",
@@ -45,9 +51,14 @@ def tenant_header(request: HttpRequest, actor: Actor) -> int | None:
         return actor.tenant_id
     from apps.accounts.models import Tenant
 
+    mismatch = ApiError(403, "TENANT_MISMATCH", "X-Tenant-Id does not match your tenant")
+    # A slug or a tenant number, nothing else: a 5000-digit value must not reach int() (Python
+    # refuses it) or the database (an integer overflow), and no such value names any tenant.
+    if not TENANT_HEADER_RE.fullmatch(value):
+        raise mismatch
     tenant = Tenant.objects.filter(slug=value).first() or (
-        Tenant.objects.filter(pk=int(value)).first() if value.isdigit() else None
+        Tenant.objects.filter(pk=int(value)).first() if TENANT_NUMBER_RE.fullmatch(value) else None
     )
     if tenant is None or (tenant.pk != actor.tenant_id and not actor.is_admin):
-        raise ApiError(403, "TENANT_MISMATCH", "X-Tenant-Id does not match your tenant")
+        raise mismatch
     return tenant.pk

@@ -34,9 +34,11 @@ from apps.containers.validation import (
     CreateSpec,
     check_env_key,
     ensure_name_free,
+    is_reserved_label,
     name_conflict,
     validate_name,
 )
+from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -196,8 +198,9 @@ def start_failed(exc: Exception) -> ApiError:
         422,
         "START_FAILED",
         "the engine refused to create or start the container",
-        details={"engine_message": str(exc)[:500]},
+        details={"engine_message": engine_message(exc)},
         hint="Check that command and working_directory make sense for the image.",
+        engine_text=str(exc),
     )
 
 
@@ -279,7 +282,7 @@ def create_from_runtime(
     NAME_CONFLICT or START_FAILED; the clone runner turns it into the operation's error.
     """
     ensure_name_free(tenant, name)
-    user_labels = {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
+    user_labels = {k: v for k, v in labels.items() if not is_reserved_label(k)}
     environment = dict(runtime.get("environment") or {})
     container_id = _engine_create(
         tenant,

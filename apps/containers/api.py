@@ -8,6 +8,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 
 from apps.accounts.access import require_api
 from apps.accounts.models import Tenant
+from apps.accounts.secrets import mask_env_map, sees_secrets
 from apps.containers import actions, status
 from apps.containers.access import find_by_name, get_container_for_api
 from apps.containers.streaming import stream_response
@@ -165,11 +166,14 @@ def rename(request: HttpRequest, container_id: str) -> Any:
 
 @api_route("GET", "PATCH", "PUT")
 def env(request: HttpRequest, container_id: str) -> Any:
-    # Env values can hold secrets: reading them is support's, like logs.
+    # Env values can hold secrets: support reads the keys (to diagnose), operators the values.
     if request.method == "GET":
         target = get_container_for_api(request, container_id, "support")
         check_query(request, ())
-        return {"environment": target.record.environment or {}}
+        environment = target.record.environment or {}
+        if not sees_secrets(target.actor):
+            environment = mask_env_map(environment)
+        return {"environment": environment}
     target = get_container_for_api(request, container_id, "operator")
     body = json_body(request, ("environment",))
     if "environment" not in body:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from apps.accounts.models import Tenant
 from apps.containers.access import Target
 from apps.containers.models import ContainerRecord
+from apps.core.api import engine_message, log_engine_text
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress, runner
+
+log = logging.getLogger(__name__)
 
 
 def _target(op: Operation) -> Target:
@@ -33,7 +37,8 @@ def _start_failed(exc: Exception) -> OperationFailed:
     return OperationFailed(
         "START_FAILED",
         "the engine refused to start the container",
-        {"engine_message": str(exc)[:500]},
+        {"engine_message": engine_message(exc)},
+        engine_text=str(exc),
     )
 
 
@@ -105,14 +110,16 @@ def run_batch_create(op: Operation, progress: Progress) -> dict[str, Any]:
             spec = validate_create(item, tenant, index=index)
             created.append(create_container(actor, tenant, spec).id)
         except ApiError as err:
+            log_engine_text(err, op.request_id)
             body = err.body("")
             body.pop("request_id", None)
             failed.append({"index": index, "error": body})
         except engine_errors.EngineError as exc:
+            log.warning("batch item %d failed (request_id=%s): %s", index, op.request_id, exc)
             failed.append(
                 {
                     "index": index,
-                    "error": {"error": str(exc)[:500], "error_code": "ENGINE_ERROR"},
+                    "error": {"error": engine_message(exc), "error_code": "ENGINE_ERROR"},
                 }
             )
         done = index + 1

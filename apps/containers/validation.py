@@ -28,6 +28,9 @@ NAME_HINT = (
     "Names are 1-63 characters: letters, digits, '_', '.', '-', starting with a letter or digit."
 )
 MAX_MAP_ENTRIES = 256
+# Mounting over these would hide or replace the kernel's interfaces inside the container
+# (a volume at /sys/fs/cgroup or /dev could shadow what the runtime set up, or be read by it).
+KERNEL_FS_PATHS = ("/proc", "/sys", "/dev")
 
 CREATE_FIELDS = (
     "name",
@@ -214,18 +217,28 @@ def check_env_key(key: str, field_name: str = "environment") -> None:
         )
 
 
+def is_reserved_label(key: str) -> bool:
+    """QuiltWeb's own label namespace, in any letter case: Docker label keys are case-sensitive,
+    but a look-alike `IO.QUILTWEB.tenant` would still mislead a person or a tool reading them."""
+    return key.casefold().startswith(RESERVED_LABEL_PREFIX)
+
+
 def validate_labels(value: Any, field_name: str) -> dict[str, str]:
     labels = _string_map(value, field_name)
     for key in labels:
         if not key or len(key) > 200:
             raise invalid(field_name, "label keys must be 1-200 characters", received=key)
-        if key.startswith(RESERVED_LABEL_PREFIX):
+        if is_reserved_label(key):
             raise invalid(
                 field_name,
                 f"label keys starting with {RESERVED_LABEL_PREFIX!r} are reserved",
                 received=key,
             )
     return labels
+
+
+def _under_kernel_fs(path: str) -> bool:
+    return any(path == top or path.startswith(top + "/") for top in KERNEL_FS_PATHS)
 
 
 def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
@@ -236,7 +249,7 @@ def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
     volumes: list[str] = []
     mounts: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for item in value:
+    for index, item in enumerate(value):
         name, sep, path = item.partition(":")
         if not sep or not NAME_RE.match(name):
             raise invalid(
@@ -244,16 +257,29 @@ def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
                 f"volume {item!r} must look like '<name>:<absolute-path>'",
                 example="data:/data",
                 received=item,
+                index=index,
             )
         if not path.startswith("/") or "\x00" in path or ":" in path:
-            raise invalid("volumes", f"volume path in {item!r} must be absolute", received=item)
+            raise invalid(
+                "volumes", f"volume path in {item!r} must be absolute", received=item, index=index
+            )
         path = posixpath.normpath(path)
         if path.startswith("//"):
             path = "/" + path.lstrip("/")
         if path == "/":
-            raise invalid("volumes", "a volume cannot be mounted at /", received=item)
+            raise invalid("volumes", "a volume cannot be mounted at /", received=item, index=index)
+        if _under_kernel_fs(path):
+            raise invalid(
+                "volumes",
+                f"a volume cannot be mounted at {path}: /proc, /sys and /dev belong to the kernel",
+                hint="Mount it at a path of its own, such as /data.",
+                received=item,
+                index=index,
+            )
         if path in seen:
-            raise invalid("volumes", f"two volumes are mounted at {path}", received=item)
+            raise invalid(
+                "volumes", f"two volumes are mounted at {path}", received=item, index=index
+            )
         seen.add(path)
         engine_name = _engine_volume(tenant, name)
         if engine_name is None:
@@ -262,6 +288,7 @@ def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
                 f"volume {name!r} does not exist",
                 hint='Create it first with POST /api/volumes {"name": "..."}.',
                 received=item,
+                index=index,
             )
         volumes.append(f"{name}:{path}")
         mounts.append((engine_name, path))

@@ -35,12 +35,13 @@ from django_htmx.middleware import HtmxDetails
 from apps.accounts.access import ROLE_SENTENCES, require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
 from apps.containers import actions, status
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
 from apps.containers.models import EXEC_HISTORY_KEEP, ContainerRecord, ExecRecord, argv_text
 from apps.containers.validation import validate_create
-from apps.core.api import engine_error_to_api
+from apps.core.api import engine_error_to_api, log_engine_text
 from apps.core.errors import ApiError
 from apps.core.gcpause import with_fewer_collections
 from apps.core.ids import parse_iso
@@ -111,7 +112,7 @@ STATE_REASONS = {
 def error_dict(request: HttpRequest, exc: Exception) -> dict[str, Any]:
     """What a page shows for a failed action: the spec's error body (error, hint, request_id)."""
     if isinstance(exc, engine_errors.EngineError):
-        exc = engine_error_to_api(exc)
+        exc = engine_error_to_api(exc, getattr(request, "request_id", ""))
     if isinstance(exc, ApiError):
         return exc.body(getattr(request, "request_id", ""))
     raise exc
@@ -536,9 +537,10 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
             spec = validate_create(form.body(), tenant)
             target = actions.create_container(actor, tenant, spec)
         except ApiError as err:
+            log_engine_text(err, getattr(request, "request_id", ""))
             form.add_api_error(err)
         except engine_errors.EngineError as exc:
-            form.add_api_error(engine_error_to_api(exc))
+            form.add_api_error(engine_error_to_api(exc, getattr(request, "request_id", "")))
         else:
             if request.htmx:
                 return HttpResponseClientRedirect(f"/containers/{target.id}/")
@@ -745,11 +747,15 @@ def metrics(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
 def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
     can_edit = target.actor.can("operator")
     env = target.record.environment or {}
+    if not sees_secrets(target.actor):
+        # Masked before the template sees them: no role switch in a template can leak a value.
+        env = mask_env_map(env)
     return {
         "base_url": f"/containers/{target.id}/",
         "env": sorted(env.items()),
-        "reveal": reveal and can_edit,
+        "reveal": reveal and can_edit and sees_secrets(target.actor),
         "can_edit": can_edit,
+        "mask": MASK,
     }
 
 

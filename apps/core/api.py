@@ -20,6 +20,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.engine_messages import clean_engine_message
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 
@@ -58,23 +59,50 @@ def error_response(request: HttpRequest, err: ApiError) -> JsonResponse:
     return response
 
 
-def engine_error_to_api(exc: engine_errors.EngineError) -> ApiError:
+def engine_message(exc: BaseException) -> str:
+    """The engine's text as a client may see it (`details.engine_message`): without host paths,
+    socket URLs or resolver addresses, cut to 500 characters. Keep `str(exc)` as the ApiError's
+    `engine_text` so the full text reaches the log with the request id (`log_engine_text`)."""
+    return clean_engine_message(str(exc))[:500]
+
+
+def log_engine_text(err: ApiError, request_id: str) -> None:
+    """Log the full engine message behind `err`, if any, so a quoted request id finds it."""
+    if err.engine_text:
+        log.warning(
+            "engine error (request_id=%s, %s): %s",
+            request_id or "-",
+            err.error_code,
+            err.engine_text,
+        )
+
+
+def engine_error_to_api(exc: engine_errors.EngineError, request_id: str | None = None) -> ApiError:
+    """The API's answer to an engine error, its text cleaned (contract, "Engine messages").
+
+    With `request_id` the full text is logged here; without it, the caller logs `engine_text`
+    once it knows the id (api_route does, for errors raised inside a route).
+    """
+    text = engine_message(exc)
     if isinstance(exc, engine_errors.EngineUnavailable):
-        return ApiError(
+        err = ApiError(
             503,
             "ENGINE_UNAVAILABLE",
             "the Docker engine is unreachable",
             retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
             hint="Wait retry_after seconds and try again; /api/containers/health shows the checks.",
-            details={"engine_message": str(exc)[:500]},
+            details={"engine_message": text},
         )
-    if isinstance(exc, engine_errors.NotFound):
-        return ApiError(404, "NOT_FOUND", str(exc) or "not found")
-    if isinstance(exc, engine_errors.Conflict):
-        return ApiError(409, "INVALID_STATE", str(exc), details={"engine_message": str(exc)[:500]})
-    return ApiError(
-        422, "UNPROCESSABLE_ENTITY", str(exc), details={"engine_message": str(exc)[:500]}
-    )
+    elif isinstance(exc, engine_errors.NotFound):
+        err = ApiError(404, "NOT_FOUND", text or "not found")
+    elif isinstance(exc, engine_errors.Conflict):
+        err = ApiError(409, "INVALID_STATE", text, details={"engine_message": text})
+    else:
+        err = ApiError(422, "UNPROCESSABLE_ENTITY", text, details={"engine_message": text})
+    err.engine_text = str(exc)
+    if request_id is not None:
+        log_engine_text(err, request_id)
+    return err
 
 
 class _CsrfCheck(CsrfViewMiddleware):
@@ -123,6 +151,7 @@ def api_route(*methods: str) -> Callable[[View], View]:
                     check_query(request, ())
                 result = view(request, *args, **kwargs)
             except ApiError as err:
+                log_engine_text(err, request_id(request))
                 return error_response(request, err)
             except RequestDataTooBig:
                 # Django refuses to read a body past DATA_UPLOAD_MAX_MEMORY_SIZE.
@@ -130,7 +159,7 @@ def api_route(*methods: str) -> Callable[[View], View]:
             except Http404 as exc:
                 return error_response(request, ApiError(404, "NOT_FOUND", str(exc) or "not found"))
             except engine_errors.EngineError as exc:
-                return error_response(request, engine_error_to_api(exc))
+                return error_response(request, engine_error_to_api(exc, request_id(request)))
             except Exception:
                 log.exception("unhandled error in %s %s", request.method, request.path)
                 return error_response(

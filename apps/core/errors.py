@@ -15,6 +15,7 @@ class ApiError(Exception):
         details: dict[str, Any] | None = None,
         hint: str | None = None,
         retry_after: int | None = None,
+        engine_text: str | None = None,
     ) -> None:
         super().__init__(error)
         self.status = status
@@ -23,6 +24,8 @@ class ApiError(Exception):
         self.details = details
         self.hint = hint
         self.retry_after = retry_after
+        # The engine's full message behind a cleaned one: logged with the request id, never sent.
+        self.engine_text = engine_text
 
     def text(self) -> str:
         """The error with its hint, as a page or a form shows it."""

@@ -61,6 +61,18 @@ DETACH_KEYS = "ctrl-^,ctrl-@"
 _local = threading.local()
 
 
+def bounded_log_config() -> docker.types.LogConfig:
+    """json-file with a size bound, for every container QuiltWeb creates (the engine's default
+    json-file log grows without limit)."""
+    return docker.types.LogConfig(
+        type=docker.types.LogConfig.types.JSON,
+        config={
+            "max-size": settings.QUILTWEB_LOG_MAX_SIZE,
+            "max-file": str(settings.QUILTWEB_LOG_MAX_FILES),
+        },
+    )
+
+
 def parse_time(value: str | None) -> datetime | None:
     """Docker's RFC 3339 with nanoseconds; the zero time means 'never'."""
     if not value or value.startswith("0001-01-01"):
@@ -237,6 +249,7 @@ class Engine:
             "privileged": False,
             "init": True,  # reap orphans so killed exec children never linger as zombies
             "network_mode": spec.network or "bridge",
+            "log_config": bounded_log_config(),
         }
         if spec.memory_mb:
             kwargs["mem_limit"] = spec.memory_mb * 1024 * 1024
@@ -550,6 +563,7 @@ class Engine:
         """
         host_config = self.api.create_host_config(
             network_mode="none",
+            log_config=bounded_log_config(),
             mounts=[
                 docker.types.Mount(target="/from", source=source, type="volume", read_only=True),
                 docker.types.Mount(target="/to", source=target, type="volume"),

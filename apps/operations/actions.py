@@ -13,12 +13,13 @@ from django.utils import timezone
 
 from apps.accounts import audit
 from apps.accounts.actor import Actor
-from apps.core.errors import ApiError
+from apps.core.errors import ApiError, invalid
 from apps.events.publish import publish
 from apps.operations import wakeup
 from apps.operations.models import IdempotencyRecord, Operation, Status
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_KEY_LENGTH = 200  # IdempotencyRecord.key; PostgreSQL would refuse a longer one with a 500
 
 
 def publish_operation(op: Operation) -> None:
@@ -43,6 +44,12 @@ def replay(request: HttpRequest, route: str, body: Any) -> Operation | None:
     key = request.headers.get("Idempotency-Key")
     if not key or not request.user.is_authenticated:
         return None
+    if len(key) > MAX_KEY_LENGTH:
+        raise invalid(
+            "Idempotency-Key",
+            f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters",
+            hint="A UUID is a good key.",
+        )
     since = timezone.now() - IDEMPOTENCY_WINDOW
     found = (
         IdempotencyRecord.objects.select_related("operation")
@@ -85,6 +92,53 @@ def submit(
         if existing is not None:
             return existing
     key = request.headers.get("Idempotency-Key") if request is not None else None
+    if not (key and request is not None and route):
+        return _create(
+            request, actor, kind, target_type, target_id, tenant_id, params, progress, message
+        )
+    user_id = int(request.user.pk or 0)
+    # A key past its 24 h is free again, even before the worker's hourly sweep removes it.
+    IdempotencyRecord.objects.filter(
+        user_id=user_id, route=route, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
+    ).delete()
+    try:
+        return _create(
+            request,
+            actor,
+            kind,
+            target_type,
+            target_id,
+            tenant_id,
+            params,
+            progress,
+            message,
+            idempotency=(user_id, route, key, _body_hash(body)),
+        )
+    except IntegrityError:
+        # A concurrent request with the same key committed first: the unique constraint
+        # refused our record and rolled our operation back with it. Answer with the winner's
+        # operation, which is committed (PostgreSQL waits for it before refusing, and SQLite
+        # has one writer at a time), read outside the failed transaction.
+        winner = replay(request, route, body)
+        if winner is None:
+            raise
+        return winner
+
+
+def _create(
+    request: HttpRequest | None,
+    actor: Actor,
+    kind: str,
+    target_type: str,
+    target_id: str,
+    tenant_id: int | None,
+    params: dict[str, Any] | None,
+    progress: int | None,
+    message: str,
+    *,
+    idempotency: tuple[int, str, str, str] | None = None,
+) -> Operation:
+    """The operation row, its idempotency record (if any) and its event, in one transaction."""
     with transaction.atomic():
         op = Operation.objects.create(
             kind=kind,
@@ -98,23 +152,11 @@ def submit(
             progress=progress,
             message=message,
         )
-        if key and request is not None and route:
-            try:
-                with transaction.atomic():
-                    IdempotencyRecord.objects.create(
-                        user_id=int(request.user.pk or 0),
-                        route=route,
-                        key=key,
-                        body_hash=_body_hash(body),
-                        operation=op,
-                    )
-            except IntegrityError:
-                # A concurrent retry won the race: answer with its operation, drop ours.
-                transaction.set_rollback(True)
-                winner = replay(request, route, body)
-                if winner is not None:
-                    return winner
-                raise
+        if idempotency is not None:
+            user_id, route, key, body_hash = idempotency
+            IdempotencyRecord.objects.create(
+                user_id=user_id, route=route, key=key, body_hash=body_hash, operation=op
+            )
         publish_operation(op)
         transaction.on_commit(wakeup.ring)  # the worker starts it now, not at its next poll
     return op

@@ -17,11 +17,21 @@ if TYPE_CHECKING:
 class OperationFailed(Exception):
     """A runner's failure with the spec's error fields (`error_code`, `error`, `details`)."""
 
-    def __init__(self, error_code: str, error: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        error_code: str,
+        error: str,
+        details: dict[str, Any] | None = None,
+        *,
+        engine_text: str | None = None,
+    ) -> None:
         super().__init__(error)
         self.error_code = error_code
         self.error = error
         self.details = details or {}
+        # The engine's full message behind a cleaned `engine_message`: the worker logs it with
+        # the operation's request id; it never reaches the operation's error body.
+        self.engine_text = engine_text
 
 
 class OperationCancelled(Exception):

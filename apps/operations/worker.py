@@ -162,6 +162,18 @@ def _engine_error(exc: engine_errors.EngineError) -> dict[str, Any]:
     return body
 
 
+def _log_engine_text(op: Operation, code: str, text: str | None) -> None:
+    """The engine's full message behind a cleaned error body, for whoever quotes request_id."""
+    if text:
+        log.warning(
+            "operation %s failed (request_id=%s, %s): %s",
+            op.operation_id,
+            op.request_id or "-",
+            code,
+            text,
+        )
+
+
 def _error_body(op: Operation, error: dict[str, Any]) -> dict[str, Any]:
     """`error` as the spec's error body (1.3): `request_id` is the submitting request's id, null
     when the system queued the operation."""
@@ -231,6 +243,7 @@ def run_operation(op: Operation) -> Operation:
         else:
             finish(op, Status.CANCELLED, message="cancelled")
     except OperationFailed as exc:
+        _log_engine_text(op, exc.error_code, exc.engine_text)
         body = _error(exc.error_code, exc.error, exc.details)
         # A runner may keep a partial result on failure (batch_create: created ids + failures).
         partial = exc.details.get("result") if isinstance(exc.details, dict) else None
@@ -242,11 +255,13 @@ def run_operation(op: Operation) -> Operation:
             message=f"failed: {exc.error}",
         )
     except engine_errors.EngineError as exc:
+        _log_engine_text(op, type(exc).__name__, str(exc))
         body = _engine_error(exc)
         finish(op, Status.FAILED, error=body, message=f"failed: {body['error']}")
     except ApiError as exc:
         # A shared action a runner calls (create, rename, ...) refused: keep its code and
         # details rather than calling it an internal error.
+        _log_engine_text(op, exc.error_code, exc.engine_text)
         body = _error(exc.error_code, exc.error, exc.details or {})
         if exc.hint:
             body["hint"] = exc.hint

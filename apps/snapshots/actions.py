@@ -21,6 +21,7 @@ from apps.accounts.models import Tenant
 from apps.containers.access import Target, get_container_for_api, managed_labels
 from apps.containers.models import ContainerRecord
 from apps.containers.validation import ensure_name_free, validate_labels, validate_name
+from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -406,8 +407,9 @@ def make_snapshot(
         made.undo()
         raise OperationFailed(
             "SNAPSHOT_FAILED",
-            f"the snapshot failed: {exc}"[:300],
-            {"engine_message": str(exc)[:500]},
+            f"the snapshot failed: {engine_message(exc)}"[:300],
+            {"engine_message": engine_message(exc)},
+            engine_text=str(exc),
         ) from None
     except BaseException:
         made.undo()
@@ -499,11 +501,16 @@ def make_clone(
         )
     except ApiError as err:
         _drop_volumes(made_volumes)
-        raise OperationFailed(err.error_code, err.error, err.details or {}) from None
+        raise OperationFailed(
+            err.error_code, err.error, err.details or {}, engine_text=err.engine_text
+        ) from None
     except engine_errors.EngineError as exc:
         _drop_volumes(made_volumes)
         raise OperationFailed(
-            "CLONE_FAILED", f"the clone failed: {exc}"[:300], {"engine_message": str(exc)[:500]}
+            "CLONE_FAILED",
+            f"the clone failed: {engine_message(exc)}"[:300],
+            {"engine_message": engine_message(exc)},
+            engine_text=str(exc),
         ) from None
     except BaseException:
         _drop_volumes(made_volumes)
