@@ -76,33 +76,42 @@ def test_it_reconnects_with_a_new_ticket_and_misses_nothing(page: Any, live: Any
     assert int(second["last_event_id"][0]) > 0
 
 
+# In page order: every container_update the stream delivers, and every request htmx starts.
+LOG_UPDATES_AND_REQUESTS = """
+(() => {
+  const Native = window.EventSource;
+  window.__qwLog = [];
+  window.EventSource = class extends Native {
+    constructor(url, init) {
+      super(url, init);
+      this.addEventListener("container_update", e => window.__qwLog.push("update " + e.data));
+    }
+  };
+  document.addEventListener("htmx:beforeRequest",
+    e => window.__qwLog.push("request " + e.detail.pathInfo.requestPath), true);
+})();
+"""
+
+
 def test_it_refreshes_a_container_page_for_its_own_container_only(page: Any, live: Any) -> None:
     mine = live.create_container("e2e-mine-" + secrets.token_hex(2))["container_id"]
     other = live.create_container("e2e-other-" + secrets.token_hex(2))["container_id"]
+    page.add_init_script(LOG_UPDATES_AND_REQUESTS)
     page.goto(live.url(f"/containers/{mine}/"))
     expect(page.locator("#container-state")).to_have_text("running")
 
-    # What the stream delivered to the page, in order, and which refreshes the page asked for.
-    received: list[str] = []
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.on(
-        "Network.eventSourceMessageReceived",
-        lambda e: received.append(e["data"]) if e["eventName"] == "container_update" else None,
-    )
-    refreshes: list[int] = []  # how many updates had arrived when each refresh started
-    page.on(
-        "request",
-        lambda r: refreshes.append(len(received)) if r.url.endswith(f"/{mine}/head") else None,
-    )
+    def log() -> list[str]:
+        return list(page.evaluate("window.__qwLog"))
 
     code, _ = live.api("POST", f"/api/containers/{other}/stop", {"timeout_seconds": 0})
     assert code == 200
-    wait_until(page, lambda: any(other in d for d in received))
+    wait_until(page, lambda: any(e.startswith("update") and other in e for e in log()))
     code, _ = live.api("POST", f"/api/containers/{mine}/stop", {"timeout_seconds": 0})
     assert code == 200
     expect(page.locator("#container-state")).to_have_text("exited", timeout=20_000)
 
-    first_mine = next(i for i, d in enumerate(received) if mine in d)
-    assert refreshes, "the page never refreshed its header"
-    assert min(refreshes) > first_mine, (refreshes, received)
+    entries = log()
+    first_mine = next(i for i, e in enumerate(entries) if e.startswith("update") and mine in e)
+    refreshes = [i for i, e in enumerate(entries) if e == f"request /containers/{mine}/head"]
+    assert refreshes, entries
+    assert min(refreshes) > first_mine, entries  # the other container's updates left it alone
