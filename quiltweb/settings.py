@@ -73,6 +73,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
+    # Outermost but one, so pages made by the middleware below (login redirects, the
+    # engine-down page, error pages) carry the policy too.
+    "apps.core.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -214,6 +217,18 @@ QUILTWEB_WS_EXTRA_ORIGINS = [o for o in os.environ.get("QUILTWEB_WS_ORIGINS", ""
 # How long an API key's resolution (key, user, role, tenant) is reused in-process. Saving a key,
 # user, profile or tenant clears it here at once; other processes catch up within this TTL.
 QUILTWEB_API_KEY_CACHE_SECONDS = float(os.environ.get("QUILTWEB_API_KEY_CACHE_SECONDS", "5"))
+# Credentials (issue #15, sec/auth): API keys expire this many days after creation unless an
+# admin asks for a key that never expires; tickets (the browser's one-time URL credential) live
+# this many seconds.
+QUILTWEB_API_KEY_DEFAULT_DAYS = env_int("QUILTWEB_API_KEY_DEFAULT_DAYS", 90)
+QUILTWEB_TICKET_SECONDS = env_int("QUILTWEB_TICKET_SECONDS", 60)
+# Brute-force throttles (apps.accounts.throttle): failures allowed per fixed window, and the
+# window in seconds. Sign-ins per account and per client address, bad API keys per client.
+QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT = env_int("QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT", 5)
+QUILTWEB_LOGIN_FAILURES_PER_CLIENT = env_int("QUILTWEB_LOGIN_FAILURES_PER_CLIENT", 20)
+QUILTWEB_LOGIN_WINDOW_SECONDS = env_int("QUILTWEB_LOGIN_WINDOW_SECONDS", 15 * 60)
+QUILTWEB_API_KEY_FAILURES_PER_CLIENT = env_int("QUILTWEB_API_KEY_FAILURES_PER_CLIENT", 20)
+QUILTWEB_API_KEY_WINDOW_SECONDS = env_int("QUILTWEB_API_KEY_WINDOW_SECONDS", 60)
 # Pages read the user's profile on every request, so the session's user comes with it. Django's
 # own backend stays listed so sessions it signed in keep working.
 AUTHENTICATION_BACKENDS = [

@@ -10,11 +10,17 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts import tickets
 from apps.accounts.actor import Actor, profile_for
 from apps.accounts.audit import record
-from apps.accounts.models import ApiKey, Profile, Tenant
+from apps.accounts.models import ApiKey, Profile, Tenant, Ticket
 
 log = logging.getLogger(__name__)
+
+# Who a lock-out is recorded as: the client is nobody we know, so the system speaks for it.
+THROTTLE_ACTOR = Actor(
+    kind="system", id="throttle", name="throttle", tenant_id=None, role="viewer", is_admin=False
+)
 
 
 def close_terminal_sessions(user_id: int, reason: str) -> int:
@@ -49,6 +55,45 @@ def issue_key(user: Any, name: str, *, actor: Actor) -> tuple[ApiKey, str]:
             data={"user": user.get_username()},
         )
     return key, raw
+
+
+def issue_ticket(user: Any, purpose: str, *, api_key: ApiKey | None) -> tuple[Ticket, str]:
+    """A one-time ticket for `purpose`. Not audited: the dashboard mints one for every page's
+    event stream and every terminal attach, and the stream or terminal it opens is what the
+    log is about (terminal opens are audited by the terminals app)."""
+    return tickets.issue(user, purpose, api_key=api_key)
+
+
+def record_lockout(
+    action: str,
+    *,
+    client: str,
+    failures: int,
+    retry_after: int,
+    username: str | None = None,
+) -> None:
+    """Audit one lock-out (`auth.login_throttled`, `auth.api_key_throttled`), once per window.
+
+    The target is the account when a sign-in names one, else the client address; the row goes
+    to the account's tenant when that account exists, so its admins see who was targeted.
+    """
+    tenant_id = None
+    if username:
+        user = get_user_model().objects.filter(username=username).select_related("profile").first()
+        if user is not None:
+            tenant_id = profile_for(user).tenant_id
+    data: dict[str, Any] = {"client": client, "failures": failures, "retry_after": retry_after}
+    if username is not None:
+        data["username"] = username[:150]
+    record(
+        THROTTLE_ACTOR,
+        action,
+        target_type="user" if username else "client",
+        target_id=(username or client)[:128],
+        target_name=(username or client)[:150],
+        tenant_id=tenant_id,
+        data=data,
+    )
 
 
 def revoke_key(key: ApiKey, *, actor: Actor) -> ApiKey:

@@ -26,6 +26,17 @@ _generation = 0  # bumped by invalidate(): a lookup that raced a revoke is not s
 MAX_ENTRIES = 1000
 
 
+def cached(raw: str) -> ApiKey | None:
+    """The key for `raw` when this process resolved it within the TTL, else None (no query)."""
+    ttl = settings.QUILTWEB_API_KEY_CACHE_SECONDS
+    with _lock:
+        hit = _keys.get(hash_key(raw))
+    if hit is not None and time.monotonic() - hit[0] < ttl:
+        key: ApiKey = pickle.loads(hit[1])  # noqa: S301  (bytes this process pickled)
+        return key
+    return None
+
+
 def resolve(raw: str) -> ApiKey | None:
     """The live key for `raw` with its user, profile and tenant loaded, or None."""
     ttl = settings.QUILTWEB_API_KEY_CACHE_SECONDS

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -69,24 +71,101 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set at creation; null (never expires) only when an admin asks for it (contract 1.2, v2).
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, user: Any, name: str) -> tuple[ApiKey, str]:
-        """Create a key and return it with its secret, which is never stored or shown again."""
+    def issue(
+        cls,
+        user: Any,
+        name: str,
+        *,
+        expires_at: datetime | None = None,
+        never_expires: bool = False,
+    ) -> tuple[ApiKey, str]:
+        """Create a key and return it with its secret, which is never stored or shown again.
+
+        Without `expires_at` the key expires QUILTWEB_API_KEY_DEFAULT_DAYS from now;
+        `never_expires` leaves it open-ended (callers allow that to admins only).
+        """
+        if never_expires:
+            expires_at = None
+        elif expires_at is None:
+            expires_at = timezone.now() + timedelta(days=settings.QUILTWEB_API_KEY_DEFAULT_DAYS)
         raw = "qw_" + secrets.token_urlsafe(32)
-        key = cls.objects.create(user=user, name=name, prefix=raw[:10], key_hash=hash_key(raw))
+        key = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=raw[:10],
+            key_hash=hash_key(raw),
+            expires_at=expires_at,
+        )
         return key, raw
 
     @classmethod
     def lookup(cls, raw: str) -> ApiKey | None:
+        """The live key for `raw`: not revoked, not expired, its user active."""
         return (
             cls.objects.select_related("user", "user__profile", "user__profile__tenant")
             .filter(key_hash=hash_key(raw), revoked_at__isnull=True, user__is_active=True)
+            .exclude(expires_at__lte=timezone.now())
             .first()
         )
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class TicketPurpose(models.TextChoices):
+    EVENTS = "events", "Events stream"
+    TERMINAL = "terminal", "Terminal websocket"
+
+
+class Ticket(models.Model):
+    """A one-time credential a browser puts in a URL instead of a key (contract 1.2, v2).
+
+    Single use (a conditional UPDATE claims it), valid `QUILTWEB_TICKET_SECONDS`, bound to a
+    user and a purpose, stored as a hash like API keys. When an API key asked for it, the key
+    is kept so the stream or terminal acts as that key and ends when the key is revoked.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    purpose = models.CharField(max_length=16, choices=TicketPurpose.choices)
+    ticket_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"ticket {self.purpose} for user {self.user_id}"
+
+
+class AuthThrottle(models.Model):
+    """Failed sign-ins and API-key attempts for one account or client, in a fixed window.
+
+    Counters live in the database, not in Django's cache: the default cache is per process,
+    and several web processes will share one database (contract 2.16), so a counter here is
+    seen by all of them without configuring a shared cache. One row per (scope, key) keeps
+    the table bounded by the number of accounts and client addresses, whatever the attack rate.
+    """
+
+    scope = models.CharField(max_length=32)  # login_account | login_client | api_key_client
+    key = models.CharField(max_length=255)
+    window_start = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="auth_throttle_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key} {self.failures} since {self.window_start}"
 
 
 class AuditEntry(models.Model):

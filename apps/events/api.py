@@ -128,7 +128,8 @@ def subscribe(request: HttpRequest) -> Subscription:
             f"{request.method} is not allowed here",
             details={"expected": ["GET"]},
         )
-    check_query(request, ["types", "container_id", "last_event_id", "token"])
+    # `token` (an API key, as Quilt's SDK sends it) and `ticket` were read by the auth middleware.
+    check_query(request, ["types", "container_id", "last_event_id", "token", "ticket"])
     actor = actor_for(request)
     types = _parse_types(request.GET.get("types"))
     container_id = None
@@ -170,7 +171,8 @@ def _next_rows(sub: Subscription) -> list[tuple[int, str, dict[str, Any]]]:
 
 
 def _still_allowed(sub: Subscription) -> bool:
-    """Re-checked on every heartbeat: a revoked key or a deactivated user ends the stream."""
+    """Re-checked on every heartbeat: a revoked or expired key or a deactivated user ends the
+    stream."""
     from django.contrib.auth import get_user_model
 
     from apps.accounts.models import ApiKey
@@ -178,7 +180,11 @@ def _still_allowed(sub: Subscription) -> bool:
     if not get_user_model().objects.filter(pk=sub.user_id or -1, is_active=True).exists():
         return False
     if sub.api_key_id is not None:
-        return ApiKey.objects.filter(pk=sub.api_key_id, revoked_at__isnull=True).exists()
+        return (
+            ApiKey.objects.filter(pk=sub.api_key_id, revoked_at__isnull=True)
+            .exclude(expires_at__lte=timezone.now())
+            .exists()
+        )
     return True
 
 

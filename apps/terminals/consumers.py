@@ -93,9 +93,17 @@ def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
     from apps.terminals import actions
     from apps.terminals.models import TerminalSession
 
+    if (wait := scope.get("rate_limited_for")) is not None:
+        raise Refused(
+            4429, "RATE_LIMITED", f"too many failed API-key attempts; retry after {wait} s"
+        )
     user = scope.get("user")
     if user is None or not user.is_authenticated:
-        raise Refused(4401, "UNAUTHENTICATED", "sign in or pass ?token=<api key>")
+        raise Refused(
+            4401,
+            "UNAUTHENTICATED",
+            "sign in, or send an API key (X-Api-Key) or a ticket from POST /api/tickets",
+        )
     actor = actor_for(SimpleNamespace(user=user, api_key=scope.get("api_key")))
     if not actor.can("support"):
         raise Refused(4403, "FORBIDDEN", f"your role ({actor.role}) cannot open terminals")

@@ -1,5 +1,6 @@
 /* QuiltWeb terminal: wires xterm.js to /ws/terminal/attach (spec 2.8). Nothing else.
  *
+ * Each connect passes a one-time ticket from window.QuiltTickets (static/js/events.js).
  * Binary frames carry PTY bytes both ways and are handed to xterm as bytes (it decodes UTF-8
  * across frame boundaries itself). Text frames are JSON control. After xterm has rendered a
  * chunk (its write callback) the byte count is acknowledged so the server can pace output.
@@ -143,11 +144,31 @@
     }
     function sendSize() { send({ type: "resize", cols: term.cols, rows: term.rows }); info(); }
 
+    function retry() {
+      attempt += 1;
+      status("reconnecting", "reconnecting (" + attempt + ")");
+      setTimeout(connect, Math.min(10000, 250 * Math.pow(2, attempt)));
+    }
+
+    // Every (re)connect takes a fresh one-time ticket (single use, 60 s): the URL never holds a
+    // credential, and a spent ticket is worthless. A server without the ticket route (404)
+    // authenticates the handshake by the session cookie alone.
     function connect() {
       if (ended || !document.contains(el)) return;
       status(attempt ? "reconnecting" : "connecting");
+      var tickets = window.QuiltTickets ? window.QuiltTickets.get("terminal") : Promise.resolve(null);
+      tickets.then(open, function (err) {
+        // Refused outright (signed out, role): the handshake without a ticket gets the server's
+        // own close code and its message. Busy or unreachable: try again later.
+        if (err.status && err.status < 500 && err.status !== 429) open(null);
+        else retry();
+      });
+    }
+
+    function open(ticket) {
+      if (ended || !document.contains(el)) return;
       var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.wsPath +
-        (received > 0 ? "&offset=" + received : "");
+        (received > 0 ? "&offset=" + received : "") + (ticket ? "&ticket=" + encodeURIComponent(ticket) : "");
       var sock = new WebSocket(url, ["terminal"]);
       sock.binaryType = "arraybuffer";
       ws = sock; rendered = 0; acked = 0;
@@ -195,9 +216,7 @@
           end(text.charAt(0).toUpperCase() + text.slice(1));
           return;
         }
-        attempt += 1;
-        status("reconnecting", "reconnecting (" + attempt + ")");
-        setTimeout(connect, Math.min(10000, 250 * Math.pow(2, attempt)));
+        retry();
       };
     }
 

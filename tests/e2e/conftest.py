@@ -9,6 +9,8 @@ tests' engine instance id, so every engine object it makes is removed at the end
 - `page`: a fresh context and page, logged in as the admin through the real login form.
   On failure a screenshot goes to test-artifacts/<test name>.png.
 - `login(page, username, password)`: log in another user through the form.
+- `watch_csp(context)` / `assert_no_csp_violations(found)`: every page of every context a test
+  opens reports Content-Security-Policy violations; a test that caused one fails at teardown.
 
 Never downloads a browser: /usr/bin/chromium (Debian's) or fail under CI=true.
 """
@@ -242,14 +244,47 @@ def _screenshot_name(item: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid.split("::", 1)[-1])[:120]
 
 
+# Runs in every document before its own scripts: each `securitypolicyviolation` (a blocked
+# inline script, handler attribute, eval, style or connection) is sent to the test at once, so a
+# violation is caught even when the page navigates away right after it.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__qwCspViolation({directive: e.effectiveDirective || e.violatedDirective,
+    blocked: e.blockedURI, source: e.sourceFile, line: e.lineNumber, sample: e.sample,
+    page: location.href});
+}, true);
+"""
+
+
+def watch_csp(context: Any) -> list[str]:
+    """Record every CSP violation of `context`'s pages; returns the (growing) list."""
+    found: list[str] = []
+    context.expose_function("__qwCspViolation", lambda v: found.append(json.dumps(v)))
+    context.add_init_script(CSP_LISTENER)
+
+    def on_console(message: Any) -> None:
+        # Chromium also logs violations the DOM event does not reach (e.g. in a worker).
+        if "Content Security Policy" in message.text:
+            found.append(f"console: {message.text}")
+
+    context.on("console", on_console)
+    return found
+
+
+def assert_no_csp_violations(found: list[str]) -> None:
+    assert not found, "Content-Security-Policy violations:\n" + "\n".join(found)
+
+
 @pytest.fixture
 def anon_page(browser: Any, request: Any) -> Iterator[Any]:
     """A fresh page with no session (for login tests and other users)."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
+    violations = watch_csp(context)
     page = context.new_page()
     page.set_default_timeout(20_000)
     try:
         yield page
+        assert_no_csp_violations(violations)
     finally:
         rep = getattr(request.node, "rep_call", None)
         if rep is not None and rep.failed:

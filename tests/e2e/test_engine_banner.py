@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import TEST_INSTANCE, engine_or_fail, remove_instance_objects
-from tests.e2e.conftest import Live, _free_port, login
+from tests.e2e.conftest import Live, _free_port, assert_no_csp_violations, login, watch_csp
 from tests.health.proxy import SocketProxy
 from tests.liveserver import start_daphne, stop
 
@@ -83,6 +83,7 @@ def test_it_shows_the_banner_during_an_outage_and_recovers_by_itself(
 ) -> None:
     live, proxy = outage
     context = browser.new_context(viewport={"width": 1360, "height": 900})
+    violations = watch_csp(context)
     page = context.new_page()
     page.set_default_timeout(20_000)
     try:
@@ -104,6 +105,7 @@ def test_it_shows_the_banner_during_an_outage_and_recovers_by_itself(
         proxy.start()
         expect(page.locator("#engine-banner .banner")).to_have_count(0, timeout=POLL)
         expect(page.locator("#health-engine")).to_have_class(re.compile("tone-ok"), timeout=POLL)
+        assert_no_csp_violations(violations)
     finally:
         context.close()
 
@@ -118,6 +120,7 @@ def test_it_reloads_the_engine_down_page_when_the_engine_is_back(
     created = live.create_container("outage-web")
     detail = f"/containers/{created['container_id']}/"
     context = browser.new_context(viewport={"width": 1360, "height": 900})
+    violations = watch_csp(context)
     page = context.new_page()
     page.set_default_timeout(20_000)
     try:
@@ -130,5 +133,6 @@ def test_it_reloads_the_engine_down_page_when_the_engine_is_back(
         # Whether the page degraded in place or rendered the 503 page, it heals without a click.
         expect(page.locator("#engine-banner .banner")).to_have_count(0, timeout=POLL)
         expect(page.get_by_role("heading", name="outage-web")).to_be_visible(timeout=POLL)
+        assert_no_csp_violations(violations)
     finally:
         context.close()

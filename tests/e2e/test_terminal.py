@@ -6,6 +6,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -14,11 +15,14 @@ pytestmark = pytest.mark.e2e
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
-BUFFER_JS = """el => {
+# The page's CSP forbids eval, so the buffer reader is spelled out in each function rather than
+# built with `new Function` in the page.
+BUFFER_BODY = """
   const b = el.quiltTerminal.term.buffer.active, out = [];
   for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
-  return out.join("\\n");
-}"""
+  const text = out.join("\\n");
+"""
+BUFFER_JS = "el => {" + BUFFER_BODY + "return text; }"
 
 
 def buffer_text(page: Any) -> str:
@@ -27,10 +31,11 @@ def buffer_text(page: Any) -> str:
 
 def wait_for_text(page: Any, needle: str, timeout: float = 20_000) -> None:
     page.wait_for_function(
-        "([needle, src]) => { const el = document.getElementById('terminal');"
+        "needle => { const el = document.getElementById('terminal');"
         " if (!el || !el.quiltTerminal) return false;"
-        " return (new Function('return ' + src))()(el).includes(needle); }",
-        arg=[needle, BUFFER_JS],
+        + BUFFER_BODY
+        + "return text.includes(needle); }",
+        arg=needle,
         timeout=timeout,
     )
 
@@ -55,6 +60,8 @@ def shot(page: Any, name: str) -> None:
 
 def test_it_opens_types_resizes_and_reattaches_after_reload(page: Any, live: Any) -> None:
     box = live.create_container("e2e-term-" + secrets.token_hex(3))
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
     page.goto(live.url(f"/containers/{box['container_id']}/"))
     page.locator("#container-tabs").get_by_role("link", name="Terminal").click()
     page.get_by_role("button", name="Open a shell").click()
@@ -105,6 +112,16 @@ def test_it_opens_types_resizes_and_reattaches_after_reload(page: Any, live: Any
     page.get_by_role("button", name="Close session").click()
     page.wait_for_url(re.compile(r"/terminal$"))
     expect(page.get_by_role("button", name="Open a shell")).to_be_visible()
+
+    # Every attach (first open, reload, reattach) carried its own one-time ticket, never a key.
+    assert len(sockets) >= 3, sockets
+    tickets = []
+    for url in sockets:
+        query = parse_qs(urlsplit(url).query)
+        assert "token" not in query, url
+        assert urlsplit(url).path == "/ws/terminal/attach"
+        tickets.append(query["ticket"][0])
+    assert len(set(tickets)) == len(tickets)
 
 
 def test_it_pastes_copies_and_ignores_clipboard_writes_from_output(page: Any, live: Any) -> None:

@@ -1,0 +1,129 @@
+/* QuiltWeb page behaviour. The Content-Security-Policy allows no inline script, no on*
+ * attributes and no eval (htmx runs with allowEval off), so every small behaviour a template
+ * needs is a delegated listener here, keyed by a data-* attribute:
+ *
+ *   <form data-confirm="Delete x?">            asks before submitting (plain, non-htmx forms)
+ *   <button data-copy="text">                  copies the text, then says "Copied"
+ *   <button data-copy-from="input-id">         selects and copies that input's value
+ *   <input data-select-on-focus>               selects its text when focused
+ *   <a data-open-dialog="dialog-id">           opens that <dialog> instead of following the link
+ *   <a data-remove-closest="form">             removes its closest <form> instead of following
+ *   <a data-focus="element-id">                focuses that element instead of following
+ *   <textarea data-submit-on-ctrl-enter>       Ctrl/Cmd+Enter submits its form
+ *   <pre data-scroll-end>                      scrolled to the end whenever it is (re)loaded
+ */
+(function () {
+  "use strict";
+  var root = document.documentElement;
+
+  // Theme toggle (theme.js applied the stored choice before first paint).
+  function dark() { return root.dataset.theme === "dark" || (root.dataset.theme !== "light" && matchMedia("(prefers-color-scheme: dark)").matches); }
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest || !e.target.closest("#theme-toggle")) return;
+    var next = dark() ? "light" : "dark"; root.dataset.theme = next;
+    try { localStorage.setItem("qw-theme", next); } catch (e2) { /* not remembered */ }
+  });
+
+  // Menus and popovers built on <details> close with Escape (focus returns to their toggle)
+  // and with a click elsewhere, like the native dialogs.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    document.querySelectorAll("details.usermenu[open], details.vol-rename[open]").forEach(function (d) {
+      var s = d.querySelector(":scope > summary"); d.open = false; if (s && d.contains(document.activeElement)) s.focus();
+    });
+  });
+  document.addEventListener("click", function (e) {
+    document.querySelectorAll("details.usermenu[open], details.vol-rename[open]").forEach(function (d) { if (!d.contains(e.target)) d.open = false; });
+  });
+
+  // The operations tray: by default it shows work in progress, failures and fresh successes;
+  // older successes settle behind its toggle. The toggle collapses it (remembered across
+  // pages) or opens it fully (this page only). The state lives on <html> so the tray's own
+  // htmx refreshes keep it.
+  try { if (localStorage.getItem("qw-tray") === "collapsed") root.dataset.tray = "collapsed"; } catch (e) { /* default */ }
+  function trayShowsItems() {
+    if (root.dataset.tray === "collapsed") return false;
+    if (root.dataset.tray === "expanded") return true;
+    return !!document.querySelector("#operations-tray .tray-item:not(.is-settled)");
+  }
+  function syncTray() {
+    var b = document.querySelector("#operations-tray .tray-toggle");
+    if (b) b.setAttribute("aria-expanded", trayShowsItems() ? "true" : "false");
+  }
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest || !e.target.closest(".tray-toggle")) return;
+    var collapse = trayShowsItems();
+    root.dataset.tray = collapse ? "collapsed" : "expanded";
+    try { localStorage.setItem("qw-tray", collapse ? "collapsed" : "open"); } catch (e2) { /* this page only */ }
+    syncTray();
+  });
+  document.addEventListener("htmx:afterSettle", syncTray);
+
+  // "/" focuses the search box unless the user is typing somewhere.
+  document.addEventListener("keydown", function (e) {
+    var t = e.target, q = document.getElementById("resolve-q");
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey || !q) return;
+    if (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
+    e.preventDefault(); q.focus(); q.select();
+  });
+
+  // --- data-* hooks ---------------------------------------------------------------------
+
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+
+  function copied(btn) { btn.textContent = "Copied"; }
+
+  document.addEventListener("click", function (e) {
+    var el = e.target.closest ? e.target.closest("[data-copy], [data-copy-from], [data-open-dialog], [data-remove-closest], [data-focus]") : null;
+    if (!el) return;
+    var ds = el.dataset;
+    if (ds.copy !== undefined) {
+      if (navigator.clipboard) navigator.clipboard.writeText(ds.copy).catch(function () { /* denied */ });
+      copied(el);
+    } else if (ds.copyFrom) {
+      var input = document.getElementById(ds.copyFrom);
+      if (!input) return;
+      input.select();
+      // The Clipboard API needs a secure context; plain-http loopback falls back to execCommand.
+      (navigator.clipboard ? navigator.clipboard.writeText(input.value) : Promise.reject())
+        .catch(function () { document.execCommand("copy"); });
+      copied(el);
+    } else if (ds.openDialog) {
+      var dialog = document.getElementById(ds.openDialog);
+      if (!dialog || !dialog.showModal) return; // no <dialog> support: follow the link
+      e.preventDefault(); dialog.showModal();
+    } else if (ds.removeClosest) {
+      var gone = el.closest(ds.removeClosest);
+      if (!gone) return;
+      e.preventDefault(); gone.remove();
+    } else if (ds.focus) {
+      var target = document.getElementById(ds.focus);
+      if (!target) return;
+      e.preventDefault(); target.focus();
+    }
+  });
+
+  document.addEventListener("focusin", function (e) {
+    if (e.target.matches && e.target.matches("input[data-select-on-focus]")) e.target.select();
+  });
+
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || !t.matches || !t.matches("[data-submit-on-ctrl-enter]") || !t.form) return;
+    e.preventDefault(); t.form.requestSubmit();
+  });
+
+  // Log views open (and refresh, while following) at their newest line.
+  function scrollToEnd(scope) {
+    var els = scope.querySelectorAll ? scope.querySelectorAll("[data-scroll-end]") : [];
+    Array.prototype.forEach.call(els, function (el) { el.scrollTop = el.scrollHeight; });
+    if (scope.matches && scope.matches("[data-scroll-end]")) scope.scrollTop = scope.scrollHeight;
+  }
+  document.addEventListener("htmx:load", function (e) { scrollToEnd(e.target); });
+
+  function start() { syncTray(); scrollToEnd(document); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
