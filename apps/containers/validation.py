@@ -99,7 +99,7 @@ def _validate(body: dict[str, Any], tenant: Tenant) -> CreateSpec:
     ensure_name_free(tenant, name)
     return CreateSpec(
         name=name,
-        image=validate_image(body.get("image")),
+        image=validate_image(body.get("image"), tenant),
         command=validate_command(body.get("command"), "command"),
         environment=validate_environment(body.get("environment"), "environment"),
         labels=validate_labels(body.get("labels"), "labels"),
@@ -144,7 +144,7 @@ def name_conflict(name: str) -> ApiError:
     )
 
 
-def validate_image(value: Any) -> str:
+def validate_image(value: Any, tenant: Tenant) -> str:
     if value is None or value == "":
         return str(settings.QUILTWEB_BASE_IMAGE)
     if not isinstance(value, str) or len(value) > 300 or any(c.isspace() for c in value):
@@ -159,7 +159,19 @@ def validate_image(value: Any) -> str:
             hint='Pull it first with POST /api/oci/images/pull {"reference": "..."}.',
             received=reference,
         )
+    ensure_image_of_tenant(reference, tenant)
     return reference
+
+
+def ensure_image_of_tenant(reference: str, tenant: Tenant) -> None:
+    """404 for another tenant's snapshot or retained image (contract 1.6): clone it instead.
+
+    Checked on the image the reference resolves to, so an image id or short id is no way
+    around it; the API, the create page and both batch steps all validate through here.
+    """
+    from apps.images.tenancy import check_create_image  # images imports containers' models
+
+    check_create_image(reference, tenant.pk)
 
 
 def validate_command(value: Any, field_name: str) -> list[str] | None:

@@ -1,42 +1,93 @@
-"""Engine error text as a client may see it: the cause kept, the host's layout taken out.
+"""Engine error text made fit for a client: the cause without the host's insides.
 
-Docker's messages name the socket URL the SDK used, host paths under the engine's data root and
-the resolver the host asked; none of that is the client's business (contract, "Engine
-messages"). The full text goes to the server log, with the request id, where it is needed.
+The docker SDK words a failed call as `500 Server Error for http+docker://localhost/v1.41/…:
+Internal Server Error ("<cause>")`, and causes name the engine's socket, paths under
+/var/lib/docker, runc's file descriptors and the host's DNS resolver. A client needs the cause
+("lookup registry.example: no such host"), not the host's layout; callers log the full text
+with the request id for the operator.
 """
 
 from __future__ import annotations
 
 import re
 
-# Addresses of the engine itself: the SDK's socket URLs and DOCKER_HOST forms.
-_ENGINE_URL = re.compile(r"(?:http\+docker|http\+unix|unix|npipe|tcp)://[^\s\"'()]*")
-# Host paths: the engine's and runtime's state, sockets, users' homes, per-process /proc entries.
-_HOST_PATH = re.compile(
-    r"(?:/var/lib|/var/run|/run|/var/snap|/snap|/home|/root|/srv|/proc/[0-9]+|/sys/fs)"
-    r"(?:/[^\s\"'(),;]*)?"
+# `500 Server Error for <url>: Internal Server Error ("<cause>")`, or without the cause.
+_SDK_WRAPPER = re.compile(
+    r'^\s*\d{3} (?:Client|Server) Error(?: for \S+?)?: [^("]*?(?:\("(?P<cause>.*)"\))?\s*$',
+    re.DOTALL,
 )
-_SOCKET_PATH = re.compile(r"/[^\s\"'(),;]*\.sock\b")
-# "lookup registry.example on 10.0.0.2:53": the resolver's address is the host's network.
-_RESOLVER = re.compile(r"\b(lookup \S+) on [0-9A-Fa-f.:\[\]]*[0-9A-Fa-f\]]")
-_TRAILING = ":.,;"
+_ENGINE_URL = re.compile(r"\b(?:http\+docker|http\+unix|unix|npipe|ssh|tcp)://[^\s\"'()<>,;]+")
+_RESOLVER = re.compile(r"(\blookup \S+?) on (?:\[[0-9a-fA-F:.]+\]|[0-9.]+)(?::\d+)?(?=:|\s|$)")
+# Any absolute path in a cause; `_is_host_path` decides. Container paths ("/data", "/bin/sh",
+# "/var/lib/postgresql") stay: they are what the client asked for.
+_PATH = re.compile(r"(?<![\w./~-])/[^\s\"'():,;]+")
+# The engine's and runtimes' state, sockets, runc's descriptors, the host's cgroup tree.
+_HOST_PREFIXES = (
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/run/",
+    "/run/docker",
+    "/run/containerd",
+    "/run/runc",
+    "/proc/self/",
+    "/sys/fs/cgroup/",
+    "/etc/docker",
+    "/etc/containerd",
+)
+_PROC_PID = re.compile(r"^/proc/\d+/")
+# A relocated data-root still shows its layout.
+_HOST_SEGMENTS = ("/docker/", "/containerd/", "/overlay2/", "/moby/", "docker.sock")
+HOST_PATH = "<host path>"
+MAX_LENGTH = 300
 
 
-def _url(match: re.Match[str]) -> str:
-    text = match.group(0)
-    kept = text.rstrip(_TRAILING)
-    return "the engine" + text[len(kept) :]
+def _is_host_path(path: str) -> bool:
+    from django.conf import settings
+
+    base = str(getattr(settings, "BASE_DIR", "") or "")
+    return (
+        path.startswith(_HOST_PREFIXES)
+        or bool(_PROC_PID.match(path))
+        or any(segment in path + "/" for segment in _HOST_SEGMENTS)
+        or (len(base) > 1 and (path == base or path.startswith(base.rstrip("/") + "/")))
+    )
 
 
-def _path(match: re.Match[str]) -> str:
-    text = match.group(0)
-    kept = text.rstrip(_TRAILING)
-    return "<host path>" + text[len(kept) :]
+def _host_path(match: re.Match[str]) -> str:
+    path = match[0]
+    trail = len(path) - len(path.rstrip("."))  # a sentence's full stop is not the path's
+    core = path[: len(path) - trail] if trail else path
+    return (HOST_PATH if _is_host_path(core) else core) + path[len(core) :]
+
+
+def _engine_url(match: re.Match[str]) -> str:
+    url = match[0]
+    return "the engine" + url[len(url.rstrip(".")) :]
 
 
 def clean_engine_message(text: str) -> str:
-    """`text` without socket URLs, host paths or resolver addresses; everything else kept."""
-    text = _RESOLVER.sub(r"\1", text)
-    text = _ENGINE_URL.sub(_url, text)
-    text = _SOCKET_PATH.sub(_path, text)
-    return _HOST_PATH.sub(_path, text)
+    """One line of the engine's cause, without socket URLs, host paths or resolver addresses.
+
+    The SDK's `NNN Server Error for <url>: <reason> ("<cause>")` wrapper is dropped (nested
+    ones too), leaving the cause; with no cause the reason stays.
+    """
+    message = " ".join(str(text).split())
+    for _ in range(5):  # a wrapped wrapper: the engine relays another engine's answer
+        match = _SDK_WRAPPER.match(message)
+        if match is None:
+            break
+        cause = match["cause"]
+        if cause is None:
+            reason = message.split(": ", 1)[-1].strip()
+            message = reason if not _SDK_WRAPPER.match(reason) else ""
+            break
+        message = cause.strip()
+    message = _RESOLVER.sub(r"\1", message)
+    message = _ENGINE_URL.sub(_engine_url, message)
+    message = _PATH.sub(_host_path, message)
+    message = message.strip() or "the engine refused the request"
+    if len(message) > MAX_LENGTH:
+        # Runtimes nest causes as "a: b: c: the cause": keep both ends, not only the head.
+        half = (MAX_LENGTH - 3) // 2
+        message = f"{message[:half].rstrip()} … {message[-half:].lstrip()}"
+    return message

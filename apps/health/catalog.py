@@ -839,7 +839,10 @@ CATALOG: dict[str, Concern] = {
         ],
         "rules": [
             "The tag defaults to latest; an invalid reference answers 422 and an unknown one 404.",
-            "Pull answers 202; an unreachable registry fails the operation with PULL_FAILED.",
+            "Pull answers 202; an unreachable registry fails the operation with PULL_FAILED, its engine_message a one-line cause.",
+            "Pulling quilt/base or a snapshot or retained reference (also as docker.io/...) answers 409 PROTECTED and queues nothing.",
+            "Snapshot images (quiltweb-snapshot:..., quiltweb-retained:...) are their snapshot's tenant's: other tenants (admins excepted) do not list them, and inspect, history and a container create from them answer 404; clone the snapshot instead.",
+            "Viewers and support see config.env values masked as ••••; operators and admins see them.",
             "Delete is admin only: 409 IN_USE if a container uses the image, 409 PROTECTED for quilt/base and snapshot images.",
             "quilt/base is the managed image (busybox /bin/sh, idle command), built offline; prod is an alias of it.",
             "A container create with a missing image answers 422 with a hint to pull it first.",

@@ -14,9 +14,16 @@ from apps.core.errors import ApiError
 from apps.engine.client import engine
 from apps.events.publish import publish
 from apps.images import listing
-from apps.images.references import DEBIAN_REPOSITORY, Reference, is_protected, split_tag
+from apps.images.references import (
+    DEBIAN_REPOSITORY,
+    Reference,
+    is_protected,
+    pull_would_replace_protected,
+    split_tag,
+)
 from apps.operations.actions import submit
 from apps.operations.models import Operation
+from apps.snapshots.models import LABEL_SNAPSHOT
 
 
 def published(
@@ -49,8 +56,15 @@ def delete_image(actor: Actor, reference: str) -> dict[str, Any]:
     image_id = str(raw.get("Id", ""))
     repository, _ = split_tag(reference) if "@" not in reference else (reference.split("@")[0], "")
     tags = raw.get("RepoTags") or []
-    if is_protected(repository) or any(
-        is_protected(split_tag(t)[0]) for t in tags if t == reference
+    # A tag only untags; an id or digest removes the image under every tag it has, so then
+    # any protected tag (or a snapshot commit's label) protects it.
+    by_tag = reference in tags
+    if is_protected(repository) or (
+        not by_tag
+        and (
+            any(is_protected(split_tag(t)[0]) for t in tags)
+            or LABEL_SNAPSHOT in ((raw.get("Config") or {}).get("Labels") or {})
+        )
     ):
         raise ApiError(
             409,
@@ -75,6 +89,20 @@ def delete_image(actor: Actor, reference: str) -> dict[str, Any]:
 
 
 def request_pull(request: HttpRequest | None, actor: Actor, ref: Reference, body: Any) -> Operation:
+    """Queue a pull; 409 PROTECTED, before any operation exists, for a name QuiltWeb owns.
+
+    quilt/base is every tenant's base and the volume helper's image; snapshot and retained
+    references are tenants' data. A pull over them would replace them for everyone.
+    """
+    if pull_would_replace_protected(ref):
+        raise ApiError(
+            409,
+            "PROTECTED",
+            f"{ref.full} is protected: QuiltWeb manages it and a pull would replace it",
+            details={"field": "reference", "received": ref.full},
+            hint="Pull under another name. Admins rebuild quilt/base from the images page; "
+            "snapshot images come from POST /api/containers/<id>/snapshot.",
+        )
     return submit(
         request,
         actor=actor,

@@ -1,4 +1,5 @@
-"""JSON routes for images (spec 2.9): engine-wide; deletes are for admins."""
+"""JSON routes for images (spec 2.9): engine-wide but for snapshot images, which are their
+tenant's (1.6); deletes are for admins."""
 
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ def images(request: HttpRequest) -> Any:
         check_query(request, ["reference"])
         json_body(request, [])
         return actions.delete_image(actor, _reference(request))
-    require_api(request, "viewer")
+    actor = require_api(request, "viewer")
     check_query(request, ["include_snapshots", "format"])
-    return {"images": listing.list_images(include_snapshots=_flag(request, "include_snapshots"))}
+    include = _flag(request, "include_snapshots")
+    return {"images": listing.list_images(actor, include_snapshots=include)}
 
 
 @api_route("POST")
@@ -51,13 +53,13 @@ def pull(request: HttpRequest) -> Any:
 
 @api_route("GET")
 def inspect(request: HttpRequest) -> Any:
-    require_api(request, "viewer")
+    actor = require_api(request, "viewer")
     check_query(request, ["reference"])
-    return listing.inspect(_reference(request))
+    return listing.inspect(actor, _reference(request))
 
 
 @api_route("GET")
 def history(request: HttpRequest) -> Any:
-    require_api(request, "viewer")
+    actor = require_api(request, "viewer")
     check_query(request, ["reference"])
-    return {"history": listing.history(_reference(request))}
+    return {"history": listing.history(actor, _reference(request))}

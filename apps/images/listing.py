@@ -9,11 +9,14 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.accounts.actor import Actor
+from apps.accounts.secrets import mask_env_list, sees_secrets
 from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED
 from apps.core.ids import iso
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine, parse_time
 from apps.engine.types import ContainerSpec, ImageInfo
+from apps.images import tenancy
 from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY, split_tag
 
 # image id → has /bin/sh. Images are immutable, so an answer never goes stale.
@@ -49,8 +52,10 @@ def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[st
     return out
 
 
-def list_images(*, include_snapshots: bool = False) -> list[dict[str, Any]]:
-    return entries(engine().list_images(), include_snapshots=include_snapshots)
+def list_images(actor: Actor, *, include_snapshots: bool = False) -> list[dict[str, Any]]:
+    """The tags `actor` may see: another tenant's snapshot images are not listed (1.6)."""
+    images = tenancy.visible_images(actor, engine().list_images())
+    return entries(images, include_snapshots=include_snapshots)
 
 
 def has_shell(image_id: str) -> bool:
@@ -79,9 +84,12 @@ def has_shell(image_id: str) -> bool:
     return found
 
 
-def inspect(reference: str) -> dict[str, Any]:
-    raw = engine().inspect_image(reference)
+def inspect(actor: Actor, reference: str) -> dict[str, Any]:
+    """Inspect as `actor` sees it: 404 for another tenant's image, env values masked for
+    viewers and support (a snapshot image's config carries the managed environment)."""
+    raw = tenancy.inspect_for(actor, reference)
     config = raw.get("Config") or {}
+    env = list(config.get("Env") or [])
     return {
         "reference": reference,
         "image_id": raw.get("Id", ""),
@@ -94,7 +102,7 @@ def inspect(reference: str) -> dict[str, Any]:
         "config": {
             "entrypoint": config.get("Entrypoint"),
             "cmd": config.get("Cmd"),
-            "env": config.get("Env") or [],
+            "env": env if sees_secrets(actor) else mask_env_list(env),
             "working_dir": config.get("WorkingDir") or "",
             "user": config.get("User") or "",
             "exposed_ports": sorted((config.get("ExposedPorts") or {}).keys()),
@@ -105,11 +113,13 @@ def inspect(reference: str) -> dict[str, Any]:
     }
 
 
-def history(reference: str) -> list[dict[str, Any]]:
+def history(actor: Actor, reference: str) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
+    # By id once the check passed: the answer is about the very image that was checked.
+    image_id = str(tenancy.inspect_for(actor, reference).get("Id") or reference)
     out = []
-    for item in engine().image_history(reference):
+    for item in engine().image_history(image_id):
         created = item.get("Created")
         out.append(
             {

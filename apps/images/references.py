@@ -66,3 +66,29 @@ def split_tag(repo_tag: str) -> tuple[str, str]:
 
 def is_protected(repository: str) -> bool:
     return repository in (BASE_REPOSITORY, SNAPSHOT_REPOSITORY, RETAINED_REPOSITORY)
+
+
+# Docker Hub's names for itself: a pull through any of them lands under the short name.
+_HUB_DOMAINS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+def engine_name(repository: str) -> str:
+    """The repository name the engine stores a pull of `repository` under.
+
+    The engine drops Docker Hub's domain and its `library/` namespace (`docker.io/quilt/base`
+    and `docker.io/library/busybox` land as `quilt/base` and `busybox`). Hub's domain is
+    matched in any case, to err on the side of refusing.
+    """
+    first, sep, rest = repository.partition("/")
+    if sep and first.lower() in _HUB_DOMAINS:
+        repository = rest
+    elif sep and ("." in first or ":" in first or first == "localhost"):
+        return repository  # another registry: its names are its own
+    if repository.startswith("library/") and repository.count("/") == 1:
+        repository = repository.removeprefix("library/")
+    return repository
+
+
+def pull_would_replace_protected(ref: Reference) -> bool:
+    """Whether pulling `ref` would write over a protected name (any tag or digest of it)."""
+    return is_protected(engine_name(ref.repository))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from apps.core.engine_messages import clean_engine_message
 from apps.engine.client import engine
 from apps.images import actions, debian
 from apps.operations.models import Operation
@@ -20,6 +22,8 @@ LAYER_STATUSES = {
     "Already exists",
 }
 DONE = {"Pull complete", "Already exists"}
+
+log = logging.getLogger(__name__)
 
 
 def human(n: int) -> str:
@@ -85,10 +89,18 @@ class PullTracker:
         return text
 
 
-def pull_failed(message: str) -> OperationFailed:
-    return OperationFailed(
-        "PULL_FAILED", f"the pull failed: {message[:300]}", {"engine_message": message[:500]}
+def pull_failed(op: Operation, message: str) -> OperationFailed:
+    """PULL_FAILED with the engine's cause cleaned of socket URLs, host paths and the resolver's
+    address; the full text goes to the server log under the operation's request id."""
+    log.warning(
+        "image pull %s of %s failed (request_id=%s): %s",
+        op.operation_id,
+        op.target_id,
+        op.request_id or "-",
+        message,
     )
+    cause = clean_engine_message(message)
+    return OperationFailed("PULL_FAILED", f"the pull failed: {cause}", {"engine_message": cause})
 
 
 @runner("image_pull")
@@ -116,7 +128,7 @@ def run_image_pull(op: Operation, progress: Progress) -> dict[str, Any]:
         for event in engine().pull_image(repository, tag):
             if "error" in event or "errorDetail" in event:
                 detail = event.get("errorDetail") or {}
-                raise pull_failed(str(detail.get("message") or event.get("error")))
+                raise pull_failed(op, str(detail.get("message") or event.get("error")))
             tracker.feed(event)
             if event.get("status") in LAYER_STATUSES:
                 progress.report(tracker.percent(), tracker.message())
@@ -124,7 +136,7 @@ def run_image_pull(op: Operation, progress: Progress) -> dict[str, Any]:
     except (OperationFailed, OperationCancelled):
         raise
     except Exception as exc:  # the stream raises docker's or the engine seam's errors
-        raise pull_failed(str(exc)) from None
+        raise pull_failed(op, str(exc)) from None
     image_id = str(engine().inspect_image(reference)["Id"])
     _current, total = tracker.bytes
     progress.report(

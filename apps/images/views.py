@@ -19,7 +19,7 @@ from apps.accounts.actor import Actor
 from apps.core.errors import ApiError, error_text
 from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
-from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse
+from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse, split_tag
 from apps.operations.models import Operation
 from apps.operations.queries import visible_to
 
@@ -51,7 +51,7 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     query = request.GET.get("q", "").strip()
     ctx["q"] = query
     try:
-        images = listing.list_images(include_snapshots=include)
+        images = listing.list_images(actor, include_snapshots=include)
         ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
         if query:
             images = [i for i in images if query in i["reference"]]
@@ -94,9 +94,9 @@ def pull(request: HtmxHttpRequest) -> HttpResponse:
     raw = request.POST.get("reference", "")
     try:
         ref = parse(raw)
+        op = actions.request_pull(None, actor, ref, None)
     except ApiError as exc:
         return _back(request, error=error_text(exc), pull_value=raw)
-    op = actions.request_pull(None, actor, ref, None)
     return _back(request, flash=f"Pulling {ref.full} ({op.operation_id}).")
 
 
@@ -149,15 +149,18 @@ def inspect(request: HtmxHttpRequest) -> HttpResponse:
     ctx: dict[str, Any] = {"nav": "images", "is_admin": actor.is_admin}
     try:
         reference = parse(request.GET.get("reference", "")).full
-        ctx["image"] = listing.inspect(reference)
-        ctx["history"] = listing.history(reference)
-        ctx["protected"] = is_protected(reference.rsplit(":", 1)[0])
-    except (ApiError, engine_errors.EngineError) as exc:
-        ctx["error"] = error_text(exc)
-        return render(
-            request,
-            "images/inspect.html",
-            ctx,
-            status=404 if "not found" in ctx["error"].lower() or "No such" in ctx["error"] else 422,
+        ctx["image"] = listing.inspect(actor, reference)
+        ctx["history"] = listing.history(actor, reference)
+        tags = ctx["image"]["repo_tags"]
+        # By id the delete removes every tag, so a protected one protects it (as the action says).
+        ctx["protected"] = is_protected(reference.rsplit(":", 1)[0]) or (
+            reference not in tags and any(is_protected(split_tag(t)[0]) for t in tags)
         )
+    except ApiError as exc:
+        ctx["error"] = error_text(exc)
+        return render(request, "images/inspect.html", ctx, status=exc.status)
+    except engine_errors.EngineError as exc:
+        ctx["error"] = error_text(exc)
+        status = 404 if isinstance(exc, engine_errors.NotFound) else 422
+        return render(request, "images/inspect.html", ctx, status=status)
     return render(request, "images/inspect.html", ctx)

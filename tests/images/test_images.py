@@ -18,7 +18,7 @@ def labels() -> dict[str, str]:
     return {"io.quiltweb.instance": settings.QUILTWEB_INSTANCE}
 
 
-def tagged(repository: str, tag: str = "v1") -> str:
+def tagged(repository: str, tag: str = "v1", extra: dict[str, str] | None = None) -> str:
     """A new tag of quilt/base with the test label (a commit, so it is its own image)."""
     eng = engine()
     cid = eng.create_container(
@@ -29,7 +29,7 @@ def tagged(repository: str, tag: str = "v1") -> str:
             network="none",
         )
     )
-    eng.commit(cid, repository, tag, pause=False, labels=labels())
+    eng.commit(cid, repository, tag, pause=False, labels={**labels(), **(extra or {})})
     eng.remove(cid, force=True)
     return f"{repository}:{tag}"
 
@@ -37,7 +37,12 @@ def tagged(repository: str, tag: str = "v1") -> str:
 def test_it_lists_one_entry_per_tag_and_hides_snapshots(viewer, real_engine):
     ref = tagged("quilt/list-test")
     engine().tag_image(ref, "quilt/list-test", "second")
-    snap = tagged("quiltweb-snapshot", f"snap_{secrets.token_hex(12)}")
+    # Labelled as a snapshot commit labels it: the viewer's tenant's (1.6).
+    snap = tagged(
+        "quiltweb-snapshot",
+        f"snap_{secrets.token_hex(12)}",
+        {"io.quiltweb.tenant": viewer.tenant.slug},
+    )
     images = viewer.json("GET", "/api/oci/images").json()["images"]
     refs = [i["reference"] for i in images]
     assert "quilt/base:latest" in refs

@@ -94,3 +94,20 @@ def test_it_refuses_invalid_references_with_422_and_no_operation(operator, refer
 def test_it_lets_only_operators_pull(viewer):
     response = viewer.json("POST", "/api/oci/images/pull", {"reference": "busybox"})
     assert response.status_code == 403
+
+
+def test_a_failed_pull_shows_the_cause_and_logs_the_engine_text_with_the_request_id(
+    operator, real_engine, caplog
+):
+    reference = f"127.0.0.1:{free_port()}/quilt/missing:1"
+    receipt = operator.json("POST", "/api/oci/images/pull", {"reference": reference})
+    request_id = receipt.headers["X-Request-Id"]
+    with caplog.at_level("WARNING", logger="apps.images.runners"):
+        op = drive(receipt.json()["operation_id"])
+    assert op.error["error_code"] == "PULL_FAILED"
+    shown = op.error["error"] + op.error["details"]["engine_message"]
+    assert "connection refused" in op.error["details"]["engine_message"]
+    for leak in ("http+docker://", "/v1.41/", "Server Error for", "docker.sock"):
+        assert leak not in shown, leak
+    logged = [r.getMessage() for r in caplog.records if request_id in r.getMessage()]
+    assert logged and "http+docker://" in logged[0]
