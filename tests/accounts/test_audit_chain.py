@@ -47,12 +47,17 @@ def test_it_refuses_update_and_delete_through_the_orm() -> None:
 
 def test_it_refuses_raw_sql_updates_too() -> None:
     entry = _entry()
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE accounts_auditentry SET actor_name = 'mallory'")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM accounts_auditentry WHERE id = %s", [entry.pk])
+    statements = [
+        ("UPDATE accounts_auditentry SET actor_name = 'mallory'", []),
+        ("DELETE FROM accounts_auditentry WHERE id = %s", [entry.pk]),
+    ]
+    for sql, params in statements:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, params)
     assert AuditEntry.objects.filter(pk=entry.pk, actor_name="system").exists()
 
 
