@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,23 +76,35 @@ def entry_hash(values: Mapping[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical(values, prev_hash)).hexdigest()
 
 
+def _text(value: str) -> str:
+    # PostgreSQL's jsonb refuses NUL and lone surrogates; record them rather than fail the write.
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 def _plain(value: Any) -> Any:
-    """JSON-shaped data as the database gives it back; NUL (which PostgreSQL's jsonb refuses)
-    becomes U+FFFD so an argv with one is still recorded."""
+    """`data` as the database gives it back, so the hash taken now matches the stored row.
+
+    Integral floats become ints (jsonb prints 1e20 as an integer); NaN and infinities, which
+    JSON lacks, become strings.
+    """
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _text(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_text(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return int(value) if value.is_integer() else value
+    if value is None or isinstance(value, bool | int):
         return value
-    return str(value)
+    return _text(str(value))
 
 
 def _fit(value: str | None, field: str) -> str:
     limit = int(getattr(AuditEntry._meta.get_field(field), "max_length", 0) or 0)
-    return (value or "")[:limit]
+    return _text((value or "")[:limit])
 
 
 def _lock_chain() -> None:

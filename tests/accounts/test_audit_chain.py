@@ -69,6 +69,15 @@ def test_it_chains_each_entry_to_the_one_before() -> None:
     assert f"3 entries, head {third.entry_hash}" in _verify()
 
 
+def test_it_hashes_awkward_data_as_the_database_gives_it_back() -> None:
+    awkward = {"argv": ["a\x00b", "\ud800"], "big": 1e20, "whole": 2.0, "odd": float("nan")}
+    entry = _entry(target="t\x00", **awkward)
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert stored.data == {"argv": ["a\ufffdb", "?"], "big": 10**20, "whole": 2, "odd": "nan"}
+    assert stored.target_id == "t\ufffd"
+    assert "1 entries" in _verify()
+
+
 def test_it_names_the_first_edited_entry() -> None:
     entries = [_entry(n=i) for i in range(4)]
     # Bypass the triggers the only way there is, then change one entry's data.
