@@ -38,7 +38,10 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = env_bool("DJANGO_DEBUG", False)
+# QUILTWEB_SECURE=1: the site is served over HTTPS only, normally behind a TLS-terminating proxy
+# (README "Serving behind TLS"). `manage.py check --deploy --fail-level WARNING` passes with it.
+SECURE = env_bool("QUILTWEB_SECURE", False)
+DEBUG = False if SECURE else env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
@@ -86,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.accounts.idle.IdleTimeoutMiddleware",
     "apps.core.middleware.LoginRequiredMiddleware",
     "apps.health.middleware.EngineDownMiddleware",
 ]
@@ -149,12 +153,40 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+# A signed-in session lasts 8 h from sign-in at most and ends after 30 min without activity
+# (apps.accounts.idle says what counts as activity).
+SESSION_COOKIE_AGE = env_int("QUILTWEB_SESSION_HOURS", 8) * 3600
+QUILTWEB_SESSION_IDLE_SECONDS = env_int("QUILTWEB_SESSION_IDLE_MINUTES", 30) * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# How many reverse proxies we trust in front of us: they set X-Forwarded-Proto, and the audit
+# log's client address is the X-Forwarded-For entry the outermost of them appended. 0: none, the
+# client address is the socket's peer and X-Forwarded-* headers are ignored.
+QUILTWEB_PROXY_HOPS = env_int("QUILTWEB_PROXY_HOPS", 1 if SECURE else 0)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if SECURE:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # A load balancer's plain-HTTP health probe must not be sent to HTTPS.
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+    SECURE_HSTS_SECONDS = env_int("QUILTWEB_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("QUILTWEB_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("QUILTWEB_HSTS_PRELOAD", False)
+    if QUILTWEB_PROXY_HOPS > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        # W005: the operator turned subdomains off on purpose (other hosts under this domain
+        # still serve plain HTTP); the check cannot know that.
+        SILENCED_SYSTEM_CHECKS.append("security.W005")
+    if not SECURE_HSTS_PRELOAD:
+        # W021: preloading puts the domain in browsers' built-in lists, which is hard to undo and
+        # covers every subdomain; it is the domain owner's decision (QUILTWEB_HSTS_PRELOAD=1).
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024 + 1024 * 1024  # the API's 32 MiB plus headroom
 
 LANGUAGE_CODE = "en-us"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from apps.accounts.models import Profile, Tenant
 
@@ -17,6 +20,10 @@ class Actor:
     role: str
     is_admin: bool
     user_id: int | None = None
+    # Where the request came from and its X-Request-Id, for the audit log; None for the system
+    # and for actors not made from an HTTP request.
+    client_ip: str | None = None
+    request_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "name": self.name}
@@ -48,6 +55,29 @@ def profile_for(user: Any) -> Profile:
         return profile
 
 
+def _valid_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def client_ip(request: Any) -> str | None:
+    """The client's address: REMOTE_ADDR, or with QUILTWEB_PROXY_HOPS trusted proxies in front,
+    the X-Forwarded-For entry the outermost of them appended.
+
+    Counting from the right: each proxy appends the address it saw, and everything to the left of
+    what our own proxies wrote came from the client and may be forged.
+    """
+    meta = getattr(request, "META", None) or {}
+    remote = _valid_ip(str(meta.get("REMOTE_ADDR") or ""))
+    hops = int(getattr(settings, "QUILTWEB_PROXY_HOPS", 0) or 0)
+    forwarded = [h for h in str(meta.get("HTTP_X_FORWARDED_FOR") or "").split(",") if h.strip()]
+    if hops > 0 and len(forwarded) >= hops:
+        return _valid_ip(forwarded[-hops]) or remote
+    return remote
+
+
 def actor_for(request: Any) -> Actor:
     cached = getattr(request, "_actor", None)
     if cached is not None:
@@ -64,6 +94,8 @@ def actor_for(request: Any) -> Actor:
             profile.role,
             profile.is_admin,
             user.id,
+            client_ip(request),
+            getattr(request, "request_id", None),
         )
     else:
         actor = Actor(
@@ -74,6 +106,8 @@ def actor_for(request: Any) -> Actor:
             profile.role,
             profile.is_admin,
             user.id,
+            client_ip(request),
+            getattr(request, "request_id", None),
         )
     request._actor = actor
     return actor

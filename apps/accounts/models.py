@@ -169,20 +169,39 @@ class AuthThrottle(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One mutation: who did what to which target, and when. Written by actions only."""
+    """One mutation: who did what to which target, and when. Written by actions only.
 
+    Append-only in the database: triggers (migration 0002_audit_chain) refuse UPDATE, DELETE and
+    TRUNCATE, and each row carries `entry_hash`, a sha256 over its fields and `prev_hash` (the
+    previous row's `entry_hash`), so `manage.py verifyaudit` finds an edited or missing row.
+    On SQLite a migration that alters this table rebuilds it and drops its triggers: such a
+    migration must create them again (apps.accounts.audit.create_guard_sql).
+    """
+
+    # No database constraint and DO_NOTHING: deleting a tenant must not touch audit rows (the
+    # triggers would refuse the SET NULL), so an entry keeps the id of a tenant that is gone.
     tenant = models.ForeignKey(
-        Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Tenant,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_kind = models.CharField(max_length=16)  # user | api_key | system
     actor_id = models.CharField(max_length=64, blank=True)
     actor_name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=16, blank=True)
+    client_ip = models.CharField(max_length=45, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=32)
     target_id = models.CharField(max_length=128, db_index=True)
     target_name = models.CharField(max_length=150, blank=True)
     data = models.JSONField(default=dict, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    entry_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -14,6 +14,7 @@ from apps.accounts.access import require_page
 from apps.accounts.models import AuditEntry
 from apps.activity import queries
 from apps.containers.access import get_container_for_page
+from apps.containers.models import argv_text
 
 PAGE_SIZE = 50
 LIST_TEMPLATE = "activity/list.html"
@@ -37,14 +38,43 @@ def _page(request: HttpRequest, qs: QuerySet[AuditEntry]) -> dict[str, Any]:
     }
 
 
+# Words for actions whose dotted name alone does not say enough.
+ACTION_LABELS = {
+    "container.exec": "command started",
+    "container.exec_finished": "command ended",
+}
+
+
+def _exec_summary(entry: AuditEntry) -> str | None:
+    """An exec reads as its command line, and its end as how it ended (two entries, one run)."""
+    data = entry.data or {}
+    if entry.action == "container.exec" and isinstance(data.get("argv"), list):
+        text = "ran: " + argv_text([str(a) for a in data["argv"]])
+        return text[:237] + "…" if len(text) > 240 or data.get("truncated") else text
+    if entry.action == "container.exec_finished":
+        ended, ms = data.get("ended"), data.get("duration_ms")
+        how = {
+            "timeout": f"timed out after {ms} ms",
+            "disconnected": f"stopped after {ms} ms: the stream's client went away",
+            "not_ready": "the container could not run it",
+            "error": "the engine failed",
+        }.get(str(ended), f"exit code {data.get('exit_code')} after {ms} ms")
+        return f"finished: {how} (entry #{data.get('exec_entry')})"
+    return None
+
+
 def _row(entry: AuditEntry) -> dict[str, Any]:
     data = entry.data or {}
     container_id = (
         entry.target_id if entry.target_type == "container" else str(data.get("container_id", ""))
     )
+    summary = _exec_summary(entry)
+    if summary is None:
+        summary = ", ".join(f"{k}={_short(v)}" for k, v in data.items())[:240]
     return {
         "entry": entry,
-        "summary": ", ".join(f"{k}={_short(v)}" for k, v in data.items())[:240],
+        "label": ACTION_LABELS.get(entry.action, ""),
+        "summary": summary,
         "container_link": f"/containers/{container_id}/" if len(container_id) == 64 else "",
     }
 

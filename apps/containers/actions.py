@@ -519,6 +519,76 @@ def exec_plan(
     return ["/bin/sh", "-c", f'unset {" ".join(stale)}; exec "$@"', "sh", *argv], env
 
 
+MAX_AUDIT_ARGV_BYTES = 4096
+
+
+def audit_argv(argv: list[str]) -> tuple[list[str], bool]:
+    """The argv as the audit log keeps it: whole, or cut once its UTF-8 total passes 4 KiB."""
+    kept: list[str] = []
+    budget = MAX_AUDIT_ARGV_BYTES
+    for arg in argv:
+        raw = arg.encode("utf-8", "replace")
+        if len(raw) > budget:
+            kept.append(raw[:budget].decode("utf-8", "ignore"))
+            return kept, True
+        kept.append(arg)
+        budget -= len(raw)
+    return kept, False
+
+
+def audit_exec_started(
+    target: Target,
+    argv: list[str],
+    *,
+    workdir: str | None,
+    timeout_ms: int,
+    stream: bool = False,
+) -> int:
+    """Record an exec before it runs (who, from where, the whole argv); returns the entry's id."""
+    kept, truncated = audit_argv(argv)
+    data: dict[str, Any] = {"argv": kept, "truncated": truncated}
+    if truncated:
+        data["argc"] = len(argv)
+    if workdir:
+        data["workdir"] = workdir[:200]
+    data["timeout_ms"] = timeout_ms
+    if stream:
+        data["stream"] = True
+    entry = audit.record(
+        target.actor,
+        "container.exec",
+        target_type="container",
+        target_id=target.id,
+        target_name=target.record.name,
+        tenant_id=target.record.tenant_id,
+        data=data,
+    )
+    return entry.pk
+
+
+def audit_exec_finished(
+    target: Target,
+    started_id: int,
+    *,
+    exit_code: int | None,
+    timed_out: bool,
+    duration_ms: int,
+    ended: str,
+) -> None:
+    """Record how the exec that entry `started_id` announced ended (the log is append-only).
+
+    `ended`: exit, timeout, disconnected (a stream's client went away), not_ready or error.
+    """
+    data: dict[str, Any] = {
+        "exec_entry": started_id,
+        "ended": ended,
+        "exit_code": exit_code,
+        "timed_out": timed_out,
+        "duration_ms": duration_ms,
+    }
+    _audit(target, "container.exec_finished", data)
+
+
 def exec_command(
     target: Target,
     *,
@@ -527,9 +597,14 @@ def exec_command(
     environment: dict[str, str] | None = None,
     timeout_ms: int = 30_000,
 ) -> dict[str, Any]:
-    """Run argv to completion or `timeout_ms`; 409 NOT_READY unless exec-ready (spec 2.3)."""
+    """Run argv to completion or `timeout_ms`; 409 NOT_READY unless exec-ready (spec 2.3).
+
+    Audited twice: `container.exec` before the command runs, `container.exec_finished` after.
+    """
     require_exec_ready(target)
     run_argv, env = exec_plan(target, argv, environment)
+    started_id = audit_exec_started(target, argv, workdir=workdir, timeout_ms=timeout_ms)
+    began = time.monotonic()
     try:
         result = engine().exec_run(
             target.id,
@@ -539,13 +614,24 @@ def exec_command(
             timeout_ms=timeout_ms,
             max_output=MAX_EXEC_OUTPUT,
         )
-    except engine_errors.Conflict:
-        info = engine().inspect_container(target.id)
-        raise not_ready(info, evaluate_checks(info)) from None
-    _audit(
+    except Exception as exc:
+        # The command may have run in part: its entry still gets an ending.
+        ended = "not_ready" if isinstance(exc, engine_errors.Conflict) else "error"
+        elapsed = int((time.monotonic() - began) * 1000)
+        audit_exec_finished(
+            target, started_id, exit_code=None, timed_out=False, duration_ms=elapsed, ended=ended
+        )
+        if isinstance(exc, engine_errors.Conflict):
+            info = engine().inspect_container(target.id)
+            raise not_ready(info, evaluate_checks(info)) from None
+        raise
+    audit_exec_finished(
         target,
-        "container.exec",
-        {"command": argv[0][:200], "exit_code": result.exit_code, "timed_out": result.timed_out},
+        started_id,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        duration_ms=result.elapsed_ms,
+        ended="timeout" if result.timed_out else "exit",
     )
     return {
         "container_id": target.id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import select
 import socket
 import threading
@@ -20,11 +21,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import DatabaseError
 from django.http import HttpRequest, StreamingHttpResponse
 
-from apps.accounts import audit
 from apps.containers.access import Target
-from apps.containers.actions import exec_plan
+from apps.containers.actions import audit_exec_finished, audit_exec_started, exec_plan
 from apps.containers.status import evaluate_checks, not_ready, require_exec_ready
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -33,6 +34,7 @@ from apps.engine.rawexec import FrameReader, exec_exit_code, kill_exec_tree, ope
 CHUNK = 48 * 1024
 POLL_SECONDS = 0.25
 STREAMS = {1: "stdout", 2: "stderr"}
+log = logging.getLogger(__name__)
 
 
 def frame(obj: dict[str, Any]) -> bytes:
@@ -50,8 +52,12 @@ class ExecStream:
         rest: bytes,
         pid: int | None,
         timeout_ms: int,
+        audit_id: int,
     ) -> None:
         self.target = target
+        self.audit_id = audit_id  # the `container.exec` entry this stream's ending refers to
+        self._audited = False
+        self._audit_lock = threading.Lock()
         self.exec_id = exec_id
         self.sock = sock
         self.rest = rest
@@ -63,6 +69,27 @@ class ExecStream:
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
+
+    def audit_end(self, ended: str, exit_code: int | None = None) -> None:
+        """Write `container.exec_finished` once, whichever of the reader or a disconnect is first.
+
+        Runs after the exec is killed or done, so a failing database never keeps it alive.
+        """
+        with self._audit_lock:
+            if self._audited:
+                return
+            self._audited = True
+        try:
+            audit_exec_finished(
+                self.target,
+                self.audit_id,
+                exit_code=exit_code,
+                timed_out=ended == "timeout",
+                duration_ms=self.elapsed_ms(),
+                ended=ended,
+            )
+        except DatabaseError:
+            log.exception("could not audit the end of exec stream %s", self.exec_id)
 
     def frames(self) -> Iterator[bytes]:
         deadline = self.started + self.timeout_ms / 1000
@@ -78,6 +105,7 @@ class ExecStream:
                 if remaining <= 0:
                     kill_exec_tree(engine(), self.exec_id)
                     self.finished = True
+                    self.audit_end("timeout")
                     yield frame(
                         {
                             "type": "timeout",
@@ -98,15 +126,18 @@ class ExecStream:
                 yield from self._output(reader.feed(chunk))
             code = exec_exit_code(engine(), self.exec_id)
             self.finished = True
+            self.audit_end("exit", code)
             yield frame({"type": "exit", "code": code, "elapsed_ms": self.elapsed_ms()})
         except (OSError, engine_errors.EngineError) as exc:
             self.finished = True
             kill_exec_tree(engine(), self.exec_id)
+            self.audit_end("error")
             yield frame({"type": "error", "message": str(exc)[:500] or "the exec stream failed"})
         finally:
             self.sock.close()
             if not self.finished:
                 kill_exec_tree(engine(), self.exec_id)
+            self.audit_end("disconnected")
 
     def _output(self, pending: list[tuple[int, bytes]]) -> Iterator[bytes]:
         for stream_type, payload in pending:
@@ -123,6 +154,7 @@ class ExecStream:
         if not self.finished:
             with contextlib.suppress(engine_errors.EngineError):
                 kill_exec_tree(engine(), self.exec_id)
+        self.audit_end("disconnected")
 
 
 def open_stream(
@@ -133,10 +165,20 @@ def open_stream(
     environment: dict[str, str] | None,
     timeout_ms: int,
 ) -> ExecStream:
-    """Start the exec (409 NOT_READY if the container cannot run one) and audit it."""
+    """Start the exec (409 NOT_READY if the container cannot run one), audited before it runs;
+    the stream audits its ending."""
     require_exec_ready(target)
     eng = engine()
     run_argv, env = exec_plan(target, argv, environment)
+    audit_id = audit_exec_started(target, argv, workdir=workdir, timeout_ms=timeout_ms, stream=True)
+    began = time.monotonic()
+
+    def failed(ended: str) -> None:
+        elapsed = int((time.monotonic() - began) * 1000)
+        audit_exec_finished(
+            target, audit_id, exit_code=None, timed_out=False, duration_ms=elapsed, ended=ended
+        )
+
     try:
         exec_id = eng.exec_create(
             target.id,
@@ -146,19 +188,14 @@ def open_stream(
         )
         sock, rest = open_exec(eng, exec_id)
     except engine_errors.Conflict:
+        failed("not_ready")
         info = eng.inspect_container(target.id)
         raise not_ready(info, evaluate_checks(info)) from None
+    except Exception:
+        failed("error")
+        raise
     pid = _exec_pid(exec_id)
-    audit.record(
-        target.actor,
-        "container.exec",
-        target_type="container",
-        target_id=target.id,
-        target_name=target.record.name,
-        tenant_id=target.record.tenant_id,
-        data={"command": argv[0][:200], "stream": True},
-    )
-    return ExecStream(target, exec_id, sock, rest, pid, timeout_ms)
+    return ExecStream(target, exec_id, sock, rest, pid, timeout_ms, audit_id)
 
 
 def _exec_pid(exec_id: str) -> int | None:

@@ -88,7 +88,13 @@ def test_it_creates_runs_stops_and_deletes_a_container(operator: Any) -> None:
     assert operator.json("GET", "/api/containers").json() == {"containers": []}
     actions = list(AuditEntry.objects.filter(target_id=cid).values_list("action", flat=True))
     assert sorted(actions) == sorted(
-        ["container.created", "container.exec", "container.stopped", "container.deleted"]
+        [
+            "container.created",
+            "container.exec",
+            "container.exec_finished",
+            "container.stopped",
+            "container.deleted",
+        ]
     )
 
 

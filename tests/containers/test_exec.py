@@ -148,6 +148,8 @@ def test_it_kills_the_process_when_the_stream_client_goes_away(
     assert "sleep 304" not in _ps(operator, cid)
 
 
+# Transactional: the stream's end is audited from the thread that runs shutdown().
+@pytest.mark.django_db(transaction=True)
 def test_it_kills_the_process_when_an_asgi_stream_is_cancelled(
     make_container: Any, operator: Any
 ) -> None:
@@ -178,3 +180,6 @@ def test_it_kills_the_process_when_an_asgi_stream_is_cancelled(
 
     assert asyncio.run(consume())["type"] == "started"
     assert "sleep 305" not in _ps(operator, cid)
+    started = AuditEntry.objects.get(target_id=cid, data__stream=True)
+    ended = AuditEntry.objects.get(data__exec_entry=started.pk)
+    assert ended.data["ended"] == "disconnected"

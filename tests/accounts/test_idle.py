@@ -1,0 +1,120 @@
+"""Sessions end after 30 minutes without activity and 8 hours after sign-in; API keys never idle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from apps.accounts import idle
+
+pytestmark = pytest.mark.django_db
+
+MINUTE = 60.0
+
+
+class Clock:
+    def __init__(self, monkeypatch: Any) -> None:
+        self.at = 1_800_000_000.0
+        monkeypatch.setattr(idle, "now", lambda: self.at)
+
+    def move(self, minutes: float) -> None:
+        self.at += minutes * MINUTE
+
+
+@pytest.fixture
+def clock(monkeypatch: Any) -> Clock:
+    return Clock(monkeypatch)
+
+
+def _page(person: Any, path: str = "/activity/", **headers: Any) -> Any:
+    return person.client.get(path, headers=headers)
+
+
+def _poll(person: Any) -> Any:
+    """What an htmx `every 5s` refresh sends."""
+    return person.client.get("/operations/tray", headers={"HX-Request": "true"})
+
+
+def test_it_signs_an_idle_page_out_to_the_login_form_with_a_message(
+    operator: Any, clock: Clock
+) -> None:
+    assert _page(operator).status_code == 200
+    clock.move(31)
+    response = _page(operator)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=/activity/")
+    login = operator.client.get(response["Location"]).content.decode()
+    assert "signed out after 30 minutes without activity" in login
+    assert "You are signed out." not in login
+    assert _page(operator).status_code == 302  # the session is gone, not just refused once
+
+
+def test_it_answers_401_to_an_idle_session_on_the_api(operator: Any, clock: Clock) -> None:
+    assert operator.client.get("/api/activity").status_code == 200
+    clock.move(31)
+    response = operator.client.get("/api/activity")
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "UNAUTHENTICATED"
+    assert "without activity" in response.json()["error"]
+
+
+def test_it_does_not_count_htmx_polling_as_activity(operator: Any, clock: Clock) -> None:
+    assert _page(operator).status_code == 200
+    for _ in range(6):
+        clock.move(5)
+        assert _poll(operator).status_code == 200
+    clock.move(1)  # 31 minutes after the page view, polled all along
+    response = _poll(operator)
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith("/accounts/login/")
+
+
+def test_it_does_not_count_api_reads_with_a_session_as_activity(
+    operator: Any, clock: Clock
+) -> None:
+    assert _page(operator).status_code == 200
+    clock.move(20)
+    assert operator.client.get("/api/activity").status_code == 200
+    clock.move(11)
+    assert operator.client.get("/api/activity").status_code == 401
+
+
+def test_it_counts_page_views_and_unsafe_requests(operator: Any, clock: Clock) -> None:
+    assert _page(operator).status_code == 200
+    clock.move(25)
+    assert _page(operator, "/containers/").status_code == 200
+    clock.move(25)
+    # An unsafe API call with the session (CSRF token from the page) is activity too.
+    csrf = operator.client.cookies["csrftoken"].value
+    r = operator.client.post(
+        "/api/containers", "{}", content_type="application/json", headers={"X-CSRFToken": csrf}
+    )
+    assert r.status_code != 401
+    clock.move(25)
+    assert _page(operator).status_code == 200
+
+
+def test_it_ends_a_busy_session_eight_hours_after_sign_in(operator: Any, clock: Clock) -> None:
+    assert _page(operator).status_code == 200
+    for _ in range(16):
+        clock.move(29)
+        assert _page(operator).status_code == 200
+    clock.move(29)  # 8 h 13 min after the first request, active throughout
+    response = _page(operator)
+    assert response.status_code == 302
+    assert "hours after you signed in" in operator.client.get(response["Location"]).content.decode()
+
+
+def test_it_leaves_api_keys_alone(operator: Any, clock: Clock) -> None:
+    assert operator.json("GET", "/api/activity").status_code == 200
+    clock.move(600)
+    assert operator.json("GET", "/api/activity").status_code == 200
+
+
+def test_it_restarts_the_clocks_at_sign_in(operator: Any, clock: Clock) -> None:
+    assert _page(operator).status_code == 200
+    clock.move(31)
+    assert _page(operator).status_code == 302
+    operator.client.force_login(operator.user)
+    assert _page(operator).status_code == 200
