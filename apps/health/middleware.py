@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
+from apps.core.api import engine_message
 from apps.core.engine_state import record_engine_result
 from apps.core.errors import ApiError
 from apps.core.middleware import is_api_path
@@ -39,7 +40,7 @@ class EngineDownMiddleware:
                 "ENGINE_UNAVAILABLE",
                 "the Docker engine is unreachable",
                 retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
-                details={"engine_message": str(exc)[:500]},
+                details={"engine_message": engine_message(exc)},
             )
             response: HttpResponse = JsonResponse(
                 err.body(getattr(request, "request_id", "")), status=503
@@ -50,7 +51,9 @@ class EngineDownMiddleware:
             response["HX-Trigger"] = "engine-down"
         else:
             html = render_to_string(
-                "503.html", {"engine_detail": str(exc)[:300], "engine_down_page": True}, request
+                "503.html",
+                {"engine_detail": engine_message(exc)[:300], "engine_down_page": True},
+                request,
             )
             response = HttpResponse(html, status=503)
         response["Retry-After"] = retry_after

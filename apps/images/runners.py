@@ -112,7 +112,9 @@ def run_image_pull(op: Operation, progress: Progress) -> dict[str, Any]:
         try:
             image_id = debian.build(repository, tag, progress.report, progress.check_cancel)
         except RuntimeError as exc:
-            raise OperationFailed("BUILD_FAILED", str(exc)[:500]) from None
+            raise OperationFailed(
+                "BUILD_FAILED", clean_engine_message(str(exc)), engine_text=str(exc)
+            ) from None
         actions.published(
             op.requester("admin"),
             "pulled",

@@ -15,6 +15,7 @@ from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.containers.access import Target, managed_labels
+from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -101,7 +102,11 @@ def remove_network(actor: Actor, view: NetworkView) -> None:
         engine().remove_network(view.id)
     except engine_errors.Conflict as exc:
         raise ApiError(
-            409, "IN_USE", f"the engine refused: {exc}", details={"engine_message": str(exc)[:500]}
+            409,
+            "IN_USE",
+            f"the engine refused: {engine_message(exc)}",
+            details={"engine_message": engine_message(exc)},
+            engine_text=str(exc),
         ) from None
     tenant = _tenant_of(view)
     tenant_id = tenant.pk if tenant else actor.tenant_id

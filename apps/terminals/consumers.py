@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.core.engine_messages import clean_engine_message
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.terminals.manager import OWNER, Attachment, manager
@@ -153,7 +154,7 @@ def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
     except ApiError as err:
         raise Refused(CLOSE_FOR_STATUS.get(err.status, 4400), err.error_code, err.error) from None
     except engine_errors.EngineError as exc:
-        raise Refused(4409, "ENGINE_ERROR", str(exc)) from None
+        raise Refused(4409, "ENGINE_ERROR", clean_engine_message(str(exc))) from None
     return row.session_id, None
 
 

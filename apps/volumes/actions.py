@@ -18,6 +18,7 @@ from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.containers.access import managed_labels
+from apps.containers.validation import is_reserved_label
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -55,7 +56,7 @@ def check_labels(value: Any) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(item, str) or not key:
             raise invalid("labels", "labels must map strings to strings", received=key)
-        if key.startswith("io.quiltweb."):
+        if is_reserved_label(key):
             raise invalid("labels", "label keys starting io.quiltweb. are reserved", received=key)
     return dict(value)
 

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from apps.accounts import audit
 from apps.containers.models import ContainerRecord
+from apps.core.api import engine_message
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.events.publish import publish
@@ -34,7 +35,12 @@ def run_volume_delete(op: Operation, progress: Progress) -> dict[str, Any]:
     try:
         actions.finish_delete(op.requester(), volume)
     except engine_errors.Conflict as exc:
-        raise OperationFailed("IN_USE", str(exc), {"engine_message": str(exc)[:300]}) from None
+        raise OperationFailed(
+            "IN_USE",
+            engine_message(exc),
+            {"engine_message": engine_message(exc)},
+            engine_text=str(exc),
+        ) from None
     progress.report(100, "deleted")
     return {"name": volume.name, "deleted": True}
 
@@ -153,8 +159,9 @@ def _into_container(
     except engine_errors.EngineError as exc:
         raise OperationFailed(
             "UNPROCESSABLE_ENTITY",
-            f"the engine refused the archive: {exc}",
-            {"engine_message": str(exc)[:300]},
+            f"the engine refused the archive: {engine_message(exc)}",
+            {"engine_message": engine_message(exc)},
+            engine_text=str(exc),
         ) from None
     progress.report(95, f"extracted {count} entries")
     _finished(op, record.name, path, count)

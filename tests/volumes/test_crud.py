@@ -46,6 +46,7 @@ def test_it_creates_a_volume_with_labels_and_an_internal_engine_name(operator):
         ({}, "name"),
         ({"name": "ok", "driver": "nfs"}, "driver"),
         ({"name": "ok", "labels": {"io.quiltweb.x": "1"}}, "labels"),
+        ({"name": "ok", "labels": {"IO.QuiltWeb.tenant": "1"}}, "labels"),
         ({"name": "ok", "labels": {"a": 1}}, "labels"),
         ({"name": "ok", "size": 1}, "size"),
     ],
