@@ -40,46 +40,52 @@ def drop_guard(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditentry',
-            name='client_ip',
+            model_name="auditentry",
+            name="client_ip",
             field=models.CharField(blank=True, max_length=45),
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='entry_hash',
+            model_name="auditentry",
+            name="entry_hash",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='prev_hash',
+            model_name="auditentry",
+            name="prev_hash",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='request_id',
+            model_name="auditentry",
+            name="request_id",
             field=models.CharField(blank=True, max_length=128),
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='role',
+            model_name="auditentry",
+            name="role",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AlterField(
-            model_name='auditentry',
-            name='at',
+            model_name="auditentry",
+            name="at",
             field=models.DateTimeField(db_index=True, default=django.utils.timezone.now),
         ),
         migrations.AlterField(
-            model_name='auditentry',
-            name='tenant',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='accounts.tenant'),
+            model_name="auditentry",
+            name="tenant",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="accounts.tenant",
+            ),
         ),
         migrations.RunPython(chain_existing, migrations.RunPython.noop),
         migrations.RunPython(create_guard, drop_guard),
