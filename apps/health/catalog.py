@@ -586,10 +586,11 @@ CATALOG: dict[str, Concern] = {
             "Volumes are keyed by name, unique per tenant (409 NAME_CONFLICT); health, help and examples are reserved names.",
             "Only the local driver is supported; another driver answers 422.",
             "Paths are relative to the volume root; a path that escapes it answers 422.",
-            "File content is base64 both ways; mode is an octal-style integer such as 644 (default) or 755.",
+            "File content is base64 both ways; mode is three octal digits of permission bits (644 by default, at most 777): setuid, setgid and sticky bits answer 422.",
+            "Viewers list files but cannot read their contents (403 FORBIDDEN); inspect shows the host mountpoint to operators and admins only.",
             "A non-empty directory is deleted only with ?recursive=true.",
             "Volume delete answers 202 and fails with 409 IN_USE while any container, in any state, mounts it.",
-            "An archive with an absolute or escaping member fails with UNSAFE_ARCHIVE and writes nothing.",
+            "An archive with an absolute or escaping member, a link that leaves the target folder, or a member that passes through a symlink fails with UNSAFE_ARCHIVE and writes nothing; setuid and setgid bits are dropped.",
         ],
         "examples": [
             ex(
