@@ -68,3 +68,11 @@ def test_log_lines_never_show_a_token_or_ticket() -> None:
     assert "/api/events?token=[redacted]" in out
     assert "ticket=[redacted]" in out
     assert SECRET not in out and TICKET not in out
+
+
+@pytest.mark.django_db
+def test_the_sign_in_redirect_does_not_carry_a_token_into_the_page(client: Any) -> None:
+    response = client.get(f"/containers/?q=x&token={SECRET}", follow=True)
+    assert response.status_code == 200
+    assert SECRET not in response.content.decode()
+    assert SECRET not in response.redirect_chain[0][0]
