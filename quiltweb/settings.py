@@ -208,10 +208,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No log line shows a `token=` or `ticket=` value (apps.core.redact).
+    "filters": {"redact": {"()": "apps.core.redact.RedactFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# Error reports (debug page, admin mail) hide `token=`/`ticket=` values too (apps.core.redact).
+DEFAULT_EXCEPTION_REPORTER = "apps.core.redact.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.core.redact.RedactingReporterFilter"
 
 # QuiltWeb's own settings.
 QUILTWEB_VERSION = "0.1.0"

@@ -7,6 +7,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, include, path, re_path
 from django.urls.resolvers import RoutePattern
 
+from apps.accounts.views import login as throttled_login
+
 # Zero-width guards: an API path is only tried against the apps' api_urls and a page path only
 # against their urls, so Django does not walk (and list as "tried") every other app's patterns.
 API_ONLY = r"^(?=api(?:/|$))"
@@ -38,11 +40,8 @@ def narrowed(guard: str, patterns: list) -> str:
 
 
 urlpatterns = [
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    # Django's LoginView with a form throttled per account and client (apps.accounts.throttle).
+    path("accounts/login/", throttled_login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
 for app in (

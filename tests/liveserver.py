@@ -31,8 +31,11 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 def start_daphne(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Daphne serving quiltweb.asgi on 127.0.0.1:`port`, logging to `log`; waits until it listens."""
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    """Daphne serving quiltweb.asgi on 127.0.0.1:`port`, logging to `log`; waits until it listens.
+
+    Started as bin/quiltweb starts it: through quiltweb.serve, whose access log redacts
+    `token=` and `ticket=` values."""
+    argv = [sys.executable, "-m", "quiltweb.serve", "-b", "127.0.0.1", "-p", str(port)]
     proc = _spawn([*argv, "quiltweb.asgi:application"], env, log)
     try:
         wait_for_port(port, proc, log)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +16,7 @@ from apps.accounts import tickets
 from apps.accounts.actor import Actor, profile_for
 from apps.accounts.audit import record
 from apps.accounts.models import ApiKey, Profile, Tenant, Ticket
+from apps.core.ids import iso
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +43,20 @@ def close_terminal_sessions(user_id: int, reason: str) -> int:
         return 0
 
 
-def issue_key(user: Any, name: str, *, actor: Actor) -> tuple[ApiKey, str]:
-    """Issue a key; the raw secret is returned once and only its hash is stored."""
+def issue_key(user: Any, name: str, *, actor: Actor, days: int | None = -1) -> tuple[ApiKey, str]:
+    """Issue a key; the raw secret is returned once and only its hash is stored.
+
+    `days` is its lifetime (-1: QUILTWEB_API_KEY_DEFAULT_DAYS); None means it never expires,
+    which only an admin's key may do (ValueError otherwise).
+    """
     profile = profile_for(user)
+    if days is None and not profile.is_admin:
+        raise ValueError("only admins may have a key that never expires")
+    if days is not None and days < 0:
+        days = settings.QUILTWEB_API_KEY_DEFAULT_DAYS
+    expires_at = None if days is None else timezone.now() + timedelta(days=days)
     with transaction.atomic():
-        key, raw = ApiKey.issue(user, name)
+        key, raw = ApiKey.issue(user, name, expires_at=expires_at, never_expires=days is None)
         record(
             actor,
             "api_key.issued",
@@ -52,7 +64,7 @@ def issue_key(user: Any, name: str, *, actor: Actor) -> tuple[ApiKey, str]:
             target_id=key.prefix,
             target_name=name,
             tenant_id=profile.tenant_id,
-            data={"user": user.get_username()},
+            data={"user": user.get_username(), "expires_at": iso(key.expires_at)},
         )
     return key, raw
 

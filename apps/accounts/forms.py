@@ -2,13 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import RegexValidator
 
+from apps.accounts import throttle
 from apps.accounts.models import Role, Tenant
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form, throttled per account and per client address.
+
+    Each attempt is counted before the password is checked, so parallel guesses cannot all slip
+    under the limit; a success then clears the account's counter and takes back its count from
+    the client's. While either is locked even the right password is refused, with a form error
+    saying when to try again (`retry_after` tells the view to answer 429).
+    """
+
+    retry_after: int | None = None
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username") or ""
+        password = self.cleaned_data.get("password")
+        if not username or not password:
+            return super().clean()
+        client = throttle.client_address(self.request.META if self.request else {})
+        by_client = throttle.fail(throttle.LOGIN_CLIENT, client)
+        if by_client.failures > throttle.LOGIN_CLIENT.limit:
+            self._locked(by_client, throttle.LOGIN_CLIENT, client=client, username=None)
+        by_account = throttle.fail(throttle.LOGIN_ACCOUNT, username)
+        if by_account.failures > throttle.LOGIN_ACCOUNT.limit:
+            self._locked(by_account, throttle.LOGIN_ACCOUNT, client=client, username=username)
+        data = super().clean()  # raises invalid_login: both counts stand
+        throttle.reset(throttle.LOGIN_ACCOUNT, username)
+        throttle.forgive(throttle.LOGIN_CLIENT, client)
+        return data
+
+    def _locked(
+        self, count: throttle.Count, rule: throttle.Rule, *, client: str, username: str | None
+    ) -> NoReturn:
+        if count.failures == rule.limit + 1:  # the first refusal of this window: audit it once
+            from apps.accounts.actions import record_lockout
+
+            record_lockout(
+                "auth.login_throttled",
+                client=client,
+                username=username,
+                failures=rule.limit,
+                retry_after=count.retry_after,
+            )
+        self.retry_after = count.retry_after
+        whose = "for this account" if username else "from your address"
+        raise forms.ValidationError(
+            f"Too many failed sign-ins {whose}. Try again {throttle.in_words(count.retry_after)}.",
+            code="throttled",
+        )
+
+
+KEY_LIFETIMES = [("30", "30 days"), ("90", "90 days"), ("365", "365 days")]
+NEVER = "never"
 
 
 class KeyForm(forms.Form):
@@ -17,6 +72,25 @@ class KeyForm(forms.Form):
         help_text="What the key is for, e.g. “CI deploys” or “laptop”.",
         widget=forms.TextInput(attrs={"placeholder": "CI deploys", "autocomplete": "off"}),
     )
+    expires = forms.ChoiceField(
+        label="Expires after",
+        choices=KEY_LIFETIMES,
+        initial="90",
+        required=False,  # absent: the default lifetime
+        help_text="The key stops working then; issue a new one before it does.",
+    )
+
+    def __init__(self, *args: Any, allow_never: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if allow_never:  # admins only: a key that never expires must be asked for explicitly
+            self.fields["expires"].choices = [*KEY_LIFETIMES, (NEVER, "Never (admins only)")]  # type: ignore[attr-defined]
+
+    def lifetime(self) -> int | None:
+        """Days until the key expires (-1: the default), or None for never."""
+        value = self.cleaned_data.get("expires") or ""
+        if value == NEVER:
+            return None
+        return int(value) if value else -1
 
 
 class TenantForm(forms.Form):

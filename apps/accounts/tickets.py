@@ -4,7 +4,9 @@ A ticket is 32 random bytes, stored as its SHA-256 like an API key, bound to one
 purpose (`events` for `/api/events`, `terminal` for `/ws/terminal/attach`), valid
 QUILTWEB_TICKET_SECONDS (60) and good for one request: `consume()` claims it with a conditional
 UPDATE, so two requests racing with one ticket cannot both win. A used, expired, wrong-purpose or
-unknown ticket is simply not valid (401); nothing says which.
+unknown ticket is simply not valid (401); nothing says which. Bad tickets are not throttled like
+bad keys: a browser retrying with a spent ticket is no attacker, and 32 random bytes that live
+60 s cannot be guessed.
 """
 
 from __future__ import annotations

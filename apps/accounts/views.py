@@ -6,15 +6,40 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts import actions
 from apps.accounts.access import require_page
 from apps.accounts.actor import actor_for
-from apps.accounts.forms import KeyForm, RoleForm, TenantForm, UserCreateForm
+from apps.accounts.forms import (
+    KeyForm,
+    RoleForm,
+    TenantForm,
+    ThrottledAuthenticationForm,
+    UserCreateForm,
+)
 from apps.accounts.models import ApiKey, Tenant
+
+
+class ThrottledLoginView(LoginView):
+    """Django's sign-in page with the throttled form; a locked-out attempt answers 429."""
+
+    authentication_form = ThrottledAuthenticationForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
+
+
+login = ThrottledLoginView.as_view()
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -33,13 +58,15 @@ def _get_user_for_admin(request: HttpRequest, pk: int) -> Any:
 
 def keys(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
-    form = KeyForm(request.POST or None)
+    form = KeyForm(request.POST or None, allow_never=actor.is_admin)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        key, raw = actions.issue_key(request.user, form.cleaned_data["name"], actor=actor)
+        key, raw = actions.issue_key(
+            request.user, form.cleaned_data["name"], actor=actor, days=form.lifetime()
+        )
         # Rendered straight into this response and never stored: a reload cannot show it again.
-        new_key = {"name": key.name, "raw": raw}
-        form = KeyForm()
+        new_key = {"name": key.name, "raw": raw, "expires_at": key.expires_at}
+        form = KeyForm(allow_never=actor.is_admin)
     context = {
         "nav": "keys",
         "form": form,
@@ -47,6 +74,7 @@ def keys(request: HttpRequest) -> HttpResponse:
         "keys": ApiKey.objects.filter(user_id=_user_id(request)).order_by(
             "revoked_at", "-created_at"
         ),
+        "now": timezone.now(),
     }
     return render(request, "accounts/keys.html", context)
 

@@ -58,4 +58,7 @@ class LoginRequiredMiddleware:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = f"{settings.LOGIN_URL}?next={path}"
             return response
-        return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        # `next` is echoed into the sign-in page: never with a credential in it.
+        from apps.core.redact import redact
+
+        return redirect_to_login(redact(request.get_full_path()), settings.LOGIN_URL)

@@ -357,6 +357,12 @@ CATALOG: dict[str, Concern] = {
                 "stream",
                 "Server-sent events: container, snapshot, volume, terminal, image and operation updates",
             ),
+            r(
+                "POST",
+                "/api/tickets",
+                "direct",
+                'A one-time ticket {ticket, expires_at} for ?ticket= on /api/events or the terminal websocket; body {"purpose": "events"|"terminal"}',
+            ),
             *discovery("operations"),
         ],
         "rules": [
@@ -367,7 +373,8 @@ CATALOG: dict[str, Concern] = {
             "Cancelling a queued operation is immediate; a running one stops cooperatively and may still succeed.",
             "Operations left running by a dead worker become failed with WORKER_RESTARTED; operations are kept 7 days.",
             "Events carry persistent ids: reconnect with Last-Event-ID to replay up to 24 h; ready.gap=true means refetch.",
-            "/api/events accepts ?token=<api key> for EventSource clients; filter with ?types= and ?container_id=.",
+            "/api/events takes the session, an X-Api-Key or Authorization header, ?ticket=<one-time ticket from POST /api/tickets> (browsers) or ?token=<api key> (Quilt's SDK); filter with ?types= and ?container_id=.",
+            "Tickets work once, within 60 s, for the purpose they were issued for; access logs never show a token or ticket.",
         ],
         "examples": [
             ex(
@@ -782,8 +789,8 @@ CATALOG: dict[str, Concern] = {
             "A session is detached until first attach; after a disconnect it keeps its PTY for 5 minutes and replays up to 1 MiB on re-attach.",
             "The WebSocket needs subprotocol terminal; a new attach takes over and closes the previous socket with 4000.",
             'Send {"type":"ack","bytes":n} as output renders: the server pauses above 512 KiB unacknowledged and resumes below 128 KiB.',
-            "attach_url never contains a credential; browsers without a session cookie pass ?token=<api key>.",
-            "Close codes: 4401 unauthenticated, 4403 forbidden, 4404 unknown, 4409 not exec-ready, 4410 closed, 4408 stall, 4429 limit, 4421 held by another server process (retry).",
+            'attach_url never contains a credential; browsers pass ?ticket= from POST /api/tickets {"purpose":"terminal"} (or their session cookie) with their exact Origin; other clients send X-Api-Key or Authorization: Bearer (or ?token=<api key>) and may omit Origin.',
+            "Close codes: 4401 unauthenticated, 4403 forbidden or wrong Origin, 4404 unknown, 4409 not exec-ready, 4410 closed, 4408 stall, 4429 limit or too many bad API keys, 4421 held by another server process (retry).",
         ],
         "examples": [
             ex(

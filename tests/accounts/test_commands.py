@@ -36,3 +36,61 @@ def test_it_creates_the_admin_once_and_prints_the_password_once(monkeypatch: Any
     assert "exists" in second.getvalue()
     assert get_user_model().objects.filter(username="admin").count() == 1
     assert get_user_model().objects.get(username="admin").profile.role == "admin"
+
+
+@pytest.mark.django_db
+def test_it_prints_the_keys_expiry_and_takes_a_lifetime(admin: Any, operator: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.accounts.models import ApiKey, hash_key
+
+    out, err = StringIO(), StringIO()
+    call_command(
+        "createapikey", "--user", operator.user.username, "--name", "d", stdout=out, stderr=err
+    )
+    key = ApiKey.objects.get(key_hash=hash_key(out.getvalue().strip()))
+    assert key.expires_at is not None
+    assert abs(key.expires_at - (timezone.now() + timedelta(days=90))) < timedelta(minutes=5)
+    assert "expires: " + key.expires_at.strftime("%Y-%m-%d") in err.getvalue()
+
+    out = StringIO()
+    call_command(
+        "createapikey",
+        "--user",
+        operator.user.username,
+        "--name",
+        "w",
+        "--expires-in-days",
+        "7",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    week = ApiKey.objects.get(key_hash=hash_key(out.getvalue().strip()))
+    assert week.expires_at is not None
+    assert week.expires_at - timezone.now() < timedelta(days=7, minutes=5)
+
+    with pytest.raises(CommandError, match="admin"):
+        call_command(
+            "createapikey",
+            "--user",
+            operator.user.username,
+            "--name",
+            "n",
+            "--never-expires",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    out = StringIO()
+    call_command(
+        "createapikey",
+        "--user",
+        "alice-admin",
+        "--name",
+        "n",
+        "--never-expires",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert ApiKey.objects.get(key_hash=hash_key(out.getvalue().strip())).expires_at is None

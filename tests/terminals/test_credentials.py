@@ -112,3 +112,18 @@ async def test_it_refuses_a_bad_api_key_header_with_4401(box: dict[str, Any]) ->
     )
     assert connected
     assert await term.close_code() == 4401
+
+
+async def test_it_refuses_a_client_past_the_bad_key_limit_with_4429(
+    support: Any, settings: Any
+) -> None:
+    settings.QUILTWEB_API_KEY_FAILURES_PER_CLIENT = 2
+    for guess in (b"qw_guess-1", b"qw_guess-2"):
+        term, _ = await handshake("container_id=abc", [(b"x-api-key", guess)], origin=None)
+        assert await term.close_code() == 4401
+    term, connected = await handshake(
+        "container_id=abc", [(b"x-api-key", support.key.encode())], origin=None
+    )
+    assert connected
+    assert (await term.control("error"))["code"] == "RATE_LIMITED"
+    assert await term.close_code() == 4429
