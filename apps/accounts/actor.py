@@ -62,20 +62,29 @@ def _valid_ip(value: str) -> str | None:
         return None
 
 
-def client_ip(request: Any) -> str | None:
-    """The client's address: REMOTE_ADDR, or with QUILTWEB_PROXY_HOPS trusted proxies in front,
-    the X-Forwarded-For entry the outermost of them appended.
+def address_of(remote: str, forwarded_for: str) -> str | None:
+    """The client's address from the peer's address and X-Forwarded-For: the peer itself, or
+    with QUILTWEB_PROXY_HOPS trusted proxies in front, the X-Forwarded-For entry the outermost
+    of them appended.
 
     Counting from the right: each proxy appends the address it saw, and everything to the left of
-    what our own proxies wrote came from the client and may be forged.
+    what our own proxies wrote came from the client and may be forged. Without trusted proxies
+    the header is ignored, so a client cannot choose its own address by sending it.
     """
-    meta = getattr(request, "META", None) or {}
-    remote = _valid_ip(str(meta.get("REMOTE_ADDR") or ""))
+    peer = _valid_ip(remote)
     hops = int(getattr(settings, "QUILTWEB_PROXY_HOPS", 0) or 0)
-    forwarded = [h for h in str(meta.get("HTTP_X_FORWARDED_FOR") or "").split(",") if h.strip()]
+    forwarded = [h for h in forwarded_for.split(",") if h.strip()]
     if hops > 0 and len(forwarded) >= hops:
-        return _valid_ip(forwarded[-hops]) or remote
-    return remote
+        return _valid_ip(forwarded[-hops]) or peer
+    return peer
+
+
+def client_ip(request: Any) -> str | None:
+    """The address of the client behind a request (audit entries, throttles)."""
+    meta = getattr(request, "META", None) or {}
+    return address_of(
+        str(meta.get("REMOTE_ADDR") or ""), str(meta.get("HTTP_X_FORWARDED_FOR") or "")
+    )
 
 
 def actor_for(request: Any) -> Actor:

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.actor import address_of
 from apps.accounts.models import AuthThrottle
 
 
@@ -117,15 +118,22 @@ def reset(rule: Rule, key: str) -> None:
 
 
 def client_address(meta_or_scope: Any) -> str:
-    """The client's address: REMOTE_ADDR of a request, or an ASGI scope's `client`.
-
-    Daphne fills both from X-Forwarded-For only when started with --proxy-headers, so a
-    client cannot choose its own address by sending that header to a bare server.
-    """
-    if isinstance(meta_or_scope, dict) and "REMOTE_ADDR" not in meta_or_scope:
+    """The client's address from a request's META or an ASGI scope, by the same rule as the
+    audit log's `client_ip` (X-Forwarded-For only behind QUILTWEB_PROXY_HOPS trusted proxies)."""
+    if (
+        isinstance(meta_or_scope, dict)
+        and "REMOTE_ADDR" not in meta_or_scope
+        and "type" in meta_or_scope
+    ):
         client = meta_or_scope.get("client") or ("", 0)
-        return str(client[0] or "unknown")
-    return str(meta_or_scope.get("REMOTE_ADDR") or "unknown")
+        forwarded = ""
+        for name, value in meta_or_scope.get("headers", []):
+            if name == b"x-forwarded-for":
+                forwarded = value.decode("latin-1")
+        return address_of(str(client[0] or ""), forwarded) or "unknown"
+    meta = meta_or_scope or {}
+    remote = str(meta.get("REMOTE_ADDR") or "")
+    return address_of(remote, str(meta.get("HTTP_X_FORWARDED_FOR") or "")) or "unknown"
 
 
 def in_words(seconds: int) -> str:

@@ -50,3 +50,20 @@ def test_it_takes_the_hop_our_proxy_appended_behind_a_trusted_proxy(
 
 def test_it_gives_the_system_actor_no_client() -> None:
     assert SYSTEM.client_ip is None and SYSTEM.request_id is None
+
+
+@pytest.mark.parametrize("hops, expected", [(0, "10.1.2.3"), (1, "203.0.113.9")])
+def test_the_throttles_count_the_same_client_address_as_the_audit_log(
+    settings: Any, hops: int, expected: str
+) -> None:
+    from apps.accounts.throttle import client_address
+
+    settings.QUILTWEB_PROXY_HOPS = hops
+    meta = {"REMOTE_ADDR": "10.1.2.3", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
+    scope = {
+        "type": "websocket",
+        "client": ("10.1.2.3", 5000),
+        "headers": [(b"x-forwarded-for", b"6.6.6.6, 203.0.113.9")],
+    }
+    assert client_address(meta) == expected
+    assert client_address(scope) == expected
