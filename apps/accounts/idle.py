@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -102,3 +103,17 @@ class IdleTimeoutMiddleware:
             response["HX-Redirect"] = f"{settings.LOGIN_URL}?next={request.path}"
             return response
         return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+
+
+def touch(session: Any) -> None:
+    """Count terminal input as activity: an engineer typing in a terminal for half an hour is not
+    idle, though no page or API call arrives meanwhile. Websocket consumers call this (in a
+    thread, at most once a minute per socket). A session that already ended is left ended."""
+    if not session or not getattr(session, "session_key", None):
+        return
+    last = session.get(LAST_ACTIVITY)
+    at = now()
+    if not isinstance(last, int | float) or at - last > settings.QUILTWEB_SESSION_IDLE_SECONDS:
+        return
+    session[LAST_ACTIVITY] = int(at)
+    session.save()

@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.accounts import idle
 from apps.core.engine_messages import clean_engine_message
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
@@ -31,6 +32,7 @@ HIGH_WATER = 512 * 1024
 LOW_WATER = 128 * 1024
 STALL_SECONDS = 60.0
 MAX_INPUT_FRAME = 256 * 1024
+ACTIVITY_EVERY = 60.0  # seconds between two notes of terminal input as sign-in activity
 MAX_CONTROL_FRAME = 4096
 SEND_CHUNK = 256 * 1024
 
@@ -236,6 +238,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 )
                 return
             manager().write(session_id, data)
+            self._note_activity()
             return
         text = message.get("text") or ""
         if len(text) > MAX_CONTROL_FRAME:
@@ -263,6 +266,18 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 manager().signal(session_id, number)
         else:
             await self._error("BAD_FRAME", f"unknown control message {kind!r}")
+
+    def _note_activity(self) -> None:
+        """Typing keeps the browser's sign-in alive (apps/accounts/idle.py), written at most once
+        a minute so keystrokes never wait on the database."""
+        at = time.monotonic()
+        if at - getattr(self, "activity_noted_at", -ACTIVITY_EVERY) < ACTIVITY_EVERY:
+            return
+        self.activity_noted_at = at
+        session = self.scope.get("session")
+        if session is not None and self.scope.get("auth_method") != "api_key":
+            task = self.loop.create_task(sync_to_async(idle.touch, thread_sensitive=False)(session))
+            self.tasks = [t for t in self.tasks if not t.done()] + [task]
 
     # -- output --------------------------------------------------------------------------------
 

@@ -118,3 +118,31 @@ def test_it_restarts_the_clocks_at_sign_in(operator: Any, clock: Clock) -> None:
     assert _page(operator).status_code == 302
     operator.client.force_login(operator.user)
     assert _page(operator).status_code == 200
+
+
+def _session_of(person: Any) -> Any:
+    from importlib import import_module
+
+    from django.conf import settings
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    return store(session_key=person.client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+def test_it_counts_terminal_input_as_activity(operator: Any, clock: Clock) -> None:
+    _page(operator)
+    for _ in range(3):  # 75 minutes of typing in a terminal, noted every 25 minutes
+        clock.move(25)
+        idle.touch(_session_of(operator))
+    clock.move(25)
+    assert _poll(operator).status_code == 200
+
+
+def test_terminal_input_does_not_revive_a_session_that_already_ended(
+    operator: Any, clock: Clock
+) -> None:
+    _page(operator)
+    clock.move(31)
+    idle.touch(_session_of(operator))
+    response = _poll(operator)
+    assert response.status_code == 204 and "HX-Redirect" in response.headers
