@@ -76,3 +76,15 @@ def clone_of(person: Any, snapshot_id: str, **body: Any) -> str:
 def box(operator: Any, real_engine: Any) -> Target:
     """A running quilt/base container of the operator's tenant."""
     return make_container(operator, "box")
+
+
+@pytest.fixture
+def snap(operator: Any, box: Any) -> Snapshot:
+    """A snapshot record of `box` (no image): enough for routes that check tenancy first."""
+    return Snapshot.objects.create(
+        tenant=operator.tenant,
+        name="ours",
+        source_container_id=box.id,
+        source_container_name="box",
+        image_ref="quiltweb-snapshot:none",
+    )

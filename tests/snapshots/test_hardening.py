@@ -11,6 +11,7 @@ from apps.engine.client import engine
 from apps.operations.models import Operation
 from apps.snapshots.models import Snapshot
 from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
+from tests.snapshots.test_tenancy import _routes as header_routes
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db]
 
@@ -19,32 +20,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.django_db]
 BAD_TENANT_IDS = ("9" * 5000, "9" * 20, "-1", "\uff11\uff12", "a" * 33, "default\x0b", "1 OR 1=1")
 
 
-@pytest.fixture
-def snap(operator: Any, box: Any) -> Snapshot:
-    return Snapshot.objects.create(
-        tenant=operator.tenant,
-        name="ours",
-        source_container_id=box.id,
-        source_container_name="box",
-        image_ref="quiltweb-snapshot:none",
-    )
-
-
 def _routes(snap: Snapshot, box: Any) -> list[tuple[str, str, Any]]:
-    sid = snap.snapshot_id
-    return [
-        ("GET", "/api/snapshots", None),
-        ("GET", f"/api/snapshots/{sid}", None),
-        ("GET", f"/api/snapshots/{sid}/lineage", None),
-        ("POST", f"/api/snapshots/{sid}/clone", {}),
-        ("POST", f"/api/snapshots/{sid}/pin", {}),
-        ("POST", f"/api/snapshots/{sid}/unpin", {}),
-        ("PUT", f"/api/snapshots/{sid}/ttl", {"ttl_seconds": 60}),
-        ("DELETE", f"/api/snapshots/{sid}", None),
-        ("POST", f"/api/containers/{box.id}/snapshot", {}),
-        ("POST", f"/api/containers/{box.id}/fork", {}),
-        ("GET", f"/api/containers/{box.id}/lineage", None),
-    ]
+    """Every route that honours X-Tenant-Id, the list included."""
+    return [("GET", "/api/snapshots", None), *header_routes(snap, box)]
 
 
 def test_it_answers_403_tenant_mismatch_for_a_malformed_tenant_header(

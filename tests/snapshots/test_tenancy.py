@@ -12,17 +12,6 @@ from apps.snapshots.models import Snapshot
 pytestmark = [pytest.mark.engine, pytest.mark.django_db]
 
 
-@pytest.fixture
-def snap(operator: Any, box: Any) -> Snapshot:
-    return Snapshot.objects.create(
-        tenant=operator.tenant,
-        name="ours",
-        source_container_id=box.id,
-        source_container_name="box",
-        image_ref="quiltweb-snapshot:none",
-    )
-
-
 def _routes(snap: Snapshot, box: Any) -> list[tuple[str, str, Any]]:
     sid = snap.snapshot_id
     return [
