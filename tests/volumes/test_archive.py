@@ -420,3 +420,26 @@ def test_it_writes_no_pax_chain_outside_a_container_target(operator):
     find = {"command": ["find", "/", "-xdev", "-name", "escaped.txt"]}
     out = operator.json("POST", f"/api/containers/{cid}/exec", find).json()
     assert out["stdout"] == "/srv/t2/escaped.txt\n"
+
+
+def test_it_fails_an_upload_whose_symlink_listing_was_truncated(operator, vol, monkeypatch):
+    # Thousands of links would overflow the helper's 4 MiB output cap; a cut listing must not
+    # pass as a complete one.
+    import dataclasses
+
+    from apps.volumes import helper
+
+    real_run = helper.Helper.run
+
+    def run(self, script, *args, **kwargs):
+        result = real_run(self, script, *args, **kwargs)
+        return dataclasses.replace(result, truncated=True) if script == helper.PREPARE else result
+
+    monkeypatch.setattr(helper.Helper, "run", run)
+    body = {"content": tar_of(("one.txt", b"1", "file")), "path": "t"}
+    op = drive(operator.json("POST", "/api/volumes/arch/archive", body).json()["operation_id"])
+    assert op.status == "failed", op.result
+    assert op.error["error_code"] == "UNPROCESSABLE_ENTITY"
+    assert "too many symlinks to check" in op.error["error"]
+    monkeypatch.undo()
+    assert volume_tree(vol) == {"/v"}
