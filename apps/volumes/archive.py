@@ -22,7 +22,13 @@ outside its target directory, whatever order the extractor creates members in:
   text in another directory, where it may point elsewhere);
 - existing symlinks in the target (from the helper's listing): no member may pass through one,
   and no directory member may sit on one (extractors chmod through it); symlink targets may end
-  on one only when it resolves inside the target.
+  on one only when it resolves inside the target;
+- PAX records are dropped: tarfile writes a member's own `path`/`linkpath`/`uid`… records in
+  preference to its (cleaned) attributes, which would put the unstripped name that was never
+  checked into the clean tar, and `SCHILY.xattr.*` records would carry file capabilities past
+  the setuid stripping. tarfile writes the records a cleaned member needs (long or non-ASCII
+  names, large numbers, sub-second mtime) from its attributes, and `sanitise()` reads the tar it
+  wrote back and refuses it unless every name, link and type is the one `plan()` checked.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import base64
 import binascii
 import contextlib
 import io
+import math
 import secrets
 import tarfile
 import time
@@ -139,7 +146,8 @@ def plan(
     """The members to extract, renamed and cleaned, or UNSAFE_ARCHIVE (see the module doc).
 
     `existing` maps the target directory's existing symlinks (paths relative to it) to whether
-    they resolve inside it. The members are changed in place (name, linkname, mode, owner names).
+    they resolve inside it. The members are changed in place (name, linkname, mode, owner names,
+    PAX records).
     """
     existing = existing or {}
     kinds: dict[str, str] = {}  # every path the archive makes, and what it makes there
@@ -203,6 +211,11 @@ def plan(
         member.name = path
         member.mode &= KEPT_MODE_BITS
         member.uname = member.gname = ""  # owners are restored by number, as the engine does
+        # The attributes are all that is written (see the module doc); what tarfile read from
+        # the member's PAX records (path, linkpath, size, mtime, uid, gid) is already in them.
+        member.pax_headers = {}
+        if not math.isfinite(member.mtime):
+            member.mtime = 0  # a PAX mtime of 'inf' or 'nan' would crash the writer
         out.append(member)
 
     # Links are checked against the whole archive: extractors may create them at the end.
@@ -260,4 +273,21 @@ def sanitise(
         for member in safe:
             fileobj = source.extractfile(member) if member.isfile() else None
             target.addfile(member, fileobj)
-    return out.getvalue(), len(safe)
+    clean = out.getvalue()
+    _check_written(clean, safe)
+    return clean, len(safe)
+
+
+def _check_written(clean: bytes, safe: list[tarfile.TarInfo]) -> None:
+    """UNSAFE_ARCHIVE unless an extractor reads back exactly the members `plan()` checked."""
+    with tarfile.open(fileobj=io.BytesIO(clean), mode="r:") as written:
+        members = written.getmembers()
+    if len(members) != len(safe):
+        raise unsafe("", "the clean archive does not hold the members that were checked")
+    for checked, member in zip(safe, members, strict=True):
+        if (member.name, member.linkname, member.type) != (
+            checked.name,
+            checked.linkname,
+            checked.type,
+        ):
+            raise unsafe(checked.name, f"it would be written as {member.name!r}")

@@ -13,6 +13,7 @@ from apps.containers.models import ContainerRecord
 from apps.core.api import engine_message
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.engine.types import ExecResult
 from apps.events.publish import publish
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress, runner
@@ -45,9 +46,19 @@ def run_volume_delete(op: Operation, progress: Progress) -> dict[str, Any]:
     return {"name": volume.name, "deleted": True}
 
 
-def existing_links(listing: bytes) -> dict[str, bool]:
-    """PREPARE's listing → {symlink path relative to the target: resolves inside the target}."""
-    fields = listing.split(b"\x00")
+def existing_links(prepared: ExecResult) -> dict[str, bool]:
+    """PREPARE's listing → {symlink path relative to the target: resolves inside the target}.
+
+    A listing cut at the helper's output cap would leave links unchecked (and its last pair may
+    be cut to a path that looks inside), so a truncated one fails the upload instead.
+    """
+    if prepared.truncated:
+        raise OperationFailed(
+            "UNPROCESSABLE_ENTITY",
+            "the target folder has too many symlinks to check; nothing was written",
+            {"field": "path"},
+        )
+    fields = prepared.stdout.split(b"\x00")
     root = fields[0].decode("utf-8", "surrogateescape")
     out: dict[str, bool] = {}
     for raw_link, raw_resolved in zip(fields[1::2], fields[2::2], strict=False):
@@ -125,7 +136,7 @@ def _into_volume(
         if (err := helper.script_error(prepared, path)) is not None:
             raise OperationFailed(err.error_code, err.error, err.details)
         # Checked again against the symlinks the target already holds.
-        clean, count = sanitise(data, strip, existing_links(prepared.stdout))
+        clean, count = sanitise(data, strip, existing_links(prepared))
         progress.report(50, f"extracting {count} entries")
         progress.check_cancel()
         extracted = h.run(helper.EXTRACT, target, stdin=clean, timeout_ms=600_000)

@@ -343,3 +343,103 @@ def test_it_checks_members_against_the_links_already_in_the_target(operator, vol
     assert op.status == "failed", op.result
     assert op.error["error_code"] == "UNSAFE_ARCHIVE"
     assert volume_tree(vol) == before
+
+
+def pax_archive(*members: tuple[str, bytes | None, str], plain: tuple[str, ...] = ()) -> str:
+    """Like `tar_of`, in PAX format with explicit `path` (and `linkpath`) records on each member
+    not named in `plain`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            info.pax_headers = {} if name in plain else {"path": name}
+            if kind.startswith("sym:"):
+                info.type, info.linkname = tarfile.SYMTYPE, kind[4:]
+                if name not in plain:
+                    info.pax_headers["linkpath"] = info.linkname
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data or b""), 0o644
+                tar.addfile(info, io.BytesIO(data or b""))
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+LONG = "top/" + "L" * 120 + "/file.txt"
+
+
+@pytest.mark.parametrize("link_at_stripped_path", [False, True])
+def test_it_extracts_pax_named_members_at_the_stripped_paths_it_checked(
+    operator, vol, link_at_stripped_path
+):
+    # The reviewer's repro: `t/top/link` leaves the target. Checked as `link/escaped.txt`
+    # (strip=1), the member used to be written under its PAX path `top/link/escaped.txt`,
+    # through that link, into /v/elsewhere.
+    setup = "mkdir -p /v/t/top /v/elsewhere && ln -s ../../elsewhere /v/t/top/link"
+    if link_at_stripped_path:
+        setup += " && ln -s ../elsewhere /v/t/link"
+    with volume_helper(vol.tenant, vol.engine_name) as h:
+        assert h.run(setup).exit_code == 0
+    before = volume_tree(vol)
+    content = pax_archive(("top/link/escaped.txt", b"out", "file"), (LONG, b"abc", "file"))
+    body = {"content": content, "path": "t", "strip_components": 1}
+    op = drive(operator.json("POST", "/api/volumes/arch/archive", body).json()["operation_id"])
+    after = volume_tree(vol)
+    assert not [p for p in after - before if not p.startswith("/v/t/")]
+    if link_at_stripped_path:  # the stripped name passes through an existing link: refused
+        assert op.status == "failed", op.result
+        assert op.error["error_code"] == "UNSAFE_ARCHIVE"
+        assert after == before
+    else:
+        assert op.status == "succeeded", op.error
+        long_dir = "/v/t/" + "L" * 120
+        assert after - before == {
+            "/v/t/link",
+            "/v/t/link/escaped.txt",
+            long_dir,
+            f"{long_dir}/file.txt",
+        }
+
+
+def test_it_writes_no_pax_chain_outside_a_container_target(operator):
+    # Checked at `a/y`, `x`, `escaped.txt` (strip=1); the old clean tar wrote `c/a/y -> ..`,
+    # `x -> c/a/y/../..` and `x/escaped.txt`, which the engine extracts in order: /srv/escaped.txt.
+    created = operator.json("POST", "/api/containers", {"name": "arch-pax"})
+    assert created.status_code == 201, created.content
+    cid = created.json()["container_id"]
+    mkdir = {"command": ["mkdir", "-p", "/srv/t2"]}
+    assert operator.json("POST", f"/api/containers/{cid}/exec", mkdir).status_code == 200
+    content = pax_archive(
+        ("c/a/y", None, "sym:.."),
+        ("q/x", None, "sym:c/a/y/../.."),
+        ("x/escaped.txt", b"1", "file"),
+        plain=("q/x",),
+    )
+    body = {"content": content, "path": "/srv/t2", "strip_components": 1}
+    op = drive(operator.json("POST", f"/api/containers/{cid}/archive", body).json()["operation_id"])
+    assert op.status == "succeeded", op.error
+    find = {"command": ["find", "/", "-xdev", "-name", "escaped.txt"]}
+    out = operator.json("POST", f"/api/containers/{cid}/exec", find).json()
+    assert out["stdout"] == "/srv/t2/escaped.txt\n"
+
+
+def test_it_fails_an_upload_whose_symlink_listing_was_truncated(operator, vol, monkeypatch):
+    # Thousands of links would overflow the helper's 4 MiB output cap; a cut listing must not
+    # pass as a complete one.
+    import dataclasses
+
+    from apps.volumes import helper
+
+    real_run = helper.Helper.run
+
+    def run(self, script, *args, **kwargs):
+        result = real_run(self, script, *args, **kwargs)
+        return dataclasses.replace(result, truncated=True) if script == helper.PREPARE else result
+
+    monkeypatch.setattr(helper.Helper, "run", run)
+    body = {"content": tar_of(("one.txt", b"1", "file")), "path": "t"}
+    op = drive(operator.json("POST", "/api/volumes/arch/archive", body).json()["operation_id"])
+    assert op.status == "failed", op.result
+    assert op.error["error_code"] == "UNPROCESSABLE_ENTITY"
+    assert "too many symlinks to check" in op.error["error"]
+    monkeypatch.undo()
+    assert volume_tree(vol) == {"/v"}

@@ -9,6 +9,7 @@ chmodded or linked outside the target directory.
 
 from __future__ import annotations
 
+import io
 import random
 import tarfile
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from apps.operations.registry import OperationFailed
-from apps.volumes.archive import plan
+from apps.volumes.archive import _check_written, plan, sanitise
 
 
 def member(name: str, kind: str = "file", target: str = "", mode: int = 0o644) -> tarfile.TarInfo:
@@ -156,6 +157,137 @@ def test_it_checks_members_against_existing_symlinks():
         "out",
         "l",
     ]
+
+
+# -- PAX records and long names: the clean tar holds the names plan() checked -------------
+
+
+def pax_tar(*members: tarfile.TarInfo, fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+        for info in members:
+            tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isfile() else None)
+    return buffer.getvalue()
+
+
+def with_pax(info: tarfile.TarInfo, **records: str) -> tarfile.TarInfo:
+    """`info` carrying explicit PAX records (path/linkpath by default: its own name and link)."""
+    info.pax_headers = {"path": info.name, **({"linkpath": info.linkname} if info.linkname else {})}
+    info.pax_headers.update(records)
+    if info.isfile():
+        info.size = 3
+    return info
+
+
+def read_back(clean: bytes) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(clean), mode="r:") as tar:
+        return tar.getmembers()
+
+
+def test_it_writes_the_stripped_names_over_the_archives_pax_records():
+    # The reviewer's repro: `top/link` is an existing symlink that leaves the target. With
+    # strip=1 the member is checked as `link/escaped.txt`; the clean tar used to keep the PAX
+    # path `top/link/escaped.txt`, which the extractor wrote through that link.
+    long = "top/" + "L" * 120 + "/file.txt"  # an ordinary long name gets a PAX path too
+    raw = pax_tar(
+        with_pax(member("top/link/escaped.txt")),
+        member(long, mode=0o644),
+        with_pax(member("top/hard", "lnk", "top/link/escaped.txt")),
+        with_pax(member("top/sym", "sym", "link/escaped.txt")),
+        with_pax(member("top/\u00e9t\u00e9.txt")),  # non-ASCII: a PAX path by necessity
+    )
+    clean, count = sanitise(raw, 1, {"top/link": False})
+    written = read_back(clean)
+    assert count == 5
+    assert [(m.name, m.linkname) for m in written] == [
+        ("link/escaped.txt", ""),
+        ("L" * 120 + "/file.txt", ""),
+        ("hard", "link/escaped.txt"),
+        ("sym", "link/escaped.txt"),
+        ("\u00e9t\u00e9.txt", ""),
+    ]
+    for info in written:
+        assert info.pax_headers.get("path", info.name) == info.name
+        assert info.pax_headers.get("linkpath", info.linkname) == info.linkname
+    # The stripped names are the ones checked against the target's links.
+    error = refused_archive(raw, 1, {"link": False})
+    assert "through the existing symlink 'link'" in error
+
+
+def refused_archive(raw: bytes, strip: int, existing=None) -> str:
+    with pytest.raises(OperationFailed) as caught:
+        sanitise(raw, strip, existing)
+    assert caught.value.error_code == "UNSAFE_ARCHIVE"
+    return caught.value.error
+
+
+def test_it_checks_an_in_archive_chain_at_the_paths_it_writes():
+    # Checked at `a/y`, `x` and `escaped.txt`, the old clean tar wrote `c/a/y -> ..`,
+    # `x -> c/a/y/../..` and `x/escaped.txt`: the target's parent.
+    raw = pax_tar(
+        with_pax(member("c/a/y", "sym", "..")),
+        member("q/x", "sym", "c/a/y/../.."),
+        with_pax(member("x/escaped.txt")),
+    )
+    written = read_back(sanitise(raw, 1)[0])
+    assert [m.name for m in written] == ["a/y", "x", "escaped.txt"]
+    assert not extract_all(written, {}, deferred=False)
+
+
+def test_it_writes_gnu_long_names_and_long_links_stripped():
+    # GNU ././@LongLink members: tarfile reads them into the name; the clean tar is PAX.
+    long = "top/" + "d" * 150 + "/f"
+    raw = pax_tar(
+        member(long, mode=0o644),
+        member("top/" + "h" * 120, "lnk", long),
+        member("top/s", "sym", "x" * 150),
+        fmt=tarfile.GNU_FORMAT,
+    )
+    written = read_back(sanitise(raw, 1)[0])
+    assert [(m.name, m.linkname) for m in written] == [
+        ("d" * 150 + "/f", ""),
+        ("h" * 120, "d" * 150 + "/f"),
+        ("s", "x" * 150),
+    ]
+
+
+def test_it_drops_xattr_and_owner_records_with_the_setuid_bit():
+    tool = member("bin/tool", mode=0o4755)
+    tool.size = 2
+    tool.pax_headers = {
+        "SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x80\x00\x00\x00",
+        "LIBARCHIVE.xattr.user.note": "aGk=",
+        "SCHILY.acl.access": "user::rwx",
+        "uname": "root",
+        "gname": "root",
+        "uid": "0",
+        "mtime": "1700000000.5",
+    }
+    (written,) = read_back(sanitise(pax_tar(tool), 0)[0])
+    assert oct(written.mode) == "0o755"
+    assert not [key for key in written.pax_headers if "xattr" in key or "acl" in key]
+    assert written.uname == written.gname == ""
+    assert written.uid == 0  # owners are kept by number
+    assert written.mtime == 1700000000.5  # what tarfile read from the record is kept
+
+
+@pytest.mark.parametrize("mtime", ["inf", "-inf", "nan"])
+def test_it_writes_members_whose_pax_mtime_is_not_a_number(mtime):
+    info = member("f")
+    info.size = 1
+    info.pax_headers = {"mtime": mtime}
+    (written,) = read_back(sanitise(pax_tar(info), 0)[0])
+    assert written.mtime == 0
+
+
+def test_it_refuses_a_clean_tar_that_reads_back_under_other_names():
+    bad = pax_tar(with_pax(member("f", mode=0o644), path="top/link/f"))
+    checked = member("f")
+    checked.size = 3
+    with pytest.raises(OperationFailed) as caught:
+        _check_written(bad, [checked])
+    assert caught.value.error_code == "UNSAFE_ARCHIVE"
+    assert "written as 'top/link/f'" in caught.value.error
 
 
 # -- property: a model filesystem ---------------------------------------------------------
@@ -341,3 +473,36 @@ def test_it_never_lets_an_accepted_archive_leave_the_target(seed):
                 violations,
             )
     assert accepted > 150  # the generator still produces archives worth extracting
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_it_never_lets_an_accepted_pax_archive_leave_the_target(seed):
+    # The same property through real tar bytes whose members carry explicit PAX path and
+    # linkpath records: what is extracted is the clean tar as an extractor reads it back.
+    rng = random.Random(1000 + seed)
+    accepted = 0
+    for _ in range(800):
+        existing = rng.choice(EXISTING)
+        strip = rng.choice([0, 1, 1])
+        members = [with_pax(m) for m in random_members(rng)]
+        world = World(existing)
+        inside = {
+            path: world.inside(world.resolve(TARGET + tuple(path.split("/")), follow_last=True))
+            for path in existing
+        }
+        try:
+            clean, _count = sanitise(pax_tar(*members), strip, inside)
+        except OperationFailed as exc:
+            assert exc.error_code == "UNSAFE_ARCHIVE", exc.error
+            continue
+        accepted += 1
+        written = read_back(clean)
+        for deferred in (False, True):
+            violations = extract_all(written, existing, deferred)
+            assert not violations, (
+                [(m.name, m.type, m.linkname) for m in written],
+                strip,
+                existing,
+                violations,
+            )
+    assert accepted > 50
