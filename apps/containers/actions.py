@@ -8,6 +8,7 @@ runner (apps/containers/runners.py) does the work.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -520,19 +521,32 @@ def exec_plan(
 
 
 MAX_AUDIT_ARGV_BYTES = 4096
+MAX_AUDIT_ARGV_ITEMS = 256
 
 
 def audit_argv(argv: list[str]) -> tuple[list[str], bool]:
-    """The argv as the audit log keeps it: whole, or cut once its UTF-8 total passes 4 KiB."""
+    """The argv as the audit log keeps it: whole, or cut at 256 items or 4 KiB of JSON.
+
+    Each item is charged what it costs in the stored JSON list (its UTF-8 bytes, quotes,
+    escapes and the separating comma), so a million empty strings cannot slip under the byte
+    budget; the item cap bounds the list even when every item is tiny. The item that crosses
+    the budget is kept cut on a character boundary. Returns `(kept, truncated)`.
+    """
     kept: list[str] = []
     budget = MAX_AUDIT_ARGV_BYTES
     for arg in argv:
+        if len(kept) >= MAX_AUDIT_ARGV_ITEMS:
+            return kept, True
         raw = arg.encode("utf-8", "replace")
-        if len(raw) > budget:
-            kept.append(raw[:budget].decode("utf-8", "ignore"))
+        cost = len(json.dumps(arg, ensure_ascii=False).encode("utf-8", "replace")) + 1
+        if cost > budget:
+            # A prefix's JSON overhead is at most the whole item's, so this much of it fits.
+            room = budget - (cost - len(raw))
+            if room > 0:
+                kept.append(raw[:room].decode("utf-8", "ignore"))
             return kept, True
         kept.append(arg)
-        budget -= len(raw)
+        budget -= cost
     return kept, False
 
 
@@ -546,9 +560,9 @@ def audit_exec_started(
 ) -> int:
     """Record an exec before it runs (who, from where, the whole argv); returns the entry's id."""
     kept, truncated = audit_argv(argv)
-    data: dict[str, Any] = {"argv": kept, "truncated": truncated}
-    if truncated:
-        data["argc"] = len(argv)
+    # argc is always the true count: the activity feed tells masked readers how many
+    # arguments were hidden, and a cut argv how many there were.
+    data: dict[str, Any] = {"argv": kept, "argc": len(argv), "truncated": truncated}
     if workdir:
         data["workdir"] = workdir[:200]
     data["timeout_ms"] = timeout_ms
