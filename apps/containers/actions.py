@@ -662,21 +662,47 @@ SIGNAL_SCRIPT = '[ -d "/proc/$2" ] || exit 3; kill -s "$1" "$2"'
 
 
 def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
-    """Signal a process by container-namespace pid; unknown pid → 404."""
+    """Signal a process by container-namespace pid; unknown pid → 404.
+
+    Audited twice, like an exec: `process.signal` before the engine is asked (so a refused or
+    failed attempt is on record too), then `process.signalled` when it was delivered or
+    `process.signal_failed` with why (`no_process`, `failed`, `not_ready`, `error`).
+    """
     sig = normalise_signal(signal if signal not in (None, "") else "TERM")
     if not isinstance(pid, int) or pid < 1:
         raise ApiError(404, "NOT_FOUND", f"no process {pid}", details={"field": "pid"})
     require_exec_ready(target)
-    result = engine().exec_run(
-        target.id,
-        ["/bin/sh", "-c", SIGNAL_SCRIPT, "sh", sig.removeprefix("SIG"), str(pid)],
-        timeout_ms=5000,
+    requested = {"pid": pid, "signal": sig}
+    started = audit.record(
+        target.actor,
+        "process.signal",
+        target_type="container",
+        target_id=target.id,
+        target_name=target.record.name,
+        tenant_id=target.record.tenant_id,
+        data=requested,
     )
+
+    def failed(ended: str, exit_code: int | None = None) -> None:
+        data = {**requested, "signal_entry": started.pk, "ended": ended, "exit_code": exit_code}
+        _audit(target, "process.signal_failed", data)
+
+    try:
+        result = engine().exec_run(
+            target.id,
+            ["/bin/sh", "-c", SIGNAL_SCRIPT, "sh", sig.removeprefix("SIG"), str(pid)],
+            timeout_ms=5000,
+        )
+    except Exception as exc:
+        failed("not_ready" if isinstance(exc, engine_errors.Conflict) else "error")
+        raise
     if result.exit_code == 3:
+        failed("no_process", 3)
         raise ApiError(
             404, "NOT_FOUND", f"no process {pid} in the container", details={"field": "pid"}
         )
     if result.exit_code != 0:
+        failed("failed", result.exit_code)
         raise ApiError(
             422,
             "UNPROCESSABLE_ENTITY",
@@ -686,7 +712,7 @@ def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
                 "engine_message": result.stderr.decode("utf-8", "replace")[:500],
             },
         )
-    _audit(target, "process.signalled", {"pid": pid, "signal": sig})
+    _audit(target, "process.signalled", {**requested, "signal_entry": started.pk})
     return {"container_id": target.id, "pid": pid, "signal": sig, "delivered": True}
 
 
