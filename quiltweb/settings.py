@@ -128,7 +128,14 @@ else:
             "NAME": str(SQLITE_PATH),
             "CONN_MAX_AGE": 60,  # the worker polls 20 times a second; do not reopen the file each time
             "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # recursive_triggers: a REPLACE that deletes a row then fires DELETE triggers,
+                # so the audit guard also sees rows a REPLACE would drop (migration 0004's
+                # trigger refuses the common case on every connection, this one is defence in
+                # depth for ours).
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA recursive_triggers=ON;"
+                ),
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },

@@ -8,7 +8,10 @@ IMMEDIATE, which already admits one writer at a time; on PostgreSQL a transactio
 lock is held from reading the chain's head until the commit.
 
 The table is append-only in the database: triggers refuse UPDATE, DELETE (and on PostgreSQL
-TRUNCATE) unless the one row of `accounts_auditguard` says `unlocked = 1`. Only `unlocked()`
+TRUNCATE; on SQLite an INSERT reusing an existing id, which `INSERT OR REPLACE` would otherwise
+turn into a silent delete, since SQLite fires no DELETE trigger for a REPLACE unless
+recursive_triggers is on; PostgreSQL's `INSERT ... ON CONFLICT DO UPDATE` is an UPDATE and
+meets the UPDATE trigger) unless the one row of `accounts_auditguard` says `unlocked = 1`. Only `unlocked()`
 sets it, and it sets and resets it inside one transaction, so no other connection ever sees the
 guard lifted; its one user is the test suite's table flush (tests/conftest.py). Whoever can
 write that table or drop triggers by hand can change the log; the chain is what then shows it.
@@ -192,7 +195,11 @@ _GUARD_TABLE = (
 _GUARD_ROW = "INSERT INTO accounts_auditguard (id, unlocked) VALUES (1, 0)"
 _LOCKED = "COALESCE((SELECT unlocked FROM accounts_auditguard WHERE id = 1), 0) <> 1"
 
-SQLITE_TRIGGERS = ("accounts_auditentry_no_update", "accounts_auditentry_no_delete")
+SQLITE_TRIGGERS = (
+    "accounts_auditentry_no_update",
+    "accounts_auditentry_no_delete",
+    "accounts_auditentry_no_replace",
+)
 POSTGRESQL_TRIGGERS = ("accounts_auditentry_no_change", "accounts_auditentry_no_truncate")
 
 
@@ -204,11 +211,15 @@ def create_guard_sql(vendor: str, *, table: bool = True) -> list[str]:
     """
     head = [_GUARD_TABLE, _GUARD_ROW] if table else []
     if vendor == "sqlite":
-        return head + [
-            f"CREATE TRIGGER accounts_auditentry_no_{op.lower()} BEFORE {op} "
-            f"ON accounts_auditentry WHEN {_LOCKED} "
-            f"BEGIN SELECT RAISE(ABORT, '{GUARD_MESSAGE}'); END"
-            for op in ("UPDATE", "DELETE")
+        return [
+            *head,
+            *[
+                f"CREATE TRIGGER accounts_auditentry_no_{op.lower()} BEFORE {op} "
+                f"ON accounts_auditentry WHEN {_LOCKED} "
+                f"BEGIN SELECT RAISE(ABORT, '{GUARD_MESSAGE}'); END"
+                for op in ("UPDATE", "DELETE")
+            ],
+            *no_replace_sql(vendor),
         ]
     if vendor == "postgresql":
         return [
@@ -229,6 +240,27 @@ def create_guard_sql(vendor: str, *, table: bool = True) -> list[str]:
     raise NotImplementedError(
         f"the append-only audit guard knows sqlite and postgresql, not {vendor}"
     )
+
+
+def no_replace_sql(vendor: str) -> list[str]:
+    """The SQLite trigger that refuses an INSERT whose id is already taken (migration 0004).
+
+    `INSERT OR REPLACE` (or `REPLACE INTO`) with an existing id deletes that row and inserts
+    the new one; with recursive_triggers off (SQLite's default) the DELETE trigger does not
+    fire, so the entry would be rewritten in place. A BEFORE INSERT trigger runs before the
+    conflict is resolved, so it refuses the statement first. `id` is the table's only unique
+    column. Idempotent (`IF NOT EXISTS`): `create_guard_sql` includes it for fresh databases
+    and rebuilt tables. PostgreSQL needs none: its upsert is an UPDATE.
+    """
+    if vendor != "sqlite":
+        return []
+    # Built from module constants only, never from input.
+    return [
+        "CREATE TRIGGER IF NOT EXISTS accounts_auditentry_no_replace BEFORE INSERT "  # noqa: S608
+        "ON accounts_auditentry WHEN "
+        f"{_LOCKED} AND EXISTS (SELECT 1 FROM accounts_auditentry WHERE id = NEW.id) "
+        f"BEGIN SELECT RAISE(ABORT, '{GUARD_MESSAGE}: an entry with this id exists'); END"
+    ]
 
 
 def drop_guard_sql(vendor: str) -> list[str]:

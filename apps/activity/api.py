@@ -22,4 +22,4 @@ def activity(request: HttpRequest) -> dict[str, Any]:
         maximum=queries.MAX_LIMIT,
         default=queries.DEFAULT_LIMIT,
     )
-    return {"activity": [queries.as_dict(e) for e in queries.visible(actor)[:limit]]}
+    return {"activity": [queries.as_dict(e, actor) for e in queries.visible(actor)[:limit]]}

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry
+from apps.accounts.secrets import sees_secrets
 from apps.core.ids import iso
 
 DEFAULT_LIMIT = 50
@@ -30,13 +31,29 @@ def for_container(actor: Actor, container_id: str) -> QuerySet[AuditEntry]:
     return visible(actor).filter(Q(target_id=container_id) | Q(data__container_id=container_id))
 
 
-def as_dict(entry: AuditEntry) -> dict[str, Any]:
+def shown_data(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
+    """An entry's data as `actor` may read it: an exec's arguments only for operators and admins.
+
+    The exec audit keeps the whole argv, and arguments carry passwords (`mysql -pS3cret`) as
+    often as environment values do, so the env-masking rule applies (`sees_secrets`): everyone
+    else gets argv[0], the true argument count (`argc`) and `argv_masked: true`.
+    """
+    data = dict(entry.data or {})
+    argv = data.get("argv")
+    if isinstance(argv, list) and not sees_secrets(actor):
+        data["argv"] = [str(argv[0])] if argv else []
+        data["argc"] = data.get("argc", len(argv))
+        data["argv_masked"] = True
+    return data
+
+
+def as_dict(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
     return {
         "id": entry.pk,
         "actor": {"kind": entry.actor_kind, "id": entry.actor_id, "name": entry.actor_name},
         "action": entry.action,
         "target": {"type": entry.target_type, "id": entry.target_id, "name": entry.target_name},
-        "data": entry.data or {},
+        "data": shown_data(entry, actor),
         "at": iso(entry.at),
     }
 

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from apps.accounts.access import require_page
+from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry
 from apps.activity import queries
 from apps.containers.access import get_container_for_page
@@ -25,14 +26,14 @@ def _htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
 
-def _page(request: HttpRequest, qs: QuerySet[AuditEntry]) -> dict[str, Any]:
+def _page(request: HttpRequest, qs: QuerySet[AuditEntry], actor: Actor) -> dict[str, Any]:
     paginator = Paginator(qs, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return {
         "page": page,
-        "entries": [_row(e) for e in page.object_list],
+        "entries": [_row(e, actor) for e in page.object_list],
         "query": params.urlencode(),
         "total": paginator.count,
     }
@@ -42,14 +43,31 @@ def _page(request: HttpRequest, qs: QuerySet[AuditEntry]) -> dict[str, Any]:
 ACTION_LABELS = {
     "container.exec": "command started",
     "container.exec_finished": "command ended",
+    "process.signal": "signal requested",
+    "process.signalled": "signal delivered",
+    "process.signal_failed": "signal failed",
+}
+
+SIGNAL_FAILURES = {
+    "no_process": "no such process",
+    "failed": "the container refused it",
+    "not_ready": "the container could not run it",
+    "error": "the engine failed",
 }
 
 
-def _exec_summary(entry: AuditEntry) -> str | None:
-    """An exec reads as its command line, and its end as how it ended (two entries, one run)."""
-    data = entry.data or {}
+def _known_summary(entry: AuditEntry, data: dict[str, Any]) -> str | None:
+    """An exec reads as its command line and its end as how it ended (two entries, one run);
+    a process signal likewise as its request and its result.
+
+    `data` is what the reader may see (`queries.shown_data`): a masked argv reads as its
+    program and how many arguments are hidden.
+    """
     if entry.action == "container.exec" and isinstance(data.get("argv"), list):
         text = "ran: " + argv_text([str(a) for a in data["argv"]])
+        if data.get("argv_masked"):
+            hidden = max(int(data.get("argc") or 0) - 1, 0)
+            return f"{text[:200]} (+{hidden} argument{'s' * (hidden != 1)} hidden)"
         return text[:237] + "…" if len(text) > 240 or data.get("truncated") else text
     if entry.action == "container.exec_finished":
         ended, ms = data.get("ended"), data.get("duration_ms")
@@ -60,15 +78,24 @@ def _exec_summary(entry: AuditEntry) -> str | None:
             "error": "the engine failed",
         }.get(str(ended), f"exit code {data.get('exit_code')} after {ms} ms")
         return f"finished: {how} (entry #{data.get('exec_entry')})"
+    if entry.action.startswith("process.signal"):
+        what, ref = f"{data.get('signal')} to pid {data.get('pid')}", data.get("signal_entry")
+        if entry.action == "process.signal":
+            return f"send {what}"
+        if entry.action == "process.signalled":
+            return f"delivered {what} (entry #{ref})"
+        if entry.action == "process.signal_failed":
+            why = SIGNAL_FAILURES.get(str(data.get("ended")), str(data.get("ended")))
+            return f"{what} failed: {why} (entry #{ref})"
     return None
 
 
-def _row(entry: AuditEntry) -> dict[str, Any]:
-    data = entry.data or {}
+def _row(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
+    data = queries.shown_data(entry, actor)
     container_id = (
         entry.target_id if entry.target_type == "container" else str(data.get("container_id", ""))
     )
-    summary = _exec_summary(entry)
+    summary = _known_summary(entry, data)
     if summary is None:
         summary = ", ".join(f"{k}={_short(v)}" for k, v in data.items())[:240]
     return {
@@ -97,7 +124,7 @@ def activity_list(request: HttpRequest) -> HttpResponse:
         "nav": "activity",
         "filters": filters,
         "choices": queries.choices(actor),
-        **_page(request, qs),
+        **_page(request, qs, actor),
     }
     template = LIST_TEMPLATE + "#activity-results" if _htmx(request) else LIST_TEMPLATE
     return render(request, template, ctx)
@@ -111,5 +138,5 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
     ctx = detail_context(request, target)
     ctx["tab"] = "activity"
     ctx["panel_url"] = f"/containers/{target.id}/activity"
-    ctx.update(_page(request, queries.for_container(target.actor, target.id)))
+    ctx.update(_page(request, queries.for_container(target.actor, target.id), target.actor))
     return render(request, PANEL_TEMPLATE, ctx)

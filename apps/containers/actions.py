@@ -8,6 +8,7 @@ runner (apps/containers/runners.py) does the work.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -520,19 +521,32 @@ def exec_plan(
 
 
 MAX_AUDIT_ARGV_BYTES = 4096
+MAX_AUDIT_ARGV_ITEMS = 256
 
 
 def audit_argv(argv: list[str]) -> tuple[list[str], bool]:
-    """The argv as the audit log keeps it: whole, or cut once its UTF-8 total passes 4 KiB."""
+    """The argv as the audit log keeps it: whole, or cut at 256 items or 4 KiB of JSON.
+
+    Each item is charged what it costs in the stored JSON list (its UTF-8 bytes, quotes,
+    escapes and the separating comma), so a million empty strings cannot slip under the byte
+    budget; the item cap bounds the list even when every item is tiny. The item that crosses
+    the budget is kept cut on a character boundary. Returns `(kept, truncated)`.
+    """
     kept: list[str] = []
     budget = MAX_AUDIT_ARGV_BYTES
     for arg in argv:
+        if len(kept) >= MAX_AUDIT_ARGV_ITEMS:
+            return kept, True
         raw = arg.encode("utf-8", "replace")
-        if len(raw) > budget:
-            kept.append(raw[:budget].decode("utf-8", "ignore"))
+        cost = len(json.dumps(arg, ensure_ascii=False).encode("utf-8", "replace")) + 1
+        if cost > budget:
+            # A prefix's JSON overhead is at most the whole item's, so this much of it fits.
+            room = budget - (cost - len(raw))
+            if room > 0:
+                kept.append(raw[:room].decode("utf-8", "ignore"))
             return kept, True
         kept.append(arg)
-        budget -= len(raw)
+        budget -= cost
     return kept, False
 
 
@@ -546,9 +560,9 @@ def audit_exec_started(
 ) -> int:
     """Record an exec before it runs (who, from where, the whole argv); returns the entry's id."""
     kept, truncated = audit_argv(argv)
-    data: dict[str, Any] = {"argv": kept, "truncated": truncated}
-    if truncated:
-        data["argc"] = len(argv)
+    # argc is always the true count: the activity feed tells masked readers how many
+    # arguments were hidden, and a cut argv how many there were.
+    data: dict[str, Any] = {"argv": kept, "argc": len(argv), "truncated": truncated}
     if workdir:
         data["workdir"] = workdir[:200]
     data["timeout_ms"] = timeout_ms
@@ -648,21 +662,47 @@ SIGNAL_SCRIPT = '[ -d "/proc/$2" ] || exit 3; kill -s "$1" "$2"'
 
 
 def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
-    """Signal a process by container-namespace pid; unknown pid → 404."""
+    """Signal a process by container-namespace pid; unknown pid → 404.
+
+    Audited twice, like an exec: `process.signal` before the engine is asked (so a refused or
+    failed attempt is on record too), then `process.signalled` when it was delivered or
+    `process.signal_failed` with why (`no_process`, `failed`, `not_ready`, `error`).
+    """
     sig = normalise_signal(signal if signal not in (None, "") else "TERM")
     if not isinstance(pid, int) or pid < 1:
         raise ApiError(404, "NOT_FOUND", f"no process {pid}", details={"field": "pid"})
     require_exec_ready(target)
-    result = engine().exec_run(
-        target.id,
-        ["/bin/sh", "-c", SIGNAL_SCRIPT, "sh", sig.removeprefix("SIG"), str(pid)],
-        timeout_ms=5000,
+    requested = {"pid": pid, "signal": sig}
+    started = audit.record(
+        target.actor,
+        "process.signal",
+        target_type="container",
+        target_id=target.id,
+        target_name=target.record.name,
+        tenant_id=target.record.tenant_id,
+        data=requested,
     )
+
+    def failed(ended: str, exit_code: int | None = None) -> None:
+        data = {**requested, "signal_entry": started.pk, "ended": ended, "exit_code": exit_code}
+        _audit(target, "process.signal_failed", data)
+
+    try:
+        result = engine().exec_run(
+            target.id,
+            ["/bin/sh", "-c", SIGNAL_SCRIPT, "sh", sig.removeprefix("SIG"), str(pid)],
+            timeout_ms=5000,
+        )
+    except Exception as exc:
+        failed("not_ready" if isinstance(exc, engine_errors.Conflict) else "error")
+        raise
     if result.exit_code == 3:
+        failed("no_process", 3)
         raise ApiError(
             404, "NOT_FOUND", f"no process {pid} in the container", details={"field": "pid"}
         )
     if result.exit_code != 0:
+        failed("failed", result.exit_code)
         raise ApiError(
             422,
             "UNPROCESSABLE_ENTITY",
@@ -672,7 +712,7 @@ def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
                 "engine_message": result.stderr.decode("utf-8", "replace")[:500],
             },
         )
-    _audit(target, "process.signalled", {"pid": pid, "signal": sig})
+    _audit(target, "process.signalled", {**requested, "signal_entry": started.pk})
     return {"container_id": target.id, "pid": pid, "signal": sig, "delivered": True}
 
 

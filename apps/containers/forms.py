@@ -12,17 +12,28 @@ from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY
+from apps.images.tenancy import Owners, tenant_may_use
 
 # Snapshot images are cloned from the snapshots page; retained ones belong to deleted snapshots.
 HIDDEN_PREFIXES = (SNAPSHOT_REPOSITORY + ":", RETAINED_REPOSITORY + ":")
 
 
-def image_choices() -> list[tuple[str, str]]:
-    """Tagged local images (snapshot and retained images hidden), the managed image first."""
+def image_choices(tenant_id: int | None = None) -> list[tuple[str, str]]:
+    """Tagged local images a new container of `tenant_id` may use, the managed image first.
+
+    Snapshot and retained tags are never offered (snapshots are cloned from their page), and
+    neither is any other tag of a tenant's image (say `backup:1` on a snapshot image an admin
+    tagged): ownership follows the image, not the tag (`apps.images.tenancy`), so another
+    tenant's snapshot never appears here. `None` offers only images of everyone's.
+    """
     base = settings.QUILTWEB_BASE_IMAGE
     refs: set[str] = set()
     try:
-        for image in engine().list_images():
+        images = engine().list_images()
+        owners = Owners((i.repo_tags, i.labels) for i in images)
+        for image in images:
+            if not tenant_may_use(owners.of(image.repo_tags, image.labels), tenant_id):
+                continue
             for tag in image.repo_tags:
                 if tag and tag != "<none>:<none>" and not tag.startswith(HIDDEN_PREFIXES):
                     refs.add(tag.removesuffix(":latest"))

@@ -28,6 +28,11 @@ NAME_HINT = (
     "Names are 1-63 characters: letters, digits, '_', '.', '-', starting with a letter or digit."
 )
 MAX_MAP_ENTRIES = 256
+# Linux bounds an argv by bytes (ARG_MAX: a quarter of the stack limit, 2 MiB by default, and
+# 128 KiB per string), not by count: MAX_ARG_STRINGS is 2^31-1. A count cap is our policy, so a
+# body of a million empty strings is refused here instead of costing the engine, the audit log
+# and every reader of it; real commands (even `find ... -exec` lists) stay far below it.
+MAX_COMMAND_ARGS = 4096
 # Mounting over these would hide or replace the kernel's interfaces inside the container
 # (a volume at /sys/fs/cgroup or /dev could shadow what the runtime set up, or be read by it).
 KERNEL_FS_PATHS = ("/proc", "/sys", "/dev")
@@ -192,6 +197,17 @@ def validate_command(value: Any, field_name: str) -> list[str] | None:
     ):
         raise invalid(
             field_name, f"{field_name} must be a non-empty array of strings", hint=SHELL_HINT
+        )
+    if len(value) > MAX_COMMAND_ARGS:
+        raise invalid(
+            field_name,
+            f"{field_name} has {len(value)} arguments; at most {MAX_COMMAND_ARGS} are allowed",
+            hint=(
+                f"QuiltWeb accepts at most {MAX_COMMAND_ARGS} arguments (a policy limit: Linux "
+                "limits the total size, ARG_MAX, not the count). Pass long lists through a file "
+                "or stdin, e.g. xargs."
+            ),
+            max_items=MAX_COMMAND_ARGS,
         )
     if any("\x00" in arg for arg in value):
         raise invalid(field_name, f"{field_name} must not contain NUL characters")

@@ -545,7 +545,8 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
             if request.htmx:
                 return HttpResponseClientRedirect(f"/containers/{target.id}/")
             return redirect(f"/containers/{target.id}/")
-    choices = image_choices()
+    # The images the container's tenant may start from (the one a POST creates it in).
+    choices = image_choices(actor.tenant_id or Tenant.default().pk)
     typed = (form.data.get("image") or "").strip() if form.is_bound else ""
     if typed and typed not in {value for value, _ in choices}:
         choices.append((typed, f"{typed} (not found locally)"))  # keep what was typed

@@ -168,3 +168,56 @@ def test_it_keeps_the_chain_whole_under_concurrent_writers() -> None:
         t.join()
     assert errors == []
     assert "32 entries" in _verify()
+
+
+def _rewrite_sql(verb: str, entry_id: int) -> str:
+    """`<verb> INTO accounts_auditentry (...) SELECT ...` copying entry `entry_id` with a new
+    actor name: the same id, so a REPLACE would delete the entry and insert the forgery."""
+    columns = [f.column for f in AuditEntry._meta.concrete_fields]
+    values = ["'mallory'" if c == "actor_name" else c for c in columns]
+    return (
+        f"{verb} INTO accounts_auditentry ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM accounts_auditentry WHERE id = {int(entry_id)}"
+    )
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="REPLACE is SQLite's")
+def test_it_refuses_insert_or_replace_of_an_existing_entry() -> None:
+    entry = _entry()
+    with connection.cursor() as cursor:
+        # Django connections also turn recursive_triggers on (settings); a raw sqlite3 client
+        # does not, and the trigger must hold there too.
+        cursor.execute("PRAGMA recursive_triggers = OFF")
+        try:
+            for verb in ("INSERT OR REPLACE", "REPLACE"):
+                with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                    cursor.execute(_rewrite_sql(verb, entry.pk))
+        finally:
+            cursor.execute("PRAGMA recursive_triggers = ON")
+    assert AuditEntry.objects.get(pk=entry.pk).actor_name == entry.actor_name
+    assert "intact" in _verify()
+
+
+def test_it_refuses_an_upsert_of_an_existing_entry() -> None:
+    # PostgreSQL's ON CONFLICT DO UPDATE is an UPDATE and meets the UPDATE trigger; SQLite's
+    # is refused by the INSERT trigger first.
+    entry = _entry()
+    sql = _rewrite_sql("INSERT", entry.pk)
+    sql += " ON CONFLICT (id) DO UPDATE SET actor_name = 'mallory'"
+    # (The SELECT's WHERE clause also settles SQLite's upsert parsing ambiguity.)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+    assert AuditEntry.objects.get(pk=entry.pk).actor_name == entry.actor_name
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the trigger is SQLite's")
+def test_it_reports_a_missing_no_replace_trigger() -> None:
+    _entry()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER accounts_auditentry_no_replace")
+    with pytest.raises(CommandError, match="triggers are missing"):
+        _verify()

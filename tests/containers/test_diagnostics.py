@@ -126,3 +126,57 @@ def test_it_publishes_container_updates(
     assert [e.data["action"] for e in events] == ["created", "stopped", "deleted"]
     assert events[0].data["container"]["name"] == "evented"
     assert events[-1].data["container"] is None
+
+
+def test_it_audits_a_signal_before_it_is_sent_even_for_an_unknown_pid(
+    make_container: Any, operator: Any
+) -> None:
+    cid = make_container("signal-audit")["container_id"]
+    missing = operator.json(
+        "DELETE",
+        f"/api/containers/{cid}/processes/99999?signal=KILL",
+        **{"X-Request-Id": "req-signal-404"},
+    )
+    assert missing.status_code == 404
+    requested, failed = AuditEntry.objects.filter(
+        target_id=cid, action__startswith="process."
+    ).order_by("id")
+    assert requested.action == "process.signal"
+    assert requested.data == {"pid": 99999, "signal": "SIGKILL"}
+    assert (requested.role, requested.client_ip, requested.request_id) == (
+        "operator",
+        "127.0.0.1",
+        "req-signal-404",
+    )
+    assert failed.action == "process.signal_failed"
+    assert failed.data == {
+        "pid": 99999,
+        "signal": "SIGKILL",
+        "signal_entry": requested.pk,
+        "ended": "no_process",
+        "exit_code": 3,
+    }
+    html = operator.client.get(f"/containers/{cid}/activity").content.decode()
+    assert "signal requested" in html and "send SIGKILL to pid 99999" in html
+    assert "signal failed" in html
+    assert f"SIGKILL to pid 99999 failed: no such process (entry #{requested.pk})" in html
+
+
+def test_it_pairs_a_delivered_signal_with_its_request(make_container: Any, operator: Any) -> None:
+    cid = make_container("signal-pair")["container_id"]
+    operator.json(
+        "POST",
+        f"/api/containers/{cid}/exec",
+        {"command": ["/bin/sh", "-c", "sleep 401 >/dev/null 2>&1 &"]},
+    )
+    procs = operator.json("GET", f"/api/containers/{cid}/processes").json()["processes"]
+    pid = next(p["pid"] for p in procs if p["command"] == "sleep 401")
+    killed = operator.json("DELETE", f"/api/containers/{cid}/processes/{pid}")
+    assert killed.status_code == 200
+    requested = AuditEntry.objects.get(target_id=cid, action="process.signal")
+    delivered = AuditEntry.objects.get(target_id=cid, action="process.signalled")
+    assert requested.pk < delivered.pk
+    assert delivered.data == {"pid": pid, "signal": "SIGTERM", "signal_entry": requested.pk}
+    html = operator.client.get("/activity/?action=process.").content.decode()
+    assert "signal delivered" in html
+    assert f"delivered SIGTERM to pid {pid} (entry #{requested.pk})" in html

@@ -49,6 +49,7 @@ def test_it_audits_the_whole_argv_role_client_and_request_id_before_the_run(
     assert started.action == "container.exec"
     assert started.data == {
         "argv": argv,
+        "argc": 3,
         "truncated": False,
         "workdir": "/tmp",
         "timeout_ms": 30000,
@@ -132,3 +133,36 @@ def test_it_shows_both_entries_in_the_activity_feed(make_container: Any, operato
     html = operator.client.get("/activity/?action=container.").content.decode()
     assert "ran: exit 3" in html
     assert "finished: exit code 3" in html
+
+
+def test_it_charges_each_audited_argument_its_json_cost_and_caps_the_count() -> None:
+    from apps.containers.actions import (
+        MAX_AUDIT_ARGV_BYTES,
+        MAX_AUDIT_ARGV_ITEMS,
+        audit_argv,
+    )
+
+    # Empty strings cost nothing in UTF-8 but 3 bytes each in the stored list (quotes, comma).
+    kept, truncated = audit_argv(["/bin/true"] + [""] * 1_000_000)
+    assert truncated is True
+    assert len(kept) <= MAX_AUDIT_ARGV_ITEMS
+    assert len(json.dumps(kept, ensure_ascii=False).encode()) <= MAX_AUDIT_ARGV_BYTES + 2
+    # Short items stop at the item cap even while the bytes would allow more.
+    kept, truncated = audit_argv(["x"] * 300)
+    assert (len(kept), truncated) == (MAX_AUDIT_ARGV_ITEMS, True)
+    # Escapes count: 2,000 quotes are 4,002 JSON bytes, so the item is cut to fit.
+    kept, truncated = audit_argv(["/bin/echo", '"' * 2000, '"' * 2000])
+    assert truncated is True and kept[:2] == ["/bin/echo", '"' * 2000]
+    assert len(json.dumps(kept, ensure_ascii=False).encode()) <= MAX_AUDIT_ARGV_BYTES + 2
+    assert audit_argv(["ls", "-l"]) == (["ls", "-l"], False)
+
+
+def test_it_records_the_true_count_of_a_long_argv(make_container: Any, operator: Any) -> None:
+    cid = make_container("many-args")["container_id"]
+    argv = ["/bin/sh", "-c", 'exit "$(($# % 256))"', "sh", *[""] * 4000]
+    response = operator.json("POST", f"/api/containers/{cid}/exec", {"command": argv})
+    assert response.status_code == 200, response.json()
+    assert response.json()["exit_code"] == 4000 % 256
+    entry = AuditEntry.objects.get(target_id=cid, action="container.exec")
+    assert entry.data["argc"] == 4004 and entry.data["truncated"] is True
+    assert len(entry.data["argv"]) <= 256

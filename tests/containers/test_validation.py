@@ -141,7 +141,22 @@ BAD_EXEC_BODIES: list[tuple[dict[str, Any], str]] = [
     ({"command": ["ls"], "timeout_ms": 600001}, "timeout_ms"),
     ({"command": ["ls"], "environment": {"A B": "x"}}, "environment"),
     ({"command": ["ls"], "tty": True}, "tty"),
+    ({"command": ["/bin/true", *[""] * 4096]}, "command"),
 ]
+
+
+def test_it_refuses_more_than_4096_arguments_with_a_hint(
+    make_container: Any, operator: Any
+) -> None:
+    cid = make_container("argful-target")["container_id"]
+    paths = (("/api/containers", {"name": "argful"}), (f"/api/containers/{cid}/exec", {}))
+    for path, extra in paths:
+        response = operator.json("POST", path, {**extra, "command": ["/bin/true", *[""] * 10**5]})
+        assert response.status_code == 422, (path, response.json())
+        body = response.json()
+        assert body["error_code"] == "UNPROCESSABLE_ENTITY"
+        assert body["details"] == {"field": "command", "max_items": 4096}
+        assert "ARG_MAX" in body["hint"]
 
 
 def test_it_refuses_every_bad_exec_body_before_checking_readiness(
