@@ -55,14 +55,15 @@ def resolve_key(raw: str, client: str) -> tuple[ApiKey | None, ApiError | None]:
     valid keys, so a guess never hits it.
     """
     key = key_cache.cached(raw)
+    counted_as = throttle.client_key(client)
     if key is None:
-        wait = throttle.retry_after(throttle.API_KEY_CLIENT, client)
+        wait = throttle.retry_after(throttle.API_KEY_CLIENT, counted_as)
         if wait is not None:
             return None, rate_limited(wait)
         key = key_cache.resolve(raw)
     if key is not None and not key.is_expired:
         return key, None
-    count = throttle.fail(throttle.API_KEY_CLIENT, client)
+    count = throttle.fail(throttle.API_KEY_CLIENT, counted_as)
     if count.failures == throttle.API_KEY_CLIENT.limit:
         from apps.accounts.actions import record_lockout
 
