@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core.errors import ApiError
 from apps.core.middleware import PUBLIC_PREFIXES, is_api_path
+from apps.core.redact import redact
 
 LAST_ACTIVITY = "quiltweb_last_activity"
 SIGNED_IN_AT = "quiltweb_signed_in_at"
@@ -102,7 +103,8 @@ class IdleTimeoutMiddleware:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = f"{settings.LOGIN_URL}?next={request.path}"
             return response
-        return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        # The path goes into `next=` and from there into the login page: no credential with it.
+        return redirect_to_login(redact(request.get_full_path()), settings.LOGIN_URL)
 
 
 def touch(session: Any) -> None:
