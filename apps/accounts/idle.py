@@ -1,9 +1,10 @@
 """Signed-in sessions end after 30 minutes without activity, and 8 hours after sign-in at most.
 
 What counts as activity: a full page view (a GET that is not an htmx request, or an htmx-boosted
-navigation) and any unsafe request (POST, PUT, PATCH, DELETE) to a page or the API. What does
-not: htmx GETs (polling with `every Ns`, refreshes on server-sent events, lazy fragments), API
-GETs (the events stream and its reconnects among them) and websocket traffic. Those arrive on
+navigation) and any unsafe request (POST, PUT, PATCH, DELETE) to a page or the API but
+`POST /api/tickets`, which scripts send on every stream reconnect. What does not: htmx GETs
+(polling with `every Ns`, refreshes on server-sent events, lazy fragments), API GETs (the events
+stream and its reconnects among them), ticket requests and websocket traffic. Those arrive on
 their own while a tab stays open, so counting them would keep an abandoned session alive for
 ever; they are still checked, so the first poll after the timeout signs the tab out.
 
@@ -38,7 +39,14 @@ def now() -> float:
     return time.time()
 
 
+# Unsafe requests a page sends on its own: the event stream and the terminal fetch a ticket
+# each time they (re)connect, so these would keep an abandoned tab signed in.
+BACKGROUND_POSTS = ("/api/tickets", "/api/tickets/")
+
+
 def counts_as_activity(request: HttpRequest) -> bool:
+    if request.path in BACKGROUND_POSTS:
+        return False
     if request.method not in SAFE_METHODS:
         return True
     if is_api_path(request.path):

@@ -146,3 +146,20 @@ def test_terminal_input_does_not_revive_a_session_that_already_ended(
     idle.touch(_session_of(operator))
     response = _poll(operator)
     assert response.status_code == 204 and "HX-Redirect" in response.headers
+
+
+def test_it_does_not_count_ticket_requests_as_activity(operator: Any, clock: Clock) -> None:
+    """The event stream and the terminal ask for a ticket on every reconnect, unattended."""
+    assert _page(operator).status_code == 200
+    csrf = operator.client.cookies["csrftoken"].value
+    for _ in range(3):
+        clock.move(10)
+        response = operator.client.post(
+            "/api/tickets",
+            '{"purpose": "events"}',
+            content_type="application/json",
+            headers={"X-CSRFToken": csrf},
+        )
+        assert response.status_code == 201
+    clock.move(1)  # 31 minutes after the page view
+    assert operator.client.get("/api/activity").status_code == 401
