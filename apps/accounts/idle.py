@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib import messages
@@ -115,15 +115,25 @@ class IdleTimeoutMiddleware:
         return redirect_to_login(redact(request.get_full_path()), settings.LOGIN_URL)
 
 
-def touch(session: Any) -> None:
+def touch(session_key: str | None) -> None:
     """Count terminal input as activity: an engineer typing in a terminal for half an hour is not
     idle, though no page or API call arrives meanwhile. Websocket consumers call this (in a
-    thread, at most once a minute per socket). A session that already ended is left ended."""
-    if not session or not getattr(session, "session_key", None):
+    thread, at most once a minute per socket) with their session's key, not their copy of it:
+    that copy was loaded at connect time, so its LAST_ACTIVITY is stale (the pages' activity
+    since then is in the database) and saving it would write back every old value. The session
+    is loaded fresh, checked by the same rules as a request, and saved with only LAST_ACTIVITY
+    changed. A session that already ended is left ended."""
+    if not session_key:
         return
-    last = session.get(LAST_ACTIVITY)
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    last = store.get(LAST_ACTIVITY)  # loads it: {} when signed out, expired or unknown
+    signed_in = store.get(SIGNED_IN_AT)
     at = now()
     if not isinstance(last, int | float) or at - last > settings.QUILTWEB_SESSION_IDLE_SECONDS:
         return
-    session[LAST_ACTIVITY] = int(at)
-    session.save()
+    if isinstance(signed_in, int | float) and at - signed_in > settings.SESSION_COOKIE_AGE:
+        return
+    if int(at) <= last:
+        return
+    store[LAST_ACTIVITY] = int(at)
+    store.save()
