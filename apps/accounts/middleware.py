@@ -18,6 +18,9 @@ from apps.core.errors import ApiError
 TOKEN_PATHS = ("/api/events", "/ws/terminal/attach")
 # The route a ticket is good for, by purpose (a terminal ticket cannot open the event stream).
 TICKET_PURPOSES = {"/api/events": "events", "/ws/terminal/attach": "terminal"}
+# Where an HTTP request may carry `?ticket=`: the terminal's path is a websocket route
+# (apps.core.websocket), and a plain GET to it must not spend a ticket or sign anyone in.
+HTTP_TICKET_PATHS = ("/api/events",)
 
 
 def raw_key_from(request: HttpRequest) -> str | None:
@@ -84,7 +87,7 @@ class ApiKeyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         raw = raw_key_from(request) if request.path.startswith("/api") else None
-        ticket = request.GET.get("ticket") if request.path in TICKET_PURPOSES else None
+        ticket = request.GET.get("ticket") if request.path in HTTP_TICKET_PATHS else None
         if raw is not None:
             key, err = resolve_key(raw, throttle.client_address(request.META))
             if err is not None or key is None:

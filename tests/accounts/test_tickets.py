@@ -221,3 +221,14 @@ def test_two_racing_claims_of_one_ticket_give_exactly_one_success(operator: Any)
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert winners[0][0].pk == operator.user.pk
+
+
+@pytest.mark.django_db
+def test_a_plain_http_request_to_the_terminal_path_neither_spends_nor_takes_a_ticket(
+    operator: Any, client: Any
+) -> None:
+    raw = new_ticket(operator, "terminal")
+    client.get(f"/ws/terminal/attach?ticket={raw}")
+    assert "_auth_user_id" not in client.session
+    assert Ticket.objects.get(ticket_hash=hash_key(raw)).used_at is None
+    assert tickets.consume(raw, "terminal") is not None  # still good for the websocket
