@@ -217,6 +217,18 @@ def test_two_racing_claims_of_one_ticket_give_exactly_one_success(operator: Any)
         thread.start()
     for thread in threads:
         thread.join(60)
+    if connection.vendor == "postgresql":
+        # The threads closed their connections; wait until the server has let them go, so the
+        # test database can be dropped at the end of the run.
+        with connection.cursor() as cursor:
+            for _ in range(2000):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                if cursor.fetchone()[0] == 0:
+                    break
+                cursor.execute("SELECT pg_sleep(0.005)")
     assert len(results) == 2
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
