@@ -271,7 +271,11 @@ QUILTWEB_API_KEY_DEFAULT_DAYS = env_int("QUILTWEB_API_KEY_DEFAULT_DAYS", 90)
 QUILTWEB_TICKET_SECONDS = env_int("QUILTWEB_TICKET_SECONDS", 60)
 # Brute-force throttles (apps.accounts.throttle): failures allowed per fixed window, and the
 # window in seconds. Sign-ins per account and per client address, bad API keys per client.
+# Failed sign-ins per window for one account from one client address (IPv6: its /64) ...
 QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT = env_int("QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT", 5)
+# ... for one account from all addresses together (the backstop for distributed guessing) ...
+QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT_ALL = env_int("QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT_ALL", 100)
+# ... and for one client address across all accounts.
 QUILTWEB_LOGIN_FAILURES_PER_CLIENT = env_int("QUILTWEB_LOGIN_FAILURES_PER_CLIENT", 20)
 QUILTWEB_LOGIN_WINDOW_SECONDS = env_int("QUILTWEB_LOGIN_WINDOW_SECONDS", 15 * 60)
 QUILTWEB_API_KEY_FAILURES_PER_CLIENT = env_int("QUILTWEB_API_KEY_FAILURES_PER_CLIENT", 20)

@@ -14,12 +14,15 @@ from apps.accounts.models import Role, Tenant
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, throttled per account and per client address.
+    """Django's sign-in form, throttled per (account, client address), per client address and,
+    with a much higher limit, per account from all addresses (apps.accounts.throttle).
 
     Each attempt is counted before the password is checked, so parallel guesses cannot all slip
-    under the limit; a success then clears the account's counter and takes back its count from
-    the client's. While either is locked even the right password is refused, with a form error
-    saying when to try again (`retry_after` tells the view to answer 429).
+    under the limit; a success then clears its (account, client) counter and takes its count
+    back from the other two. While a counter is locked even the right password is refused, with
+    a form error saying when to try again (`retry_after` tells the view to answer 429). An
+    attempt refused by one counter is not counted by the next: it tested no password, and one
+    address cannot push an account's backstop past what its own pair limit allows.
     """
 
     retry_after: int | None = None
@@ -30,15 +33,20 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         if not username or not password:
             return super().clean()
         client = throttle.client_address(self.request.META if self.request else {})
-        by_client = throttle.fail(throttle.LOGIN_CLIENT, client)
+        by_client = throttle.fail(throttle.LOGIN_CLIENT, throttle.client_key(client))
         if by_client.failures > throttle.LOGIN_CLIENT.limit:
             self._locked(by_client, throttle.LOGIN_CLIENT, client=client, username=None)
+        pair = throttle.pair_key(username, client)
+        by_pair = throttle.fail(throttle.LOGIN_PAIR, pair)
+        if by_pair.failures > throttle.LOGIN_PAIR.limit:
+            self._locked(by_pair, throttle.LOGIN_PAIR, client=client, username=username)
         by_account = throttle.fail(throttle.LOGIN_ACCOUNT, username)
         if by_account.failures > throttle.LOGIN_ACCOUNT.limit:
             self._locked(by_account, throttle.LOGIN_ACCOUNT, client=client, username=username)
-        data = super().clean()  # raises invalid_login: both counts stand
-        throttle.reset(throttle.LOGIN_ACCOUNT, username)
-        throttle.forgive(throttle.LOGIN_CLIENT, client)
+        data = super().clean()  # raises invalid_login: all three counts stand
+        throttle.reset(throttle.LOGIN_PAIR, pair)
+        throttle.forgive(throttle.LOGIN_ACCOUNT, username)
+        throttle.forgive(throttle.LOGIN_CLIENT, throttle.client_key(client))
         return data
 
     def _locked(
@@ -55,7 +63,10 @@ class ThrottledAuthenticationForm(AuthenticationForm):
                 retry_after=count.retry_after,
             )
         self.retry_after = count.retry_after
-        whose = "for this account" if username else "from your address"
+        whose = {
+            throttle.LOGIN_PAIR.scope: "for this account from your address",
+            throttle.LOGIN_ACCOUNT.scope: "for this account",
+        }.get(rule.scope, "from your address")
         raise forms.ValidationError(
             f"Too many failed sign-ins {whose}. Try again {throttle.in_words(count.retry_after)}.",
             code="throttled",

@@ -1,9 +1,10 @@
 """Signed-in sessions end after 30 minutes without activity, and 8 hours after sign-in at most.
 
 What counts as activity: a full page view (a GET that is not an htmx request, or an htmx-boosted
-navigation) and any unsafe request (POST, PUT, PATCH, DELETE) to a page or the API. What does
-not: htmx GETs (polling with `every Ns`, refreshes on server-sent events, lazy fragments), API
-GETs (the events stream and its reconnects among them) and websocket traffic. Those arrive on
+navigation) and any unsafe request (POST, PUT, PATCH, DELETE) to a page or the API but
+`POST /api/tickets`, which scripts send on every stream reconnect. What does not: htmx GETs
+(polling with `every Ns`, refreshes on server-sent events, lazy fragments), API GETs (the events
+stream and its reconnects among them), ticket requests and websocket traffic. Those arrive on
 their own while a tab stays open, so counting them would keep an abandoned session alive for
 ever; they are still checked, so the first poll after the timeout signs the tab out.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib import messages
@@ -26,6 +27,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core.errors import ApiError
 from apps.core.middleware import PUBLIC_PREFIXES, is_api_path
+from apps.core.redact import redact
 
 LAST_ACTIVITY = "quiltweb_last_activity"
 SIGNED_IN_AT = "quiltweb_signed_in_at"
@@ -37,7 +39,14 @@ def now() -> float:
     return time.time()
 
 
+# Unsafe requests a page sends on its own: the event stream and the terminal fetch a ticket
+# each time they (re)connect, so these would keep an abandoned tab signed in.
+BACKGROUND_POSTS = ("/api/tickets", "/api/tickets/")
+
+
 def counts_as_activity(request: HttpRequest) -> bool:
+    if request.path in BACKGROUND_POSTS:
+        return False
     if request.method not in SAFE_METHODS:
         return True
     if is_api_path(request.path):
@@ -102,18 +111,29 @@ class IdleTimeoutMiddleware:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = f"{settings.LOGIN_URL}?next={request.path}"
             return response
-        return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        # The path goes into `next=` and from there into the login page: no credential with it.
+        return redirect_to_login(redact(request.get_full_path()), settings.LOGIN_URL)
 
 
-def touch(session: Any) -> None:
+def touch(session_key: str | None) -> None:
     """Count terminal input as activity: an engineer typing in a terminal for half an hour is not
     idle, though no page or API call arrives meanwhile. Websocket consumers call this (in a
-    thread, at most once a minute per socket). A session that already ended is left ended."""
-    if not session or not getattr(session, "session_key", None):
+    thread, at most once a minute per socket) with their session's key, not their copy of it:
+    that copy was loaded at connect time, so its LAST_ACTIVITY is stale (the pages' activity
+    since then is in the database) and saving it would write back every old value. The session
+    is loaded fresh, checked by the same rules as a request, and saved with only LAST_ACTIVITY
+    changed. A session that already ended is left ended."""
+    if not session_key:
         return
-    last = session.get(LAST_ACTIVITY)
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    last = store.get(LAST_ACTIVITY)  # loads it: {} when signed out, expired or unknown
+    signed_in = store.get(SIGNED_IN_AT)
     at = now()
     if not isinstance(last, int | float) or at - last > settings.QUILTWEB_SESSION_IDLE_SECONDS:
         return
-    session[LAST_ACTIVITY] = int(at)
-    session.save()
+    if isinstance(signed_in, int | float) and at - signed_in > settings.SESSION_COOKIE_AGE:
+        return
+    if int(at) <= last:
+        return
+    store[LAST_ACTIVITY] = int(at)
+    store.save()

@@ -18,6 +18,9 @@ from apps.core.errors import ApiError
 TOKEN_PATHS = ("/api/events", "/ws/terminal/attach")
 # The route a ticket is good for, by purpose (a terminal ticket cannot open the event stream).
 TICKET_PURPOSES = {"/api/events": "events", "/ws/terminal/attach": "terminal"}
+# Where an HTTP request may carry `?ticket=`: the terminal's path is a websocket route
+# (apps.core.websocket), and a plain GET to it must not spend a ticket or sign anyone in.
+HTTP_TICKET_PATHS = ("/api/events",)
 
 
 def raw_key_from(request: HttpRequest) -> str | None:
@@ -55,14 +58,15 @@ def resolve_key(raw: str, client: str) -> tuple[ApiKey | None, ApiError | None]:
     valid keys, so a guess never hits it.
     """
     key = key_cache.cached(raw)
+    counted_as = throttle.client_key(client)
     if key is None:
-        wait = throttle.retry_after(throttle.API_KEY_CLIENT, client)
+        wait = throttle.retry_after(throttle.API_KEY_CLIENT, counted_as)
         if wait is not None:
             return None, rate_limited(wait)
         key = key_cache.resolve(raw)
     if key is not None and not key.is_expired:
         return key, None
-    count = throttle.fail(throttle.API_KEY_CLIENT, client)
+    count = throttle.fail(throttle.API_KEY_CLIENT, counted_as)
     if count.failures == throttle.API_KEY_CLIENT.limit:
         from apps.accounts.actions import record_lockout
 
@@ -83,7 +87,7 @@ class ApiKeyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         raw = raw_key_from(request) if request.path.startswith("/api") else None
-        ticket = request.GET.get("ticket") if request.path in TICKET_PURPOSES else None
+        ticket = request.GET.get("ticket") if request.path in HTTP_TICKET_PATHS else None
         if raw is not None:
             key, err = resolve_key(raw, throttle.client_address(request.META))
             if err is not None or key is None:

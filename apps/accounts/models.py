@@ -156,13 +156,16 @@ class AuthThrottle(models.Model):
     the table bounded by the number of accounts and client addresses, whatever the attack rate.
     """
 
-    scope = models.CharField(max_length=32)  # login_account | login_client | api_key_client
+    # login_pair | login_account | login_client | api_key_client (apps.accounts.throttle)
+    scope = models.CharField(max_length=32)
     key = models.CharField(max_length=255)
     window_start = models.DateTimeField()
     failures = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="auth_throttle_key")]
+        # The sweep deletes each scope's ended windows: an index keeps that cheap.
+        indexes = [models.Index(fields=["scope", "window_start"], name="auth_throttle_window")]
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key} {self.failures} since {self.window_start}"

@@ -1,4 +1,5 @@
-"""Brute-force throttles: failed sign-ins per account and per client, bad API keys per client.
+"""Brute-force throttles: failed sign-ins per (account, client), per client and per account;
+bad API keys per client.
 
 Design. Counters are rows of `AuthThrottle` in the database, one per (scope, key), each with a
 fixed window: the first failure opens a window of `window` seconds, later failures in it add
@@ -6,16 +7,28 @@ one, and once `limit` failures are in the window the key is locked until the win
 database, not Django's cache, because the cache is per process here (LocMem) and several web
 processes will share one database (contract 2.16): every process sees the same counts with
 nothing more to configure. Windows always end, so the throttle cannot lock a real user out
-for longer than one window (15 minutes for sign-ins, 1 minute for API keys by default), and a
-successful sign-in clears its account's counter.
+for longer than one window (15 minutes for sign-ins, 1 minute for API keys by default).
+
+Sign-ins are counted three ways, so that nobody can lock someone else out cheaply:
+- per (account, client address), 5 per window: the guesser's address is locked for that
+  account, while the account's owner, signing in from elsewhere, is not;
+- per client address across accounts, 20 per window: one address spraying many accounts;
+- per account from all addresses, a much higher backstop (100 per window): guessing spread
+  over many addresses. Reaching it takes at least limit / pair-limit addresses, which is what
+  it costs an attacker to lock an account for everyone.
+A successful sign-in clears its (account, client) counter and takes its attempt back from the
+other two. IPv6 clients are counted by their /64 (one host usually holds a whole /64).
 
 Limits and windows are settings (QUILTWEB_LOGIN_* and QUILTWEB_API_KEY_FAILURES_PER_CLIENT /
 _WINDOW_SECONDS). Each lock-out is audited once, by the caller, as `auth.login_throttled` or
-`auth.api_key_throttled` with the system as actor (the client is not anyone we know).
+`auth.api_key_throttled` with the system as actor (the client is not anyone we know). Rows
+whose window has ended are deleted as new failures are written, at most once a minute per
+process, so the table stays as small as the set of recent offenders.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,8 +57,13 @@ class Rule:
         return timedelta(seconds=int(getattr(settings, self.window_setting)))
 
 
+# One account from one client address (the key is `pair_key(username, client)`).
+LOGIN_PAIR = Rule(
+    "login_pair", "QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT", "QUILTWEB_LOGIN_WINDOW_SECONDS"
+)
+# One account from every address: the backstop for guessing spread over many addresses.
 LOGIN_ACCOUNT = Rule(
-    "login_account", "QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT", "QUILTWEB_LOGIN_WINDOW_SECONDS"
+    "login_account", "QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT_ALL", "QUILTWEB_LOGIN_WINDOW_SECONDS"
 )
 LOGIN_CLIENT = Rule(
     "login_client", "QUILTWEB_LOGIN_FAILURES_PER_CLIENT", "QUILTWEB_LOGIN_WINDOW_SECONDS"
@@ -59,6 +77,30 @@ API_KEY_CLIENT = Rule(
 class Count:
     failures: int  # in the current window, this one included
     retry_after: int  # seconds until the window ends
+
+
+RULES = (LOGIN_PAIR, LOGIN_ACCOUNT, LOGIN_CLIENT, API_KEY_CLIENT)
+SWEEP_EVERY = timedelta(minutes=1)
+_last_sweep: datetime | None = None
+
+
+def client_key(address: str) -> str:
+    """What a client is counted as: its address, or for IPv6 its /64 (a host, or a customer of
+    a provider, usually gets a whole /64 and could walk through it one address per guess)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def pair_key(username: str, client: str) -> str:
+    # The client first: usernames are at most 150 characters, so the key fits in 255 whole.
+    return f"{client_key(client)} {username.strip().lower()}"
 
 
 def _key(value: str) -> str:
@@ -91,6 +133,7 @@ def retry_after(rule: Rule, key: str, *, now: datetime | None = None) -> int | N
 def fail(rule: Rule, key: str, *, now: datetime | None = None) -> Count:
     """Count one failure for `key` (a new window when the last one has ended)."""
     now = now or timezone.now()
+    _sweep(now)
     with transaction.atomic():
         row, created = AuthThrottle.objects.select_for_update().get_or_create(
             scope=rule.scope, key=_key(key), defaults={"window_start": now, "failures": 1}
@@ -102,6 +145,16 @@ def fail(rule: Rule, key: str, *, now: datetime | None = None) -> Count:
                 row.failures += 1
             row.save(update_fields=["window_start", "failures"])
     return Count(row.failures, _seconds_until(row.window_start + rule.window, now))
+
+
+def _sweep(now: datetime) -> None:
+    """Delete rows whose window has ended (they lock nothing and count nothing any more)."""
+    global _last_sweep
+    if _last_sweep is not None and now - _last_sweep < SWEEP_EVERY and now >= _last_sweep:
+        return
+    _last_sweep = now
+    for rule in RULES:
+        AuthThrottle.objects.filter(scope=rule.scope, window_start__lte=now - rule.window).delete()
 
 
 def forgive(rule: Rule, key: str) -> None:

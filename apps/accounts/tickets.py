@@ -47,18 +47,23 @@ def consume(raw: str, purpose: str) -> tuple[Any, ApiKey | None] | None:
         return None
     now = timezone.now()
     digest = hash_key(raw)
+    # The claim filters on the ticket table alone. A condition on a related table (the user's
+    # is_active) makes Django write `UPDATE ... WHERE id IN (SELECT ... JOIN ...)`, and on
+    # PostgreSQL a second claim waiting on the row lock then re-checks only `id IN (...)`, not
+    # `used_at IS NULL`: both would win. A single-table UPDATE re-checks its whole WHERE.
     claimed = Ticket.objects.filter(
         ticket_hash=digest,
         purpose=purpose,
         used_at__isnull=True,
         expires_at__gt=now,
-        user__is_active=True,
     ).update(used_at=now)
     if claimed != 1:
         return None
     ticket = Ticket.objects.select_related(
         "user", "user__profile", "user__profile__tenant", "api_key"
     ).get(ticket_hash=digest)
+    if not ticket.user.is_active:
+        return None  # used up all the same: a deactivated user's ticket is worth nothing
     key = ticket.api_key
     if key is not None and (key.revoked_at is not None or key.is_expired):
         return None  # the key that asked for it is gone: so is what it asked for

@@ -10,6 +10,7 @@ go out untouched; a view that sets its own policy keeps it.
 
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 HEADER = "Content-Security-Policy"
@@ -19,7 +20,12 @@ def policy(request: HttpRequest) -> str:
     """The policy for a page served to this request."""
     # The terminal's websocket lives on this host. CSP3 lets 'self' match ws:/wss: on the same
     # host, but older Chromium releases do not, so the websocket origin is named explicitly.
-    ws_origin = ("wss://" if request.is_secure() else "ws://") + request.get_host()
+    try:
+        ws_origin = " " + ("wss://" if request.is_secure() else "ws://") + request.get_host()
+    except DisallowedHost:
+        # The 400 page for a Host not in ALLOWED_HOSTS still gets a policy; it opens no socket,
+        # and a Host we refuse is not one to name.
+        ws_origin = ""
     directives = [
         "default-src 'self'",
         "script-src 'self'",
@@ -29,7 +35,7 @@ def policy(request: HttpRequest) -> str:
         # stay strict and styles take 'unsafe-inline'.
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",  # the favicon is a data: SVG
-        f"connect-src 'self' {ws_origin}",
+        f"connect-src 'self'{ws_origin}",
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",

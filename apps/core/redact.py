@@ -18,18 +18,34 @@ from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 SECRET_PARAMS = ("token", "ticket")
 REDACTED = "[redacted]"
+
+
+def _encodable(word: str) -> str:
+    """`word` with each character also matched percent-encoded, once or more (`%74`, `%2574`)."""
+    return "".join(f"(?:{c}|%(?:25)*{ord(c):02x})" for c in word)
+
+
 # A `token=` or `ticket=` parameter, at the start of a query string or after ?, &, ; (`&amp;`
-# in HTML) or a space or quote, up to the next separator.
-_PARAM = re.compile(r"""((?:^|[?&;\s"'])(?:token|ticket)=)[^&;\s"'#<>]*""")
+# in HTML) or a space or quote, up to the next separator. Decode-aware: a URL carried inside
+# another one (`?next=/x%3Fa%3D1%26token%3D...`, twice encoded as %2526...) hides its
+# separators, `=` and even the name's letters (`?%74oken=`) behind percent-escapes, and the
+# browser or Django decodes them back into a live parameter. Names match in any case.
+_ENC = "%(?:25)*"
+_SEP = rf"""(?:^|[?&;\s"']|{_ENC}(?:26|3f|3b|20|22|27))"""
+_NAME = f"(?:{_encodable('token')}|{_encodable('ticket')})"
+_EQ = f"(?:=|{_ENC}3d)"
+_VALUE = rf"""(?:(?!{_ENC}(?:26|3b|23|20|22|27|3c|3e))[^&;\s"'#<>])*"""
+_PARAM = re.compile(f"({_SEP}{_NAME}{_EQ}){_VALUE}", re.IGNORECASE)
 # Locals in our auth code that hold a raw credential.
 SECRET_LOCALS = frozenset({"raw", "raw_key", "token", "ticket"})
 
 
 def redact(text: str) -> str:
-    """`text` with every `token=`/`ticket=` value replaced by [redacted]."""
-    if "token=" not in text and "ticket=" not in text:
-        return text
-    return _PARAM.sub(r"\1" + REDACTED, text)
+    """`text` with every `token=`/`ticket=` value, plain or percent-encoded, replaced by
+    [redacted]."""
+    if "=" not in text and "%" not in text:
+        return text  # the common case costs one scan
+    return _PARAM.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 class RedactFilter(logging.Filter):

@@ -276,7 +276,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.activity_noted_at = at
         session = self.scope.get("session")
         if session is not None and self.scope.get("auth_method") != "api_key":
-            task = self.loop.create_task(sync_to_async(idle.touch, thread_sensitive=False)(session))
+            # The key, not this copy: the copy is as old as the socket (idle.touch says why).
+            key = session.session_key
+            task = self.loop.create_task(sync_to_async(idle.touch, thread_sensitive=False)(key))
             self.tasks = [t for t in self.tasks if not t.done()] + [task]
 
     # -- output --------------------------------------------------------------------------------

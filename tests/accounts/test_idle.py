@@ -133,7 +133,7 @@ def test_it_counts_terminal_input_as_activity(operator: Any, clock: Clock) -> No
     _page(operator)
     for _ in range(3):  # 75 minutes of typing in a terminal, noted every 25 minutes
         clock.move(25)
-        idle.touch(_session_of(operator))
+        idle.touch(_session_of(operator).session_key)
     clock.move(25)
     assert _poll(operator).status_code == 200
 
@@ -143,6 +143,43 @@ def test_terminal_input_does_not_revive_a_session_that_already_ended(
 ) -> None:
     _page(operator)
     clock.move(31)
-    idle.touch(_session_of(operator))
+    idle.touch(_session_of(operator).session_key)
     response = _poll(operator)
     assert response.status_code == 204 and "HX-Redirect" in response.headers
+
+
+def test_it_does_not_count_ticket_requests_as_activity(operator: Any, clock: Clock) -> None:
+    """The event stream and the terminal ask for a ticket on every reconnect, unattended."""
+    assert _page(operator).status_code == 200
+    csrf = operator.client.cookies["csrftoken"].value
+    for _ in range(3):
+        clock.move(10)
+        response = operator.client.post(
+            "/api/tickets",
+            '{"purpose": "events"}',
+            content_type="application/json",
+            headers={"X-CSRFToken": csrf},
+        )
+        assert response.status_code == 201
+    clock.move(1)  # 31 minutes after the page view
+    assert operator.client.get("/api/activity").status_code == 401
+
+
+def test_terminal_input_counts_though_the_sockets_session_copy_is_stale(
+    operator: Any, clock: Clock
+) -> None:
+    """The consumer's session was loaded at connect time; pages were used since, and wrote to
+    the session. Typing must count by the session as it is now, and keep what pages wrote."""
+    _page(operator)
+    held = _session_of(operator)  # what the websocket holds, loaded now
+    assert held.get(idle.LAST_ACTIVITY) is not None
+    clock.move(20)
+    assert _page(operator).status_code == 200  # activity the held copy never sees
+    fresh = _session_of(operator)
+    fresh["written_by_a_page"] = "kept"
+    fresh.save()
+    clock.move(15)  # 35 minutes after what the held copy says, 15 after the last page
+    idle.touch(held.session_key)
+    assert _session_of(operator).get("written_by_a_page") == "kept"
+    clock.move(20)  # 20 minutes after the typing
+    assert _poll(operator).status_code == 200

@@ -1,4 +1,5 @@
-"""Brute-force throttles: sign-ins per account and per client, bad API keys per client."""
+"""Brute-force throttles: sign-ins per (account, client), per client and per account (a high
+backstop); bad API keys per client."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ def expire_windows() -> None:
 
 
 @pytest.mark.django_db
-def test_it_refuses_the_right_password_after_five_failures_for_an_account(operator: Any) -> None:
+def test_it_refuses_the_right_password_after_five_failures_for_an_account_from_one_address(
+    operator: Any,
+) -> None:
     name = operator.user.username
     for _ in range(5):
         response = sign_in(name, "wrong-password")
@@ -53,10 +56,11 @@ def test_it_refuses_the_right_password_after_five_failures_for_an_account(operat
     assert response.status_code == 429
     assert not signed_in(response)
     html = response.content.decode()
-    assert "Too many failed sign-ins for this account. Try again in 15 minutes." in html
+    assert (
+        "Too many failed sign-ins for this account from your address. Try again in 15 minutes."
+        in html
+    )
     assert int(response["Retry-After"]) > 14 * 60
-    # Another client address does not help: the lock is the account's.
-    assert sign_in(name, password(operator), addr="10.9.9.9").status_code == 429
     entry = AuditEntry.objects.get(action="auth.login_throttled")
     assert entry.actor_kind == "system"
     assert entry.target_name == name
@@ -141,3 +145,61 @@ def test_it_counts_a_bad_token_on_the_event_stream(operator: Any, settings: Any)
     response = client.get(f"/api/events?token={operator.key}")
     assert response.status_code == 429
     assert operator.key not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_guesser_elsewhere_does_not_lock_the_owner_out(operator: Any, admin: Any) -> None:
+    admin.user.set_password(password(admin))
+    admin.user.save()
+    for person in (operator, admin):
+        for _ in range(12):  # far past the limit, from the guesser's address
+            sign_in(person.user.username, "wrong-password", addr="10.6.6.6")
+        assert sign_in(person.user.username, password(person), addr="10.6.6.6").status_code == 429
+        # The owner, from an address with no failures on the account, signs in all the same.
+        assert signed_in(sign_in(person.user.username, password(person), addr="10.0.0.7"))
+    assert AuditEntry.objects.filter(action="auth.login_throttled", target_type="user").count() == 2
+
+
+@pytest.mark.django_db
+def test_it_locks_an_account_for_everyone_past_the_backstop_of_all_addresses(
+    operator: Any, settings: Any
+) -> None:
+    settings.QUILTWEB_LOGIN_FAILURES_PER_ACCOUNT_ALL = 8
+    name = operator.user.username
+    for i in range(8):  # 2 from each of 4 addresses: no address reaches its own limit
+        assert sign_in(name, "wrong-password", addr=f"10.7.0.{i // 2}").status_code == 200
+    response = sign_in(name, password(operator), addr="10.7.1.1")
+    assert response.status_code == 429
+    assert "Too many failed sign-ins for this account. Try again" in response.content.decode()
+    entry = AuditEntry.objects.get(action="auth.login_throttled")
+    assert entry.target_name == name and entry.data["client"] == "10.7.1.1"
+    expire_windows()
+    assert signed_in(sign_in(name, password(operator), addr="10.7.1.1"))
+
+
+@pytest.mark.django_db
+def test_it_counts_an_ipv6_client_by_its_64(operator: Any) -> None:
+    name = operator.user.username
+    for i in range(5):  # a new address of the same /64 for each guess
+        assert sign_in(name, "wrong-password", addr=f"2001:db8:1:2::{i + 1}").status_code == 200
+    assert sign_in(name, password(operator), addr="2001:db8:1:2::99").status_code == 429
+    assert signed_in(sign_in(name, password(operator), addr="2001:db8:1:3::1"))
+    entry = AuditEntry.objects.get(action="auth.login_throttled")
+    assert entry.data["client"] == "2001:db8:1:2::99"  # the audit keeps the whole address
+
+
+@pytest.mark.django_db
+def test_it_deletes_counters_whose_window_has_ended(operator: Any, monkeypatch: Any) -> None:
+    from apps.accounts import throttle
+
+    for i in range(30):
+        sign_in(f"nobody-{i}", "guess", addr=f"10.8.0.{i}")
+    assert AuthThrottle.objects.count() > 30
+    expire_windows()
+    monkeypatch.setattr(throttle, "_last_sweep", None)
+    sign_in("someone", "guess", addr="10.8.1.1")
+    assert sorted(AuthThrottle.objects.values_list("scope", flat=True)) == [
+        "login_account",
+        "login_client",
+        "login_pair",
+    ]

@@ -167,3 +167,80 @@ def test_it_accepts_a_ticket_only_on_the_event_stream(operator: Any, client: Any
     raw = new_ticket(operator)
     response = client.get(f"/api/system/info?ticket={raw}")
     assert response.status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_claims_of_one_ticket_give_exactly_one_success(operator: Any) -> None:
+    """The first claim holds its row lock until the second is waiting on it (on PostgreSQL,
+    where that wait is observable in pg_locks), then commits: the second must find it used."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    _, raw = tickets.issue(operator.user, "terminal")
+    results: list[Any] = []
+    claimed = threading.Event()
+    second_pid: list[int] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results.append(tickets.consume(raw, "terminal"))
+                claimed.set()
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        for _ in range(2000):  # until the second claim waits on our row lock
+                            if second_pid:
+                                cursor.execute(
+                                    "SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted",
+                                    [second_pid[0]],
+                                )
+                                if cursor.fetchone():
+                                    break
+                            cursor.execute("SELECT pg_sleep(0.005)")
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    second_pid.append(cursor.fetchone()[0])
+            claimed.wait(30)
+            results.append(tickets.consume(raw, "terminal"))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    if connection.vendor == "postgresql":
+        # The threads closed their connections; wait until the server has let them go, so the
+        # test database can be dropped at the end of the run.
+        with connection.cursor() as cursor:
+            for _ in range(2000):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                if cursor.fetchone()[0] == 0:
+                    break
+                cursor.execute("SELECT pg_sleep(0.005)")
+    assert len(results) == 2
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert winners[0][0].pk == operator.user.pk
+
+
+@pytest.mark.django_db
+def test_a_plain_http_request_to_the_terminal_path_neither_spends_nor_takes_a_ticket(
+    operator: Any, client: Any
+) -> None:
+    raw = new_ticket(operator, "terminal")
+    client.get(f"/ws/terminal/attach?ticket={raw}")
+    assert "_auth_user_id" not in client.session
+    assert Ticket.objects.get(ticket_hash=hash_key(raw)).used_at is None
+    assert tickets.consume(raw, "terminal") is not None  # still good for the websocket

@@ -105,3 +105,13 @@ def test_it_keeps_every_template_free_of_inline_script_and_eval() -> None:
             line = text.count("\n", 0, match.start()) + 1
             offenders.append(f"{template.relative_to(TEMPLATES)}:{line}: {match.group(0)}")
     assert not offenders, "the CSP would block these:\n" + "\n".join(offenders)
+
+
+@pytest.mark.django_db
+def test_it_sends_a_policy_on_the_bad_host_page() -> None:
+    response = Client(HTTP_HOST="evil.example").get("/accounts/login/")
+    assert response.status_code == 400
+    policy = directives(response)
+    assert policy["connect-src"] == ["'self'"]
+    assert policy["script-src"] == ["'self'"]
+    assert "evil.example" not in response["Content-Security-Policy"]

@@ -76,3 +76,44 @@ def test_the_sign_in_redirect_does_not_carry_a_token_into_the_page(client: Any) 
     assert response.status_code == 200
     assert SECRET not in response.content.decode()
     assert SECRET not in response.redirect_chain[0][0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A URL inside `next=`: its separators and `=` are percent-encoded once or twice.
+        f"/accounts/login/?next=/containers/%3Fq%3Dx%26token%3D{SECRET}%26page%3D2",
+        f"/accounts/login/?next=%2Fx%253Fa%253D1%2526ticket%253D{TICKET}%2526b%253D2",
+        # The name's own letters encoded: Django decodes `%74oken` to `token`.
+        f"/api/events?%74oken={SECRET}",
+        f"/api/events?a=1&%74%69cket%3D{TICKET}",
+        f"/accounts/login/?next=/x%3F%2574oken%253D{SECRET}",
+    ],
+)
+def test_it_redacts_percent_encoded_names_and_values(text: str) -> None:
+    from urllib.parse import unquote
+
+    from apps.core.redact import redact
+
+    cleaned = redact(text)
+    assert SECRET not in cleaned and TICKET not in cleaned
+    assert "[redacted]" in cleaned
+    # What is not a credential survives, so the redirect still leads where it did.
+    assert unquote(unquote(cleaned)).count("=") == unquote(unquote(text)).count("=")
+
+
+@pytest.mark.django_db
+def test_an_idle_sign_out_does_not_carry_a_token_into_next(operator: Any, monkeypatch: Any) -> None:
+    from apps.accounts import idle
+
+    at = [1_800_000_000.0]
+    monkeypatch.setattr(idle, "now", lambda: at[0])
+    assert operator.client.get("/activity/").status_code == 200
+    at[0] += 31 * 60
+    response = operator.client.get(f"/activity/?x=1&token={SECRET}")
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith("/accounts/login/?next=")
+    assert SECRET not in location
+    assert "x%3D1" in location
+    assert SECRET not in operator.client.get(location).content.decode()
