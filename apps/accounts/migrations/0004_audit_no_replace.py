@@ -18,9 +18,7 @@ def create_trigger(apps: Any, schema_editor: Any) -> None:
 
 def drop_trigger(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "sqlite":
-        schema_editor.execute(
-            "DROP TRIGGER IF EXISTS accounts_auditentry_no_replace", params=None
-        )
+        schema_editor.execute("DROP TRIGGER IF EXISTS accounts_auditentry_no_replace", params=None)
 
 
 class Migration(migrations.Migration):
