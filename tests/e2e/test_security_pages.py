@@ -54,7 +54,9 @@ def test_it_lists_files_to_a_viewer_without_their_contents(anon_page: Any, live:
         expect(anon_page.locator("#vol-no-content")).to_be_visible()
         expect(anon_page.locator("a[download]")).to_have_count(0)
         shot(anon_page, "volume-viewer")
-        response = anon_page.request.get(live.url(f"/volumes/{name}/download?path=notes/secret.txt"))
+        response = anon_page.request.get(
+            live.url(f"/volumes/{name}/download?path=notes/secret.txt")
+        )
         assert response.status == 403
     finally:
         live.api("DELETE", f"/api/volumes/{name}")
