@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from importlib import import_module
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -57,7 +58,10 @@ def counts_as_activity(request: HttpRequest) -> bool:
 
 def _expired(request: HttpRequest, at: float) -> str:
     """Why this session has ended, or "" while it is still good."""
-    session = request.session
+    return _why_ended(request.session, at)
+
+
+def _why_ended(session: Any, at: float) -> str:
     signed_in = session.get(SIGNED_IN_AT)
     last = session.get(LAST_ACTIVITY)
     if isinstance(signed_in, int | float) and at - signed_in > settings.SESSION_COOKIE_AGE:
@@ -137,3 +141,16 @@ def touch(session_key: str | None) -> None:
         return
     store[LAST_ACTIVITY] = int(at)
     store.save()
+
+
+def session_alive(session_key: str | None, user_id: int | None) -> bool:
+    """Whether the sign-in behind a long-lived connection (an event stream opened with the
+    session's cookie or a ticket it minted) still stands: the session exists, still belongs to
+    that user, and has neither idled out nor outlived its 8 hours. Streams re-check this on every
+    heartbeat, so signing out, or timing out, also ends them."""
+    if not session_key:
+        return True  # not opened by a browser session (an API key): nothing to re-check here
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    if str(store.get("_auth_user_id", "")) != str(user_id):
+        return False  # signed out, expired, flushed or someone else's now
+    return not _why_ended(store, now())

@@ -24,6 +24,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.accounts import idle
 from apps.accounts.actor import Actor, actor_for
 from apps.core.api import check_query, error_response
 from apps.core.errors import ApiError, invalid
@@ -59,6 +60,8 @@ class Subscription:
     cursor: int
     resumed: bool
     gap: bool
+    # The browser session behind a cookie- or ticket-opened stream: signing out ends the stream.
+    session_key: str | None = None
     # Ids delivered lately. On PostgreSQL a row can commit after a row with a higher id, so
     # each poll looks back LATE_WINDOW ids for rows not yet sent (SQLite commits in id order).
     sent: deque[int] = field(default_factory=lambda: deque(maxlen=LATE_WINDOW * 2))
@@ -163,7 +166,21 @@ def subscribe(request: HttpRequest) -> Subscription:
         floor=cursor,
         resumed=resumed,
         gap=gap,
+        session_key=_browser_session(request),
     )
+
+
+def _browser_session(request: HttpRequest) -> str | None:
+    """The signed-in session behind this stream, when a browser opened it: with its cookie, or
+    with a ticket while that cookie is present (EventSource sends same-origin cookies)."""
+    if getattr(request, "api_key", None) is not None:
+        return None
+    session = getattr(request, "session", None)
+    if session is None or not session.session_key:
+        return None
+    if str(session.get("_auth_user_id", "")) != str(request.user.pk):
+        return None
+    return str(session.session_key)
 
 
 def _next_rows(sub: Subscription) -> list[tuple[int, str, dict[str, Any]]]:
@@ -185,7 +202,7 @@ def _still_allowed(sub: Subscription) -> bool:
             .exclude(expires_at__lte=timezone.now())
             .exists()
         )
-    return True
+    return idle.session_alive(sub.session_key, sub.user_id)
 
 
 async def stream(sub: Subscription) -> AsyncIterator[bytes]:

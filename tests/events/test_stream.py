@@ -283,3 +283,35 @@ async def test_it_delivers_a_row_that_commits_after_a_higher_id(operator):
         assert (await stream.next_data_event())[0] == base + 2
     finally:
         await stream.close()
+
+
+@pytest.mark.parametrize("with_ticket", [False, True])
+async def test_it_ends_a_browser_stream_when_its_sign_in_ends(operator, monkeypatch, with_ticket):
+    from django.contrib.sessions.models import Session
+
+    monkeypatch.setattr(events_api, "HEARTBEAT_SECONDS", 0.0)
+    client = AsyncClient()
+    await client.aforce_login(operator.user)
+    query = ""
+    if with_ticket:  # what the dashboard does: a ticket, with the session cookie alongside
+        csrf = (await client.get("/accounts/keys/")).cookies.get("csrftoken")
+        minted = await client.post(
+            "/api/tickets",
+            data=json.dumps({"purpose": "events"}),
+            content_type="application/json",
+            headers={"X-CSRFToken": csrf.value if csrf else ""},
+        )
+        assert minted.status_code == 201, minted.content
+        query = "?ticket=" + minted.json()["ticket"]
+    response = await client.get("/api/events" + query)
+    assert response.status_code == 200, response.content
+    stream = Stream(response)
+    try:
+        await stream.next()
+        assert (await stream.next())[1] == "heartbeat"  # alive while signed in
+        await sync_to_async(lambda: Session.objects.all().delete())()  # signed out elsewhere
+        with pytest.raises(StopAsyncIteration):
+            for _ in range(100):
+                await stream.next()
+    finally:
+        await stream.close()
