@@ -124,13 +124,13 @@ def receipt(op: Operation, **ids: str) -> dict[str, Any]:
 
 
 def sync_result(
-    op: Operation, *, timeout_s: float | None = None, **ids: str
+    op: Operation, ids: dict[str, str] | None = None, *, timeout_s: float | None = None
 ) -> tuple[dict[str, Any], int] | Operation:
     """Wait for `op`: the finished operation, or a 202 receipt (with `ids`) when it outlived
     the wait (`SYNC_WAIT_SECONDS` by default). A failed operation raises its error."""
     done = wait_for_operation(op, SYNC_WAIT_SECONDS if timeout_s is None else timeout_s)
     if not done.is_terminal:
-        return receipt(done, **ids), 202
+        return receipt(done, **(ids or {})), 202
     if done.status != Status.SUCCEEDED:
         raise operation_error(done)
     return done

@@ -77,7 +77,7 @@ def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, 
     op = actions.request_snapshot(request, target, body)
     ids = _reserved_snapshot(op)
     if mode == "sync":
-        done = sync_result(op, **ids)
+        done = sync_result(op, ids)
         if isinstance(done, tuple):
             return done
         snapshot = Snapshot.objects.get(snapshot_id=(done.result or {})["snapshot_id"])
@@ -109,7 +109,7 @@ def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, A
     op = actions.request_fork(request, target, body)
     ids = _reserved_snapshot(op)
     if mode == "sync":
-        done = sync_result(op, **ids)
+        done = sync_result(op, ids)
         if isinstance(done, tuple):
             return done
         result = done.result or {}

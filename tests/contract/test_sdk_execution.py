@@ -99,7 +99,7 @@ def test_it_answers_the_receipt_when_a_live_worker_has_not_finished(tenant: Any)
     )
     op = fake_runners.queue("test_sleep", params={"seconds": 0})
 
-    answer = sync_result(op, timeout_s=0, snapshot_id="snap_x")
+    answer = sync_result(op, {"snapshot_id": "snap_x"}, timeout_s=0)
 
     assert answer == (
         {
