@@ -10,6 +10,8 @@ import pytest
 
 from apps.accounts.models import AuditEntry
 from apps.containers.models import ContainerRecord
+from apps.engine import errors as engine_errors
+from apps.engine.client import Engine
 from apps.operations.models import Operation
 from tests.contract.sdkcalls import await_operation, sdk
 
@@ -168,3 +170,47 @@ def test_it_renames_by_name_and_says_success_on_env_changes(operator: Any) -> No
     replaced = sdk(operator, "PUT", env, body={"environment": {"HTTP_VERIFY": "replaced"}})
     assert replaced.json() == {"environment": {"HTTP_VERIFY": "replaced"}, "success": True}
     assert sdk(operator, "GET", env).json() == {"environment": {"HTTP_VERIFY": "replaced"}}
+
+
+def test_it_fails_the_create_operation_and_removes_a_container_that_cannot_start(
+    operator: Any, real_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {"name": "sdk-nostart"}
+    accepted = _receipt(
+        sdk(operator, "POST", "/api/containers", query={"execution": "async"}, body=body)
+    )
+    cid = accepted["container_id"]
+
+    # The engine made the container at accept time; now it refuses to start it.
+    def refuse(self: Any, container_id: str) -> None:
+        raise engine_errors.BadRequest("cannot start this one")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Engine, "start", refuse)
+        op = await_operation(operator, accepted["operation_id"])
+
+    assert op["status"] == "failed", op
+    assert op["error"]["error_code"] == "START_FAILED"
+    assert operator.json("GET", f"/api/containers/{cid}").status_code == 404
+    assert not [c for c in real_engine.list_containers() if c.id == cid]
+    assert not AuditEntry.objects.filter(action="container.created", target_id=cid).exists()
+    # Nothing is left behind, as after Part I's synchronous START_FAILED: the name is free.
+    again = sdk(operator, "POST", "/api/containers", query={"execution": "sync"}, body=body)
+    assert again.status_code == 201, again.content
+
+
+def test_it_replays_an_async_create_retried_with_its_idempotency_key(operator: Any) -> None:
+    def send() -> Any:
+        return operator.api.post(
+            "/api/containers?execution=async",
+            data={"name": "sdk-once"},
+            content_type="application/json",
+            headers={"Idempotency-Key": "create-once"},
+        )
+
+    first = _receipt(send())
+    again = _receipt(send())  # the name is taken now: a replay, not a second create
+
+    assert again == first
+    assert ContainerRecord.objects.filter(name="sdk-once").count() == 1
+    assert Operation.objects.filter(kind="create").count() == 1
