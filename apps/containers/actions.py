@@ -215,9 +215,8 @@ def _start_or_remove(container_id: str) -> None:
         raise start_failed(exc) from None
 
 
-def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
-    """Create, start and wait up to 10 s for exec readiness (spec 2.2 create)."""
-    container_id = _engine_create(
+def _engine_create_spec(tenant: Tenant, spec: CreateSpec) -> str:
+    return _engine_create(
         tenant,
         name=spec.name,
         image=spec.image,
@@ -230,8 +229,12 @@ def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
         cpu_limit_percent=spec.cpu_limit_percent,
         strict=spec.strict,
     )
-    _start_or_remove(container_id)
-    record = ContainerRecord.objects.create(
+
+
+def _record_created(
+    actor: Actor, tenant: Tenant, spec: CreateSpec, container_id: str
+) -> ContainerRecord:
+    return ContainerRecord.objects.create(
         container_id=container_id,
         tenant=tenant,
         name=spec.name,
@@ -246,12 +249,44 @@ def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
         strict=spec.strict,
         created_by=actor.as_dict(),
     )
-    info, checks = wait_exec_ready(container_id)
+
+
+def _created_data(spec: CreateSpec) -> dict[str, Any]:
+    return {"image": spec.image, "volumes": len(spec.volumes)}
+
+
+def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
+    """Create, start and wait up to 10 s for exec readiness (spec 2.2 create)."""
+    container_id = _engine_create_spec(tenant, spec)
+    _start_or_remove(container_id)
+    record = _record_created(actor, tenant, spec, container_id)
+    return finish_create(actor, record, _created_data(spec))
+
+
+def finish_create(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -> Target:
+    """After a new container started: wait for readiness, then audit and publish `created`."""
+    info, checks = wait_exec_ready(record.container_id)
     _keep_engine_created_at(record, info)
     target = Target(actor=actor, record=record, info=info, checks=checks)
-    _audit(target, "container.created", {"image": spec.image, "volumes": len(spec.volumes)})
+    _audit(target, "container.created", data)
     _publish(target, "created", checks=checks)
     return target
+
+
+def start_created(record: ContainerRecord) -> None:
+    """Start a container `request_create` made; if the engine refuses, the container and its
+    record go (as a synchronous create leaves nothing) and 422 START_FAILED is raised."""
+    try:
+        _start_or_remove(record.container_id)
+    except ApiError:
+        _discard_record(record)
+        raise
+
+
+def _discard_record(record: ContainerRecord) -> None:
+    ContainerRecord.objects.filter(pk=record.pk).update(
+        deleted_at=timezone.now(), state="removed", pid=None
+    )
 
 
 def _keep_engine_created_at(record: ContainerRecord, info: ContainerInfo) -> None:
@@ -371,8 +406,9 @@ def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
     return target
 
 
-def rename_container(target: Target, new_name: Any) -> Target:
-    name = validate_name(new_name, "new_name")
+def rename_container(target: Target, new_name: Any, *, field: str = "new_name") -> Target:
+    """Rename; `field` is the body field errors name (`new_name`, or the SDK's `name`)."""
+    name = validate_name(new_name, field)
     if name == target.record.name:
         return target
     try:
@@ -382,7 +418,7 @@ def rename_container(target: Target, new_name: Any) -> Target:
         raise name_conflict(name) from None
     except ApiError as err:
         if err.details:
-            err.details["field"] = "new_name"
+            err.details["field"] = field
         raise
     old = target.record.name
     ContainerRecord.objects.filter(pk=target.record.pk).update(name=name)
@@ -761,6 +797,96 @@ def _request_lifecycle(
         body=body,
         progress=None,
     )
+
+
+def request_create(
+    request: HttpRequest, actor: Actor, tenant: Tenant, body: dict[str, Any]
+) -> Operation:
+    """`POST /api/containers?execution=async`: validate and create the container now, so its
+    id is in the receipt (2.17), and queue a `create` operation that starts it and waits for
+    readiness (`finish_create`, like a synchronous create)."""
+    from apps.containers.validation import validate_create
+    from apps.operations.actions import replay, submit
+
+    route = "POST /api/containers"
+    existing = replay(request, route, body)
+    if existing is not None:
+        return existing
+    spec = validate_create(body, tenant)
+    container_id = _engine_create_spec(tenant, spec)
+    record = _record_created(actor, tenant, spec, container_id)
+    op = submit(
+        request,
+        actor=actor,
+        kind="create",
+        target_type="container",
+        target_id=container_id,
+        tenant_id=tenant.pk,
+        params=_created_data(spec),
+        route=route,
+        body=body,
+        progress=None,
+    )
+    if op.target_id != container_id:
+        # A concurrent retry with the same Idempotency-Key won: ours is not wanted.
+        with contextlib.suppress(engine_errors.EngineError):
+            engine().remove(container_id, force=True)
+        _discard_record(record)
+    return op
+
+
+def _request_container_op(
+    request: HttpRequest,
+    target: Target,
+    kind: str,
+    route: str,
+    body: Any,
+    params: dict[str, Any],
+) -> Operation:
+    from apps.operations.actions import submit
+
+    return submit(
+        request,
+        actor=target.actor,
+        kind=kind,
+        target_type="container",
+        target_id=target.id,
+        tenant_id=target.record.tenant_id,
+        params=params,
+        route=route,
+        body=body,
+        progress=None,
+    )
+
+
+def request_stop(
+    request: HttpRequest, target: Target, body: Any, *, timeout_seconds: int
+) -> Operation:
+    """Queue a `stop` (`?execution=async`); its runner calls `stop_container`."""
+    params = {"timeout_seconds": timeout_seconds}
+    return _request_container_op(request, target, "stop", _route(target.id, "stop"), body, params)
+
+
+def request_kill(request: HttpRequest, target: Target, body: Any, *, signal: Any) -> Operation:
+    """Queue a `kill`; the signal and the state are checked now (422, 409), as kill does."""
+    from apps.operations.actions import replay
+
+    route = _route(target.id, "kill")
+    existing = replay(request, route, body)
+    if existing is not None:
+        return existing
+    sig = normalise_signal(signal, KILL_SIGNALS)
+    if target.info.state not in ("running", "paused"):
+        raise _invalid_state(
+            target.info, f"cannot kill a container that is {api_state(target.info.state)}"
+        )
+    return _request_container_op(request, target, "kill", route, body, {"signal": sig})
+
+
+def request_delete(request: HttpRequest, target: Target, body: Any) -> Operation:
+    """Queue a `delete`; its runner calls `delete_container`."""
+    route = f"DELETE /api/containers/{target.id}"
+    return _request_container_op(request, target, "delete", route, body, {})
 
 
 def request_batch(request: HttpRequest, actor: Actor, tenant: Tenant, items: Any) -> Operation:

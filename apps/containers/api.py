@@ -21,6 +21,7 @@ from apps.containers.validation import (
 )
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
+from apps.core.execution import EXECUTION, execution_mode, receipt, sync_result
 from apps.core.gcpause import fewer_collections
 from apps.core.ids import parse_iso
 
@@ -35,7 +36,7 @@ def _tenant(request: HttpRequest, role: str) -> tuple[Any, Tenant]:
     return actor, tenant
 
 
-@api_route("GET", "POST")
+@api_route("GET", "POST", query=(EXECUTION,))
 def containers(request: HttpRequest) -> Any:
     if request.method == "POST":
         return create(request)
@@ -48,17 +49,30 @@ def containers(request: HttpRequest) -> Any:
 
 def create(request: HttpRequest) -> Any:
     actor, tenant = _tenant(request, "operator")
+    mode = execution_mode(request)
     body = json_body(request, CREATE_FIELDS)
+    if mode == "async":
+        # The container exists (created, not started) before the receipt goes out, so the
+        # receipt names it; the `create` operation starts it (2.17).
+        op = actions.request_create(request, actor, tenant, body)
+        return receipt(op, container_id=op.target_id), 202
+    # `sync` is Part I's create, which already waits for the started container.
     spec = validate_create(body, tenant)
     target = actions.create_container(actor, tenant, spec)
     return status.container_status(target), 201
 
 
-@api_route("POST")
+@api_route("POST", query=(EXECUTION,))
 def batch(request: HttpRequest) -> Any:
     actor, tenant = _tenant(request, "operator")
+    mode = execution_mode(request)
     body = json_body(request, ("items",))
     op = actions.request_batch(request, actor, tenant, body.get("items"))
+    if mode == "sync":
+        done = sync_result(op)
+        if isinstance(done, tuple):
+            return done
+        return done.result, 201
     return op.envelope(), 202
 
 
@@ -66,8 +80,11 @@ def batch(request: HttpRequest) -> Any:
 def detail(request: HttpRequest, container_id: str) -> Any:
     if request.method == "DELETE":
         target = get_container_for_api(request, container_id, "operator")
-        check_query(request, ())
-        json_body(request, ())
+        check_query(request, (EXECUTION,))
+        mode = execution_mode(request)
+        body = json_body(request, ())
+        if mode == "async":
+            return receipt(actions.request_delete(request, target, body)), 202
         return actions.delete_container(target)
     target = get_container_for_api(request, container_id, "viewer")
     check_query(request, ())
@@ -119,49 +136,67 @@ def logs(request: HttpRequest, container_id: str) -> Any:
 
 def _start_like(request: HttpRequest, container_id: str, kind: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
+    mode = execution_mode(request)
     body = json_body(request, ())
     if kind == "start":
         op = actions.request_start(request, target, body)
     else:
         op = actions.request_resume(request, target, body)
+    if mode == "sync":
+        done = sync_result(op)
+        if isinstance(done, tuple):
+            return done
+        return status.container_status(actions.refresh(target))
     return op.envelope(), 202
 
 
-@api_route("POST")
+@api_route("POST", query=(EXECUTION,))
 def start(request: HttpRequest, container_id: str) -> Any:
     return _start_like(request, container_id, "start")
 
 
-@api_route("POST")
+@api_route("POST", query=(EXECUTION,))
 def resume(request: HttpRequest, container_id: str) -> Any:
     return _start_like(request, container_id, "resume")
 
 
-@api_route("POST")
+@api_route("POST", query=(EXECUTION,))
 def stop(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
+    mode = execution_mode(request)
     body = json_body(request, ("timeout_seconds",))
     timeout = int_param(
         body.get("timeout_seconds"), "timeout_seconds", minimum=0, maximum=300, default=10
     )
+    if mode == "async":
+        op = actions.request_stop(request, target, body, timeout_seconds=timeout)
+        return receipt(op), 202
     actions.stop_container(target, timeout_seconds=timeout)
     return status.container_status(target)
 
 
-@api_route("POST")
+@api_route("POST", query=(EXECUTION,))
 def kill(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
+    mode = execution_mode(request)
     body = json_body(request, ("signal",))
-    actions.kill_container(target, signal=body.get("signal") or "SIGKILL")
+    signal = body.get("signal") or "SIGKILL"
+    if mode == "async":
+        return receipt(actions.request_kill(request, target, body, signal=signal)), 202
+    actions.kill_container(target, signal=signal)
     return status.container_status(target)
 
 
 @api_route("POST")
 def rename(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
-    body = json_body(request, ("new_name",))
-    actions.rename_container(target, body.get("new_name"))
-    return status.container_status(target)
+    # Quilt's SDK sends `name` (2.17); Part I's field is `new_name`.
+    body = json_body(request, ("new_name", "name"))
+    if "new_name" in body and "name" in body:
+        raise invalid("name", "send either name or new_name, not both")
+    field = "name" if "name" in body else "new_name"
+    actions.rename_container(target, body.get(field), field=field)
+    return {**status.container_status(target), "success": True, "new_name": target.record.name}
 
 
 @api_route("GET", "PATCH", "PUT")
@@ -179,7 +214,7 @@ def env(request: HttpRequest, container_id: str) -> Any:
     if "environment" not in body:
         raise invalid("environment", "environment is required", example={"KEY": "value"})
     changed = actions.set_environment(target, body["environment"], replace=request.method == "PUT")
-    return {"environment": changed}
+    return {"environment": changed, "success": True}
 
 
 @api_route("GET")

@@ -1,9 +1,15 @@
-"""Runners for the container operations: `start`, `resume` and `batch_create`."""
+"""Runners for the container operations: `start`, `resume`, `batch_create`, and `create`,
+`stop`, `kill` and `delete` (queued by `?execution=async`, contract 2.17).
+
+The last four call the same actions as the synchronous routes, so the audit entries and events
+are the ones a synchronous call makes."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from django.utils import timezone
 
 from apps.accounts.models import Tenant
 from apps.containers.access import Target
@@ -88,6 +94,62 @@ def run_resume(op: Operation, progress: Progress) -> dict[str, Any]:
     progress.report(None, "waiting for readiness")
     mark_started(target, target.actor, "resumed")
     return {"container_id": target.id}
+
+
+@runner("create")
+def run_create(op: Operation, progress: Progress) -> dict[str, Any]:
+    """Start the container `request_create` made, wait for readiness, audit and publish."""
+    from apps.containers.actions import finish_create, start_created
+
+    record = (
+        ContainerRecord.objects.select_related("tenant")
+        .filter(container_id=op.target_id, deleted_at__isnull=True)
+        .first()
+    )
+    if record is None:
+        raise OperationFailed("NOT_FOUND", "the container was deleted before it started")
+    progress.report(None, "starting")
+    start_created(record)
+    progress.report(None, "waiting for readiness")
+    finish_create(op.requester(), record, dict(op.params or {}))
+    return {"container_id": record.container_id}
+
+
+@runner("stop")
+def run_stop(op: Operation, progress: Progress) -> dict[str, Any]:
+    from apps.containers.actions import stop_container
+
+    target = _target(op)
+    progress.report(None, "stopping")
+    timeout = int((op.params or {}).get("timeout_seconds", 10))
+    stop_container(target, timeout_seconds=timeout)
+    return {"container_id": target.id}
+
+
+@runner("kill")
+def run_kill(op: Operation, progress: Progress) -> dict[str, Any]:
+    from apps.containers.actions import kill_container
+
+    target = _target(op)
+    progress.report(None, "signalling")
+    kill_container(target, signal=str((op.params or {}).get("signal") or "SIGKILL"))
+    return {"container_id": target.id}
+
+
+@runner("delete")
+def run_delete(op: Operation, progress: Progress) -> dict[str, Any]:
+    from apps.containers.actions import delete_container
+
+    try:
+        target = _target(op)
+    except OperationFailed:
+        # Gone already (deleted meanwhile, or removed outside QuiltWeb): what was asked is done.
+        ContainerRecord.objects.filter(container_id=op.target_id, deleted_at__isnull=True).update(
+            deleted_at=timezone.now(), state="removed", pid=None
+        )
+        return {"container_id": op.target_id, "deleted": True}
+    progress.report(None, "removing")
+    return delete_container(target)
 
 
 @runner("batch_create")

@@ -267,6 +267,9 @@ CATALOG: dict[str, Concern] = {
             "start, resume and batch answer 202 with an operation receipt: follow status_url and never resend the request.",
             "Names match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$ and are unique per tenant.",
             "Env changes apply to later exec, stream and terminal sessions and to clones, not to running processes.",
+            "?execution=async on create, batch, delete, start, stop, kill and resume answers 202 with a receipt (create's names container_id); create, stop, kill and delete then run as operations of those kinds.",
+            "?execution=sync waits for the result: create 201 status, start, resume, stop and kill 200 status, delete 200 {container_id, deleted}, batch 201 {container_ids, failed}; still running after 25 s answers the 202 receipt; a failed operation answers its error.",
+            "rename takes {new_name} or {name} and answers the status with success and new_name; env PATCH and PUT add success.",
         ],
         "examples": [
             ex(
@@ -367,7 +370,8 @@ CATALOG: dict[str, Concern] = {
         ],
         "rules": [
             "Statuses go accepted, queued, running, then one of succeeded, failed, cancelled or timed_out.",
-            "A 202 body is exactly {success, operation_id, status_url}; validation happens before, so a bad request never creates an operation.",
+            "A 202 body is {success, operation_id, status_url}, plus the new resource's id when it is known at accept time (container_id for create, snapshot_id for snapshot and fork); validation happens before, so a bad request never creates an operation.",
+            "Kinds: start, resume, batch_create, snapshot, clone, fork, volume_delete, archive_upload, image_pull, and create, stop, kill, delete (queued by ?execution=async).",
             "Repeat an Idempotency-Key on the same route within 24 h to get the original receipt; a different body answers 409 IDEMPOTENCY_MISMATCH.",
             "Deadlines: start and resume 2 min, snapshot 15 min, fork 20 min, pull 30 min, others 10 min; then timed_out.",
             "Cancelling a queued operation is immediate; a running one stops cooperatively and may still succeed.",
@@ -486,6 +490,9 @@ CATALOG: dict[str, Concern] = {
             "Fork needs a running or paused source, else 409 INVALID_STATE; snapshot then clone instead.",
             "A sweeper deletes unpinned snapshots past expires_at every 60 s; deleting a pinned one answers 409 SNAPSHOT_PINNED.",
             "Deleted snapshots stay in lineage as tombstones; running clones keep running.",
+            "The snapshot and fork receipts name the snapshot_id the operation will make.",
+            "?execution=sync on snapshot, clone and fork waits: snapshot 201 snapshot, clone 201 container status, fork 201 container status with snapshot_id; ?execution=async is the 202 receipt.",
+            "pin and unpin answer the snapshot with success: true.",
         ],
         "examples": [
             ex(

@@ -16,6 +16,10 @@ KIND_LABELS = {
     "volume_delete": "Delete volume",
     "archive_upload": "Upload archive",
     "image_pull": "Pull image",
+    "create": "Create",
+    "stop": "Stop",
+    "kill": "Kill",
+    "delete": "Delete",
 }
 
 

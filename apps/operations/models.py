@@ -32,6 +32,11 @@ KINDS = (
     "volume_delete",
     "archive_upload",
     "image_pull",
+    # Contract 2.17: `?execution=async` runs these container actions as operations too.
+    "create",
+    "stop",
+    "kill",
+    "delete",
 )
 
 # Deadlines per kind (spec 2.4); anything not listed gets ten minutes.

@@ -49,6 +49,11 @@ class _Abandoned(Exception):
     """The operation is no longer ours (timed out by the watchdog, or settled elsewhere)."""
 
 
+# A request that runs an operation inline (a `?execution=sync` wait with no worker alive) claims
+# it under an id with this prefix; such a claimer is not a worker that could run anything else.
+INLINE_PREFIX = "inline:"
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
@@ -62,20 +67,28 @@ def claim_next(worker_id: str) -> Operation | None:
         Operation.objects.filter(status=Status.QUEUED).order_by("id").values_list("pk", "kind")[:20]
     )
     for pk, kind in candidates:
-        now = timezone.now()
-        deadline = now + Operation(kind=kind).deadline
-        changed = Operation.objects.filter(pk=pk, status=Status.QUEUED).update(
-            status=Status.RUNNING,
-            started_at=now,
-            deadline_at=deadline,
-            claimed_by=worker_id,
-            message="running",
-        )
-        if changed == 1:
-            op = Operation.objects.get(pk=pk)
-            publish_operation(op)
+        op = claim(pk, kind, worker_id)
+        if op is not None:
             return op
     return None
+
+
+def claim(pk: int, kind: str, worker_id: str) -> Operation | None:
+    """Claim one queued operation for `worker_id`; None when someone else got it first."""
+    now = timezone.now()
+    deadline = now + Operation(kind=kind).deadline
+    changed = Operation.objects.filter(pk=pk, status=Status.QUEUED).update(
+        status=Status.RUNNING,
+        started_at=now,
+        deadline_at=deadline,
+        claimed_by=worker_id,
+        message="running",
+    )
+    if changed != 1:
+        return None
+    op = Operation.objects.get(pk=pk)
+    publish_operation(op)
+    return op
 
 
 # -- progress --------------------------------------------------------------------------------
@@ -297,6 +310,27 @@ def run_once(worker_id: str) -> bool:
         return False
     run_operation(op)
     return True
+
+
+def run_inline(op: Operation) -> Operation:
+    """Claim `op` and run it in this thread (a sync request with no worker alive).
+
+    The claimer beats once so that a worker starting meanwhile does not take the operation for
+    an orphan (its local staleness limit, 60 s, bounds that protection); the beat is removed
+    when the runner ends. Returns the refreshed row, whoever ran it.
+    """
+    worker_id = f"{INLINE_PREFIX}{new_worker_id()}"
+    claimed = claim(op.pk, op.kind, worker_id)
+    if claimed is None:
+        op.refresh_from_db()
+        return op
+    heartbeat(worker_id)
+    try:
+        run_operation(claimed)
+    finally:
+        WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
+    op.refresh_from_db()
+    return op
 
 
 # -- liveness --------------------------------------------------------------------------------

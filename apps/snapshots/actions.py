@@ -23,6 +23,7 @@ from apps.containers.models import ContainerRecord
 from apps.containers.validation import ensure_name_free, validate_labels, validate_name
 from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
+from apps.core.ids import new_id
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.events.publish import publish
@@ -79,11 +80,34 @@ def get_snapshot_for_api(
     if not tombstones:
         qs = qs.live()
     snapshot = qs.filter(snapshot_id=snapshot_id).first()
+    if snapshot is None and _await_reserved(snapshot_id, scope):
+        snapshot = qs.filter(snapshot_id=snapshot_id).first()
     if snapshot is None:
         raise ApiError(
             404, "NOT_FOUND", f"no snapshot {snapshot_id!r}", details={"field": "snapshot_id"}
         )
     return actor, snapshot
+
+
+def _await_reserved(snapshot_id: str, scope: list[int] | None) -> bool:
+    """Wait for the snapshot or fork operation that reserved `snapshot_id`, if one is pending.
+
+    Receipts name the snapshot before it exists (2.17), and Quilt's SDK examples pin it at once
+    (examples/lifecycle-and-failures.ts:76-97): such a call waits for the operation rather than
+    answering 404. True when there was an operation to wait for.
+    """
+    from apps.core.execution import SYNC_WAIT_SECONDS, wait_for_operation
+    from apps.operations.models import TERMINAL
+
+    pending = (
+        Operation.objects.filter(kind__in=("snapshot", "fork"), params__snapshot_id=snapshot_id)
+        .exclude(status__in=TERMINAL)
+        .first()
+    )
+    if pending is None or (scope is not None and pending.tenant_id not in scope):
+        return False
+    wait_for_operation(pending, SYNC_WAIT_SECONDS)
+    return True
 
 
 def get_container_in_scope(request: HttpRequest, ref: str, role: str) -> Target:
@@ -166,6 +190,8 @@ def validate_snapshot_fields(body: dict[str, Any], record: ContainerRecord) -> d
         "volume_mode": _choice(body, "volume_mode", VOLUME_MODES, "exclude"),
         "ttl_seconds": _ttl(body.get("ttl_seconds")),
         "snapshot_labels": validate_labels(body.get("labels"), "labels"),
+        # Reserved now so the 202 receipt can name the snapshot the operation will make (2.17).
+        "snapshot_id": new_id("snap"),
     }
     return params
 
@@ -354,6 +380,8 @@ def make_snapshot(
         runtime=_runtime_of(record),
         created_by=actor.as_dict(),
     )
+    if params.get("snapshot_id"):
+        snapshot.snapshot_id = params["snapshot_id"]
     snapshot.image_ref = f"{IMAGE_REPOSITORY}:{snapshot.snapshot_id}"
     labels = {**managed_labels(tenant), LABEL_SNAPSHOT: snapshot.snapshot_id}
     made = _Made(volumes=[])

@@ -10,6 +10,8 @@ from django.http import HttpRequest
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
+from apps.core.execution import EXECUTION, execution_mode, receipt, sync_result
+from apps.operations.models import Operation
 from apps.snapshots import actions, lineage
 from apps.snapshots.models import Snapshot
 
@@ -54,42 +56,80 @@ def snapshot_detail(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     return snapshot.as_dict()
 
 
-@api_route("POST")
+def _reserved_snapshot(op: Operation) -> dict[str, str]:
+    """The snapshot id the operation reserved at accept time (2.17 receipts), if any."""
+    snapshot_id = (op.params or {}).get("snapshot_id")
+    return {"snapshot_id": str(snapshot_id)} if snapshot_id else {}
+
+
+def _container_status(request: HttpRequest, container_id: str) -> dict[str, Any]:
+    from apps.containers import status
+
+    target = actions.get_container_in_scope(request, container_id, "viewer")
+    return status.container_status(target)
+
+
+@api_route("POST", query=(EXECUTION,))
 def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
     target = actions.get_container_in_scope(request, container_id, "operator")
+    mode = execution_mode(request)
     body = json_body(request, actions.SNAPSHOT_FIELDS)
     op = actions.request_snapshot(request, target, body)
-    return op.envelope(), 202
+    ids = _reserved_snapshot(op)
+    if mode == "sync":
+        done = sync_result(op, ids)
+        if isinstance(done, tuple):
+            return done
+        snapshot = Snapshot.objects.get(snapshot_id=(done.result or {})["snapshot_id"])
+        return snapshot.as_dict(), 201
+    # The SDK sends no `execution` here and reads `snapshot_id` from the reply
+    # (examples/lifecycle-and-failures.ts:76-82): every snapshot receipt names it.
+    return receipt(op, **ids), 202
 
 
-@api_route("POST")
+@api_route("POST", query=(EXECUTION,))
 def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, Any], int]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    mode = execution_mode(request)
     body = json_body(request, actions.CLONE_FIELDS)
     op = actions.request_clone(request, actor, snapshot, body)
+    if mode == "sync":
+        done = sync_result(op)
+        if isinstance(done, tuple):
+            return done
+        return _container_status(request, (done.result or {})["container_id"]), 201
     return op.envelope(), 202
 
 
-@api_route("POST")
+@api_route("POST", query=(EXECUTION,))
 def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
     target = actions.get_container_in_scope(request, container_id, "operator")
+    mode = execution_mode(request)
     body = json_body(request, actions.FORK_FIELDS)
     op = actions.request_fork(request, target, body)
-    return op.envelope(), 202
+    ids = _reserved_snapshot(op)
+    if mode == "sync":
+        done = sync_result(op, ids)
+        if isinstance(done, tuple):
+            return done
+        result = done.result or {}
+        status = _container_status(request, result["container_id"])
+        return {**status, "snapshot_id": result["snapshot_id"]}, 201
+    return receipt(op, **ids), 202
 
 
 @api_route("POST")
 def snapshot_pin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
-    return actions.pin(snapshot, actor=actor).as_dict()
+    return {**actions.pin(snapshot, actor=actor).as_dict(), "success": True}
 
 
 @api_route("POST")
 def snapshot_unpin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
-    return actions.unpin(snapshot, actor=actor).as_dict()
+    return {**actions.unpin(snapshot, actor=actor).as_dict(), "success": True}
 
 
 @api_route("PUT")

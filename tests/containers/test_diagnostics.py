@@ -18,13 +18,14 @@ def test_it_merges_and_replaces_the_managed_environment(make_container: Any, ope
     assert operator.json("GET", env).json() == {"environment": {"A": "1", "B": "2"}}
     patched = operator.json("PATCH", env, {"environment": {"B": None, "C": "3"}})
     assert patched.status_code == 200
-    assert patched.json() == {"environment": {"A": "1", "C": "3"}}
+    # Contract 2.17 adds success: true to env PATCH and PUT replies.
+    assert patched.json() == {"environment": {"A": "1", "C": "3"}, "success": True}
     out = operator.json(
         "POST", f"/api/containers/{cid}/exec", {"command": ["/bin/sh", "-c", "echo $A$B$C"]}
     )
     assert out.json()["stdout"] == "13\n"
     replaced = operator.json("PUT", env, {"environment": {"Z": "26"}})
-    assert replaced.json() == {"environment": {"Z": "26"}}
+    assert replaced.json() == {"environment": {"Z": "26"}, "success": True}
     assert operator.json("GET", env).json() == {"environment": {"Z": "26"}}
     bads: list[dict[str, Any]] = [
         {"environment": {"1X": "a"}},

@@ -97,7 +97,8 @@ def test_it_answers_202_with_the_receipt_only(operator: Any, box: Any) -> None:
 
     assert response.status_code == 202
     body = response.json()
-    assert set(body) == {"success", "operation_id", "status_url"}
+    # Contract 2.17: a receipt is at least the three fields; a snapshot's names the snapshot.
+    assert set(body) == {"success", "operation_id", "status_url", "snapshot_id"}
     assert body["status_url"] == f"/api/operations/{body['operation_id']}"
     op = Operation.objects.get(operation_id=body["operation_id"])
     assert (op.kind, op.target_type, op.target_id) == ("snapshot", "container", box.id)
