@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from typing import Any
 
@@ -19,8 +20,15 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.containers import jobs
 from apps.containers.access import Target, managed_labels
-from apps.containers.models import LABEL_NAME, ContainerRecord, docker_name, name_from_docker
+from apps.containers.models import (
+    LABEL_NAME,
+    ContainerRecord,
+    ExecRecord,
+    docker_name,
+    name_from_docker,
+)
 from apps.containers.status import (
     api_state,
     cached_status,
@@ -46,6 +54,8 @@ from apps.engine.client import engine
 from apps.engine.types import ContainerInfo, ContainerSpec
 from apps.events.publish import publish
 from apps.operations.models import Operation
+
+log = logging.getLogger(__name__)
 
 READY_WAIT_SECONDS = 10.0
 MAX_EXEC_OUTPUT = 1024 * 1024
@@ -639,21 +649,16 @@ def audit_exec_finished(
     _audit(target, "container.exec_finished", data)
 
 
-def exec_command(
+def _run_audited(
     target: Target,
+    run_argv: list[str],
+    env: dict[str, str],
     *,
-    argv: list[str],
-    workdir: str | None = None,
-    environment: dict[str, str] | None = None,
-    timeout_ms: int = 30_000,
-) -> dict[str, Any]:
-    """Run argv to completion or `timeout_ms`; 409 NOT_READY unless exec-ready (spec 2.3).
-
-    Audited twice: `container.exec` before the command runs, `container.exec_finished` after.
-    """
-    require_exec_ready(target)
-    run_argv, env = exec_plan(target, argv, environment)
-    started_id = audit_exec_started(target, argv, workdir=workdir, timeout_ms=timeout_ms)
+    workdir: str | None,
+    timeout_ms: int,
+    started_id: int,
+) -> Any:
+    """Run a planned exec and audit how it ended (`container.exec_finished`), whatever happens."""
     began = time.monotonic()
     try:
         result = engine().exec_run(
@@ -683,15 +688,170 @@ def exec_command(
         duration_ms=result.elapsed_ms,
         ended="timeout" if result.timed_out else "exit",
     )
+    return result
+
+
+def _open_exec_job(
+    target: Target,
+    argv: list[str],
+    *,
+    workdir: str | None,
+    timeout_ms: int,
+    capture_output: bool,
+    detached: bool,
+) -> ExecRecord:
+    return jobs.open_job(
+        container_id=target.id,
+        tenant_id=target.record.tenant_id,
+        actor=target.actor.as_dict(),
+        argv=argv,
+        workdir=workdir or "",
+        timeout_ms=timeout_ms,
+        capture_output=capture_output,
+        detached=detached,
+    )
+
+
+def _job_failure(exc: BaseException) -> str:
+    """Why a job ended without an exit code, as its reader may see it."""
+    if isinstance(exc, ApiError) and exc.error_code == "NOT_READY":
+        return "the container stopped being exec-ready while the command ran"
+    if isinstance(exc, ApiError):
+        return exc.error
+    if isinstance(exc, engine_errors.EngineError):
+        return "the engine failed: " + engine_message(exc)
+    return "the server failed while running the command"
+
+
+def _publish_job(target: Target, job: ExecRecord, action: str, *, fresh: bool = False) -> None:
+    """A `container_update` for a job that started or ended, so open pages refresh the history.
+
+    `fresh` re-reads the container (a detached job ends long after the request's inspect)."""
+    record = target.record
+    info: ContainerInfo | None = target.info
+    if fresh:
+        record = ContainerRecord.objects.filter(pk=target.record.pk).first() or record
+        try:
+            info = engine().inspect_container(target.id)
+        except engine_errors.EngineError:
+            info = None  # gone or unreachable: the event still names the job
+    publish(
+        "container_update",
+        {
+            "action": action,
+            "container_id": target.id,
+            "container": cached_status(record, info) if info is not None else None,
+            "job": {"job_id": job.job_id, "status": job.status, "exit_code": job.exit_code},
+        },
+        tenant_id=record.tenant_id,
+        container_id=target.id,
+    )
+
+
+def _exec_result(target: Target, result: Any, *, capture_output: bool) -> dict[str, Any]:
     return {
         "container_id": target.id,
         "exit_code": result.exit_code,
-        "stdout": result.stdout.decode("utf-8", "replace"),
-        "stderr": result.stderr.decode("utf-8", "replace"),
+        "stdout": result.stdout.decode("utf-8", "replace") if capture_output else None,
+        "stderr": result.stderr.decode("utf-8", "replace") if capture_output else None,
         "execution_time_ms": result.elapsed_ms,
         "timed_out": result.timed_out,
-        "truncated": result.truncated,
+        "truncated": result.truncated if capture_output else False,
     }
+
+
+def exec_command(
+    target: Target,
+    *,
+    argv: list[str],
+    workdir: str | None = None,
+    environment: dict[str, str] | None = None,
+    timeout_ms: int = 30_000,
+    capture_output: bool = True,
+) -> dict[str, Any]:
+    """Run argv to completion or `timeout_ms`; 409 NOT_READY unless exec-ready (spec 2.3).
+
+    Audited twice: `container.exec` before the command runs, `container.exec_finished` after.
+    Recorded as a job (contract 2.17): the result carries its `job_id`. Without
+    `capture_output` stdout and stderr are dropped (null), the exit code is kept.
+    """
+    require_exec_ready(target)
+    run_argv, env = exec_plan(target, argv, environment)
+    started_id = audit_exec_started(target, argv, workdir=workdir, timeout_ms=timeout_ms)
+    job = _open_exec_job(
+        target,
+        argv,
+        workdir=workdir,
+        timeout_ms=timeout_ms,
+        capture_output=capture_output,
+        detached=False,
+    )
+    try:
+        result = _run_audited(
+            target, run_argv, env, workdir=workdir, timeout_ms=timeout_ms, started_id=started_id
+        )
+    except BaseException as exc:
+        jobs.fail_job(job, _job_failure(exc))
+        _publish_job(target, job, "exec_finished")
+        raise
+    out = _exec_result(target, result, capture_output=capture_output)
+    jobs.finish_job(job, out)
+    _publish_job(target, job, "exec_finished")
+    return {"job_id": job.job_id, **out}
+
+
+def exec_detached(
+    target: Target,
+    *,
+    argv: list[str],
+    workdir: str | None = None,
+    environment: dict[str, str] | None = None,
+    timeout_ms: int = 30_000,
+    capture_output: bool = True,
+) -> ExecRecord:
+    """Start argv in the background and return its `running` job at once (contract 2.17).
+
+    Checked and audited (`container.exec`) before this returns, like an inline exec; the run,
+    its `container.exec_finished` entry and the job's ending happen in a thread of this web
+    process (apps/containers/jobs.py says why there and what that costs).
+    """
+    require_exec_ready(target)
+    run_argv, env = exec_plan(target, argv, environment)
+    jobs.reserve_slot()
+    try:
+        started_id = audit_exec_started(target, argv, workdir=workdir, timeout_ms=timeout_ms)
+        job = _open_exec_job(
+            target,
+            argv,
+            workdir=workdir,
+            timeout_ms=timeout_ms,
+            capture_output=capture_output,
+            detached=True,
+        )
+    except BaseException:
+        jobs.release_slot()
+        raise
+
+    def work() -> None:
+        try:
+            result = _run_audited(
+                target,
+                run_argv,
+                env,
+                workdir=workdir,
+                timeout_ms=timeout_ms,
+                started_id=started_id,
+            )
+        except Exception as exc:
+            log.warning("detached exec %s ended without an exit: %s", job.job_id, exc)
+            jobs.fail_job(job, _job_failure(exc))
+        else:
+            jobs.finish_job(job, _exec_result(target, result, capture_output=capture_output))
+        _publish_job(target, job, "exec_finished", fresh=True)
+
+    _publish_job(target, job, "exec_started")
+    jobs.run_in_background(job, work)
+    return job
 
 
 SIGNAL_SCRIPT = '[ -d "/proc/$2" ] || exit 3; kill -s "$1" "$2"'

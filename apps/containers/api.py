@@ -9,7 +9,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from apps.accounts.access import require_api
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import mask_env_map, sees_secrets
-from apps.containers import actions, status
+from apps.containers import actions, jobs, status
 from apps.containers.access import find_by_name, get_container_for_api
 from apps.containers.streaming import stream_response
 from apps.containers.validation import (
@@ -26,6 +26,8 @@ from apps.core.gcpause import fewer_collections
 from apps.core.ids import parse_iso
 
 EXEC_FIELDS = ("command", "workdir", "working_directory", "environment", "timeout_ms")
+# Exec alone takes these (contract 2.17 exec jobs); a stream is always live and always captured.
+EXEC_JOB_FIELDS = ("capture_output", "detach")
 
 
 def _tenant(request: HttpRequest, role: str) -> tuple[Any, Tenant]:
@@ -248,11 +250,54 @@ def exec_fields(body: dict[str, Any], *, primary: str) -> dict[str, Any]:
     return {"argv": argv, "workdir": workdir, "environment": environment, "timeout_ms": timeout_ms}
 
 
+def _flag(body: dict[str, Any], field: str, default: bool) -> bool:
+    value = body.get(field, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise invalid(field, f"{field} must be true or false", example=True, received=value)
+    return value
+
+
 @api_route("POST")
 def exec_(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "support")
-    body = json_body(request, EXEC_FIELDS)
-    return actions.exec_command(target, **exec_fields(body, primary="workdir"))
+    body = json_body(request, EXEC_FIELDS + EXEC_JOB_FIELDS)
+    fields = exec_fields(body, primary="workdir")
+    capture_output = _flag(body, "capture_output", True)
+    if _flag(body, "detach", False):
+        job = actions.exec_detached(target, capture_output=capture_output, **fields)
+        return {"job_id": job.job_id, "status": job.status}, 202
+    return actions.exec_command(target, capture_output=capture_output, **fields)
+
+
+@api_route("GET")
+def job_list(request: HttpRequest, container_id: str) -> Any:
+    # Who may read the exec history may read the jobs: support and up, as for exec itself.
+    target = get_container_for_api(request, container_id, "support")
+    check_query(request, ())
+    return {"jobs": [jobs.job_object(r, include_output=False) for r in jobs.history(target.id)]}
+
+
+def _bool_query(request: HttpRequest, field: str) -> bool:
+    """A boolean query value as clients spell it (the SDK sends `true`/`false`)."""
+    raw = request.GET.get(field)
+    if raw is None or raw == "":
+        return False
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise invalid(field, f"{field} must be true or false", example="true", received=raw)
+
+
+@api_route("GET")
+def job_detail(request: HttpRequest, container_id: str, job_id: str) -> Any:
+    target = get_container_for_api(request, container_id, "support")
+    check_query(request, ("include_output",))
+    include_output = _bool_query(request, "include_output")
+    return jobs.job_object(jobs.find(target.id, job_id), include_output=include_output)
 
 
 @api_route("POST")

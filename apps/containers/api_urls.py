@@ -28,4 +28,6 @@ urlpatterns = [
     ),
     path("api/containers/<str:container_id>/exec", api.exec_, name="exec"),
     path("api/containers/<str:container_id>/stream", api.stream, name="stream"),
+    path("api/containers/<str:container_id>/jobs", api.job_list, name="jobs"),
+    path("api/containers/<str:container_id>/jobs/<str:job_id>", api.job_detail, name="job"),
 ]

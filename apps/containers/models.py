@@ -85,70 +85,67 @@ def argv_text(argv: list[str]) -> str:
 
 
 EXEC_OUTPUT_KEEP = 64 * 1024  # bytes of stdout/stderr kept per history entry
-EXEC_HISTORY_KEEP = 20  # entries kept per container
+EXEC_HISTORY_KEEP = 20  # finished entries kept per container (running ones are never dropped)
+
+
+class JobStatus(models.TextChoices):
+    RUNNING = "running"
+    COMPLETED = "completed"  # the command exited 0
+    FAILED = "failed"  # it exited non-zero, or could not run to its end (see `error`)
+    TIMED_OUT = "timed_out"
+
+
+def job_status(exit_code: int | None, timed_out: bool) -> str:
+    if timed_out:
+        return JobStatus.TIMED_OUT
+    return JobStatus.COMPLETED if exit_code == 0 else JobStatus.FAILED
 
 
 class ExecRecord(models.Model):
-    """One exec run from the dashboard's exec panel: the page's history (last 20 per container)."""
+    """One exec, from the API or the dashboard's exec panel: a job (contract 2.17) and a line of
+    the container page's history. Rows are written when the command starts (`running`) and
+    settled when it ends; the newest 20 finished ones per container are kept."""
 
+    job_id = models.CharField(max_length=32, unique=True)
     container_id = models.CharField(max_length=64, db_index=True)
     tenant_id = models.IntegerField(null=True, blank=True)
     actor = models.JSONField(default=dict)
     command = models.JSONField(default=list)
     workdir = models.CharField(max_length=400, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.COMPLETED)
+    detached = models.BooleanField(default=False)
+    capture_output = models.BooleanField(default=True)
+    timeout_ms = models.IntegerField(default=30_000)
+    # The web process running the command (`host:pid`), to settle rows it left behind.
+    owner = models.CharField(max_length=200, blank=True)
+    error = models.CharField(max_length=500, blank=True)  # why a job failed without an exit code
     exit_code = models.IntegerField(null=True, blank=True)
     stdout = models.TextField(blank=True)
     stderr = models.TextField(blank=True)
     execution_time_ms = models.IntegerField(default=0)
     timed_out = models.BooleanField(default=False)
     truncated = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)  # the job's started_at
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"exec {self.container_id[:12]} {self.command[:1]}"
+        return f"exec {self.job_id} {self.container_id[:12]} {self.command[:1]}"
 
     @property
     def command_text(self) -> str:
         return argv_text(self.command)
 
-    @classmethod
-    def keep(
-        cls,
-        container_id: str,
-        tenant_id: int | None,
-        actor: dict,
-        argv: list[str],
-        workdir: str,
-        result: dict,
-    ) -> ExecRecord:
-        """Store a result (output cut to 64 KiB each) and drop all but the newest 20."""
+    @property
+    def running(self) -> bool:
+        return self.status == JobStatus.RUNNING
 
-        def cut(text: str) -> tuple[str, bool]:
-            raw = (text or "").encode("utf-8")
-            if len(raw) <= EXEC_OUTPUT_KEEP:
-                return text or "", False
-            return raw[:EXEC_OUTPUT_KEEP].decode("utf-8", "ignore"), True
 
-        stdout, cut_out = cut(result.get("stdout", ""))
-        stderr, cut_err = cut(result.get("stderr", ""))
-        record = cls.objects.create(
-            container_id=container_id,
-            tenant_id=tenant_id,
-            actor=actor,
-            command=argv,
-            workdir=workdir,
-            exit_code=result.get("exit_code"),
-            stdout=stdout,
-            stderr=stderr,
-            execution_time_ms=result.get("execution_time_ms") or 0,
-            timed_out=bool(result.get("timed_out")),
-            truncated=bool(result.get("truncated")) or cut_out or cut_err,
-        )
-        stale = cls.objects.filter(container_id=container_id).values_list("id", flat=True)[
-            EXEC_HISTORY_KEEP:
-        ]
-        cls.objects.filter(id__in=list(stale)).delete()
-        return record
+def cut_output(text: str | None) -> tuple[str, bool]:
+    """Output as a history entry keeps it: at most 64 KiB of UTF-8, and whether it was cut."""
+    raw = (text or "").encode("utf-8")
+    if len(raw) <= EXEC_OUTPUT_KEEP:
+        return text or "", False
+    return raw[:EXEC_OUTPUT_KEEP].decode("utf-8", "ignore"), True

@@ -26,6 +26,7 @@ urlpatterns = [
     path(C + "rename", views.rename, name="rename"),
     path(C + "delete", views.delete, name="delete"),
     path(C + "exec", views.exec_run, name="exec"),
+    path(C + "exec/history", views.exec_history, name="exec_history"),
     path(C + "logs", views.logs, name="logs"),
     path(C + "logs/download", views.logs_download, name="logs_download"),
     path(C + "metrics", views.metrics, name="metrics"),

@@ -36,10 +36,10 @@ from apps.accounts.access import ROLE_SENTENCES, require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
-from apps.containers import actions, status
+from apps.containers import actions, jobs, status
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
-from apps.containers.models import EXEC_HISTORY_KEEP, ContainerRecord, ExecRecord, argv_text
+from apps.containers.models import ContainerRecord, ExecRecord, argv_text
 from apps.containers.validation import validate_create
 from apps.core.api import engine_error_to_api, log_engine_text
 from apps.core.errors import ApiError
@@ -561,14 +561,30 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- overview: exec panel
 
 
-def _exec_history(target: Target) -> list[ExecRecord]:
-    return list(ExecRecord.objects.filter(container_id=target.id)[:EXEC_HISTORY_KEEP])
+def _exec_history(target: Target) -> dict[str, Any]:
+    # Every exec is a job (contract 2.17): API and detached ones show here too, running or not.
+    history: list[ExecRecord] = jobs.history(target.id)
+    return {"history": history, "history_running": any(h.running for h in history)}
 
 
 def _exec_context(request: HtmxHttpRequest, target: Target, ctx: dict[str, Any]) -> dict[str, Any]:
     ctx.setdefault("exec_form", ExecForm(initial={"timeout_s": 30}))
-    ctx["history"] = _exec_history(target) if ctx["can_exec"] else []
+    ctx.update(_exec_history(target) if ctx["can_exec"] else {"history": []})
     return ctx
+
+
+@require_GET
+def exec_history(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
+    """The history card alone: the page refetches it on this container's events (a job that
+    starts or ends publishes one) and, while a job runs, every few seconds."""
+    target = get_container_for_page(request, container_id, "support")
+    ctx = {
+        "base_url": f"/containers/{target.id}/",
+        "container_id": target.id,
+        "can_exec": True,
+        **_exec_history(target),
+    }
+    return render(request, "containers/detail.html#exec_history", ctx)
 
 
 @require_POST
@@ -587,27 +603,20 @@ def exec_run(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
         timeout_ms = int((form.cleaned_data.get("timeout_s") or 30) * 1000)
         workdir = form.cleaned_data.get("workdir") or None
         try:
+            # The action records the run as a job, which is the history entry.
             result = actions.exec_command(target, argv=argv, workdir=workdir, timeout_ms=timeout_ms)
         except (ApiError, engine_errors.EngineError) as exc:
             error = error_dict(request, exc)
-        else:
-            ExecRecord.keep(
-                target.id,
-                target.record.tenant_id,
-                target.actor.as_dict(),
-                argv,
-                workdir or "",
-                result,
-            )
     ctx: dict[str, Any] = {
         "base_url": f"/containers/{target.id}/",
+        "container_id": target.id,
         "exec_form": form,
         "result": result,
         "argv": argv,
         "argv_text": argv_text(argv),
         "exec_error": error,
         "can_exec": True,
-        "history": _exec_history(target),
+        **_exec_history(target),
         "oob": True,
     }
     if request.htmx:

@@ -240,7 +240,21 @@ CATALOG: dict[str, Concern] = {
                 "POST",
                 "/api/containers/<id>/exec",
                 "direct",
-                "Run a command and get exit_code, stdout and stderr inline",
+                "Run a command and get exit_code, stdout, stderr and its job_id inline; "
+                "detach: true answers 202 {job_id, status} and runs it in the background",
+            ),
+            r(
+                "GET",
+                "/api/containers/<id>/jobs",
+                "direct",
+                "This container's exec jobs, newest first (the last 20 finished, and running ones)",
+            ),
+            r(
+                "GET",
+                "/api/containers/<id>/jobs/<job_id>?include_output=",
+                "direct",
+                "One job: status running|completed|failed|timed_out, exit_code, started_at, "
+                "finished_at, command; stdout and stderr with include_output=true",
             ),
             r(
                 "POST",
@@ -264,6 +278,8 @@ CATALOG: dict[str, Concern] = {
             "If the engine refuses to start a new container it is removed and the answer is 422 START_FAILED.",
             "exec_ready = state_running and minit_responsive and managed_image_valid; exec, stream, processes and terminals need it (409 NOT_READY otherwise).",
             "A non-zero exit_code is a command failure, not a platform one; timed_out means raise timeout_ms (1-600000).",
+            "Every exec is a job (job_id): completed when it exited 0, failed otherwise; poll GET …/jobs/<job_id>?include_output=true for a detached one. capture_output: false keeps only the exit code.",
+            "A detached job runs in the web process that accepted it (at most 16 at once, else 429 JOB_LIMIT); if that process stops, the job reads as failed.",
             "start, resume and batch answer 202 with an operation receipt: follow status_url and never resend the request.",
             "Names match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$ and are unique per tenant.",
             "Env changes apply to later exec, stream and terminal sessions and to clones, not to running processes.",
@@ -306,7 +322,15 @@ CATALOG: dict[str, Concern] = {
                     "execution_time_ms": 14,
                     "timed_out": False,
                     "truncated": False,
+                    "job_id": "job_5d1c0e9a7b3f4a2c8e6d1f0b",
                 },
+            ),
+            ex(
+                "Run a command in the background and read its job",
+                "POST",
+                f"/api/containers/{CID[:12]}/exec",
+                {"command": ["/bin/sh", "-lc", "sleep 5; echo done"], "detach": True},
+                {"job_id": "job_9a7b3f4a2c8e6d1f0b5d1c0e", "status": "running"},
             ),
             ex(
                 "Start a stopped container",

@@ -44,6 +44,8 @@ def test_it_runs_a_command_and_returns_its_output(make_container: Any, support: 
         "execution_time_ms": body["execution_time_ms"],
         "timed_out": False,
         "truncated": False,
+        # Contract 2.17 (exec jobs): the inline result gains the id of the job it was recorded as.
+        "job_id": body["job_id"],
     }
     assert AuditEntry.objects.filter(action="container.exec", target_id=cid).exists()
 
