@@ -177,3 +177,17 @@ def test_it_refuses_an_unknown_format(viewer: Any) -> None:
     response = viewer.json("GET", "/api/containers/examples?format=xml")
     assert response.status_code == 422
     assert response.json()["details"]["field"] == "format"
+
+
+@pytest.mark.django_db
+def test_it_does_not_count_a_request_running_an_operation_inline_as_a_worker(admin: Any) -> None:
+    from django.utils import timezone
+
+    from apps.operations.models import WorkerHeartbeat
+    from apps.operations.worker import INLINE_PREFIX
+
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(
+        worker_id=f"{INLINE_PREFIX}w1", pid=1, hostname="h", started_at=now, beat_at=now
+    )
+    assert admin.json("GET", "/api/operations/health").status_code == 503
