@@ -4,6 +4,11 @@ Paths are relative to the volume root. Refused with 422: absolute paths, `..` co
 percent-encoded dots, slashes or backslashes left after Django's one decoding (a double-encoded
 traversal), control characters and over-long paths. Symlinks are checked later, inside the
 helper, against what they resolve to.
+
+The JSON API also takes Quilt's spelling (contract 2.17): a leading `/` names the volume root
+(`/hello.txt` is `hello.txt`, `/` is the root). A rooted path whose first component is one of
+a host's system directories (`/etc/passwd`, `/proc/…`) is still refused: its writer most likely
+means the machine's file, not one in the volume (the relative `etc/passwd` reaches the volume's).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ MAX_PATH = 4096
 ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 HINT = "Paths are relative to the volume root, e.g. 'data/report.txt'."
+# First components of a rooted path that name the host's system, not the volume (see above).
+SYSTEM_ROOTS = frozenset({"etc", "proc", "sys", "dev", "root", "boot"})
 
 
 def refuse(field: str, message: str, received: str) -> ApiError:
@@ -28,8 +35,13 @@ def refuse(field: str, message: str, received: str) -> ApiError:
     )
 
 
-def clean_path(raw: object, *, field: str = "path", allow_root: bool = True) -> str:
-    """The normalised relative path ('' is the root), or a 422 ApiError."""
+def clean_path(
+    raw: object, *, field: str = "path", allow_root: bool = True, rooted: bool = False
+) -> str:
+    """The normalised relative path ('' is the root), or a 422 ApiError.
+
+    `rooted` (the JSON API's routes) also takes paths that start with `/`, the volume root.
+    """
     if raw is None:
         raw = ""
     if not isinstance(raw, str):
@@ -41,7 +53,9 @@ def clean_path(raw: object, *, field: str = "path", allow_root: bool = True) -> 
     if ENCODED.search(raw):
         raise refuse(field, f"{field} contains an encoded '.', '/' or '\\'; send it decoded", raw)
     if raw.startswith("/"):
-        raise refuse(field, f"{field} must be relative to the volume root, not absolute", raw)
+        first = raw.lstrip("/").split("/", 1)[0]
+        if not rooted or first in SYSTEM_ROOTS:
+            raise refuse(field, f"{field} must be relative to the volume root, not absolute", raw)
     if ".." in raw.replace("\\", "/").split("/"):
         raise refuse(field, f"{field} may not contain '..': it would leave the volume", raw)
     parts = []
