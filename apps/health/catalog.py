@@ -597,7 +597,7 @@ CATALOG: dict[str, Concern] = {
         "rules": [
             "Volumes are keyed by name, unique per tenant (409 NAME_CONFLICT); health, help and examples are reserved names.",
             "Only the local driver is supported; another driver answers 422.",
-            "Paths are relative to the volume root; a leading / also names the root (/hello.txt, /), but /etc, /proc, /sys, /dev, /root and /boot answer 422; a path that escapes the root answers 422.",
+            "Paths are relative to the volume root; a leading / also names the root (/hello.txt, /); a path that escapes the root answers 422.",
             "File content is base64 both ways; mode is three octal digits of permission bits (644 by default, at most 777): setuid, setgid and sticky bits answer 422.",
             "Viewers list files but cannot read their contents (403 FORBIDDEN); inspect shows the host mountpoint to operators and admins only.",
             "A non-empty directory is deleted only with ?recursive=true.",

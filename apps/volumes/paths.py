@@ -6,9 +6,8 @@ traversal), control characters and over-long paths. Symlinks are checked later, 
 helper, against what they resolve to.
 
 The JSON API also takes Quilt's spelling (contract 2.17): a leading `/` names the volume root
-(`/hello.txt` is `hello.txt`, `/` is the root). A rooted path whose first component is one of
-a host's system directories (`/etc/passwd`, `/proc/…`) is still refused: its writer most likely
-means the machine's file, not one in the volume (the relative `etc/passwd` reaches the volume's).
+(`/hello.txt` is `hello.txt`, `/` is the root, `/etc/passwd` the volume's `etc/passwd`); `..`
+still cannot climb above it.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ MAX_PATH = 4096
 ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 HINT = "Paths are relative to the volume root, e.g. 'data/report.txt'."
-# First components of a rooted path that name the host's system, not the volume (see above).
-SYSTEM_ROOTS = frozenset({"etc", "proc", "sys", "dev", "root", "boot"})
 
 
 def refuse(field: str, message: str, received: str) -> ApiError:
@@ -52,10 +49,8 @@ def clean_path(
         raise refuse(field, f"{field} contains control characters", raw)
     if ENCODED.search(raw):
         raise refuse(field, f"{field} contains an encoded '.', '/' or '\\'; send it decoded", raw)
-    if raw.startswith("/"):
-        first = raw.lstrip("/").split("/", 1)[0]
-        if not rooted or first in SYSTEM_ROOTS:
-            raise refuse(field, f"{field} must be relative to the volume root, not absolute", raw)
+    if raw.startswith("/") and not rooted:
+        raise refuse(field, f"{field} must be relative to the volume root, not absolute", raw)
     if ".." in raw.replace("\\", "/").split("/"):
         raise refuse(field, f"{field} may not contain '..': it would leave the volume", raw)
     parts = []
