@@ -15,8 +15,8 @@ from apps.images import actions, listing
 from apps.images.references import parse
 
 
-def _flag(request: HttpRequest, name: str, default: str = "false") -> bool:
-    value = request.GET.get(name, default)
+def _flag(request: HttpRequest, name: str) -> bool:
+    value = request.GET.get(name, "false")
     if value not in ("true", "false", "1", "0"):
         raise invalid(name, f"{name} must be true or false", received=value)
     return value in ("true", "1")

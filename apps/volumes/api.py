@@ -96,7 +96,7 @@ def rename(request: HttpRequest, name: str) -> Any:
             err.details = {**(err.details or {}), "field": "new_name"}
         raise
     data = listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
-    # Quilt's SDK reads `success` and the echoed `new_name` (2.17); the volume stays as it was.
+    # Quilt's SDK reads `success` and the echoed `new_name` (2.17), next to the volume's fields.
     return {**data, "success": True, "new_name": vol.name}
 
 
