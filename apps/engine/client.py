@@ -477,8 +477,9 @@ class Engine:
         return list(self.api.history(reference))
 
     @translated
-    def remove_image(self, reference: str, force: bool = False) -> None:
-        self.api.remove_image(reference, force=force, noprune=False)
+    def remove_image(self, reference: str, force: bool = False, noprune: bool = False) -> None:
+        """`noprune` keeps the untagged parent images the removal would otherwise delete."""
+        self.api.remove_image(reference, force=force, noprune=noprune)
 
     @translated
     def tag_image(self, image: str, repository: str, tag: str) -> None:

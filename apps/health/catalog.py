@@ -586,12 +586,17 @@ CATALOG: dict[str, Concern] = {
                 "direct",
                 "The volume plus mountpoint and size_bytes",
             ),
-            r("POST", "/api/volumes/<name>/rename", "direct", "Rename, even while attached"),
+            r(
+                "POST",
+                "/api/volumes/<name>/rename",
+                "direct",
+                "Rename {new_name}, even while attached; echoes new_name with success",
+            ),
             r(
                 "DELETE",
                 "/api/volumes/<name>",
                 "operation",
-                "Delete; 409 IN_USE while any container mounts it",
+                "Delete; 409 IN_USE while any container mounts it; ?execution=sync waits",
             ),
             r("GET", "/api/volumes/<name>/ls?path=", "direct", "List a directory"),
             r(
@@ -623,11 +628,12 @@ CATALOG: dict[str, Concern] = {
         "rules": [
             "Volumes are keyed by name, unique per tenant (409 NAME_CONFLICT); health, help and examples are reserved names.",
             "Only the local driver is supported; another driver answers 422.",
-            "Paths are relative to the volume root; a path that escapes it answers 422.",
+            "Paths are relative to the volume root; a leading / also names the root (/hello.txt, /); a path that escapes the root answers 422.",
             "File content is base64 both ways; mode is three octal digits of permission bits (644 by default, at most 777): setuid, setgid and sticky bits answer 422.",
             "Viewers list files but cannot read their contents (403 FORBIDDEN); inspect shows the host mountpoint to operators and admins only.",
             "A non-empty directory is deleted only with ?recursive=true.",
-            "Volume delete answers 202 and fails with 409 IN_USE while any container, in any state, mounts it.",
+            "Volume delete answers 202 (also with ?execution=async); ?execution=sync waits and answers 200 {name, deleted: true} or the error; it fails with 409 IN_USE while any container, in any state, mounts it.",
+            "File write and delete replies carry success: true.",
             "An archive with an absolute or escaping member, a link that leaves the target folder, or a member that passes through a symlink fails with UNSAFE_ARCHIVE and writes nothing; setuid and setgid bits are dropped.",
         ],
         "examples": [
@@ -782,7 +788,7 @@ CATALOG: dict[str, Concern] = {
         "routes": [
             r(
                 "GET",
-                "/api/terminal/sessions?container_id=&state=",
+                "/api/terminal/sessions?container_id=&state=&target=",
                 "direct",
                 "Your sessions; closed ones are kept 24 h",
             ),
@@ -790,7 +796,7 @@ CATALOG: dict[str, Concern] = {
                 "POST",
                 "/api/terminal/sessions",
                 "direct",
-                "Open a session {container_id, shell?, cols?, rows?}; 201",
+                "Open a session {container_id, shell?, cols?, rows?, target?}; 201",
             ),
             r("GET", "/api/terminal/sessions/<session_id>", "direct", "One session"),
             r(
@@ -816,6 +822,7 @@ CATALOG: dict[str, Concern] = {
         "rules": [
             "The container must be exec_ready, else 409 NOT_READY; shell defaults to /bin/bash, else /bin/sh.",
             "cols is 20-500 (default 80) and rows 5-200 (default 24).",
+            'target (create and list) may only be "container"; any other answers 422. Resize and delete replies are the session plus success: true.',
             "More than 10 active or detached sessions per user answers 429 TERMINAL_LIMIT; a session that cannot start for a reason other than the engine (its recording file, say) answers 503 TERMINAL_UNAVAILABLE.",
             "A session is detached until first attach; after a disconnect it keeps its PTY for 5 minutes and replays up to 1 MiB on re-attach.",
             "The WebSocket needs subprotocol terminal; a new attach takes over and closes the previous socket with 4000.",
@@ -858,27 +865,39 @@ CATALOG: dict[str, Concern] = {
             "delete. /api/oci/... is the canonical path; snapshot images are hidden by default."
         ),
         "routes": [
-            r("GET", "/api/oci/images?include_snapshots=", "direct", "One entry per tag"),
+            r(
+                "GET",
+                "/api/oci/images?include_snapshots=&filter=&include_digests=",
+                "direct",
+                "One entry per tag",
+            ),
             r(
                 "POST",
                 "/api/oci/images/pull",
                 "operation",
-                "Pull {reference}; progress counts layer bytes",
+                "Pull {reference}; progress counts layer bytes; ?execution=sync waits",
             ),
             r(
                 "GET",
                 "/api/oci/images/inspect?reference=",
                 "direct",
-                "Config, layers, size and has_shell",
+                "Config, layers, size, has_shell, registry/repository/tag, manifest_json, config_json",
             ),
             r("GET", "/api/oci/images/history?reference=", "direct", "Layer history"),
-            r("DELETE", "/api/oci/images?reference=", "direct", "Delete (admin only)"),
+            r(
+                "DELETE",
+                "/api/oci/images?reference=&prune_layers=",
+                "direct",
+                "Delete (admin only)",
+            ),
             *discovery("images"),
             *discovery("oci"),
         ],
         "rules": [
             "The tag defaults to latest; an invalid reference answers 422 and an unknown one 404.",
-            "Pull answers 202; an unreachable registry fails the operation with PULL_FAILED, its engine_message a one-line cause.",
+            "Pull answers 202; an unreachable registry fails the operation with PULL_FAILED, its engine_message a one-line cause. With ?execution=sync it waits and answers 200 {success: true, image} (image as inspect shows it) or the error (PULL_FAILED is 422).",
+            "List: filter keeps the references that contain it; include_digests=true adds repo_digests to each entry. Delete: prune_layers=false keeps untagged parent images (the engine's noprune).",
+            "Inspect's manifest_json and config_json are strings of JSON: the OCI manifest the local image would export uncompressed, and its OCI config (env masked as for config.env).",
             "Pulling quilt/base or a snapshot or retained reference (also as docker.io/...) answers 409 PROTECTED and queues nothing.",
             "Snapshot images (quiltweb-snapshot:..., quiltweb-retained:...) are their snapshot's tenant's: other tenants (admins excepted) do not list them, and inspect, history and a container create from them answer 404; clone the snapshot instead.",
             "Viewers and support see config.env values masked as ••••; operators and admins see them.",

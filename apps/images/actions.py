@@ -50,8 +50,12 @@ def published(
         )
 
 
-def delete_image(actor: Actor, reference: str) -> dict[str, Any]:
-    """Untag (or remove) one reference. 409 PROTECTED for quilt/base and snapshots, IN_USE if used."""
+def delete_image(actor: Actor, reference: str, prune_layers: bool | None = None) -> dict[str, Any]:
+    """Untag (or remove) one reference. 409 PROTECTED for quilt/base and snapshots, IN_USE if used.
+
+    `prune_layers` (Quilt's SDK, 2.17) is the engine's `noprune` inverted: false keeps the
+    untagged parent images; None (not asked) is the engine's default, which prunes them.
+    """
     raw = engine().inspect_image(reference)
     image_id = str(raw.get("Id", ""))
     repository, _ = split_tag(reference) if "@" not in reference else (reference.split("@")[0], "")
@@ -83,7 +87,10 @@ def delete_image(actor: Actor, reference: str) -> dict[str, Any]:
             details={"container_ids": [u["container_id"] for u in users]},
             hint="Delete the containers that use the image first (stopped ones count too).",
         )
-    engine().remove_image(reference)
+    if prune_layers is None:
+        engine().remove_image(reference)
+    else:
+        engine().remove_image(reference, noprune=not prune_layers)
     published(actor, "deleted", "image.deleted", reference, image_id)
     return {"reference": reference, "deleted": True}
 

@@ -10,6 +10,12 @@ from django.http import HttpRequest
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import invalid
+from apps.core.execution import (
+    SYNC_WAIT_SECONDS,
+    execution_mode,
+    operation_error,
+    wait_for_operation,
+)
 from apps.images import actions, listing
 from apps.images.references import parse
 
@@ -33,22 +39,40 @@ def _reference(request: HttpRequest) -> str:
 def images(request: HttpRequest) -> Any:
     if request.method == "DELETE":
         actor = require_api(request, "admin")
-        check_query(request, ["reference"])
+        check_query(request, ["reference", "prune_layers"])
         json_body(request, [])
-        return actions.delete_image(actor, _reference(request))
+        # Quilt's SDK always sends prune_layers (src/modules/images.ts); absent → Part I.
+        prune = _flag(request, "prune_layers") if "prune_layers" in request.GET else None
+        return actions.delete_image(actor, _reference(request), prune)
     actor = require_api(request, "viewer")
-    check_query(request, ["include_snapshots", "format"])
+    check_query(request, ["include_snapshots", "format", "filter", "include_digests"])
     include = _flag(request, "include_snapshots")
-    return {"images": listing.list_images(actor, include_snapshots=include)}
+    images = listing.list_images(
+        actor,
+        include_snapshots=include,
+        filter_text=request.GET.get("filter") or None,
+        include_digests=_flag(request, "include_digests"),
+    )
+    return {"images": images}
 
 
-@api_route("POST")
+@api_route("POST", query=("execution",))
 def pull(request: HttpRequest) -> Any:
     actor = require_api(request, "operator")
+    mode = execution_mode(request)
     body = json_body(request, ["reference"])
     ref = parse(body.get("reference"))
     op = actions.request_pull(request, actor, ref, body)
-    return op.envelope(), 202
+    if mode != "sync":
+        return op.envelope(), 202
+    # `?execution=sync` (2.17): wait for the pull and answer {success, image} or its error.
+    done = wait_for_operation(op, SYNC_WAIT_SECONDS)
+    if not done.is_terminal:
+        return done.envelope(), 202
+    if done.status != "succeeded":
+        raise operation_error(done)
+    reference = str((done.result or {}).get("reference") or ref.full)
+    return {"success": True, "image": listing.inspect(actor, reference)}
 
 
 @api_route("GET")

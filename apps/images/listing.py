@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 from operator import itemgetter
 from typing import Any
@@ -17,17 +18,30 @@ from apps.engine import errors as engine_errors
 from apps.engine.client import engine, parse_time
 from apps.engine.types import ContainerSpec, ImageInfo
 from apps.images import tenancy
-from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY, split_tag
+from apps.images.references import (
+    RETAINED_REPOSITORY,
+    SNAPSHOT_REPOSITORY,
+    canonical,
+    split_tag,
+)
 
 # image id → has /bin/sh. Images are immutable, so an answer never goes stale.
 _SHELL_CACHE: dict[str, bool] = {}
 
 
-def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[str, Any]]:
+def entries(
+    images: list[ImageInfo],
+    *,
+    include_snapshots: bool,
+    filter_text: str | None = None,
+    include_digests: bool = False,
+) -> list[dict[str, Any]]:
     """One entry per tag, sorted by reference (a tag-heavy engine lists hundreds).
 
     Snapshot tags only with `include_snapshots`; retained references (deleted snapshots' images
     that containers still use) never: they are no snapshot's any more, just QuiltWeb's hold.
+    Quilt's SDK (2.17) may ask for the references containing `filter_text` only, and for each
+    entry's `repo_digests`.
     """
     out: list[dict[str, Any]] = []
     for image in images:
@@ -38,24 +52,38 @@ def entries(images: list[ImageInfo], *, include_snapshots: bool) -> list[dict[st
                 continue
             if not include_snapshots and repository == SNAPSHOT_REPOSITORY:
                 continue
-            out.append(
-                {
-                    "reference": repo_tag,
-                    "repository": repository,
-                    "tag": tag,
-                    "image_id": image.image_id,
-                    "size_bytes": image.size_bytes,
-                    "created_at": created,
-                }
-            )
+            if filter_text and filter_text not in repo_tag:
+                continue
+            entry = {
+                "reference": repo_tag,
+                "repository": repository,
+                "tag": tag,
+                "image_id": image.image_id,
+                "size_bytes": image.size_bytes,
+                "created_at": created,
+            }
+            if include_digests:
+                entry["repo_digests"] = list(image.repo_digests)
+            out.append(entry)
     out.sort(key=itemgetter("reference"))
     return out
 
 
-def list_images(actor: Actor, *, include_snapshots: bool = False) -> list[dict[str, Any]]:
+def list_images(
+    actor: Actor,
+    *,
+    include_snapshots: bool = False,
+    filter_text: str | None = None,
+    include_digests: bool = False,
+) -> list[dict[str, Any]]:
     """The tags `actor` may see: another tenant's snapshot images are not listed (1.6)."""
     images = tenancy.visible_images(actor, engine().list_images())
-    return entries(images, include_snapshots=include_snapshots)
+    return entries(
+        images,
+        include_snapshots=include_snapshots,
+        filter_text=filter_text,
+        include_digests=include_digests,
+    )
 
 
 def has_shell(image_id: str) -> bool:
@@ -90,7 +118,7 @@ def inspect(actor: Actor, reference: str) -> dict[str, Any]:
     raw = tenancy.inspect_for(actor, reference)
     config = raw.get("Config") or {}
     env = list(config.get("Env") or [])
-    return {
+    data = {
         "reference": reference,
         "image_id": raw.get("Id", ""),
         "repo_tags": raw.get("RepoTags") or [],
@@ -110,6 +138,75 @@ def inspect(actor: Actor, reference: str) -> dict[str, Any]:
         },
         "layers": (raw.get("RootFS") or {}).get("Layers") or [],
         "has_shell": has_shell(raw.get("Id", "")),
+    }
+    return {**data, **quilt_fields(data)}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def quilt_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What Quilt's SDK reads from inspect (2.17): `registry`, `repository`, `tag`, an `image`
+    summary (examples/docker-and-oci-images.ts reads `image.repository`), and `config_json`
+    and `manifest_json`, each a string of JSON.
+
+    The engine keeps no registry manifest for a local image, so `manifest_json` is the OCI
+    manifest the image would have exported uncompressed (as `docker save` writes it): the
+    config by the image id, one layer per diff id. `config_json` is the OCI image config built
+    from `data`, so it carries the same masked env a viewer sees; its bytes therefore need not
+    hash to the image id.
+    """
+    registry, repository, tag = canonical(str(data["reference"]))
+    config = data["config"]
+    config_json = _dumps(
+        {
+            "architecture": data["architecture"],
+            "os": data["os"],
+            "created": data["created_at"],
+            "config": {
+                "Entrypoint": config["entrypoint"],
+                "Cmd": config["cmd"],
+                "Env": config["env"],
+                "WorkingDir": config["working_dir"],
+                "User": config["user"],
+                "ExposedPorts": {port: {} for port in config["exposed_ports"]},
+                "Labels": config["labels"],
+            },
+            "rootfs": {"type": "layers", "diff_ids": data["layers"]},
+        }
+    )
+    manifest_json = _dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": data["image_id"],
+                "size": len(config_json.encode()),
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": diff_id}
+                for diff_id in data["layers"]
+            ],
+        }
+    )
+    return {
+        "registry": registry,
+        "repository": repository,
+        "tag": tag,
+        "image": {
+            "reference": data["reference"],
+            "registry": registry,
+            "repository": repository,
+            "tag": tag,
+            "image_id": data["image_id"],
+            "repo_digests": data["repo_digests"],
+            "size_bytes": data["size_bytes"],
+            "created_at": data["created_at"],
+        },
+        "manifest_json": manifest_json,
+        "config_json": config_json,
     }
 
 

@@ -92,3 +92,20 @@ def engine_name(repository: str) -> str:
 def pull_would_replace_protected(ref: Reference) -> bool:
     """Whether pulling `ref` would write over a protected name (any tag or digest of it)."""
     return is_protected(engine_name(ref.repository))
+
+
+def canonical(reference: str) -> tuple[str, str, str | None]:
+    """(registry, repository, tag) as a registry names them: 'alpine:3.20' and
+    'docker.io/library/alpine:3.20' are ('docker.io', 'library/alpine', '3.20'). The tag is
+    None for a digest reference. Quilt's SDK reads these from inspect (contract 2.17)."""
+    name, at, _digest = reference.partition("@")
+    repository, tag = split_tag(name)
+    first, sep, rest = repository.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry = "docker.io" if first.lower() in _HUB_DOMAINS else first
+        repository = rest
+    else:
+        registry = "docker.io"
+    if registry == "docker.io" and "/" not in repository:
+        repository = f"library/{repository}"
+    return registry, repository, (None if at else tag or "latest")

@@ -17,6 +17,21 @@ from apps.terminals import actions
 from apps.terminals.models import State, TerminalSession
 
 KEEP_CLOSED = timedelta(hours=24)
+# Quilt's SDK names what a terminal opens on (`target`, src/modules/terminal.ts); QuiltWeb's
+# terminals are all in containers, so "container" is the one target there is (2.17).
+TARGETS = ("container",)
+
+
+def check_target(value: Any) -> None:
+    """Accept `target: "container"` (or none); refuse any other target with 422."""
+    if value is None or value in TARGETS:
+        return
+    raise invalid(
+        "target",
+        "target must be container: QuiltWeb opens terminals in containers only",
+        expected=list(TARGETS),
+        received=str(value)[:50],
+    )
 
 
 def sessions_for(actor: Actor) -> Any:
@@ -46,7 +61,8 @@ def sessions(request: HttpRequest) -> Any:
     if request.method == "POST":
         return create(request)
     actor = require_api(request, "viewer")
-    check_query(request, ["container_id", "state"])
+    check_query(request, ["container_id", "state", "target"])
+    check_target(request.GET.get("target"))
     qs = sessions_for(actor)
     state = request.GET.get("state")
     if state:
@@ -61,7 +77,8 @@ def sessions(request: HttpRequest) -> Any:
 
 
 def create(request: HttpRequest) -> Any:
-    body = json_body(request, ["container_id", "shell", "cols", "rows"])
+    body = json_body(request, ["container_id", "shell", "cols", "rows", "target"])
+    check_target(body.get("target"))
     container_id = body.get("container_id")
     if not isinstance(container_id, str) or not container_id:
         raise invalid("container_id", "container_id is required")
@@ -81,7 +98,7 @@ def session(request: HttpRequest, session_id: str) -> Any:
     if request.method == "DELETE":
         row = _get_session_for_api(request, session_id, "support")
         actions.close_session(row, require_api(request, "support"))
-        return row.as_dict(request)
+        return {**row.as_dict(request), "success": True}  # `success` for Quilt's SDK (2.17)
     row = _get_session_for_api(request, session_id, "viewer")
     return actions.with_live_counters([row])[0].as_dict(request)
 
@@ -91,4 +108,4 @@ def resize(request: HttpRequest, session_id: str) -> Any:
     row = _get_session_for_api(request, session_id, "support")
     body = json_body(request, ["cols", "rows"])
     row = actions.resize_session(row, body.get("cols"), body.get("rows"))
-    return row.as_dict(request)
+    return {**row.as_dict(request), "success": True}  # `success` for Quilt's SDK (2.17)

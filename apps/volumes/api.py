@@ -13,12 +13,24 @@ from apps.accounts.models import Tenant
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
+from apps.core.execution import (
+    SYNC_WAIT_SECONDS,
+    execution_mode,
+    operation_error,
+    wait_for_operation,
+)
 from apps.engine.client import engine
 from apps.operations.actions import replay
 from apps.volumes import actions, files, listing
 from apps.volumes.access import get_volume_for_api, require_file_reader_api, visible
 from apps.volumes.archive import archive_fields, decode_content, stash
-from apps.volumes.paths import clean_path
+from apps.volumes.paths import clean_path as _clean_path
+
+
+def clean_path(raw: object, *, allow_root: bool = True) -> str:
+    """Every path the JSON API takes may start with `/`, the volume root (contract 2.17)."""
+    return _clean_path(raw, allow_root=allow_root, rooted=True)
+
 
 MODE_HINT = "mode is three octal digits of permission bits (at most 777), such as 644 or 755"
 
@@ -47,10 +59,19 @@ def create(request: HttpRequest) -> Any:
 def volume(request: HttpRequest, name: str) -> Any:
     if request.method == "DELETE":
         actor, vol = get_volume_for_api(request, name, "operator")
-        check_query(request, [])
+        check_query(request, ["execution"])
+        mode = execution_mode(request)
         json_body(request, [])
         op = actions.request_delete(request, actor, vol)
-        return op.envelope(), 202
+        if mode != "sync":
+            return op.envelope(), 202
+        # `?execution=sync` (2.17): wait; the runner's result is {name, deleted: true}.
+        done = wait_for_operation(op, SYNC_WAIT_SECONDS)
+        if not done.is_terminal:
+            return done.envelope(), 202
+        if done.status != "succeeded":
+            raise operation_error(done)
+        return done.result
     actor, vol = get_volume_for_api(request, name)
     check_query(request, [])
     return listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
@@ -79,7 +100,9 @@ def rename(request: HttpRequest, name: str) -> Any:
         if err.error_code == "NAME_CONFLICT":
             err.details = {**(err.details or {}), "field": "new_name"}
         raise
-    return listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
+    data = listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
+    # Quilt's SDK reads `success` and the echoed `new_name` (2.17), next to the volume's fields.
+    return {**data, "success": True, "new_name": vol.name}
 
 
 @api_route("GET")
@@ -101,7 +124,7 @@ def file(request: HttpRequest, name: str, path: str) -> Any:
         clean = clean_path(path, allow_root=False)
         result = files.delete_path(vol, clean, recursive in ("true", "1"))
         actions.file_changed(actor, vol, clean, {"deleted": True})
-        return result
+        return {**result, "success": True}  # `success` for Quilt's SDK (2.17)
     actor, vol = get_volume_for_api(request, name)
     require_file_reader_api(actor)
     check_query(request, [])
@@ -144,7 +167,7 @@ def write(request: HttpRequest, name: str) -> Any:
     mode = parse_mode(body.get("mode"))
     result = files.write_file(vol, path, data, mode)
     actions.file_changed(actor, vol, path, {"size_bytes": result["size_bytes"]})
-    return result
+    return {**result, "success": True}  # `success` for Quilt's SDK (2.17)
 
 
 ARCHIVE_FIELDS = ["content", "path", "strip_components"]

@@ -4,6 +4,10 @@ Paths are relative to the volume root. Refused with 422: absolute paths, `..` co
 percent-encoded dots, slashes or backslashes left after Django's one decoding (a double-encoded
 traversal), control characters and over-long paths. Symlinks are checked later, inside the
 helper, against what they resolve to.
+
+The JSON API also takes Quilt's spelling (contract 2.17): a leading `/` names the volume root
+(`/hello.txt` is `hello.txt`, `/` is the root, `/etc/passwd` the volume's `etc/passwd`); `..`
+still cannot climb above it.
 """
 
 from __future__ import annotations
@@ -28,8 +32,13 @@ def refuse(field: str, message: str, received: str) -> ApiError:
     )
 
 
-def clean_path(raw: object, *, field: str = "path", allow_root: bool = True) -> str:
-    """The normalised relative path ('' is the root), or a 422 ApiError."""
+def clean_path(
+    raw: object, *, field: str = "path", allow_root: bool = True, rooted: bool = False
+) -> str:
+    """The normalised relative path ('' is the root), or a 422 ApiError.
+
+    `rooted` (the JSON API's routes) also takes paths that start with `/`, the volume root.
+    """
     if raw is None:
         raw = ""
     if not isinstance(raw, str):
@@ -40,7 +49,7 @@ def clean_path(raw: object, *, field: str = "path", allow_root: bool = True) -> 
         raise refuse(field, f"{field} contains control characters", raw)
     if ENCODED.search(raw):
         raise refuse(field, f"{field} contains an encoded '.', '/' or '\\'; send it decoded", raw)
-    if raw.startswith("/"):
+    if raw.startswith("/") and not rooted:
         raise refuse(field, f"{field} must be relative to the volume root, not absolute", raw)
     if ".." in raw.replace("\\", "/").split("/"):
         raise refuse(field, f"{field} may not contain '..': it would leave the volume", raw)

@@ -42,7 +42,13 @@ def write(person, path, data=b"hello", **extra):
 def test_it_writes_reads_and_lists_files(operator, vol):
     response = write(operator, "docs/readme.txt", b"hello world", mode=600)
     assert response.status_code == 200, response.content
-    assert response.json() == {"path": "docs/readme.txt", "size_bytes": 11, "mode": 600}
+    # `success` is contract 2.17's addition for Quilt's SDK.
+    assert response.json() == {
+        "path": "docs/readme.txt",
+        "size_bytes": 11,
+        "mode": 600,
+        "success": True,
+    }
     read = operator.json("GET", "/api/volumes/files/files/docs/readme.txt").json()
     assert base64.b64decode(read["content"]) == b"hello world"
     assert read["size_bytes"] == 11
@@ -77,6 +83,7 @@ def test_it_deletes_files_and_needs_recursive_for_full_directories(operator, vol
     assert operator.json("DELETE", "/api/volumes/files/files/d/a.txt").json() == {
         "path": "d/a.txt",
         "deleted": True,
+        "success": True,  # contract 2.17's addition for Quilt's SDK
     }
     assert operator.json("DELETE", "/api/volumes/files/files/d").status_code == 200
     write(operator, "e/f/g.txt")
@@ -105,7 +112,18 @@ def test_it_refuses_writes_over_16_mib(operator, vol):
 
 @pytest.mark.parametrize(
     "bad",
-    ["../etc/passwd", "a/../../x", "/etc/passwd", "..", "%2e%2e/x", "a/%2F..", "..\\x", "a\x00b"],
+    # "/etc/passwd" was here: since contract 2.17 a leading / is the volume root, so it names the
+    # volume's etc/passwd (tests/volumes/test_sdk_volumes.py); climbing out of the root is not.
+    [
+        "../etc/passwd",
+        "a/../../x",
+        "/../etc/passwd",
+        "..",
+        "%2e%2e/x",
+        "a/%2F..",
+        "..\\x",
+        "a\x00b",
+    ],
 )
 def test_it_refuses_traversal_in_every_route(operator, vol, bad):
     responses = [
