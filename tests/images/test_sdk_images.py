@@ -1,6 +1,6 @@
 """Quilt's SDK against the image routes (issue #16 finding 5; contract 2.17).
 
-Requests are built as the SDK builds them (tests/volumes/sdk.py); the fields checked are the ones
+Requests are built as the SDK builds them (tests/contract/sdkcalls.py); the fields checked are the ones
 src/modules/images.ts callers and examples/docker-and-oci-images.ts read.
 """
 
@@ -15,9 +15,9 @@ from apps.engine.client import Engine, engine
 from apps.engine.types import ContainerSpec
 from apps.images.references import canonical
 from apps.operations.models import Operation
+from tests.contract.sdkcalls import sdk as sdk_call
 from tests.images.conftest import free_port
 from tests.images.test_images import labels, tagged
-from tests.volumes.sdk import sdk_call
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 

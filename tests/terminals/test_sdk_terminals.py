@@ -1,6 +1,6 @@
 """Quilt's SDK against the terminal session REST routes (issue #16 findings 4, 5; contract 2.17).
 
-Requests are built as the SDK builds them (tests/volumes/sdk.py); the sequence and the fields
+Requests are built as the SDK builds them (tests/contract/sdkcalls.py); the sequence and the fields
 read follow examples/terminal-and-icc.ts:117-156.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from apps.terminals.models import TerminalSession
-from tests.volumes.sdk import sdk_call
+from tests.contract.sdkcalls import sdk as sdk_call
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 

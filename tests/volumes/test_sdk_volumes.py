@@ -1,6 +1,6 @@
 """Quilt's SDK against the volume routes (issue #16 findings 1, 4, 5; contract 2.17).
 
-Each test sends what the SDK sends (tests/volumes/sdk.py) and checks what it then reads.
+Each test sends what the SDK sends (tests/contract/sdkcalls.py) and checks what it then reads.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from apps.engine import errors as engine_errors
 from apps.operations.models import Operation
 from apps.volumes.models import Volume
+from tests.contract.sdkcalls import sdk as sdk_call
 from tests.volumes.ops import drive
-from tests.volumes.sdk import sdk_call
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
