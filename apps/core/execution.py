@@ -43,6 +43,11 @@ ERROR_STATUS = {
     "UNPROCESSABLE_ENTITY": 422,
     "START_FAILED": 422,
     "SNAPSHOT_FAILED": 422,
+    "CLONE_FAILED": 422,
+    # The engine or a registry refusing, like START_FAILED: the request, not the server.
+    "PULL_FAILED": 422,
+    "BUILD_FAILED": 422,
+    "UNSAFE_ARCHIVE": 422,
     "BATCH_PARTIAL": 422,
     "ENGINE_UNAVAILABLE": 503,
     "WORKER_RESTARTED": 503,
@@ -109,7 +114,9 @@ def operation_error(op: Operation) -> ApiError:
     error: dict[str, Any] = dict(op.error or {})
     code = str(error.get("error_code") or "INTERNAL")
     return ApiError(
-        ERROR_STATUS.get(code, 500),
+        # A code not in the table is still the operation refusing the request, unless the
+        # runner crashed (INTERNAL).
+        ERROR_STATUS.get(code, 500 if code == "INTERNAL" else 422),
         code,
         str(error.get("error") or f"the {op.kind} operation failed"),
         details=dict(error.get("details") or {}) or None,
