@@ -50,7 +50,13 @@ def test_it_keeps_refusing_execution_on_routes_that_do_not_take_it(
 
 @pytest.mark.parametrize(
     ("code", "status"),
-    [("NOT_FOUND", 404), ("INVALID_STATE", 409), ("START_FAILED", 422), ("WHATEVER", 422), ("INTERNAL", 500)],
+    [
+        ("NOT_FOUND", 404),
+        ("INVALID_STATE", 409),
+        ("START_FAILED", 422),
+        ("WHATEVER", 422),
+        ("INTERNAL", 500),
+    ],
 )
 def test_it_answers_a_failed_operation_with_its_error_and_status(code: str, status: int) -> None:
     op = Operation(
