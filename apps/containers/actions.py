@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.accounts import audit
 from apps.accounts.actor import Actor
-from apps.accounts.models import Tenant
+from apps.accounts.models import AuditEntry, Tenant
 from apps.containers import jobs
 from apps.containers.access import Target, managed_labels
 from apps.containers.models import (
@@ -108,8 +108,8 @@ def _store_state(record: ContainerRecord, info: ContainerInfo) -> None:
 
 def _audit(
     target: Target, action: str, data: dict[str, Any] | None = None, actor: Actor | None = None
-) -> None:
-    audit.record(
+) -> AuditEntry:
+    return audit.record(
         actor or target.actor,
         action,
         target_type="container",
@@ -614,16 +614,7 @@ def audit_exec_started(
     data["timeout_ms"] = timeout_ms
     if stream:
         data["stream"] = True
-    entry = audit.record(
-        target.actor,
-        "container.exec",
-        target_type="container",
-        target_id=target.id,
-        target_name=target.record.name,
-        tenant_id=target.record.tenant_id,
-        data=data,
-    )
-    return entry.pk
+    return _audit(target, "container.exec", data).pk
 
 
 def audit_exec_finished(
@@ -869,15 +860,7 @@ def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
         raise ApiError(404, "NOT_FOUND", f"no process {pid}", details={"field": "pid"})
     require_exec_ready(target)
     requested = {"pid": pid, "signal": sig}
-    started = audit.record(
-        target.actor,
-        "process.signal",
-        target_type="container",
-        target_id=target.id,
-        target_name=target.record.name,
-        tenant_id=target.record.tenant_id,
-        data=requested,
-    )
+    started = _audit(target, "process.signal", requested)
 
     def failed(ended: str, exit_code: int | None = None) -> None:
         data = {**requested, "signal_entry": started.pk, "ended": ended, "exit_code": exit_code}

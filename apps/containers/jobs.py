@@ -42,6 +42,7 @@ from apps.containers.models import (
 )
 from apps.core.errors import ApiError
 from apps.core.ids import iso, new_id
+from apps.core.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -195,18 +196,6 @@ def run_in_background(job: ExecRecord, work: Callable[[], None]) -> None:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def _pid_alive(text: str) -> bool:
-    if not text.isdigit():
-        return False
-    try:
-        os.kill(int(text), 0)
-    except PermissionError:
-        return True
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _orphaned(row: ExecRecord, now: Any) -> bool:
     if row.created_at + timedelta(milliseconds=row.timeout_ms) + ORPHAN_GRACE < now:
         return True
@@ -216,7 +205,7 @@ def _orphaned(row: ExecRecord, now: Any) -> bool:
             return row.job_id not in _live
     host = socket.gethostname() + ":"
     if row.owner.startswith(host):
-        return not _pid_alive(row.owner.removeprefix(host))
+        return not pid_alive(row.owner.removeprefix(host))
     return False
 
 

@@ -23,6 +23,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from apps.core.errors import ApiError
+from apps.core.processes import pid_alive
 from apps.engine import errors as engine_errors
 from apps.operations.actions import publish_operation
 from apps.operations.models import Operation, Status, WorkerHeartbeat
@@ -350,23 +351,13 @@ def heartbeat(worker_id: str, started_at: Any = None) -> None:
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def worker_alive(worker_id: str) -> bool:
     beat = WorkerHeartbeat.objects.filter(worker_id=worker_id).first()
     if beat is None:
         return False
     age = timezone.now() - beat.beat_at
     if beat.hostname == socket.gethostname():
-        return age < HEARTBEAT_STALE_LOCAL and _pid_alive(beat.pid)
+        return age < HEARTBEAT_STALE_LOCAL and pid_alive(str(beat.pid))
     return age < HEARTBEAT_STALE
 
 

@@ -24,6 +24,7 @@ from apps.accounts.audit import record
 from apps.containers.access import Target
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import new_id
+from apps.core.processes import pid_alive
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.events.publish import publish
@@ -409,26 +410,12 @@ def close_orphaned_rows() -> None:
     local = socket.gethostname() + ":"
     rows = TerminalSession.objects.filter(state__in=OPEN_STATES).exclude(owner=OWNER)
     for row in rows.filter(owner__startswith=local):
-        if not _pid_alive(row.owner.removeprefix(local)):
+        if not pid_alive(row.owner.removeprefix(local)):
             _transition_closed(row, "the server restarted", exit_code=None)
     stale = Now() - timedelta(seconds=ORPHAN_SECONDS)
     gone = rows.exclude(owner="").exclude(owner__startswith=local).filter(heartbeat_at__lt=stale)
     for row in gone:
         _transition_closed(row, "the server holding it stopped", exit_code=None)
-
-
-def _pid_alive(text: str) -> bool:
-    import os
-
-    if not text.isdigit():
-        return False
-    try:
-        os.kill(int(text), 0)
-    except PermissionError:
-        return True
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def signal_number(name: Any) -> int | None:
