@@ -10,12 +10,7 @@ from django.http import HttpRequest
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import invalid
-from apps.core.execution import (
-    SYNC_WAIT_SECONDS,
-    execution_mode,
-    operation_error,
-    wait_for_operation,
-)
+from apps.core.execution import execution_mode, sync_result
 from apps.images import actions, listing
 from apps.images.references import parse
 
@@ -66,11 +61,9 @@ def pull(request: HttpRequest) -> Any:
     if mode != "sync":
         return op.envelope(), 202
     # `?execution=sync` (2.17): wait for the pull and answer {success, image} or its error.
-    done = wait_for_operation(op, SYNC_WAIT_SECONDS)
-    if not done.is_terminal:
-        return done.envelope(), 202
-    if done.status != "succeeded":
-        raise operation_error(done)
+    done = sync_result(op)
+    if isinstance(done, tuple):
+        return done
     reference = str((done.result or {}).get("reference") or ref.full)
     return {"success": True, "image": listing.inspect(actor, reference)}
 

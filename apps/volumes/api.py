@@ -13,12 +13,7 @@ from apps.accounts.models import Tenant
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
-from apps.core.execution import (
-    SYNC_WAIT_SECONDS,
-    execution_mode,
-    operation_error,
-    wait_for_operation,
-)
+from apps.core.execution import execution_mode, sync_result
 from apps.engine.client import engine
 from apps.operations.actions import replay
 from apps.volumes import actions, files, listing
@@ -66,12 +61,8 @@ def volume(request: HttpRequest, name: str) -> Any:
         if mode != "sync":
             return op.envelope(), 202
         # `?execution=sync` (2.17): wait; the runner's result is {name, deleted: true}.
-        done = wait_for_operation(op, SYNC_WAIT_SECONDS)
-        if not done.is_terminal:
-            return done.envelope(), 202
-        if done.status != "succeeded":
-            raise operation_error(done)
-        return done.result
+        done = sync_result(op)
+        return done if isinstance(done, tuple) else done.result
     actor, vol = get_volume_for_api(request, name)
     check_query(request, [])
     return listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
