@@ -27,7 +27,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from apps.containers.access import Target
 from apps.containers.actions import audit_exec_finished, audit_exec_started, exec_plan
 from apps.containers.status import evaluate_checks, not_ready, require_exec_ready
-from apps.core.engine_messages import clean_engine_message
+from apps.core.api import engine_message
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.rawexec import FrameReader, exec_exit_code, kill_exec_tree, open_exec
@@ -134,7 +134,7 @@ class ExecStream:
             kill_exec_tree(engine(), self.exec_id)
             self.audit_end("error")
             log.warning("exec stream failed: %s", exc)
-            message = clean_engine_message(str(exc))[:500]
+            message = engine_message(exc)
             yield frame({"type": "error", "message": message or "the exec stream failed"})
         finally:
             self.sock.close()
