@@ -211,10 +211,14 @@ def quilt_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def history(actor: Actor, reference: str) -> list[dict[str, Any]]:
+    # By id once the check passed: the answer is about the very image that was checked.
+    return history_of(str(tenancy.inspect_for(actor, reference).get("Id") or reference))
+
+
+def history_of(image_id: str) -> list[dict[str, Any]]:
+    """The layers of an image whose tenancy the caller has already checked."""
     from datetime import UTC, datetime
 
-    # By id once the check passed: the answer is about the very image that was checked.
-    image_id = str(tenancy.inspect_for(actor, reference).get("Id") or reference)
     out = []
     for item in engine().image_history(image_id):
         created = item.get("Created")

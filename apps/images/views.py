@@ -150,7 +150,8 @@ def inspect(request: HtmxHttpRequest) -> HttpResponse:
     try:
         reference = parse(request.GET.get("reference", "")).full
         ctx["image"] = listing.inspect(actor, reference)
-        ctx["history"] = listing.history(actor, reference)
+        # inspect() checked this actor may see the image; its id names the same one.
+        ctx["history"] = listing.history_of(ctx["image"]["image_id"] or reference)
         tags = ctx["image"]["repo_tags"]
         # By id the delete removes every tag, so a protected one protects it (as the action says).
         ctx["protected"] = is_protected(reference.rsplit(":", 1)[0]) or (
