@@ -18,6 +18,7 @@ from django.conf import settings
 from apps.accounts.models import Tenant
 from apps.containers.models import ContainerRecord
 from apps.core.errors import ApiError, invalid
+from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -157,26 +158,22 @@ def validate_image(value: Any, tenant: Tenant) -> str:
     if value == "prod-gui":
         raise invalid("image", "GUI containers (prod-gui) are not supported")
     reference = IMAGE_ALIASES.get(value, value)
-    if not engine().image_exists(reference):
+    try:
+        raw = engine().inspect_image(reference)
+    except engine_errors.NotFound:
         raise invalid(
             "image",
             f"image {reference!r} is not present on the engine",
             hint='Pull it first with POST /api/oci/images/pull {"reference": "..."}.',
             received=reference,
-        )
-    ensure_image_of_tenant(reference, tenant)
-    return reference
-
-
-def ensure_image_of_tenant(reference: str, tenant: Tenant) -> None:
-    """404 for another tenant's snapshot or retained image (contract 1.6): clone it instead.
-
-    Checked on the image the reference resolves to, so an image id or short id is no way
-    around it; the API, the create page and both batch steps all validate through here.
-    """
+        ) from None
+    # 404 for another tenant's snapshot or retained image (contract 1.6): clone it instead.
+    # Checked on the image the reference resolves to, so an image id is no way around it; the
+    # API, the create page and both batch steps all validate through here.
     from apps.images.tenancy import check_create_image  # images imports containers' models
 
-    check_create_image(reference, tenant.pk)
+    check_create_image(reference, tenant.pk, raw)
+    return reference
 
 
 def validate_command(value: Any, field_name: str) -> list[str] | None:

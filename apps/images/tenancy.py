@@ -127,13 +127,13 @@ def inspect_for(actor: Actor, reference: str) -> dict[str, Any]:
     return raw
 
 
-def check_create_image(reference: str, tenant_id: int) -> None:
-    """404 unless a new container of `tenant_id` may use the image `reference`.
+def check_create_image(reference: str, tenant_id: int, raw: dict[str, Any]) -> None:
+    """404 unless a new container of `tenant_id` may use the image `reference` (`raw` is the
+    engine's inspect of it, which the caller already holds).
 
     Tenant-based, not actor-based: the container lands in `tenant_id`, and a snapshot's files
     and environment must not cross tenants, whoever asks (clone keeps them in their tenant).
     """
-    raw = engine().inspect_image(reference)
     if not tenant_may_use(_owners_of_raw(raw), tenant_id):
         err = not_found(reference, CLONE_HINT)
         err.details = {"field": "image", "received": reference}
