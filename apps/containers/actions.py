@@ -915,7 +915,7 @@ def request_resume(request: HttpRequest, target: Target, body: Any) -> Operation
 def _request_lifecycle(
     request: HttpRequest, target: Target, body: Any, kind: str, allowed: tuple[str, ...]
 ) -> Operation:
-    from apps.operations.actions import replay, submit
+    from apps.operations.actions import replay
 
     route = _route(target.id, kind)
     existing = replay(request, route, body)
@@ -928,18 +928,7 @@ def _request_lifecycle(
             f"cannot {kind} a container that is {state}",
             hint=f"{kind} is allowed from: {', '.join(allowed)}",
         )
-    return submit(
-        request,
-        actor=target.actor,
-        kind=kind,
-        target_type="container",
-        target_id=target.id,
-        tenant_id=target.record.tenant_id,
-        params={},
-        route=route,
-        body=body,
-        progress=None,
-    )
+    return _request_container_op(request, target, kind, route, body, {})
 
 
 def request_create(
