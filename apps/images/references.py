@@ -36,6 +36,12 @@ class Reference:
         return f"{self.repository}{sep}{self.tag}"
 
 
+def is_registry_host(first: str) -> bool:
+    """Whether a reference's first path part names a registry (as Docker decides): it has a dot
+    or a port, or is localhost. Otherwise it is part of the repository on Docker Hub."""
+    return "." in first or ":" in first or first == "localhost"
+
+
 def parse(value: object, field: str = "reference") -> Reference:
     """A valid reference with the tag defaulting to `latest`, or a 422 ApiError."""
     if not isinstance(value, str) or not value.strip():
@@ -44,7 +50,7 @@ def parse(value: object, field: str = "reference") -> Reference:
     match = REFERENCE.match(text) if len(text) <= 512 else None
     if match is not None:
         first, _, rest = match["repository"].partition("/")
-        is_domain = rest and ("." in first or ":" in first or first == "localhost")
+        is_domain = bool(rest) and is_registry_host(first)
         if not is_domain and first != first.lower():
             match = None  # only a registry host may have capitals
     if match is None:
@@ -82,7 +88,7 @@ def engine_name(repository: str) -> str:
     first, sep, rest = repository.partition("/")
     if sep and first.lower() in _HUB_DOMAINS:
         repository = rest
-    elif sep and ("." in first or ":" in first or first == "localhost"):
+    elif sep and is_registry_host(first):
         return repository  # another registry: its names are its own
     if repository.startswith("library/") and repository.count("/") == 1:
         repository = repository.removeprefix("library/")
@@ -101,7 +107,7 @@ def canonical(reference: str) -> tuple[str, str, str | None]:
     name, at, _digest = reference.partition("@")
     repository, tag = split_tag(name)
     first, sep, rest = repository.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
+    if sep and is_registry_host(first):
         registry = "docker.io" if first.lower() in _HUB_DOMAINS else first
         repository = rest
     else:
