@@ -8,11 +8,12 @@ the answer never tells a guesser which guess was right.
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from apps.accounts import key_cache, throttle, tickets
 from apps.accounts.models import ApiKey
+from apps.core.api import error_response
 from apps.core.errors import ApiError
 
 TOKEN_PATHS = ("/api/events", "/ws/terminal/attach")
@@ -32,13 +33,6 @@ def raw_key_from(request: HttpRequest) -> str | None:
     if request.path in TOKEN_PATHS and (token := request.GET.get("token")):
         return token
     return None
-
-
-def _error(request: HttpRequest, err: ApiError) -> JsonResponse:
-    response = JsonResponse(err.body(getattr(request, "request_id", "")), status=err.status)
-    if err.retry_after is not None:
-        response["Retry-After"] = str(err.retry_after)
-    return response
 
 
 def rate_limited(retry_after: int) -> ApiError:
@@ -91,7 +85,7 @@ class ApiKeyMiddleware:
         if raw is not None:
             key, err = resolve_key(raw, throttle.client_address(request.META))
             if err is not None or key is None:
-                return _error(request, err or ApiError(401, "UNAUTHENTICATED", "not valid"))
+                return error_response(request, err or ApiError(401, "UNAUTHENTICATED", "not valid"))
             request.user = key.user
             request.api_key = key  # type: ignore[attr-defined]
             request.auth_method = "api_key"  # type: ignore[attr-defined]
@@ -105,7 +99,7 @@ class ApiKeyMiddleware:
             if found is None:
                 err = ApiError(401, "UNAUTHENTICATED", "the ticket is not valid")
                 err.hint = "Tickets work once, for 60 s, for one purpose: POST /api/tickets again."
-                return _error(request, err)
+                return error_response(request, err)
             request.user, found_key = found
             if found_key is not None:
                 request.api_key = found_key  # type: ignore[attr-defined]
