@@ -56,12 +56,8 @@ def counts_as_activity(request: HttpRequest) -> bool:
     return not htmx or bool(htmx.boosted)
 
 
-def _expired(request: HttpRequest, at: float) -> str:
-    """Why this session has ended, or "" while it is still good."""
-    return _why_ended(request.session, at)
-
-
 def _why_ended(session: Any, at: float) -> str:
+    """Why this session has ended, or "" while it is still good."""
     signed_in = session.get(SIGNED_IN_AT)
     last = session.get(LAST_ACTIVITY)
     if isinstance(signed_in, int | float) and at - signed_in > settings.SESSION_COOKIE_AGE:
@@ -89,7 +85,7 @@ class IdleTimeoutMiddleware:
         ):
             return self.get_response(request)
         at = now()
-        reason = _expired(request, at)
+        reason = _why_ended(request.session, at)
         if reason:
             return self._sign_out(request, reason)
         session = request.session
@@ -131,11 +127,8 @@ def touch(session_key: str | None) -> None:
         return
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     last = store.get(LAST_ACTIVITY)  # loads it: {} when signed out, expired or unknown
-    signed_in = store.get(SIGNED_IN_AT)
     at = now()
-    if not isinstance(last, int | float) or at - last > settings.QUILTWEB_SESSION_IDLE_SECONDS:
-        return
-    if isinstance(signed_in, int | float) and at - signed_in > settings.SESSION_COOKIE_AGE:
+    if not isinstance(last, int | float) or _why_ended(store, at):
         return
     if int(at) <= last:
         return
