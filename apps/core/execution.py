@@ -72,13 +72,9 @@ def execution_mode(request: HttpRequest) -> str | None:
 
 def _worker_alive() -> bool:
     """True when a worker process (not a request running an operation inline) is alive."""
-    from apps.operations.models import WorkerHeartbeat
-    from apps.operations.worker import INLINE_PREFIX, worker_alive
+    from apps.operations.worker import beat_alive, worker_beats
 
-    ids = WorkerHeartbeat.objects.exclude(worker_id__startswith=INLINE_PREFIX).values_list(
-        "worker_id", flat=True
-    )
-    return any(worker_alive(worker_id) for worker_id in ids)
+    return any(beat_alive(beat) for beat in worker_beats())
 
 
 def wait_for_operation(op: Operation, timeout_s: float) -> Operation:

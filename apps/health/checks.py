@@ -124,16 +124,9 @@ class Probe:
         )
 
     def _worker_alive(self) -> Check:
-        from apps.operations.models import WorkerHeartbeat
-        from apps.operations.worker import INLINE_PREFIX
+        from apps.operations.worker import worker_beats
 
-        # A request running an operation inline (`?execution=sync` with no worker) beats too,
-        # under an inline: id; that is not a worker.
-        beat = (
-            WorkerHeartbeat.objects.exclude(worker_id__startswith=INLINE_PREFIX)
-            .order_by("-beat_at")
-            .first()
-        )
+        beat = worker_beats().order_by("-beat_at").first()
         fix = "Start the worker: bin/quiltweb run starts it, or .venv/bin/python manage.py worker."
         if beat is None:
             return Check("worker_alive", False, "no worker has ever reported", fix)

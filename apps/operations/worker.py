@@ -351,10 +351,18 @@ def heartbeat(worker_id: str, started_at: Any = None) -> None:
     )
 
 
+def worker_beats() -> Any:
+    """Heartbeats of worker processes, leaving out requests that run an operation inline
+    (`?execution=sync` with no worker), which beat under an inline: id."""
+    return WorkerHeartbeat.objects.exclude(worker_id__startswith=INLINE_PREFIX)
+
+
 def worker_alive(worker_id: str) -> bool:
     beat = WorkerHeartbeat.objects.filter(worker_id=worker_id).first()
-    if beat is None:
-        return False
+    return beat is not None and beat_alive(beat)
+
+
+def beat_alive(beat: WorkerHeartbeat) -> bool:
     age = timezone.now() - beat.beat_at
     if beat.hostname == socket.gethostname():
         return age < HEARTBEAT_STALE_LOCAL and pid_alive(str(beat.pid))
