@@ -106,12 +106,17 @@ class ApiKey(models.Model):
         return key, raw
 
     @classmethod
+    def live(cls) -> models.QuerySet[ApiKey]:
+        """Keys that still work: not revoked and not expired."""
+        return cls.objects.filter(revoked_at__isnull=True).exclude(expires_at__lte=timezone.now())
+
+    @classmethod
     def lookup(cls, raw: str) -> ApiKey | None:
         """The live key for `raw`: not revoked, not expired, its user active."""
         return (
-            cls.objects.select_related("user", "user__profile", "user__profile__tenant")
-            .filter(key_hash=hash_key(raw), revoked_at__isnull=True, user__is_active=True)
-            .exclude(expires_at__lte=timezone.now())
+            cls.live()
+            .select_related("user", "user__profile", "user__profile__tenant")
+            .filter(key_hash=hash_key(raw), user__is_active=True)
             .first()
         )
 

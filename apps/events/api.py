@@ -197,11 +197,7 @@ def _still_allowed(sub: Subscription) -> bool:
     if not get_user_model().objects.filter(pk=sub.user_id or -1, is_active=True).exists():
         return False
     if sub.api_key_id is not None:
-        return (
-            ApiKey.objects.filter(pk=sub.api_key_id, revoked_at__isnull=True)
-            .exclude(expires_at__lte=timezone.now())
-            .exists()
-        )
+        return ApiKey.live().filter(pk=sub.api_key_id).exists()
     return idle.session_alive(sub.session_key, sub.user_id)
 
 
