@@ -124,12 +124,20 @@ def test_it_answers_a_detached_exec_at_once_and_runs_it_in_the_background(
 
     finished = AuditEntry.objects.filter(target_id=cid, action="container.exec_finished")
     assert finished.count() == 2
-    actions = [
-        (e.data["action"], e.data["job"]["status"])
-        for e in Event.objects.filter(container_id=cid, type="container_update").order_by("id")
-        if e.data.get("job", {}).get("job_id") == job_id
-    ]
-    assert actions == [("exec_started", "running"), ("exec_finished", "completed")]
+    # The row settles first and the announcement follows it, so wait for the announcement
+    # (a page refreshing on it then reads the settled row).
+    expected = [("exec_started", "running"), ("exec_finished", "completed")]
+    deadline = time.monotonic() + 10  # a safety net, not a speed requirement
+    while True:
+        actions = [
+            (e.data["action"], e.data["job"]["status"])
+            for e in Event.objects.filter(container_id=cid, type="container_update").order_by("id")
+            if e.data.get("job", {}).get("job_id") == job_id
+        ]
+        if actions == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert actions == expected
 
 
 def test_it_drops_output_when_capture_output_is_false(make_container: Any, operator: Any) -> None:
