@@ -9,7 +9,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from apps.core.websocket import SameOriginMiddleware, SessionOrTokenAuthMiddleware  # noqa: E402
+from apps.accounts.websocket import SessionOrTokenAuthMiddleware  # noqa: E402
+from apps.core.websocket import SameOriginMiddleware  # noqa: E402
 from quiltweb.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(

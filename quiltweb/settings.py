@@ -108,7 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.core.context_processors.shell",
+                "quiltweb.context_processors.shell",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

@@ -1,5 +1,5 @@
 """API keys: `X-Api-Key` (wins) or `Authorization: Bearer`; `?token=` and `?ticket=` only where
-the spec allows (`/api/events`; the websocket has its own middleware in apps.core.websocket).
+the spec allows (`/api/events`; the websocket has its own middleware in apps.accounts.websocket).
 
 Bad keys are throttled per client address (apps.accounts.throttle): past the limit every key
 attempt from that client gets 429 RATE_LIMITED until the window ends, a valid key included, so
@@ -20,7 +20,7 @@ TOKEN_PATHS = ("/api/events", "/ws/terminal/attach")
 # The route a ticket is good for, by purpose (a terminal ticket cannot open the event stream).
 TICKET_PURPOSES = {"/api/events": "events", "/ws/terminal/attach": "terminal"}
 # Where an HTTP request may carry `?ticket=`: the terminal's path is a websocket route
-# (apps.core.websocket), and a plain GET to it must not spend a ticket or sign anyone in.
+# (apps.accounts.websocket), and a plain GET to it must not spend a ticket or sign anyone in.
 HTTP_TICKET_PATHS = ("/api/events",)
 
 

@@ -21,9 +21,9 @@ from apps.containers.validation import (
 )
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
-from apps.core.execution import EXECUTION, execution_mode, receipt, sync_result
 from apps.core.gcpause import fewer_collections
 from apps.core.ids import parse_iso
+from apps.operations.execution import EXECUTION, execution_mode, receipt, sync_result
 
 EXEC_FIELDS = ("command", "workdir", "working_directory", "environment", "timeout_ms")
 # Exec alone takes these (contract 2.17 exec jobs); a stream is always live and always captured.

@@ -1,6 +1,15 @@
-"""The API's error type: one exception carries everything the spec's error body holds."""
+"""The API's error type: one exception carries everything the spec's error body holds, and
+the API's answer to an engine error."""
 
+import logging
 from typing import Any
+
+from django.conf import settings
+
+from apps.core.engine_messages import clean_engine_message
+from apps.engine import errors as engine_errors
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -60,9 +69,52 @@ def forbidden(message: str = "your role does not allow this") -> ApiError:
 def error_text(exc: Exception) -> str:
     """What a page shows for a failed action: an ApiError's text, engine errors worded as the
     API words them, anything else as its message."""
-    from apps.core.api import engine_error_to_api  # apps.core.api imports this module
-    from apps.engine.errors import EngineError
-
-    if isinstance(exc, EngineError):
+    if isinstance(exc, engine_errors.EngineError):
         exc = engine_error_to_api(exc)
     return exc.text() if isinstance(exc, ApiError) else str(exc)
+
+
+def engine_message(exc: BaseException) -> str:
+    """The engine's text as a client may see it (`details.engine_message`): without host paths,
+    socket URLs or resolver addresses, cut to 500 characters. Keep `str(exc)` as the ApiError's
+    `engine_text` so the full text reaches the log with the request id (`log_engine_text`)."""
+    return clean_engine_message(str(exc))[:500]
+
+
+def log_engine_text(err: ApiError, request_id: str) -> None:
+    """Log the full engine message behind `err`, if any, so a quoted request id finds it."""
+    if err.engine_text:
+        log.warning(
+            "engine error (request_id=%s, %s): %s",
+            request_id or "-",
+            err.error_code,
+            err.engine_text,
+        )
+
+
+def engine_error_to_api(exc: engine_errors.EngineError, request_id: str | None = None) -> ApiError:
+    """The API's answer to an engine error, its text cleaned (contract, "Engine messages").
+
+    With `request_id` the full text is logged here; without it, the caller logs `engine_text`
+    once it knows the id (api_route does, for errors raised inside a route).
+    """
+    text = engine_message(exc)
+    if isinstance(exc, engine_errors.EngineUnavailable):
+        err = ApiError(
+            503,
+            "ENGINE_UNAVAILABLE",
+            "the Docker engine is unreachable",
+            retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
+            hint="Wait retry_after seconds and try again; /api/containers/health shows the checks.",
+            details={"engine_message": text},
+        )
+    elif isinstance(exc, engine_errors.NotFound):
+        err = ApiError(404, "NOT_FOUND", text or "not found")
+    elif isinstance(exc, engine_errors.Conflict):
+        err = ApiError(409, "INVALID_STATE", text, details={"engine_message": text})
+    else:
+        err = ApiError(422, "UNPROCESSABLE_ENTITY", text, details={"engine_message": text})
+    err.engine_text = str(exc)
+    if request_id is not None:
+        log_engine_text(err, request_id)
+    return err

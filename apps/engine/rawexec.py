@@ -16,14 +16,20 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from apps.engine import errors
 from apps.engine.types import ExecResult
 
-if TYPE_CHECKING:
-    from apps.engine.client import Engine
+
+class Engine(Protocol):
+    """What this module needs of apps.engine.client.Engine (which imports this module)."""
+
+    base_url: str
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]: ...
+
 
 API_VERSION = "1.41"
 

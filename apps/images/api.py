@@ -10,9 +10,9 @@ from django.http import HttpRequest
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import invalid
-from apps.core.execution import execution_mode, sync_result
 from apps.images import actions, listing
 from apps.images.references import parse
+from apps.operations.execution import execution_mode, sync_result
 
 
 def _flag(request: HttpRequest, name: str) -> bool:

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
-from apps.core.execution import EXECUTION, execution_mode, receipt, sync_result
+from apps.operations.execution import EXECUTION, execution_mode, receipt, sync_result
 from apps.operations.models import Operation
 from apps.snapshots import actions, lineage
 from apps.snapshots.models import Snapshot

@@ -13,9 +13,9 @@ from apps.accounts.models import Tenant
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
-from apps.core.execution import execution_mode, sync_result
 from apps.engine.client import engine
 from apps.operations.actions import replay
+from apps.operations.execution import execution_mode, sync_result
 from apps.volumes import actions, files, listing
 from apps.volumes.access import get_volume_for_api, require_file_reader_api, visible
 from apps.volumes.archive import archive_fields, decode_content, stash

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from apps.core.execution import operation_error, sync_result
+from apps.operations.execution import operation_error, sync_result
 from apps.operations.models import Operation, Status, WorkerHeartbeat
 from apps.operations.worker import INLINE_PREFIX
 from tests.contract.sdkcalls import sdk

@@ -19,6 +19,7 @@ from django.http import HttpRequest
 
 from apps.core.errors import ApiError, invalid
 from apps.operations.models import Operation, Status
+from apps.operations.worker import beat_alive, run_inline, worker_beats
 
 EXECUTION = "execution"
 MODES = ("async", "sync")
@@ -72,8 +73,6 @@ def execution_mode(request: HttpRequest) -> str | None:
 
 def _worker_alive() -> bool:
     """True when a worker process (not a request running an operation inline) is alive."""
-    from apps.operations.worker import beat_alive, worker_beats
-
     return any(beat_alive(beat) for beat in worker_beats())
 
 
@@ -83,8 +82,6 @@ def wait_for_operation(op: Operation, timeout_s: float) -> Operation:
     With no live worker the operation is claimed and run here, in this thread, to its end
     (its own deadline bounds it); otherwise the worker's progress is polled.
     """
-    from apps.operations.worker import run_inline
-
     deadline = time.monotonic() + timeout_s
     while True:
         op.refresh_from_db()
