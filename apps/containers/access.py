@@ -22,7 +22,7 @@ from apps.containers.models import (
     ContainerRecord,
     name_from_docker,
 )
-from apps.core.errors import ApiError
+from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
@@ -124,3 +124,18 @@ def find_by_name(actor: Actor, name: str, tenant_id: int | None = None) -> Conta
     if not actor.is_admin or tenant_id is not None:
         qs = qs.filter(tenant_id=tid)
     return qs.order_by("-id").first()
+
+
+def resolve_history(actor: Actor, ref: str) -> str:
+    """The full id of a container the caller may see (deleted ones too: their history stays);
+    the event stream's `container_id` filter (apps.events.api)."""
+    ref = ref.strip().lower()
+    if not ID_PREFIX.match(ref):
+        raise invalid("container_id", "container_id must be 12 to 64 hex characters")
+    records = ContainerRecord.objects.filter(container_id__startswith=ref)
+    if not actor.is_admin:
+        records = records.filter(tenant_id=actor.tenant_id or -1)
+    found = list(records.values_list("container_id", flat=True)[:2])
+    if len(found) != 1:
+        raise ApiError(404, "NOT_FOUND", "container not found")
+    return found[0]

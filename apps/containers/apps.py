@@ -4,3 +4,38 @@ from django.apps import AppConfig
 class ContainersConfig(AppConfig):
     name = "apps.containers"
     label = "containers"
+
+    def ready(self) -> None:
+        # Imported here: models load only once the app registry is ready.
+        from django.db.models import Subquery
+
+        from apps.containers import runners as _runners  # noqa: F401 (registers the container kinds)
+        from apps.containers.access import resolve_history
+        from apps.containers.models import ContainerRecord
+        from apps.containers.reconcile import reconcile
+        from apps.containers.watcher import EngineWatcher
+        from apps.events.api import register_container_resolver
+        from apps.operations import registry
+
+        # Containers sit above events and operations (docs/architecture.md, "Registries"):
+        # they fill in what those need to know about containers instead of being imported.
+        register_container_resolver(resolve_history)
+        registry.target_names(
+            "container",
+            registry.TargetNames(
+                names=lambda ids: dict(
+                    ContainerRecord.objects.filter(container_id__in=ids).values_list(
+                        "container_id", "name"
+                    )
+                ),
+                subquery=lambda outer: Subquery(
+                    ContainerRecord.objects.filter(container_id=outer).values("name")[:1]
+                ),
+            ),
+        )
+        registry.engine_task("reconcile", RECONCILE_SECONDS, reconcile)
+        registry.engine_thread(EngineWatcher)
+
+
+# The engine's event stream drops events (it keeps 256): a full listing repairs the records.
+RECONCILE_SECONDS = 30.0

@@ -14,10 +14,11 @@ from django.db import models
 
 from apps.accounts.models import Tenant
 
-LABEL_MANAGED = "io.quiltweb.managed"
-LABEL_TENANT = "io.quiltweb.tenant"
-LABEL_INSTANCE = "io.quiltweb.instance"
-LABEL_NAME = "io.quiltweb.name"  # the name at creation; the Docker name is the truth after renames
+# Re-exported: the container code reads its labels from here.
+from apps.core.labels import LABEL_INSTANCE as LABEL_INSTANCE
+from apps.core.labels import LABEL_MANAGED as LABEL_MANAGED
+from apps.core.labels import LABEL_NAME as LABEL_NAME
+from apps.core.labels import LABEL_TENANT as LABEL_TENANT
 
 
 def _docker_prefix(tenant_slug: str) -> str:

@@ -13,7 +13,17 @@ from django.utils import timezone
 
 from apps.accounts.models import Tenant
 from apps.containers.access import Target
+from apps.containers.actions import (
+    create_container,
+    delete_container,
+    finish_create,
+    kill_container,
+    mark_started,
+    start_created,
+    stop_container,
+)
 from apps.containers.models import ContainerRecord
+from apps.containers.validation import validate_create
 from apps.core.api import engine_message, log_engine_text
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
@@ -50,8 +60,6 @@ def _start_failed(exc: Exception) -> OperationFailed:
 
 @runner("start")
 def run_start(op: Operation, progress: Progress) -> dict[str, Any]:
-    from apps.containers.actions import mark_started
-
     target = _target(op)
     state = target.info.state
     if state == "running":
@@ -72,8 +80,6 @@ def run_start(op: Operation, progress: Progress) -> dict[str, Any]:
 
 @runner("resume")
 def run_resume(op: Operation, progress: Progress) -> dict[str, Any]:
-    from apps.containers.actions import mark_started
-
     target = _target(op)
     state = target.info.state
     if state == "running":
@@ -99,8 +105,6 @@ def run_resume(op: Operation, progress: Progress) -> dict[str, Any]:
 @runner("create")
 def run_create(op: Operation, progress: Progress) -> dict[str, Any]:
     """Start the container `request_create` made, wait for readiness, audit and publish."""
-    from apps.containers.actions import finish_create, start_created
-
     record = (
         ContainerRecord.objects.select_related("tenant")
         .filter(container_id=op.target_id, deleted_at__isnull=True)
@@ -117,8 +121,6 @@ def run_create(op: Operation, progress: Progress) -> dict[str, Any]:
 
 @runner("stop")
 def run_stop(op: Operation, progress: Progress) -> dict[str, Any]:
-    from apps.containers.actions import stop_container
-
     target = _target(op)
     progress.report(None, "stopping")
     timeout = int((op.params or {}).get("timeout_seconds", 10))
@@ -128,8 +130,6 @@ def run_stop(op: Operation, progress: Progress) -> dict[str, Any]:
 
 @runner("kill")
 def run_kill(op: Operation, progress: Progress) -> dict[str, Any]:
-    from apps.containers.actions import kill_container
-
     target = _target(op)
     progress.report(None, "signalling")
     kill_container(target, signal=str((op.params or {}).get("signal") or "SIGKILL"))
@@ -138,8 +138,6 @@ def run_kill(op: Operation, progress: Progress) -> dict[str, Any]:
 
 @runner("delete")
 def run_delete(op: Operation, progress: Progress) -> dict[str, Any]:
-    from apps.containers.actions import delete_container
-
     try:
         target = _target(op)
     except OperationFailed:
@@ -155,9 +153,6 @@ def run_delete(op: Operation, progress: Progress) -> dict[str, Any]:
 @runner("batch_create")
 def run_batch_create(op: Operation, progress: Progress) -> dict[str, Any]:
     """Create each item in turn; keep what was created, fail the operation if any item failed."""
-    from apps.containers.actions import create_container
-    from apps.containers.validation import validate_create
-
     items: list[Any] = list((op.params or {}).get("items") or [])
     tenant = Tenant.objects.filter(pk=op.tenant_id or 0).first()
     if tenant is None:

@@ -19,6 +19,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from apps.accounts.actor import Actor
+from apps.accounts.models import Tenant
 from apps.containers.access import Target, instance_filter
 from apps.containers.models import LABEL_TENANT, ContainerRecord
 from apps.core.errors import ApiError, invalid
@@ -348,8 +349,6 @@ def list_entries(
     labels = instance_filter()
     records = ContainerRecord.objects.filter(deleted_at__isnull=True)
     if not actor.is_admin:
-        from apps.accounts.models import Tenant
-
         tenant = (
             Tenant.objects.filter(pk=actor.tenant_id).first()
             if actor.tenant_id is not None

@@ -17,9 +17,11 @@ from django.conf import settings
 
 from apps.accounts.models import Tenant
 from apps.containers.models import ContainerRecord
+from apps.containers.mounts import engine_volume_name
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.images.tenancy import check_create_image
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -170,8 +172,6 @@ def validate_image(value: Any, tenant: Tenant) -> str:
     # 404 for another tenant's snapshot or retained image (contract 1.6): clone it instead.
     # Checked on the image the reference resolves to, so an image id is no way around it; the
     # API, the create page and both batch steps all validate through here.
-    from apps.images.tenancy import check_create_image  # images imports containers' models
-
     check_create_image(reference, tenant.pk, raw)
     return reference
 
@@ -306,7 +306,7 @@ def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
                 "volumes", f"two volumes are mounted at {path}", received=item, index=index
             )
         seen.add(path)
-        engine_name = _engine_volume(tenant, name)
+        engine_name = engine_volume_name(tenant.pk, name)
         if engine_name is None:
             raise invalid(
                 "volumes",
@@ -318,14 +318,6 @@ def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
         volumes.append(f"{name}:{path}")
         mounts.append((engine_name, path))
     return {"volumes": volumes, "mounts": mounts}
-
-
-def _engine_volume(tenant: Tenant, name: str) -> str | None:
-    try:
-        from apps.volumes.lookup import engine_volume_name
-    except ImportError:
-        return None
-    return engine_volume_name(tenant, name)
 
 
 def validate_workdir(value: Any, field_name: str) -> str:

@@ -13,11 +13,12 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.db.models import Max, Min, Q
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -26,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts import idle
 from apps.accounts.actor import Actor, actor_for
+from apps.accounts.models import ApiKey
 from apps.core.api import check_query, error_response
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import iso
@@ -105,21 +107,21 @@ def _parse_types(raw: str | None) -> list[str] | None:
     return [t for t in types if t not in ALWAYS_SENT]
 
 
-def _resolve_container(actor: Actor, ref: str) -> str:
-    """The full id of a container the caller may see (deleted ones too: their history stays)."""
-    from apps.containers.access import ID_PREFIX
-    from apps.containers.models import ContainerRecord
+# The stream's `container_id` filter: the full id of a container the caller may see (deleted ones
+# too: their history stays). apps.containers fills it in from its AppConfig.ready(): containers
+# sit above events in the layers (docs/architecture.md, "Registries").
+ContainerResolver = Callable[[Actor, str], str]
+_container_resolver: list[ContainerResolver] = []
 
-    ref = ref.strip().lower()
-    if not ID_PREFIX.match(ref):
-        raise invalid("container_id", "container_id must be 12 to 64 hex characters")
-    records = ContainerRecord.objects.filter(container_id__startswith=ref)
-    if not actor.is_admin:
-        records = records.filter(tenant_id=actor.tenant_id or -1)
-    found = list(records.values_list("container_id", flat=True)[:2])
-    if len(found) != 1:
-        raise ApiError(404, "NOT_FOUND", "container not found")
-    return found[0]
+
+def register_container_resolver(resolver: ContainerResolver) -> None:
+    _container_resolver[:] = [resolver]
+
+
+def _resolve_container(actor: Actor, ref: str) -> str:
+    if not _container_resolver:
+        raise RuntimeError("apps.containers registers the container resolver in ready()")
+    return _container_resolver[0](actor, ref)
 
 
 def subscribe(request: HttpRequest) -> Subscription:
@@ -190,10 +192,6 @@ def _next_rows(sub: Subscription) -> list[tuple[int, str, dict[str, Any]]]:
 def _still_allowed(sub: Subscription) -> bool:
     """Re-checked on every heartbeat: a revoked or expired key or a deactivated user ends the
     stream."""
-    from django.contrib.auth import get_user_model
-
-    from apps.accounts.models import ApiKey
-
     if not get_user_model().objects.filter(pk=sub.user_id or -1, is_active=True).exists():
         return False
     if sub.api_key_id is not None:

@@ -11,6 +11,8 @@ from django.http import HttpRequest
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError
+from apps.core.labels import LABEL_SNAPSHOT
+from apps.engine.baseimage import build_base_image
 from apps.engine.client import engine
 from apps.events.publish import publish
 from apps.images import listing
@@ -23,7 +25,6 @@ from apps.images.references import (
 )
 from apps.operations.actions import submit
 from apps.operations.models import Operation
-from apps.snapshots.models import LABEL_SNAPSHOT
 
 
 def published(
@@ -141,8 +142,6 @@ def request_debian_build(request: HttpRequest | None, actor: Actor) -> Operation
 
 def rebuild_base(actor: Actor) -> str:
     """Re-import quilt/base from the host's busybox (under a second)."""
-    from apps.engine.baseimage import build_base_image
-
     _, image_id = build_base_image(force=True)
     reference = f"{settings.QUILTWEB_BASE_IMAGE}:latest"
     published(actor, "pulled", "image.pulled", reference, image_id, {"source": "busybox-import"})

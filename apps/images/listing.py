@@ -12,8 +12,8 @@ from django.conf import settings
 
 from apps.accounts.actor import Actor
 from apps.accounts.secrets import mask_env_list, sees_secrets
-from apps.containers.models import LABEL_INSTANCE, LABEL_MANAGED
 from apps.core.ids import iso
+from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine, parse_time
 from apps.engine.types import ContainerSpec, ImageInfo

@@ -16,19 +16,18 @@ No source, a slug naming no tenant, or two sources that disagree: only admins se
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
 
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
-from apps.containers.models import LABEL_INSTANCE, LABEL_TENANT
 from apps.core.errors import ApiError
+from apps.core.labels import LABEL_INSTANCE, LABEL_SNAPSHOT, LABEL_TENANT
 from apps.engine.client import engine
 from apps.engine.types import ImageInfo
 from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY, split_tag
-from apps.snapshots.models import LABEL_SNAPSHOT, Snapshot
 
 TENANT_REPOSITORIES = (SNAPSHOT_REPOSITORY, RETAINED_REPOSITORY)
 # An owner no tenant can be: a label slug without a tenant, a record that disagrees.
@@ -39,6 +38,22 @@ CLONE_HINT = (
 )
 
 Image = tuple[list[str], dict[str, str]]  # (repo tags, labels)
+
+# The tenant of each snapshot record among some ids (tombstones included). apps.snapshots fills
+# it in from its AppConfig.ready(): images sit below snapshots in the layers
+# (docs/architecture.md, "Apps and who calls whom"), so they ask through this slot.
+SnapshotTenants = Callable[[set[str]], dict[str, int]]
+_snapshot_tenants: list[SnapshotTenants] = []
+
+
+def register_snapshot_tenants(lookup: SnapshotTenants) -> None:
+    _snapshot_tenants[:] = [lookup]
+
+
+def _tenants_of_snapshots(ids: set[str]) -> dict[str, int]:
+    if not _snapshot_tenants:
+        raise RuntimeError("apps.snapshots registers the snapshot-tenant lookup in ready()")
+    return _snapshot_tenants[0](ids)
 
 
 def snapshot_ids(tags: list[str], labels: dict[str, str]) -> set[str]:
@@ -67,9 +82,7 @@ class Owners:
                 slug = _label_slug(labels)
                 if slug:
                     slugs.add(slug)
-        self._records: dict[str, int] = dict(
-            Snapshot.objects.filter(snapshot_id__in=ids).values_list("snapshot_id", "tenant_id")
-        )
+        self._records: dict[str, int] = _tenants_of_snapshots(ids)
         self._slugs: dict[str, int] = dict(
             Tenant.objects.filter(slug__in=slugs).values_list("slug", "pk")
         )

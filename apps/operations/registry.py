@@ -1,13 +1,20 @@
-"""Runner registry: one function per operation kind, registered by each app's `runners.py`.
+"""What the worker runs, registered by the apps above it (docs/architecture.md, "Registries").
 
-A runner gets the claimed Operation and a `Progress` to report through; it returns the result
-dict or raises `OperationFailed`. The worker owns statuses, deadlines and cancellation.
+- Runners: one function per operation kind, registered by each app's `runners.py`, which that
+  app's `AppConfig.ready()` imports. A runner gets the claimed Operation and a `Progress` to
+  report through; it returns the result dict or raises `OperationFailed`. The worker owns
+  statuses, deadlines and cancellation.
+- Target names: operations keep their target's id, people know containers by name; the app
+  that owns a target type says how to name a batch of ids (and how to annotate a query).
+- Background work beside the operations: housekeeping tasks (every 60 s in the housekeeping
+  thread), engine tasks and engine threads (skipped by `manage.py worker --no-watcher`).
 """
 
 from __future__ import annotations
 
-import importlib
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -47,14 +54,6 @@ class Progress(Protocol):
 Runner = Callable[["Operation", Progress], dict[str, Any]]
 RUNNERS: dict[str, Runner] = {}
 
-# Apps whose `runners` module registers kinds; imported by the worker before it claims anything.
-RUNNER_MODULES = [
-    "apps.containers.runners",
-    "apps.snapshots.runners",
-    "apps.volumes.runners",
-    "apps.images.runners",
-]
-
 
 def runner(kind: str) -> Callable[[Runner], Runner]:
     def register(fn: Runner) -> Runner:
@@ -65,10 +64,64 @@ def runner(kind: str) -> Callable[[Runner], Runner]:
 
 
 def load_runners() -> dict[str, Runner]:
-    for module in RUNNER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    """Every registered kind (the apps' `ready()` imported their runners at start-up)."""
     return RUNNERS
+
+
+Task = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class EngineTask:
+    """A task the worker repeats every `seconds` in a thread of its own, while it follows the
+    engine (not with --no-watcher)."""
+
+    name: str
+    seconds: float
+    task: Task
+
+
+HOUSEKEEPING: list[Task] = []
+ENGINE_TASKS: list[EngineTask] = []
+ENGINE_THREADS: list[Callable[[threading.Event], threading.Thread]] = []
+
+
+def housekeeping(task: Task) -> Task:
+    """Run `task` in the worker's housekeeping thread (every 60 s); registered once."""
+    if task not in HOUSEKEEPING:
+        HOUSEKEEPING.append(task)
+    return task
+
+
+def engine_task(name: str, seconds: float, task: Task) -> None:
+    """Repeat `task` every `seconds` while the worker follows the engine; registered once."""
+    if all(t.name != name for t in ENGINE_TASKS):
+        ENGINE_TASKS.append(EngineTask(name, seconds, task))
+
+
+def engine_thread(factory: Callable[[threading.Event], threading.Thread]) -> None:
+    """Start `factory(stop)` as a thread while the worker follows the engine; registered once."""
+    if factory not in ENGINE_THREADS:
+        ENGINE_THREADS.append(factory)
+
+
+@dataclass(frozen=True)
+class TargetNames:
+    #: ids → names in one query (unknown ids are left out).
+    names: Callable[[list[str]], dict[str, str]]
+    #: an expression naming the target whose id is `outer` (an OuterRef), for `.annotate()`.
+    subquery: Callable[[Any], Any]
+
+
+TARGET_NAMES: dict[str, TargetNames] = {}
+
+
+def target_names(target_type: str, names: TargetNames) -> None:
+    TARGET_NAMES[target_type] = names
+
+
+def names_of(target_type: str) -> TargetNames:
+    try:
+        return TARGET_NAMES[target_type]
+    except KeyError:
+        raise RuntimeError(f"no app registered names for {target_type!r} targets") from None

@@ -14,6 +14,7 @@ from apps.accounts.actor import Actor
 from apps.core.errors import ApiError
 from apps.operations import actions, display, queries
 from apps.operations.models import KINDS, Operation, Status
+from apps.operations.registry import names_of
 
 PAGE_SIZE = 50
 LIST_TEMPLATE = "operations/list.html"
@@ -71,14 +72,10 @@ def operation_list(request: HttpRequest) -> HttpResponse:
 
 def _container_names(ids: list[str]) -> dict[str, str]:
     """Container ids to names, one query (operations keep ids; people read names)."""
-    from apps.containers.models import ContainerRecord
-
     ids = [i for i in ids if len(i) == 64]
     if not ids:
         return {}
-    return dict(
-        ContainerRecord.objects.filter(container_id__in=ids).values_list("container_id", "name")
-    )
+    return names_of("container").names(ids)
 
 
 def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:

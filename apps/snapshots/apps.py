@@ -4,3 +4,20 @@ from django.apps import AppConfig
 class SnapshotsConfig(AppConfig):
     name = "apps.snapshots"
     label = "snapshots"
+
+    def ready(self) -> None:
+        # Imported here: models load only once the app registry is ready.
+        from apps.images.tenancy import register_snapshot_tenants
+        from apps.operations import registry
+        from apps.snapshots import runners as _runners  # noqa: F401 (registers the snapshot kinds)
+        from apps.snapshots import sweeper
+        from apps.snapshots.models import Snapshot
+
+        # Images sit below snapshots (docs/architecture.md): they learn who owns a snapshot
+        # image through this lookup instead of importing the snapshot model.
+        register_snapshot_tenants(
+            lambda ids: dict(
+                Snapshot.objects.filter(snapshot_id__in=ids).values_list("snapshot_id", "tenant_id")
+            )
+        )
+        registry.housekeeping(sweeper.sweep)  # expire snapshots past their TTL, every 60 s

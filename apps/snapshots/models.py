@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from apps.accounts.models import Tenant
 from apps.core.ids import iso, new_id
+from apps.core.labels import LABEL_SNAPSHOT as LABEL_SNAPSHOT
 
 IMAGE_REPOSITORY = "quiltweb-snapshot"
-LABEL_SNAPSHOT = "io.quiltweb.snapshot"
 
 CONSISTENCY_MODES = ("crash-consistent", "app-consistent")
 NETWORK_MODES = ("reset",)

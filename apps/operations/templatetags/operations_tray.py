@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q
 from django.utils import timezone
 
-from apps.containers.models import ContainerRecord
 from apps.operations import display
 from apps.operations.models import Operation, Status
+from apps.operations.registry import names_of
 
 register = template.Library()
 
@@ -34,11 +34,7 @@ def tray_items(actor: Any) -> list[dict[str, Any]]:
     # operations page shows admins every tenant.
     qs = qs.filter(tenant_id=actor.tenant_id or -1)
     # The target's name in the same query: people know containers by name.
-    qs = qs.annotate(
-        target_name=Subquery(
-            ContainerRecord.objects.filter(container_id=OuterRef("target_id")).values("name")[:1]
-        )
-    )
+    qs = qs.annotate(target_name=names_of("container").subquery(OuterRef("target_id")))
     settled_before = timezone.now() - SETTLE
     items = []
     for op in qs.order_by("-id")[:TRAY_SIZE]:

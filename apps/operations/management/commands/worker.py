@@ -1,10 +1,11 @@
 """`manage.py worker`: claim and run operations, follow engine events, keep the tables tidy.
 
 Threads: the main thread claims and runs operations one at a time; a heartbeat thread beats every
-5 s (also during long runners) and times out overdue operations; a housekeeping thread
-reconciles container records with the engine every 30 s, fails orphans of dead workers and
-deletes old rows every 60 s; the engine watcher follows Docker's events. SIGTERM or SIGINT lets
-the current operation finish, then the worker exits.
+5 s (also during long runners) and times out overdue operations; a housekeeping thread fails
+orphans of dead workers, runs the apps' housekeeping tasks (the snapshot sweep) and deletes old
+rows every 60 s; the apps' engine tasks and threads (containers: reconcile every 30 s and the
+engine watcher, apps.operations.registry) follow Docker's events. SIGTERM or SIGINT lets the
+current operation finish, then the worker exits.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from django.utils import timezone
 
 from apps.engine.errors import EngineError
 from apps.operations import wakeup, worker
-from apps.operations.registry import load_runners
+from apps.operations.models import WorkerHeartbeat
+from apps.operations.registry import ENGINE_TASKS, ENGINE_THREADS, HOUSEKEEPING, load_runners
 
 log = logging.getLogger("quiltweb.worker")
 
-RECONCILE_SECONDS = 30.0
 HOUSEKEEPING_SECONDS = 60.0
 
 
@@ -52,22 +53,6 @@ def _every(stop: threading.Event, seconds: float, tasks: list[Callable[[], Any]]
 
 def _name(task: Callable[[], Any]) -> str:
     return str(getattr(task, "__name__", task))
-
-
-def _sweep_snapshots() -> None:
-    try:
-        sweeper = importlib.import_module("apps.snapshots.sweeper")
-    except ModuleNotFoundError as exc:
-        if exc.name != "apps.snapshots.sweeper":
-            raise
-        return
-    sweeper.sweep()
-
-
-def _reconcile() -> None:
-    from apps.events.reconcile import reconcile
-
-    reconcile()
 
 
 class Command(BaseCommand):
@@ -121,7 +106,7 @@ class Command(BaseCommand):
                     HOUSEKEEPING_SECONDS,
                     [
                         lambda: worker.settle_orphans(worker_id),
-                        _sweep_snapshots,
+                        *HOUSEKEEPING,
                         worker.housekeeping,
                     ],
                 ),
@@ -130,17 +115,18 @@ class Command(BaseCommand):
             ),
         ]
         if not options["no_watcher"]:
-            from apps.events.watcher import EngineWatcher
-
-            threads.append(
-                threading.Thread(
-                    target=_every,
-                    args=(stop, RECONCILE_SECONDS, [_reconcile]),
-                    name="reconcile",
-                    daemon=True,
+            # Registered by the apps that keep their rows in line with the engine
+            # (apps.containers: reconcile every 30 s and the engine watcher).
+            for task in ENGINE_TASKS:
+                threads.append(
+                    threading.Thread(
+                        target=_every,
+                        args=(stop, task.seconds, [task.task]),
+                        name=task.name,
+                        daemon=True,
+                    )
                 )
-            )
-            threads.append(EngineWatcher(stop))
+            threads.extend(factory(stop) for factory in ENGINE_THREADS)
         for thread in threads:
             thread.start()
 
@@ -149,7 +135,5 @@ class Command(BaseCommand):
         deadline = time.monotonic() + 2
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        from apps.operations.models import WorkerHeartbeat
-
         WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
         log.info("worker %s stopped", worker_id)

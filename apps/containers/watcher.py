@@ -13,17 +13,15 @@ import threading
 import time
 from typing import Any
 
-from django.conf import settings
 from django.db import close_old_connections, connections
-from django.utils import timezone
 
 from apps.containers.access import instance_filter
-from apps.containers.models import ContainerRecord, name_from_docker
-from apps.containers.status import api_state, cached_status, store_runtime
+from apps.containers.models import ContainerRecord
+from apps.containers.reconcile import apply_inspect, mark_deleted, publish_container, reconcile
+from apps.containers.status import api_state
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
-from apps.events.publish import publish
 
 log = logging.getLogger(__name__)
 
@@ -53,50 +51,6 @@ def event_filters() -> dict[str, Any]:
         "type": ["container"],
         "label": instance_filter(),
     }
-
-
-def _checks_from(record: ContainerRecord, info: ContainerInfo) -> dict[str, Any]:
-    """The cached checks, corrected by what an inspect tells without probing (no exec)."""
-    running = info.state == "running"
-    checks = dict(record.checks or {})
-    checks["state_running"] = running
-    checks["network_configured"] = info.ip_on(settings.QUILTWEB_NETWORK) is not None
-    if not running:
-        checks["minit_responsive"] = False
-    return checks
-
-
-def publish_container(
-    record: ContainerRecord, action: str, info: ContainerInfo | None = None, **extra: Any
-) -> None:
-    """`container_update` with the status object (null after delete), marked as engine-sourced."""
-    obj = None if action == "deleted" or info is None else cached_status(record, info)
-    data: dict[str, Any] = {
-        "action": action,
-        "container_id": record.container_id,
-        "container": obj,
-        "source": "engine",
-        **extra,
-    }
-    publish("container_update", data, tenant_id=record.tenant_id, container_id=record.container_id)
-
-
-def apply_inspect(record: ContainerRecord, info: ContainerInfo) -> None:
-    """Store an inspect in the record's runtime cache (state, pid, exit code, times, name)."""
-    store_runtime(record, info, _checks_from(record, info))
-    current = name_from_docker(record.tenant.slug, info.name)
-    if current != record.name:
-        ContainerRecord.objects.filter(pk=record.pk).update(name=current)
-        record.name = current
-
-
-def mark_deleted(record: ContainerRecord) -> None:
-    record.deleted_at = record.deleted_at or timezone.now()
-    record.state = "removed"
-    record.pid = None
-    ContainerRecord.objects.filter(pk=record.pk).update(
-        deleted_at=record.deleted_at, state="removed", pid=None
-    )
 
 
 def _runtime(record: ContainerRecord) -> tuple[Any, ...]:
@@ -183,8 +137,6 @@ class EngineWatcher(threading.Thread):
         self.stop = stop
 
     def run(self) -> None:
-        from apps.events.reconcile import reconcile
-
         backoff = 1.0
         since: float | None = None
         while not self.stop.is_set():

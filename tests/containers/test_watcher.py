@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from apps.containers import reconcile as reconcile_module
+from apps.containers import watcher
 from apps.containers.models import ContainerRecord
-from apps.events import reconcile as reconcile_module
-from apps.events import watcher
 from apps.events.models import Event
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]

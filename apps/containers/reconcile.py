@@ -1,0 +1,113 @@
+"""Container records kept in line with the engine: what an inspect or a listing tells.
+
+`reconcile()` is one full listing of managed containers, to repair what a dropped engine event
+left stale; the engine watcher (apps/containers/watcher.py) runs it on every (re)connect and
+applies single events with the same helpers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.containers.access import instance_filter
+from apps.containers.models import ContainerRecord, name_from_docker
+from apps.containers.status import api_state, cached_status, store_runtime
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.engine.types import ContainerInfo
+from apps.events.publish import publish
+
+log = logging.getLogger(__name__)
+
+# What a state reached outside our sight most likely means, as a past-tense action.
+STATE_ACTIONS = {
+    "running": "started",
+    "paused": "paused",
+    "exited": "stopped",
+    "dead": "died",
+    "created": "created",
+    "restarting": "restarting",
+}
+
+
+def _checks_from(record: ContainerRecord, info: ContainerInfo) -> dict[str, Any]:
+    """The cached checks, corrected by what an inspect tells without probing (no exec)."""
+    running = info.state == "running"
+    checks = dict(record.checks or {})
+    checks["state_running"] = running
+    checks["network_configured"] = info.ip_on(settings.QUILTWEB_NETWORK) is not None
+    if not running:
+        checks["minit_responsive"] = False
+    return checks
+
+
+def publish_container(
+    record: ContainerRecord, action: str, info: ContainerInfo | None = None, **extra: Any
+) -> None:
+    """`container_update` with the status object (null after delete), marked as engine-sourced."""
+    obj = None if action == "deleted" or info is None else cached_status(record, info)
+    data: dict[str, Any] = {
+        "action": action,
+        "container_id": record.container_id,
+        "container": obj,
+        "source": "engine",
+        **extra,
+    }
+    publish("container_update", data, tenant_id=record.tenant_id, container_id=record.container_id)
+
+
+def apply_inspect(record: ContainerRecord, info: ContainerInfo) -> None:
+    """Store an inspect in the record's runtime cache (state, pid, exit code, times, name)."""
+    store_runtime(record, info, _checks_from(record, info))
+    current = name_from_docker(record.tenant.slug, info.name)
+    if current != record.name:
+        ContainerRecord.objects.filter(pk=record.pk).update(name=current)
+        record.name = current
+
+
+def mark_deleted(record: ContainerRecord) -> None:
+    record.deleted_at = record.deleted_at or timezone.now()
+    record.state = "removed"
+    record.pid = None
+    ContainerRecord.objects.filter(pk=record.pk).update(
+        deleted_at=record.deleted_at, state="removed", pid=None
+    )
+
+
+def reconcile() -> int:
+    """Fix records whose cached state differs from the engine's; returns how many changed.
+
+    Raises the engine's errors when it does not answer (then nothing is changed).
+    """
+    listed = {c.id: c for c in engine().list_containers(labels=instance_filter())}
+    changed = 0
+    for record in ContainerRecord.objects.filter(deleted_at__isnull=True).select_related("tenant"):
+        info = listed.get(record.container_id)
+        if info is None:
+            mark_deleted(record)
+            publish_container(record, "deleted")
+            changed += 1
+            continue
+        if api_state(info.state) == record.state:
+            continue
+        was = record.state
+        try:
+            info = engine().inspect_container(record.container_id)
+        except engine_errors.NotFound:
+            continue  # removed between the list and now; the next pass records it
+        apply_inspect(record, info)
+        state = record.state
+        if was == "paused" and state == "running":
+            action = "resumed"
+        else:
+            action = STATE_ACTIONS.get(state, state)
+        if was:  # a record that never cached a state has nothing to correct on screen
+            publish_container(record, action, info)
+        changed += 1
+    if changed:
+        log.info("reconcile: %d container records corrected", changed)
+    return changed
