@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -16,31 +14,14 @@ from apps.accounts import tickets
 from apps.accounts.actor import Actor, profile_for
 from apps.accounts.audit import record
 from apps.accounts.models import ApiKey, Profile, Tenant, Ticket
+from apps.core import bus
+from apps.core.bus import announce
 from apps.core.ids import iso
-
-log = logging.getLogger(__name__)
 
 # Who a lock-out is recorded as: the client is nobody we know, so the system speaks for it.
 THROTTLE_ACTOR = Actor(
     kind="system", id="throttle", name="throttle", tenant_id=None, role="viewer", is_admin=False
 )
-
-
-def close_terminal_sessions(user_id: int, reason: str) -> int:
-    """Close the user's open terminal sessions, when the terminals app provides the action."""
-    try:
-        module = importlib.import_module("apps.terminals.actions")
-    except ModuleNotFoundError:
-        return 0
-    closer = getattr(module, "close_sessions_for_user", None)
-    if closer is None:
-        return 0
-    try:
-        return int(closer(user_id, reason) or 0)
-    except Exception:
-        # Losing a terminal clean-up must never block a role change or a logout.
-        log.exception("closing terminal sessions of user %s failed", user_id)
-        return 0
 
 
 def issue_key(user: Any, name: str, *, actor: Actor, days: int | None = -1) -> tuple[ApiKey, str]:
@@ -158,7 +139,7 @@ def create_user(username: str, password: str, role: str, tenant: Tenant, *, acto
 
 
 def change_role(user: Any, role: str, *, actor: Actor) -> bool:
-    """Set the user's role; their open terminals close because their rights changed."""
+    """Set the user's role; `access_changed` is announced (their open terminals close)."""
     profile = profile_for(user)
     old = profile.role
     if old == role:
@@ -175,7 +156,7 @@ def change_role(user: Any, role: str, *, actor: Actor) -> bool:
             tenant_id=profile.tenant_id,
             data={"from": old, "to": role},
         )
-    close_terminal_sessions(user.pk, "role_changed")
+    announce(bus.access_changed, user_id=user.pk, reason="role_changed")
     return True
 
 
@@ -196,7 +177,7 @@ def set_active(user: Any, active: bool, *, actor: Actor) -> bool:
             tenant_id=profile.tenant_id,
         )
     if not active:
-        # Django refuses inactive users' sessions and ApiKey.lookup their keys; terminals
-        # hold their own connections, so close those explicitly.
-        close_terminal_sessions(user.pk, "deactivated")
+        # Django refuses inactive users' sessions and ApiKey.lookup their keys; whatever holds
+        # its own connections (terminals) hears it on the bus.
+        announce(bus.access_changed, user_id=user.pk, reason="deactivated")
     return True

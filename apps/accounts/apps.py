@@ -6,6 +6,6 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from apps.accounts import key_cache, signals  # noqa: F401  (connects the logout receiver)
+        from apps.accounts import key_cache, signals  # noqa: F401  (connects its receivers)
 
         key_cache.connect()

@@ -29,6 +29,7 @@ from apps.containers.models import (
     docker_name,
     name_from_docker,
 )
+from apps.containers.mounts import volume_name
 from apps.containers.status import (
     api_state,
     cached_status,
@@ -45,14 +46,18 @@ from apps.containers.validation import (
     ensure_name_free,
     is_reserved_label,
     name_conflict,
+    validate_create,
     validate_name,
 )
+from apps.core import bus
 from apps.core.api import engine_message
+from apps.core.bus import announce
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo, ContainerSpec
 from apps.events.publish import publish
+from apps.operations.actions import replay, submit
 from apps.operations.models import Operation
 
 log = logging.getLogger(__name__)
@@ -353,7 +358,7 @@ def create_from_runtime(
         command=runtime.get("command"),
         environment=environment,
         labels=user_labels,
-        volumes=[f"{_volume_name(engine_name)}:{path}" for engine_name, path in volumes],
+        volumes=[f"{volume_name(engine_name)}:{path}" for engine_name, path in volumes],
         working_directory=runtime.get("working_directory") or "",
         memory_limit_mb=runtime.get("memory_limit_mb"),
         cpu_limit_percent=runtime.get("cpu_limit_percent"),
@@ -387,7 +392,7 @@ def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
         return target
     engine().stop(target.id, timeout=timeout_seconds)
     refresh(target)
-    _close_terminals(target.id, "container_stopped")
+    announce(bus.container_stopped, container_id=target.id, reason="container_stopped")
     _audit(
         target,
         "container.stopped",
@@ -410,7 +415,7 @@ def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
         engine().wait(target.id, timeout=10)
     refresh(target)
     if target.info.state not in ("running", "paused"):
-        _close_terminals(target.id, "container_stopped")
+        announce(bus.container_stopped, container_id=target.id, reason="container_stopped")
     _audit(target, "container.killed", {"signal": sig})
     _publish(target, "killed")
     return target
@@ -446,7 +451,12 @@ def delete_container(target: Target) -> dict[str, Any]:
     ContainerRecord.objects.filter(pk=target.record.pk).update(
         deleted_at=timezone.now(), state="removed", pid=None
     )
-    _close_terminals(target.id)
+    announce(
+        bus.container_deleted,
+        container_id=target.id,
+        tenant_id=target.record.tenant_id,
+        reason="container_deleted",
+    )
     _audit(target, "container.deleted")
     publish(
         "container_update",
@@ -455,23 +465,6 @@ def delete_container(target: Target) -> dict[str, Any]:
         container_id=target.id,
     )
     return {"container_id": target.id, "deleted": True}
-
-
-def _volume_name(engine_name: str) -> str:
-    """The tenant-facing name of an engine volume (the record keeps `name:/path`)."""
-    try:
-        from apps.volumes.lookup import volume_name_for_engine
-    except ImportError:
-        return engine_name
-    return volume_name_for_engine(engine_name) or engine_name
-
-
-def _close_terminals(container_id: str, reason: str = "container deleted") -> None:
-    try:
-        from apps.terminals.actions import close_sessions_for_container
-    except ImportError:
-        return
-    close_sessions_for_container(container_id, reason)
 
 
 def mark_started(target: Target, actor: Actor, action: str) -> Target:
@@ -915,8 +908,6 @@ def request_resume(request: HttpRequest, target: Target, body: Any) -> Operation
 def _request_lifecycle(
     request: HttpRequest, target: Target, body: Any, kind: str, allowed: tuple[str, ...]
 ) -> Operation:
-    from apps.operations.actions import replay
-
     route = _route(target.id, kind)
     existing = replay(request, route, body)
     if existing is not None:
@@ -937,9 +928,6 @@ def request_create(
     """`POST /api/containers?execution=async`: validate and create the container now, so its
     id is in the receipt (2.17), and queue a `create` operation that starts it and waits for
     readiness (`finish_create`, like a synchronous create)."""
-    from apps.containers.validation import validate_create
-    from apps.operations.actions import replay, submit
-
     route = "POST /api/containers"
     existing = replay(request, route, body)
     if existing is not None:
@@ -975,8 +963,6 @@ def _request_container_op(
     body: Any,
     params: dict[str, Any],
 ) -> Operation:
-    from apps.operations.actions import submit
-
     return submit(
         request,
         actor=target.actor,
@@ -1001,8 +987,6 @@ def request_stop(
 
 def request_kill(request: HttpRequest, target: Target, body: Any, *, signal: Any) -> Operation:
     """Queue a `kill`; the signal and the state are checked now (422, 409), as kill does."""
-    from apps.operations.actions import replay
-
     route = _route(target.id, "kill")
     existing = replay(request, route, body)
     if existing is not None:
@@ -1023,9 +1007,6 @@ def request_delete(request: HttpRequest, target: Target, body: Any) -> Operation
 
 def request_batch(request: HttpRequest, actor: Actor, tenant: Tenant, items: Any) -> Operation:
     """Validate every item (details.index on the first bad one), then queue `batch_create`."""
-    from apps.containers.validation import validate_create
-    from apps.operations.actions import replay, submit
-
     route = "POST /api/containers/batch"
     body = {"items": items}
     existing = replay(request, route, body)

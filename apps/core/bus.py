@@ -24,14 +24,16 @@ from django.dispatch import Signal
 
 log = logging.getLogger(__name__)
 
-#: A container stopped (by a user, a runner or the engine). kwargs: container_id, reason.
+#: A container stopped (by a user, a runner or the engine). kwargs: container_id, reason
+#: ("container_stopped").
 container_stopped = Signal()
 
-#: A container was deleted. kwargs: container_id, tenant_id, reason.
+#: A container was deleted. kwargs: container_id, tenant_id, reason ("container_deleted").
 container_deleted = Signal()
 
 #: A user's access narrowed: role changed, account deactivated, signed out.
-#: kwargs: user_id, reason (a short machine word: "role_changed", "deactivated", "logged_out").
+#: kwargs: user_id, reason (a short machine word: "role_changed", "role_below_support",
+#: "deactivated", "logged_out").
 access_changed = Signal()
 
 #: The engine stopped answering (kwargs: reason) / answers again (no kwargs).

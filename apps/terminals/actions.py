@@ -1,7 +1,7 @@
 """Every change to a terminal session: the row, the audit record, the event and the PTY.
 
 Opening and closing go through here from the API, the pages and the websocket. The manager
-(apps/terminals/manager.py) calls back `record_closed` / `record_state` / `sweep_rows` from
+(apps/terminals/manager.py) calls back the row bookkeeping of apps/terminals/records.py from
 its loop through a thread. `close_sessions_for_container` and `close_sessions_for_user` are
 safe to call from sync code in any process.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import signal as signals
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,17 +18,17 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from apps.accounts.actor import SYSTEM, Actor
+from apps.accounts.actor import Actor
 from apps.accounts.audit import record
+from apps.containers import status
 from apps.containers.access import Target
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import new_id
-from apps.core.processes import pid_alive
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
-from apps.events.publish import publish
-from apps.terminals.manager import ORPHAN_SECONDS, OWNER, manager, running_manager
+from apps.terminals.manager import manager, running_manager
 from apps.terminals.models import OPEN_STATES, State, TerminalSession
+from apps.terminals.records import OWNER, close_orphaned_rows, publish_row, transition_closed
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +44,6 @@ ALLOWED_SHELLS = (
 DEFAULT_SHELLS = ("/bin/bash", "/bin/sh")
 SIGNALS = {"SIGINT": signals.SIGINT, "SIGTERM": signals.SIGTERM, "SIGHUP": signals.SIGHUP}
 CLOSE_GRACE_SECONDS = 2.0
-
-
-def _publish(row: TerminalSession, action: str) -> None:
-    publish(
-        "terminal_update",
-        {"action": action, "session_id": row.session_id, "session": row.as_dict()},
-        tenant_id=row.tenant_id,
-        container_id=row.container_id,
-    )
 
 
 def validate_size(cols: Any, rows: Any) -> tuple[int, int]:
@@ -83,8 +73,6 @@ def choose_shell(container_id: str, requested: Any) -> str:
 
 
 def _require_exec_ready(target: Target) -> None:
-    from apps.containers import status
-
     checks = status.evaluate_checks(target.info)
     if not status.exec_ready(checks):
         raise status.not_ready(target.info, checks)
@@ -186,7 +174,7 @@ def open_session(
         tenant_id=row.tenant_id,
         data={"container_id": target.id, "shell": chosen, "cols": cols, "rows": rows},
     )
-    _publish(row, "opened")
+    publish_row(row, "opened")
     return row
 
 
@@ -228,15 +216,16 @@ def _close_rows(qs: Any, reason: str, actor: Actor | None = None) -> list[str]:
             closed.append(row.session_id)
             continue
         # Held by another process (its watchdog sees the closed row) or by none.
-        if _transition_closed(row, reason, exit_code=None, actor=actor):
+        if transition_closed(row, reason, exit_code=None, actor=actor):
             closed.append(row.session_id)
     return closed
 
 
-# Reason codes other apps pass, as the sentence the user sees.
+# Reason codes other apps announce (apps/core/bus.py), as the sentence the user sees.
 REASONS = {
     "logged_out": "signed out",
     "role_changed": "the user's role changed",
+    "role_below_support": "the user's role no longer allows terminals",
     "deactivated": "the user was deactivated",
     "container deleted": "the container was deleted",
     "container_deleted": "the container was deleted",
@@ -256,86 +245,6 @@ def close_sessions_for_user(user_id: int, reason: str = "signed out") -> int:
     return len(_close_rows(qs, REASONS.get(reason, reason)))
 
 
-def _transition_closed(
-    row: TerminalSession,
-    reason: str,
-    *,
-    exit_code: int | None,
-    actor: Actor | None = None,
-    bytes_in: int | None = None,
-    bytes_out: int | None = None,
-) -> bool:
-    now = timezone.now()
-    fields: dict[str, Any] = {
-        "state": State.CLOSED,
-        "closed_at": now,
-        "close_reason": reason[:200],
-        "exit_code": exit_code,
-        "last_activity_at": now,
-    }
-    if bytes_in is not None:
-        fields["bytes_in"] = bytes_in
-    if bytes_out is not None:
-        fields["bytes_out"] = bytes_out
-    with transaction.atomic():
-        changed = TerminalSession.objects.filter(pk=row.pk, state__in=OPEN_STATES).update(**fields)
-        if not changed:
-            return False
-        row.refresh_from_db()
-        duration = (now - row.created_at).total_seconds()
-        record(
-            actor or SYSTEM,
-            "terminal.closed",
-            target_type="terminal",
-            target_id=row.session_id,
-            target_name=row.container_name,
-            tenant_id=row.tenant_id,
-            data={
-                "container_id": row.container_id,
-                "duration_seconds": round(duration, 1),
-                "bytes_in": row.bytes_in,
-                "bytes_out": row.bytes_out,
-                "exit_code": exit_code,
-                "reason": reason[:200],
-                "opened_by": row.created_by,
-            },
-        )
-        _publish(row, "closed")
-    return True
-
-
-# -- callbacks from the manager's loop (run in a thread) -----------------------------------------
-
-
-def record_closed(
-    session_id: str, *, reason: str, exit_code: int | None, bytes_in: int, bytes_out: int
-) -> dict[str, Any] | None:
-    row = TerminalSession.objects.filter(session_id=session_id).first()
-    if row is None:
-        return None
-    if not _transition_closed(
-        row, reason, exit_code=exit_code, bytes_in=bytes_in, bytes_out=bytes_out
-    ):
-        # Closed elsewhere first (container deleted, logout): keep its reason, add the facts.
-        TerminalSession.objects.filter(pk=row.pk).update(
-            exit_code=exit_code, bytes_in=bytes_in, bytes_out=bytes_out
-        )
-    row.refresh_from_db()
-    return row.as_dict()
-
-
-def record_state(session_id: str, state: str) -> None:
-    now = timezone.now()
-    fields: dict[str, Any] = {"state": state, "last_activity_at": now}
-    fields["detached_at"] = now if state == State.DETACHED else None
-    changed = TerminalSession.objects.filter(session_id=session_id, state__in=OPEN_STATES).update(
-        **fields
-    )
-    if changed:
-        row = TerminalSession.objects.get(session_id=session_id)
-        _publish(row, "attached" if state == State.ACTIVE else "detached")
-
-
 def with_live_counters(rows: Iterable[TerminalSession]) -> list[TerminalSession]:
     """The rows, with byte counters as of now for the sessions this process holds.
 
@@ -350,72 +259,6 @@ def with_live_counters(rows: Iterable[TerminalSession]) -> list[TerminalSession]
             if counters is not None:
                 row.bytes_in, row.bytes_out = counters
     return rows
-
-
-def record_size(session_id: str, cols: int, rows: int) -> None:
-    TerminalSession.objects.filter(session_id=session_id).update(cols=cols, rows=rows)
-
-
-def beat(session_ids: list[str]) -> None:
-    """Mark the rows of the sessions this process holds alive (the database's clock)."""
-    TerminalSession.objects.filter(session_id__in=session_ids, state__in=OPEN_STATES).update(
-        heartbeat_at=Now()
-    )
-
-
-def sweep_rows(
-    session_ids: list[str], counters: dict[str, tuple[int, int]]
-) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
-    """Flush byte counters.
-
-    Returns ({session_id: reason} for sessions that must close now, {session_id: (cols, rows)}
-    as recorded: a resize through another process's API reaches the PTY this way).
-    """
-    from apps.accounts.models import Profile
-
-    with transaction.atomic():  # one commit for every counter
-        for session_id, (bytes_in, bytes_out) in counters.items():
-            TerminalSession.objects.filter(session_id=session_id).update(
-                bytes_in=bytes_in, bytes_out=bytes_out, last_activity_at=timezone.now()
-            )
-    verdicts: dict[str, str] = {}
-    rows = list(TerminalSession.objects.filter(session_id__in=session_ids).select_related("user"))
-    roles = dict(
-        Profile.objects.filter(user_id__in={r.user_id for r in rows}).values_list("user_id", "role")
-    )
-    for row in rows:
-        if row.state == State.CLOSED:
-            verdicts[row.session_id] = row.close_reason or "closed"
-        elif not row.user.is_active:
-            verdicts[row.session_id] = "the user was deactivated"
-        elif roles.get(row.user_id) not in ("support", "operator", "admin"):
-            verdicts[row.session_id] = "the user's role no longer allows terminals"
-    missing = set(session_ids) - {r.session_id for r in rows}
-    for session_id in missing:
-        verdicts[session_id] = "the session record was removed"
-    return verdicts, {r.session_id: (r.cols, r.rows) for r in rows}
-
-
-def close_orphaned_rows() -> None:
-    """Close open rows whose owning process is gone, so no session looks alive after it.
-
-    On this host the owner's PID tells (a restart ends every PTY). Elsewhere (another host, or
-    this server in a container recreated under a new hostname) the owner's heartbeat does: a
-    holder writes one every HEARTBEAT_SECONDS, so one older than ORPHAN_SECONDS means gone.
-    Heartbeats are written and compared on the database's clock, so hosts' clocks may differ;
-    a row with none (from before heartbeats) is left to its own host's PID check.
-    """
-    import socket
-
-    local = socket.gethostname() + ":"
-    rows = TerminalSession.objects.filter(state__in=OPEN_STATES).exclude(owner=OWNER)
-    for row in rows.filter(owner__startswith=local):
-        if not pid_alive(row.owner.removeprefix(local)):
-            _transition_closed(row, "the server restarted", exit_code=None)
-    stale = Now() - timedelta(seconds=ORPHAN_SECONDS)
-    gone = rows.exclude(owner="").exclude(owner__startswith=local).filter(heartbeat_at__lt=stale)
-    for row in gone:
-        _transition_closed(row, "the server holding it stopped", exit_code=None)
 
 
 def signal_number(name: Any) -> int | None:

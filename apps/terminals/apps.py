@@ -1,5 +1,3 @@
-from typing import Any
-
 from django.apps import AppConfig
 
 
@@ -8,26 +6,12 @@ class TerminalsConfig(AppConfig):
     label = "terminals"
 
     def ready(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.db.models.signals import post_save
+        # Imported here: models load only once the app registry is ready.
+        from apps.core import bus
+        from apps.terminals import receivers
 
-        from apps.accounts.models import Profile
-
-        # Logout and apps.accounts.actions.change_role/set_active close sessions themselves;
-        # these catch role and activation changes made any other way (admin site, shell).
-        post_save.connect(_profile_saved, sender=Profile, dispatch_uid="terminals.profile")
-        post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="terminals.user")
-
-
-def _profile_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    if not created and not instance.can("support"):
-        from apps.terminals.actions import close_sessions_for_user
-
-        close_sessions_for_user(instance.user_id, "the user's role no longer allows terminals")
-
-
-def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    if not created and not instance.is_active:
-        from apps.terminals.actions import close_sessions_for_user
-
-        close_sessions_for_user(instance.pk, "the user was deactivated")
+        # The one place terminals close on another app's news (docs/architecture.md, "The event
+        # bus"): containers announce stops and deletes, accounts announce narrowed access.
+        bus.container_stopped.connect(receivers.on_container_gone, dispatch_uid="terminals.stop")
+        bus.container_deleted.connect(receivers.on_container_gone, dispatch_uid="terminals.delete")
+        bus.access_changed.connect(receivers.on_access_changed, dispatch_uid="terminals.access")

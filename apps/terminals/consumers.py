@@ -22,10 +22,15 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.accounts import idle
+from apps.accounts.actor import actor_for
+from apps.containers.access import resolve
 from apps.core.engine_messages import clean_engine_message
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
+from apps.terminals import actions
+from apps.terminals.actions import signal_number
 from apps.terminals.manager import OWNER, Attachment, manager
+from apps.terminals.models import TerminalSession
 
 SUBPROTOCOL = "terminal"
 HIGH_WATER = 512 * 1024
@@ -91,11 +96,6 @@ def _int(value: str | None, default: int) -> int | str:
 
 def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
     """(session_id, client offset) for this handshake, or Refused. Runs in a thread."""
-    from apps.accounts.actor import actor_for
-    from apps.containers.access import resolve
-    from apps.terminals import actions
-    from apps.terminals.models import TerminalSession
-
     if (wait := scope.get("rate_limited_for")) is not None:
         raise Refused(
             4429, "RATE_LIMITED", f"too many failed API-key attempts; retry after {wait} s"
@@ -257,8 +257,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         elif kind == "resize":
             self._resize(session_id, control.get("cols"), control.get("rows"))
         elif kind == "signal":
-            from apps.terminals.actions import signal_number
-
             number = signal_number(control.get("signal"))
             if number is None:
                 await self._error("BAD_SIGNAL", "signal must be SIGINT, SIGTERM or SIGHUP")

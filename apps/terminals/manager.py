@@ -20,8 +20,6 @@ import concurrent.futures
 import contextlib
 import json
 import logging
-import os
-import socket
 import sys
 import threading
 import time
@@ -35,16 +33,19 @@ from django.conf import settings
 
 from apps.engine import errors as engine_errors
 from apps.engine.pty import Pty, container_state
+from apps.terminals import records
+
+# ORPHAN_SECONDS and OWNER re-exported: the manager's identity, as its rows record it.
+from apps.terminals.records import HEARTBEAT_SECONDS
+from apps.terminals.records import ORPHAN_SECONDS as ORPHAN_SECONDS
+from apps.terminals.records import OWNER as OWNER
 
 log = logging.getLogger(__name__)
 
 SCROLLBACK_BYTES = 1024 * 1024
 WATCH_SECONDS = 2.0
-HEARTBEAT_SECONDS = 20.0  # how often the rows of the sessions held here are marked alive
-ORPHAN_SECONDS = 90.0  # an open row whose heartbeat is older belongs to a process that is gone
 CONTAINER_CHECK_SECONDS = 4.0
 MAX_PENDING_INPUT = 16 * 1024 * 1024
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 T = TypeVar("T")
 
@@ -289,12 +290,10 @@ class Manager:
         if session.recorder is not None:
             session.recorder.close()
         self.sessions.pop(session.session_id, None)
-        from apps.terminals import actions
-
         closed: dict[str, Any] | None = None
         try:
             closed = await asyncio.to_thread(
-                actions.record_closed,
+                records.record_closed,
                 session.session_id,
                 reason=session.reason or reason,
                 exit_code=exit_code,
@@ -385,15 +384,13 @@ class Manager:
     async def _mark(self, session_id: str) -> None:
         """Record attached/detached; serial per session, and always the state at write time,
         so a late write can never undo a newer one."""
-        from apps.terminals import actions
-
         session = self.sessions.get(session_id)
         if session is None:
             return
         async with session.marking:
             state = "active" if session.attachment is not None else "detached"
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(actions.record_state, session_id, state)
+                await asyncio.to_thread(records.record_state, session_id, state)
 
     # -- input and control (thread-safe, non-blocking) -----------------------------------------
 
@@ -454,8 +451,6 @@ class Manager:
     async def resize_and_record(self, session_id: str, cols: int, rows: int) -> None:
         """Resize, then record the size in the row (serially too, so the row ends at the
         latest size whatever order the resizes ran in)."""
-        from apps.terminals import actions
-
         try:
             if not await self.resize(session_id, cols, rows):
                 return
@@ -465,7 +460,7 @@ class Manager:
             async with session.sizing:
                 size = (session.cols, session.rows)
                 if size != session.row_size:
-                    await asyncio.to_thread(actions.record_size, session_id, *size)
+                    await asyncio.to_thread(records.record_size, session_id, *size)
                     session.row_size = size
         except Exception:
             log.exception("resizing terminal %s", session_id)
@@ -477,10 +472,8 @@ class Manager:
     # -- watchdog ------------------------------------------------------------------------------
 
     async def _watchdog(self) -> None:
-        from apps.terminals import actions
-
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(actions.close_orphaned_rows)
+            await asyncio.to_thread(records.close_orphaned_rows)
         # Heartbeats on a task of their own: a sweep slowed by a hanging engine must not let
         # another process take this one's sessions for orphans.
         self.heartbeat = self.loop.create_task(
@@ -489,15 +482,11 @@ class Manager:
         await _every(lambda: WATCH_SECONDS, self._sweep, "terminal watchdog")
 
     async def beat(self) -> None:
-        from apps.terminals import actions
-
         held = [s.session_id for s in self.sessions.values() if s.closing is None]
         if held:
-            await asyncio.to_thread(actions.beat, held)
+            await asyncio.to_thread(records.beat, held)
 
     async def _sweep(self) -> None:
-        from apps.terminals import actions
-
         now = time.monotonic()
         grace = settings.QUILTWEB_TERMINAL_GRACE_SECONDS
         idle = settings.QUILTWEB_TERMINAL_IDLE_SECONDS
@@ -516,7 +505,7 @@ class Manager:
             if (s.total_in, s.total_out) != s.flushed
         }
         verdicts, sizes = await asyncio.to_thread(
-            actions.sweep_rows, [s.session_id for s in live], counters
+            records.sweep_rows, [s.session_id for s in live], counters
         )
         for s in live:
             if s.session_id in counters:

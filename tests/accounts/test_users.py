@@ -1,4 +1,5 @@
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -6,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from apps.accounts.models import AuditEntry, Profile, Tenant
+from apps.core import bus
 from tests.accounts.helpers import post_form
 
 
@@ -75,28 +77,29 @@ def test_it_changes_a_role_with_an_audit_entry(admin: Any, viewer: Any) -> None:
     assert viewer.json("GET", "/api/system/info").json()["user"]["username"] == "vera-viewer"
 
 
-@pytest.mark.django_db
-def test_it_closes_terminals_when_a_role_changes(admin: Any, viewer: Any, monkeypatch: Any) -> None:
-    closed: list[tuple[int, str]] = []
-    import apps.accounts.actions as actions
+@pytest.fixture
+def announced() -> Iterator[list[tuple[int, str]]]:
+    """What accounts announce on the bus as `access_changed` (terminals close on it)."""
+    heard: list[tuple[int, str]] = []
 
-    monkeypatch.setattr(
-        actions, "close_terminal_sessions", lambda uid, why: closed.append((uid, why)) or 0
-    )
+    def listen(sender: Any, *, user_id: int, reason: str, **kwargs: Any) -> None:
+        heard.append((user_id, reason))
+
+    bus.access_changed.connect(listen, dispatch_uid="tests.accounts.announced")
+    yield heard
+    bus.access_changed.disconnect(dispatch_uid="tests.accounts.announced")
+
+
+@pytest.mark.django_db
+def test_it_closes_terminals_when_a_role_changes(admin: Any, viewer: Any, announced: list) -> None:
     post_form(admin, f"/accounts/users/{viewer.user.pk}/role", {"role": "support"})
-    assert closed == [(viewer.user.pk, "role_changed")]
+    assert announced == [(viewer.user.pk, "role_changed")]
 
 
 @pytest.mark.django_db
-def test_it_closes_terminals_on_logout(viewer: Any, monkeypatch: Any) -> None:
-    closed: list[tuple[int, str]] = []
-    import apps.accounts.actions as actions
-
-    monkeypatch.setattr(
-        actions, "close_terminal_sessions", lambda uid, why: closed.append((uid, why)) or 0
-    )
+def test_it_closes_terminals_on_logout(viewer: Any, announced: list) -> None:
     post_form(viewer, "/accounts/logout/", {})
-    assert closed == [(viewer.user.pk, "logged_out")]
+    assert announced == [(viewer.user.pk, "logged_out")]
 
 
 @pytest.mark.django_db

@@ -90,13 +90,13 @@ async def test_it_reports_byte_counters_as_of_now_not_as_of_the_last_flush(
 ) -> None:
     from asgiref.sync import sync_to_async
 
-    from apps.terminals import actions
+    from apps.terminals import records
     from apps.terminals.models import TerminalSession
     from tests.terminals.conftest import shell
 
-    flush = actions.sweep_rows
+    flush = records.sweep_rows
     # The watchdog goes on sweeping but writes no counters while this test reads them.
-    monkeypatch.setattr(actions, "sweep_rows", lambda ids, counters, *more: flush(ids, {}, *more))
+    monkeypatch.setattr(records, "sweep_rows", lambda ids, counters, *more: flush(ids, {}, *more))
     term = await shell(support, box)
     typed = b"echo counted-$((8*8))\n"
     await term.send(typed)
