@@ -2,11 +2,6 @@
 
 from django.urls import path
 
-websocket_urlpatterns: list = []
+from apps.terminals.consumers import TerminalConsumer
 
-try:
-    from apps.terminals.consumers import TerminalConsumer
-
-    websocket_urlpatterns.append(path("ws/terminal/attach", TerminalConsumer.as_asgi()))
-except ImportError:  # pragma: no cover - until the terminal app lands
-    pass
+websocket_urlpatterns: list = [path("ws/terminal/attach", TerminalConsumer.as_asgi())]

@@ -26,6 +26,7 @@ from apps.core.ids import iso
 from apps.engine.client import engine
 from apps.engine.errors import EngineError
 from apps.health.catalog import CONCERNS
+from apps.operations.worker import worker_beats
 
 WORKER_STALE_AFTER = timedelta(seconds=15)
 BADGE_TTL_SECONDS = 5.0
@@ -124,8 +125,6 @@ class Probe:
         )
 
     def _worker_alive(self) -> Check:
-        from apps.operations.worker import worker_beats
-
         beat = worker_beats().order_by("-beat_at").first()
         fix = "Start the worker: bin/quiltweb run starts it, or .venv/bin/python manage.py worker."
         if beat is None:

@@ -15,6 +15,7 @@ from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.containers.access import Target, managed_labels
+from apps.containers.status import cached_status
 from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
@@ -140,8 +141,6 @@ def _check_attachable(view: NetworkView, target: Target) -> None:
 
 def _container_event(action: str, target: Target, view: NetworkView) -> None:
     """A `container_update` with the container's status as it is now (new IP included)."""
-    from apps.containers.status import cached_status
-
     try:
         obj: dict[str, Any] | None = cached_status(
             target.record, engine().inspect_container(target.id)

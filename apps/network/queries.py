@@ -24,6 +24,7 @@ from apps.containers.models import (
     ContainerRecord,
     name_from_docker,
 )
+from apps.containers.status import api_state, evaluate_checks
 from apps.core.errors import ApiError
 from apps.core.ids import iso
 from apps.engine import errors as engine_errors
@@ -110,8 +111,6 @@ def container_network(info: ContainerInfo, names: dict[str, str] | None = None) 
 
 
 def _not_ready(info: ContainerInfo, reason: str) -> ApiError:
-    from apps.containers.status import api_state, evaluate_checks
-
     err = ApiError(
         409,
         "NOT_READY",
@@ -124,8 +123,6 @@ def _not_ready(info: ContainerInfo, reason: str) -> ApiError:
 
 def require_exec_ready(info: ContainerInfo) -> None:
     """409 NOT_READY unless the container is running (the probe's own exec proves the rest)."""
-    from apps.containers.status import api_state
-
     if info.state != "running":
         raise _not_ready(
             info,

@@ -96,7 +96,7 @@ def _await_reserved(snapshot_id: str, scope: list[int] | None) -> bool:
     (examples/lifecycle-and-failures.ts:76-97): such a call waits for the operation rather than
     answering 404. True when there was an operation to wait for.
     """
-    from apps.core.execution import SYNC_WAIT_SECONDS, wait_for_operation
+    from apps.operations.execution import SYNC_WAIT_SECONDS, wait_for_operation
     from apps.operations.models import TERMINAL
 
     pending = (

@@ -25,6 +25,7 @@ from apps.accounts.models import Tenant
 from apps.containers.access import managed_labels
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
+from apps.engine.baseimage import build_base_image
 from apps.engine.client import engine
 from apps.engine.types import ContainerSpec, ExecResult
 
@@ -181,8 +182,6 @@ def volume_helper(tenant: Tenant, engine_name: str) -> Iterator[Helper]:
     """A started helper with `engine_name` mounted at /v; removed when the block ends."""
     eng = engine()
     if not eng.image_exists(settings.QUILTWEB_BASE_IMAGE):
-        from apps.engine.baseimage import build_base_image
-
         build_base_image()
     spec = ContainerSpec(
         docker_name=f"qwh-{secrets.token_hex(8)}",
