@@ -2,7 +2,8 @@
 TTL and delete, and the sweeper's expiry. Each writes its audit record and publishes its event.
 
 Callers pass what the edge resolved and read (docs/architecture.md, "A request"): the actor
-and target, the JSON body the route accepted, and the `Idempotency-Key`. Field checks come
+and target, the body the route accepted (JSON, or a form post read as one) and the
+`Idempotency-Key`. Field checks come
 after the idempotent replay and, for a snapshot, after the state check, in that order, so a
 retry gets its first answer and each refusal keeps its status.
 """
@@ -111,7 +112,11 @@ def request_fork(target: Target, body: dict[str, Any], *, idempotency_key: str |
     )
 
 
+# -- runner records --------------------------------------------------------------------------
+
+
 def record_clone(actor: Actor, target: Target, snapshot: Snapshot, action: str) -> None:
+    """The audit entry of a clone or fork (`container.cloned` / `container.forked`)."""
     audit.record(
         actor,
         f"container.{action}",
