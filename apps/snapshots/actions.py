@@ -115,6 +115,24 @@ def request_fork(target: Target, body: dict[str, Any], *, idempotency_key: str |
 # -- runner records --------------------------------------------------------------------------
 
 
+def record_snapshot(actor: Actor, snapshot: Snapshot, container_id: str) -> None:
+    """Save the snapshot the runner made, with its audit entry and event (IntegrityError when
+    another live snapshot took its name meanwhile)."""
+    with transaction.atomic():
+        snapshot.save()
+        _audit(
+            actor,
+            "snapshot.created",
+            snapshot,
+            {
+                "container_id": container_id,
+                "consistency_mode": snapshot.consistency_mode,
+                "volume_mode": snapshot.volume_mode,
+            },
+        )
+        publish_snapshot(snapshot, "created")
+
+
 def record_clone(actor: Actor, target: Target, snapshot: Snapshot, action: str) -> None:
     """The audit entry of a clone or fork (`container.cloned` / `container.forked`)."""
     audit.record(

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from apps.accounts import audit
@@ -25,7 +25,7 @@ from apps.core.api import engine_message
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
-from apps.engine.types import MountInfo
+from apps.engine.types import ContainerInfo, MountInfo
 from apps.events.publish import publish
 from apps.operations.registry import OperationFailed, Progress
 from apps.snapshots import actions
@@ -74,75 +74,25 @@ def make_snapshot(
     app-consistent pauses the container for the commit and the copies and always unpauses it.
     On any failure the image and volume copies made so far are removed and nothing is recorded.
     """
-    eng = engine()
     try:
-        info = eng.inspect_container(record.container_id)
+        info = engine().inspect_container(record.container_id)
     except engine_errors.NotFound:
         raise OperationFailed("NOT_FOUND", "the source container no longer exists") from None
     if info.state in actions.UNSNAPSHOTTABLE:
         raise OperationFailed(
             "INVALID_STATE", f"cannot snapshot a {info.state} container", {"state": info.state}
         )
-    tenant = record.tenant
-    snapshot = Snapshot(
-        tenant=tenant,
-        name=params["snapshot_name"],
-        source_container_id=record.container_id,
-        source_container_name=record.name,
-        parent_snapshot_id=record.source_snapshot_id or "",
-        consistency_mode=params["consistency_mode"],
-        network_mode=params["network_mode"],
-        volume_mode=params["volume_mode"],
-        labels=params.get("snapshot_labels") or {},
-        ttl_seconds=params.get("ttl_seconds"),
-        runtime=_runtime_of(record),
-        created_by=actor.as_dict(),
-    )
-    if params.get("snapshot_id"):
-        snapshot.snapshot_id = params["snapshot_id"]
-    snapshot.image_ref = f"{IMAGE_REPOSITORY}:{snapshot.snapshot_id}"
-    labels = {**managed_labels(tenant), LABEL_SNAPSHOT: snapshot.snapshot_id}
+    snapshot = _unsaved_snapshot(actor, record, params)
     made = _Made(volumes=[])
     progress.check_cancel()
-    pause = params["consistency_mode"] == "app-consistent" and info.state == "running"
     try:
-        try:
-            if pause:
-                progress.report(5, "pausing the container")
-                eng.pause(record.container_id)
-            progress.report(10, "committing the container's filesystem")
-            made.image_ref = snapshot.image_ref
-            snapshot.image_id = eng.commit(
-                record.container_id, IMAGE_REPOSITORY, snapshot.snapshot_id, False, labels
-            )
-            if params["volume_mode"] == "include_named":
-                snapshot.volume_copies = _copy_named_volumes(
-                    info.mounts, snapshot, labels, made, progress
-                )
-        finally:
-            if pause:
-                _unpause(record.container_id)
+        _capture(record, info, snapshot, made, progress)
         progress.report(90, "recording the snapshot")
-        snapshot.size_bytes = int(eng.inspect_image(snapshot.image_ref).get("Size") or 0)
+        snapshot.size_bytes = int(engine().inspect_image(snapshot.image_ref).get("Size") or 0)
         snapshot.created_at = timezone.now()
         snapshot.compute_expiry()
         try:
-            with transaction.atomic():
-                snapshot.save()
-                audit.record(
-                    actor,
-                    "snapshot.created",
-                    target_type="snapshot",
-                    target_id=snapshot.snapshot_id,
-                    target_name=snapshot.name,
-                    tenant_id=tenant.pk,
-                    data={
-                        "container_id": record.container_id,
-                        "consistency_mode": snapshot.consistency_mode,
-                        "volume_mode": snapshot.volume_mode,
-                    },
-                )
-                actions.publish_snapshot(snapshot, "created")
+            actions.record_snapshot(actor, snapshot, record.container_id)
         except IntegrityError:
             raise OperationFailed(
                 "NAME_CONFLICT",
@@ -161,6 +111,57 @@ def make_snapshot(
         made.undo()
         raise
     return snapshot
+
+
+def _unsaved_snapshot(actor: Actor, record: ContainerRecord, params: dict[str, Any]) -> Snapshot:
+    """The record to be, with the id the 202 receipt reserved and its image reference."""
+    snapshot = Snapshot(
+        tenant=record.tenant,
+        name=params["snapshot_name"],
+        source_container_id=record.container_id,
+        source_container_name=record.name,
+        parent_snapshot_id=record.source_snapshot_id or "",
+        consistency_mode=params["consistency_mode"],
+        network_mode=params["network_mode"],
+        volume_mode=params["volume_mode"],
+        labels=params.get("snapshot_labels") or {},
+        ttl_seconds=params.get("ttl_seconds"),
+        runtime=_runtime_of(record),
+        created_by=actor.as_dict(),
+    )
+    if params.get("snapshot_id"):
+        snapshot.snapshot_id = params["snapshot_id"]
+    snapshot.image_ref = f"{IMAGE_REPOSITORY}:{snapshot.snapshot_id}"
+    return snapshot
+
+
+def _capture(
+    record: ContainerRecord,
+    info: ContainerInfo,
+    snapshot: Snapshot,
+    made: _Made,
+    progress: Progress,
+) -> None:
+    """Commit the filesystem (and copy the named volumes), paused when app-consistent."""
+    eng = engine()
+    labels = {**managed_labels(record.tenant), LABEL_SNAPSHOT: snapshot.snapshot_id}
+    pause = snapshot.consistency_mode == "app-consistent" and info.state == "running"
+    try:
+        if pause:
+            progress.report(5, "pausing the container")
+            eng.pause(record.container_id)
+        progress.report(10, "committing the container's filesystem")
+        made.image_ref = snapshot.image_ref
+        snapshot.image_id = eng.commit(
+            record.container_id, IMAGE_REPOSITORY, snapshot.snapshot_id, False, labels
+        )
+        if snapshot.volume_mode == "include_named":
+            snapshot.volume_copies = _copy_named_volumes(
+                info.mounts, snapshot, labels, made, progress
+            )
+    finally:
+        if pause:
+            _unpause(record.container_id)
 
 
 def _unpause(container_id: str) -> None:
@@ -219,18 +220,8 @@ def make_clone(
     """
     tenant = snapshot.tenant
     made_volumes: list[tuple[str, Volume]] = []
-    mounts: list[tuple[str, str]] = []
     try:
-        for index, copy in enumerate(snapshot.volume_copies):
-            progress.check_cancel()
-            progress.report(
-                20 + 50 * index // max(1, len(snapshot.volume_copies)),
-                f"copying volume {copy['volume']}",
-            )
-            engine_name, record = _new_tenant_volume(actor, tenant, f"{name}-{copy['volume']}")
-            made_volumes.append((engine_name, record))
-            engine().copy_volume(copy["engine_name"], engine_name, managed_labels(tenant))
-            mounts.append((engine_name, copy["path"]))
+        mounts = _volumes_for_clone(actor, snapshot, name, made_volumes, progress)
         progress.check_cancel()
         progress.report(80, "creating the container")
         runtime = dict(snapshot.runtime)
@@ -264,6 +255,30 @@ def make_clone(
         _drop_volumes(made_volumes)
         raise
     return target
+
+
+def _volumes_for_clone(
+    actor: Actor,
+    snapshot: Snapshot,
+    name: str,
+    made_volumes: list[tuple[str, Volume]],
+    progress: Progress,
+) -> list[tuple[str, str]]:
+    """Copy each of the snapshot's volume copies into a fresh tenant volume `<name>-<volume>`;
+    the (engine name, path) mounts of the clone. What is made is appended to `made_volumes`."""
+    tenant = snapshot.tenant
+    mounts: list[tuple[str, str]] = []
+    for index, copy in enumerate(snapshot.volume_copies):
+        progress.check_cancel()
+        progress.report(
+            20 + 50 * index // max(1, len(snapshot.volume_copies)),
+            f"copying volume {copy['volume']}",
+        )
+        engine_name, record = _new_tenant_volume(actor, tenant, f"{name}-{copy['volume']}")
+        made_volumes.append((engine_name, record))
+        engine().copy_volume(copy["engine_name"], engine_name, managed_labels(tenant))
+        mounts.append((engine_name, copy["path"]))
+    return mounts
 
 
 def _new_tenant_volume(actor: Actor, tenant: Tenant, wanted: str) -> tuple[str, Volume]:
