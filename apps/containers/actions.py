@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.accounts import audit
@@ -895,21 +894,23 @@ def _route(target_id: str, verb: str) -> str:
     return f"POST /api/containers/{target_id}/{verb}"
 
 
-def request_start(request: HttpRequest, target: Target, body: Any) -> Operation:
+def request_start(target: Target, body: Any, *, idempotency_key: str | None) -> Operation:
     """Queue a `start`; allowed from `created` or `exited` (409 INVALID_STATE otherwise)."""
-    return _request_lifecycle(request, target, body, "start", ("created", "exited"))
+    return _request_lifecycle(target, body, idempotency_key, "start", ("created", "exited"))
 
 
-def request_resume(request: HttpRequest, target: Target, body: Any) -> Operation:
+def request_resume(target: Target, body: Any, *, idempotency_key: str | None) -> Operation:
     """Queue a `resume`; allowed from `paused`, `exited` or `created`."""
-    return _request_lifecycle(request, target, body, "resume", ("paused", "exited", "created"))
+    return _request_lifecycle(
+        target, body, idempotency_key, "resume", ("paused", "exited", "created")
+    )
 
 
 def _request_lifecycle(
-    request: HttpRequest, target: Target, body: Any, kind: str, allowed: tuple[str, ...]
+    target: Target, body: Any, key: str | None, kind: str, allowed: tuple[str, ...]
 ) -> Operation:
     route = _route(target.id, kind)
-    existing = replay(request, route, body)
+    existing = replay(target.actor, key, route, body)
     if existing is not None:
         return existing
     state = api_state(target.info.state)
@@ -919,24 +920,23 @@ def _request_lifecycle(
             f"cannot {kind} a container that is {state}",
             hint=f"{kind} is allowed from: {', '.join(allowed)}",
         )
-    return _request_container_op(request, target, kind, route, body, {})
+    return _request_container_op(target, kind, route, body, key, {})
 
 
 def request_create(
-    request: HttpRequest, actor: Actor, tenant: Tenant, body: dict[str, Any]
+    actor: Actor, tenant: Tenant, body: dict[str, Any], *, idempotency_key: str | None
 ) -> Operation:
     """`POST /api/containers?execution=async`: validate and create the container now, so its
     id is in the receipt (2.17), and queue a `create` operation that starts it and waits for
     readiness (`finish_create`, like a synchronous create)."""
     route = "POST /api/containers"
-    existing = replay(request, route, body)
+    existing = replay(actor, idempotency_key, route, body)
     if existing is not None:
         return existing
     spec = validate_create(body, tenant)
     container_id = _engine_create_spec(tenant, spec)
     record = _record_created(actor, tenant, spec, container_id)
     op = submit(
-        request,
         actor=actor,
         kind="create",
         target_type="container",
@@ -945,6 +945,7 @@ def request_create(
         params=_created_data(spec),
         route=route,
         body=body,
+        idempotency_key=idempotency_key,
         progress=None,
     )
     if op.target_id != container_id:
@@ -956,15 +957,14 @@ def request_create(
 
 
 def _request_container_op(
-    request: HttpRequest,
     target: Target,
     kind: str,
     route: str,
     body: Any,
+    key: str | None,
     params: dict[str, Any],
 ) -> Operation:
     return submit(
-        request,
         actor=target.actor,
         kind=kind,
         target_type="container",
@@ -973,22 +973,26 @@ def _request_container_op(
         params=params,
         route=route,
         body=body,
+        idempotency_key=key,
         progress=None,
     )
 
 
 def request_stop(
-    request: HttpRequest, target: Target, body: Any, *, timeout_seconds: int
+    target: Target, body: Any, *, timeout_seconds: int, idempotency_key: str | None
 ) -> Operation:
     """Queue a `stop` (`?execution=async`); its runner calls `stop_container`."""
+    route = _route(target.id, "stop")
     params = {"timeout_seconds": timeout_seconds}
-    return _request_container_op(request, target, "stop", _route(target.id, "stop"), body, params)
+    return _request_container_op(target, "stop", route, body, idempotency_key, params)
 
 
-def request_kill(request: HttpRequest, target: Target, body: Any, *, signal: Any) -> Operation:
+def request_kill(
+    target: Target, body: Any, *, signal: Any, idempotency_key: str | None
+) -> Operation:
     """Queue a `kill`; the signal and the state are checked now (422, 409), as kill does."""
     route = _route(target.id, "kill")
-    existing = replay(request, route, body)
+    existing = replay(target.actor, idempotency_key, route, body)
     if existing is not None:
         return existing
     sig = normalise_signal(signal, KILL_SIGNALS)
@@ -996,20 +1000,22 @@ def request_kill(request: HttpRequest, target: Target, body: Any, *, signal: Any
         raise _invalid_state(
             target.info, f"cannot kill a container that is {api_state(target.info.state)}"
         )
-    return _request_container_op(request, target, "kill", route, body, {"signal": sig})
+    return _request_container_op(target, "kill", route, body, idempotency_key, {"signal": sig})
 
 
-def request_delete(request: HttpRequest, target: Target, body: Any) -> Operation:
+def request_delete(target: Target, body: Any, *, idempotency_key: str | None) -> Operation:
     """Queue a `delete`; its runner calls `delete_container`."""
     route = f"DELETE /api/containers/{target.id}"
-    return _request_container_op(request, target, "delete", route, body, {})
+    return _request_container_op(target, "delete", route, body, idempotency_key, {})
 
 
-def request_batch(request: HttpRequest, actor: Actor, tenant: Tenant, items: Any) -> Operation:
+def request_batch(
+    actor: Actor, tenant: Tenant, items: Any, *, idempotency_key: str | None
+) -> Operation:
     """Validate every item (details.index on the first bad one), then queue `batch_create`."""
     route = "POST /api/containers/batch"
     body = {"items": items}
-    existing = replay(request, route, body)
+    existing = replay(actor, idempotency_key, route, body)
     if existing is not None:
         return existing
     if not isinstance(items, list) or not 1 <= len(items) <= 50:
@@ -1024,7 +1030,6 @@ def request_batch(request: HttpRequest, actor: Actor, tenant: Tenant, items: Any
             raise err
         names[spec.name] = index
     return submit(
-        request,
         actor=actor,
         kind="batch_create",
         target_type="tenant",
@@ -1033,6 +1038,7 @@ def request_batch(request: HttpRequest, actor: Actor, tenant: Tenant, items: Any
         params={"items": items},
         route=route,
         body=body,
+        idempotency_key=idempotency_key,
         progress=0,
         message=f"0/{len(items)}",
     )

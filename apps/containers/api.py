@@ -24,6 +24,7 @@ from apps.core.errors import ApiError, invalid
 from apps.core.gcpause import fewer_collections
 from apps.core.ids import parse_iso
 from apps.operations.execution import EXECUTION, execution_mode, receipt, sync_result
+from apps.operations.idempotency import header_key
 
 EXEC_FIELDS = ("command", "workdir", "working_directory", "environment", "timeout_ms")
 # Exec alone takes these (contract 2.17 exec jobs); a stream is always live and always captured.
@@ -56,7 +57,7 @@ def create(request: HttpRequest) -> Any:
     if mode == "async":
         # The container exists (created, not started) before the receipt goes out, so the
         # receipt names it; the `create` operation starts it (2.17).
-        op = actions.request_create(request, actor, tenant, body)
+        op = actions.request_create(actor, tenant, body, idempotency_key=header_key(request))
         return receipt(op, container_id=op.target_id), 202
     # `sync` is Part I's create, which already waits for the started container.
     spec = validate_create(body, tenant)
@@ -69,7 +70,9 @@ def batch(request: HttpRequest) -> Any:
     actor, tenant = _tenant(request, "operator")
     mode = execution_mode(request)
     body = json_body(request, ("items",))
-    op = actions.request_batch(request, actor, tenant, body.get("items"))
+    op = actions.request_batch(
+        actor, tenant, body.get("items"), idempotency_key=header_key(request)
+    )
     if mode == "sync":
         done = sync_result(op)
         if isinstance(done, tuple):
@@ -86,7 +89,8 @@ def detail(request: HttpRequest, container_id: str) -> Any:
         mode = execution_mode(request)
         body = json_body(request, ())
         if mode == "async":
-            return receipt(actions.request_delete(request, target, body)), 202
+            op = actions.request_delete(target, body, idempotency_key=header_key(request))
+            return receipt(op), 202
         return actions.delete_container(target)
     target = get_container_for_api(request, container_id, "viewer")
     check_query(request, ())
@@ -141,9 +145,9 @@ def _start_like(request: HttpRequest, container_id: str, kind: str) -> Any:
     mode = execution_mode(request)
     body = json_body(request, ())
     if kind == "start":
-        op = actions.request_start(request, target, body)
+        op = actions.request_start(target, body, idempotency_key=header_key(request))
     else:
-        op = actions.request_resume(request, target, body)
+        op = actions.request_resume(target, body, idempotency_key=header_key(request))
     if mode == "sync":
         done = sync_result(op)
         if isinstance(done, tuple):
@@ -171,7 +175,9 @@ def stop(request: HttpRequest, container_id: str) -> Any:
         body.get("timeout_seconds"), "timeout_seconds", minimum=0, maximum=300, default=10
     )
     if mode == "async":
-        op = actions.request_stop(request, target, body, timeout_seconds=timeout)
+        op = actions.request_stop(
+            target, body, timeout_seconds=timeout, idempotency_key=header_key(request)
+        )
         return receipt(op), 202
     actions.stop_container(target, timeout_seconds=timeout)
     return status.container_status(target)
@@ -184,7 +190,8 @@ def kill(request: HttpRequest, container_id: str) -> Any:
     body = json_body(request, ("signal",))
     signal = body.get("signal") or "SIGKILL"
     if mode == "async":
-        return receipt(actions.request_kill(request, target, body, signal=signal)), 202
+        op = actions.request_kill(target, body, signal=signal, idempotency_key=header_key(request))
+        return receipt(op), 202
     actions.kill_container(target, signal=signal)
     return status.container_status(target)
 

@@ -46,6 +46,7 @@ from apps.core.errors import ApiError
 from apps.core.gcpause import with_fewer_collections
 from apps.core.ids import parse_iso
 from apps.engine import errors as engine_errors
+from apps.operations.idempotency import page_key
 from apps.operations.models import Operation
 
 
@@ -368,17 +369,14 @@ def _after_action(
 def lifecycle(request: HtmxHttpRequest, container_id: str, verb: str) -> HttpResponse:
     """start/resume (202 operations), stop, kill: one view, the verb picks the action."""
     target = get_container_for_page(request, container_id, "operator")
-    form_key = request.POST.get("idempotency_key", "")
-    if form_key and "Idempotency-Key" not in request.headers:
-        # A plain form post carries its key as a field; a double submit then reuses the operation.
-        request.META["HTTP_IDEMPOTENCY_KEY"] = form_key[:200]
-        request.__dict__.pop("headers", None)  # `headers` is cached from META
+    # A plain form post carries its key as a field; a double submit then reuses the operation.
+    key = page_key(request, max_length=200)
     try:
         if verb == "start":
-            op = actions.request_start(request, target, {})
+            op = actions.request_start(target, {}, idempotency_key=key)
             return _after_action(request, target, op=op)
         if verb == "resume":
-            op = actions.request_resume(request, target, {})
+            op = actions.request_resume(target, {}, idempotency_key=key)
             return _after_action(request, target, op=op)
         if verb == "stop":
             actions.stop_container(target)

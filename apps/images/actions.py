@@ -6,7 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest
 
 from apps.accounts import audit
 from apps.accounts.actor import Actor
@@ -96,7 +95,9 @@ def delete_image(actor: Actor, reference: str, prune_layers: bool | None = None)
     return {"reference": reference, "deleted": True}
 
 
-def request_pull(request: HttpRequest | None, actor: Actor, ref: Reference, body: Any) -> Operation:
+def request_pull(
+    actor: Actor, ref: Reference, body: Any, *, idempotency_key: str | None = None
+) -> Operation:
     """Queue a pull; 409 PROTECTED, before any operation exists, for a name QuiltWeb owns.
 
     quilt/base is every tenant's base and the volume helper's image; snapshot and retained
@@ -112,7 +113,6 @@ def request_pull(request: HttpRequest | None, actor: Actor, ref: Reference, body
             "snapshot images come from POST /api/containers/<id>/snapshot.",
         )
     return submit(
-        request,
         actor=actor,
         kind="image_pull",
         target_type="image",
@@ -123,13 +123,13 @@ def request_pull(request: HttpRequest | None, actor: Actor, ref: Reference, body
         params={"repository": ref.repository, "tag": ref.tag},
         route="POST /api/oci/images/pull",
         body=body,
+        idempotency_key=idempotency_key,
     )
 
 
-def request_debian_build(request: HttpRequest | None, actor: Actor) -> Operation:
+def request_debian_build(actor: Actor) -> Operation:
     """Build quilt/debian with debootstrap; an `image_pull` from Debian's mirror, in effect."""
     return submit(
-        request,
         actor=actor,
         kind="image_pull",
         target_type="image",

@@ -13,6 +13,7 @@ from apps.core.errors import invalid
 from apps.images import actions, listing
 from apps.images.references import parse
 from apps.operations.execution import execution_mode, sync_result
+from apps.operations.idempotency import header_key
 
 
 def _flag(request: HttpRequest, name: str) -> bool:
@@ -57,7 +58,7 @@ def pull(request: HttpRequest) -> Any:
     mode = execution_mode(request)
     body = json_body(request, ["reference"])
     ref = parse(body.get("reference"))
-    op = actions.request_pull(request, actor, ref, body)
+    op = actions.request_pull(actor, ref, body, idempotency_key=header_key(request))
     if mode != "sync":
         return op.envelope(), 202
     # `?execution=sync` (2.17): wait for the pull and answer {success, image} or its error.

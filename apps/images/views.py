@@ -94,7 +94,7 @@ def pull(request: HtmxHttpRequest) -> HttpResponse:
     raw = request.POST.get("reference", "")
     try:
         ref = parse(raw)
-        op = actions.request_pull(None, actor, ref, None)
+        op = actions.request_pull(actor, ref, None)
     except ApiError as exc:
         return _back(request, error=error_text(exc), pull_value=raw)
     return _back(request, flash=f"Pulling {ref.full} ({op.operation_id}).")
@@ -130,7 +130,7 @@ def build_debian(request: HtmxHttpRequest) -> HttpResponse:
     ok, why = debian.available()
     if not ok:
         return _back(request, error=f"Cannot build quilt/debian here: {why}.")
-    op = actions.request_debian_build(None, actor)
+    op = actions.request_debian_build(actor)
     return _back(
         request, flash=f"Building quilt/debian ({op.operation_id}); this takes a minute or two."
     )

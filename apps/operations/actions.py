@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.accounts import audit
@@ -36,13 +35,13 @@ def _body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def replay(request: HttpRequest, route: str, body: Any) -> Operation | None:
-    """The operation an earlier request with this `Idempotency-Key` created, if any.
+def replay(actor: Actor, key: str | None, route: str, body: Any) -> Operation | None:
+    """The operation an earlier request of this user with this `Idempotency-Key` created, if any.
 
-    Same key with a different body is 409 IDEMPOTENCY_MISMATCH.
+    `key` is the header as the edge read it (None or "" = none). Same key with a different
+    body is 409 IDEMPOTENCY_MISMATCH; actors without a user (the system) never replay.
     """
-    key = request.headers.get("Idempotency-Key")
-    if not key or not request.user.is_authenticated:
+    if not key or actor.user_id is None:
         return None
     if len(key) > MAX_KEY_LENGTH:
         raise invalid(
@@ -53,7 +52,7 @@ def replay(request: HttpRequest, route: str, body: Any) -> Operation | None:
     since = timezone.now() - IDEMPOTENCY_WINDOW
     found = (
         IdempotencyRecord.objects.select_related("operation")
-        .filter(user_id=request.user.pk, route=route, key=key, created_at__gte=since)
+        .filter(user_id=actor.user_id, route=route, key=key, created_at__gte=since)
         .first()
     )
     if found is None:
@@ -69,7 +68,6 @@ def replay(request: HttpRequest, route: str, body: Any) -> Operation | None:
 
 
 def submit(
-    request: HttpRequest | None,
     *,
     actor: Actor,
     kind: str,
@@ -79,31 +77,30 @@ def submit(
     params: dict[str, Any] | None = None,
     route: str = "",
     body: Any = None,
+    idempotency_key: str | None = None,
     progress: int | None = 0,
     message: str = "queued",
 ) -> Operation:
     """Queue an operation for the worker (or return the one an idempotent retry refers to).
 
-    The operation keeps `request`'s request id for its error body; with no request (the system
-    queued it) the id stays blank and the error body's `request_id` is null.
+    `route`, `body` and `idempotency_key` (the `Idempotency-Key` header as the edge read it)
+    make a 202 route's retry answer with its first operation. The operation keeps the actor's
+    request id for its error body; the system has none, so its error body's `request_id` is null.
     """
-    if request is not None and route:
-        existing = replay(request, route, body)
-        if existing is not None:
-            return existing
-    key = request.headers.get("Idempotency-Key") if request is not None else None
-    if not (key and request is not None and route):
-        return _create(
-            request, actor, kind, target_type, target_id, tenant_id, params, progress, message
-        )
-    user_id = int(request.user.pk or 0)
+    if route and (existing := replay(actor, idempotency_key, route, body)) is not None:
+        return existing
+    if not (idempotency_key and route and actor.user_id is not None):
+        return _create(actor, kind, target_type, target_id, tenant_id, params, progress, message)
+    user_id = actor.user_id
     # A key past its 24 h is free again, even before the worker's hourly sweep removes it.
     IdempotencyRecord.objects.filter(
-        user_id=user_id, route=route, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
+        user_id=user_id,
+        route=route,
+        key=idempotency_key,
+        created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW,
     ).delete()
     try:
         return _create(
-            request,
             actor,
             kind,
             target_type,
@@ -112,21 +109,20 @@ def submit(
             params,
             progress,
             message,
-            idempotency=(user_id, route, key, _body_hash(body)),
+            idempotency=(user_id, route, idempotency_key, _body_hash(body)),
         )
     except IntegrityError:
         # A concurrent request with the same key committed first: the unique constraint
         # refused our record and rolled our operation back with it. Answer with the winner's
         # operation, which is committed (PostgreSQL waits for it before refusing, and SQLite
         # has one writer at a time), read outside the failed transaction.
-        winner = replay(request, route, body)
+        winner = replay(actor, idempotency_key, route, body)
         if winner is None:
             raise
         return winner
 
 
 def _create(
-    request: HttpRequest | None,
     actor: Actor,
     kind: str,
     target_type: str,
@@ -148,7 +144,7 @@ def _create(
             target_id=target_id,
             params=params or {},
             requested_by=actor.as_dict(),
-            request_id=getattr(request, "request_id", "") if request is not None else "",
+            request_id=actor.request_id or "",
             progress=progress,
             message=message,
         )

@@ -8,12 +8,16 @@ from typing import Any
 from django.http import HttpRequest
 
 from apps.accounts.access import require_api
+from apps.containers import status
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
 from apps.operations.execution import EXECUTION, execution_mode, receipt, sync_result
+from apps.operations.idempotency import header_key
 from apps.operations.models import Operation
 from apps.snapshots import actions, lineage
+from apps.snapshots.access import get_container_in_scope, get_snapshot_for_api, tenant_scope
 from apps.snapshots.models import Snapshot
+from apps.snapshots.validation import CLONE_FIELDS, FORK_FIELDS, SNAPSHOT_FIELDS
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{12,64}$")
 
@@ -28,7 +32,7 @@ def _no_fields(request: HttpRequest) -> None:
 def snapshot_list(request: HttpRequest) -> dict[str, Any]:
     check_query(request, ["container_id", "pinned"])
     actor = require_api(request, "viewer")
-    scope = actions.tenant_scope(request, actor)
+    scope = tenant_scope(request, actor)
     qs = Snapshot.objects.live().visible_to(scope)
     container_id = request.GET.get("container_id")
     if container_id is not None:
@@ -48,11 +52,11 @@ def snapshot_list(request: HttpRequest) -> dict[str, Any]:
 def snapshot_detail(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     check_query(request, [])
     if request.method == "DELETE":
-        actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+        actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
         json_body(request, [])
         actions.delete_snapshot(snapshot, actor=actor)
         return {"snapshot_id": snapshot.snapshot_id, "deleted": True}
-    _, snapshot = actions.get_snapshot_for_api(request, snapshot_id)
+    _, snapshot = get_snapshot_for_api(request, snapshot_id)
     return snapshot.as_dict()
 
 
@@ -63,18 +67,16 @@ def _reserved_snapshot(op: Operation) -> dict[str, str]:
 
 
 def _container_status(request: HttpRequest, container_id: str) -> dict[str, Any]:
-    from apps.containers import status
-
-    target = actions.get_container_in_scope(request, container_id, "viewer")
+    target = get_container_in_scope(request, container_id, "viewer")
     return status.container_status(target)
 
 
 @api_route("POST", query=(EXECUTION,))
 def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
-    target = actions.get_container_in_scope(request, container_id, "operator")
+    target = get_container_in_scope(request, container_id, "operator")
     mode = execution_mode(request)
-    body = json_body(request, actions.SNAPSHOT_FIELDS)
-    op = actions.request_snapshot(request, target, body)
+    body = json_body(request, SNAPSHOT_FIELDS)
+    op = actions.request_snapshot(target, body, idempotency_key=header_key(request))
     ids = _reserved_snapshot(op)
     if mode == "sync":
         done = sync_result(op, ids)
@@ -89,10 +91,10 @@ def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, 
 
 @api_route("POST", query=(EXECUTION,))
 def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, Any], int]:
-    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     mode = execution_mode(request)
-    body = json_body(request, actions.CLONE_FIELDS)
-    op = actions.request_clone(request, actor, snapshot, body)
+    body = json_body(request, CLONE_FIELDS)
+    op = actions.request_clone(actor, snapshot, body, idempotency_key=header_key(request))
     if mode == "sync":
         done = sync_result(op)
         if isinstance(done, tuple):
@@ -103,10 +105,10 @@ def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, An
 
 @api_route("POST", query=(EXECUTION,))
 def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
-    target = actions.get_container_in_scope(request, container_id, "operator")
+    target = get_container_in_scope(request, container_id, "operator")
     mode = execution_mode(request)
-    body = json_body(request, actions.FORK_FIELDS)
-    op = actions.request_fork(request, target, body)
+    body = json_body(request, FORK_FIELDS)
+    op = actions.request_fork(target, body, idempotency_key=header_key(request))
     ids = _reserved_snapshot(op)
     if mode == "sync":
         done = sync_result(op, ids)
@@ -120,21 +122,21 @@ def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, A
 
 @api_route("POST")
 def snapshot_pin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
-    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
     return {**actions.pin(snapshot, actor=actor).as_dict(), "success": True}
 
 
 @api_route("POST")
 def snapshot_unpin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
-    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
     return {**actions.unpin(snapshot, actor=actor).as_dict(), "success": True}
 
 
 @api_route("PUT")
 def snapshot_ttl(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
-    actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
+    actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     body = json_body(request, ["ttl_seconds"])
     if "ttl_seconds" not in body:
         raise ApiError(
@@ -149,12 +151,12 @@ def snapshot_ttl(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
 @api_route("GET")
 def snapshot_lineage(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     check_query(request, [])
-    _, snapshot = actions.get_snapshot_for_api(request, snapshot_id, tombstones=True)
+    _, snapshot = get_snapshot_for_api(request, snapshot_id, tombstones=True)
     return {"root": lineage.build(snapshot).as_dict()}
 
 
 @api_route("GET")
 def container_lineage(request: HttpRequest, container_id: str) -> dict[str, Any]:
     check_query(request, [])
-    target = actions.get_container_in_scope(request, container_id, "viewer")
+    target = get_container_in_scope(request, container_id, "viewer")
     return {"root": lineage.build(target.record).as_dict()}

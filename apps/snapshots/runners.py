@@ -14,7 +14,7 @@ from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress, runner
-from apps.snapshots import actions
+from apps.snapshots import actions, making
 from apps.snapshots.models import Snapshot
 
 
@@ -32,7 +32,7 @@ def _source(op: Operation) -> ContainerRecord:
 @runner("snapshot")
 def run_snapshot(op: Operation, progress: Progress) -> dict[str, Any]:
     actor = op.requester()
-    snapshot = actions.make_snapshot(actor, _source(op), op.params, progress)
+    snapshot = making.make_snapshot(actor, _source(op), op.params, progress)
     progress.report(100, f"snapshot {snapshot.name} is ready")
     return {"snapshot_id": snapshot.snapshot_id}
 
@@ -46,7 +46,7 @@ def run_clone(op: Operation, progress: Progress) -> dict[str, Any]:
     if snapshot is None:
         raise OperationFailed("NOT_FOUND", "the snapshot was deleted before the clone started")
     params = op.params
-    target = actions.make_clone(
+    target = making.make_clone(
         actor,
         snapshot,
         name=params["name"],
@@ -69,9 +69,9 @@ def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
     if state not in actions.FORKABLE:
         raise OperationFailed("INVALID_STATE", f"cannot fork a {state} container", {"state": state})
     params = op.params
-    snapshot = actions.make_snapshot(actor, record, params, progress)
+    snapshot = making.make_snapshot(actor, record, params, progress)
     try:
-        target = actions.make_clone(
+        target = making.make_clone(
             actor,
             snapshot,
             name=params["name"],

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.accounts.actor import SYSTEM
 from apps.engine import errors as engine_errors
-from apps.snapshots import actions
+from apps.snapshots import actions, retention
 from apps.snapshots.models import Snapshot
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,12 @@ def sweep() -> dict[str, int]:
     if not due.exists() and not waiting.exists():
         return {"expired": 0, "images_removed": 0}
     try:
-        in_use = actions.images_in_use()  # one engine list call for the whole pass
+        in_use = retention.images_in_use()  # one engine list call for the whole pass
         for snapshot in due:
             if actions.expire_snapshot(snapshot, actor=SYSTEM, in_use=in_use):
                 expired += 1
         for snapshot in waiting:
-            if actions.retry_image_removal(snapshot, in_use):
+            if retention.retry_image_removal(snapshot, in_use):
                 images += 1
     except engine_errors.EngineUnavailable as exc:
         log.warning("snapshot sweep stopped: the engine is unavailable (%s)", exc)

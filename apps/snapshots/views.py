@@ -24,9 +24,11 @@ from apps.containers.models import ContainerRecord
 from apps.core.api import engine_error_to_api
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
+from apps.operations.idempotency import page_key
 from apps.operations.models import Operation, Status
 from apps.snapshots import actions, lineage
 from apps.snapshots.models import Snapshot
+from apps.snapshots.validation import CLONE_FIELDS, FORK_FIELDS, SNAPSHOT_FIELDS
 
 TTL_CHOICES = [
     ("", "Never expires"),
@@ -193,14 +195,6 @@ def _form_body(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, Any]:
     return body
 
 
-def _with_idempotency(request: HttpRequest) -> None:
-    # Forms carry the fresh key rendered with them, so a double submit replays one operation.
-    key = request.POST.get("idempotency_key", "")
-    if key and "HTTP_IDEMPOTENCY_KEY" not in request.META:
-        request.META["HTTP_IDEMPOTENCY_KEY"] = key
-        request.__dict__.pop("headers", None)
-
-
 # -- pages -----------------------------------------------------------------------------------
 
 
@@ -337,10 +331,9 @@ def _container_target(request: HttpRequest, container_id: str) -> Target:
 def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
     back = _next_url(request, f"/containers/{target.id}/snapshots")
-    _with_idempotency(request)
     try:
-        body = _form_body(request, actions.SNAPSHOT_FIELDS)
-        op = actions.request_snapshot(request, target, body)
+        body = _form_body(request, SNAPSHOT_FIELDS)
+        op = actions.request_snapshot(target, body, idempotency_key=page_key(request))
     except (ApiError, engine_errors.EngineError) as exc:
         return _respond(request, back=back, error=_error_of(exc))
     return _respond(request, back=back, op=op)
@@ -350,10 +343,9 @@ def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
 def fork(request: HttpRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
     back = _next_url(request, f"/containers/{target.id}/snapshots")
-    _with_idempotency(request)
     try:
-        body = _form_body(request, actions.FORK_FIELDS)
-        op = actions.request_fork(request, target, body)
+        body = _form_body(request, FORK_FIELDS)
+        op = actions.request_fork(target, body, idempotency_key=page_key(request))
     except (ApiError, engine_errors.EngineError) as exc:
         return _respond(request, back=back, error=_error_of(exc))
     return _respond(request, back=back, op=op)
@@ -363,10 +355,9 @@ def fork(request: HttpRequest, container_id: str) -> HttpResponse:
 def clone(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
-    _with_idempotency(request)
     try:
-        body = _form_body(request, actions.CLONE_FIELDS)
-        op = actions.request_clone(request, actor, snapshot, body)
+        body = _form_body(request, CLONE_FIELDS)
+        op = actions.request_clone(actor, snapshot, body, idempotency_key=page_key(request))
     except (ApiError, engine_errors.EngineError) as exc:
         return _respond(request, back=back, error=_error_of(exc))
     return _respond(request, back=back, op=op)

@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.accounts import audit
@@ -173,7 +172,7 @@ def in_use(volume: Volume) -> ApiError | None:
     )
 
 
-def request_delete(request: HttpRequest | None, actor: Actor, volume: Volume) -> Operation:
+def request_delete(actor: Actor, volume: Volume, *, idempotency_key: str | None) -> Operation:
     """409 IN_USE now if a container mounts it; otherwise a `volume_delete` operation."""
     if (err := in_use(volume)) is not None:
         raise err
@@ -189,7 +188,6 @@ def request_delete(request: HttpRequest | None, actor: Actor, volume: Volume) ->
     if pending is not None:
         return pending  # a second click or retry follows the delete already under way
     return submit(
-        request,
         actor=actor,
         kind="volume_delete",
         target_type="volume",
@@ -198,6 +196,7 @@ def request_delete(request: HttpRequest | None, actor: Actor, volume: Volume) ->
         params={"volume_pk": volume.pk},
         route=f"DELETE /api/volumes/{volume.name}",
         body={},
+        idempotency_key=idempotency_key,
         message="queued",
     )
 
@@ -241,7 +240,6 @@ def file_changed(actor: Actor, volume: Volume, path: str, data: dict[str, Any]) 
 
 
 def request_archive(
-    request: HttpRequest | None,
     actor: Actor,
     *,
     target_type: str,
@@ -250,9 +248,9 @@ def request_archive(
     params: dict[str, Any],
     route: str,
     body: Any,
+    idempotency_key: str | None = None,
 ) -> Operation:
     return submit(
-        request,
         actor=actor,
         kind="archive_upload",
         target_type=target_type,
@@ -261,4 +259,5 @@ def request_archive(
         params=params,
         route=route,
         body=body,
+        idempotency_key=idempotency_key,
     )

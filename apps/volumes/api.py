@@ -16,6 +16,7 @@ from apps.core.errors import ApiError, invalid
 from apps.engine.client import engine
 from apps.operations.actions import replay
 from apps.operations.execution import execution_mode, sync_result
+from apps.operations.idempotency import header_key
 from apps.volumes import actions, files, listing
 from apps.volumes.access import get_volume_for_api, require_file_reader_api, visible
 from apps.volumes.archive import archive_fields, decode_content, stash
@@ -57,7 +58,7 @@ def volume(request: HttpRequest, name: str) -> Any:
         check_query(request, ["execution"])
         mode = execution_mode(request)
         json_body(request, [])
-        op = actions.request_delete(request, actor, vol)
+        op = actions.request_delete(actor, vol, idempotency_key=header_key(request))
         if mode != "sync":
             return op.envelope(), 202
         # `?execution=sync` (2.17): wait; the runner's result is {name, deleted: true}.
@@ -169,12 +170,12 @@ def volume_archive(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name, "operator")
     body = json_body(request, ARCHIVE_FIELDS)
     route = f"POST /api/volumes/{name}/archive"
-    if (existing := replay(request, route, body)) is not None:
+    key = header_key(request)
+    if (existing := replay(actor, key, route, body)) is not None:
         return existing.envelope(), 202
     path = clean_path(body.get("path"))
     data, strip = archive_fields(body)
     op = actions.request_archive(
-        request,
         actor,
         target_type="volume",
         target_id=vol.name,
@@ -196,7 +197,8 @@ def container_archive(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
     body = json_body(request, ARCHIVE_FIELDS)
     route = f"POST /api/containers/{target.id}/archive"
-    if (existing := replay(request, route, body)) is not None:
+    key = header_key(request)
+    if (existing := replay(target.actor, key, route, body)) is not None:
         return existing.envelope(), 202
     raw_path = body.get("path")
     workdir = target.info.working_dir or target.record.working_directory or "/"
@@ -218,7 +220,6 @@ def container_archive(request: HttpRequest, container_id: str) -> Any:
             hint="Create the directory first (exec mkdir -p) or upload to an existing one.",
         )
     op = actions.request_archive(
-        request,
         target.actor,
         target_type="container",
         target_id=target.id,

@@ -22,6 +22,7 @@ from apps.core.errors import ApiError, error_text
 from apps.core.ids import iso
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.operations.idempotency import header_key
 from apps.operations.models import Operation
 from apps.volumes import actions, files, listing
 from apps.volumes.access import (
@@ -231,7 +232,7 @@ def rename(request: HtmxHttpRequest, name: str) -> HttpResponse:
 def delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     try:
-        op = actions.request_delete(request, actor, volume)
+        op = actions.request_delete(actor, volume, idempotency_key=header_key(request))
     except (ApiError, engine_errors.EngineError) as exc:
         return _back(request, volume, "", error=error_text(exc))
     messages.info(request, f"Deleting volume {volume.name} ({op.operation_id}).")
@@ -286,7 +287,6 @@ def upload_archive(request: HtmxHttpRequest, name: str) -> HttpResponse:
         data = archive.read()
         check_tar(data)
         op = actions.request_archive(
-            None,
             actor,
             target_type="volume",
             target_id=volume.name,

@@ -69,7 +69,6 @@ def queue(
     from apps.operations import actions
 
     return actions.submit(
-        None,
         actor=actor or SYSTEM,
         kind=kind,
         target_type=target_type,

@@ -78,6 +78,21 @@ def test_it_snapshots_from_the_tab_form_and_reports_the_operation(operator: Any,
     assert "from-form" in status and "is ready" in status
 
 
+def test_it_replays_a_double_submitted_snapshot_form_as_one_operation(
+    operator: Any, box: Any
+) -> None:
+    path = f"/containers/{box.id}/snapshots"
+    token = _csrf(operator, path)
+    form = {"name": "once", "idempotency_key": "form-key-1"}
+
+    first = operator.client.post(f"{path}/take", form, headers={"X-CSRFToken": token})
+    again = operator.client.post(f"{path}/take", form, headers={"X-CSRFToken": token})
+
+    assert first.status_code == again.status_code == 302
+    op = Operation.objects.get(kind="snapshot")
+    assert op.request_id == first["X-Request-Id"]
+
+
 def test_it_shows_a_form_error_for_a_bad_snapshot_post(operator: Any, box: Any) -> None:
     path = f"/containers/{box.id}/snapshots"
     token = _csrf(operator, path)

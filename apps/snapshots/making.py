@@ -1,0 +1,316 @@
+"""The engine work behind the `snapshot`, `clone` and `fork` runners.
+
+`make_snapshot` commits a container (and copies its named volumes) into a new snapshot;
+`make_clone` creates a container from a snapshot with its source's runtime configuration. Both
+remove what they made when they fail, so a failed operation leaves nothing half-made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from apps.accounts import audit
+from apps.accounts.actor import Actor
+from apps.accounts.models import Tenant
+from apps.containers.access import Target, managed_labels
+from apps.containers.actions import create_from_runtime
+from apps.containers.models import ContainerRecord
+from apps.core.api import engine_message
+from apps.core.errors import ApiError
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.engine.types import ContainerInfo, MountInfo
+from apps.events.publish import publish
+from apps.operations.registry import OperationFailed, Progress
+from apps.snapshots import actions
+from apps.snapshots.models import IMAGE_REPOSITORY, LABEL_SNAPSHOT, Snapshot
+from apps.volumes.lookup import volume_name_for_engine
+from apps.volumes.models import Volume
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Made:
+    """Engine objects created so far, so a failure can remove exactly those."""
+
+    image_ref: str = ""
+    volumes: list[str] | None = None
+
+    def undo(self) -> None:
+        eng = engine()
+        for name in self.volumes or []:
+            with contextlib.suppress(engine_errors.EngineError):
+                eng.remove_volume(name, force=True)
+        if self.image_ref:
+            with contextlib.suppress(engine_errors.EngineError):
+                eng.remove_image(self.image_ref, force=True)
+
+
+def _runtime_of(record: ContainerRecord) -> dict[str, Any]:
+    return {
+        "image": record.image,
+        "command": record.command,
+        "environment": dict(record.environment or {}),
+        "working_directory": record.working_directory,
+        "memory_limit_mb": record.memory_limit_mb,
+        "cpu_limit_percent": record.cpu_limit_percent,
+        "strict": record.strict,
+        "labels": dict(record.labels or {}),
+    }
+
+
+def make_snapshot(
+    actor: Actor, record: ContainerRecord, params: dict[str, Any], progress: Progress
+) -> Snapshot:
+    """Commit the container (and copy its named volumes) into a new, visible snapshot.
+
+    app-consistent pauses the container for the commit and the copies and always unpauses it.
+    On any failure the image and volume copies made so far are removed and nothing is recorded.
+    """
+    try:
+        info = engine().inspect_container(record.container_id)
+    except engine_errors.NotFound:
+        raise OperationFailed("NOT_FOUND", "the source container no longer exists") from None
+    if info.state in actions.UNSNAPSHOTTABLE:
+        raise OperationFailed(
+            "INVALID_STATE", f"cannot snapshot a {info.state} container", {"state": info.state}
+        )
+    snapshot = _unsaved_snapshot(actor, record, params)
+    made = _Made(volumes=[])
+    progress.check_cancel()
+    try:
+        _capture(record, info, snapshot, made, progress)
+        progress.report(90, "recording the snapshot")
+        snapshot.size_bytes = int(engine().inspect_image(snapshot.image_ref).get("Size") or 0)
+        snapshot.created_at = timezone.now()
+        snapshot.compute_expiry()
+        try:
+            actions.record_snapshot(actor, snapshot, record.container_id)
+        except IntegrityError:
+            raise OperationFailed(
+                "NAME_CONFLICT",
+                f"a snapshot named {snapshot.name!r} was created meanwhile",
+                {"field": "name"},
+            ) from None
+    except engine_errors.EngineError as exc:
+        made.undo()
+        raise OperationFailed(
+            "SNAPSHOT_FAILED",
+            f"the snapshot failed: {engine_message(exc)}"[:300],
+            {"engine_message": engine_message(exc)},
+            engine_text=str(exc),
+        ) from None
+    except BaseException:
+        made.undo()
+        raise
+    return snapshot
+
+
+def _unsaved_snapshot(actor: Actor, record: ContainerRecord, params: dict[str, Any]) -> Snapshot:
+    """The record to be, with the id the 202 receipt reserved and its image reference."""
+    snapshot = Snapshot(
+        tenant=record.tenant,
+        name=params["snapshot_name"],
+        source_container_id=record.container_id,
+        source_container_name=record.name,
+        parent_snapshot_id=record.source_snapshot_id or "",
+        consistency_mode=params["consistency_mode"],
+        network_mode=params["network_mode"],
+        volume_mode=params["volume_mode"],
+        labels=params.get("snapshot_labels") or {},
+        ttl_seconds=params.get("ttl_seconds"),
+        runtime=_runtime_of(record),
+        created_by=actor.as_dict(),
+    )
+    if params.get("snapshot_id"):
+        snapshot.snapshot_id = params["snapshot_id"]
+    snapshot.image_ref = f"{IMAGE_REPOSITORY}:{snapshot.snapshot_id}"
+    return snapshot
+
+
+def _capture(
+    record: ContainerRecord,
+    info: ContainerInfo,
+    snapshot: Snapshot,
+    made: _Made,
+    progress: Progress,
+) -> None:
+    """Commit the filesystem (and copy the named volumes), paused when app-consistent."""
+    eng = engine()
+    labels = {**managed_labels(record.tenant), LABEL_SNAPSHOT: snapshot.snapshot_id}
+    pause = snapshot.consistency_mode == "app-consistent" and info.state == "running"
+    try:
+        if pause:
+            progress.report(5, "pausing the container")
+            eng.pause(record.container_id)
+        progress.report(10, "committing the container's filesystem")
+        made.image_ref = snapshot.image_ref
+        snapshot.image_id = eng.commit(
+            record.container_id, IMAGE_REPOSITORY, snapshot.snapshot_id, False, labels
+        )
+        if snapshot.volume_mode == "include_named":
+            snapshot.volume_copies = _copy_named_volumes(
+                info.mounts, snapshot, labels, made, progress
+            )
+    finally:
+        if pause:
+            _unpause(record.container_id)
+
+
+def _unpause(container_id: str) -> None:
+    """Unpause, retrying once: an app-consistent snapshot must never leave the source frozen."""
+    for attempt in range(3):
+        try:
+            engine().unpause(container_id)
+            return
+        except engine_errors.NotFound:
+            return
+        except engine_errors.EngineError as exc:
+            if "is not paused" in str(exc):
+                return
+            log.warning("unpause of %s failed (attempt %d): %s", container_id, attempt + 1, exc)
+
+
+def _copy_named_volumes(
+    mounts: list[MountInfo],
+    snapshot: Snapshot,
+    labels: dict[str, str],
+    made: _Made,
+    progress: Progress,
+) -> list[dict[str, str]]:
+    eng = engine()
+    named = [(m.name, m.destination) for m in mounts if m.type == "volume" and m.name]
+    copies: list[dict[str, str]] = []
+    hex_part = snapshot.snapshot_id.removeprefix("snap_")
+    for index, (name, path) in enumerate(named):
+        progress.check_cancel()
+        progress.report(30 + 50 * index // max(1, len(named)), f"copying volume {name}")
+        hidden = f"qws-{hex_part}-{index}"
+        eng.create_volume(hidden, labels)
+        assert made.volumes is not None
+        made.volumes.append(hidden)
+        eng.copy_volume(name, hidden, labels)
+        copies.append(
+            {"volume": volume_name_for_engine(name) or name, "engine_name": hidden, "path": path}
+        )
+    return copies
+
+
+def make_clone(
+    actor: Actor,
+    snapshot: Snapshot,
+    *,
+    name: str,
+    resume_policy: str,
+    labels: dict[str, str],
+    relation: str,
+    progress: Progress,
+) -> Target:
+    """A new container from the snapshot's image with the source's runtime configuration.
+
+    Volume copies become fresh volumes `<clone>-<volume>`, so the clone never writes into its
+    parent's data. On failure the volumes made here are removed.
+    """
+    tenant = snapshot.tenant
+    made_volumes: list[tuple[str, Volume]] = []
+    try:
+        mounts = _volumes_for_clone(actor, snapshot, name, made_volumes, progress)
+        progress.check_cancel()
+        progress.report(80, "creating the container")
+        runtime = dict(snapshot.runtime)
+        merged = {**(runtime.get("labels") or {}), **labels}
+        target = create_from_runtime(
+            actor,
+            tenant,
+            name=name,
+            image=snapshot.image_ref,
+            runtime=runtime,
+            labels=merged,
+            volumes=mounts,
+            source_snapshot_id=snapshot.snapshot_id,
+            relation=relation,
+            start=resume_policy == "immediate",
+        )
+    except ApiError as err:
+        _drop_volumes(made_volumes)
+        raise OperationFailed(
+            err.error_code, err.error, err.details or {}, engine_text=err.engine_text
+        ) from None
+    except engine_errors.EngineError as exc:
+        _drop_volumes(made_volumes)
+        raise OperationFailed(
+            "CLONE_FAILED",
+            f"the clone failed: {engine_message(exc)}"[:300],
+            {"engine_message": engine_message(exc)},
+            engine_text=str(exc),
+        ) from None
+    except BaseException:
+        _drop_volumes(made_volumes)
+        raise
+    return target
+
+
+def _volumes_for_clone(
+    actor: Actor,
+    snapshot: Snapshot,
+    name: str,
+    made_volumes: list[tuple[str, Volume]],
+    progress: Progress,
+) -> list[tuple[str, str]]:
+    """Copy each of the snapshot's volume copies into a fresh tenant volume `<name>-<volume>`;
+    the (engine name, path) mounts of the clone. What is made is appended to `made_volumes`."""
+    tenant = snapshot.tenant
+    mounts: list[tuple[str, str]] = []
+    for index, copy in enumerate(snapshot.volume_copies):
+        progress.check_cancel()
+        progress.report(
+            20 + 50 * index // max(1, len(snapshot.volume_copies)),
+            f"copying volume {copy['volume']}",
+        )
+        engine_name, record = _new_tenant_volume(actor, tenant, f"{name}-{copy['volume']}")
+        made_volumes.append((engine_name, record))
+        engine().copy_volume(copy["engine_name"], engine_name, managed_labels(tenant))
+        mounts.append((engine_name, copy["path"]))
+    return mounts
+
+
+def _new_tenant_volume(actor: Actor, tenant: Tenant, wanted: str) -> tuple[str, Volume]:
+    """An engine volume plus the tenant's Volume record, named `wanted` (or `wanted-2`, …)."""
+    base = wanted[:63]
+    name, n = base, 2
+    while Volume.objects.filter(tenant=tenant, name=name, deleted_at__isnull=True).exists():
+        name = f"{base[: 62 - len(str(n))]}-{n}"
+        n += 1
+    record = Volume(tenant=tenant, name=name, created_by=actor.as_dict())
+    engine().create_volume(record.engine_name, managed_labels(tenant))
+    record.save()
+    audit.record(
+        actor,
+        "volume.created",
+        target_type="volume",
+        target_id=name,
+        target_name=name,
+        tenant_id=tenant.pk,
+        data={"copied_for": "clone"},
+    )
+    publish(
+        "volume_update",
+        {"action": "created", "name": name, "volume": None},
+        tenant_id=tenant.pk,
+    )
+    return record.engine_name, record
+
+
+def _drop_volumes(made: list[tuple[str, Volume]]) -> None:
+    for engine_name, record in made:
+        with contextlib.suppress(engine_errors.EngineError):
+            engine().remove_volume(engine_name, force=True)
+        if record is not None and record.pk:
+            record.delete()
