@@ -56,6 +56,7 @@ for app in (
     "images",
     "terminals",
     "activity",
+    "core",  # /api/openapi.json and /api/docs describe the routes above (contract 2.15)
 ):
     urlpatterns += optional(f"apps.{app}.api_urls", API_ONLY)
     urlpatterns += optional(f"apps.{app}.urls", PAGES_ONLY)

@@ -12,7 +12,7 @@ from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
 from apps.core.execution import EXECUTION, execution_mode, receipt, sync_result
 from apps.operations.models import Operation
-from apps.snapshots import actions, lineage
+from apps.snapshots import actions, lineage, schemas
 from apps.snapshots.models import Snapshot
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{12,64}$")
@@ -24,7 +24,7 @@ def _no_fields(request: HttpRequest) -> None:
         json_body(request, [])
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.LIST)
 def snapshot_list(request: HttpRequest) -> dict[str, Any]:
     check_query(request, ["container_id", "pinned"])
     actor = require_api(request, "viewer")
@@ -44,7 +44,7 @@ def snapshot_list(request: HttpRequest) -> dict[str, Any]:
     return {"snapshots": [s.as_dict() for s in qs.order_by("-created_at", "-id")]}
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.DETAIL)
 def snapshot_detail(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     check_query(request, [])
     if request.method == "DELETE":
@@ -69,7 +69,7 @@ def _container_status(request: HttpRequest, container_id: str) -> dict[str, Any]
     return status.container_status(target)
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.CREATE)
 def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
     target = actions.get_container_in_scope(request, container_id, "operator")
     mode = execution_mode(request)
@@ -87,7 +87,7 @@ def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, 
     return receipt(op, **ids), 202
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.CLONE)
 def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, Any], int]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
     mode = execution_mode(request)
@@ -101,7 +101,7 @@ def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, An
     return op.envelope(), 202
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.FORK)
 def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
     target = actions.get_container_in_scope(request, container_id, "operator")
     mode = execution_mode(request)
@@ -118,21 +118,21 @@ def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, A
     return receipt(op, **ids), 202
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.PIN)
 def snapshot_pin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
     return {**actions.pin(snapshot, actor=actor).as_dict(), "success": True}
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.UNPIN)
 def snapshot_unpin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
     return {**actions.unpin(snapshot, actor=actor).as_dict(), "success": True}
 
 
-@api_route("PUT")
+@api_route("PUT", doc=schemas.TTL_ROUTE)
 def snapshot_ttl(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = actions.get_snapshot_for_api(request, snapshot_id, "operator")
     body = json_body(request, ["ttl_seconds"])
@@ -146,14 +146,14 @@ def snapshot_ttl(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     return actions.set_ttl(snapshot, body["ttl_seconds"], actor=actor).as_dict()
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.SNAPSHOT_LINEAGE)
 def snapshot_lineage(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     check_query(request, [])
     _, snapshot = actions.get_snapshot_for_api(request, snapshot_id, tombstones=True)
     return {"root": lineage.build(snapshot).as_dict()}
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.CONTAINER_LINEAGE)
 def container_lineage(request: HttpRequest, container_id: str) -> dict[str, Any]:
     check_query(request, [])
     target = actions.get_container_in_scope(request, container_id, "viewer")
