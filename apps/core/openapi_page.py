@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 REF_PREFIX = "#/components/schemas/"
@@ -16,9 +17,9 @@ def type_text(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return ref_name(schema["$ref"])
     if "const" in schema:
-        return repr(schema["const"]).replace("'", '"')
+        return json.dumps(schema["const"])
     if "enum" in schema:
-        return " | ".join(repr(v).replace("'", '"') for v in schema["enum"])
+        return " | ".join(json.dumps(v) for v in schema["enum"])
     for key in ("anyOf", "oneOf"):
         if key in schema:
             return " | ".join(type_text(s) for s in schema[key])
@@ -48,7 +49,7 @@ def constraint_text(schema: dict[str, Any]) -> str:
     if "pattern" in schema:
         parts.append(f"pattern {schema['pattern']}")
     if schema.get("default") is not None:
-        parts.append(f"default {schema['default']!r}".replace("'", '"'))
+        parts.append(f"default {json.dumps(schema['default'])}")
     for sub in schema.get("anyOf", ()):
         if sub.get("type") != "null" and (text := constraint_text(sub)):
             parts.append(text)
@@ -108,7 +109,13 @@ def page_context(document: dict[str, Any]) -> dict[str, Any]:
             body = None
             if "requestBody" in op:
                 schema = op["requestBody"]["content"]["application/json"]["schema"]
-                body = {"schema": type_text(schema), "links": _links(schema)}
+                model = components["schemas"].get(ref_name(schema.get("$ref", "")), {})
+                body = {
+                    "schema": type_text(schema),
+                    "links": _links(schema),
+                    "required": op["requestBody"].get("required", False),
+                    "fields": fields(model),
+                }
             responses = [_response(s, r, components) for s, r in op["responses"].items()]
             by_tag.setdefault(op["tags"][0], []).append(
                 {

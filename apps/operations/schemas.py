@@ -33,8 +33,8 @@ class Operation(Reply):
     kind: str
     status: Status
     target: Target
-    progress: dict[str, Any] | None
-    message: str | None
+    progress: int | None = Field(ge=0, le=100, description="Percent; null for start and resume.")
+    message: str | None = Field(description="The current step.")
     result: dict[str, Any] | None
     error: dict[str, Any] | None = Field(description="An ErrorBody when failed or timed out.")
     requested_by: Actor | None
