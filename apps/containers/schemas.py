@@ -14,6 +14,7 @@ from apps.core.apidoc import Media, Op
 from apps.core.schemas import (
     NAME_PATTERN,
     ExecutionQuery,
+    NoFields,
     NoQuery,
     Receipt,
     Reply,
@@ -81,10 +82,6 @@ class SignalQuery(Request):
 
 class JobQuery(Request):
     include_output: bool | None = Field(default=False, description="Add stdout and stderr.")
-
-
-class NoFields(Request):
-    """No fields: send nothing or `{}`."""
 
 
 class StopBody(Request):

@@ -87,6 +87,10 @@ class NoQuery(Request):
     """No query parameters: any one is refused with 422."""
 
 
+class NoFields(Request):
+    """No fields: send nothing or `{}`."""
+
+
 class OpenApiDocument(Reply):
     openapi: str = Field(examples=["3.1.0"])
     info: dict[str, Any]

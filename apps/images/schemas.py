@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from apps.containers.schemas import NoFields
 from apps.core.apidoc import Op
-from apps.core.schemas import Receipt, Reply, Request, Timestamp
+from apps.core.schemas import NoFields, Receipt, Reply, Request, Timestamp
 
 Flag = Literal["true", "false", "1", "0"] | None
 

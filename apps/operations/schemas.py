@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from apps.containers.schemas import NoFields
 from apps.core.apidoc import Op
-from apps.core.schemas import Actor, NoQuery, Reply, Request, Timestamp
+from apps.core.schemas import Actor, NoFields, NoQuery, Reply, Request, Timestamp
 
 Status = Literal["accepted", "queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
 

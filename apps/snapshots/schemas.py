@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from apps.containers.schemas import ContainerStatus, NoFields
+from apps.containers.schemas import ContainerStatus
 from apps.core.apidoc import Op
-from apps.core.schemas import NAME_PATTERN, NoQuery, Receipt, Reply, Request, Timestamp
+from apps.core.schemas import NAME_PATTERN, NoFields, NoQuery, Receipt, Reply, Request, Timestamp
 
 Consistency = Literal["crash-consistent", "app-consistent"]
 VolumeMode = Literal["exclude", "include_named"]

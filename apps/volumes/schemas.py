@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from apps.containers.schemas import NoFields
 from apps.core.apidoc import Op
 from apps.core.schemas import (
     NAME_PATTERN,
     ExecutionQuery,
+    NoFields,
     NoQuery,
     Receipt,
     Reply,
