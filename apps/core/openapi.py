@@ -189,6 +189,17 @@ class _Models:
         return dict(sorted(top.get("$defs", {}).items()))
 
 
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string: `X | None` in the model is just X, not required."""
+    branches = [b for b in prop.get("anyOf", ()) if b.get("type") != "null"]
+    if "anyOf" in prop and len(branches) == 1:
+        rest = {k: v for k, v in prop.items() if k != "anyOf"}
+        prop = {**branches[0], **rest}
+    if prop.get("default", 0) is None:
+        del prop["default"]
+    return prop
+
+
 def _query_parameters(model: type[BaseModel], names: tuple[str, ...] | None) -> list[dict]:
     schema = model.model_json_schema(ref_template=REF)
     required = set(schema.get("required", ()))
@@ -196,7 +207,7 @@ def _query_parameters(model: type[BaseModel], names: tuple[str, ...] | None) -> 
     for name, prop in schema.get("properties", {}).items():
         if names is not None and name not in names:
             continue
-        prop = dict(prop)
+        prop = _without_null(dict(prop))
         description = prop.pop("description", None)
         prop.pop("title", None)
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
