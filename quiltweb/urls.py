@@ -14,6 +14,7 @@ from apps.activity import api_urls as activity_api
 from apps.activity import urls as activity_pages
 from apps.containers import api_urls as containers_api
 from apps.containers import urls as containers_pages
+from apps.core import api_urls as core_api
 from apps.events import api_urls as events_api
 from apps.health import api_urls as health_api
 from apps.health import urls as health_pages
@@ -72,6 +73,8 @@ for api, pages in (
     (images_api, images_pages),
     (terminals_api, terminals_pages),
     (activity_api, activity_pages),
+    # /api/openapi.json and /api/docs describe the routes above (contract 2.15).
+    (core_api, None),
 ):
     urlpatterns.append(routes(api, API_ONLY))
     if pages is not None:

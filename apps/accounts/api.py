@@ -6,13 +6,13 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from apps.accounts import actions, tickets
+from apps.accounts import actions, schemas, tickets
 from apps.core.api import api_route, json_body
 from apps.core.errors import invalid
 from apps.core.ids import iso
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.TICKET)
 def ticket_create(request: HttpRequest) -> tuple[dict[str, Any], int]:
     """201 `{ticket, expires_at}`; the caller's session (with CSRF) or API key mints it."""
     data = json_body(request, ["purpose"])

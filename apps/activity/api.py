@@ -7,11 +7,11 @@ from typing import Any
 from django.http import HttpRequest
 
 from apps.accounts.access import require_api
-from apps.activity import queries
+from apps.activity import queries, schemas
 from apps.core.api import api_route, check_query, int_param
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.ACTIVITY)
 def activity(request: HttpRequest) -> dict[str, Any]:
     check_query(request, ("limit",))
     actor = require_api(request, "viewer")

@@ -9,7 +9,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from apps.accounts.access import require_api
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import mask_env_map, sees_secrets
-from apps.containers import actions, jobs, status
+from apps.containers import actions, jobs, schemas, status
 from apps.containers.access import find_by_name, get_container_for_api
 from apps.containers.streaming import stream_response
 from apps.containers.validation import (
@@ -39,7 +39,7 @@ def _tenant(request: HttpRequest, role: str) -> tuple[Any, Tenant]:
     return actor, tenant
 
 
-@api_route("GET", "POST", query=(EXECUTION,))
+@api_route("GET", "POST", query=(EXECUTION,), doc=schemas.CONTAINERS)
 def containers(request: HttpRequest) -> Any:
     if request.method == "POST":
         return create(request)
@@ -65,7 +65,7 @@ def create(request: HttpRequest) -> Any:
     return status.container_status(target), 201
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.BATCH)
 def batch(request: HttpRequest) -> Any:
     actor, tenant = _tenant(request, "operator")
     mode = execution_mode(request)
@@ -81,7 +81,7 @@ def batch(request: HttpRequest) -> Any:
     return op.envelope(), 202
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.DETAIL)
 def detail(request: HttpRequest, container_id: str) -> Any:
     if request.method == "DELETE":
         target = get_container_for_api(request, container_id, "operator")
@@ -97,7 +97,7 @@ def detail(request: HttpRequest, container_id: str) -> Any:
     return status.container_status(target)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.BY_NAME)
 def by_name(request: HttpRequest, name: str) -> Any:
     actor = require_api(request, "viewer")
     check_query(request, ())
@@ -107,21 +107,21 @@ def by_name(request: HttpRequest, name: str) -> Any:
     return {"container_id": record.container_id, "name": record.name}
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.READY)
 def ready(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "viewer")
     check_query(request, ())
     return status.readiness(target)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.METRICS)
 def metrics(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "viewer")
     check_query(request, ())
     return status.metrics(target)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.LOGS)
 def logs(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "support")
     check_query(request, ("limit", "since"))
@@ -156,17 +156,17 @@ def _start_like(request: HttpRequest, container_id: str, kind: str) -> Any:
     return op.envelope(), 202
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.START)
 def start(request: HttpRequest, container_id: str) -> Any:
     return _start_like(request, container_id, "start")
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.RESUME)
 def resume(request: HttpRequest, container_id: str) -> Any:
     return _start_like(request, container_id, "resume")
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.STOP)
 def stop(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
     mode = execution_mode(request)
@@ -183,7 +183,7 @@ def stop(request: HttpRequest, container_id: str) -> Any:
     return status.container_status(target)
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.KILL)
 def kill(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
     mode = execution_mode(request)
@@ -196,7 +196,7 @@ def kill(request: HttpRequest, container_id: str) -> Any:
     return status.container_status(target)
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.RENAME)
 def rename(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
     # Quilt's SDK sends `name` (2.17); Part I's field is `new_name`.
@@ -208,7 +208,7 @@ def rename(request: HttpRequest, container_id: str) -> Any:
     return {**status.container_status(target), "success": True, "new_name": target.record.name}
 
 
-@api_route("GET", "PATCH", "PUT")
+@api_route("GET", "PATCH", "PUT", doc=schemas.ENV)
 def env(request: HttpRequest, container_id: str) -> Any:
     # Env values can hold secrets: support reads the keys (to diagnose), operators the values.
     if request.method == "GET":
@@ -226,14 +226,14 @@ def env(request: HttpRequest, container_id: str) -> Any:
     return {"environment": changed, "success": True}
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.PROCESSES)
 def processes(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "support")
     check_query(request, ())
     return {"processes": status.processes(target)}
 
 
-@api_route("DELETE")
+@api_route("DELETE", doc=schemas.PROCESS)
 def process(request: HttpRequest, container_id: str, pid: int) -> Any:
     target = get_container_for_api(request, container_id, "operator")
     check_query(request, ("signal",))
@@ -266,7 +266,7 @@ def _flag(body: dict[str, Any], field: str, default: bool) -> bool:
     return value
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.EXEC)
 def exec_(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "support")
     body = json_body(request, EXEC_FIELDS + EXEC_JOB_FIELDS)
@@ -278,7 +278,7 @@ def exec_(request: HttpRequest, container_id: str) -> Any:
     return actions.exec_command(target, capture_output=capture_output, **fields)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.JOBS)
 def job_list(request: HttpRequest, container_id: str) -> Any:
     # Who may read the exec history may read the jobs: support and up, as for exec itself.
     target = get_container_for_api(request, container_id, "support")
@@ -299,7 +299,7 @@ def _bool_query(request: HttpRequest, field: str) -> bool:
     raise invalid(field, f"{field} must be true or false", example="true", received=raw)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.JOB)
 def job_detail(request: HttpRequest, container_id: str, job_id: str) -> Any:
     target = get_container_for_api(request, container_id, "support")
     check_query(request, ("include_output",))
@@ -307,7 +307,7 @@ def job_detail(request: HttpRequest, container_id: str, job_id: str) -> Any:
     return jobs.job_object(jobs.find(target.id, job_id), include_output=include_output)
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.STREAM)
 def stream(request: HttpRequest, container_id: str) -> StreamingHttpResponse:
     target = get_container_for_api(request, container_id, "support")
     body = json_body(request, EXEC_FIELDS)

@@ -19,6 +19,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.apidoc import DOC_ATTR, Doc, route_doc
+
 # Re-exported: the API's engine-error helpers are imported from here across the apps.
 from apps.core.errors import ApiError
 from apps.core.errors import engine_error_to_api as engine_error_to_api
@@ -84,14 +86,18 @@ def _csrf_failure(request: HttpRequest) -> ApiError | None:
     )
 
 
-def api_route(*methods: str, query: Iterable[str] = ()) -> Callable[[View], View]:
+def api_route(
+    *methods: str, query: Iterable[str] = (), doc: Doc | None = None
+) -> Callable[[View], View]:
     """Decorate a JSON route: method check, auth (done by middleware), CSRF, errors as JSON.
 
     `query` names the query parameters a POST, PUT or PATCH may carry: only `execution`
-    (contract 2.17), on the routes that accept it.
+    (contract 2.17), on the routes that accept it. `doc` is what the route takes and answers,
+    for `/api/openapi.json` (apps.core.apidoc).
     """
     allowed = set(methods)
     body_query = tuple(query)
+    described = route_doc(tuple(methods), body_query, doc)
 
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -134,6 +140,7 @@ def api_route(*methods: str, query: Iterable[str] = ()) -> Callable[[View], View
                 result, status = result
             return json_response(result, status)
 
+        setattr(wrapper, DOC_ATTR, described)
         return wrapper
 
     return decorate

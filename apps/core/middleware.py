@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PUBLIC_PREFIXES = ("/health", "/accounts/login/", "/static/", "/favicon.ico")
+# Pages under /api: signed out, they send a browser to the sign-in form like every page.
+API_PAGES = ("/api/docs",)
 
 
 class RequestIdMiddleware:
@@ -48,7 +50,7 @@ class LoginRequiredMiddleware:
             return self.get_response(request)
         if request.user.is_authenticated:
             return self.get_response(request)
-        if is_api_path(path):
+        if is_api_path(path) and path not in API_PAGES:
             from apps.core.errors import ApiError
 
             err = ApiError(401, "UNAUTHENTICATED", "sign in or send an API key")

@@ -29,8 +29,10 @@ from apps.accounts import idle
 from apps.accounts.actor import Actor, actor_for
 from apps.accounts.models import ApiKey
 from apps.core.api import check_query, error_response
+from apps.core.apidoc import describe
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import iso
+from apps.events import schemas
 from apps.events.models import Event
 
 EVENT_TYPES = (
@@ -228,6 +230,7 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
         await asyncio.sleep(POLL_SECONDS)
 
 
+@describe("GET", doc=schemas.EVENTS)
 @csrf_exempt  # GET only (anything else is a JSON 405 from subscribe), like every API route
 async def events(request: HttpRequest) -> HttpResponseBase:
     try:

@@ -12,7 +12,7 @@ from apps.accounts.actor import actor_for
 from apps.core.api import api_route, check_query, wants_markdown
 from apps.core.errors import ApiError
 from apps.core.ids import iso
-from apps.health import catalog, checks
+from apps.health import catalog, checks, schemas
 from apps.health.markdown import examples_md, health_md, help_md, markdown_response
 
 
@@ -40,7 +40,7 @@ def _concern(name: str) -> str:
     return concern
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.SYSTEM_INFO)
 def system_info(request: HttpRequest) -> dict[str, Any]:
     check_query(request, ())
     actor = actor_for(request)
@@ -71,7 +71,7 @@ def system_info(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.HEALTH)
 def concern_health(request: HttpRequest, concern: str) -> HttpResponse:
     _check_format(request)
     name = _concern(concern)
@@ -86,7 +86,7 @@ def concern_health(request: HttpRequest, concern: str) -> HttpResponse:
     return response
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.HELP)
 def concern_help(request: HttpRequest, concern: str) -> HttpResponse | dict[str, Any]:
     _check_format(request)
     body = catalog.help_body(_concern(concern))
@@ -95,7 +95,7 @@ def concern_help(request: HttpRequest, concern: str) -> HttpResponse | dict[str,
     return body
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.EXAMPLES)
 def concern_examples(request: HttpRequest, concern: str) -> HttpResponse | dict[str, Any]:
     _check_format(request)
     body = catalog.examples_body(_concern(concern))

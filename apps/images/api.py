@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import invalid
-from apps.images import actions, listing
+from apps.images import actions, listing, schemas
 from apps.images.references import parse
 from apps.operations.execution import execution_mode, sync_result
 from apps.operations.idempotency import header_key
@@ -31,7 +31,7 @@ def _reference(request: HttpRequest) -> str:
     return parse(request.GET["reference"]).full
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.IMAGES)
 def images(request: HttpRequest) -> Any:
     if request.method == "DELETE":
         actor = require_api(request, "admin")
@@ -52,7 +52,7 @@ def images(request: HttpRequest) -> Any:
     return {"images": images}
 
 
-@api_route("POST", query=("execution",))
+@api_route("POST", query=("execution",), doc=schemas.PULL)
 def pull(request: HttpRequest) -> Any:
     actor = require_api(request, "operator")
     mode = execution_mode(request)
@@ -69,14 +69,14 @@ def pull(request: HttpRequest) -> Any:
     return {"success": True, "image": listing.inspect(actor, reference)}
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.INSPECT)
 def inspect(request: HttpRequest) -> Any:
     actor = require_api(request, "viewer")
     check_query(request, ["reference"])
     return listing.inspect(actor, _reference(request))
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.HISTORY)
 def history(request: HttpRequest) -> Any:
     actor = require_api(request, "viewer")
     check_query(request, ["reference"])

@@ -11,31 +11,31 @@ from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
 from apps.engine.client import engine
-from apps.network import actions, queries
+from apps.network import actions, queries, schemas
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.CONTAINER)
 def container_network(request: HttpRequest, container_id: str) -> dict[str, Any]:
     check_query(request, ())
     target = get_container_for_api(request, container_id, "viewer")
     return queries.container_network(target.info)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.DIAGNOSTICS)
 def diagnostics(request: HttpRequest, container_id: str) -> dict[str, Any]:
     check_query(request, ())
     target = get_container_for_api(request, container_id, "support")
     return queries.run_diagnostics(target)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.EGRESS)
 def egress(request: HttpRequest, container_id: str) -> dict[str, Any]:
     check_query(request, ())
     target = get_container_for_api(request, container_id, "support")
     return queries.run_egress(target)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.CONNECTIVITY)
 def connectivity(request: HttpRequest, container_id: str) -> dict[str, Any]:
     """Try a TCP connection from this container to another of its tenant: ?target=&port=."""
     check_query(request, ("target", "port"))
@@ -47,14 +47,14 @@ def connectivity(request: HttpRequest, container_id: str) -> dict[str, Any]:
     return queries.check_connectivity(target, peer, port)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.ALLOCATIONS)
 def allocations(request: HttpRequest) -> dict[str, Any]:
     check_query(request, ())
     actor = require_api(request, "viewer")
     return {"allocations": queries.allocations(actor)}
 
 
-@api_route("GET", "POST")
+@api_route("GET", "POST", doc=schemas.NETWORKS)
 def networks(request: HttpRequest) -> Any:
     if request.method == "GET":
         check_query(request, ())
@@ -78,7 +78,7 @@ def _network_or_404(request: HttpRequest, network_id: str, role: str) -> Any:
     return actor, view
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.NETWORK)
 def network_detail(request: HttpRequest, network_id: str) -> dict[str, Any]:
     check_query(request, ())
     if request.method == "GET":
@@ -103,11 +103,11 @@ def _membership(request: HttpRequest, network_id: str, connect: bool) -> dict[st
     return queries.container_network(engine().inspect_container(target.id))
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.CONNECT)
 def connect(request: HttpRequest, network_id: str) -> dict[str, Any]:
     return _membership(request, network_id, connect=True)
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.DISCONNECT)
 def disconnect(request: HttpRequest, network_id: str) -> dict[str, Any]:
     return _membership(request, network_id, connect=False)

@@ -8,10 +8,10 @@ from django.http import HttpRequest
 
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
-from apps.operations import actions, queries
+from apps.operations import actions, queries, schemas
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.LIST)
 def operation_list(request: HttpRequest) -> dict[str, Any]:
     check_query(request, [*queries.FILTERS, "limit"])
     actor = require_api(request, "viewer")
@@ -20,14 +20,14 @@ def operation_list(request: HttpRequest) -> dict[str, Any]:
     return {"operations": [op.as_dict() for op in queries.filtered(actor, filters)[:limit]]}
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.DETAIL)
 def operation_detail(request: HttpRequest, operation_id: str) -> dict[str, Any]:
     check_query(request, [])
     actor = require_api(request, "viewer")
     return queries.get_operation_for_actor(actor, operation_id).as_dict()
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.CANCEL)
 def operation_cancel(request: HttpRequest, operation_id: str) -> dict[str, Any]:
     check_query(request, [])
     actor = require_api(request, "viewer")

@@ -14,7 +14,7 @@ from apps.core.errors import ApiError, invalid
 from apps.operations.execution import EXECUTION, execution_mode, receipt, sync_result
 from apps.operations.idempotency import header_key
 from apps.operations.models import Operation
-from apps.snapshots import actions, lineage
+from apps.snapshots import actions, lineage, schemas
 from apps.snapshots.access import get_container_in_scope, get_snapshot_for_api, tenant_scope
 from apps.snapshots.models import Snapshot
 from apps.snapshots.validation import CLONE_FIELDS, FORK_FIELDS, SNAPSHOT_FIELDS
@@ -28,7 +28,7 @@ def _no_fields(request: HttpRequest) -> None:
         json_body(request, [])
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.LIST)
 def snapshot_list(request: HttpRequest) -> dict[str, Any]:
     check_query(request, ["container_id", "pinned"])
     actor = require_api(request, "viewer")
@@ -48,7 +48,7 @@ def snapshot_list(request: HttpRequest) -> dict[str, Any]:
     return {"snapshots": [s.as_dict() for s in qs.order_by("-created_at", "-id")]}
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.DETAIL)
 def snapshot_detail(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     check_query(request, [])
     if request.method == "DELETE":
@@ -71,7 +71,7 @@ def _container_status(request: HttpRequest, container_id: str) -> dict[str, Any]
     return status.container_status(target)
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.CREATE)
 def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
     target = get_container_in_scope(request, container_id, "operator")
     mode = execution_mode(request)
@@ -89,7 +89,7 @@ def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, 
     return receipt(op, **ids), 202
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.CLONE)
 def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, Any], int]:
     actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     mode = execution_mode(request)
@@ -103,7 +103,7 @@ def snapshot_clone(request: HttpRequest, snapshot_id: str) -> tuple[dict[str, An
     return op.envelope(), 202
 
 
-@api_route("POST", query=(EXECUTION,))
+@api_route("POST", query=(EXECUTION,), doc=schemas.FORK)
 def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, Any], int]:
     target = get_container_in_scope(request, container_id, "operator")
     mode = execution_mode(request)
@@ -120,21 +120,21 @@ def container_fork(request: HttpRequest, container_id: str) -> tuple[dict[str, A
     return receipt(op, **ids), 202
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.PIN)
 def snapshot_pin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
     return {**actions.pin(snapshot, actor=actor).as_dict(), "success": True}
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.UNPIN)
 def snapshot_unpin(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     _no_fields(request)
     return {**actions.unpin(snapshot, actor=actor).as_dict(), "success": True}
 
 
-@api_route("PUT")
+@api_route("PUT", doc=schemas.TTL_ROUTE)
 def snapshot_ttl(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     actor, snapshot = get_snapshot_for_api(request, snapshot_id, "operator")
     body = json_body(request, ["ttl_seconds"])
@@ -148,14 +148,14 @@ def snapshot_ttl(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     return actions.set_ttl(snapshot, body["ttl_seconds"], actor=actor).as_dict()
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.SNAPSHOT_LINEAGE)
 def snapshot_lineage(request: HttpRequest, snapshot_id: str) -> dict[str, Any]:
     check_query(request, [])
     _, snapshot = get_snapshot_for_api(request, snapshot_id, tombstones=True)
     return {"root": lineage.build(snapshot).as_dict()}
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.CONTAINER_LINEAGE)
 def container_lineage(request: HttpRequest, container_id: str) -> dict[str, Any]:
     check_query(request, [])
     target = get_container_in_scope(request, container_id, "viewer")

@@ -13,7 +13,7 @@ from apps.accounts.actor import Actor
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
-from apps.terminals import actions
+from apps.terminals import actions, schemas
 from apps.terminals.models import State, TerminalSession
 
 KEEP_CLOSED = timedelta(hours=24)
@@ -56,7 +56,7 @@ def _get_session_for_api(request: HttpRequest, session_id: str, role: str) -> Te
     return row
 
 
-@api_route("GET", "POST")
+@api_route("GET", "POST", doc=schemas.SESSIONS)
 def sessions(request: HttpRequest) -> Any:
     if request.method == "POST":
         return create(request)
@@ -93,7 +93,7 @@ def create(request: HttpRequest) -> Any:
     return row.as_dict(request), 201
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.SESSION)
 def session(request: HttpRequest, session_id: str) -> Any:
     if request.method == "DELETE":
         row = _get_session_for_api(request, session_id, "support")
@@ -103,7 +103,7 @@ def session(request: HttpRequest, session_id: str) -> Any:
     return actions.with_live_counters([row])[0].as_dict(request)
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.RESIZE)
 def resize(request: HttpRequest, session_id: str) -> Any:
     row = _get_session_for_api(request, session_id, "support")
     body = json_body(request, ["cols", "rows"])

@@ -17,7 +17,7 @@ from apps.engine.client import engine
 from apps.operations.actions import replay
 from apps.operations.execution import execution_mode, sync_result
 from apps.operations.idempotency import header_key
-from apps.volumes import actions, files, listing
+from apps.volumes import actions, files, listing, schemas
 from apps.volumes.access import get_volume_for_api, require_file_reader_api, visible
 from apps.volumes.archive import archive_fields, decode_content, stash
 from apps.volumes.paths import clean_path as _clean_path
@@ -31,7 +31,7 @@ def clean_path(raw: object, *, allow_root: bool = True) -> str:
 MODE_HINT = "mode is three octal digits of permission bits (at most 777), such as 644 or 755"
 
 
-@api_route("GET", "POST")
+@api_route("GET", "POST", doc=schemas.VOLUMES)
 def volumes(request: HttpRequest) -> Any:
     if request.method == "POST":
         return create(request)
@@ -51,7 +51,7 @@ def create(request: HttpRequest) -> Any:
     return listing.as_dict(volume, {}, extra=actor.is_admin), 201
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.VOLUME)
 def volume(request: HttpRequest, name: str) -> Any:
     if request.method == "DELETE":
         actor, vol = get_volume_for_api(request, name, "operator")
@@ -69,7 +69,7 @@ def volume(request: HttpRequest, name: str) -> Any:
     return listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.INSPECT)
 def inspect(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name)
     check_query(request, [])
@@ -81,7 +81,7 @@ def inspect(request: HttpRequest, name: str) -> Any:
     return data
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.RENAME)
 def rename(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name, "operator")
     body = json_body(request, ["new_name"])
@@ -97,14 +97,14 @@ def rename(request: HttpRequest, name: str) -> Any:
     return {**data, "success": True, "new_name": vol.name}
 
 
-@api_route("GET")
+@api_route("GET", doc=schemas.LS)
 def ls(request: HttpRequest, name: str) -> Any:
     _, vol = get_volume_for_api(request, name)
     check_query(request, ["path"])
     return files.list_dir(vol, clean_path(request.GET.get("path", "")))
 
 
-@api_route("GET", "DELETE")
+@api_route("GET", "DELETE", doc=schemas.FILE)
 def file(request: HttpRequest, name: str, path: str) -> Any:
     if request.method == "DELETE":
         actor, vol = get_volume_for_api(request, name, "operator")
@@ -149,7 +149,7 @@ def parse_mode(value: Any) -> int:
     return value
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.WRITE)
 def write(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name, "operator")
     body = json_body(request, ["path", "content", "mode"])
@@ -165,7 +165,7 @@ def write(request: HttpRequest, name: str) -> Any:
 ARCHIVE_FIELDS = ["content", "path", "strip_components"]
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.VOLUME_ARCHIVE)
 def volume_archive(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name, "operator")
     body = json_body(request, ARCHIVE_FIELDS)
@@ -192,7 +192,7 @@ def volume_archive(request: HttpRequest, name: str) -> Any:
     return op.envelope(), 202
 
 
-@api_route("POST")
+@api_route("POST", doc=schemas.CONTAINER_ARCHIVE)
 def container_archive(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "operator")
     body = json_body(request, ARCHIVE_FIELDS)
