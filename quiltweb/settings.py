@@ -208,6 +208,7 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/xterm", BASE_DIR / "node_modules" / "@xterm" / "xterm"),
     ("vendor/xterm-addon-fit", BASE_DIR / "node_modules" / "@xterm" / "addon-fit"),
+    ("vendor/asciinema-player", BASE_DIR / "node_modules" / "asciinema-player" / "dist" / "bundle"),
 ]
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders when collectstatic has not run
 

@@ -16,6 +16,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.containers.access import get_container_for_page
 from apps.core.api import engine_error_to_api
+from apps.core.csp import allows_webassembly
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.terminals import actions
@@ -29,15 +30,6 @@ def _get_session_for_page(request: HttpRequest, session_id: str, role: str) -> T
     if row is None:
         raise Http404("no such terminal session")
     return row
-
-
-def _asset_urls() -> dict[str, str]:
-    from django.templatetags.static import static
-
-    return {
-        "xterm_js": static("vendor/xterm/lib/xterm.js"),
-        "fit_js": static("vendor/xterm-addon-fit/lib/addon-fit.js"),
-    }
 
 
 def _own_open_sessions(actor: Actor, container_id: str) -> list[TerminalSession]:
@@ -68,7 +60,6 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
         ended=ended,
         can_open=actor.can("support"),
         exec_ready=exec_ready,
-        assets=_asset_urls(),
     )
     return render(request, "terminals/panel.html", ctx)
 
@@ -129,11 +120,11 @@ def _recording_path(row: TerminalSession) -> Path:
 
 
 @require_GET
+@allows_webassembly
 def replay(request: HttpRequest, session_id: str) -> HttpResponse:
     row = _get_session_for_page(request, session_id, "support")
     _recording_path(row)
-    ctx = {"nav": "terminals", "row": row, "assets": _asset_urls()}
-    return render(request, "terminals/replay.html", ctx)
+    return render(request, "terminals/replay.html", {"nav": "terminals", "row": row})
 
 
 @require_GET
