@@ -158,8 +158,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "containers:root"
+LOGOUT_REDIRECT_URL = "login"
 # A signed-in session lasts 8 h from sign-in at most and ends after 30 min without activity
 # (apps.accounts.idle says what counts as activity).
 SESSION_COOKIE_AGE = env_int("QUILTWEB_SESSION_HOURS", 8) * 3600

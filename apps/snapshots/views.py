@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -82,8 +83,8 @@ def _tree_context(actor: Actor, obj: ContainerRecord | Snapshot) -> dict[str, An
     return {
         "root": root,
         "focus_id": focus,
-        "tree_url": f"/snapshots/lineage/{focus}/tree",
-        "family_url": f"/snapshots/lineage/{focus}",
+        "tree_url": reverse("snapshots:lineage_tree", args=[focus]),
+        "family_url": reverse("snapshots:lineage", args=[focus]),
         "counts": {
             "containers": sum(1 for n in nodes if n.type == "container" and not n.deleted),
             "snapshots": sum(1 for n in nodes if n.type == "snapshot" and not n.deleted),
@@ -116,7 +117,7 @@ def _rows_context(actor: Actor, container_id: str = "", pinned: bool = False) ->
         query["pinned"] = "true"
     return {
         "snapshots": list(qs[:500]),
-        "rows_url": "/snapshots/rows" + (f"?{urlencode(query)}" if query else ""),
+        "rows_url": reverse("snapshots:rows") + (f"?{urlencode(query)}" if query else ""),
         "can_act": actor.can("operator"),
         "show_source": not container_id,
         "pinned_only": pinned,
@@ -321,7 +322,7 @@ def clone_form(request: HttpRequest, snapshot_id: str) -> HttpResponse:
         {
             "nav": "snapshots",
             "snapshot": snapshot,
-            "next": _next_url(request, f"/snapshots/lineage/{snapshot.snapshot_id}"),
+            "next": _next_url(request, reverse("snapshots:lineage", args=[snapshot.snapshot_id])),
         },
     )
 
@@ -336,7 +337,7 @@ def _container_target(request: HttpRequest, container_id: str) -> Target:
 @require_POST
 def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
-    back = _next_url(request, f"/containers/{target.id}/snapshots")
+    back = _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
     _with_idempotency(request)
     try:
         body = _form_body(request, actions.SNAPSHOT_FIELDS)
@@ -349,7 +350,7 @@ def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
 @require_POST
 def fork(request: HttpRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
-    back = _next_url(request, f"/containers/{target.id}/snapshots")
+    back = _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
     _with_idempotency(request)
     try:
         body = _form_body(request, actions.FORK_FIELDS)
@@ -362,7 +363,7 @@ def fork(request: HttpRequest, container_id: str) -> HttpResponse:
 @require_POST
 def clone(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     _with_idempotency(request)
     try:
         body = _form_body(request, actions.CLONE_FIELDS)
@@ -376,7 +377,7 @@ def clone(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 def pin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.pin(snapshot, actor=actor)
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     return _respond(request, back=back, message=f"Pinned {snapshot.name}: it never expires.")
 
 
@@ -384,7 +385,7 @@ def pin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 def unpin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.unpin(snapshot, actor=actor)
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     when = "never expires" if snapshot.expires_at is None else "expires with its TTL"
     return _respond(request, back=back, message=f"Unpinned {snapshot.name}: it {when}.")
 
@@ -392,7 +393,7 @@ def unpin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 @require_POST
 def set_ttl(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     value = request.POST.get("ttl_seconds", "").strip()
     try:
         actions.set_ttl(snapshot, int(value) if value.isdigit() else (value or None), actor=actor)
@@ -404,9 +405,9 @@ def set_ttl(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 @require_POST
 def delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, "/snapshots/")
-    if back.startswith(f"/snapshots/{snapshot.snapshot_id}/"):
-        back = f"/snapshots/lineage/{snapshot.snapshot_id}"
+    back = _next_url(request, reverse("snapshots:list"))
+    if back.startswith(reverse("snapshots:detail", args=[snapshot.snapshot_id])):
+        back = reverse("snapshots:lineage", args=[snapshot.snapshot_id])
     try:
         actions.delete_snapshot(snapshot, actor=actor)
     except (ApiError, engine_errors.EngineError) as exc:

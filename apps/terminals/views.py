@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -67,7 +68,7 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
 @require_POST
 def open_for_container(request: HttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "support")
-    url = f"/containers/{target.id}/terminal"
+    url = reverse("terminals:container_panel", args=[target.id])
     try:
         row = actions.open_session(target.actor, target, cols=80, rows=24)
     except ApiError as err:
@@ -105,8 +106,8 @@ def close(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = "/terminals/"
-    return redirect(target or "/terminals/")
+        target = reverse("terminals:list")
+    return redirect(target or "terminals:list")
 
 
 def _recording_path(row: TerminalSession) -> Path:
