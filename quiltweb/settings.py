@@ -158,8 +158,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "containers:root"
+LOGOUT_REDIRECT_URL = "login"
 # A signed-in session lasts 8 h from sign-in at most and ends after 30 min without activity
 # (apps.accounts.idle says what counts as activity).
 SESSION_COOKIE_AGE = env_int("QUILTWEB_SESSION_HOURS", 8) * 3600
@@ -208,6 +208,7 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/xterm", BASE_DIR / "node_modules" / "@xterm" / "xterm"),
     ("vendor/xterm-addon-fit", BASE_DIR / "node_modules" / "@xterm" / "addon-fit"),
+    ("vendor/asciinema-player", BASE_DIR / "node_modules" / "asciinema-player" / "dist" / "bundle"),
 ]
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders when collectstatic has not run
 
@@ -249,6 +250,9 @@ QUILTWEB_TERMINAL_GLOBAL = env_int("QUILTWEB_TERMINAL_GLOBAL", 200)
 QUILTWEB_TERMINAL_GRACE_SECONDS = env_int("QUILTWEB_TERMINAL_GRACE_SECONDS", 300)
 QUILTWEB_TERMINAL_IDLE_SECONDS = env_int("QUILTWEB_TERMINAL_IDLE_SECONDS", 1800)
 QUILTWEB_TERMINAL_RECORD = env_bool("QUILTWEB_TERMINAL_RECORD", False)
+# How long a finished operation stays listed in the operations tray (the browser tests shorten
+# it so an emptied tray is seen in seconds, not half a minute).
+QUILTWEB_TRAY_RECENT_SECONDS = env_int("QUILTWEB_TRAY_RECENT_SECONDS", 30)
 # The idle worker looks for queued operations this often: one indexed SELECT, so 20 a second
 # costs nothing and keeps the queue wait of a 202 route near 25 ms.
 QUILTWEB_WORKER_POLL_SECONDS = float(os.environ.get("QUILTWEB_WORKER_POLL_SECONDS", "0.05"))

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from apps.accounts.access import require_page
@@ -102,7 +103,9 @@ def _row(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
         "entry": entry,
         "label": ACTION_LABELS.get(entry.action, ""),
         "summary": summary,
-        "container_link": f"/containers/{container_id}/" if len(container_id) == 64 else "",
+        "container_link": reverse("containers:detail", args=[container_id])
+        if len(container_id) == 64
+        else "",
     }
 
 
@@ -137,6 +140,6 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     ctx = detail_context(request, target)
     ctx["tab"] = "activity"
-    ctx["panel_url"] = f"/containers/{target.id}/activity"
+    ctx["panel_url"] = reverse("activity:container_panel", args=[target.id])
     ctx.update(_page(request, queries.for_container(target.actor, target.id), target.actor))
     return render(request, PANEL_TEMPLATE, ctx)

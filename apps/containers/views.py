@@ -26,6 +26,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -217,7 +218,7 @@ def detail_context(request: HttpRequest, target: Target) -> dict[str, Any]:
     state = container.get("state") or target.info.state
     op = _shown_operation(request, target)
     actions, reasons = action_buttons(target.actor, state, op)
-    base_url = f"/containers/{target.id}/"
+    base_url = reverse("containers:detail", args=[target.id])
     return {
         "nav": "containers",
         "tab": "overview",
@@ -279,7 +280,7 @@ def _partial(
 
 @require_GET
 def root(request: HtmxHttpRequest) -> HttpResponse:
-    return redirect("/containers/")
+    return redirect("containers:list")
 
 
 @require_GET
@@ -311,7 +312,7 @@ def actions_bar(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
 
 def _on_overview(request: HtmxHttpRequest, target: Target) -> bool:
     current = (request.htmx.current_url_abs_path or "") if request.htmx else ""
-    return not current or current.split("?")[0] == f"/containers/{target.id}/"
+    return not current or current.split("?")[0] == reverse("containers:detail", args=[target.id])
 
 
 @require_GET
@@ -320,7 +321,7 @@ def readiness(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
 
     ready = status.readiness(target)
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": reverse("containers:detail", args=[target.id]),
         "container_id": target.id,
         # The Run button lives on the overview tab only; elsewhere there is nothing to unlock.
         "gate": target.actor.can("support") and _on_overview(request, target),
@@ -346,7 +347,7 @@ def _after_action(
         next_url = request.POST.get("next", "")
         if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None):
             return HttpResponseRedirect(next_url)
-        url = f"/containers/{target.id}/"
+        url = reverse("containers:detail", args=[target.id])
         if op is not None:
             url += f"?op={op.operation_id}"
         return HttpResponseRedirect(url)
@@ -406,7 +407,7 @@ def rename(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
                 response = HttpResponse("")
                 response["HX-Trigger"] = "containerChanged"
                 return response
-            return redirect(f"/containers/{target.id}/")
+            return redirect("containers:detail", target.id)
     if request.htmx:
         return _partial(request, "containers/rename.html", "form", ctx)
     return render(request, "containers/rename.html", ctx)
@@ -425,7 +426,7 @@ def delete(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
         messages.success(
             request, f"Deleted {target.name}. Its volumes and snapshots are still there."
         )
-        return redirect("/containers/")
+        return redirect("containers:list")
     return render(request, "containers/delete.html", detail_context(request, target))
 
 
@@ -485,7 +486,8 @@ def container_list(request: HtmxHttpRequest) -> HttpResponse:
         "total": len(entries),
         "error": error,
         "can_act": actor.can("operator"),
-        "refresh_url": "/containers/?"
+        "refresh_url": reverse("containers:list")
+        + "?"
         + urlencode(
             {
                 k: v
@@ -509,11 +511,11 @@ def resolve_view(request: HtmxHttpRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     q = request.GET.get("q", "").strip()
     if not q:
-        return redirect("/containers/")
+        return redirect("containers:list")
 
     record = find_by_name(actor, q)
     if record is not None:
-        return redirect(f"/containers/{record.container_id}/")
+        return redirect("containers:detail", record.container_id)
     ref = q.lower()
     if HEX_PREFIX.match(ref):
         qs = ContainerRecord.objects.filter(deleted_at__isnull=True, container_id__startswith=ref)
@@ -521,8 +523,8 @@ def resolve_view(request: HtmxHttpRequest) -> HttpResponse:
             qs = qs.filter(tenant_id=actor.tenant_id or -1)
         matches = list(qs.values_list("container_id", flat=True)[:2])
         if len(matches) == 1:
-            return redirect(f"/containers/{matches[0]}/")
-    return redirect("/containers/?" + urlencode({"q": q}))
+            return redirect("containers:detail", matches[0])
+    return redirect(reverse("containers:list") + "?" + urlencode({"q": q}))
 
 
 @require_http_methods(["GET", "POST"])
@@ -541,8 +543,8 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
             form.add_api_error(engine_error_to_api(exc, getattr(request, "request_id", "")))
         else:
             if request.htmx:
-                return HttpResponseClientRedirect(f"/containers/{target.id}/")
-            return redirect(f"/containers/{target.id}/")
+                return HttpResponseClientRedirect(reverse("containers:detail", args=[target.id]))
+            return redirect("containers:detail", target.id)
     # The images the container's tenant may start from (the one a POST creates it in).
     choices = image_choices(actor.tenant_id or Tenant.default().pk)
     typed = (form.data.get("image") or "").strip() if form.is_bound else ""
@@ -577,7 +579,7 @@ def exec_history(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     starts or ends publishes one) and, while a job runs, every few seconds."""
     target = get_container_for_page(request, container_id, "support")
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": reverse("containers:detail", args=[target.id]),
         "container_id": target.id,
         "can_exec": True,
         **_exec_history(target),
@@ -606,7 +608,7 @@ def exec_run(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
         except (ApiError, engine_errors.EngineError) as exc:
             error = error_dict(request, exc)
     ctx: dict[str, Any] = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": reverse("containers:detail", args=[target.id]),
         "container_id": target.id,
         "exec_form": form,
         "result": result,
@@ -652,7 +654,7 @@ def logs(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     except (ApiError, engine_errors.EngineError) as exc:
         error = error_dict(request, exc)
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": reverse("containers:detail", args=[target.id]),
         "lines": lines,
         "limit": limit,
         "limits": LOG_LIMITS,
@@ -735,7 +737,7 @@ def metrics(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     cpu = [float(s["cpu_percent"] or 0) for s in samples]
     mem = [float(s["memory_usage_bytes"] or 0) for s in samples]
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": reverse("containers:detail", args=[target.id]),
         "m": sample,
         "metrics_error": error,
         "running": target.info.state == "running",
@@ -759,7 +761,7 @@ def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
         # Masked before the template sees them: no role switch in a template can leak a value.
         env = mask_env_map(env)
     return {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": reverse("containers:detail", args=[target.id]),
         "env": sorted(env.items()),
         "reveal": reveal and can_edit and sees_secrets(target.actor),
         "can_edit": can_edit,
@@ -791,7 +793,9 @@ def env(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
             env_error = error_dict(request, err)
             form.add_error("key" if not key or "delete" not in request.POST else None, err.error)
         if not request.htmx and env_error is None:
-            return redirect(f"/containers/{target.id}/env" + ("?reveal=1" if reveal else ""))
+            return redirect(
+                reverse("containers:env", args=[target.id]) + ("?reveal=1" if reveal else "")
+            )
     ctx = {**_env_ctx(target, reveal), "env_form": form, "env_message": message}
     if (request.htmx and request.htmx.target in {"env-panel", "env-form"}) or (
         request.htmx and request.method == "POST"
@@ -827,7 +831,7 @@ def processes(request: HtmxHttpRequest, container_id: str) -> HttpResponse:
     for p in procs:
         p["state_label"] = PROC_STATES.get(p["state"], p["state"])
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": reverse("containers:detail", args=[target.id]),
         "procs": procs,
         "procs_error": error,
         "signals": actions.SIGNALS,
@@ -849,4 +853,4 @@ def signal(request: HtmxHttpRequest, container_id: str, pid: int) -> HttpRespons
         ctx = {"ok": False, "text": error_dict(request, exc)["error"]}
     if request.htmx:
         return render(request, "containers/processes.html#signal_result", ctx)
-    return redirect(f"/containers/{target.id}/processes")
+    return redirect("containers:processes", target.id)

@@ -5,10 +5,15 @@ Scripts come only from this origin: no inline script, no event-handler attribute
 JavaScript lives in static/js/ and hooks into the markup through data-* attributes.
 
 JSON, event streams, downloads and static files are not documents a browser renders, so they
-go out untouched; a view that sets its own policy keeps it.
+go out untouched; a view that sets its own policy keeps it. The one view that needs more
+(the recording replay: asciinema-player's terminal is WebAssembly) says so with
+`@allows_webassembly`, which adds 'wasm-unsafe-eval' to that page's script-src only. It lets
+the page compile WebAssembly; JavaScript eval and inline scripts stay forbidden.
 """
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
@@ -16,8 +21,8 @@ from django.http import HttpRequest, HttpResponse
 HEADER = "Content-Security-Policy"
 
 
-def policy(request: HttpRequest) -> str:
-    """The policy for a page served to this request."""
+def policy(request: HttpRequest, *, wasm: bool = False) -> str:
+    """The policy for a page served to this request (`wasm`: may compile WebAssembly)."""
     # The terminal's websocket lives on this host. CSP3 lets 'self' match ws:/wss: on the same
     # host, but older Chromium releases do not, so the websocket origin is named explicitly.
     try:
@@ -28,7 +33,7 @@ def policy(request: HttpRequest) -> str:
         ws_origin = ""
     directives = [
         "default-src 'self'",
-        "script-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'" if wasm else "script-src 'self'",
         # xterm.js writes its own <style> elements and style attributes (cell sizes, the theme),
         # and the server renders progress bars with `style="width: N%"`; a nonce or hash cannot
         # cover styles a library builds at run time. Inline styles cannot run code, so scripts
@@ -46,6 +51,21 @@ def policy(request: HttpRequest) -> str:
 
 def is_html(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").split(";")[0].strip().lower() == "text/html"
+
+
+def allows_webassembly(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """The view's pages may compile WebAssembly; everything else in the policy is unchanged."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if HEADER not in response and is_html(response):
+            response[HEADER] = policy(request, wasm=True)
+        return response
+
+    return wrapped
 
 
 class ContentSecurityPolicyMiddleware:

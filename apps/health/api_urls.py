@@ -10,7 +10,17 @@ app_name = "health_api"
 urlpatterns = [path("api/system/info", api.system_info, name="system_info")]
 for _concern in (*CONCERNS, *ALIASES):
     urlpatterns += [
-        path(f"api/{_concern}/health", api.concern_health, {"concern": _concern}),
-        path(f"api/{_concern}/help", api.concern_help, {"concern": _concern}),
-        path(f"api/{_concern}/examples", api.concern_examples, {"concern": _concern}),
+        path(
+            f"api/{_concern}/health",
+            api.concern_health,
+            {"concern": _concern},
+            name="concern_health",
+        ),
+        path(f"api/{_concern}/help", api.concern_help, {"concern": _concern}, name="concern_help"),
+        path(
+            f"api/{_concern}/examples",
+            api.concern_examples,
+            {"concern": _concern},
+            name="concern_examples",
+        ),
     ]

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -110,7 +111,7 @@ def delete(request: HtmxHttpRequest) -> HttpResponse:
         return _back(request, error=error_text(exc))
     if request.htmx and request.POST.get("from") == "inspect":
         messages.success(request, f"Deleted {reference}.")
-        return HttpResponseClientRedirect("/images/")
+        return HttpResponseClientRedirect(reverse("images:list"))
     return _back(request, flash=f"Deleted {reference}.")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -101,7 +102,7 @@ def create(request: HttpRequest) -> HttpResponse:
         return _render_list(request, actor, 422, create_error=_error_text(exc), create_name=name)
     if _htmx(request):
         return _render_list(request, actor, flash=f"Network {name} created.")
-    return _back(request, "/networks/", f"Network {name} created.")
+    return _back(request, reverse("network:list"), f"Network {name} created.")
 
 
 def _network_or_error(actor: Actor, network_id: str) -> queries.NetworkView:
@@ -121,7 +122,7 @@ def remove(request: HttpRequest, network_id: str) -> HttpResponse:
         return _render_list(request, actor, 409, error=_error_text(exc))
     if _htmx(request):
         return _render_list(request, actor, flash=f"Network {view.name} removed.")
-    return _back(request, "/networks/", f"Network {view.name} removed.")
+    return _back(request, reverse("network:list"), f"Network {view.name} removed.")
 
 
 def _membership(request: HttpRequest, network_id: str, connect: bool) -> HttpResponse:
@@ -139,13 +140,13 @@ def _membership(request: HttpRequest, network_id: str, connect: bool) -> HttpRes
             actions.disconnect_container(actor, view, target)
     except (ApiError, engine_errors.EngineError) as exc:
         if next_url:
-            return _back(request, "/networks/", _error_text(exc), ok=False)
+            return _back(request, reverse("network:list"), _error_text(exc), ok=False)
         return _render_list(request, actor, 409, error=_error_text(exc))
     verb = "connected to" if connect else "disconnected from"
     done = f"{target.name} {verb} {view.name}."
     if _htmx(request) and not next_url:
         return _render_list(request, actor, flash=done)
-    return _back(request, "/networks/", done)
+    return _back(request, reverse("network:list"), done)
 
 
 @require_POST
@@ -177,7 +178,7 @@ def _panel_context(request: HttpRequest, target: Target) -> dict[str, Any]:
     ctx["running"] = target.info.state == "running"
     ctx["can_diagnose"] = target.actor.can("support")
     ctx["can_act"] = target.actor.can("operator")
-    ctx["panel_url"] = f"/containers/{target.id}/network"
+    ctx["panel_url"] = reverse("network:container_panel", args=[target.id])
     peers = queries.visible_containers(target.actor)
     slug = target.record.tenant.slug
     ctx["peers"] = sorted(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from apps.operations.models import Operation
 
 KIND_LABELS = {
@@ -29,13 +31,13 @@ def kind_label(kind: str) -> str:
 
 def target_url(target_type: str, target_id: str) -> str:
     if target_type == "container" and target_id:
-        return f"/containers/{target_id}/"
+        return reverse("containers:detail", args=[target_id])
     if target_type == "snapshot" and target_id:
-        return f"/snapshots/{target_id}/"
+        return reverse("snapshots:detail", args=[target_id])
     if target_type == "volume" and target_id:
-        return f"/volumes/{target_id}/"
+        return reverse("volumes:detail", args=[target_id])
     if target_type == "image":
-        return "/images/"
+        return reverse("images:list")
     return ""
 
 
@@ -53,14 +55,20 @@ def result_links(op: Operation, names: dict[str, str] | None = None) -> list[dic
     names = names or {}
     if cid := result.get("container_id"):
         text = names.get(cid) or short(cid)
-        links.append({"label": "Container", "text": text, "url": f"/containers/{cid}/"})
+        links.append(
+            {"label": "Container", "text": text, "url": reverse("containers:detail", args=[cid])}
+        )
     if sid := result.get("snapshot_id"):
-        links.append({"label": "Snapshot", "text": sid, "url": f"/snapshots/{sid}/"})
+        links.append(
+            {"label": "Snapshot", "text": sid, "url": reverse("snapshots:detail", args=[sid])}
+        )
     for cid in result.get("container_ids") or []:
         text = names.get(cid) or short(cid)
-        links.append({"label": "Container", "text": text, "url": f"/containers/{cid}/"})
+        links.append(
+            {"label": "Container", "text": text, "url": reverse("containers:detail", args=[cid])}
+        )
     if ref := result.get("reference"):
-        links.append({"label": "Image", "text": ref, "url": "/images/"})
+        links.append({"label": "Image", "text": ref, "url": reverse("images:list")})
     if image_id := result.get("image_id"):
         links.append(
             {"label": "Image id", "text": short(image_id.removeprefix("sha256:")), "url": ""}

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import models
+from django.urls import reverse
 
 from apps.accounts.actor import Actor
 from apps.core.ids import iso, new_id
@@ -129,7 +130,7 @@ class Operation(models.Model):
         return {
             "success": True,
             "operation_id": self.operation_id,
-            "status_url": f"/api/operations/{self.operation_id}",
+            "status_url": reverse("operations_api:detail", args=[self.operation_id]),
         }
 
 

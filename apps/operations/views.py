@@ -7,6 +7,7 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import require_page
@@ -116,7 +117,7 @@ def operation_cancel(request: HttpRequest, operation_id: str) -> HttpResponse:
         ctx = {**_detail_context(actor, op), "cancel_error": error}
         template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
         return render(request, template, ctx, status=409 if error and not _htmx(request) else 200)
-    return HttpResponseRedirect(f"/operations/{op.operation_id}")
+    return HttpResponseRedirect(reverse("operations:detail", args=[op.operation_id]))
 
 
 @require_GET

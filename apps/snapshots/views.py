@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -84,8 +85,8 @@ def _tree_context(actor: Actor, obj: ContainerRecord | Snapshot) -> dict[str, An
     return {
         "root": root,
         "focus_id": focus,
-        "tree_url": f"/snapshots/lineage/{focus}/tree",
-        "family_url": f"/snapshots/lineage/{focus}",
+        "tree_url": reverse("snapshots:lineage_tree", args=[focus]),
+        "family_url": reverse("snapshots:lineage", args=[focus]),
         "counts": {
             "containers": sum(1 for n in nodes if n.type == "container" and not n.deleted),
             "snapshots": sum(1 for n in nodes if n.type == "snapshot" and not n.deleted),
@@ -118,7 +119,7 @@ def _rows_context(actor: Actor, container_id: str = "", pinned: bool = False) ->
         query["pinned"] = "true"
     return {
         "snapshots": list(qs[:500]),
-        "rows_url": "/snapshots/rows" + (f"?{urlencode(query)}" if query else ""),
+        "rows_url": reverse("snapshots:rows") + (f"?{urlencode(query)}" if query else ""),
         "can_act": actor.can("operator"),
         "show_source": not container_id,
         "pinned_only": pinned,
@@ -315,7 +316,7 @@ def clone_form(request: HttpRequest, snapshot_id: str) -> HttpResponse:
         {
             "nav": "snapshots",
             "snapshot": snapshot,
-            "next": _next_url(request, f"/snapshots/lineage/{snapshot.snapshot_id}"),
+            "next": _next_url(request, reverse("snapshots:lineage", args=[snapshot.snapshot_id])),
         },
     )
 
@@ -330,7 +331,7 @@ def _container_target(request: HttpRequest, container_id: str) -> Target:
 @require_POST
 def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
-    back = _next_url(request, f"/containers/{target.id}/snapshots")
+    back = _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
     try:
         body = _form_body(request, SNAPSHOT_FIELDS)
         op = actions.request_snapshot(target, body, idempotency_key=page_key(request))
@@ -342,7 +343,7 @@ def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
 @require_POST
 def fork(request: HttpRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
-    back = _next_url(request, f"/containers/{target.id}/snapshots")
+    back = _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
     try:
         body = _form_body(request, FORK_FIELDS)
         op = actions.request_fork(target, body, idempotency_key=page_key(request))
@@ -354,7 +355,7 @@ def fork(request: HttpRequest, container_id: str) -> HttpResponse:
 @require_POST
 def clone(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     try:
         body = _form_body(request, CLONE_FIELDS)
         op = actions.request_clone(actor, snapshot, body, idempotency_key=page_key(request))
@@ -367,7 +368,7 @@ def clone(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 def pin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.pin(snapshot, actor=actor)
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     return _respond(request, back=back, message=f"Pinned {snapshot.name}: it never expires.")
 
 
@@ -375,7 +376,7 @@ def pin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 def unpin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.unpin(snapshot, actor=actor)
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     when = "never expires" if snapshot.expires_at is None else "expires with its TTL"
     return _respond(request, back=back, message=f"Unpinned {snapshot.name}: it {when}.")
 
@@ -383,7 +384,7 @@ def unpin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 @require_POST
 def set_ttl(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     value = request.POST.get("ttl_seconds", "").strip()
     try:
         actions.set_ttl(snapshot, int(value) if value.isdigit() else (value or None), actor=actor)
@@ -395,9 +396,9 @@ def set_ttl(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 @require_POST
 def delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, "/snapshots/")
-    if back.startswith(f"/snapshots/{snapshot.snapshot_id}/"):
-        back = f"/snapshots/lineage/{snapshot.snapshot_id}"
+    back = _next_url(request, reverse("snapshots:list"))
+    if back.startswith(reverse("snapshots:detail", args=[snapshot.snapshot_id])):
+        back = reverse("snapshots:lineage", args=[snapshot.snapshot_id])
     try:
         actions.delete_snapshot(snapshot, actor=actor)
     except (ApiError, engine_errors.EngineError) as exc:

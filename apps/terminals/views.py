@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,6 +17,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.containers.access import get_container_for_page
 from apps.core.api import engine_error_to_api
+from apps.core.csp import allows_webassembly
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.terminals import actions
@@ -29,15 +31,6 @@ def _get_session_for_page(request: HttpRequest, session_id: str, role: str) -> T
     if row is None:
         raise Http404("no such terminal session")
     return row
-
-
-def _asset_urls() -> dict[str, str]:
-    from django.templatetags.static import static
-
-    return {
-        "xterm_js": static("vendor/xterm/lib/xterm.js"),
-        "fit_js": static("vendor/xterm-addon-fit/lib/addon-fit.js"),
-    }
 
 
 def _own_open_sessions(actor: Actor, container_id: str) -> list[TerminalSession]:
@@ -68,7 +61,6 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
         ended=ended,
         can_open=actor.can("support"),
         exec_ready=exec_ready,
-        assets=_asset_urls(),
     )
     return render(request, "terminals/panel.html", ctx)
 
@@ -76,7 +68,7 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
 @require_POST
 def open_for_container(request: HttpRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "support")
-    url = f"/containers/{target.id}/terminal"
+    url = reverse("terminals:container_panel", args=[target.id])
     try:
         row = actions.open_session(target.actor, target, cols=80, rows=24)
     except ApiError as err:
@@ -114,8 +106,8 @@ def close(request: HttpRequest, session_id: str) -> HttpResponse:
     )
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = "/terminals/"
-    return redirect(target or "/terminals/")
+        target = reverse("terminals:list")
+    return redirect(target or "terminals:list")
 
 
 def _recording_path(row: TerminalSession) -> Path:
@@ -129,11 +121,11 @@ def _recording_path(row: TerminalSession) -> Path:
 
 
 @require_GET
+@allows_webassembly
 def replay(request: HttpRequest, session_id: str) -> HttpResponse:
     row = _get_session_for_page(request, session_id, "support")
     _recording_path(row)
-    ctx = {"nav": "terminals", "row": row, "assets": _asset_urls()}
-    return render(request, "terminals/replay.html", ctx)
+    return render(request, "terminals/replay.html", {"nav": "terminals", "row": row})
 
 
 @require_GET

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -207,7 +208,7 @@ def _back(
         messages.error(request, error)
     elif flash:
         messages.success(request, flash)
-    url = f"/volumes/{volume.name}/"
+    url = reverse("volumes:detail", args=[volume.name])
     return redirect(url + (f"?{urlencode({'path': path})}" if path else ""))
 
 
@@ -223,7 +224,7 @@ def rename(request: HtmxHttpRequest, name: str) -> HttpResponse:
         from django_htmx.http import HttpResponseClientRedirect
 
         messages.success(request, f"Renamed to {volume.name}.")
-        return HttpResponseClientRedirect(f"/volumes/{volume.name}/")
+        return HttpResponseClientRedirect(reverse("volumes:detail", args=[volume.name]))
     messages.success(request, f"Renamed to {volume.name}.")
     return redirect("volumes:detail", name=volume.name)
 
@@ -239,7 +240,7 @@ def delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
     if request.htmx:
         from django_htmx.http import HttpResponseClientRedirect
 
-        return HttpResponseClientRedirect("/volumes/")
+        return HttpResponseClientRedirect(reverse("volumes:list"))
     return redirect("volumes:list")
 
 

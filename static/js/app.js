@@ -2,7 +2,8 @@
  * attributes and no eval (htmx runs with allowEval off), so every small behaviour a template
  * needs is a delegated listener here, keyed by a data-* attribute:
  *
- *   <form data-confirm="Delete x?">            asks before submitting (plain, non-htmx forms)
+ *   <form data-confirm="Delete x?">            asks in the confirmation <dialog> before submitting
+ *   hx-confirm="Delete x?" (htmx)              asks in the same <dialog> before the request
  *   <button data-copy="text">                  copies the text, then says "Copied"
  *   <button data-copy-from="input-id">         selects and copies that input's value
  *   <input data-select-on-focus>               selects its text when focused
@@ -11,6 +12,9 @@
  *   <a data-focus="element-id">                focuses that element instead of following
  *   <textarea data-submit-on-ctrl-enter>       Ctrl/Cmd+Enter submits its form
  *   <pre data-scroll-end>                      scrolled to the end whenever it is (re)loaded
+ *
+ * Menus are native popovers (`popover` + `popovertarget`) and confirmations native <dialog>s:
+ * the browser closes them on Escape or a click outside and gives focus back, no code here.
  */
 (function () {
   "use strict";
@@ -22,18 +26,6 @@
     if (!e.target.closest || !e.target.closest("#theme-toggle")) return;
     var next = dark() ? "light" : "dark"; root.dataset.theme = next;
     try { localStorage.setItem("qw-theme", next); } catch (e2) { /* not remembered */ }
-  });
-
-  // Menus and popovers built on <details> close with Escape (focus returns to their toggle)
-  // and with a click elsewhere, like the native dialogs.
-  document.addEventListener("keydown", function (e) {
-    if (e.key !== "Escape") return;
-    document.querySelectorAll("details.usermenu[open], details.vol-rename[open]").forEach(function (d) {
-      var s = d.querySelector(":scope > summary"); d.open = false; if (s && d.contains(document.activeElement)) s.focus();
-    });
-  });
-  document.addEventListener("click", function (e) {
-    document.querySelectorAll("details.usermenu[open], details.vol-rename[open]").forEach(function (d) { if (!d.contains(e.target)) d.open = false; });
   });
 
   // The operations tray: by default it shows work in progress, failures and fresh successes;
@@ -69,9 +61,39 @@
 
   // --- data-* hooks ---------------------------------------------------------------------
 
+  // Confirmations ask in base.html's <dialog id="confirm-dialog">; its "yes" button is named
+  // after the button that asked ("Revoke", "Delete"). Escape, Cancel or a click outside is a no.
+  // Without <dialog> the browser's confirm() asks.
+  function yesLabel(el, submitter) {
+    var b = submitter || (el && el.matches && el.matches("form") ? el.querySelector("button[type=submit], button:not([type])") : el);
+    var text = b && b.textContent ? b.textContent.replace(/\s+/g, " ").trim() : "";
+    return text && text.length <= 24 ? text : "Confirm";
+  }
+  function ask(question, label, yes) {
+    var d = document.getElementById("confirm-dialog");
+    if (!d || !d.showModal) { if (window.confirm(question)) yes(); return; }
+    document.getElementById("confirm-dialog-question").textContent = question;
+    document.getElementById("confirm-dialog-ok").textContent = label;
+    d.returnValue = "";
+    d.addEventListener("close", function () { if (d.returnValue === "confirm") yes(); }, { once: true });
+    d.showModal();
+  }
   document.addEventListener("submit", function (e) {
-    var form = e.target;
-    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+    var form = e.target, submitter = e.submitter;
+    if (!form.dataset || !form.dataset.confirm) return;
+    if (form.dataset.confirmed) { delete form.dataset.confirmed; return; } // asked already
+    e.preventDefault();
+    ask(form.dataset.confirm, yesLabel(form, submitter), function () {
+      form.dataset.confirmed = "1";
+      form.requestSubmit(submitter && submitter.form === form ? submitter : null);
+    });
+  });
+  document.addEventListener("htmx:confirm", function (e) {
+    var d = e.detail;
+    if (!d.question) return; // no hx-confirm: htmx goes ahead
+    e.preventDefault();
+    var trigger = d.triggeringEvent;
+    ask(d.question, yesLabel(d.elt, trigger && trigger.submitter), function () { d.issueRequest(true); });
   });
 
   function copied(btn) { btn.textContent = "Copied"; }

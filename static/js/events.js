@@ -1,6 +1,7 @@
 /* The dashboard's event stream, with one-time tickets (contract amendment 1.2).
  *
- * base.html puts `hx-ext="sse" sse-connect="/api/events"` on <body>; htmx's sse extension asks
+ * base.html puts `hx-ext="sse" sse-connect="/api/events"` on <body> (both routes rendered with
+ * {% url %}, the ticket route as `data-tickets-url`); htmx's sse extension asks
  * `htmx.createEventSource(url)` for the connection. The one made here fetches a fresh ticket
  * (`POST /api/tickets {purpose: "events"}`, single use, 60 s) before EVERY connect and opens
  * `/api/events?ticket=…`, so no credential ever sits in a URL. The browser's own EventSource
@@ -34,7 +35,10 @@
   /** A one-time ticket for `purpose`; null when this server has no ticket route (404: the
    * session cookie alone authenticates the stream); rejects with `.status` otherwise. */
   function getTicket(purpose) {
-    return fetch("/api/tickets", {
+    // The route comes from the page (base.html renders it with {% url %} on <body>).
+    var url = document.body.dataset.ticketsUrl;
+    if (!url) return Promise.resolve(null); // signed out: no ticket to ask for
+    return fetch(url, {
       method: "POST", credentials: "same-origin", cache: "no-store",
       headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken() },
       body: JSON.stringify({ purpose: purpose }),

@@ -5,7 +5,9 @@
  * across frame boundaries itself). Text frames are JSON control. After xterm has rendered a
  * chunk (its write callback) the byte count is acknowledged so the server can pace output.
  * Container output can neither write the clipboard (no OSC 52 handler) nor open links other
- * than http(s), and it cannot retitle the page.
+ * than http(s), and it cannot retitle the page. xterm.js and its fit addon arrive as plain
+ * <script> tags before this one (templates/terminals/panel.html); htmx runs the scripts of a
+ * swapped-in tab in order. Recordings play in asciinema-player (static/js/replay.js).
  */
 (function () {
   "use strict";
@@ -17,24 +19,6 @@
     4409: "the container is not exec-ready", 4410: "the session has ended", 4429: "too many open terminal sessions",
     4408: "output was not acknowledged in time", 4000: "this session was opened in another window" };
   var encoder = new TextEncoder();
-  var loading = {};
-
-  function loadScript(src) {
-    if (!loading[src]) {
-      loading[src] = new Promise(function (resolve, reject) {
-        var s = document.createElement("script");
-        s.src = src; s.async = false;
-        s.onload = resolve; s.onerror = function () { reject(new Error("could not load " + src)); };
-        document.head.appendChild(s);
-      });
-    }
-    return loading[src];
-  }
-
-  function libs(el) {
-    var chain = window.Terminal ? Promise.resolve() : loadScript(el.dataset.xtermJs);
-    return chain.then(function () { return window.FitAddon ? null : loadScript(el.dataset.fitJs); });
-  }
 
   function cssVar(name, fallback) {
     var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -239,42 +223,11 @@
     connect();
   }
 
-  function mountReplay(el) {
-    var made = newTerminal(el), term = made.term;
-    var statusEl = document.getElementById(el.dataset.statusId);
-    term.options.disableStdin = true;
-    fetch(el.dataset.castUrl, { credentials: "same-origin" }).then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.text();
-    }).then(function (text) {
-      var lines = text.split("\n").filter(Boolean);
-      var header = JSON.parse(lines.shift());
-      if (header.width && header.height) term.resize(header.width, header.height);
-      var events = lines.map(function (l) { return JSON.parse(l); });
-      var i = 0, start = performance.now();
-      if (statusEl) { statusEl.textContent = "playing"; statusEl.className = "badge badge-ok term-status"; }
-      (function step() {
-        var now = (performance.now() - start) / 1000;
-        while (i < events.length && events[i][0] <= now) {
-          var ev = events[i++];
-          if (ev[1] === "o") term.write(ev[2]);
-          else if (ev[1] === "r") { var wh = String(ev[2]).split("x"); term.resize(+wh[0], +wh[1]); }
-        }
-        if (i < events.length) {
-          // Skip long pauses: nobody wants to watch an idle shell.
-          var wait = Math.min(events[i][0] - now, 1);
-          if (events[i][0] - now > 1) start -= (events[i][0] - now - 1) * 1000;
-          setTimeout(step, Math.max(0, wait * 1000));
-        } else if (statusEl) { statusEl.textContent = "finished"; statusEl.className = "badge state-exited term-status"; }
-      })();
-    }).catch(function (e) { if (statusEl) statusEl.textContent = "could not load: " + e.message; });
-  }
-
   function scan() {
     document.querySelectorAll(".term-app:not([data-mounted])").forEach(function (el) {
       el.dataset.mounted = "1";
-      libs(el).then(function () { (el.dataset.castUrl ? mountReplay : mountLive)(el); })
-        .catch(function (e) { el.textContent = "The terminal could not load: " + e.message; });
+      if (!window.Terminal || !window.FitAddon) { el.textContent = "The terminal could not load."; return; }
+      mountLive(el);
     });
   }
 

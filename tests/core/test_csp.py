@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+
+from apps.core.csp import allows_webassembly
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -115,3 +118,14 @@ def test_it_sends_a_policy_on_the_bad_host_page() -> None:
     assert policy["connect-src"] == ["'self'"]
     assert policy["script-src"] == ["'self'"]
     assert "evil.example" not in response["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_it_lets_only_the_replay_page_compile_webassembly(viewer: Any) -> None:
+    page = allows_webassembly(lambda request: HttpResponse("<p>player</p>"))
+    policy = directives(page(RequestFactory().get("/terminals/x/replay")))
+    # asciinema-player's terminal is WebAssembly: compiling it is allowed, eval is not.
+    assert policy["script-src"] == ["'self'", "'wasm-unsafe-eval'"]
+    assert policy["default-src"] == ["'self'"]
+    assert "'unsafe-eval'" not in policy["script-src"]
+    assert_strict(viewer.client.get("/accounts/keys/"))  # every other page stays strict

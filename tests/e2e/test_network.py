@@ -76,9 +76,9 @@ def test_it_creates_a_network_connects_diagnoses_and_checks_connectivity(
     shot(page, "container-activity")
 
     page.goto(live.url("/networks/"))
-    page.once("dialog", lambda d: d.accept())
     card = page.locator(".net-card", has=page.get_by_role("heading", name=f"backend-{suffix}"))
     card.get_by_role("button", name="Remove").click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove").click()
     expect(page.get_by_role("heading", name=f"backend-{suffix}")).to_have_count(0)
 
 

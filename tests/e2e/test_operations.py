@@ -56,7 +56,8 @@ def test_it_shows_a_new_operation_live_and_links_to_its_detail(page: Any, live: 
 def test_it_hides_the_tray_when_nothing_runs(page: Any, live: Any) -> None:
     page.goto(live.url("/operations/?status=cancelled"))
     tray = page.locator("#operations-tray")
-    # Anything finished over 30 s ago leaves the tray; an empty tray is not displayed.
+    # Anything finished longer ago than QUILTWEB_TRAY_RECENT_SECONDS (10 s in these tests, see
+    # conftest.py) leaves the tray; an empty tray is not displayed.
     expect(tray).to_be_hidden(timeout=45_000)
 
 

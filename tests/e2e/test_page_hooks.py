@@ -47,17 +47,50 @@ def test_it_copies_selects_and_confirms_on_the_keys_page(page: Any, live: Any) -
 
     page.goto(live.url("/accounts/keys/"))
     row = page.locator("tr", has_text="e2e hooks")
-    asked: list[str] = []
-
-    def dismiss(dialog: Any) -> None:
-        asked.append(dialog.message)
-        dialog.dismiss()
-
-    page.once("dialog", dismiss)
     row.get_by_role("button", name="Revoke").click()
-    expect(row.get_by_role("button", name="Revoke")).to_be_visible()
-    assert asked and "e2e hooks" in asked[0]
+    confirm = page.get_by_role("dialog")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text("e2e hooks")
+    expect(confirm.get_by_role("button", name="Revoke")).to_be_visible()
+    expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+    shot(page, "keys-confirm")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "keys-confirm-dark")
+    page.emulate_media(color_scheme="light")
+    page.keyboard.press("Escape")  # the native dialog says no
+    expect(confirm).to_be_hidden()
+    expect(row.get_by_role("button", name="Revoke")).to_be_focused()  # focus came back
+    row.get_by_role("button", name="Revoke").click()
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(confirm).to_be_hidden()
     assert live.api("GET", "/api/system/info", key=raw)[0] == 200  # nothing was submitted
+
+
+def test_it_opens_the_account_menu_as_a_native_popover(page: Any, live: Any) -> None:
+    page.goto(live.url("/activity/"))
+    toggle = page.get_by_role("button", name=re.compile("^Account menu for"))
+    menu = page.locator("#usermenu-panel")
+    expect(menu).to_be_hidden()
+    toggle.click()
+    expect(menu).to_be_visible()
+    shot(page, "usermenu")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "usermenu-dark")
+    page.emulate_media(color_scheme="light")
+    # Keyboard: Tab walks into the menu, Escape closes it and gives focus back to its button.
+    page.keyboard.press("Tab")
+    expect(menu.get_by_role("link", name="API keys")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(toggle).to_be_focused()
+    # A click elsewhere closes it too; a link in it is followed.
+    toggle.click()
+    expect(menu).to_be_visible()
+    page.locator("h1").first.click()
+    expect(menu).to_be_hidden()
+    toggle.click()
+    menu.get_by_role("link", name="System health").click()
+    page.wait_for_url(re.compile(r"/health/$"))
 
 
 def test_it_copies_renames_and_runs_with_ctrl_enter_on_the_container_page(

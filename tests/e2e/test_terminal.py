@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from pathlib import Path
@@ -182,3 +183,41 @@ def test_it_keeps_retrying_a_session_held_by_another_server_process(page: Any, l
     wait_for_text(page, "before-9")  # the same session, its scrollback replayed
     type_line(page, "echo after-$((4*4))")
     wait_for_text(page, "after-16")
+
+
+def test_it_plays_a_recording_in_the_player(page: Any, live: Any) -> None:
+    # A recording as the recorder writes it (asciicast v2), with a long pause the player
+    # compresses to a second: it finishes in about two seconds instead of eight.
+    session_id = "term_" + secrets.token_hex(12)
+    folder = live.workdir / "state" / "recordings"
+    folder.mkdir(parents=True, exist_ok=True)
+    cast = folder / f"{session_id}.cast"
+    events = [
+        [0.1, "o", "$ echo played-$((6*7))\r\n"],
+        [0.3, "o", "\x1b[32mplayed-42\x1b[0m\r\n"],
+        [8.0, "o", "after-the-pause\r\n"],
+    ]
+    header = {"version": 2, "width": 80, "height": 12, "timestamp": 1700000000}
+    cast.write_text("\n".join(json.dumps(line) for line in [header, *events]) + "\n")
+    live.shell(
+        "from django.contrib.auth import get_user_model\n"
+        "from django.utils import timezone\n"
+        "from apps.accounts.models import Tenant\n"
+        "from apps.terminals.models import TerminalSession\n"
+        f"u = get_user_model().objects.get(username={live.admin_user!r})\n"
+        f"TerminalSession.objects.create(session_id={session_id!r}, tenant=Tenant.default(),"
+        " user=u, created_by={'name': u.username}, container_id='0' * 64,"
+        " container_name='e2e-recorded', shell='/bin/sh', state='closed',"
+        f" closed_at=timezone.now(), close_reason='closed by e2e', recording={str(cast)!r})\n"
+    )
+
+    page.goto(live.url("/terminals/"))
+    page.locator("tr", has_text="e2e-recorded").get_by_role("link", name="Replay").click()
+    player = page.locator("#replay")
+    expect(page.locator("#replay-status")).to_have_text("playing", timeout=20_000)
+    expect(player).to_contain_text("played-42")
+    shot(page, "replay-light")
+    expect(page.locator("#replay-status")).to_have_text("finished", timeout=8_000)
+    expect(player).to_contain_text("after-the-pause")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "replay-dark")

@@ -51,6 +51,18 @@ def test_it_uploads_browses_mounts_and_reads_a_volume_file(
     expect(page.get_by_role("heading", name=volume)).to_be_visible()
     expect(page.locator("#file-browser")).to_contain_text("This folder is empty.")
 
+    # Rename is a native popover under its button; Escape closes it and focus goes back.
+    toggle = page.locator(".vol-rename-toggle")
+    toggle.click()
+    rename = page.locator("#vol-rename")
+    expect(rename.get_by_label("New name")).to_be_visible()
+    both_themes(page, "volume-rename")
+    page.keyboard.press("Tab")
+    expect(rename.get_by_label("New name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(rename).to_be_hidden()
+    expect(toggle).to_be_focused()
+
     # Upload one file; it shows up in the browser.
     note = tmp_path / "note.txt"
     note.write_text("written from the browser\n")

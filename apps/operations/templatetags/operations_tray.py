@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.db.models import OuterRef, Q
 from django.utils import timezone
 
@@ -16,19 +17,22 @@ from apps.operations.registry import names_of
 register = template.Library()
 
 TRAY_SIZE = 6
-RECENT = timedelta(seconds=30)
-# A success stays in view this long, then settles behind the tray's toggle (still listed for
-# RECENT) so the tray never sits over the page for work that needs no attention.
+# A success stays in view this long, then settles behind the tray's toggle (still listed until
+# QUILTWEB_TRAY_RECENT_SECONDS have passed) so the tray never sits over the page for work that
+# needs no attention.
 SETTLE = timedelta(seconds=4)
 QUIET = (Status.SUCCEEDED, Status.CANCELLED)
 ACTIVE = (Status.ACCEPTED, Status.QUEUED, Status.RUNNING)
 
 
 def tray_items(actor: Any) -> list[dict[str, Any]]:
-    """What the tray shows: running or queued, plus anything finished in the last 30 s."""
+    """What the tray shows: running or queued, plus anything finished in the last 30 s
+    (QUILTWEB_TRAY_RECENT_SECONDS)."""
     if actor is None or actor.kind == "system":
         return []
-    recent = Q(finished_at__gte=timezone.now() - RECENT)
+    recent = Q(
+        finished_at__gte=timezone.now() - timedelta(seconds=settings.QUILTWEB_TRAY_RECENT_SECONDS)
+    )
     qs = Operation.objects.filter(Q(status__in=ACTIVE) | recent)
     # The caller's tenant only, admins included: the tray is about the work at hand; the
     # operations page shows admins every tenant.
