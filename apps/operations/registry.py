@@ -1,13 +1,20 @@
-"""Runner registry: one function per operation kind, registered by each app's `runners.py`.
+"""What the worker runs, registered by the apps above it in their `AppConfig.ready()`.
 
-A runner gets the claimed Operation and a `Progress` to report through; it returns the result
-dict or raises `OperationFailed`. The worker owns statuses, deadlines and cancellation.
+Runners: one function per operation kind, declared with `@runner` in each app's `runners.py`
+(its `ready()` imports that module). A runner gets the claimed Operation and a `Progress` to
+report through; it returns the result dict or raises `OperationFailed`. The worker owns
+statuses, deadlines and cancellation.
+
+Background tasks: `every()` registers a periodic task and `background()` a thread that the
+worker process starts next to its loop (the engine watcher, reconcile, the snapshot sweep), so
+`manage.py worker` never imports the apps that own them.
 """
 
 from __future__ import annotations
 
-import importlib
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -47,14 +54,6 @@ class Progress(Protocol):
 Runner = Callable[["Operation", Progress], dict[str, Any]]
 RUNNERS: dict[str, Runner] = {}
 
-# Apps whose `runners` module registers kinds; imported by the worker before it claims anything.
-RUNNER_MODULES = [
-    "apps.containers.runners",
-    "apps.snapshots.runners",
-    "apps.volumes.runners",
-    "apps.images.runners",
-]
-
 
 def runner(kind: str) -> Callable[[Runner], Runner]:
     def register(fn: Runner) -> Runner:
@@ -64,11 +63,39 @@ def runner(kind: str) -> Callable[[Runner], Runner]:
     return register
 
 
-def load_runners() -> dict[str, Runner]:
-    for module in RUNNER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-    return RUNNERS
+@dataclass(frozen=True)
+class Periodic:
+    """A task the worker process runs now and then every `seconds`, in a thread of its own."""
+
+    name: str
+    seconds: float
+    task: Callable[[], object]
+    # Follows the engine's events or reconciles records with it: `worker --no-watcher` skips it.
+    follows_engine: bool = False
+
+
+@dataclass(frozen=True)
+class Background:
+    """A thread the worker process starts; `start(stop)` builds it, and it ends when `stop` is set."""
+
+    name: str
+    start: Callable[[threading.Event], threading.Thread]
+    follows_engine: bool = False
+
+
+PERIODIC: dict[str, Periodic] = {}
+BACKGROUND: dict[str, Background] = {}
+
+
+def every(
+    seconds: float, task: Callable[[], object], *, name: str, follows_engine: bool = False
+) -> None:
+    """Register a periodic task (idempotent per `name`, as `ready()` may run more than once)."""
+    PERIODIC[name] = Periodic(name, seconds, task, follows_engine)
+
+
+def background(
+    name: str, start: Callable[[threading.Event], threading.Thread], *, follows_engine: bool = False
+) -> None:
+    """Register a thread the worker process starts (idempotent per `name`)."""
+    BACKGROUND[name] = Background(name, start, follows_engine)

@@ -22,12 +22,14 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from apps.core.api import engine_error_to_api
 from apps.core.errors import ApiError
 from apps.core.processes import pid_alive
 from apps.engine import errors as engine_errors
+from apps.events.models import Event
 from apps.operations.actions import publish_operation
-from apps.operations.models import Operation, Status, WorkerHeartbeat
-from apps.operations.registry import OperationCancelled, OperationFailed, load_runners
+from apps.operations.models import IdempotencyRecord, Operation, Status, WorkerHeartbeat
+from apps.operations.registry import RUNNERS, OperationCancelled, OperationFailed
 from apps.operations.wakeup import Doorbell
 
 log = logging.getLogger(__name__)
@@ -167,8 +169,6 @@ def _timeout_error(op: Operation) -> dict[str, Any]:
 
 
 def _engine_error(exc: engine_errors.EngineError) -> dict[str, Any]:
-    from apps.core.api import engine_error_to_api
-
     api_error = engine_error_to_api(exc)
     body = _error(api_error.error_code, api_error.error, api_error.details)
     if api_error.hint:
@@ -232,7 +232,7 @@ def finish(
 
 def run_operation(op: Operation) -> Operation:
     """Run a claimed operation's runner and record the outcome. Returns the refreshed row."""
-    runner = load_runners().get(op.kind)
+    runner = RUNNERS.get(op.kind)
     if runner is None:
         finish(
             op,
@@ -305,7 +305,6 @@ def run_operation(op: Operation) -> Operation:
 
 def run_once(worker_id: str) -> bool:
     """Claim and run one operation. True when one ran (tests use this to drive the queue)."""
-    load_runners()
     op = claim_next(worker_id)
     if op is None:
         return False
@@ -411,9 +410,6 @@ def expire_overdue() -> int:
 
 def housekeeping() -> None:
     """Keep operations 7 days, events and idempotency keys 24 h (spec 1.4, 2.4)."""
-    from apps.events.models import Event
-    from apps.operations.models import IdempotencyRecord
-
     now = timezone.now()
     Operation.objects.filter(finished_at__lt=now - timedelta(days=7)).delete()
     IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()

@@ -1,17 +1,15 @@
 """`manage.py worker`: claim and run operations, follow engine events, keep the tables tidy.
 
-Threads: the main thread claims and runs operations one at a time; a heartbeat thread beats every
-5 s (also during long runners) and times out overdue operations; a housekeeping thread
-reconciles container records with the engine every 30 s, fails orphans of dead workers and
-deletes old rows every 60 s; the engine watcher follows Docker's events. SIGTERM or SIGINT lets
-the current operation finish, then the worker exits.
+Threads: the main thread claims and runs operations one at a time; a heartbeat thread beats every 5 s (also during long runners) and times
+out overdue operations; a housekeeping thread fails orphans of dead workers and deletes old
+rows every 60 s; and each task the apps above registered (apps/operations/registry.py: the
+engine watcher and reconcile from containers, the snapshot sweep) runs in a thread of its own.
+SIGTERM or SIGINT lets the current operation finish, then the worker exits.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import signal
 import threading
 import time
@@ -24,11 +22,11 @@ from django.utils import timezone
 
 from apps.engine.errors import EngineError
 from apps.operations import wakeup, worker
-from apps.operations.registry import load_runners
+from apps.operations.models import WorkerHeartbeat
+from apps.operations.registry import BACKGROUND, PERIODIC
 
 log = logging.getLogger("quiltweb.worker")
 
-RECONCILE_SECONDS = 30.0
 HOUSEKEEPING_SECONDS = 60.0
 
 
@@ -52,22 +50,6 @@ def _every(stop: threading.Event, seconds: float, tasks: list[Callable[[], Any]]
 
 def _name(task: Callable[[], Any]) -> str:
     return str(getattr(task, "__name__", task))
-
-
-def _sweep_snapshots() -> None:
-    try:
-        sweeper = importlib.import_module("apps.snapshots.sweeper")
-    except ModuleNotFoundError as exc:
-        if exc.name != "apps.snapshots.sweeper":
-            raise
-        return
-    sweeper.sweep()
-
-
-def _reconcile() -> None:
-    from apps.events.reconcile import reconcile
-
-    reconcile()
 
 
 class Command(BaseCommand):
@@ -95,14 +77,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
 
-        # Extra runner modules (tests register their own kinds this way).
-        for module in filter(None, os.environ.get("QUILTWEB_RUNNER_MODULES", "").split(",")):
-            importlib.import_module(module.strip())
-        load_runners()
         worker.heartbeat(worker_id, started_at)
         settled = worker.settle_orphans(worker_id)
         log.info("worker %s started; %d orphaned operations failed", worker_id, settled)
 
+        with_engine = not options["no_watcher"]
         threads = [
             threading.Thread(
                 target=_every,
@@ -119,28 +98,22 @@ class Command(BaseCommand):
                 args=(
                     stop,
                     HOUSEKEEPING_SECONDS,
-                    [
-                        lambda: worker.settle_orphans(worker_id),
-                        _sweep_snapshots,
-                        worker.housekeeping,
-                    ],
+                    [lambda: worker.settle_orphans(worker_id), worker.housekeeping],
                 ),
                 name="housekeeping",
                 daemon=True,
             ),
         ]
-        if not options["no_watcher"]:
-            from apps.events.watcher import EngineWatcher
-
-            threads.append(
-                threading.Thread(
-                    target=_every,
-                    args=(stop, RECONCILE_SECONDS, [_reconcile]),
-                    name="reconcile",
-                    daemon=True,
-                )
+        threads += [
+            threading.Thread(
+                target=_every, args=(stop, p.seconds, [p.task]), name=p.name, daemon=True
             )
-            threads.append(EngineWatcher(stop))
+            for p in PERIODIC.values()
+            if with_engine or not p.follows_engine
+        ]
+        threads += [
+            b.start(stop) for b in BACKGROUND.values() if with_engine or not b.follows_engine
+        ]
         for thread in threads:
             thread.start()
 
@@ -149,7 +122,5 @@ class Command(BaseCommand):
         deadline = time.monotonic() + 2
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        from apps.operations.models import WorkerHeartbeat
-
         WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
         log.info("worker %s stopped", worker_id)
