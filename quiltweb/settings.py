@@ -249,9 +249,6 @@ QUILTWEB_TERMINAL_GLOBAL = env_int("QUILTWEB_TERMINAL_GLOBAL", 200)
 QUILTWEB_TERMINAL_GRACE_SECONDS = env_int("QUILTWEB_TERMINAL_GRACE_SECONDS", 300)
 QUILTWEB_TERMINAL_IDLE_SECONDS = env_int("QUILTWEB_TERMINAL_IDLE_SECONDS", 1800)
 QUILTWEB_TERMINAL_RECORD = env_bool("QUILTWEB_TERMINAL_RECORD", False)
-# The idle worker looks for queued operations this often: one indexed SELECT, so 20 a second
-# costs nothing and keeps the queue wait of a 202 route near 25 ms.
-QUILTWEB_WORKER_POLL_SECONDS = float(os.environ.get("QUILTWEB_WORKER_POLL_SECONDS", "0.05"))
 QUILTWEB_PAGE_SIZE = 50
 # The cycle collector's first threshold while a request builds a large list (apps.core.gcpause;
 # CPython's default is 700 and stays in force elsewhere); 0 leaves it alone.

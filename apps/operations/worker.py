@@ -18,7 +18,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -30,7 +29,7 @@ from apps.events.models import Event
 from apps.operations.actions import publish_operation
 from apps.operations.models import IdempotencyRecord, Operation, Status, WorkerHeartbeat
 from apps.operations.registry import RUNNERS, OperationCancelled, OperationFailed
-from apps.operations.wakeup import Doorbell
+from apps.operations.wakeup import Doorbell, ring
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,11 @@ HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_STALE = timedelta(seconds=30)
 # On this host we also ask the kernel whether the pid lives; an older beat still means dead.
 HEARTBEAT_STALE_LOCAL = timedelta(seconds=60)
+# A worker loop that failed claims again after this long, rung or not.
+RETRY_SECONDS = 1.0
+# A queued operation this old may never have been rung for (its submitter died between its
+# commit and its ring): housekeeping rings again, which costs a busy worker nothing.
+UNRUNG_AFTER = timedelta(seconds=30)
 
 
 class DeadlineExceeded(OperationCancelled):
@@ -409,27 +413,29 @@ def expire_overdue() -> int:
 
 
 def housekeeping() -> None:
-    """Keep operations 7 days, events and idempotency keys 24 h (spec 1.4, 2.4)."""
+    """Keep operations 7 days, events and idempotency keys 24 h (spec 1.4, 2.4); ring for
+    operations whose submitter died between its commit and its ring."""
     now = timezone.now()
     Operation.objects.filter(finished_at__lt=now - timedelta(days=7)).delete()
     IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     Event.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     WorkerHeartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()
+    if Operation.objects.filter(status=Status.QUEUED, created_at__lt=now - UNRUNG_AFTER).exists():
+        ring()
 
 
-def serve(worker_id: str, stop: threading.Event, doorbell: Doorbell | None = None) -> None:
-    """Claim and run operations until `stop` is set. Between polls it waits on `doorbell`,
-    which `submit()` rings, so queued work starts at once rather than at the next poll."""
-    poll = settings.QUILTWEB_WORKER_POLL_SECONDS
+def serve(worker_id: str, stop: threading.Event, doorbell: Doorbell) -> None:
+    """Claim and run operations until `stop` is set; when none is queued, sleep until the
+    doorbell rings (`submit()` rings it on commit; a stop calls `doorbell.wake()`)."""
     while not stop.is_set():
         close_old_connections()
         try:
             ran = run_once(worker_id)
+            failed = False
         except Exception:
             log.exception("worker loop error")
-            ran = False
+            ran, failed = False, True
         if not ran and not stop.is_set():
-            if doorbell is not None and doorbell.sock is not None:
-                doorbell.wait(poll)
-            else:
-                stop.wait(poll)
+            # After a failure (the database unavailable, say) look again soon: the operation
+            # that was rung for may still be queued.
+            doorbell.wait(RETRY_SECONDS if failed else None)

@@ -1,6 +1,7 @@
 """`manage.py worker`: claim and run operations, follow engine events, keep the tables tidy.
 
-Threads: the main thread claims and runs operations one at a time; a heartbeat thread beats every 5 s (also during long runners) and times
+Threads: the main thread claims and runs operations one at a time and sleeps on its doorbell
+when none is queued; a heartbeat thread beats every 5 s (also during long runners) and times
 out overdue operations; a housekeeping thread fails orphans of dead workers and deletes old
 rows every 60 s; and each task the apps above registered (apps/operations/registry.py: the
 engine watcher and reconcile from containers, the snapshot sweep) runs in a thread of its own.
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
@@ -67,12 +68,15 @@ class Command(BaseCommand):
         worker_id = worker.new_worker_id()
         started_at = timezone.now()
 
-        doorbell = wakeup.Doorbell()  # submit() rings it: queued work starts at once
+        try:
+            doorbell = wakeup.Doorbell()  # submit() rings it: queued work starts at once
+        except wakeup.DoorbellUnavailable as exc:
+            raise CommandError(str(exc)) from exc
 
         def request_stop(signum: int, frame: Any) -> None:
             log.info("worker %s: signal %s, finishing the current operation", worker_id, signum)
             stop.set()
-            doorbell.wake()  # end a wait between polls now
+            doorbell.wake()  # end a wait for the doorbell now
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
