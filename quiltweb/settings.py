@@ -253,9 +253,6 @@ QUILTWEB_TERMINAL_RECORD = env_bool("QUILTWEB_TERMINAL_RECORD", False)
 # How long a finished operation stays listed in the operations tray (the browser tests shorten
 # it so an emptied tray is seen in seconds, not half a minute).
 QUILTWEB_TRAY_RECENT_SECONDS = env_int("QUILTWEB_TRAY_RECENT_SECONDS", 30)
-# The idle worker looks for queued operations this often: one indexed SELECT, so 20 a second
-# costs nothing and keeps the queue wait of a 202 route near 25 ms.
-QUILTWEB_WORKER_POLL_SECONDS = float(os.environ.get("QUILTWEB_WORKER_POLL_SECONDS", "0.05"))
 QUILTWEB_PAGE_SIZE = 50
 # The cycle collector's first threshold while a request builds a large list (apps.core.gcpause;
 # CPython's default is 700 and stays in force elsewhere); 0 leaves it alone.

@@ -425,25 +425,6 @@ class Engine:
             stdin_data=stdin_data,
         )
 
-    def exec_stream(
-        self,
-        container_id: str,
-        argv: list[str],
-        *,
-        environment: dict[str, str] | None = None,
-        workdir: str | None = None,
-    ) -> tuple[str, Iterator[tuple[int, bytes]]]:
-        """Start argv and return (exec id, iterator of (stream 1|2, chunk)); the caller kills on exit."""
-        from apps.engine.rawexec import stream_exec
-
-        exec_id = self.exec_create(container_id, argv, environment=environment, workdir=workdir)
-        return exec_id, stream_exec(self, exec_id)
-
-    def kill_exec(self, exec_id: str) -> None:
-        from apps.engine.rawexec import kill_exec_tree
-
-        kill_exec_tree(self, exec_id)
-
     # -- images --------------------------------------------------------------------------------
 
     @translated

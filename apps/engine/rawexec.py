@@ -15,7 +15,6 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -195,29 +194,6 @@ def _exit_code(engine: Engine, exec_id: str) -> int | None:
             return int(code) if code is not None else None
         time.sleep(0.005)
     return None
-
-
-def stream_exec(engine: Engine, exec_id: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (stream, chunk) as the exec produces output; stream 0 with b"" means it ended.
-
-    Closing the generator early kills the exec's processes (a client went away).
-    """
-    sock, rest = open_exec(engine, exec_id)
-    reader = FrameReader()
-    finished = False
-    try:
-        yield from reader.feed(rest)
-        sock.settimeout(None)
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            yield from reader.feed(chunk)
-        finished = True
-    finally:
-        sock.close()
-        if not finished:
-            kill_exec_tree(engine, exec_id)
 
 
 def exec_exit_code(engine: Engine, exec_id: str) -> int | None:

@@ -63,11 +63,6 @@ def runner(kind: str) -> Callable[[Runner], Runner]:
     return register
 
 
-def load_runners() -> dict[str, Runner]:
-    """Every registered kind (the apps' `ready()` imported their runners at start-up)."""
-    return RUNNERS
-
-
 Task = Callable[[], Any]
 
 

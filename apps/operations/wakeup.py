@@ -1,9 +1,12 @@
-"""Wake the worker as soon as an operation is queued, instead of at its next poll.
+"""The worker's one wake-up: a doorbell that `ring()` sounds when an operation is queued.
 
-Each worker on this machine binds a datagram socket in the state directory; `ring()`, called
-when an operation is committed, sends one byte to every such socket. A worker waiting between
-polls returns at once. Polling stays as it was, so a worker elsewhere (a shared PostgreSQL) or
-a lost datagram only costs the poll interval. Nothing here is needed for correctness.
+Each worker binds a datagram socket in the state directory and sleeps on it between
+operations; `ring()`, called when an operation is committed, sends one byte to every such
+socket. Every web and worker process of a deployment shares the state directory (it holds the
+generated secret key and the default SQLite file; `bin/quiltweb` starts them all with the same
+one), so any process's ring reaches every worker.
+A ring sent while the worker is busy waits in its socket, so none is lost between two claims.
+Why a doorbell and no poll: docs/architecture.md, "Processes".
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-# sun_path holds 108 bytes; a deeper state directory just means no doorbell (polling only).
+# sun_path holds 108 bytes, with room for the file name.
 _MAX_SOCKET_PATH = 100
+
+
+class DoorbellUnavailable(OSError):
+    """The worker cannot bind its doorbell, so nothing could wake it: it must not start."""
 
 
 def _directory() -> Path:
@@ -28,15 +35,15 @@ def _directory() -> Path:
 
 
 class Doorbell:
-    """A worker's socket. `wait(timeout)` returns early, with True, when someone rang."""
+    """A worker's socket. `wait(timeout)` returns True when someone rang (or `wake()` was called)."""
 
     def __init__(self) -> None:
-        self.path: Path | None = None
-        self.sock: socket.socket | None = None
         path = _directory() / f"{os.getpid()}.sock"
         if len(str(path)) > _MAX_SOCKET_PATH:
-            log.info("state directory too deep for a doorbell socket; the worker only polls")
-            return
+            raise DoorbellUnavailable(
+                f"the worker's doorbell socket path {path} is longer than {_MAX_SOCKET_PATH} "
+                "bytes; set QUILTWEB_STATE_DIR to a shorter directory"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -45,11 +52,12 @@ class Doorbell:
             sock.bind(str(path))
             sock.setblocking(False)
         except OSError as exc:
-            log.info("no doorbell socket (%s); the worker only polls", exc)
-            return
-        self.path, self.sock = path, sock
+            raise DoorbellUnavailable(f"cannot bind the worker's doorbell {path}: {exc}") from exc
+        self.path: Path | None = path
+        self.sock: socket.socket | None = sock
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until a ring (True) or `timeout` seconds (False); None waits for a ring."""
         if self.sock is None:
             return False
         readable, _, _ = select.select([self.sock], [], [], timeout)
@@ -77,7 +85,7 @@ class Doorbell:
 
 
 def ring() -> None:
-    """Tell every worker on this machine that an operation is waiting (never raises)."""
+    """Tell every worker that an operation is waiting (never raises)."""
     directory = _directory()
     try:
         targets = list(directory.glob("*.sock"))
@@ -95,4 +103,4 @@ def ring() -> None:
                 with contextlib.suppress(OSError):
                     target.unlink()
             except OSError:
-                pass  # a full queue has been rung already; anything else: it polls anyway
+                pass  # a full queue: that worker has rings waiting already

@@ -18,17 +18,18 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from apps.core.api import engine_error_to_api
 from apps.core.errors import ApiError
 from apps.core.processes import pid_alive
 from apps.engine import errors as engine_errors
+from apps.events.models import Event
 from apps.operations.actions import publish_operation
-from apps.operations.models import Operation, Status, WorkerHeartbeat
-from apps.operations.registry import OperationCancelled, OperationFailed, load_runners
-from apps.operations.wakeup import Doorbell
+from apps.operations.models import IdempotencyRecord, Operation, Status, WorkerHeartbeat
+from apps.operations.registry import RUNNERS, OperationCancelled, OperationFailed
+from apps.operations.wakeup import Doorbell, ring
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_STALE = timedelta(seconds=30)
 # On this host we also ask the kernel whether the pid lives; an older beat still means dead.
 HEARTBEAT_STALE_LOCAL = timedelta(seconds=60)
+# A worker loop that failed claims again after this long, rung or not.
+RETRY_SECONDS = 1.0
+# A queued operation this old may never have been rung for (its submitter died between its
+# commit and its ring): housekeeping rings again, which costs a busy worker nothing.
+UNRUNG_AFTER = timedelta(seconds=30)
 
 
 class DeadlineExceeded(OperationCancelled):
@@ -167,8 +173,6 @@ def _timeout_error(op: Operation) -> dict[str, Any]:
 
 
 def _engine_error(exc: engine_errors.EngineError) -> dict[str, Any]:
-    from apps.core.api import engine_error_to_api
-
     api_error = engine_error_to_api(exc)
     body = _error(api_error.error_code, api_error.error, api_error.details)
     if api_error.hint:
@@ -232,7 +236,7 @@ def finish(
 
 def run_operation(op: Operation) -> Operation:
     """Run a claimed operation's runner and record the outcome. Returns the refreshed row."""
-    runner = load_runners().get(op.kind)
+    runner = RUNNERS.get(op.kind)
     if runner is None:
         finish(
             op,
@@ -305,7 +309,6 @@ def run_operation(op: Operation) -> Operation:
 
 def run_once(worker_id: str) -> bool:
     """Claim and run one operation. True when one ran (tests use this to drive the queue)."""
-    load_runners()
     op = claim_next(worker_id)
     if op is None:
         return False
@@ -410,30 +413,29 @@ def expire_overdue() -> int:
 
 
 def housekeeping() -> None:
-    """Keep operations 7 days, events and idempotency keys 24 h (spec 1.4, 2.4)."""
-    from apps.events.models import Event
-    from apps.operations.models import IdempotencyRecord
-
+    """Keep operations 7 days, events and idempotency keys 24 h (spec 1.4, 2.4); ring for
+    operations whose submitter died between its commit and its ring."""
     now = timezone.now()
     Operation.objects.filter(finished_at__lt=now - timedelta(days=7)).delete()
     IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     Event.objects.filter(created_at__lt=now - timedelta(hours=24)).delete()
     WorkerHeartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()
+    if Operation.objects.filter(status=Status.QUEUED, created_at__lt=now - UNRUNG_AFTER).exists():
+        ring()
 
 
-def serve(worker_id: str, stop: threading.Event, doorbell: Doorbell | None = None) -> None:
-    """Claim and run operations until `stop` is set. Between polls it waits on `doorbell`,
-    which `submit()` rings, so queued work starts at once rather than at the next poll."""
-    poll = settings.QUILTWEB_WORKER_POLL_SECONDS
+def serve(worker_id: str, stop: threading.Event, doorbell: Doorbell) -> None:
+    """Claim and run operations until `stop` is set; when none is queued, sleep until the
+    doorbell rings (`submit()` rings it on commit; a stop calls `doorbell.wake()`)."""
     while not stop.is_set():
         close_old_connections()
         try:
             ran = run_once(worker_id)
+            failed = False
         except Exception:
             log.exception("worker loop error")
-            ran = False
+            ran, failed = False, True
         if not ran and not stop.is_set():
-            if doorbell is not None and doorbell.sock is not None:
-                doorbell.wait(poll)
-            else:
-                stop.wait(poll)
+            # After a failure (the database unavailable, say) look again soon: the operation
+            # that was rung for may still be queued.
+            doorbell.wait(RETRY_SECONDS if failed else None)

@@ -57,7 +57,7 @@ class FileDb:
 
     def worker(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--no-watcher", *args],
+            [sys.executable, "-m", "tests.operations.run_worker", "--no-watcher", *args],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -95,8 +95,6 @@ def _env(db_path: Path) -> dict[str, str]:
         **os.environ,
         "QUILTWEB_DB": str(db_path),
         "QUILTWEB_INSTANCE": settings.QUILTWEB_INSTANCE,
-        "QUILTWEB_RUNNER_MODULES": "tests.operations.fake_runners",
-        "QUILTWEB_WORKER_POLL_SECONDS": "0.05",
     }
     env.pop("DATABASE_URL", None)  # worker processes share a SQLite file, whatever the suite uses
     return env

@@ -1,5 +1,5 @@
-"""Test-only runner kinds. Imported by tests, and by worker subprocesses through
-QUILTWEB_RUNNER_MODULES, so production code registers no fake kinds."""
+"""Test-only runner kinds. Imported by tests, and by worker subprocesses started through
+tests/operations/run_worker.py, so production code registers no fake kinds."""
 
 from __future__ import annotations
 

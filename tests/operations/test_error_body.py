@@ -11,7 +11,7 @@ from apps.accounts.actor import SYSTEM
 from apps.engine import errors as engine_errors
 from apps.operations import actions, models, worker
 from apps.operations.models import Operation, Status
-from apps.operations.registry import RUNNERS, load_runners
+from apps.operations.registry import RUNNERS
 from tests.operations import fake_runners
 from tests.operations.fake_runners import OPERATION_FIELDS
 
@@ -21,7 +21,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def failing_pull(monkeypatch):
     """`image_pull` runs the failing fake runner, so a real 202 route queues a failure."""
-    load_runners()
     monkeypatch.setitem(RUNNERS, "image_pull", fake_runners.run_test_fail)
 
 
@@ -104,7 +103,6 @@ def failed_with(make_op, monkeypatch, error: Exception, request_id: str) -> Oper
     def run_raising(op, progress):
         raise error
 
-    load_runners()
     monkeypatch.setitem(RUNNERS, "test_raising", run_raising)
     op = make_op("test_raising")
     Operation.objects.filter(pk=op.pk).update(request_id=request_id)

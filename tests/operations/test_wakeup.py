@@ -1,16 +1,20 @@
-"""Queued operations wake the worker at once instead of waiting for its next poll."""
+"""The doorbell is the worker's one wake-up: queued operations ring it, an idle worker sleeps on it."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
-from apps.operations import wakeup
+from apps.operations import wakeup, worker
+from apps.operations.models import Operation
 from tests.operations.test_worker_process import TERMINAL, stop, wait_for
 
 
@@ -50,17 +54,71 @@ def test_a_ring_with_no_worker_is_harmless(state_dir: Path) -> None:
     wakeup.ring()
 
 
-def test_a_deep_state_directory_means_polling_only(settings: pytest.FixtureRequest) -> None:
+def test_a_deep_state_directory_is_refused(settings: pytest.FixtureRequest) -> None:
     settings.STATE_DIR = Path("/tmp") / ("d" * 120)  # type: ignore[attr-defined]
+    with pytest.raises(wakeup.DoorbellUnavailable, match="QUILTWEB_STATE_DIR"):
+        wakeup.Doorbell()
+
+
+def test_the_worker_does_not_start_without_its_doorbell(settings: pytest.FixtureRequest) -> None:
+    # Nothing else would ever wake it: refusing beats a worker that never runs anything.
+    settings.STATE_DIR = Path("/tmp") / ("d" * 120)  # type: ignore[attr-defined]
+    with pytest.raises(CommandError, match="doorbell"):
+        call_command("worker", "--no-watcher")
+
+
+class _Bell:
+    """Records how the loop waits; the first wait stops the loop."""
+
+    def __init__(self, stop_event: threading.Event) -> None:
+        self.stop = stop_event
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        self.stop.set()
+        return True
+
+
+@pytest.mark.django_db
+def test_an_idle_worker_sleeps_until_rung_without_polling() -> None:
+    stop_event = threading.Event()
+    bell = _Bell(stop_event)
+    worker.serve("w-idle", stop_event, bell)  # type: ignore[arg-type]
+    assert bell.timeouts == [None]
+
+
+@pytest.mark.django_db
+def test_after_a_loop_error_the_worker_looks_again_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(worker_id: str) -> bool:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(worker, "run_once", broken)
+    stop_event = threading.Event()
+    bell = _Bell(stop_event)
+    worker.serve("w-error", stop_event, bell)  # type: ignore[arg-type]
+    assert bell.timeouts == [worker.RETRY_SECONDS]
+
+
+@pytest.mark.django_db
+def test_housekeeping_rings_for_an_operation_nobody_rang_for(state_dir: Path, make_op) -> None:
     bell = wakeup.Doorbell()
-    assert bell.sock is None and bell.wait(0.01) is False
-    bell.close()
+    try:
+        op = make_op()  # inside the test's transaction: its on-commit ring never happens
+        worker.housekeeping()
+        assert bell.wait(0.01) is False  # a fresh operation: its ring may still be on its way
+        Operation.objects.filter(pk=op.pk).update(
+            created_at=op.created_at - worker.UNRUNG_AFTER - timedelta(seconds=1)
+        )
+        worker.housekeeping()
+        assert bell.wait(5) is True
+    finally:
+        bell.close()
 
 
-def test_the_worker_starts_queued_work_when_rung_not_at_its_poll(file_db, state_dir: Path) -> None:
-    # A one-minute poll: the operation can only finish within the wait below if the ring woke
-    # the worker.
-    file_db.env["QUILTWEB_WORKER_POLL_SECONDS"] = "60"
+def test_the_worker_starts_queued_work_when_rung(file_db, state_dir: Path) -> None:
+    # No poll: the operation, queued by another process, finishes only if its ring woke the
+    # worker.
     file_db.env["QUILTWEB_STATE_DIR"] = str(state_dir)
     proc = file_db.worker()
     try:

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.operations.models import Operation, Status
-from apps.operations.registry import OperationFailed, load_runners
+from apps.operations.registry import RUNNERS, OperationFailed
 
 
 class RecordingProgress:
@@ -30,7 +30,7 @@ def _run_directly(op: Operation) -> RecordingProgress:
     progress = RecordingProgress(op)
     Operation.objects.filter(pk=op.pk).update(status=Status.RUNNING, started_at=timezone.now())
     try:
-        result = load_runners()[op.kind](op, progress)
+        result = RUNNERS[op.kind](op, progress)
     except OperationFailed as exc:
         Operation.objects.filter(pk=op.pk).update(
             status=Status.FAILED,

@@ -1,32 +1,31 @@
 """`manage.py worker`: claim and run operations, follow engine events, keep the tables tidy.
 
-Threads: the main thread claims and runs operations one at a time; a heartbeat thread beats every
-5 s (also during long runners) and times out overdue operations; a housekeeping thread fails
-orphans of dead workers, runs the apps' housekeeping tasks (the snapshot sweep) and deletes old
-rows every 60 s; the apps' engine tasks and threads (containers: reconcile every 30 s and the
-engine watcher, apps.operations.registry) follow Docker's events. SIGTERM or SIGINT lets the
-current operation finish, then the worker exits.
+Threads: the main thread claims and runs operations one at a time and sleeps on its doorbell
+when none is queued; a heartbeat thread beats every 5 s (also during long runners) and times
+out overdue operations; a housekeeping thread fails orphans of dead workers and deletes old
+rows every 60 s (with the apps' housekeeping tasks: the snapshot sweep); the apps' engine
+tasks and threads (containers: reconcile every 30 s and the engine watcher,
+apps.operations.registry) follow Docker's events.
+SIGTERM or SIGINT lets the current operation finish, then the worker exits.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from apps.engine.errors import EngineError
 from apps.operations import wakeup, worker
 from apps.operations.models import WorkerHeartbeat
-from apps.operations.registry import ENGINE_TASKS, ENGINE_THREADS, HOUSEKEEPING, load_runners
+from apps.operations.registry import ENGINE_TASKS, ENGINE_THREADS, HOUSEKEEPING
 
 log = logging.getLogger("quiltweb.worker")
 
@@ -70,20 +69,19 @@ class Command(BaseCommand):
         worker_id = worker.new_worker_id()
         started_at = timezone.now()
 
-        doorbell = wakeup.Doorbell()  # submit() rings it: queued work starts at once
+        try:
+            doorbell = wakeup.Doorbell()  # submit() rings it: queued work starts at once
+        except wakeup.DoorbellUnavailable as exc:
+            raise CommandError(str(exc)) from exc
 
         def request_stop(signum: int, frame: Any) -> None:
             log.info("worker %s: signal %s, finishing the current operation", worker_id, signum)
             stop.set()
-            doorbell.wake()  # end a wait between polls now
+            doorbell.wake()  # end a wait for the doorbell now
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
 
-        # Extra runner modules (tests register their own kinds this way).
-        for module in filter(None, os.environ.get("QUILTWEB_RUNNER_MODULES", "").split(",")):
-            importlib.import_module(module.strip())
-        load_runners()
         worker.heartbeat(worker_id, started_at)
         settled = worker.settle_orphans(worker_id)
         log.info("worker %s started; %d orphaned operations failed", worker_id, settled)
