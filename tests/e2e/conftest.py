@@ -201,8 +201,7 @@ def live() -> Iterator[Live]:
         assert match, out
         live.admin_key = match.group(1)
 
-        if (ROOT / "apps/operations/management/commands/worker.py").exists():
-            live.procs.append(start_worker(env, workdir / "worker.log"))
+        live.procs.append(start_worker(env, workdir / "worker.log"))
         live.procs.insert(0, start_daphne(port, env, workdir / "daphne.log"))
         yield live
     finally:
