@@ -2,12 +2,15 @@
 
 Anything that learns the answer first-hand (a health probe, a view that caught
 EngineUnavailable) records it with `record_engine_result`, so the banner never lags behind.
+A change of answer is announced on the bus (`engine_lost` / `engine_back`, apps/core/bus.py)
+once, by the process that saw it.
 """
 
 import threading
 import time
 from dataclasses import dataclass
 
+from apps.core import bus
 from apps.engine.client import engine
 from apps.engine.errors import EngineError
 
@@ -41,7 +44,13 @@ def record_engine_result(reachable: bool, detail: str) -> EngineStatus:
     global _cached
     status = EngineStatus(reachable, detail[:200], time.monotonic())
     with _lock:
+        before = _cached
         _cached = status
+    if before is not None and before.reachable != reachable:
+        if reachable:
+            bus.announce(bus.engine_back)
+        else:
+            bus.announce(bus.engine_lost, reason=status.detail)
     return status
 
 

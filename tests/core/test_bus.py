@@ -50,3 +50,31 @@ def test_it_announces_to_no_one_without_error() -> None:
 def test_it_has_the_terminals_listening(signal: Signal, uid: str) -> None:
     # Connected once, in TerminalsConfig.ready(), under its dispatch_uid.
     assert any(entry[0][0] == uid for entry in signal.receivers)
+
+
+def test_the_engine_state_announces_a_change_of_answer_once() -> None:
+    from apps.core import bus, engine_state
+
+    heard: list[tuple[str, dict[str, Any]]] = []
+
+    def lost(sender: Any, **kwargs: Any) -> None:
+        heard.append(("lost", kwargs))
+
+    def back(sender: Any, **kwargs: Any) -> None:
+        heard.append(("back", kwargs))
+
+    bus.engine_lost.connect(lost, dispatch_uid="test.lost")
+    bus.engine_back.connect(back, dispatch_uid="test.back")
+    try:
+        engine_state.reset()
+        engine_state.record_engine_result(True, "")
+        engine_state.record_engine_result(True, "")
+        engine_state.record_engine_result(False, "connection refused")
+        engine_state.record_engine_result(False, "connection refused")
+        engine_state.record_engine_result(True, "")
+    finally:
+        bus.engine_lost.disconnect(dispatch_uid="test.lost")
+        bus.engine_back.disconnect(dispatch_uid="test.back")
+        engine_state.reset()
+    assert [name for name, _ in heard] == ["lost", "back"]
+    assert heard[0][1]["reason"] == "connection refused"
