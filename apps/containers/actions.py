@@ -20,7 +20,7 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry, Tenant
-from apps.containers import jobs
+from apps.containers import jobs, verbs
 from apps.containers.access import Target, managed_labels
 from apps.containers.models import (
     LABEL_NAME,
@@ -383,7 +383,7 @@ def create_from_runtime(
 
 def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
     """SIGTERM, then SIGKILL after `timeout_seconds`; a no-op unless running, paused or restarting."""
-    if target.info.state not in ("running", "paused", "restarting"):
+    if not verbs.allows("stop", target.info.state):
         return target
     engine().stop(target.id, timeout=timeout_seconds)
     refresh(target)
@@ -400,7 +400,7 @@ def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
 def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
     """Send a signal to the main process; allowed from `running` or `paused`."""
     sig = normalise_signal(signal, KILL_SIGNALS)
-    if target.info.state not in ("running", "paused"):
+    if not verbs.allows("kill", target.info.state):
         raise _invalid_state(
             target.info, f"cannot kill a container that is {api_state(target.info.state)}"
         )
@@ -904,17 +904,15 @@ def _route(target_id: str, verb: str) -> str:
 
 def request_start(request: HttpRequest, target: Target, body: Any) -> Operation:
     """Queue a `start`; allowed from `created` or `exited` (409 INVALID_STATE otherwise)."""
-    return _request_lifecycle(request, target, body, "start", ("created", "exited"))
+    return _request_lifecycle(request, target, body, "start")
 
 
 def request_resume(request: HttpRequest, target: Target, body: Any) -> Operation:
     """Queue a `resume`; allowed from `paused`, `exited` or `created`."""
-    return _request_lifecycle(request, target, body, "resume", ("paused", "exited", "created"))
+    return _request_lifecycle(request, target, body, "resume")
 
 
-def _request_lifecycle(
-    request: HttpRequest, target: Target, body: Any, kind: str, allowed: tuple[str, ...]
-) -> Operation:
+def _request_lifecycle(request: HttpRequest, target: Target, body: Any, kind: str) -> Operation:
     from apps.operations.actions import replay
 
     route = _route(target.id, kind)
@@ -922,6 +920,7 @@ def _request_lifecycle(
     if existing is not None:
         return existing
     state = api_state(target.info.state)
+    allowed = verbs.ALLOWED[kind]
     if state not in allowed:
         raise _invalid_state(
             target.info,
@@ -1008,7 +1007,7 @@ def request_kill(request: HttpRequest, target: Target, body: Any, *, signal: Any
     if existing is not None:
         return existing
     sig = normalise_signal(signal, KILL_SIGNALS)
-    if target.info.state not in ("running", "paused"):
+    if not verbs.allows("kill", target.info.state):
         raise _invalid_state(
             target.info, f"cannot kill a container that is {api_state(target.info.state)}"
         )
