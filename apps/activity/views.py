@@ -16,10 +16,11 @@ from apps.accounts.models import AuditEntry
 from apps.activity import queries
 from apps.containers.access import get_container_for_page
 from apps.containers.models import argv_text
+from apps.containers.page import render_tab
+from apps.core.http import AuthedRequest
 
 PAGE_SIZE = 50
 LIST_TEMPLATE = "activity/list.html"
-PANEL_TEMPLATE = "activity/container_panel.html"
 
 
 def _htmx(request: HttpRequest) -> bool:
@@ -116,7 +117,7 @@ def _short(value: Any) -> str:
 
 
 @require_GET
-def activity_list(request: HttpRequest) -> HttpResponse:
+def activity_list(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     filters = queries.parse_filters(request.GET)
     qs = queries.apply(queries.visible(actor), filters)
@@ -131,12 +132,11 @@ def activity_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
-    from apps.containers.views import detail_context
-
+def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
+    """The container page's Activity tab (registered in apps.py)."""
     target = get_container_for_page(request, container_id, "viewer")
-    ctx = detail_context(request, target)
-    ctx["tab"] = "activity"
-    ctx["panel_url"] = f"/containers/{target.id}/activity"
-    ctx.update(_page(request, queries.for_container(target.actor, target.id), target.actor))
-    return render(request, PANEL_TEMPLATE, ctx)
+    ctx = {
+        "panel_url": f"/containers/{target.id}/activity",
+        **_page(request, queries.for_container(target.actor, target.id), target.actor),
+    }
+    return render_tab(request, target, "activity", ctx)

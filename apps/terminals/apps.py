@@ -9,6 +9,12 @@ class TerminalsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
+
+        from apps.containers.tabs import register_tab
+
+        register_tab(
+            "terminal", "Terminal", "terminals:container_panel", "terminals/panel.html", order=70
+        )
         from django.db.models.signals import post_save
 
         from apps.accounts.models import Profile
