@@ -17,7 +17,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError, error_text
 from apps.core.http import AuthedRequest
-from apps.core.pages import PageFailure, page_errors
+from apps.core.pages import PageFailure, attempt, page_errors
 from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse, split_tag
@@ -47,21 +47,22 @@ def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     ctx["debian_ok"], ctx["debian_why"] = debian.available()
     query = request.GET.get("q", "").strip()
     ctx["q"] = query
-    try:
-        images = listing.list_images(actor, include_snapshots=include)
-        ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
-        if query:
-            images = [i for i in images if query in i["reference"]]
-        page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
-        for entry in page.object_list:
-            entry["protected"] = is_protected(entry["repository"])
-        ctx["images"] = page.object_list
-        ctx["page"] = page
-        ctx["page_query"] = urlencode(
-            {k: v for k, v in (("q", query), ("include_snapshots", "1" if include else "")) if v}
-        )
-    except engine_errors.EngineError as exc:
-        ctx["engine_error"] = error_text(exc)
+    images, failure = attempt(listing.list_images, actor, include_snapshots=include)
+    if failure is not None:
+        ctx["engine_error"] = error_text(failure)
+        return ctx
+    assert images is not None
+    ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
+    if query:
+        images = [i for i in images if query in i["reference"]]
+    page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page.object_list:
+        entry["protected"] = is_protected(entry["repository"])
+    ctx["images"] = page.object_list
+    ctx["page"] = page
+    ctx["page_query"] = urlencode(
+        {k: v for k, v in (("q", query), ("include_snapshots", "1" if include else "")) if v}
+    )
     return ctx
 
 

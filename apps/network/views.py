@@ -43,22 +43,29 @@ def _error_text(exc: Exception) -> str:
 
 def _list_context(request: AuthedRequest, actor: Actor, **extra: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {"nav": "network", "can_act": actor.can("operator"), **extra}
-    try:
-        ctx["networks"] = queries.visible_networks(actor)
-        ctx["containers"] = sorted(
-            (
-                {"container_id": info.id, "name": _display_name(info.name, info.labels)}
-                for info in queries.visible_containers(actor)
-            ),
-            key=lambda c: c["name"],
-        )
-        for view in ctx["networks"]:
-            on = {m.container_id for m in view.members}
-            view.candidates = [c for c in ctx["containers"] if c["container_id"] not in on]
-    except engine_errors.EngineError as exc:
-        ctx["networks"], ctx["containers"] = [], []
-        ctx["engine_error"] = _error_text(exc)
+    listed, failure = attempt(_networks_and_containers, actor)
+    ctx["networks"], ctx["containers"] = listed or ([], [])
+    if failure is not None:
+        ctx["engine_error"] = _error_text(failure)
     return ctx
+
+
+def _networks_and_containers(
+    actor: Actor,
+) -> tuple[list[queries.NetworkView], list[dict[str, str]]]:
+    """The networks the actor sees, each with the containers it could still connect."""
+    networks = queries.visible_networks(actor)
+    containers = sorted(
+        (
+            {"container_id": info.id, "name": _display_name(info.name, info.labels)}
+            for info in queries.visible_containers(actor)
+        ),
+        key=lambda c: c["name"],
+    )
+    for view in networks:
+        on = {m.container_id for m in view.members}
+        view.candidates = [c for c in containers if c["container_id"] not in on]
+    return networks, containers
 
 
 def _display_name(docker_name: str, labels: dict[str, str]) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError
+from apps.core.http import AuthedRequest
+from apps.core.pages import api_error, attempt
 from apps.operations import actions, display, queries
 from apps.operations.models import KINDS, Operation, Status
 
@@ -21,7 +23,7 @@ DETAIL_TEMPLATE = "operations/detail.html"
 
 
 def _get_operation_for_user(
-    request: HttpRequest, operation_id: str, role: str
+    request: AuthedRequest, operation_id: str, role: str
 ) -> tuple[Actor, Operation]:
     actor = require_page(request, "viewer")
     try:
@@ -32,12 +34,12 @@ def _get_operation_for_user(
     return actor, op
 
 
-def _htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
+def _htmx(request: AuthedRequest) -> bool:
+    return bool(request.htmx)
 
 
 @require_GET
-def operation_list(request: HttpRequest) -> HttpResponse:
+def operation_list(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     errors: dict[str, str] = {}
     try:
@@ -100,21 +102,22 @@ def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:
 
 
 @require_GET
-def operation_detail(request: HttpRequest, operation_id: str) -> HttpResponse:
+def operation_detail(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor, op = _get_operation_for_user(request, operation_id, "viewer")
     template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
     return render(request, template, _detail_context(actor, op))
 
 
 @require_POST
-def operation_cancel(request: HttpRequest, operation_id: str) -> HttpResponse:
+def operation_cancel(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor, op = _get_operation_for_user(request, operation_id, "operator")
-    error = ""
-    try:
-        op = actions.cancel(op, actor=actor)
-    except ApiError as err:
-        error = err.error
+    cancelled, failure = attempt(actions.cancel, op, actor=actor)
+    if failure is not None:
+        error = api_error(request, failure).error
         op.refresh_from_db()
+    else:
+        assert cancelled is not None
+        op, error = cancelled, ""
     if _htmx(request) or error:
         ctx = {**_detail_context(actor, op), "cancel_error": error}
         template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
@@ -123,6 +126,6 @@ def operation_cancel(request: HttpRequest, operation_id: str) -> HttpResponse:
 
 
 @require_GET
-def tray(request: HttpRequest) -> HttpResponse:
+def tray(request: AuthedRequest) -> HttpResponse:
     require_page(request, "viewer")
     return render(request, "_partials/operations_tray.html", {})

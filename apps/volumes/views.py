@@ -22,7 +22,6 @@ from apps.core.errors import ApiError, error_text
 from apps.core.http import AuthedRequest
 from apps.core.ids import iso
 from apps.core.pages import PageFailure, attempt, page_errors
-from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.operations.models import Operation
 from apps.volumes import actions, files, listing
@@ -70,11 +69,9 @@ def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     if query:
         qs = qs.filter(name__icontains=query)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    engine_error = None
-    try:
-        attached = listing.attachments([v.engine_name for v in page.object_list])
-    except engine_errors.EngineError as exc:
-        attached, engine_error = {}, error_text(exc)
+    found, failure = attempt(listing.attachments, [v.engine_name for v in page.object_list])
+    attached = found or {}
+    engine_error = error_text(failure) if failure is not None else None
     # Strings are prepared here: template date filters cost more than the engine call.
     rows = [
         {
@@ -114,10 +111,9 @@ def sizes(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     names = request.GET.getlist("v")
     by_engine = {v.engine_name: v for v in visible(actor).filter(name__in=names[:PAGE_SIZE])}
-    try:
-        measured = engine().volume_sizes()
-    except engine_errors.EngineError:
-        measured = {}
+    # When the engine cannot report sizes, the volumes show none (no error for a side panel).
+    measured, _ = attempt(lambda: engine().volume_sizes())
+    measured = measured or {}
     items = [(v.pk, measured.get(engine_name)) for engine_name, v in by_engine.items()]
     return render(request, "volumes/list.html#volume-sizes", {"items": items})
 
