@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from apps.accounts.access import require_page
@@ -16,7 +17,7 @@ from apps.accounts.models import AuditEntry
 from apps.activity import queries
 from apps.containers.access import get_container_for_page
 from apps.containers.models import argv_text
-from apps.containers.page import render_tab
+from apps.containers.page import container_url, render_tab
 from apps.core.http import AuthedRequest
 
 PAGE_SIZE = 50
@@ -103,7 +104,7 @@ def _row(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
         "entry": entry,
         "label": ACTION_LABELS.get(entry.action, ""),
         "summary": summary,
-        "container_link": f"/containers/{container_id}/" if len(container_id) == 64 else "",
+        "container_link": container_url(container_id) if len(container_id) == 64 else "",
     }
 
 
@@ -136,7 +137,7 @@ def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
     """The container page's Activity tab (registered in apps.py)."""
     target = get_container_for_page(request, container_id, "viewer")
     ctx = {
-        "panel_url": f"/containers/{target.id}/activity",
+        "panel_url": reverse("activity:container_panel", args=[target.id]),
         **_page(request, queries.for_container(target.actor, target.id), target.actor),
     }
     return render_tab(request, target, "activity", ctx)

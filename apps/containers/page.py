@@ -146,6 +146,11 @@ def when(value: str | None) -> Any:
         return None
 
 
+def container_url(container_id: str, name: str = "detail") -> str:
+    """The URL of one of the container page's routes (`containers:<name>`)."""
+    return reverse(f"containers:{name}", kwargs={"container_id": container_id})
+
+
 def tab_bar(target: Target) -> list[dict[str, str]]:
     return [
         {
@@ -170,7 +175,7 @@ def page_context(request: HttpRequest, target: Target, tab: str = "overview") ->
         "container": container,
         "container_id": target.id,
         "short_id": target.id[:12],
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "image": target.info.image or target.record.image,
         "created": target.info.created_at or target.record.created_at,
         "readiness": readiness_view_model(

@@ -20,6 +20,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -35,6 +36,7 @@ from apps.containers.models import ContainerRecord, ExecRecord, argv_text
 from apps.containers.page import (
     CHECKS,
     action_buttons,
+    container_url,
     page_context,
     readiness_view_model,
     render_tab,
@@ -65,7 +67,7 @@ def _partial(request: AuthedRequest, template: str, name: str, ctx: dict[str, An
 
 @require_GET
 def root(request: AuthedRequest) -> HttpResponse:
-    return redirect("/containers/")
+    return redirect("containers:list")
 
 
 @require_GET
@@ -96,7 +98,7 @@ def actions_bar(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 def _on_overview(request: AuthedRequest, target: Target) -> bool:
     current = (request.htmx.current_url_abs_path or "") if request.htmx else ""
-    return not current or current.split("?")[0] == f"/containers/{target.id}/"
+    return not current or current.split("?")[0] == container_url(target.id)
 
 
 @require_GET
@@ -105,7 +107,7 @@ def readiness(request: AuthedRequest, container_id: str) -> HttpResponse:
 
     ready = status.readiness(target)
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "container_id": target.id,
         # The Run button lives on the overview tab only; elsewhere there is nothing to unlock.
         "gate": target.actor.can("support") and _on_overview(request, target),
@@ -131,7 +133,7 @@ def _after_action(
         next_url = request.POST.get("next", "")
         if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None):
             return HttpResponseRedirect(next_url)
-        url = f"/containers/{target.id}/"
+        url = container_url(target.id)
         if op is not None:
             url += f"?op={op.operation_id}"
         return HttpResponseRedirect(url)
@@ -210,7 +212,7 @@ def rename(request: AuthedRequest, container_id: str) -> HttpResponse:
     actions.rename_container(target, request.POST.get("new_name", "").strip())
     if request.htmx:
         return trigger_client_event(HttpResponse(""), "containerChanged")
-    return redirect(f"/containers/{target.id}/")
+    return redirect(container_url(target.id))
 
 
 def _delete_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
@@ -229,7 +231,7 @@ def delete(request: AuthedRequest, container_id: str) -> HttpResponse:
         messages.success(
             request, f"Deleted {target.name}. Its volumes and snapshots are still there."
         )
-        return redirect("/containers/")
+        return redirect("containers:list")
     return render(request, "containers/delete.html", page_context(request, target))
 
 
@@ -290,7 +292,8 @@ def container_list(request: AuthedRequest) -> HttpResponse:
         "total": len(entries),
         "error": error,
         "can_act": actor.can("operator"),
-        "refresh_url": "/containers/?"
+        "refresh_url": reverse("containers:list")
+        + "?"
         + urlencode(
             {
                 k: v
@@ -314,11 +317,11 @@ def resolve_view(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     q = request.GET.get("q", "").strip()
     if not q:
-        return redirect("/containers/")
+        return redirect("containers:list")
 
     record = find_by_name(actor, q)
     if record is not None:
-        return redirect(f"/containers/{record.container_id}/")
+        return redirect(container_url(record.container_id))
     ref = q.lower()
     if HEX_PREFIX.match(ref):
         qs = ContainerRecord.objects.filter(deleted_at__isnull=True, container_id__startswith=ref)
@@ -326,8 +329,8 @@ def resolve_view(request: AuthedRequest) -> HttpResponse:
             qs = qs.filter(tenant_id=actor.tenant_id or -1)
         matches = list(qs.values_list("container_id", flat=True)[:2])
         if len(matches) == 1:
-            return redirect(f"/containers/{matches[0]}/")
-    return redirect("/containers/?" + urlencode({"q": q}))
+            return redirect(container_url(matches[0]))
+    return redirect(reverse("containers:list") + "?" + urlencode({"q": q}))
 
 
 def _create(actor: Actor, tenant: Tenant, body: dict[str, Any]) -> Target:
@@ -346,8 +349,8 @@ def create(request: AuthedRequest) -> HttpResponse:
         else:
             assert target is not None
             if request.htmx:
-                return HttpResponseClientRedirect(f"/containers/{target.id}/")
-            return redirect(f"/containers/{target.id}/")
+                return HttpResponseClientRedirect(container_url(target.id))
+            return redirect(container_url(target.id))
     # The images the container's tenant may start from (the one a POST creates it in).
     choices = image_choices(actor.tenant_id or Tenant.default().pk)
     typed = (form.data.get("image") or "").strip() if form.is_bound else ""
@@ -382,7 +385,7 @@ def exec_history(request: AuthedRequest, container_id: str) -> HttpResponse:
     starts or ends publishes one) and, while a job runs, every few seconds."""
     target = get_container_for_page(request, container_id, "support")
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "container_id": target.id,
         "can_exec": True,
         **_exec_history(target),
@@ -412,7 +415,7 @@ def exec_run(request: AuthedRequest, container_id: str) -> HttpResponse:
         if failure is not None:
             error = error_body(request, failure)
     ctx: dict[str, Any] = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "container_id": target.id,
         "exec_form": form,
         "result": result,
@@ -454,7 +457,7 @@ def logs(request: AuthedRequest, container_id: str) -> HttpResponse:
     lines, failure = attempt(status.logs, target, limit=limit)
     error = error_body(request, failure) if failure is not None else None
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "lines": lines or [],
         "limit": limit,
         "limits": LOG_LIMITS,
@@ -533,7 +536,7 @@ def metrics(request: AuthedRequest, container_id: str) -> HttpResponse:
     cpu = [float(s["cpu_percent"] or 0) for s in samples]
     mem = [float(s["memory_usage_bytes"] or 0) for s in samples]
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "m": sample,
         "metrics_error": error,
         "running": target.info.state == "running",
@@ -557,7 +560,7 @@ def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
         # Masked before the template sees them: no role switch in a template can leak a value.
         env = mask_env_map(env)
     return {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "env": sorted(env.items()),
         "reveal": reveal and can_edit and sees_secrets(target.actor),
         "can_edit": can_edit,
@@ -597,7 +600,7 @@ def env(request: AuthedRequest, container_id: str) -> HttpResponse:
                     "key" if not key or "delete" not in request.POST else None, err.error
                 )
         if not request.htmx and env_error is None:
-            return redirect(f"/containers/{target.id}/env" + ("?reveal=1" if reveal else ""))
+            return redirect(container_url(target.id, "env") + ("?reveal=1" if reveal else ""))
     ctx = {**_env_ctx(target, reveal), "env_form": form, "env_message": message}
     if (request.htmx and request.htmx.target in {"env-panel", "env-form"}) or (
         request.htmx and request.method == "POST"
@@ -630,7 +633,7 @@ def processes(request: AuthedRequest, container_id: str) -> HttpResponse:
     for p in procs:
         p["state_label"] = PROC_STATES.get(p["state"], p["state"])
     ctx = {
-        "base_url": f"/containers/{target.id}/",
+        "base_url": container_url(target.id),
         "procs": procs,
         "procs_error": error,
         "signals": actions.SIGNALS,
@@ -654,4 +657,4 @@ def signal(request: AuthedRequest, container_id: str, pid: int) -> HttpResponse:
         ctx = {"ok": True, "text": f"Sent SIG{result['signal'].removeprefix('SIG')} to {pid}."}
     if request.htmx:
         return render(request, "containers/processes.html#signal_result", ctx)
-    return redirect(f"/containers/{target.id}/processes")
+    return redirect(container_url(target.id, "processes"))

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -111,7 +112,7 @@ def delete(request: AuthedRequest) -> HttpResponse:
     actions.delete_image(actor, reference)
     if request.htmx and request.POST.get("from") == "inspect":
         messages.success(request, f"Deleted {reference}.")
-        return HttpResponseClientRedirect("/images/")
+        return HttpResponseClientRedirect(reverse("images:list"))
     return _back(request, flash=f"Deleted {reference}.")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -114,7 +115,7 @@ def create(request: AuthedRequest) -> HttpResponse:
     actions.create_network(actor, queries.actor_tenant(actor), name)
     if _htmx(request):
         return _render_list(request, actor, flash=f"Network {name} created.")
-    return _back(request, "/networks/", f"Network {name} created.")
+    return _back(request, reverse("network:list"), f"Network {name} created.")
 
 
 def _network_or_error(actor: Actor, network_id: str) -> queries.NetworkView:
@@ -139,14 +140,14 @@ def remove(request: AuthedRequest, network_id: str) -> HttpResponse:
     actions.remove_network(actor, view)
     if _htmx(request):
         return _render_list(request, actor, flash=f"Network {view.name} removed.")
-    return _back(request, "/networks/", f"Network {view.name} removed.")
+    return _back(request, reverse("network:list"), f"Network {view.name} removed.")
 
 
 def _membership_failed(
     request: AuthedRequest, exc: PageFailure, *args: Any, **kwargs: Any
 ) -> HttpResponse:
     if request.POST.get("next", ""):
-        return _back(request, "/networks/", _error_text(exc), ok=False)
+        return _back(request, reverse("network:list"), _error_text(exc), ok=False)
     return _list_with_error(request, exc)
 
 
@@ -167,7 +168,7 @@ def _membership(request: AuthedRequest, network_id: str, connect: bool) -> HttpR
     done = f"{target.name} {verb} {view.name}."
     if _htmx(request) and not next_url:
         return _render_list(request, actor, flash=done)
-    return _back(request, "/networks/", done)
+    return _back(request, reverse("network:list"), done)
 
 
 @require_POST
@@ -197,7 +198,7 @@ def _panel_context(target: Target) -> dict[str, Any]:
     ctx["running"] = target.info.state == "running"
     ctx["can_diagnose"] = target.actor.can("support")
     ctx["can_act"] = target.actor.can("operator")
-    ctx["panel_url"] = f"/containers/{target.id}/network"
+    ctx["panel_url"] = reverse("network:container_panel", args=[target.id])
     peers = queries.visible_containers(target.actor)
     slug = target.record.tenant.slug
     ctx["peers"] = sorted(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import require_page
@@ -122,7 +122,7 @@ def operation_cancel(request: AuthedRequest, operation_id: str) -> HttpResponse:
         ctx = {**_detail_context(actor, op), "cancel_error": error}
         template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
         return render(request, template, ctx, status=409 if error and not _htmx(request) else 200)
-    return HttpResponseRedirect(f"/operations/{op.operation_id}")
+    return redirect("operations:detail", operation_id=op.operation_id)
 
 
 @require_GET

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
@@ -85,8 +86,8 @@ def _tree_context(actor: Actor, obj: ContainerRecord | Snapshot) -> dict[str, An
     return {
         "root": root,
         "focus_id": focus,
-        "tree_url": f"/snapshots/lineage/{focus}/tree",
-        "family_url": f"/snapshots/lineage/{focus}",
+        "tree_url": reverse("snapshots:lineage_tree", args=[focus]),
+        "family_url": reverse("snapshots:lineage", args=[focus]),
         "counts": {
             "containers": sum(1 for n in nodes if n.type == "container" and not n.deleted),
             "snapshots": sum(1 for n in nodes if n.type == "snapshot" and not n.deleted),
@@ -119,7 +120,7 @@ def _rows_context(actor: Actor, container_id: str = "", pinned: bool = False) ->
         query["pinned"] = "true"
     return {
         "snapshots": list(qs[:500]),
-        "rows_url": "/snapshots/rows" + (f"?{urlencode(query)}" if query else ""),
+        "rows_url": reverse("snapshots:rows") + (f"?{urlencode(query)}" if query else ""),
         "can_act": actor.can("operator"),
         "show_source": not container_id,
         "pinned_only": pinned,
@@ -312,7 +313,7 @@ def clone_form(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
         {
             "nav": "snapshots",
             "snapshot": snapshot,
-            "next": _next_url(request, f"/snapshots/lineage/{snapshot.snapshot_id}"),
+            "next": _next_url(request, reverse("snapshots:lineage", args=[snapshot.snapshot_id])),
         },
     )
 
@@ -325,11 +326,11 @@ def _container_target(request: AuthedRequest, container_id: str) -> Target:
 
 
 def _container_back(request: AuthedRequest, target: Target) -> str:
-    return _next_url(request, f"/containers/{target.id}/snapshots")
+    return _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
 
 
 def _snapshot_back(request: AuthedRequest, snapshot: Snapshot) -> str:
-    return _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    return _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
 
 
 def _container_post_failed(
@@ -380,7 +381,7 @@ def clone(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
 def pin(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.pin(snapshot, actor=actor)
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     return _respond(request, back=back, message=f"Pinned {snapshot.name}: it never expires.")
 
 
@@ -388,7 +389,7 @@ def pin(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
 def unpin(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.unpin(snapshot, actor=actor)
-    back = _next_url(request, f"/snapshots/{snapshot.snapshot_id}/")
+    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     when = "never expires" if snapshot.expires_at is None else "expires with its TTL"
     return _respond(request, back=back, message=f"Unpinned {snapshot.name}: it {when}.")
 
@@ -404,9 +405,9 @@ def set_ttl(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
 
 
 def _delete_back(request: AuthedRequest, snapshot: Snapshot) -> str:
-    back = _next_url(request, "/snapshots/")
-    if back.startswith(f"/snapshots/{snapshot.snapshot_id}/"):
-        back = f"/snapshots/lineage/{snapshot.snapshot_id}"
+    back = _next_url(request, reverse("snapshots:list"))
+    if back.startswith(reverse("snapshots:detail", args=[snapshot.snapshot_id])):
+        back = reverse("snapshots:lineage", args=[snapshot.snapshot_id])
     return back
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -71,7 +73,7 @@ def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
 def _open_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "support")
     messages.error(request, f"Could not open a terminal: {api_error(request, exc).error}")
-    return redirect(f"/containers/{target.id}/terminal")
+    return redirect("terminals:container_panel", container_id=target.id)
 
 
 @require_POST
@@ -79,7 +81,8 @@ def _open_failed(request: AuthedRequest, exc: PageFailure, container_id: str) ->
 def open_for_container(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "support")
     row = actions.open_session(target.actor, target, cols=80, rows=24)
-    return redirect(f"/containers/{target.id}/terminal?session={row.session_id}")
+    panel = reverse("terminals:container_panel", args=[target.id])
+    return redirect(f"{panel}?{urlencode({'session': row.session_id})}")
 
 
 @require_GET
@@ -108,8 +111,8 @@ def close(request: AuthedRequest, session_id: str) -> HttpResponse:
     )
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = "/terminals/"
-    return redirect(target or "/terminals/")
+        target = reverse("terminals:list")
+    return redirect(target or reverse("terminals:list"))
 
 
 def _recording_path(row: TerminalSession) -> Path:

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
@@ -208,7 +209,7 @@ def _back(
         messages.error(request, error)
     elif flash:
         messages.success(request, flash)
-    url = f"/volumes/{volume.name}/"
+    url = reverse("volumes:detail", args=[volume.name])
     return redirect(url + (f"?{urlencode({'path': path})}" if path else ""))
 
 
@@ -240,7 +241,7 @@ def rename(request: AuthedRequest, name: str) -> HttpResponse:
     volume = actions.rename_volume(actor, volume, new_name)
     if request.htmx:
         messages.success(request, f"Renamed to {volume.name}.")
-        return HttpResponseClientRedirect(f"/volumes/{volume.name}/")
+        return HttpResponseClientRedirect(reverse("volumes:detail", args=[volume.name]))
     messages.success(request, f"Renamed to {volume.name}.")
     return redirect("volumes:detail", name=volume.name)
 
@@ -252,7 +253,7 @@ def delete(request: AuthedRequest, name: str) -> HttpResponse:
     op = actions.request_delete(request, actor, volume)
     messages.info(request, f"Deleting volume {volume.name} ({op.operation_id}).")
     if request.htmx:
-        return HttpResponseClientRedirect("/volumes/")
+        return HttpResponseClientRedirect(reverse("volumes:list"))
     return redirect("volumes:list")
 
 
