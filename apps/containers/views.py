@@ -1,7 +1,8 @@
 """Dashboard pages for containers: the list, the create form and the container page with its tabs.
 
 Views read through `apps.containers.status` and mutate through `apps.containers.actions`; they
-never talk to the engine to change anything. Each page template holds its fragments as
+never talk to the engine to change anything. The page's frame is `apps.containers.page` and its
+tabs (these and other apps') come from the registry in `apps.containers.tabs`. Each page template holds its fragments as
 `{% partialdef %}` blocks and htmx requests get just the fragment they asked for.
 """
 
