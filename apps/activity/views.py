@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -24,11 +24,7 @@ PAGE_SIZE = 50
 LIST_TEMPLATE = "activity/list.html"
 
 
-def _htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
-
-
-def _page(request: HttpRequest, qs: QuerySet[AuditEntry], actor: Actor) -> dict[str, Any]:
+def _page(request: AuthedRequest, qs: QuerySet[AuditEntry], actor: Actor) -> dict[str, Any]:
     paginator = Paginator(qs, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
@@ -128,7 +124,7 @@ def activity_list(request: AuthedRequest) -> HttpResponse:
         "choices": queries.choices(actor),
         **_page(request, qs, actor),
     }
-    template = LIST_TEMPLATE + "#activity-results" if _htmx(request) else LIST_TEMPLATE
+    template = LIST_TEMPLATE + "#activity-results" if request.htmx else LIST_TEMPLATE
     return render(request, template, ctx)
 
 

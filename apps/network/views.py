@@ -30,10 +30,6 @@ LIST_TEMPLATE = "network/list.html"
 PANEL_TEMPLATE = "network/container_panel.html"
 
 
-def _htmx(request: AuthedRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
-
-
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ApiError):
         return exc.text()
@@ -79,9 +75,9 @@ def _render_list(
     request: AuthedRequest, actor: Actor, status: int = 200, **extra: Any
 ) -> HttpResponse:
     ctx = _list_context(request, actor, **extra)
-    template = LIST_TEMPLATE + "#network-list" if _htmx(request) else LIST_TEMPLATE
+    template = LIST_TEMPLATE + "#network-list" if request.htmx else LIST_TEMPLATE
     # htmx swaps only 2xx answers; a plain form post gets the real status.
-    return render(request, template, ctx, status=200 if _htmx(request) else status)
+    return render(request, template, ctx, status=200 if request.htmx else status)
 
 
 @require_GET
@@ -113,7 +109,7 @@ def create(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "operator")
     name = request.POST.get("name", "").strip()
     actions.create_network(actor, queries.actor_tenant(actor), name)
-    if _htmx(request):
+    if request.htmx:
         return _render_list(request, actor, flash=f"Network {name} created.")
     return _back(request, reverse("network:list"), f"Network {name} created.")
 
@@ -138,7 +134,7 @@ def remove(request: AuthedRequest, network_id: str) -> HttpResponse:
     actor = require_page(request, "operator")
     view = _network_or_error(actor, network_id)
     actions.remove_network(actor, view)
-    if _htmx(request):
+    if request.htmx:
         return _render_list(request, actor, flash=f"Network {view.name} removed.")
     return _back(request, reverse("network:list"), f"Network {view.name} removed.")
 
@@ -166,7 +162,7 @@ def _membership(request: AuthedRequest, network_id: str, connect: bool) -> HttpR
         actions.disconnect_container(actor, view, target)
     verb = "connected to" if connect else "disconnected from"
     done = f"{target.name} {verb} {view.name}."
-    if _htmx(request) and not next_url:
+    if request.htmx and not next_url:
         return _render_list(request, actor, flash=done)
     return _back(request, reverse("network:list"), done)
 
@@ -247,7 +243,7 @@ def container_diagnostics(request: AuthedRequest, container_id: str) -> HttpResp
             failure = None
     if failure is not None:
         result = {"diag_error": _error_text(failure)}
-    if _htmx(request):
+    if request.htmx:
         return render(request, PANEL_TEMPLATE + "#diagnostics", {"target": target, **result})
     return render_tab(request, target, "network", {**_panel_context(target), **result})
 
@@ -262,7 +258,7 @@ def container_connectivity(request: AuthedRequest, container_id: str) -> HttpRes
         result["conn_error"] = _error_text(failure)
     else:
         result["conn"] = conn
-    if _htmx(request):
+    if request.htmx:
         return render(
             request, PANEL_TEMPLATE + "#connectivity-result", {"target": target, **result}
         )

@@ -34,10 +34,6 @@ def _get_operation_for_user(
     return actor, op
 
 
-def _htmx(request: AuthedRequest) -> bool:
-    return bool(request.htmx)
-
-
 @require_GET
 def operation_list(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
@@ -67,7 +63,7 @@ def operation_list(request: AuthedRequest) -> HttpResponse:
         "kinds": [(k, display.kind_label(k)) for k in KINDS],
         "kind_labels": display.KIND_LABELS,
     }
-    template = LIST_TEMPLATE + "#operation-results" if _htmx(request) else LIST_TEMPLATE
+    template = LIST_TEMPLATE + "#operation-results" if request.htmx else LIST_TEMPLATE
     return render(request, template, ctx)
 
 
@@ -104,7 +100,7 @@ def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:
 @require_GET
 def operation_detail(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor, op = _get_operation_for_user(request, operation_id, "viewer")
-    template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
+    template = DETAIL_TEMPLATE + "#operation-card" if request.htmx else DETAIL_TEMPLATE
     return render(request, template, _detail_context(actor, op))
 
 
@@ -118,10 +114,10 @@ def operation_cancel(request: AuthedRequest, operation_id: str) -> HttpResponse:
     else:
         assert cancelled is not None
         op, error = cancelled, ""
-    if _htmx(request) or error:
+    if request.htmx or error:
         ctx = {**_detail_context(actor, op), "cancel_error": error}
-        template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
-        return render(request, template, ctx, status=409 if error and not _htmx(request) else 200)
+        template = DETAIL_TEMPLATE + "#operation-card" if request.htmx else DETAIL_TEMPLATE
+        return render(request, template, ctx, status=409 if error and not request.htmx else 200)
     return redirect("operations:detail", operation_id=op.operation_id)
 
 
