@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import LoginView
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -23,6 +23,7 @@ from apps.accounts.forms import (
     UserCreateForm,
 )
 from apps.accounts.models import ApiKey, Tenant
+from apps.core.http import AuthedRequest
 
 
 class ThrottledLoginView(LoginView):
@@ -42,21 +43,21 @@ class ThrottledLoginView(LoginView):
 login = ThrottledLoginView.as_view()
 
 
-def _user_id(request: HttpRequest) -> int:
+def _user_id(request: AuthedRequest) -> int:
     return int(request.user.pk or 0)  # pages require login, so there is always a user
 
 
-def _get_key_for_user(request: HttpRequest, pk: int) -> ApiKey:
+def _get_key_for_user(request: AuthedRequest, pk: int) -> ApiKey:
     """Only the key's owner sees or revokes it; anyone else gets a 404."""
     return get_object_or_404(ApiKey, pk=pk, user_id=_user_id(request))
 
 
-def _get_user_for_admin(request: HttpRequest, pk: int) -> Any:
+def _get_user_for_admin(request: AuthedRequest, pk: int) -> Any:
     require_page(request, "admin")
     return get_object_or_404(get_user_model().objects.select_related("profile"), pk=pk)
 
 
-def keys(request: HttpRequest) -> HttpResponse:
+def keys(request: AuthedRequest) -> HttpResponse:
     actor = actor_for(request)
     form = KeyForm(request.POST or None, allow_never=actor.is_admin)
     new_key = None
@@ -80,14 +81,14 @@ def keys(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def key_revoke(request: AuthedRequest, pk: int) -> HttpResponse:
     key = _get_key_for_user(request, pk)
     actions.revoke_key(key, actor=actor_for(request))
     messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked; it stops working now.")
     return redirect("accounts:keys")
 
 
-def _users_context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
+def _users_context(request: AuthedRequest, **forms: Any) -> dict[str, Any]:
     users = (
         get_user_model()
         .objects.select_related("profile", "profile__tenant")
@@ -103,13 +104,13 @@ def _users_context(request: HttpRequest, **forms: Any) -> dict[str, Any]:
     }
 
 
-def users(request: HttpRequest) -> HttpResponse:
+def users(request: AuthedRequest) -> HttpResponse:
     require_page(request, "admin")
     return render(request, "accounts/users.html", _users_context(request))
 
 
 @require_POST
-def user_create(request: HttpRequest) -> HttpResponse:
+def user_create(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "admin")
     form = UserCreateForm(request.POST)
     if not form.is_valid():
@@ -125,7 +126,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def tenant_create(request: HttpRequest) -> HttpResponse:
+def tenant_create(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "admin")
     form = TenantForm(request.POST)
     if not form.is_valid():
@@ -138,7 +139,7 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def user_role(request: HttpRequest, pk: int) -> HttpResponse:
+def user_role(request: AuthedRequest, pk: int) -> HttpResponse:
     user = _get_user_for_admin(request, pk)
     actor = actor_for(request)
     form = RoleForm(request.POST)
@@ -155,7 +156,7 @@ def user_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def user_active(request: HttpRequest, pk: int) -> HttpResponse:
+def user_active(request: AuthedRequest, pk: int) -> HttpResponse:
     user = _get_user_for_admin(request, pk)
     active = request.POST.get("active") == "1"
     if user.pk == request.user.pk and not active:

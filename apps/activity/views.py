@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -17,17 +17,14 @@ from apps.accounts.models import AuditEntry
 from apps.activity import queries
 from apps.containers.access import get_container_for_page
 from apps.containers.models import argv_text
+from apps.containers.page import container_url, render_tab
+from apps.core.http import AuthedRequest
 
 PAGE_SIZE = 50
 LIST_TEMPLATE = "activity/list.html"
-PANEL_TEMPLATE = "activity/container_panel.html"
 
 
-def _htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
-
-
-def _page(request: HttpRequest, qs: QuerySet[AuditEntry], actor: Actor) -> dict[str, Any]:
+def _page(request: AuthedRequest, qs: QuerySet[AuditEntry], actor: Actor) -> dict[str, Any]:
     paginator = Paginator(qs, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
@@ -103,9 +100,7 @@ def _row(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
         "entry": entry,
         "label": ACTION_LABELS.get(entry.action, ""),
         "summary": summary,
-        "container_link": reverse("containers:detail", args=[container_id])
-        if len(container_id) == 64
-        else "",
+        "container_link": container_url(container_id) if len(container_id) == 64 else "",
     }
 
 
@@ -119,7 +114,7 @@ def _short(value: Any) -> str:
 
 
 @require_GET
-def activity_list(request: HttpRequest) -> HttpResponse:
+def activity_list(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     filters = queries.parse_filters(request.GET)
     qs = queries.apply(queries.visible(actor), filters)
@@ -129,17 +124,16 @@ def activity_list(request: HttpRequest) -> HttpResponse:
         "choices": queries.choices(actor),
         **_page(request, qs, actor),
     }
-    template = LIST_TEMPLATE + "#activity-results" if _htmx(request) else LIST_TEMPLATE
+    template = LIST_TEMPLATE + "#activity-results" if request.htmx else LIST_TEMPLATE
     return render(request, template, ctx)
 
 
 @require_GET
-def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
-    from apps.containers.views import detail_context
-
+def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
+    """The container page's Activity tab (registered in apps.py)."""
     target = get_container_for_page(request, container_id, "viewer")
-    ctx = detail_context(request, target)
-    ctx["tab"] = "activity"
-    ctx["panel_url"] = reverse("activity:container_panel", args=[target.id])
-    ctx.update(_page(request, queries.for_container(target.actor, target.id), target.actor))
-    return render(request, PANEL_TEMPLATE, ctx)
+    ctx = {
+        "panel_url": reverse("activity:container_panel", args=[target.id]),
+        **_page(request, queries.for_container(target.actor, target.id), target.actor),
+    }
+    return render_tab(request, target, "activity", ctx)

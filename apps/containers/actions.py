@@ -19,7 +19,7 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry, Tenant
-from apps.containers import jobs
+from apps.containers import jobs, verbs
 from apps.containers.access import Target, managed_labels
 from apps.containers.models import (
     LABEL_NAME,
@@ -387,7 +387,7 @@ def create_from_runtime(
 
 def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
     """SIGTERM, then SIGKILL after `timeout_seconds`; a no-op unless running, paused or restarting."""
-    if target.info.state not in ("running", "paused", "restarting"):
+    if not verbs.allows("stop", target.info.state):
         return target
     engine().stop(target.id, timeout=timeout_seconds)
     refresh(target)
@@ -404,7 +404,7 @@ def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
 def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
     """Send a signal to the main process; allowed from `running` or `paused`."""
     sig = normalise_signal(signal, KILL_SIGNALS)
-    if target.info.state not in ("running", "paused"):
+    if not verbs.allows("kill", target.info.state):
         raise _invalid_state(
             target.info, f"cannot kill a container that is {api_state(target.info.state)}"
         )
@@ -896,24 +896,21 @@ def _route(target_id: str, verb: str) -> str:
 
 def request_start(target: Target, body: Any, *, idempotency_key: str | None) -> Operation:
     """Queue a `start`; allowed from `created` or `exited` (409 INVALID_STATE otherwise)."""
-    return _request_lifecycle(target, body, idempotency_key, "start", ("created", "exited"))
+    return _request_lifecycle(target, body, idempotency_key, "start")
 
 
 def request_resume(target: Target, body: Any, *, idempotency_key: str | None) -> Operation:
     """Queue a `resume`; allowed from `paused`, `exited` or `created`."""
-    return _request_lifecycle(
-        target, body, idempotency_key, "resume", ("paused", "exited", "created")
-    )
+    return _request_lifecycle(target, body, idempotency_key, "resume")
 
 
-def _request_lifecycle(
-    target: Target, body: Any, key: str | None, kind: str, allowed: tuple[str, ...]
-) -> Operation:
+def _request_lifecycle(target: Target, body: Any, key: str | None, kind: str) -> Operation:
     route = _route(target.id, kind)
     existing = replay(target.actor, key, route, body)
     if existing is not None:
         return existing
     state = api_state(target.info.state)
+    allowed = verbs.ALLOWED[kind]
     if state not in allowed:
         raise _invalid_state(
             target.info,
@@ -996,7 +993,7 @@ def request_kill(
     if existing is not None:
         return existing
     sig = normalise_signal(signal, KILL_SIGNALS)
-    if target.info.state not in ("running", "paused"):
+    if not verbs.allows("kill", target.info.state):
         raise _invalid_state(
             target.info, f"cannot kill a container that is {api_state(target.info.state)}"
         )

@@ -13,6 +13,7 @@ class ContainersConfig(AppConfig):
         from apps.containers.access import resolve_history
         from apps.containers.models import ContainerRecord
         from apps.containers.reconcile import reconcile
+        from apps.containers.tabs import register_tab
         from apps.containers.watcher import EngineWatcher
         from apps.events.api import register_container_resolver
         from apps.operations import registry
@@ -35,6 +36,18 @@ class ContainersConfig(AppConfig):
         )
         registry.engine_task("reconcile", RECONCILE_SECONDS, reconcile)
         registry.engine_thread(EngineWatcher)
+
+        # The container page's own tabs; other apps add theirs in their ready() (see tabs.py).
+        for order, (key, label, url_name, template) in enumerate(
+            (
+                ("overview", "Overview", "containers:detail", "containers/detail.html"),
+                ("logs", "Logs", "containers:logs", "containers/logs.html"),
+                ("metrics", "Metrics", "containers:metrics", "containers/metrics.html"),
+                ("env", "Environment", "containers:env", "containers/env.html"),
+                ("processes", "Processes", "containers:processes", "containers/processes.html"),
+            )
+        ):
+            register_tab(key, label, url_name, template, order=order * 10)
 
 
 # The engine's event stream drops events (it keeps 256): a full listing repairs the records.

@@ -12,6 +12,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.accounts.models import Tenant
+from apps.containers import verbs
 from apps.containers.access import Target
 from apps.containers.actions import (
     create_container,
@@ -64,7 +65,7 @@ def run_start(op: Operation, progress: Progress) -> dict[str, Any]:
     state = target.info.state
     if state == "running":
         return {"container_id": target.id}
-    if state not in ("created", "exited"):
+    if not verbs.allows("start", state):
         raise OperationFailed(
             "INVALID_STATE", f"cannot start a container that is {state}", {"state": state}
         )
@@ -84,17 +85,17 @@ def run_resume(op: Operation, progress: Progress) -> dict[str, Any]:
     state = target.info.state
     if state == "running":
         return {"container_id": target.id}
+    if not verbs.allows("resume", state):
+        raise OperationFailed(
+            "INVALID_STATE", f"cannot resume a container that is {state}", {"state": state}
+        )
     try:
         if state == "paused":
             progress.report(None, "unpausing")
             engine().unpause(target.id)
-        elif state in ("created", "exited"):
+        else:
             progress.report(None, "starting")
             engine().start(target.id)
-        else:
-            raise OperationFailed(
-                "INVALID_STATE", f"cannot resume a container that is {state}", {"state": state}
-            )
     except (engine_errors.BadRequest, engine_errors.Conflict) as exc:
         raise _start_failed(exc) from None
     progress.report(None, "waiting for readiness")

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.containers import verbs
 from apps.containers.access import Target, instance_filter
 from apps.containers.models import LABEL_TENANT, ContainerRecord
 from apps.core.errors import ApiError, invalid
@@ -581,6 +582,6 @@ def parse_processes(text: str) -> list[dict[str, Any]]:
 def require_exec_ready(target: Target) -> None:
     """409 NOT_READY unless the container is running with a shell (cheap: no probe exec)."""
     info = target.info
-    if info.state != "running" or not image_has_shell(info):
+    if not verbs.allows("exec", info.state) or not image_has_shell(info):
         checks = evaluate_checks(info)
         raise not_ready(info, checks)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django_htmx.http import trigger_client_event
 
 from apps.core.api import engine_message
 from apps.core.engine_state import record_engine_result
@@ -47,8 +48,7 @@ class EngineDownMiddleware:
             )
         elif getattr(request, "htmx", False):
             # htmx does not swap 5xx answers; ask the badge to refresh so the banner shows now.
-            response = HttpResponse(status=204)
-            response["HX-Trigger"] = "engine-down"
+            response = trigger_client_event(HttpResponse(status=204), "engine-down")
         else:
             html = render_to_string(
                 "503.html",

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from apps.core.engine_state import engine_status
+from apps.core.http import HtmxHttpRequest
 from apps.core.ids import iso
 from apps.health import catalog, checks
 
@@ -126,7 +127,7 @@ def health_items(probe: checks.Probe) -> list[Item]:
 
 
 @never_cache
-def health_page(request: HttpRequest) -> HttpResponse:
+def health_page(request: HtmxHttpRequest) -> HttpResponse:
     probe = checks.Probe()
     items = health_items(probe)
     concerns = [
@@ -134,7 +135,7 @@ def health_page(request: HttpRequest) -> HttpResponse:
     ]
     summary = checks.summary(force=True)
     template = "health/page.html"
-    if getattr(request, "htmx", False) and request.GET.get("fragment") == "items":
+    if request.htmx and request.GET.get("fragment") == "items":
         template = "health/page.html#items"
     context = {
         "nav": "health",

@@ -8,16 +8,17 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError, error_text
+from apps.core.http import AuthedRequest
+from apps.core.pages import PageFailure, attempt, page_errors
 from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse, split_tag
@@ -27,16 +28,12 @@ from apps.operations.queries import visible_to
 PAGE_SIZE = 50
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
 def _recent_pulls(actor: Actor) -> list[Operation]:
     """The last pulls the viewer may see (their tenant's; an admin sees all)."""
     return list(visible_to(actor).filter(kind="image_pull").order_by("-id")[:5])
 
 
-def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
+def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     actor = require_page(request, "viewer")
     include = request.GET.get("include_snapshots") in ("1", "true", "on")
     ctx: dict[str, Any] = {
@@ -51,33 +48,34 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     ctx["debian_ok"], ctx["debian_why"] = debian.available()
     query = request.GET.get("q", "").strip()
     ctx["q"] = query
-    try:
-        images = listing.list_images(actor, include_snapshots=include)
-        ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
-        if query:
-            images = [i for i in images if query in i["reference"]]
-        page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
-        for entry in page.object_list:
-            entry["protected"] = is_protected(entry["repository"])
-        ctx["images"] = page.object_list
-        ctx["page"] = page
-        ctx["page_query"] = urlencode(
-            {k: v for k, v in (("q", query), ("include_snapshots", "1" if include else "")) if v}
-        )
-    except engine_errors.EngineError as exc:
-        ctx["engine_error"] = error_text(exc)
+    images, failure = attempt(listing.list_images, actor, include_snapshots=include)
+    if failure is not None:
+        ctx["engine_error"] = error_text(failure)
+        return ctx
+    assert images is not None
+    ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
+    if query:
+        images = [i for i in images if query in i["reference"]]
+    page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page.object_list:
+        entry["protected"] = is_protected(entry["repository"])
+    ctx["images"] = page.object_list
+    ctx["page"] = page
+    ctx["page_query"] = urlencode(
+        {k: v for k, v in (("q", query), ("include_snapshots", "1" if include else "")) if v}
+    )
     return ctx
 
 
 @require_GET
-def image_list(request: HtmxHttpRequest) -> HttpResponse:
+def image_list(request: AuthedRequest) -> HttpResponse:
     ctx = _list_context(request)
     if request.htmx and request.htmx.target == "image-rows":
         return render(request, "images/list.html#image-rows", ctx)
     return render(request, "images/list.html", ctx)
 
 
-def _back(request: HtmxHttpRequest, flash: str = "", error: str = "", **extra: Any) -> HttpResponse:
+def _back(request: AuthedRequest, flash: str = "", error: str = "", **extra: Any) -> HttpResponse:
     if request.htmx:
         return render(
             request, "images/list.html", _list_context(request, flash=flash, error=error, **extra)
@@ -89,26 +87,29 @@ def _back(request: HtmxHttpRequest, flash: str = "", error: str = "", **extra: A
     return redirect("images:list")
 
 
+def _pull_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
+    return _back(request, error=error_text(exc), pull_value=request.POST.get("reference", ""))
+
+
+def _failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
+    return _back(request, error=error_text(exc))
+
+
 @require_POST
-def pull(request: HtmxHttpRequest) -> HttpResponse:
+@page_errors(_pull_failed, catch=(ApiError,))
+def pull(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "operator")
-    raw = request.POST.get("reference", "")
-    try:
-        ref = parse(raw)
-        op = actions.request_pull(actor, ref, None)
-    except ApiError as exc:
-        return _back(request, error=error_text(exc), pull_value=raw)
+    ref = parse(request.POST.get("reference", ""))
+    op = actions.request_pull(actor, ref, None)
     return _back(request, flash=f"Pulling {ref.full} ({op.operation_id}).")
 
 
 @require_POST
-def delete(request: HtmxHttpRequest) -> HttpResponse:
+@page_errors(_failed)
+def delete(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "admin")
-    try:
-        reference = parse(request.POST.get("reference", "")).full
-        actions.delete_image(actor, reference)
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, error=error_text(exc))
+    reference = parse(request.POST.get("reference", "")).full
+    actions.delete_image(actor, reference)
     if request.htmx and request.POST.get("from") == "inspect":
         messages.success(request, f"Deleted {reference}.")
         return HttpResponseClientRedirect(reverse("images:list"))
@@ -116,17 +117,14 @@ def delete(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-def rebuild_base(request: HtmxHttpRequest) -> HttpResponse:
-    actor = require_page(request, "admin")
-    try:
-        image_id = actions.rebuild_base(actor)
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, error=error_text(exc))
+@page_errors(_failed)
+def rebuild_base(request: AuthedRequest) -> HttpResponse:
+    image_id = actions.rebuild_base(require_page(request, "admin"))
     return _back(request, flash=f"Rebuilt quilt/base ({image_id[7:19]}). New containers use it.")
 
 
 @require_POST
-def build_debian(request: HtmxHttpRequest) -> HttpResponse:
+def build_debian(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "admin")
     ok, why = debian.available()
     if not ok:
@@ -138,31 +136,34 @@ def build_debian(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
-def operation(request: HtmxHttpRequest, operation_id: str) -> HttpResponse:
+def operation(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor = require_page(request, "viewer")
     op = visible_to(actor).filter(operation_id=operation_id, kind="image_pull").first()
     return render(request, "images/list.html#pull-row", {"op": op})
 
 
+def _inspect_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
+    actor = require_page(request, "viewer")
+    ctx: dict[str, Any] = {"nav": "images", "is_admin": actor.is_admin, "error": error_text(exc)}
+    if isinstance(exc, ApiError):
+        status = exc.status
+    else:
+        status = 404 if isinstance(exc, engine_errors.NotFound) else 422
+    return render(request, "images/inspect.html", ctx, status=status)
+
+
 @require_GET
-def inspect(request: HtmxHttpRequest) -> HttpResponse:
+@page_errors(_inspect_failed)
+def inspect(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     ctx: dict[str, Any] = {"nav": "images", "is_admin": actor.is_admin}
-    try:
-        reference = parse(request.GET.get("reference", "")).full
-        ctx["image"] = listing.inspect(actor, reference)
-        # inspect() checked this actor may see the image; its id names the same one.
-        ctx["history"] = listing.history_of(ctx["image"]["image_id"] or reference)
-        tags = ctx["image"]["repo_tags"]
-        # By id the delete removes every tag, so a protected one protects it (as the action says).
-        ctx["protected"] = is_protected(reference.rsplit(":", 1)[0]) or (
-            reference not in tags and any(is_protected(split_tag(t)[0]) for t in tags)
-        )
-    except ApiError as exc:
-        ctx["error"] = error_text(exc)
-        return render(request, "images/inspect.html", ctx, status=exc.status)
-    except engine_errors.EngineError as exc:
-        ctx["error"] = error_text(exc)
-        status = 404 if isinstance(exc, engine_errors.NotFound) else 422
-        return render(request, "images/inspect.html", ctx, status=status)
+    reference = parse(request.GET.get("reference", "")).full
+    ctx["image"] = listing.inspect(actor, reference)
+    # inspect() checked this actor may see the image; its id names the same one.
+    ctx["history"] = listing.history_of(ctx["image"]["image_id"] or reference)
+    tags = ctx["image"]["repo_tags"]
+    # By id the delete removes every tag, so a protected one protects it (as the action says).
+    ctx["protected"] = is_protected(reference.rsplit(":", 1)[0]) or (
+        reference not in tags and any(is_protected(split_tag(t)[0]) for t in tags)
+    )
     return render(request, "images/inspect.html", ctx)

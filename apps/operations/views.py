@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import reverse
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError
+from apps.core.http import AuthedRequest
+from apps.core.pages import api_error, attempt
 from apps.operations import actions, display, queries
 from apps.operations.models import KINDS, Operation, Status
 from apps.operations.registry import names_of
@@ -23,7 +24,7 @@ DETAIL_TEMPLATE = "operations/detail.html"
 
 
 def _get_operation_for_user(
-    request: HttpRequest, operation_id: str, role: str
+    request: AuthedRequest, operation_id: str, role: str
 ) -> tuple[Actor, Operation]:
     actor = require_page(request, "viewer")
     try:
@@ -34,12 +35,8 @@ def _get_operation_for_user(
     return actor, op
 
 
-def _htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
-
-
 @require_GET
-def operation_list(request: HttpRequest) -> HttpResponse:
+def operation_list(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     errors: dict[str, str] = {}
     try:
@@ -67,7 +64,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
         "kinds": [(k, display.kind_label(k)) for k in KINDS],
         "kind_labels": display.KIND_LABELS,
     }
-    template = LIST_TEMPLATE + "#operation-results" if _htmx(request) else LIST_TEMPLATE
+    template = LIST_TEMPLATE + "#operation-results" if request.htmx else LIST_TEMPLATE
     return render(request, template, ctx)
 
 
@@ -98,29 +95,30 @@ def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:
 
 
 @require_GET
-def operation_detail(request: HttpRequest, operation_id: str) -> HttpResponse:
+def operation_detail(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor, op = _get_operation_for_user(request, operation_id, "viewer")
-    template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
+    template = DETAIL_TEMPLATE + "#operation-card" if request.htmx else DETAIL_TEMPLATE
     return render(request, template, _detail_context(actor, op))
 
 
 @require_POST
-def operation_cancel(request: HttpRequest, operation_id: str) -> HttpResponse:
+def operation_cancel(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor, op = _get_operation_for_user(request, operation_id, "operator")
-    error = ""
-    try:
-        op = actions.cancel(op, actor=actor)
-    except ApiError as err:
-        error = err.error
+    cancelled, failure = attempt(actions.cancel, op, actor=actor)
+    if failure is not None:
+        error = api_error(request, failure).error
         op.refresh_from_db()
-    if _htmx(request) or error:
+    else:
+        assert cancelled is not None
+        op, error = cancelled, ""
+    if request.htmx or error:
         ctx = {**_detail_context(actor, op), "cancel_error": error}
-        template = DETAIL_TEMPLATE + "#operation-card" if _htmx(request) else DETAIL_TEMPLATE
-        return render(request, template, ctx, status=409 if error and not _htmx(request) else 200)
-    return HttpResponseRedirect(reverse("operations:detail", args=[op.operation_id]))
+        template = DETAIL_TEMPLATE + "#operation-card" if request.htmx else DETAIL_TEMPLATE
+        return render(request, template, ctx, status=409 if error and not request.htmx else 200)
+    return redirect("operations:detail", operation_id=op.operation_id)
 
 
 @require_GET
-def tray(request: HttpRequest) -> HttpResponse:
+def tray(request: AuthedRequest) -> HttpResponse:
     require_page(request, "viewer")
     return render(request, "_partials/operations_tray.html", {})

@@ -7,6 +7,7 @@ class SnapshotsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models load only once the app registry is ready.
+        from apps.containers.tabs import register_tab
         from apps.images.tenancy import register_snapshot_tenants
         from apps.operations import registry
         from apps.snapshots import runners as _runners  # noqa: F401 (registers the snapshot kinds)
@@ -21,3 +22,10 @@ class SnapshotsConfig(AppConfig):
             )
         )
         registry.housekeeping(sweeper.sweep)  # expire snapshots past their TTL, every 60 s
+        register_tab(
+            "snapshots",
+            "Snapshots",
+            "snapshots:container_panel",
+            "snapshots/container_panel.html",
+            order=60,
+        )

@@ -12,19 +12,22 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
+from apps.containers import verbs
 from apps.containers.access import Target, get_container_for_page
 from apps.containers.models import ContainerRecord
-from apps.core.api import engine_error_to_api
+from apps.containers.page import render_tab
 from apps.core.errors import ApiError
-from apps.engine import errors as engine_errors
+from apps.core.http import AuthedRequest
+from apps.core.pages import PageFailure, api_error, page_errors
 from apps.operations.idempotency import page_key
 from apps.operations.models import Operation, Status
 from apps.snapshots import actions, lineage
@@ -48,7 +51,7 @@ def _scope(actor: Actor) -> list[int] | None:
 
 
 def _get_snapshot_for_page(
-    request: HttpRequest, snapshot_id: str, role: str = "viewer", *, tombstones: bool = False
+    request: AuthedRequest, snapshot_id: str, role: str = "viewer", *, tombstones: bool = False
 ) -> tuple[Actor, Snapshot]:
     actor = require_page(request, role)
     qs = Snapshot.objects.visible_to(_scope(actor)).select_related("tenant")
@@ -60,7 +63,7 @@ def _get_snapshot_for_page(
     return actor, snapshot
 
 
-def _node_object(request: HttpRequest, node_id: str) -> tuple[Actor, ContainerRecord | Snapshot]:
+def _node_object(request: AuthedRequest, node_id: str) -> tuple[Actor, ContainerRecord | Snapshot]:
     """A lineage page's focus: a snapshot (tombstones too) or a container (deleted ones too)."""
     actor = require_page(request, "viewer")
     if node_id.startswith("snap_"):
@@ -126,22 +129,15 @@ def _rows_context(actor: Actor, container_id: str = "", pinned: bool = False) ->
     }
 
 
-def _next_url(request: HttpRequest, default: str) -> str:
+def _next_url(request: AuthedRequest, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return default
 
 
-def _error_of(exc: Exception) -> ApiError:
-    if isinstance(exc, ApiError):
-        return exc
-    assert isinstance(exc, engine_errors.EngineError)
-    return engine_error_to_api(exc)
-
-
 def _respond(
-    request: HttpRequest,
+    request: AuthedRequest,
     *,
     back: str,
     op: Operation | None = None,
@@ -150,7 +146,7 @@ def _respond(
 ) -> HttpResponse:
     """htmx: the status fragment for #snapshot-flash (and a lineageChanged trigger). Plain: a
     redirect back with a flash message."""
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         response = render(
             request,
             "snapshots/_flash.html",
@@ -158,7 +154,7 @@ def _respond(
             status=200,
         )
         if error is None:
-            response["HX-Trigger"] = "lineageChanged"
+            trigger_client_event(response, "lineageChanged")
         return response
     if error is not None:
         messages.error(request, error.text())
@@ -182,7 +178,7 @@ def _op_context(op: Operation | None) -> dict[str, Any]:
     return out
 
 
-def _form_body(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, Any]:
+def _form_body(request: AuthedRequest, fields: tuple[str, ...]) -> dict[str, Any]:
     """A form post as an API body: empty fields are left out, ttl_seconds becomes an int."""
     body: dict[str, Any] = {}
     for field in fields:
@@ -200,7 +196,7 @@ def _form_body(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 @require_GET
-def snapshot_list(request: HttpRequest) -> HttpResponse:
+def snapshot_list(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     pinned = request.GET.get("pinned") == "true"
     ctx = {"nav": "snapshots", **_rows_context(actor, pinned=pinned)}
@@ -208,7 +204,7 @@ def snapshot_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def rows(request: HttpRequest) -> HttpResponse:
+def rows(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     container_id = request.GET.get("container_id", "")
     pinned = request.GET.get("pinned") == "true"
@@ -216,7 +212,7 @@ def rows(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+def detail(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, tombstones=True)
     source = ContainerRecord.objects.filter(container_id=snapshot.source_container_id).first()
     ctx = {
@@ -230,34 +226,29 @@ def detail(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 
 
 @require_GET
-def family(request: HttpRequest, node_id: str) -> HttpResponse:
+def family(request: AuthedRequest, node_id: str) -> HttpResponse:
     actor, obj = _node_object(request, node_id)
     ctx = {"nav": "snapshots", "focus_name": obj.name, **_tree_context(actor, obj)}
     return render(request, "snapshots/lineage.html", ctx)
 
 
 @require_GET
-def family_tree(request: HttpRequest, node_id: str) -> HttpResponse:
+def family_tree(request: AuthedRequest, node_id: str) -> HttpResponse:
     actor, obj = _node_object(request, node_id)
     return render(request, "snapshots/_tree.html", _tree_context(actor, obj))
 
 
 @require_GET
-def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
-    """The container page's Snapshots tab: take a snapshot or fork, its snapshots, its family."""
-    from apps.containers.views import detail_context
-
+def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
+    """The container page's Snapshots tab (registered in apps.py): take a snapshot or fork,
+    its snapshots, its family."""
     target = get_container_for_page(request, container_id, "viewer")
-    ctx = detail_context(request, target)
-    ctx.update(
-        {
-            "tab": "snapshots",
-            **_form_context(target),
-            **_rows_context(target.actor, target.id),
-            **_tree_context(target.actor, target.record),
-        }
-    )
-    return render(request, "snapshots/container_panel.html", ctx)
+    ctx = {
+        **_form_context(target),
+        **_rows_context(target.actor, target.id),
+        **_tree_context(target.actor, target.record),
+    }
+    return render_tab(request, target, "snapshots", ctx)
 
 
 def _busy_kind(container_id: str) -> str | None:
@@ -276,14 +267,14 @@ def _form_context(target: Target) -> dict[str, Any]:
     return {
         "ttl_choices": TTL_CHOICES,
         "state": target.info.state,
-        "can_fork": target.info.state in actions.FORKABLE,
-        "can_snapshot": target.info.state not in actions.UNSNAPSHOTTABLE,
+        "can_fork": verbs.allows("fork", target.info.state),
+        "can_snapshot": verbs.allows("snapshot", target.info.state),
         "busy": _busy_kind(target.id),
     }
 
 
 @require_GET
-def container_forms(request: HttpRequest, container_id: str) -> HttpResponse:
+def container_forms(request: AuthedRequest, container_id: str) -> HttpResponse:
     """The tab's snapshot/fork card alone: it locks while its operation runs."""
     target = get_container_for_page(request, container_id, "operator")
     ctx = {
@@ -296,7 +287,7 @@ def container_forms(request: HttpRequest, container_id: str) -> HttpResponse:
 
 
 @require_GET
-def operation_status(request: HttpRequest, operation_id: str) -> HttpResponse:
+def operation_status(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor = require_page(request, "viewer")
     qs = Operation.objects.filter(operation_id=operation_id, kind__in=["snapshot", "clone", "fork"])
     if not actor.is_admin:
@@ -308,7 +299,7 @@ def operation_status(request: HttpRequest, operation_id: str) -> HttpResponse:
 
 
 @require_GET
-def clone_form(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+def clone_form(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     _, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     return render(
         request,
@@ -324,48 +315,61 @@ def clone_form(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 # -- form posts ------------------------------------------------------------------------------
 
 
-def _container_target(request: HttpRequest, container_id: str) -> Target:
+def _container_target(request: AuthedRequest, container_id: str) -> Target:
     return get_container_for_page(request, container_id, "operator")
 
 
+def _container_back(request: AuthedRequest, target: Target) -> str:
+    return _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
+
+
+def _snapshot_back(request: AuthedRequest, snapshot: Snapshot) -> str:
+    return _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
+
+
+def _container_post_failed(
+    request: AuthedRequest, exc: PageFailure, container_id: str
+) -> HttpResponse:
+    back = _container_back(request, _container_target(request, container_id))
+    return _respond(request, back=back, error=api_error(request, exc))
+
+
+def _snapshot_post_failed(
+    request: AuthedRequest, exc: PageFailure, snapshot_id: str
+) -> HttpResponse:
+    _, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    return _respond(request, back=_snapshot_back(request, snapshot), error=api_error(request, exc))
+
+
 @require_POST
-def take_snapshot(request: HttpRequest, container_id: str) -> HttpResponse:
+@page_errors(_container_post_failed)
+def take_snapshot(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
-    back = _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
-    try:
-        body = _form_body(request, SNAPSHOT_FIELDS)
-        op = actions.request_snapshot(target, body, idempotency_key=page_key(request))
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _respond(request, back=back, error=_error_of(exc))
-    return _respond(request, back=back, op=op)
+    body = _form_body(request, SNAPSHOT_FIELDS)
+    op = actions.request_snapshot(target, body, idempotency_key=page_key(request))
+    return _respond(request, back=_container_back(request, target), op=op)
 
 
 @require_POST
-def fork(request: HttpRequest, container_id: str) -> HttpResponse:
+@page_errors(_container_post_failed)
+def fork(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
-    back = _next_url(request, reverse("snapshots:container_panel", args=[target.id]))
-    try:
-        body = _form_body(request, FORK_FIELDS)
-        op = actions.request_fork(target, body, idempotency_key=page_key(request))
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _respond(request, back=back, error=_error_of(exc))
-    return _respond(request, back=back, op=op)
+    body = _form_body(request, FORK_FIELDS)
+    op = actions.request_fork(target, body, idempotency_key=page_key(request))
+    return _respond(request, back=_container_back(request, target), op=op)
 
 
 @require_POST
-def clone(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+@page_errors(_snapshot_post_failed)
+def clone(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
-    try:
-        body = _form_body(request, CLONE_FIELDS)
-        op = actions.request_clone(actor, snapshot, body, idempotency_key=page_key(request))
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _respond(request, back=back, error=_error_of(exc))
-    return _respond(request, back=back, op=op)
+    body = _form_body(request, CLONE_FIELDS)
+    op = actions.request_clone(actor, snapshot, body, idempotency_key=page_key(request))
+    return _respond(request, back=_snapshot_back(request, snapshot), op=op)
 
 
 @require_POST
-def pin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+def pin(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.pin(snapshot, actor=actor)
     back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
@@ -373,7 +377,7 @@ def pin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 
 
 @require_POST
-def unpin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+def unpin(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     actions.unpin(snapshot, actor=actor)
     back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
@@ -382,25 +386,32 @@ def unpin(request: HttpRequest, snapshot_id: str) -> HttpResponse:
 
 
 @require_POST
-def set_ttl(request: HttpRequest, snapshot_id: str) -> HttpResponse:
+@page_errors(_snapshot_post_failed, catch=(ApiError,))
+def set_ttl(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    back = _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
     value = request.POST.get("ttl_seconds", "").strip()
-    try:
-        actions.set_ttl(snapshot, int(value) if value.isdigit() else (value or None), actor=actor)
-    except ApiError as err:
-        return _respond(request, back=back, error=err)
+    actions.set_ttl(snapshot, int(value) if value.isdigit() else (value or None), actor=actor)
+    back = _snapshot_back(request, snapshot)
     return _respond(request, back=back, message=f"TTL of {snapshot.name} updated.")
 
 
-@require_POST
-def delete(request: HttpRequest, snapshot_id: str) -> HttpResponse:
-    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+def _delete_back(request: AuthedRequest, snapshot: Snapshot) -> str:
     back = _next_url(request, reverse("snapshots:list"))
     if back.startswith(reverse("snapshots:detail", args=[snapshot.snapshot_id])):
         back = reverse("snapshots:lineage", args=[snapshot.snapshot_id])
-    try:
-        actions.delete_snapshot(snapshot, actor=actor)
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _respond(request, back=back, error=_error_of(exc))
-    return _respond(request, back=back, message=f"Deleted {snapshot.name}.")
+    return back
+
+
+def _delete_failed(request: AuthedRequest, exc: PageFailure, snapshot_id: str) -> HttpResponse:
+    _, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    return _respond(request, back=_delete_back(request, snapshot), error=api_error(request, exc))
+
+
+@require_POST
+@page_errors(_delete_failed)
+def delete(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
+    actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
+    actions.delete_snapshot(snapshot, actor=actor)
+    return _respond(
+        request, back=_delete_back(request, snapshot), message=f"Deleted {snapshot.name}."
+    )

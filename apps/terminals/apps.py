@@ -7,6 +7,7 @@ class TerminalsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models load only once the app registry is ready.
+        from apps.containers.tabs import register_tab
         from apps.core import bus
         from apps.terminals import receivers
 
@@ -15,3 +16,6 @@ class TerminalsConfig(AppConfig):
         bus.container_stopped.connect(receivers.on_container_gone, dispatch_uid="terminals.stop")
         bus.container_deleted.connect(receivers.on_container_gone, dispatch_uid="terminals.delete")
         bus.access_changed.connect(receivers.on_access_changed, dispatch_uid="terminals.access")
+        register_tab(
+            "terminal", "Terminal", "terminals:container_panel", "terminals/panel.html", order=70
+        )

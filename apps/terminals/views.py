@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,16 +17,16 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.containers.access import get_container_for_page
-from apps.core.api import engine_error_to_api
+from apps.containers.page import render_tab
 from apps.core.csp import allows_webassembly
-from apps.core.errors import ApiError
-from apps.engine import errors as engine_errors
+from apps.core.http import AuthedRequest
+from apps.core.pages import PageFailure, api_error, page_errors
 from apps.terminals import actions
 from apps.terminals.api import sessions_for
 from apps.terminals.models import OPEN_STATES, TerminalSession
 
 
-def _get_session_for_page(request: HttpRequest, session_id: str, role: str) -> TerminalSession:
+def _get_session_for_page(request: AuthedRequest, session_id: str, role: str) -> TerminalSession:
     actor = require_page(request, role)
     row = sessions_for(actor).filter(session_id=session_id).first()
     if row is None:
@@ -39,9 +40,8 @@ def _own_open_sessions(actor: Actor, container_id: str) -> list[TerminalSession]
 
 
 @require_GET
-def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
-    from apps.containers.views import detail_context
-
+def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
+    """The container page's Terminal tab (registered in apps.py)."""
     target = get_container_for_page(request, container_id, "viewer")
     actor = target.actor
     sessions = _own_open_sessions(actor, target.id) if actor.can("support") else []
@@ -52,36 +52,32 @@ def container_panel(request: HttpRequest, container_id: str) -> HttpResponse:
         ended = sessions_for(actor).filter(session_id=wanted, container_id=target.id).first()
     if current is None and ended is None and sessions:
         current = sessions[-1]
-    ctx = detail_context(request, target)
-    exec_ready = bool(ctx.get("exec_ready"))
-    ctx.update(
-        tab="terminal",
-        sessions=sessions,
-        current=current,
-        ended=ended,
-        can_open=actor.can("support"),
-        exec_ready=exec_ready,
-    )
-    return render(request, "terminals/panel.html", ctx)
+    ctx = {
+        "sessions": sessions,
+        "current": current,
+        "ended": ended,
+        "can_open": actor.can("support"),
+    }
+    return render_tab(request, target, "terminal", ctx)
+
+
+def _open_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
+    target = get_container_for_page(request, container_id, "support")
+    messages.error(request, f"Could not open a terminal: {api_error(request, exc).error}")
+    return redirect("terminals:container_panel", container_id=target.id)
 
 
 @require_POST
-def open_for_container(request: HttpRequest, container_id: str) -> HttpResponse:
+@page_errors(_open_failed)
+def open_for_container(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "support")
-    url = reverse("terminals:container_panel", args=[target.id])
-    try:
-        row = actions.open_session(target.actor, target, cols=80, rows=24)
-    except ApiError as err:
-        messages.error(request, f"Could not open a terminal: {err.error}")
-        return redirect(url)
-    except engine_errors.EngineError as exc:
-        messages.error(request, f"Could not open a terminal: {engine_error_to_api(exc).error}")
-        return redirect(url)
-    return redirect(f"{url}?session={row.session_id}")
+    row = actions.open_session(target.actor, target, cols=80, rows=24)
+    panel = reverse("terminals:container_panel", args=[target.id])
+    return redirect(f"{panel}?{urlencode({'session': row.session_id})}")
 
 
 @require_GET
-def session_list(request: HttpRequest) -> HttpResponse:
+def session_list(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     rows = actions.with_live_counters(sessions_for(actor).order_by("-id")[:200])
     ctx: dict[str, Any] = {
@@ -92,13 +88,13 @@ def session_list(request: HttpRequest) -> HttpResponse:
         "can_open": actor.can("support"),
         "recording_on": settings.QUILTWEB_TERMINAL_RECORD,
     }
-    if getattr(request, "htmx", False):
+    if request.htmx:
         return render(request, "terminals/list.html#rows", ctx)
     return render(request, "terminals/list.html", ctx)
 
 
 @require_POST
-def close(request: HttpRequest, session_id: str) -> HttpResponse:
+def close(request: AuthedRequest, session_id: str) -> HttpResponse:
     row = _get_session_for_page(request, session_id, "support")
     actions.close_session(row, require_page(request, "support"))
     messages.success(
@@ -107,7 +103,7 @@ def close(request: HttpRequest, session_id: str) -> HttpResponse:
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = reverse("terminals:list")
-    return redirect(target or "terminals:list")
+    return redirect(target or reverse("terminals:list"))
 
 
 def _recording_path(row: TerminalSession) -> Path:
@@ -122,14 +118,14 @@ def _recording_path(row: TerminalSession) -> Path:
 
 @require_GET
 @allows_webassembly
-def replay(request: HttpRequest, session_id: str) -> HttpResponse:
+def replay(request: AuthedRequest, session_id: str) -> HttpResponse:
     row = _get_session_for_page(request, session_id, "support")
     _recording_path(row)
     return render(request, "terminals/replay.html", {"nav": "terminals", "row": row})
 
 
 @require_GET
-def recording(request: HttpRequest, session_id: str) -> FileResponse:
+def recording(request: AuthedRequest, session_id: str) -> FileResponse:
     row = _get_session_for_page(request, session_id, "support")
     path = _recording_path(row)
     response = FileResponse(path.open("rb"), content_type="application/x-asciicast")

@@ -15,13 +15,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from apps.accounts.access import require_page
 from apps.accounts.models import Tenant
 from apps.core.errors import ApiError, error_text
+from apps.core.http import AuthedRequest
 from apps.core.ids import iso
-from apps.engine import errors as engine_errors
+from apps.core.pages import PageFailure, attempt, page_errors
 from apps.engine.client import engine
 from apps.operations.idempotency import header_key
 from apps.operations.models import Operation
@@ -35,11 +36,6 @@ from apps.volumes.access import (
 from apps.volumes.archive import check_tar, stash
 from apps.volumes.models import Volume
 from apps.volumes.paths import clean_path
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
 
 PAGE_SIZE = 50
 MAX_TAR_BYTES = 32 * 1024 * 1024
@@ -68,18 +64,16 @@ def _breadcrumbs(path: str) -> list[tuple[str, str]]:
 # -- list --------------------------------------------------------------------------------
 
 
-def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
+def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     actor = require_page(request, "viewer")
     query = request.GET.get("q", "").strip()
     qs = visible(actor).select_related("tenant")
     if query:
         qs = qs.filter(name__icontains=query)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    engine_error = None
-    try:
-        attached = listing.attachments([v.engine_name for v in page.object_list])
-    except engine_errors.EngineError as exc:
-        attached, engine_error = {}, error_text(exc)
+    found, failure = attempt(listing.attachments, [v.engine_name for v in page.object_list])
+    attached = found or {}
+    engine_error = error_text(failure) if failure is not None else None
     # Strings are prepared here: template date filters cost more than the engine call.
     rows = [
         {
@@ -106,7 +100,7 @@ def _list_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
 
 
 @require_GET
-def volume_list(request: HtmxHttpRequest) -> HttpResponse:
+def volume_list(request: AuthedRequest) -> HttpResponse:
     ctx = _list_context(request)
     if request.htmx and request.htmx.target == "volume-rows":
         return render(request, "volumes/list.html#volume-rows", ctx)
@@ -114,31 +108,36 @@ def volume_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
-def sizes(request: HtmxHttpRequest) -> HttpResponse:
+def sizes(request: AuthedRequest) -> HttpResponse:
     """Sizes arrive after the list, out of band: the engine's disk-usage report takes seconds."""
     actor = require_page(request, "viewer")
     names = request.GET.getlist("v")
     by_engine = {v.engine_name: v for v in visible(actor).filter(name__in=names[:PAGE_SIZE])}
-    try:
-        measured = engine().volume_sizes()
-    except engine_errors.EngineError:
-        measured = {}
+    # When the engine cannot report sizes, the volumes show none (no error for a side panel).
+    measured, _ = attempt(lambda: engine().volume_sizes())
+    measured = measured or {}
     items = [(v.pk, measured.get(engine_name)) for engine_name, v in by_engine.items()]
     return render(request, "volumes/list.html#volume-sizes", {"items": items})
 
 
+def _form(request: AuthedRequest) -> dict[str, str]:
+    return {"name": request.POST.get("name", ""), "labels": request.POST.get("labels", "")}
+
+
+def _create_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
+    ctx = _list_context(request, create_error=error_text(exc), form=_form(request))
+    return render(request, "volumes/list.html", ctx, status=422)
+
+
 @require_POST
-def create(request: HtmxHttpRequest) -> HttpResponse:
+@page_errors(_create_failed)
+def create(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "operator")
-    form = {"name": request.POST.get("name", ""), "labels": request.POST.get("labels", "")}
-    try:
-        name = actions.check_name(form["name"].strip())
-        labels = _parse_labels(form["labels"])
-        tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
-        actions.create_volume(actor, tenant, name=name, driver="local", labels=labels)
-    except (ApiError, engine_errors.EngineError) as exc:
-        ctx = _list_context(request, create_error=error_text(exc), form=form)
-        return render(request, "volumes/list.html", ctx, status=422)
+    form = _form(request)
+    name = actions.check_name(form["name"].strip())
+    labels = _parse_labels(form["labels"])
+    tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
+    actions.create_volume(actor, tenant, name=name, driver="local", labels=labels)
     messages.success(request, f"Volume {name} created.")
     return redirect("volumes:detail", name=name)
 
@@ -166,18 +165,21 @@ def _detail_context(
         )[:5],
         **extra,
     }
-    try:
-        ctx["users"] = listing.users_of(volume)
-        listed = files.list_dir(volume, path)["files"]
-        for f in listed:
+    users, failure = attempt(listing.users_of, volume)
+    if failure is None:
+        ctx["users"] = users
+        listed, failure = attempt(files.list_dir, volume, path)
+    if failure is not None:
+        ctx.setdefault("browse_error", error_text(failure))
+    else:
+        assert listed is not None
+        for f in listed["files"]:
             f["modified_label"] = (f["modified_at"] or "")[:16].replace("T", " ")
-        ctx["files"] = listed
-    except (ApiError, engine_errors.EngineError) as exc:
-        ctx.setdefault("browse_error", error_text(exc))
+        ctx["files"] = listed["files"]
     return ctx
 
 
-def _path_param(request: HtmxHttpRequest) -> tuple[str, str | None]:
+def _path_param(request: AuthedRequest) -> tuple[str, str | None]:
     try:
         return clean_path(request.GET.get("path", "")), None
     except ApiError as exc:
@@ -185,7 +187,7 @@ def _path_param(request: HtmxHttpRequest) -> tuple[str, str | None]:
 
 
 @require_GET
-def detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
+def detail(request: AuthedRequest, name: str) -> HttpResponse:
     _, volume = get_volume_for_page(request, name)
     path, error = _path_param(request)
     ctx = _detail_context(request, volume, path, **({"browse_error": error} if error else {}))
@@ -195,7 +197,7 @@ def detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 
 def _back(
-    request: HtmxHttpRequest, volume: Volume, path: str, flash: str = "", error: str = ""
+    request: AuthedRequest, volume: Volume, path: str, flash: str = "", error: str = ""
 ) -> HttpResponse:
     """htmx: the re-rendered page (the caller's hx-select picks its part); else a redirect.
 
@@ -212,17 +214,33 @@ def _back(
     return redirect(url + (f"?{urlencode({'path': path})}" if path else ""))
 
 
-@require_POST
-def rename(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    actor, volume = get_volume_for_page(request, name, "operator")
-    try:
-        new_name = actions.check_name(request.POST.get("new_name", "").strip(), "new_name")
-        volume = actions.rename_volume(actor, volume, new_name)
-    except ApiError as exc:
-        return _back(request, volume, "", error=error_text(exc))
-    if request.htmx:
-        from django_htmx.http import HttpResponseClientRedirect
+def _failed_at_top(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
+    """The volume's page (its top directory) saying why the action failed."""
+    _, volume = get_volume_for_page(request, name)
+    return _back(request, volume, "", error=error_text(exc))
 
+
+def _failed_in_directory(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
+    """The directory the form posted from (`path`), saying why the action failed."""
+    _, volume = get_volume_for_page(request, name)
+    return _back(request, volume, _safe(request.POST.get("path", "")), error=error_text(exc))
+
+
+def _failed_beside_file(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
+    """The directory holding the file the form named (`path`), saying why the action failed."""
+    _, volume = get_volume_for_page(request, name)
+    raw = request.POST.get("path", "")
+    here = _safe(raw.rsplit("/", 1)[0] if "/" in raw else "")
+    return _back(request, volume, here, error=error_text(exc))
+
+
+@require_POST
+@page_errors(_failed_at_top, catch=(ApiError,))
+def rename(request: AuthedRequest, name: str) -> HttpResponse:
+    actor, volume = get_volume_for_page(request, name, "operator")
+    new_name = actions.check_name(request.POST.get("new_name", "").strip(), "new_name")
+    volume = actions.rename_volume(actor, volume, new_name)
+    if request.htmx:
         messages.success(request, f"Renamed to {volume.name}.")
         return HttpResponseClientRedirect(reverse("volumes:detail", args=[volume.name]))
     messages.success(request, f"Renamed to {volume.name}.")
@@ -230,37 +248,30 @@ def rename(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-def delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
+@page_errors(_failed_at_top)
+def delete(request: AuthedRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
-    try:
-        op = actions.request_delete(actor, volume, idempotency_key=header_key(request))
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, "", error=error_text(exc))
+    op = actions.request_delete(actor, volume, idempotency_key=header_key(request))
     messages.info(request, f"Deleting volume {volume.name} ({op.operation_id}).")
     if request.htmx:
-        from django_htmx.http import HttpResponseClientRedirect
-
         return HttpResponseClientRedirect(reverse("volumes:list"))
     return redirect("volumes:list")
 
 
 @require_POST
-def upload(request: HtmxHttpRequest, name: str) -> HttpResponse:
+@page_errors(_failed_in_directory)
+def upload(request: AuthedRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
-    directory = request.POST.get("path", "")
     upload_file = request.FILES.get("file")
-    try:
-        base = clean_path(directory)
-        if upload_file is None:
-            raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a file to upload")
-        if upload_file.size and upload_file.size > files.MAX_WRITE_BYTES:
-            raise ApiError(422, "UNPROCESSABLE_ENTITY", "files over 16 MiB: upload a tar archive")
-        filename = clean_path(upload_file.name or "", allow_root=False).rsplit("/", 1)[-1]
-        target = f"{base}/{filename}" if base else filename
-        result = files.write_file(volume, target, upload_file.read(), 644)
-        actions.file_changed(actor, volume, target, {"size_bytes": result["size_bytes"]})
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, _safe(directory), error=error_text(exc))
+    base = clean_path(request.POST.get("path", ""))
+    if upload_file is None:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a file to upload")
+    if upload_file.size and upload_file.size > files.MAX_WRITE_BYTES:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "files over 16 MiB: upload a tar archive")
+    filename = clean_path(upload_file.name or "", allow_root=False).rsplit("/", 1)[-1]
+    target = f"{base}/{filename}" if base else filename
+    result = files.write_file(volume, target, upload_file.read(), 644)
+    actions.file_changed(actor, volume, target, {"size_bytes": result["size_bytes"]})
     return _back(request, volume, base, flash=f"Uploaded {target} ({result['size_bytes']} bytes).")
 
 
@@ -272,63 +283,56 @@ def _safe(path: str) -> str:
 
 
 @require_POST
-def upload_archive(request: HtmxHttpRequest, name: str) -> HttpResponse:
+@page_errors(_failed_in_directory)
+def upload_archive(request: AuthedRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
-    directory = request.POST.get("path", "")
     archive = request.FILES.get("archive")
-    try:
-        base = clean_path(directory)
-        if archive is None:
-            raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a .tar or .tar.gz file")
-        if archive.size and archive.size > MAX_TAR_BYTES:
-            raise ApiError(422, "UNPROCESSABLE_ENTITY", "archives over 32 MiB are refused")
-        strip_text = request.POST.get("strip_components", "0") or "0"
-        if not strip_text.isdigit() or int(strip_text) > 64:
-            raise ApiError(422, "UNPROCESSABLE_ENTITY", "strip components must be between 0 and 64")
-        data = archive.read()
-        check_tar(data)
-        op = actions.request_archive(
-            actor,
-            target_type="volume",
-            target_id=volume.name,
-            tenant_id=volume.tenant_id,
-            params={
-                "volume_pk": volume.pk,
-                "path": base,
-                "strip_components": int(strip_text),
-                "upload": stash(data),
-            },
-            route="",
-            body=None,
-        )
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, _safe(directory), error=error_text(exc))
+    base = clean_path(request.POST.get("path", ""))
+    if archive is None:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a .tar or .tar.gz file")
+    if archive.size and archive.size > MAX_TAR_BYTES:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "archives over 32 MiB are refused")
+    strip_text = request.POST.get("strip_components", "0") or "0"
+    if not strip_text.isdigit() or int(strip_text) > 64:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "strip components must be between 0 and 64")
+    data = archive.read()
+    check_tar(data)
+    op = actions.request_archive(
+        actor,
+        target_type="volume",
+        target_id=volume.name,
+        tenant_id=volume.tenant_id,
+        params={
+            "volume_pk": volume.pk,
+            "path": base,
+            "strip_components": int(strip_text),
+            "upload": stash(data),
+        },
+        route="",
+        body=None,
+    )
     return _back(request, volume, base, flash=f"Extracting {archive.name} ({op.operation_id}).")
 
 
 @require_POST
-def delete_file(request: HtmxHttpRequest, name: str) -> HttpResponse:
+@page_errors(_failed_beside_file)
+def delete_file(request: AuthedRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     raw = request.POST.get("path", "")
     here = _safe(raw.rsplit("/", 1)[0] if "/" in raw else "")
-    try:
-        path = clean_path(raw, allow_root=False)
-        files.delete_path(volume, path, request.POST.get("recursive") == "1")
-        actions.file_changed(actor, volume, path, {"deleted": True})
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, here, error=error_text(exc))
+    path = clean_path(raw, allow_root=False)
+    files.delete_path(volume, path, request.POST.get("recursive") == "1")
+    actions.file_changed(actor, volume, path, {"deleted": True})
     return _back(request, volume, here, flash=f"Deleted {path}.")
 
 
 @require_GET
-def download(request: HtmxHttpRequest, name: str) -> HttpResponse:
+@page_errors(_failed_at_top)
+def download(request: AuthedRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name)
     require_file_reader_page(actor)
-    try:
-        path = clean_path(request.GET.get("path", ""), allow_root=False)
-        content, _ = files.read_file(volume, path)
-    except (ApiError, engine_errors.EngineError) as exc:
-        return _back(request, volume, "", error=error_text(exc))
+    path = clean_path(request.GET.get("path", ""), allow_root=False)
+    content, _ = files.read_file(volume, path)
     response = HttpResponse(content, content_type="application/octet-stream")
     filename = path.rsplit("/", 1)[-1].replace('"', "")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -336,7 +340,7 @@ def download(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-def operation(request: HtmxHttpRequest, name: str, operation_id: str) -> HttpResponse:
+def operation(request: AuthedRequest, name: str, operation_id: str) -> HttpResponse:
     """One operation's progress row (polled while it runs)."""
     _, volume = get_volume_for_page(request, name)
     op = Operation.objects.filter(
@@ -345,5 +349,5 @@ def operation(request: HtmxHttpRequest, name: str, operation_id: str) -> HttpRes
     response = render(request, "volumes/detail.html#op-row", {"op": op, "volume": volume})
     if op is not None and op.is_terminal:
         # The browser refreshes its listing once, when an extraction ends (not on every event).
-        response["HX-Trigger"] = "volume-files-changed"
+        trigger_client_event(response, "volume-files-changed")
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from typing import Any
@@ -225,7 +226,8 @@ def test_it_stops_and_deletes_from_the_page(operator: Any) -> None:
     )
     assert stop.status_code == 200
     assert "Stopped." in stop.content.decode()
-    assert stop["HX-Trigger"] == "containerChanged"
+    # trigger_client_event sends the event as JSON (htmx fires it the same way).
+    assert json.loads(stop["HX-Trigger"]) == {"containerChanged": {}}
     page = operator.client.get(path).content.decode()
     assert 'id="container-state">exited' in page
     deleted = operator.client.post(path + "delete", {"csrfmiddlewaretoken": token})
@@ -374,7 +376,8 @@ def test_it_renames_inline_and_shows_a_conflict_next_to_the_field(operator: Any)
         {"csrfmiddlewaretoken": token, "new_name": new_name},
         headers={"HX-Request": "true"},
     )
-    assert done["HX-Trigger"] == "containerChanged"
+    # trigger_client_event sends the event as JSON (htmx fires it the same way).
+    assert json.loads(done["HX-Trigger"]) == {"containerChanged": {}}
     assert f"<h1>{new_name}</h1>" in operator.client.get(path).content.decode()
 
 

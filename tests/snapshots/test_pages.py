@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -62,7 +63,8 @@ def test_it_snapshots_from_the_tab_form_and_reports_the_operation(operator: Any,
 
     assert response.status_code == 200
     assert "snapshot · queued" in response.content.decode()
-    assert response["HX-Trigger"] == "lineageChanged"
+    # trigger_client_event sends the event as JSON (htmx fires it the same way).
+    assert json.loads(response["HX-Trigger"]) == {"lineageChanged": {}}
     locked = operator.client.get(f"{path}/forms").content.decode()
     assert "still running" in locked
     assert re.search(r'id="take-snapshot"\s+disabled', locked)
