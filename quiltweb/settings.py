@@ -116,7 +116,7 @@ TEMPLATES = [
 ]
 
 # SQLite is the embedded default. WAL, a busy timeout and IMMEDIATE write transactions let the
-# web server and the worker write one file without "database is locked" (ENGINE-FACTS.md).
+# web server and the worker write one file without "database is locked" (docs/engine-facts.md).
 SQLITE_PATH = Path(os.environ.get("QUILTWEB_DB", STATE_DIR / "quiltweb.sqlite3"))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}

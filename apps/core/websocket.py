@@ -28,7 +28,7 @@ def _hostheader(scope: dict[str, Any]) -> str:
 def origin_allowed(scope: dict[str, Any]) -> bool:
     """Exact scheme, host and port match with the Host the client connected to.
 
-    Channels' AllowedHostsOriginValidator ignores scheme and port (ENGINE-FACTS.md); this does not.
+    Channels' AllowedHostsOriginValidator ignores scheme and port (docs/engine-facts.md); this does not.
     A browser always sends Origin on websockets, so a missing one is refused here too; only an
     API key may stand in for it (see SessionOrTokenAuthMiddleware).
     """

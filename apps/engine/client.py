@@ -55,7 +55,7 @@ STRICT_CAPS = [
 # DAC_OVERRIDE and FOWNER to read, write, chmod and delete files other containers own in the
 # volume, CHOWN to give extracted files the owners their archive records (as `docker cp` does).
 HELPER_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
-# An unlikely detach sequence, so Ctrl-P is never held back in exec TTYs (ENGINE-FACTS.md).
+# An unlikely detach sequence, so Ctrl-P is never held back in exec TTYs (docs/engine-facts.md).
 DETACH_KEYS = "ctrl-^,ctrl-@"
 
 _local = threading.local()

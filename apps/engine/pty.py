@@ -3,7 +3,7 @@
 Everything here talks to the engine on the event loop with no threads: a small HTTP/1.1 client
 on the engine's socket for the JSON calls (create, resize, inspect, stat) and one HTTP upgrade
 per PTY (`rawexec.start_request`) for the byte stream. With a TTY the stream is raw PTY bytes,
-stdout and stderr merged, no frame headers (ENGINE-FACTS.md).
+stdout and stderr merged, no frame headers (docs/engine-facts.md).
 
 Ending a session must kill its processes explicitly: closing the exec connection does not.
 `Pty.kill()` sends a signal to the shell and everything it started, found through the host's

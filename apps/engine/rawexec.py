@@ -1,6 +1,6 @@
 """Exec I/O over a raw connection to the engine.
 
-docker-py's exec socket wrapper can lose bytes its HTTP parser buffered (ENGINE-FACTS.md), so
+docker-py's exec socket wrapper can lose bytes its HTTP parser buffered (docs/engine-facts.md), so
 the exec start request is written by hand: one HTTP upgrade on the engine's socket, then the
 multiplexed stream (8-byte frame headers: stream byte, three zeros, big-endian length).
 """
@@ -226,7 +226,7 @@ def process_tree(pid: int) -> list[int]:
 def kill_exec_tree(engine: Engine, exec_id: str, sig: int = signal.SIGKILL) -> None:
     """Kill an exec's process and everything it started.
 
-    Closing the exec connection does not do this (ENGINE-FACTS.md). The engine runs on this
+    Closing the exec connection does not do this (docs/engine-facts.md). The engine runs on this
     host, so its host PIDs are walked through /proc; where they are not visible (a remote
     engine), a `kill` exec inside the container does the same by its namespace PID.
     """

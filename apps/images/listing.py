@@ -148,7 +148,7 @@ def _dumps(value: Any) -> str:
 
 def quilt_fields(data: dict[str, Any]) -> dict[str, Any]:
     """What Quilt's SDK reads from inspect (2.17): `registry`, `repository`, `tag`, an `image`
-    summary (examples/docker-and-oci-images.ts reads `image.repository`), and `config_json`
+    summary (Quilt's SDK reads `image.repository`; docs/api.md, "Quilt's SDK"), and `config_json`
     and `manifest_json`, each a string of JSON.
 
     The engine keeps no registry manifest for a local image, so `manifest_json` is the OCI

@@ -49,7 +49,7 @@ def _await_reserved(snapshot_id: str, scope: list[int] | None) -> bool:
     """Wait for the snapshot or fork operation that reserved `snapshot_id`, if one is pending.
 
     Receipts name the snapshot before it exists (2.17), and Quilt's SDK examples pin it at once
-    (examples/lifecycle-and-failures.ts:76-97): such a call waits for the operation rather than
+    (docs/api.md, "Quilt's SDK"): such a call waits for the operation rather than
     answering 404. True when there was an operation to wait for.
     """
     pending = (

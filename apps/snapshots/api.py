@@ -85,7 +85,7 @@ def snapshot_create(request: HttpRequest, container_id: str) -> tuple[dict[str, 
         snapshot = Snapshot.objects.get(snapshot_id=(done.result or {})["snapshot_id"])
         return snapshot.as_dict(), 201
     # The SDK sends no `execution` here and reads `snapshot_id` from the reply
-    # (examples/lifecycle-and-failures.ts:76-82): every snapshot receipt names it.
+    # (docs/api.md, "Quilt's SDK"): every snapshot receipt names it.
     return receipt(op, **ids), 202
 
 

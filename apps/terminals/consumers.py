@@ -4,7 +4,7 @@ Binary frames are PTY bytes both ways, never decoded here. Text frames are JSON 
 consumer authorises before `accept()`; the PTY belongs to the session manager, so the socket
 only pushes input to it and drains output from it. Output goes out through its own sender task
 and input is handed over without awaiting the PTY, so a slow shell never stops acks, resizes
-or pings from being read (ENGINE-FACTS.md). Flow control is on acknowledged bytes.
+or pings from being read (docs/engine-facts.md). Flow control is on acknowledged bytes.
 """
 
 from __future__ import annotations
