@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.accounts import audit
 from apps.accounts.actor import Actor
+from apps.containers import verbs
 from apps.containers.access import Target
 from apps.containers.models import ContainerRecord
 from apps.core.errors import ApiError
@@ -25,10 +26,6 @@ from apps.operations.actions import replay, submit
 from apps.operations.models import Operation
 from apps.snapshots import retention, validation
 from apps.snapshots.models import Snapshot
-
-UNSNAPSHOTTABLE = ("dead", "restarting")
-FORKABLE = ("running", "paused")
-
 
 # -- submits (202) ---------------------------------------------------------------------------
 
@@ -40,7 +37,7 @@ def request_snapshot(
     if (existing := replay(target.actor, idempotency_key, route, body)) is not None:
         return existing
     record = target.record
-    if target.info.state in UNSNAPSHOTTABLE:
+    if not verbs.allows("snapshot", target.info.state):
         raise ApiError(
             409,
             "INVALID_STATE",
@@ -89,7 +86,7 @@ def request_fork(target: Target, body: dict[str, Any], *, idempotency_key: str |
     record = target.record
     # Validate every field first: a bad enum is a 422 whatever the container's state.
     params = validation.fork_params(body, record)
-    if target.info.state not in FORKABLE:
+    if not verbs.allows("fork", target.info.state):
         raise ApiError(
             409,
             "INVALID_STATE",

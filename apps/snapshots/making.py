@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.containers import verbs
 from apps.containers.access import Target, managed_labels
 from apps.containers.actions import create_from_runtime
 from apps.containers.models import ContainerRecord
@@ -78,7 +79,7 @@ def make_snapshot(
         info = engine().inspect_container(record.container_id)
     except engine_errors.NotFound:
         raise OperationFailed("NOT_FOUND", "the source container no longer exists") from None
-    if info.state in actions.UNSNAPSHOTTABLE:
+    if not verbs.allows("snapshot", info.state):
         raise OperationFailed(
             "INVALID_STATE", f"cannot snapshot a {info.state} container", {"state": info.state}
         )

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.accounts import audit
 from apps.accounts.actor import Actor
+from apps.containers import verbs
 from apps.containers.models import ContainerRecord
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -66,7 +67,7 @@ def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
     actor = op.requester()
     record = _source(op)
     state = engine().inspect_container(record.container_id).state
-    if state not in actions.FORKABLE:
+    if not verbs.allows("fork", state):
         raise OperationFailed("INVALID_STATE", f"cannot fork a {state} container", {"state": state})
     params = op.params
     snapshot = making.make_snapshot(actor, record, params, progress)
