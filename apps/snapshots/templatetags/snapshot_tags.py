@@ -6,6 +6,8 @@ import uuid
 
 from django import template
 
+from apps.containers import verbs
+
 register = template.Library()
 
 RELATIONS = {"snapshot_of": "snapshot of", "clone_of": "clone of", "fork_of": "fork of"}
@@ -31,3 +33,9 @@ def ttl_label(seconds: int | None) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} s"
+
+
+@register.filter
+def allows(state: str | None, verb: str) -> bool:
+    """`{% if node.state|allows:"fork" %}`: the one state table (apps.containers.verbs)."""
+    return verbs.allows(verb, state or "")
