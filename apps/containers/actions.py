@@ -32,6 +32,7 @@ from apps.containers.mounts import volume_name
 from apps.containers.status import (
     api_state,
     cached_status,
+    checks_from_inspect,
     evaluate_checks,
     image_has_shell,
     minit_responsive,
@@ -101,13 +102,7 @@ def _publish(target: Target, action: str, *, checks: dict[str, bool] | None = No
 
 def _store_state(record: ContainerRecord, info: ContainerInfo) -> None:
     """Cache state fields from an inspect without running the readiness probe."""
-    running = info.state == "running"
-    checks = dict(record.checks or {})
-    checks["state_running"] = running
-    checks["network_configured"] = info.ip_on(settings.QUILTWEB_NETWORK) is not None
-    if not running:
-        checks["minit_responsive"] = False
-    store_runtime(record, info, checks)
+    store_runtime(record, info, checks_from_inspect(record, info))
 
 
 def _audit(

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from apps.containers.access import instance_filter
 from apps.containers.models import ContainerRecord, name_from_docker
-from apps.containers.status import api_state, cached_status, store_runtime
+from apps.containers.status import api_state, cached_status, checks_from_inspect, store_runtime
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
@@ -32,17 +31,6 @@ STATE_ACTIONS = {
     "created": "created",
     "restarting": "restarting",
 }
-
-
-def _checks_from(record: ContainerRecord, info: ContainerInfo) -> dict[str, Any]:
-    """The cached checks, corrected by what an inspect tells without probing (no exec)."""
-    running = info.state == "running"
-    checks = dict(record.checks or {})
-    checks["state_running"] = running
-    checks["network_configured"] = info.ip_on(settings.QUILTWEB_NETWORK) is not None
-    if not running:
-        checks["minit_responsive"] = False
-    return checks
 
 
 def publish_container(
@@ -62,7 +50,7 @@ def publish_container(
 
 def apply_inspect(record: ContainerRecord, info: ContainerInfo) -> None:
     """Store an inspect in the record's runtime cache (state, pid, exit code, times, name)."""
-    store_runtime(record, info, _checks_from(record, info))
+    store_runtime(record, info, checks_from_inspect(record, info))
     current = name_from_docker(record.tenant.slug, info.name)
     if current != record.name:
         ContainerRecord.objects.filter(pk=record.pk).update(name=current)

@@ -201,6 +201,17 @@ def _image_working_dir(info: ContainerInfo) -> str:
     return workdir
 
 
+def checks_from_inspect(record: ContainerRecord, info: ContainerInfo) -> dict[str, Any]:
+    """The cached checks, corrected by what an inspect tells without probing (no exec)."""
+    running = info.state == "running"
+    checks = dict(record.checks or {})
+    checks["state_running"] = running
+    checks["network_configured"] = info.ip_on(settings.QUILTWEB_NETWORK) is not None
+    if not running:
+        checks["minit_responsive"] = False
+    return checks
+
+
 def store_runtime(record: ContainerRecord, info: ContainerInfo, checks: dict[str, bool]) -> None:
     """Refresh the record's runtime cache from a full inspect and fresh checks."""
     now = timezone.now()
