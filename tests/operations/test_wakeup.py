@@ -80,8 +80,11 @@ class _Bell:
         return True
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_idle_worker_sleeps_until_rung_without_polling() -> None:
+    # Outside a test transaction, as the worker runs: its loop's close_old_connections() drops
+    # a connection left in a transaction (PostgreSQL really closes it), and the loop would then
+    # fail to read the queue and wait RETRY_SECONDS instead.
     stop_event = threading.Event()
     bell = _Bell(stop_event)
     worker.serve("w-idle", stop_event, bell)  # type: ignore[arg-type]
