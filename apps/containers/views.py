@@ -43,6 +43,7 @@ from apps.containers.page import (
     render_tab,
 )
 from apps.containers.validation import validate_create
+from apps.core.api import request_id
 from apps.core.gcpause import with_fewer_collections
 from apps.core.http import AuthedRequest
 from apps.core.ids import parse_iso
@@ -52,7 +53,6 @@ from apps.core.pages import (
     attempt,
     error_body,
     page_errors,
-    request_id,
 )
 from apps.engine.errors import EngineError
 from apps.operations.idempotency import page_key

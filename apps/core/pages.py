@@ -24,7 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from django.http import HttpRequest, HttpResponse
 
-from apps.core.api import engine_error_to_api, log_engine_text
+from apps.core.api import engine_error_to_api, log_engine_text, request_id
 from apps.core.errors import ApiError
 from apps.engine.errors import EngineError
 
@@ -34,10 +34,6 @@ R = TypeVar("R", bound=HttpRequest)
 
 PageFailure = ApiError | EngineError
 PAGE_FAILURES: tuple[type[Exception], ...] = (ApiError, EngineError)
-
-
-def request_id(request: HttpRequest) -> str:
-    return str(getattr(request, "request_id", ""))
 
 
 def api_error(request: HttpRequest, exc: PageFailure) -> ApiError:
