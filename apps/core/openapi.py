@@ -156,7 +156,8 @@ def openapi_path(route: str) -> tuple[str, list[dict[str, Any]]]:
     return "/" + _PARAM.sub(lambda m: "{" + m.group("name") + "}", route), params
 
 
-def route_doc(view: Any) -> RouteDoc | None:
+def doc_of(view: Any) -> RouteDoc | None:
+    """What `@api_route(doc=...)` or `@describe` recorded on `view` (apps.core.apidoc)."""
     return getattr(view, DOC_ATTR, None)
 
 
@@ -303,7 +304,7 @@ def build_document() -> dict[str, Any]:
     tags: dict[str, None] = {}
     for pattern in api_patterns():
         path, params = openapi_path(pattern.route)
-        doc = route_doc(pattern.view)
+        doc = doc_of(pattern.view)
         if doc is None:
             doc = RouteDoc(methods=("GET",), body_query=(), ops={})
         tag = pattern.namespace.removesuffix("_api") or "api"
