@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "apps.images",
     "apps.terminals",
     "apps.activity",
+    "apps.functions",
 ]
 
 MIDDLEWARE = [
