@@ -68,6 +68,11 @@ class ContainerRecord(models.Model):
     checks = models.JSONField(default=dict, blank=True)
     health = models.CharField(max_length=16, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    # From the last inspect: list items lack them (contract 2.14, "why it exited").
+    oom_killed = models.BooleanField(default=False)
+    restart_count = models.IntegerField(default=0)
+    # The last stats sample taken while it ran, shown after it exits (its `collected_at` says when).
+    last_metrics = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "name"])]

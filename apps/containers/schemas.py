@@ -143,6 +143,13 @@ class ContainerStatus(Reply):
     state: State
     pid: int | None
     exit_code: int | None
+    oom_killed: bool = Field(
+        description="The kernel killed it for memory (the engine's OOMKilled)."
+    )
+    exit_reason: str | None = Field(
+        description='Why it exited, in one sentence ("command not found (127)"); null unless exited.'
+    )
+    restart_count: int = Field(description="The engine's RestartCount.")
     ip_address: str | None
     created_at: Timestamp | None
     started_at: Timestamp | None
@@ -211,6 +218,11 @@ class Metrics(Reply):
     block_write_bytes: int | None
     pids: int | None
     collected_at: Timestamp
+    last_known: dict[str, Any] | None = Field(
+        default=None,
+        description="When not running: the last sample taken while it ran (its own "
+        "`collected_at` says when), or null.",
+    )
 
 
 class LogLine(Reply):

@@ -124,6 +124,49 @@ def not_ready(info: ContainerInfo, checks: dict[str, bool]) -> ApiError:
     )
 
 
+# -- why it exited -------------------------------------------------------------------------------
+
+# What a shell or the kernel means by an exit code, for `exit_reason` (contract 2.14). Codes
+# above 128 are 128 + the signal that ended the main process.
+EXIT_REASONS = {
+    0: "finished normally (0)",
+    1: "the command failed (1)",
+    2: "the command was used wrongly (2)",
+    125: "the engine could not run the command (125)",
+    126: "command found but not executable (126)",
+    127: "command not found (127)",
+    129: "hung up by SIGHUP (129)",
+    130: "interrupted by SIGINT (130)",
+    131: "quit by SIGQUIT (131)",
+    134: "aborted by SIGABRT (134)",
+    137: "killed (137)",
+    139: "crashed: segmentation fault (139)",
+    141: "broken pipe: SIGPIPE (141)",
+    143: "stopped by SIGTERM (143)",
+}
+
+
+def exit_reason(
+    state: str, exit_code: int | None, oom_killed: bool, memory_limit_mb: int | None
+) -> str | None:
+    """Why an exited container exited, in one sentence; None while it has not exited.
+
+    An out-of-memory kill outranks its exit code (the kernel's SIGKILL reads as 137).
+    """
+    if api_state(state) not in ("exited", "dead"):
+        return None
+    if oom_killed:
+        limit = f"limit {memory_limit_mb} MiB" if memory_limit_mb else "no limit: the host ran out"
+        return f"killed by the kernel: out of memory ({limit})"
+    if exit_code is None:
+        return None
+    if exit_code in EXIT_REASONS:
+        return EXIT_REASONS[exit_code]
+    if exit_code > 128:
+        return f"ended by signal {exit_code - 128} ({exit_code})"
+    return f"exited with an error ({exit_code})"
+
+
 # -- status objects ------------------------------------------------------------------------------
 
 
@@ -153,13 +196,23 @@ def status_object(
     state = api_state(info.state)
     live = state == "running" or state == "paused"
     ended = state == "exited" or state == "dead"
+    # A list item does not carry OOMKilled or RestartCount: the record's cache of the last
+    # inspect does.
+    if info.detailed:
+        oom_killed, restarts = info.oom_killed, info.restart_count
+    else:
+        oom_killed, restarts = record.oom_killed, record.restart_count
+    exit_code = info.exit_code if ended else None
     return {
         "container_id": record.container_id,
         "tenant_id": record.tenant_id,
         "name": record.name,
         "state": state,
         "pid": pid if live else None,
-        "exit_code": info.exit_code if ended else None,
+        "exit_code": exit_code,
+        "oom_killed": bool(oom_killed and ended),
+        "exit_reason": exit_reason(state, exit_code, oom_killed, record.memory_limit_mb),
+        "restart_count": restarts,
         "ip_address": info.ip_on(network) if info.networks else None,
         # The record holds the engine's time to the microsecond; a list item's is whole seconds.
         "created_at": iso(record.created_at or info.created_at),
@@ -223,7 +276,11 @@ def store_runtime(record: ContainerRecord, info: ContainerInfo, checks: dict[str
     record.checks = checks
     record.health = info.health or ""
     record.checked_at = now
+    record.oom_killed = info.oom_killed
+    record.restart_count = info.restart_count
     ContainerRecord.objects.filter(pk=record.pk).update(
+        oom_killed=info.oom_killed,
+        restart_count=info.restart_count,
         state=record.state,
         pid=record.pid,
         exit_code=record.exit_code,
@@ -309,6 +366,8 @@ class ListRow(NamedTuple):
     memory_limit_mb: int | None
     cpu_limit_percent: float | None
     strict: bool
+    oom_killed: bool
+    restart_count: int
     labels_json: str | None
     checks_json: str | None
 
@@ -446,7 +505,11 @@ def readiness(target: Target) -> dict[str, Any]:
 
 
 def metrics(target: Target) -> dict[str, Any]:
-    """One stats sample; every measured field is null unless the container is running."""
+    """One stats sample; every measured field is null unless the container is running.
+
+    A running container's sample is also kept on its record; a stopped one answers that kept
+    sample as `last_known` (with its own `collected_at`), or null if it never was measured.
+    """
     out: dict[str, Any] = {
         "container_id": target.id,
         "cpu_percent": None,
@@ -461,10 +524,16 @@ def metrics(target: Target) -> dict[str, Any]:
         "collected_at": iso(timezone.now()),
     }
     if target.info.state != "running":
+        # The last sample taken while it ran (null if none was): often why it stopped.
+        out["last_known"] = target.record.last_metrics or None
         return out
     stats = engine().stats(target.id)
     out["collected_at"] = iso(timezone.now())
     out.update(_from_stats(stats))
+    keep = {k: v for k, v in out.items() if k != "container_id"}
+    ContainerRecord.objects.filter(pk=target.record.pk).update(last_metrics=keep)
+    target.record.last_metrics = keep
+    out["last_known"] = None
     return out
 
 

@@ -41,6 +41,7 @@ from apps.containers.page import (
     page_context,
     readiness_view_model,
     render_tab,
+    when,
 )
 from apps.containers.validation import validate_create
 from apps.core.api import request_id
@@ -78,7 +79,15 @@ def detail(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     ctx = page_context(request, target, "overview")
     _exec_context(request, target, ctx)
+    if ctx["container"]["state"] in ("exited", "dead"):
+        lines, failure = attempt(status.logs, target, limit=LAST_LOG_LINES)
+        ctx["last_logs"] = lines or []
+        ctx["last_logs_error"] = error_body(request, failure) if failure is not None else None
     return render(request, "containers/detail.html", ctx)
+
+
+# An exited container's Overview shows the end of its log: usually the why (contract 2.14).
+LAST_LOG_LINES = 20
 
 
 @require_GET
@@ -534,11 +543,18 @@ def metrics(request: AuthedRequest, container_id: str) -> HttpResponse:
     samples = _remember(target.id, sample) if sample else []
     cpu = [float(s["cpu_percent"] or 0) for s in samples]
     mem = [float(s["memory_usage_bytes"] or 0) for s in samples]
+    running = target.info.state == "running"
+    last_known = None
+    if not running and target.record.last_metrics:
+        # What it measured while it last ran, which is often why it stopped.
+        sample = dict(target.record.last_metrics)
+        last_known = when(sample.get("collected_at"))
     ctx = {
         "base_url": container_url(target.id),
         "m": sample,
+        "last_known": last_known,
         "metrics_error": error,
-        "running": target.info.state == "running",
+        "running": running,
         "cpu_spark": sparkline(cpu, floor=5.0),
         "mem_spark": sparkline(mem, floor=1024 * 1024),
         "memory_limited": bool(target.record.memory_limit_mb),

@@ -753,6 +753,7 @@ def _from_inspect(data: dict[str, Any]) -> ContainerInfo:
         cap_drop=list(host.get("CapDrop") or []),
         security_opt=list(host.get("SecurityOpt") or []),
         oom_killed=bool(state.get("OOMKilled")),
+        restart_count=int(data.get("RestartCount") or 0),
         error=state.get("Error") or "",
     )
 

@@ -67,7 +67,8 @@ class ContainerInfo:
     ports: list[PortBinding] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     security_opt: list[str] = field(default_factory=list)
-    oom_killed: bool = False
+    oom_killed: bool = False  # State.OOMKilled: the kernel killed it for memory
+    restart_count: int = 0  # the engine's RestartCount (restarts by a restart policy)
     error: str = ""
 
     def ip_on(self, network: str) -> str | None:

@@ -15,6 +15,9 @@ STATUS_FIELDS = {
     "state",
     "pid",
     "exit_code",
+    "oom_killed",  # 2.14
+    "exit_reason",  # 2.14
+    "restart_count",  # 2.14
     "ip_address",
     "created_at",
     "started_at",
