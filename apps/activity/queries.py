@@ -18,17 +18,28 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
+# The engine's own entries (restarted, unreachable, reachable) belong to no tenant, and every
+# tenant's containers live on the engine: everyone sees them.
+ENGINE_ENTRIES = Q(tenant__isnull=True, action__startswith="engine.")
+
+
 def visible(actor: Actor) -> QuerySet[AuditEntry]:
-    """Entries of the actor's tenant, newest first; admins see every tenant's."""
+    """Entries of the actor's tenant and the engine's, newest first; admins see every one."""
     qs = AuditEntry.objects.select_related("tenant")
     if not actor.is_admin:
-        qs = qs.filter(tenant_id=actor.tenant_id or -1)
+        qs = qs.filter(Q(tenant_id=actor.tenant_id or -1) | ENGINE_ENTRIES)
     return qs.order_by("-at", "-id")
 
 
-def for_container(actor: Actor, container_id: str) -> QuerySet[AuditEntry]:
-    """A container's own history: entries targeting it, or naming it in their data."""
-    return visible(actor).filter(Q(target_id=container_id) | Q(data__container_id=container_id))
+def for_container(
+    actor: Actor, container_id: str, since: datetime | None = None
+) -> QuerySet[AuditEntry]:
+    """A container's own history: entries targeting it, or naming it in their data, and with
+    `since` (its creation) what happened to the engine meanwhile."""
+    mine = Q(target_id=container_id) | Q(data__container_id=container_id)
+    if since is not None:
+        mine |= ENGINE_ENTRIES & Q(at__gte=since)
+    return visible(actor).filter(mine)
 
 
 def shown_data(entry: AuditEntry, actor: Actor) -> dict[str, Any]:

@@ -44,7 +44,22 @@ ACTION_LABELS = {
     "process.signal": "signal requested",
     "process.signalled": "signal delivered",
     "process.signal_failed": "signal failed",
+    "container.died": "exited on its own",
+    "container.oom_killed": "killed: out of memory",
+    "container.changed_outside": "changed outside QuiltWeb",
+    "engine.restarted": "engine restarted",
+    "engine.unreachable": "engine unreachable",
+    "engine.reachable": "engine reachable",
 }
+# Entries the engine's events wrote (apps.containers.outside) carry their own sentence.
+SUMMARISED = (
+    "container.died",
+    "container.oom_killed",
+    "container.changed_outside",
+    "engine.restarted",
+    "engine.unreachable",
+    "engine.reachable",
+)
 
 SIGNAL_FAILURES = {
     "no_process": "no such process",
@@ -61,6 +76,8 @@ def _known_summary(entry: AuditEntry, data: dict[str, Any]) -> str | None:
     `data` is what the reader may see (`queries.shown_data`): a masked argv reads as its
     program and how many arguments are hidden.
     """
+    if entry.action in SUMMARISED and data.get("summary"):
+        return str(data["summary"])[:240]
     if entry.action == "container.exec" and isinstance(data.get("argv"), list):
         text = "ran: " + argv_text([str(a) for a in data["argv"]])
         if data.get("argv_masked"):
@@ -134,6 +151,10 @@ def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     ctx = {
         "panel_url": reverse("activity:container_panel", args=[target.id]),
-        **_page(request, queries.for_container(target.actor, target.id), target.actor),
+        **_page(
+            request,
+            queries.for_container(target.actor, target.id, since=target.record.created_at),
+            target.actor,
+        ),
     }
     return render_tab(request, target, "activity", ctx)

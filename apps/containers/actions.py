@@ -19,8 +19,9 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry, Tenant
-from apps.containers import jobs, verbs
+from apps.containers import jobs, outside, verbs
 from apps.containers.access import Target, managed_labels
+from apps.containers.intents import acting
 from apps.containers.models import (
     LABEL_NAME,
     ContainerRecord,
@@ -217,9 +218,10 @@ def start_failed(exc: Exception) -> ApiError:
 def _start_or_remove(container_id: str) -> None:
     """Start; if the engine refuses, remove the container and raise 422 START_FAILED."""
     try:
-        engine().start(container_id)
+        with acting(container_id, "start"):
+            engine().start(container_id)
     except (engine_errors.BadRequest, engine_errors.Conflict, engine_errors.NotFound) as exc:
-        with contextlib.suppress(engine_errors.EngineError):
+        with contextlib.suppress(engine_errors.EngineError), acting(container_id, "delete"):
             engine().remove(container_id, force=True)
         raise start_failed(exc) from None
 
@@ -279,6 +281,9 @@ def finish_create(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -
     target = Target(actor=actor, record=record, info=info, checks=checks)
     _audit(target, "container.created", data)
     _publish(target, "created", checks=checks)
+    if api_state(info.state) in ("exited", "dead"):
+        # It ended before it was ready: the watcher sees no change of a state never cached.
+        outside.exited(record, info, seen_by="create")
     return target
 
 
@@ -384,7 +389,8 @@ def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
     """SIGTERM, then SIGKILL after `timeout_seconds`; a no-op unless running, paused or restarting."""
     if not verbs.allows("stop", target.info.state):
         return target
-    engine().stop(target.id, timeout=timeout_seconds)
+    with acting(target.id, "stop"):
+        engine().stop(target.id, timeout=timeout_seconds)
     refresh(target)
     announce(bus.container_stopped, container_id=target.id, reason="container_stopped")
     _audit(
@@ -403,10 +409,11 @@ def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
         raise _invalid_state(
             target.info, f"cannot kill a container that is {api_state(target.info.state)}"
         )
-    engine().kill(target.id, signal=sig)
-    if sig == "SIGKILL":
-        # The engine reports the exit a moment after the kill; wait for it so the reply is true.
-        engine().wait(target.id, timeout=10)
+    with acting(target.id, "kill"):
+        engine().kill(target.id, signal=sig)
+        if sig == "SIGKILL":
+            # The engine reports the exit a moment after the kill; wait for it so the reply is true.
+            engine().wait(target.id, timeout=10)
     refresh(target)
     if target.info.state not in ("running", "paused"):
         announce(bus.container_stopped, container_id=target.id, reason="container_stopped")
@@ -440,7 +447,7 @@ def rename_container(target: Target, new_name: Any, *, field: str = "new_name") 
 
 def delete_container(target: Target) -> dict[str, Any]:
     """Force-remove; close its terminal sessions; volumes and snapshots remain."""
-    with contextlib.suppress(engine_errors.NotFound):
+    with contextlib.suppress(engine_errors.NotFound), acting(target.id, "delete"):
         engine().remove(target.id, force=True)
     ContainerRecord.objects.filter(pk=target.record.pk).update(
         deleted_at=timezone.now(), state="removed", pid=None

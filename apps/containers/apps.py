@@ -9,12 +9,14 @@ class ContainersConfig(AppConfig):
         # Imported here: models load only once the app registry is ready.
         from django.db.models import Subquery
 
+        from apps.containers import outside
         from apps.containers import runners as _runners  # noqa: F401 (registers the container kinds)
         from apps.containers.access import resolve_history
         from apps.containers.models import ContainerRecord
         from apps.containers.reconcile import reconcile
         from apps.containers.tabs import register_tab
         from apps.containers.watcher import EngineWatcher
+        from apps.core import bus
         from apps.events.api import register_container_resolver
         from apps.operations import registry
 
@@ -36,6 +38,9 @@ class ContainersConfig(AppConfig):
         )
         registry.engine_task("reconcile", RECONCILE_SECONDS, reconcile)
         registry.engine_thread(EngineWatcher)
+        # The engine going away and coming back are activity entries (contract 2.14).
+        bus.engine_lost.connect(outside.on_engine_lost, dispatch_uid="containers.engine_lost")
+        bus.engine_back.connect(outside.on_engine_back, dispatch_uid="containers.engine_back")
 
         # The container page's own tabs; other apps add theirs in their ready() (see tabs.py).
         for order, (key, label, url_name, template) in enumerate(

@@ -73,6 +73,11 @@ class ContainerRecord(models.Model):
     restart_count = models.IntegerField(default=0)
     # The last stats sample taken while it ran, shown after it exits (its `collected_at` says when).
     last_metrics = models.JSONField(null=True, blank=True)
+    # What QuiltWeb itself is doing to it (apps/containers/intents.py), so the engine watcher
+    # tells QuiltWeb's own changes from changes made outside it.
+    intent = models.CharField(max_length=16, blank=True)
+    intent_at = models.DateTimeField(null=True, blank=True)
+    intent_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "name"])]

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.containers import outside
 from apps.containers.access import instance_filter
 from apps.containers.models import ContainerRecord, name_from_docker
 from apps.containers.status import api_state, cached_status, checks_from_inspect, store_runtime
@@ -66,16 +67,20 @@ def mark_deleted(record: ContainerRecord) -> None:
     )
 
 
-def reconcile() -> int:
+def reconcile(cause: str | None = None) -> int:
     """Fix records whose cached state differs from the engine's; returns how many changed.
 
-    Raises the engine's errors when it does not answer (then nothing is changed).
+    A change no QuiltWeb action made is also an activity entry, naming `cause` when the caller
+    knows it ("engine restarted"). Raises the engine's errors when it does not answer (then
+    nothing is changed).
     """
     listed = {c.id: c for c in engine().list_containers(labels=instance_filter())}
     changed = 0
     for record in ContainerRecord.objects.filter(deleted_at__isnull=True).select_related("tenant"):
         info = listed.get(record.container_id)
         if info is None:
+            if outside.claim_deleted(record):
+                outside.reconciled(record, record.state, None, cause)
             mark_deleted(record)
             publish_container(record, "deleted")
             changed += 1
@@ -87,7 +92,10 @@ def reconcile() -> int:
             info = engine().inspect_container(record.container_id)
         except engine_errors.NotFound:
             continue  # removed between the list and now; the next pass records it
+        claimed = outside.claim_state(record, api_state(info.state))
         apply_inspect(record, info)
+        if claimed:
+            outside.reconciled(record, was, info, cause)
         state = record.state
         if was == "paused" and state == "running":
             action = "resumed"

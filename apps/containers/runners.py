@@ -23,6 +23,7 @@ from apps.containers.actions import (
     start_created,
     stop_container,
 )
+from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
 from apps.containers.validation import validate_create
 from apps.core.api import engine_message, log_engine_text
@@ -71,7 +72,8 @@ def run_start(op: Operation, progress: Progress) -> dict[str, Any]:
         )
     progress.report(None, "starting")
     try:
-        engine().start(target.id)
+        with acting(target.id, "start"):
+            engine().start(target.id)
     except (engine_errors.BadRequest, engine_errors.Conflict) as exc:
         raise _start_failed(exc) from None
     progress.report(None, "waiting for readiness")
@@ -90,12 +92,13 @@ def run_resume(op: Operation, progress: Progress) -> dict[str, Any]:
             "INVALID_STATE", f"cannot resume a container that is {state}", {"state": state}
         )
     try:
-        if state == "paused":
-            progress.report(None, "unpausing")
-            engine().unpause(target.id)
-        else:
-            progress.report(None, "starting")
-            engine().start(target.id)
+        with acting(target.id, "resume"):
+            if state == "paused":
+                progress.report(None, "unpausing")
+                engine().unpause(target.id)
+            else:
+                progress.report(None, "starting")
+                engine().start(target.id)
     except (engine_errors.BadRequest, engine_errors.Conflict) as exc:
         raise _start_failed(exc) from None
     progress.report(None, "waiting for readiness")

@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import close_old_connections, connections
 
+from apps.containers import outside
 from apps.containers.access import instance_filter
+from apps.containers.intents import caused_by_quiltweb
 from apps.containers.models import ContainerRecord
 from apps.containers.reconcile import apply_inspect, mark_deleted, publish_container, reconcile
 from apps.containers.status import api_state
+from apps.core.engine_state import record_engine_result
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
@@ -66,13 +70,42 @@ def _runtime(record: ContainerRecord) -> tuple[Any, ...]:
     )
 
 
+# Kills the engine reported that QuiltWeb did not send, by container id: the exit that follows
+# is a stop or kill from outside, not a crash.
+_outside_kills: dict[str, str] = {}
+
+
+def event_time(event: dict[str, Any]) -> datetime | None:
+    nano = event.get("timeNano")
+    if nano:
+        return datetime.fromtimestamp(int(nano) / 1e9, tz=UTC)
+    seconds = event.get("time")
+    return datetime.fromtimestamp(int(seconds), tz=UTC) if seconds else None
+
+
+def _note_kill(event: dict[str, Any], container_id: str) -> None:
+    record = ContainerRecord.objects.filter(container_id=container_id).first()
+    if record is None or caused_by_quiltweb(record, event_time(event), "kill"):
+        return
+    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+    _outside_kills[container_id] = outside.signal_name(attributes.get("signal"))
+    if len(_outside_kills) > 10_000:  # kills whose exit never came (the signal was survived)
+        _outside_kills.clear()
+
+
 def handle_event(event: dict[str, Any]) -> str | None:
-    """Apply one engine event to the record cache and publish it; the action, or None."""
+    """Apply one engine event to the record cache and publish it; the action, or None.
+
+    A change no QuiltWeb action made is also an activity entry (`apps.containers.outside`).
+    """
     raw_action = str(event.get("Action") or event.get("status") or "")
     verb = raw_action.split(":", 1)[0].strip()
     action = ACTIONS.get(verb)
     actor = event.get("Actor") or {}
     container_id = str(actor.get("ID") or event.get("id") or "")
+    if verb == "kill" and container_id:
+        _note_kill(event, container_id)
+        return None
     if action is None or not container_id:
         return None
     record = (
@@ -86,6 +119,7 @@ def handle_event(event: dict[str, Any]) -> str | None:
     if action == "deleted":
         if record.deleted_at is not None:
             return None  # the delete action already recorded and published it
+        claimed = outside.claim_deleted(record)
         mark_deleted(record)
     else:
         try:
@@ -94,6 +128,7 @@ def handle_event(event: dict[str, Any]) -> str | None:
             return None  # already gone; the destroy event follows
         if action in IMPLIED_STATES and api_state(info.state) not in IMPLIED_STATES[action]:
             return None  # a stale event (replayed after a later change); a later one tells it
+        claimed = outside.claim_state(record, api_state(info.state))
         apply_inspect(record, info)
         if _runtime(record) == before:
             # An action (or an earlier event of the same change, as die then stop) already
@@ -101,6 +136,9 @@ def handle_event(event: dict[str, Any]) -> str | None:
             return None
         if action == "health":
             extra["health"] = raw_action.split(":", 1)[1].strip() if ":" in raw_action else None
+    signal = _outside_kills.pop(container_id, None) if verb in ("die", "destroy") else None
+    if claimed:
+        outside.engine_saw(record, verb, info, event_time(event), signal=signal)
     publish_container(record, action, info, **extra)
     return action
 
@@ -139,16 +177,42 @@ class EngineWatcher(threading.Thread):
     def run(self) -> None:
         backoff = 1.0
         since: float | None = None
+        # When the engine cut the event stream or stopped answering: what a restart looks like
+        # from here. Cleared once it answers again and the restart is recorded.
+        cut_at: float | None = None
         while not self.stop.is_set():
             try:
                 close_old_connections()
                 started = time.time()
-                reconcile()
+                if cut_at is not None:
+                    self.came_back(cut_at)
+                    cut_at = None
+                else:
+                    reconcile()
                 since = follow(self.stop, since=since or started)
+                if not self.stop.is_set():
+                    cut_at = time.time()  # the engine ended the stream: it is going away
                 backoff = 1.0
             except Exception as exc:
+                if isinstance(exc, engine_errors.EngineError):
+                    cut_at = cut_at or time.time()
+                    record_engine_result(False, str(exc))
                 log.warning("engine watcher: %s; retrying in %.0f s", exc, backoff)
                 if self.stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, MAX_BACKOFF)
         connections.close_all()
+
+    @staticmethod
+    def came_back(cut_at: float) -> None:
+        """The engine answers after it cut the stream: record `engine.restarted`, then repair
+        the records, whose changes (every container it stopped) name the restart as cause."""
+        if not engine().ping(timeout=5):
+            raise engine_errors.EngineUnavailable("the engine does not answer its ping")
+        record_engine_result(True, "")
+        down = max(0.0, time.time() - cut_at)
+        outside.engine_entry(
+            "engine.restarted",
+            {"down_seconds": round(down, 1), "summary": "the engine restarted"},
+        )
+        reconcile(cause="engine restarted")

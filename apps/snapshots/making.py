@@ -21,6 +21,7 @@ from apps.accounts.models import Tenant
 from apps.containers import verbs
 from apps.containers.access import Target, managed_labels
 from apps.containers.actions import create_from_runtime
+from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
 from apps.core.api import engine_message
 from apps.core.errors import ApiError
@@ -147,22 +148,24 @@ def _capture(
     eng = engine()
     labels = {**managed_labels(record.tenant), LABEL_SNAPSHOT: snapshot.snapshot_id}
     pause = snapshot.consistency_mode == "app-consistent" and info.state == "running"
-    try:
-        if pause:
-            progress.report(5, "pausing the container")
-            eng.pause(record.container_id)
-        progress.report(10, "committing the container's filesystem")
-        made.image_ref = snapshot.image_ref
-        snapshot.image_id = eng.commit(
-            record.container_id, IMAGE_REPOSITORY, snapshot.snapshot_id, False, labels
-        )
-        if snapshot.volume_mode == "include_named":
-            snapshot.volume_copies = _copy_named_volumes(
-                info.mounts, snapshot, labels, made, progress
+    # Its pause and unpause are QuiltWeb's own, not changes made outside it.
+    with acting(record.container_id, "snapshot"):
+        try:
+            if pause:
+                progress.report(5, "pausing the container")
+                eng.pause(record.container_id)
+            progress.report(10, "committing the container's filesystem")
+            made.image_ref = snapshot.image_ref
+            snapshot.image_id = eng.commit(
+                record.container_id, IMAGE_REPOSITORY, snapshot.snapshot_id, False, labels
             )
-    finally:
-        if pause:
-            _unpause(record.container_id)
+            if snapshot.volume_mode == "include_named":
+                snapshot.volume_copies = _copy_named_volumes(
+                    info.mounts, snapshot, labels, made, progress
+                )
+        finally:
+            if pause:
+                _unpause(record.container_id)
 
 
 def _unpause(container_id: str) -> None:

@@ -1,0 +1,230 @@
+"""Outside events (contract 2.14): what the engine reports and no QuiltWeb action did becomes an
+activity entry by the engine (died, OOM-killed, changed outside, engine restarted/unreachable/
+reachable); QuiltWeb's own actions are not recorded twice."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from apps.accounts.models import AuditEntry
+from apps.containers import outside, watcher
+from apps.containers import reconcile as reconcile_module
+from apps.core import bus
+from apps.engine.client import engine
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
+
+OOM_ON_SIGNAL = (
+    "while [ ! -f /tmp/go ]; do sleep 0.1; done; "
+    "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"
+)
+
+
+def create(person: Any, name: str, **body: Any) -> str:
+    response = person.json("POST", "/api/containers", {"name": name, **body})
+    assert response.status_code == 201, response.json()
+    return response.json()["container_id"]
+
+
+def catch_up(since: float) -> None:
+    """Apply every engine event from `since` until now, as the watcher would."""
+    watcher.follow(threading.Event(), since=since, until=time.time() + 1)
+
+
+def engine_entries(container_id: str) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(target_id=container_id, actor_id="engine").order_by("id"))
+
+
+def docker(*argv: str) -> None:
+    subprocess.run(["docker", *argv], check=True, capture_output=True)
+
+
+def test_an_out_of_memory_kill_is_an_entry_on_the_tab_and_the_feed(operator):
+    container_id = create(
+        operator, "hungry", command=["/bin/sh", "-c", OOM_ON_SIGNAL], memory_limit_mb=32
+    )
+    since = time.time() - 1
+    ran = operator.json(
+        "POST", f"/api/containers/{container_id}/exec", {"command": ["touch", "/tmp/go"]}
+    )
+    assert ran.status_code == 200, ran.json()
+    assert engine().wait(container_id, timeout=60) == 137
+    catch_up(since)
+
+    [entry] = engine_entries(container_id)
+    assert entry.action == "container.oom_killed"
+    assert entry.actor_kind == "system" and entry.actor_name == "engine"
+    assert entry.tenant_id == operator.tenant.pk
+    assert entry.data["exit_reason"] == "killed by the kernel: out of memory (limit 32 MiB)"
+    assert entry.data["memory_limit_mb"] == 32
+
+    tab = operator.client.get(f"/containers/{container_id}/activity").content.decode()
+    assert ">container.oom_killed</code>" in tab
+    assert "killed by the kernel: out of memory (limit 32 MiB)" in tab
+    feed = operator.client.get("/activity/").content.decode()
+    assert ">container.oom_killed</code>" in feed
+
+
+def test_a_crash_is_a_died_entry(operator):
+    container_id = create(
+        operator,
+        "crashy",
+        command=["/bin/sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 3"],
+    )
+    since = time.time() - 1
+    operator.json("POST", f"/api/containers/{container_id}/exec", {"command": ["touch", "/tmp/go"]})
+    assert engine().wait(container_id, timeout=60) == 3
+    catch_up(since)
+    [entry] = engine_entries(container_id)
+    assert entry.action == "container.died"
+    assert entry.data["exit_code"] == 3
+    assert entry.data["exit_reason"] == "exited with an error (3)"
+
+
+def test_a_docker_cli_stop_is_a_change_made_outside(operator):
+    container_id = create(operator, "stopped-outside")
+    since = time.time() - 1
+    docker("stop", "-t", "1", container_id)
+    catch_up(since)
+    [entry] = engine_entries(container_id)
+    assert entry.action == "container.changed_outside"
+    assert entry.data["signal"] == "SIGTERM"
+    assert entry.data["summary"].startswith("stopped outside QuiltWeb with SIGTERM")
+
+    # Started again outside: a second entry; the same events again add nothing.
+    since = time.time() - 1
+    docker("start", container_id)
+    catch_up(since)
+    catch_up(since)
+    entries = engine_entries(container_id)
+    assert [e.data.get("event") for e in entries] == ["die", "start"]
+
+
+def test_docker_cli_pause_and_unpause_are_changes_made_outside(operator):
+    container_id = create(operator, "frozen")
+    for verb in ("pause", "unpause"):
+        since = time.time() - 1
+        docker(verb, container_id)
+        catch_up(since)
+    entries = engine_entries(container_id)
+    assert [(e.action, e.data["event"]) for e in entries] == [
+        ("container.changed_outside", "pause"),
+        ("container.changed_outside", "unpause"),
+    ]
+
+
+def as_if_unseen(container_id: str, state: str) -> None:
+    """Put back the record's state from before an action, as the watcher finds it when it
+    handles the action's engine events before the action stored what it did."""
+    from apps.containers.models import ContainerRecord
+
+    ContainerRecord.objects.filter(container_id=container_id).update(state=state, pid=None)
+
+
+def test_quiltwebs_own_stop_kill_start_and_delete_are_not_recorded_again(operator):
+    container_id = create(operator, "ours")
+    steps = [
+        ("stop", {}, "running"),
+        ("start", {}, "exited"),
+        ("kill", {"signal": "SIGKILL"}, "running"),
+    ]
+    for verb, body, before in steps:
+        since = time.time() - 1
+        done = operator.json("POST", f"/api/containers/{container_id}/{verb}?execution=sync", body)
+        assert done.status_code == 200, done.json()
+        as_if_unseen(container_id, before)
+        catch_up(since)
+        assert engine_entries(container_id) == [], verb
+    since = time.time() - 1
+    deleted = operator.json("DELETE", f"/api/containers/{container_id}?execution=sync")
+    assert deleted.status_code == 200, deleted.json()
+    catch_up(since)
+    assert engine_entries(container_id) == []
+    actions = set(
+        AuditEntry.objects.filter(target_id=container_id).values_list("action", flat=True)
+    )
+    assert {"container.stopped", "container.killed", "container.deleted"} <= actions
+
+
+def test_a_change_made_outside_right_after_quiltwebs_own_is_still_recorded(operator):
+    container_id = create(operator, "busy")
+    done = operator.json("POST", f"/api/containers/{container_id}/stop?execution=sync", {})
+    assert done.status_code == 200, done.json()
+    since = time.time() - 1
+    docker("start", container_id)  # within the stop's slack, but a stop makes no start
+    catch_up(since)
+    assert [e.data["event"] for e in engine_entries(container_id)] == ["start"]
+
+
+def test_a_docker_cli_remove_is_a_change_made_outside(operator):
+    container_id = create(operator, "removed-outside")
+    since = time.time() - 1
+    docker("rm", "-f", container_id)
+    catch_up(since)
+    entries = engine_entries(container_id)
+    assert entries[-1].action == "container.changed_outside"
+    assert entries[-1].data["event"] == "destroy"
+
+
+def test_reconcile_records_a_change_whose_event_was_missed_once(operator):
+    container_id = create(operator, "missed")
+    since = time.time() - 1
+    docker("stop", "-t", "1", container_id)
+    assert reconcile_module.reconcile() >= 1
+    catch_up(since)  # the events arrive late: the change is already recorded
+    [entry] = engine_entries(container_id)
+    assert entry.action == "container.died"
+    assert entry.data["seen_by"] == "reconcile"
+
+
+def test_an_engine_that_cut_its_stream_and_answers_again_is_a_restart(operator):
+    container_id = create(operator, "survivor")
+    # What an engine restart leaves: the container stopped while nobody was watching.
+    docker("stop", "-t", "1", container_id)
+    watcher.EngineWatcher.came_back(time.time())
+
+    restart = AuditEntry.objects.get(action="engine.restarted")
+    assert restart.actor_name == "engine" and restart.tenant_id is None
+    [entry] = engine_entries(container_id)
+    assert entry.action == "container.died"
+    assert entry.data["cause"] == "engine restarted"
+    assert entry.pk > restart.pk
+    # Everyone sees the engine's entries: the tenant's feed and the container's tab.
+    feed = operator.json("GET", "/api/activity").json()["activity"]
+    assert "engine.restarted" in [item["action"] for item in feed]
+    tab = operator.client.get(f"/containers/{container_id}/activity").content.decode()
+    assert ">engine.restarted</code>" in tab
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_and_reachable_are_recorded_once_per_change():
+    bus.announce(bus.engine_lost, reason="connection refused")
+    bus.announce(bus.engine_lost, reason="connection refused")  # a second process saw it too
+    bus.announce(bus.engine_back)
+    bus.announce(bus.engine_back)
+    actions = list(
+        AuditEntry.objects.filter(action__startswith="engine.")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["engine.unreachable", "engine.reachable"]
+    assert AuditEntry.objects.get(action="engine.unreachable").data["reason"] == (
+        "connection refused"
+    )
+
+
+def test_two_watchers_seeing_one_change_record_it_once(operator):
+    from apps.containers.models import ContainerRecord
+
+    container_id = create(operator, "twice")
+    stale = ContainerRecord.objects.get(container_id=container_id)  # read by the second watcher
+    docker("stop", "-t", "1", container_id)
+    info = engine().inspect_container(container_id)
+    assert outside.claim_state(ContainerRecord.objects.get(container_id=container_id), "exited")
+    assert not outside.claim_state(stale, "exited")
+    assert info.state == "exited"
