@@ -6,6 +6,8 @@ class ActivityConfig(AppConfig):
     label = "activity"
 
     def ready(self) -> None:
+        from apps.activity.queries import recent_for_container
+        from apps.containers.diagnose import register_activity_section
         from apps.containers.tabs import register_tab
 
         register_tab(
@@ -15,3 +17,5 @@ class ActivityConfig(AppConfig):
             "activity/container_panel.html",
             order=80,
         )
+        # The container's Diagnose report includes its recent activity (contract 2.14).
+        register_activity_section(recent_for_container)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry
 from apps.accounts.secrets import sees_secrets
+from apps.containers.access import Target
 from apps.core.ids import iso
 
 DEFAULT_LIMIT = 50
@@ -40,6 +41,12 @@ def for_container(
     if since is not None:
         mine |= ENGINE_ENTRIES & Q(at__gte=since)
     return visible(actor).filter(mine)
+
+
+def recent_for_container(target: Target, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` entries of a container's history, as its reader may see them."""
+    qs = for_container(target.actor, target.id, since=target.record.created_at)
+    return [as_dict(entry, target.actor) for entry in qs[:limit]]
 
 
 def shown_data(entry: AuditEntry, actor: Actor) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from apps.accounts.access import require_api
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import mask_env_map, sees_secrets
-from apps.containers import actions, jobs, schemas, status
+from apps.containers import actions, diagnose, jobs, schemas, status
 from apps.containers.access import find_by_name, get_container_for_api
 from apps.containers.streaming import stream_response
 from apps.containers.validation import (
@@ -19,7 +19,7 @@ from apps.containers.validation import (
     validate_environment,
     validate_workdir,
 )
-from apps.core.api import api_route, check_query, int_param, json_body
+from apps.core.api import api_route, check_query, int_param, json_body, wants_markdown
 from apps.core.errors import ApiError, invalid
 from apps.core.gcpause import fewer_collections
 from apps.core.ids import parse_iso
@@ -119,6 +119,35 @@ def metrics(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "viewer")
     check_query(request, ())
     return status.metrics(target)
+
+
+@api_route("GET", doc=schemas.DIAGNOSE)
+def diagnose_(request: HttpRequest, container_id: str) -> Any:
+    """Contract 2.14: `?format=markdown` for the report, `?download=1` for it as a file."""
+    target = get_container_for_api(request, container_id, "support")
+    check_query(request, ("format", "download"))
+    fmt = request.GET.get("format", "json")
+    if fmt not in ("json", "markdown"):
+        raise invalid(
+            "format", "format must be json or markdown", expected=["json", "markdown"], received=fmt
+        )
+    download = request.GET.get("download", "0")
+    if download not in ("0", "1", "true", "false"):
+        raise invalid("download", "download must be 1 or 0", expected=["1", "0"], received=download)
+    body = diagnose.diagnose(target)
+    if fmt == "markdown" or (request.GET.get("format") is None and wants_markdown(request)):
+        response = HttpResponse(
+            diagnose.markdown(body), content_type="text/markdown; charset=utf-8"
+        )
+        extension = "md"
+    else:
+        response = JsonResponse(body)
+        extension = "json"
+    if download in ("1", "true"):
+        stamp = body["generated_at"].replace(":", "").replace("-", "")[:15]
+        name = f"diagnose-{target.record.name}-{stamp}.{extension}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @api_route("GET", doc=schemas.LOGS)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/containers/<str:container_id>/ready", api.ready, name="ready"),
     path("api/containers/<str:container_id>/metrics", api.metrics, name="metrics"),
     path("api/containers/<str:container_id>/logs", api.logs, name="logs"),
+    path("api/containers/<str:container_id>/diagnose", api.diagnose_, name="diagnose"),
     path("api/containers/<str:container_id>/start", api.start, name="start"),
     path("api/containers/<str:container_id>/resume", api.resume, name="resume"),
     path("api/containers/<str:container_id>/stop", api.stop, name="stop"),

@@ -1,4 +1,12 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from apps.accounts.actor import Actor
+    from apps.containers.access import Target
 
 
 class ContainersConfig(AppConfig):
@@ -53,6 +61,27 @@ class ContainersConfig(AppConfig):
             )
         ):
             register_tab(key, label, url_name, template, order=order * 10)
+        register_tab(
+            "diagnose",
+            "Diagnose",
+            "containers:diagnose",
+            "containers/diagnose.html",
+            order=90,
+            visible=diagnose_visible,
+            first=needs_diagnosis,
+        )
+
+
+def diagnose_visible(actor: Actor, target: Target) -> bool:
+    return actor.can("support")
+
+
+def needs_diagnosis(actor: Actor, target: Target) -> bool:
+    """Not running, or running but not exec-ready: Diagnose is the first tab then."""
+    record = target.record
+    checks = record.checks or {}
+    ready = bool(checks.get("minit_responsive") and checks.get("managed_image_valid"))
+    return record.state != "running" or not ready
 
 
 # The engine's event stream drops events (it keeps 256): a full listing repairs the records.

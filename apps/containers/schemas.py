@@ -361,6 +361,81 @@ DETAIL = {
 }
 BY_NAME = Op(summary="Resolve a name to an id", query=NoQuery, responses={200: ContainerName})
 READY = Op(summary="Readiness, computed now", query=NoQuery, responses={200: Readiness})
+
+
+class DiagnoseQuery(Request):
+    format: Literal["json", "markdown"] | None = Field(
+        default=None, description="markdown: the same as a report to paste into a ticket."
+    )
+    download: Literal["1", "0", "true", "false"] | None = Field(
+        default=None, description="1: as a file (Content-Disposition: attachment)."
+    )
+
+
+class Finding(Reply):
+    code: str = Field(description="Stable name of the finding (oom_killed, paused, ...).")
+    severity: Literal["error", "warning", "info"]
+    title: str
+    detail: str
+    action: str = Field(description="What fixes it.")
+
+
+class DiagnoseReadiness(Reply):
+    exec_ready: bool
+    network_ready: bool
+    checks: Checks
+    health: str | None
+
+
+class DiagnoseMetrics(Reply):
+    cpu_percent: float | None
+    cpu_limit_percent: float | None
+    throttled: bool
+    memory_mb: float | None
+    memory_limit_mb: int | None
+    measured_at: Timestamp | None = Field(
+        description="Not running: when these last known values were measured."
+    )
+
+
+class DiagnoseOperation(Reply):
+    operation_id: str
+    kind: str
+    status: str
+    request_id: str | None
+    error: str | None
+    error_code: str | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
+
+
+class Diagnosis(Reply):
+    """Everything a support person looks at (contract 2.14); environment values masked."""
+
+    container_id: str
+    generated_at: Timestamp
+    status: ContainerStatus
+    readiness: DiagnoseReadiness
+    exit_reason: str | None
+    image: str
+    environment: dict[str, str] = Field(description="Keys with masked values.")
+    logs_tail: list[LogLine] = Field(description="The last 200 lines.")
+    metrics: DiagnoseMetrics
+    network_diagnostics: dict[str, Any] | None = Field(
+        description="As GET /network/diagnostics, when exec-ready; else null."
+    )
+    recent_operations: list[DiagnoseOperation] = Field(description="The last 10.")
+    recent_activity: list[dict[str, Any]] = Field(description="The last 20 activity entries.")
+    findings: list[Finding] = Field(description="Most severe first.")
+
+
+DIAGNOSE = Op(
+    summary="Diagnose: status, readiness, logs, metrics, network, history and findings",
+    query=DiagnoseQuery,
+    responses={200: Diagnosis},
+    role="support",
+    markdown=True,
+)
 METRICS = Op(summary="CPU, memory, network and block I/O", query=NoQuery, responses={200: Metrics})
 LOGS = Op(summary="The last log lines", query=LogsQuery, responses={200: Logs}, role="support")
 START = Op(

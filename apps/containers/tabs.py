@@ -10,7 +10,10 @@ An app adds its tab in its `AppConfig.ready()`:
 so a new app adds a tab without touching `apps/containers` (docs/architecture.md, "The
 container page"). `url_name` is a route that takes `container_id`; `template` extends
 `containers/detail_base.html` and fills `{% block tab %}`; `visible(actor, target)` says whether
-this reader sees the tab (a hidden tab's page answers 404); tabs are drawn by `order`.
+this reader sees the tab (a hidden tab's page answers 404); tabs are drawn by `order`, except
+that a tab whose `first(actor, target)` holds comes before all others (Diagnose, for a
+container that is not running or not ready). `first` reads the target's record, which the
+page has just refreshed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Tab:
     template: str
     order: int
     visible: Visibility = always
+    first: Visibility | None = None
 
 
 _TABS: dict[str, Tab] = {}
@@ -51,10 +55,11 @@ def register_tab(
     *,
     order: int,
     visible: Visibility = always,
+    first: Visibility | None = None,
 ) -> Tab:
     """Add a tab to the container page. Registering the same tab again is a no-op; another
     tab under a key already taken is a configuration error."""
-    tab = Tab(key, label, url_name, template, order, visible)
+    tab = Tab(key, label, url_name, template, order, visible, first)
     existing = _TABS.get(key)
     if existing is not None and existing != tab:
         raise ImproperlyConfigured(f"two container tabs are registered as {key!r}")
@@ -77,5 +82,9 @@ def tabs_for(target: Target) -> list[Tab]:
     """The tabs `target.actor` sees on this container's page, in order."""
     return sorted(
         (t for t in _TABS.values() if t.visible(target.actor, target)),
-        key=lambda t: (t.order, t.key),
+        key=lambda t: (
+            0 if t.first is not None and t.first(target.actor, target) else 1,
+            t.order,
+            t.key,
+        ),
     )

@@ -30,6 +30,7 @@ urlpatterns = [
     path(C + "logs", views.logs, name="logs"),
     path(C + "logs/download", views.logs_download, name="logs_download"),
     path(C + "metrics", views.metrics, name="metrics"),
+    path(C + "diagnose", views.diagnose_tab, name="diagnose"),
     path(C + "env", views.env, name="env"),
     path(C + "processes", views.processes, name="processes"),
     path(C + "processes/<int:pid>/signal", views.signal, name="signal"),

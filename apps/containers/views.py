@@ -30,7 +30,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
-from apps.containers import actions, jobs, status, verbs
+from apps.containers import actions, diagnose, jobs, status, verbs
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
 from apps.containers.models import ContainerRecord, ExecRecord, argv_text
@@ -563,6 +563,58 @@ def metrics(request: AuthedRequest, container_id: str) -> HttpResponse:
     if request.htmx and request.htmx.target == "metrics-panel":
         return render(request, "containers/metrics.html#panel", ctx)
     return render_tab(request, target, "metrics", ctx)
+
+
+# --------------------------------------------------------------------------- diagnose
+
+# The lifecycle button a finding's fix is, when the state allows it.
+FIX_VERBS = {
+    "paused": "resume",
+    "oom_killed": "start",
+    "command_not_found": "start",
+    "not_executable": "start",
+    "killed": "start",
+    "stopped": "start",
+    "finished": "start",
+    "exited_with_error": "start",
+    "never_started": "start",
+}
+# The tab a finding's fix is on.
+FIX_TABS = {
+    "no_network": ("network:container_panel", "Open Network"),
+    "exec_unresponsive": ("containers:processes", "Open Processes"),
+    "unhealthy": ("containers:logs", "Open Logs"),
+    "restarts": ("containers:logs", "Open Logs"),
+    "exited_with_error": ("containers:logs", "Open Logs"),
+}
+
+
+@require_GET
+def diagnose_tab(request: AuthedRequest, container_id: str) -> HttpResponse:
+    """The Diagnose tab (contract 2.14): the API's diagnose body, its findings first."""
+    target = get_container_for_page(request, container_id, "support")
+    body, failure = attempt(diagnose.diagnose, target)
+    state = body["status"]["state"] if body else target.info.state
+    can_act = target.actor.can("operator")
+    findings = []
+    for f in (body or {}).get("findings", []):
+        verb = FIX_VERBS.get(f["code"])
+        tab = FIX_TABS.get(f["code"])
+        findings.append(
+            {
+                **f,
+                "verb": verb if verb and can_act and verbs.allows(verb, state) else None,
+                "tab_href": reverse(tab[0], kwargs={"container_id": target.id}) if tab else None,
+                "tab_label": tab[1] if tab else None,
+            }
+        )
+    ctx = {
+        "diagnosis": body,
+        "findings": findings,
+        "report": diagnose.markdown(body) if body else "",
+        "diagnose_error": error_body(request, failure) if failure is not None else None,
+    }
+    return render_tab(request, target, "diagnose", ctx)
 
 
 # --------------------------------------------------------------------------- environment

@@ -59,8 +59,18 @@ def throwaway_tab(throwaway_templates: None) -> Iterator[None]:
         unregister_tab("throwaway")
 
 
+READY = {"minit_responsive": True, "managed_image_valid": True}
+
+
+def _target(state: str = "running", checks: dict | None = None) -> SimpleNamespace:
+    return SimpleNamespace(
+        actor=SimpleNamespace(can=lambda role: True),
+        record=SimpleNamespace(state=state, checks=READY if checks is None else checks),
+    )
+
+
 def test_it_orders_the_tabs_the_apps_register() -> None:
-    target = SimpleNamespace(actor=SimpleNamespace(can=lambda role: True))
+    target = _target()
     assert [t.key for t in tabs_for(target)] == [  # type: ignore[arg-type]
         "overview",
         "logs",
@@ -71,8 +81,24 @@ def test_it_orders_the_tabs_the_apps_register() -> None:
         "snapshots",
         "terminal",
         "activity",
+        "diagnose",
     ]
     assert get_tab("network").template == "network/container_panel.html"
+
+
+@pytest.mark.parametrize(
+    ("state", "checks"),
+    [
+        ("exited", {}),
+        ("paused", READY),
+        ("created", {}),
+        ("running", {"managed_image_valid": True}),
+    ],
+)
+def test_diagnose_comes_first_for_a_container_not_running_or_not_ready(state, checks) -> None:
+    keys = [t.key for t in tabs_for(_target(state, checks))]  # type: ignore[arg-type]
+    assert keys[0] == "diagnose"
+    assert keys[1:4] == ["overview", "logs", "metrics"]
 
 
 def test_it_refuses_a_second_tab_under_a_taken_key() -> None:
