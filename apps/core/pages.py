@@ -22,6 +22,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 
 from apps.core.api import engine_error_to_api, log_engine_text, request_id
@@ -86,3 +87,10 @@ def attempt(
         return fn(*args, **kwargs), None
     except (ApiError, EngineError) as exc:
         return None, exc
+
+
+def flash_error(request: HttpRequest, text: str) -> None:
+    """Flash an error to the next page with this request's id (`extra_tags`), so the page the
+    redirect lands on shows the id of the request that failed, with its copy button
+    (templates/base.html)."""
+    messages.error(request, text, extra_tags=request_id(request))

@@ -18,7 +18,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError, error_text
 from apps.core.http import AuthedRequest
-from apps.core.pages import PageFailure, attempt, page_errors
+from apps.core.pages import PageFailure, attempt, flash_error, page_errors
 from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse, split_tag
@@ -81,7 +81,7 @@ def _back(request: AuthedRequest, flash: str = "", error: str = "", **extra: Any
             request, "images/list.html", _list_context(request, flash=flash, error=error, **extra)
         )
     if error:
-        messages.error(request, error)
+        flash_error(request, error)
     elif flash:
         messages.success(request, flash)
     return redirect("images:list")

@@ -27,7 +27,7 @@ from apps.containers.models import ContainerRecord
 from apps.containers.page import render_tab
 from apps.core.errors import ApiError
 from apps.core.http import AuthedRequest
-from apps.core.pages import PageFailure, api_error, page_errors
+from apps.core.pages import PageFailure, api_error, flash_error, page_errors
 from apps.operations.idempotency import page_key
 from apps.operations.models import Operation, Status
 from apps.snapshots import actions, lineage
@@ -157,7 +157,7 @@ def _respond(
             trigger_client_event(response, "lineageChanged")
         return response
     if error is not None:
-        messages.error(request, error.text())
+        flash_error(request, error.text())
     elif op is not None:
         messages.info(request, f"{op.kind.capitalize()} queued ({op.operation_id}).")
     elif message:

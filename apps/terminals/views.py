@@ -20,7 +20,7 @@ from apps.containers.access import get_container_for_page
 from apps.containers.page import render_tab
 from apps.core.csp import allows_webassembly
 from apps.core.http import AuthedRequest
-from apps.core.pages import PageFailure, api_error, page_errors
+from apps.core.pages import PageFailure, api_error, flash_error, page_errors
 from apps.terminals import actions
 from apps.terminals.api import sessions_for
 from apps.terminals.models import OPEN_STATES, TerminalSession
@@ -63,7 +63,7 @@ def container_panel(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 def _open_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "support")
-    messages.error(request, f"Could not open a terminal: {api_error(request, exc).error}")
+    flash_error(request, f"Could not open a terminal: {api_error(request, exc).error}")
     return redirect("terminals:container_panel", container_id=target.id)
 
 

@@ -22,7 +22,7 @@ from apps.accounts.models import Tenant
 from apps.core.errors import ApiError, error_text
 from apps.core.http import AuthedRequest
 from apps.core.ids import iso
-from apps.core.pages import PageFailure, attempt, page_errors
+from apps.core.pages import PageFailure, attempt, flash_error, page_errors
 from apps.engine.client import engine
 from apps.operations.idempotency import header_key
 from apps.operations.models import Operation
@@ -207,7 +207,7 @@ def _back(
         ctx = _detail_context(request, volume, path, flash=flash, error=error)
         return render(request, "volumes/detail.html", ctx)
     if error:
-        messages.error(request, error)
+        flash_error(request, error)
     elif flash:
         messages.success(request, flash)
     url = reverse("volumes:detail", args=[volume.name])
