@@ -84,3 +84,19 @@ def test_an_out_of_memory_kill_is_explained_and_diagnosed(page: Any, live: Any) 
     page.goto(live.url(f"/containers/{made['container_id']}/"))
     expect(page.locator("#exit-reason")).to_have_text(REASON)
     shot(page, "exit-reason-overview-390")
+
+
+def test_an_errors_request_id_copies_with_one_click(page: Any, live: Any) -> None:
+    response = page.goto(live.url("/containers/?state=sideways"))
+    request_id = response.headers["x-request-id"]
+    alert = page.get_by_role("alert").filter(has_text="unknown state")
+    expect(alert).to_contain_text(request_id)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    alert.get_by_role("button", name=f"Copy the request id {request_id}").click()
+    expect(alert.get_by_role("button", name=f"Copy the request id {request_id}")).to_have_text(
+        "Copied"
+    )
+    assert page.evaluate("navigator.clipboard.readText()") == request_id
+    shot(page, "error-request-id-desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "error-request-id-390")
