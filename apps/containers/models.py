@@ -78,6 +78,9 @@ class ContainerRecord(models.Model):
     intent = models.CharField(max_length=16, blank=True)
     intent_at = models.DateTimeField(null=True, blank=True)
     intent_until = models.DateTimeField(null=True, blank=True)
+    # The FinishedAt of the last exit an activity entry was written for: whoever claims it
+    # first (watcher, reconcile, create) writes it, once.
+    exit_recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "name"])]

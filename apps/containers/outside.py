@@ -8,7 +8,8 @@ engine-state signals of the bus. Their actor is the engine.
 Nothing here records a change QuiltWeb made: the actions audit those themselves, and
 `intents.caused_by_quiltweb` tells them apart. Several watchers (one per worker) see the same
 events, so a container entry is written only by the caller that won the record's conditional
-update of its state (`claim_state`, `claim_deleted`).
+update of its state (`claim_state`, `claim_deleted`) or, for an exit, of the exit's FinishedAt
+(`exited`), which also keeps the create action from recording an exit the watcher did.
 """
 
 from __future__ import annotations
@@ -88,9 +89,19 @@ def exited(
     seen_by: str,
     signal: str | None = None,
     cause: str | None = None,
-) -> AuditEntry:
+) -> AuditEntry | None:
     """The container exited without QuiltWeb stopping it: out of memory, a crash or normal
-    end (`died`), or a stop or kill from outside (`signal`: the outside kill before the exit)."""
+    end (`died`), or a stop or kill from outside (`signal`: the outside kill before the exit).
+
+    One entry per exit, whichever of the watcher, reconcile and the create action sees it
+    first: the exit's FinishedAt is claimed on the record with a conditional update.
+    """
+    if info.finished_at is not None:
+        rows = ContainerRecord.objects.filter(pk=record.pk).exclude(
+            exit_recorded_at=info.finished_at
+        )
+        if rows.update(exit_recorded_at=info.finished_at) != 1:
+            return None
     reason = exit_reason(info.state, info.exit_code, info.oom_killed, record.memory_limit_mb)
     data: dict[str, Any] = {"exit_code": info.exit_code, "exit_reason": reason, "seen_by": seen_by}
     if cause:

@@ -94,8 +94,8 @@ def reconcile(cause: str | None = None) -> int:
             continue  # removed between the list and now; the next pass records it
         claimed = outside.claim_state(record, api_state(info.state))
         apply_inspect(record, info)
-        if claimed:
-            outside.reconciled(record, was, info, cause)
+        if claimed or api_state(info.state) in ("exited", "dead"):
+            outside.reconciled(record, was, info, cause)  # an exit is claimed by its own time
         state = record.state
         if was == "paused" and state == "running":
             action = "resumed"

@@ -137,7 +137,9 @@ def handle_event(event: dict[str, Any]) -> str | None:
         if action == "health":
             extra["health"] = raw_action.split(":", 1)[1].strip() if ":" in raw_action else None
     signal = _outside_kills.pop(container_id, None) if verb in ("die", "destroy") else None
-    if claimed:
+    # An exit is claimed by its own time (outside.exited), also when the record had no state
+    # yet (it died while its create was still waiting for it to be ready).
+    if claimed or verb == "die":
         outside.engine_saw(record, verb, info, event_time(event), signal=signal)
     publish_container(record, action, info, **extra)
     return action

@@ -228,3 +228,32 @@ def test_two_watchers_seeing_one_change_record_it_once(operator):
     assert outside.claim_state(ContainerRecord.objects.get(container_id=container_id), "exited")
     assert not outside.claim_state(stale, "exited")
     assert info.state == "exited"
+
+
+def test_one_exit_is_one_entry_whoever_sees_it_first(operator):
+    """The watcher, reconcile and the create action can all see the same exit: its
+    FinishedAt is claimed once."""
+    from apps.containers.models import ContainerRecord
+
+    container_id = create(
+        operator,
+        "brief",
+        command=["/bin/sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 4"],
+    )
+    operator.json("POST", f"/api/containers/{container_id}/exec", {"command": ["touch", "/tmp/go"]})
+    assert engine().wait(container_id, timeout=60) == 4
+    record = ContainerRecord.objects.get(container_id=container_id)
+    info = engine().inspect_container(container_id)
+    first = outside.exited(record, info, seen_by="engine_event")
+    assert first is not None and first.action == "container.died"
+    assert outside.exited(record, info, seen_by="create") is None
+    assert outside.exited(record, info, seen_by="reconcile") is None
+    assert AuditEntry.objects.filter(target_id=container_id, actor_id="engine").count() == 1
+
+
+def test_a_container_that_dies_before_it_is_ready_is_recorded_once(operator):
+    since = time.time() - 1
+    container_id = create(operator, "early", command=["/bin/sh", "-c", "exit 5"])
+    catch_up(since)
+    entries = engine_entries(container_id)
+    assert [(e.action, e.data["exit_code"]) for e in entries] == [("container.died", 5)]

@@ -75,6 +75,22 @@ def test_an_out_of_memory_kill_is_explained_and_diagnosed(page: Any, live: Any) 
     assert "## Findings" in text and REASON in text
     shot(page, "diagnose-desktop")
 
+    # The kill is on the container's Activity tab, by the engine (the worker's watcher, or the
+    # create itself when it died before it was ready).
+    page.locator("#container-tabs a", has_text="Activity").click()
+    page.wait_for_url(re.compile(r"/activity$"))
+    row = page.locator("tr", has_text="container.oom_killed")
+    for _ in range(40):  # the watcher writes it when it gets the engine's event
+        if row.count():
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(row).to_contain_text(REASON)
+    expect(row.locator(".act-who")).to_contain_text("engine")
+    shot(page, "activity-oom-desktop")
+    page.locator("#container-tabs a", has_text="Diagnose").click()
+    page.wait_for_url(re.compile(r"/diagnose$"))
+
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     expect(page.locator("#findings > li").first).to_be_visible()
