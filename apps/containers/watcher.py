@@ -191,6 +191,9 @@ class EngineWatcher(threading.Thread):
                     cut_at = None
                 else:
                     reconcile()
+                    # First-hand: this process now knows the engine answers, so its going away
+                    # later is a change the bus announces (engine.unreachable).
+                    record_engine_result(True, "")
                 since = follow(self.stop, since=since or started)
                 if not self.stop.is_set():
                     cut_at = time.time()  # the engine ended the stream: it is going away

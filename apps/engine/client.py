@@ -635,10 +635,16 @@ class Engine:
     ) -> Iterator[dict[str, Any]]:
         """Engine events as dicts (blocking generator; run it in a thread).
 
-        With `until` the stream ends at that time instead of following forever.
+        With `until` the stream ends at that time instead of following forever. An engine that
+        goes away mid-stream raises EngineUnavailable, like every other call here.
         """
-        client = docker.APIClient(base_url=self.base_url, version="1.41", timeout=None)
-        yield from client.events(since=since, until=until, filters=filters, decode=True)
+        try:
+            client = docker.APIClient(base_url=self.base_url, version="1.41", timeout=None)
+            yield from client.events(since=since, until=until, filters=filters, decode=True)
+        except errors.EngineError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
 
 
 def _networks(raw: dict[str, Any] | None) -> dict[str, NetworkAttachment]:

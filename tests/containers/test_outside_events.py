@@ -257,3 +257,54 @@ def test_a_container_that_dies_before_it_is_ready_is_recorded_once(operator):
     catch_up(since)
     entries = engine_entries(container_id)
     assert [(e.action, e.data["exit_code"]) for e in entries] == [("container.died", 5)]
+
+
+def test_the_watcher_records_an_engine_that_cut_its_stream_and_came_back(operator, settings):
+    """The engine goes away under a running watcher (a socket proxy that is stopped: what a
+    restart looks like from outside), a container stops meanwhile, and the engine comes back."""
+    import os
+    import tempfile
+
+    from apps.core import engine_state
+    from tests.health.proxy import SocketProxy
+
+    container_id = create(operator, "through-restart")
+    real_host = settings.QUILTWEB_DOCKER_HOST
+    with tempfile.TemporaryDirectory() as tmp:
+        proxy = SocketProxy(os.path.join(tmp, "docker.sock"))
+        proxy.start()
+        settings.QUILTWEB_DOCKER_HOST = f"unix://{proxy.path}"
+        engine_state.reset()
+        stop = threading.Event()
+        follower = watcher.EngineWatcher(stop)
+        follower.start()
+        try:
+            for _ in range(100):  # until it holds the event stream open through the proxy
+                if proxy.conns:
+                    break
+                time.sleep(0.1)
+            assert proxy.conns, "the watcher never connected"
+            proxy.stop()
+            docker("stop", "-t", "1", container_id)  # straight to the engine, not the proxy
+            for _ in range(300):  # until the watcher has found the engine gone
+                if AuditEntry.objects.filter(action="engine.unreachable").exists():
+                    break
+                time.sleep(0.1)
+            proxy.start()
+            for _ in range(300):
+                if AuditEntry.objects.filter(target_id=container_id, actor_id="engine").exists():
+                    break
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            proxy.stop()
+            follower.join(timeout=60)
+            settings.QUILTWEB_DOCKER_HOST = real_host
+            engine_state.reset()
+    # (Stopping the watcher through the proxy may add a last `engine.unreachable`.)
+    engine_events = AuditEntry.objects.filter(action__startswith="engine.").order_by("id")
+    actions = list(engine_events.values_list("action", flat=True))
+    assert actions[:3] == ["engine.unreachable", "engine.reachable", "engine.restarted"]
+    [entry] = engine_entries(container_id)
+    assert entry.action == "container.died"
+    assert entry.data["cause"] == "engine restarted"
