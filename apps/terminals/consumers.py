@@ -143,7 +143,7 @@ def authorise(scope: dict[str, Any]) -> Grant:
         row = TerminalSession.objects.filter(session_id=session_id).first()
         if row is None or not (actions.may_watch(actor, row) or actions.may_take_over(actor, row)):
             raise Refused(4404, "NOT_FOUND", f"no terminal session {session_id!r}")
-        owner = row.created_by.get("name") or "another user"
+        owner = row.user.username
         if mode == "watch" and not actions.may_watch(actor, row):
             raise Refused(4404, "NOT_FOUND", f"no terminal session {session_id!r}")
         if mode == "takeover" and not actions.may_take_over(actor, row):

@@ -147,9 +147,7 @@ async def test_only_an_admin_takes_over_and_the_owner_is_told_who(
     assert await owner.close_code() == 4000
     await taker.send(b"echo admin-$((6+1))\n")
     await taker.until(b"admin-7")
-    audited = await sync_to_async(_audit, thread_sensitive=False)(
-        "terminal.taken_over", session_id
-    )
+    audited = await sync_to_async(_audit, thread_sensitive=False)("terminal.taken_over", session_id)
     assert audited == [("alice-admin (tests)", "admin")]
 
     # The owner takes it back with a plain attach; the admin hears who.
