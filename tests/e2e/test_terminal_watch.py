@@ -194,6 +194,11 @@ def test_the_terminals_page_filters_by_owner_and_state_and_pages(
     expect(page.locator("#session-rows .pagination")).to_contain_text("page 1 of")
     expect(page.locator("#session-rows")).not_to_contain_text(outsider)
     shots(page, "terminals-list")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert (
+        page.evaluate("document.documentElement.scrollWidth") == 390
+    )  # the table scrolls, not the page
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.locator("#session-rows").get_by_role("link", name="Older →").click()
     expect(page.locator("#session-rows .pagination")).to_contain_text("page 2 of")
 
