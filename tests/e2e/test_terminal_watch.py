@@ -79,6 +79,11 @@ def test_support_and_admins_watch_read_only_and_an_admin_takes_over_only_when_as
     row = page.locator(f"#session-{session_id}")
     expect(row).to_contain_text(owner.username)
     expect(row.get_by_role("link", name="Reattach")).to_have_count(0)
+    expect(row.get_by_role("button", name="Take over")).to_be_visible()
+    shots(page, "terminals-list-tenant")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(row.get_by_role("button", name="Take over")).to_be_in_viewport()  # a card, not cut off
+    page.set_viewport_size({"width": 1280, "height": 900})
     row.get_by_role("link", name=re.compile("^Watch")).click()
 
     # Watching: read-only, the owner's screen, and the owner sees it.
