@@ -23,6 +23,7 @@ urlpatterns = [
     path(C + "resume", views.lifecycle, {"verb": "resume"}, name="resume"),
     path(C + "stop", views.lifecycle, {"verb": "stop"}, name="stop"),
     path(C + "kill", views.lifecycle, {"verb": "kill"}, name="kill"),
+    path(C + "pause", views.lifecycle, {"verb": "pause"}, name="pause"),
     path(C + "rename", views.rename, name="rename"),
     path(C + "delete", views.delete, name="delete"),
     path(C + "exec", views.exec_run, name="exec"),

@@ -165,7 +165,7 @@ def _action_failed(
 @require_POST
 @page_errors(_action_failed)
 def lifecycle(request: AuthedRequest, container_id: str, verb: str) -> HttpResponse:
-    """start/resume (202 operations), stop, kill: one view, the verb picks the action."""
+    """start/resume (202 operations), stop, kill, pause: one view, the verb picks the action."""
     target = get_container_for_page(request, container_id, "operator")
     # A plain form post carries its key as a field; a double submit then reuses the operation.
     key = page_key(request, max_length=200)
@@ -181,6 +181,9 @@ def lifecycle(request: AuthedRequest, container_id: str, verb: str) -> HttpRespo
     if verb == "kill":
         actions.kill_container(target)
         return _after_action(request, target, message="Killed.")
+    if verb == "pause":
+        actions.pause_container(target)
+        return _after_action(request, target, message="Paused.")
     raise Http404("no such action")
 
 
