@@ -65,6 +65,40 @@ PRIMARY = {
 }
 
 
+def readiness_view_model(
+    state: str,
+    checks: dict[str, Any] | None,
+    health: str | None,
+    exec_ready: bool,
+    checked_at: Any = None,
+) -> dict[str, Any]:
+    """The readiness panel: one row per check with a pass/fail/unknown value and a sentence."""
+    checks = checks or {}
+    rows = []
+    for key, label, help_text in CHECKS:
+        value = checks.get(key)
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "help": help_text,
+                "ok": value if value is not None else None,
+            }
+        )
+    health_ok = {"healthy": True, "unhealthy": False}.get(health or "")
+    rows.append(
+        {
+            "key": "health",
+            "label": f"Health: {health}" if health else "No healthcheck",
+            "help": "The image's own HEALTHCHECK, if it has one. Ready is not the same as the app being healthy.",
+            "ok": health_ok,
+            "value": health or "no healthcheck",
+        }
+    )
+    polling = not exec_ready and state in {"running", "restarting", "created"}
+    return {"checks": rows, "exec_ready": exec_ready, "polling": polling, "checked_at": checked_at}
+
+
 def state_hint(state: str, actor: Actor) -> str:
     """The sentence beside the action bar naming the primary action; empty when none leads."""
     if not actor.can("operator") or state not in PRIMARY:

@@ -36,7 +36,10 @@ def test_it_greys_the_buttons_the_table_refuses() -> None:
         "delete": True,
     }
     assert reasons == [
-        {"labels": "Start", "reason": "only a created or exited container can start (it is paused)"},
+        {
+            "labels": "Start",
+            "reason": "only a created or exited container can start (it is paused)",
+        },
         {"labels": "Pause", "reason": "only a running container can pause (it is paused)"},
     ]
 
