@@ -192,6 +192,8 @@ def test_it_pauses_leads_with_resume_and_explains_disabled_buttons_on_focus(
     start.focus()
     expect(page.locator("#why-start")).to_be_visible()
     expect(page.locator("#why-start")).to_contain_text("Only a created or exited container")
+    page.keyboard.press("Escape")  # dismissible without moving focus
+    expect(page.locator("#why-start")).to_be_hidden()
     start.click(force=True)  # inert: nothing is sent
     expect(page.locator("#op-status")).to_have_count(0)
     page.get_by_role("button", name="Pause").hover()
