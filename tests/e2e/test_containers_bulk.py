@@ -192,6 +192,9 @@ def test_it_pauses_leads_with_resume_and_explains_disabled_buttons_on_focus(
     start.focus()
     expect(page.locator("#why-start")).to_be_visible()
     expect(page.locator("#why-start")).to_contain_text("Only a created or exited container")
+    start.hover()
+    shots(page, "detail-paused-tooltip")
+    start.focus()
     page.keyboard.press("Escape")  # dismissible without moving focus
     expect(page.locator("#why-start")).to_be_hidden()
     start.click(force=True)  # inert: nothing is sent
@@ -199,7 +202,6 @@ def test_it_pauses_leads_with_resume_and_explains_disabled_buttons_on_focus(
     page.get_by_role("button", name="Pause").hover()
     expect(page.locator("#why-pause")).to_be_visible()
     expect(page.locator("#why-pause")).to_contain_text("Only a running container can pause")
-    shots(page, "detail-paused-tooltip")
 
     resume.click()
     expect(page.locator("#op-status .badge")).to_have_text("resume · succeeded", timeout=60_000)
