@@ -28,6 +28,7 @@ EVENTS = {
     "resume": {"start", "unpause"},
     "stop": {"kill", "die", "stop"},
     "kill": {"kill", "die"},
+    "pause": {"pause"},
     "delete": {"kill", "die", "stop", "destroy"},
     "snapshot": {"pause", "unpause"},
 }

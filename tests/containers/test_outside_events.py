@@ -4,6 +4,7 @@ reachable); QuiltWeb's own actions are not recorded twice."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -308,3 +309,24 @@ def test_the_watcher_records_an_engine_that_cut_its_stream_and_came_back(operato
     [entry] = engine_entries(container_id)
     assert entry.action == "container.died"
     assert entry.data["cause"] == "engine restarted"
+
+
+def test_quiltwebs_own_pause_and_resume_are_not_recorded_again(operator):
+    container_id = create(operator, "napping")
+    page = f"/containers/{container_id}/"
+    csrf = re.search(
+        r'name="csrfmiddlewaretoken" value="([^"]+)"', operator.client.get(page).content.decode()
+    )
+    assert csrf
+    since = time.time() - 1
+    paused = operator.client.post(page + "pause", {"csrfmiddlewaretoken": csrf.group(1)})
+    assert paused.status_code in (200, 302)
+    assert engine().inspect_container(container_id).state == "paused"
+    as_if_unseen(container_id, "running")
+    catch_up(since)
+    since = time.time() - 1
+    resumed = operator.json("POST", f"/api/containers/{container_id}/resume?execution=sync", {})
+    assert resumed.status_code == 200, resumed.json()
+    as_if_unseen(container_id, "paused")
+    catch_up(since)
+    assert engine_entries(container_id) == []
