@@ -169,6 +169,13 @@ def follow(stop: threading.Event, since: float | None = None, until: float | Non
     return last
 
 
+def _answers() -> bool:
+    try:
+        return engine().ping(timeout=2)
+    except engine_errors.EngineError:
+        return False
+
+
 class EngineWatcher(threading.Thread):
     """Follows engine events in the background; reconnects with backoff when the engine goes."""
 
@@ -182,6 +189,7 @@ class EngineWatcher(threading.Thread):
         # When the engine cut the event stream or stopped answering: what a restart looks like
         # from here. Cleared once it answers again and the restart is recorded.
         cut_at: float | None = None
+        connected = False  # an engine down when the worker starts did not restart
         while not self.stop.is_set():
             try:
                 close_old_connections()
@@ -194,14 +202,17 @@ class EngineWatcher(threading.Thread):
                     # First-hand: this process now knows the engine answers, so its going away
                     # later is a change the bus announces (engine.unreachable).
                     record_engine_result(True, "")
+                connected = True
                 since = follow(self.stop, since=since or started)
                 if not self.stop.is_set():
                     cut_at = time.time()  # the engine ended the stream: it is going away
                 backoff = 1.0
             except Exception as exc:
-                if isinstance(exc, engine_errors.EngineError):
-                    cut_at = cut_at or time.time()
+                # One failed call to an engine that still answers is not the engine going away.
+                if isinstance(exc, engine_errors.EngineError) and not _answers():
                     record_engine_result(False, str(exc))
+                    if connected:
+                        cut_at = cut_at or time.time()
                 log.warning("engine watcher: %s; retrying in %.0f s", exc, backoff)
                 if self.stop.wait(backoff):
                     break

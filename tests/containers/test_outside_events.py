@@ -280,8 +280,9 @@ def test_the_watcher_records_an_engine_that_cut_its_stream_and_came_back(operato
         follower = watcher.EngineWatcher(stop)
         follower.start()
         try:
-            for _ in range(100):  # until it holds the event stream open through the proxy
-                if proxy.conns:
+            for _ in range(100):  # until its first reconcile through the proxy is done
+                cached = engine_state._cached
+                if cached is not None and cached.reachable:
                     break
                 time.sleep(0.1)
             assert proxy.conns, "the watcher never connected"
