@@ -32,6 +32,7 @@ from apps.operations.idempotency import page_key
 from apps.operations.models import Operation, Status
 from apps.snapshots import actions, lineage
 from apps.snapshots.models import Snapshot
+from apps.snapshots.templatetags.snapshot_tags import live_clones
 from apps.snapshots.validation import CLONE_FIELDS, FORK_FIELDS, SNAPSHOT_FIELDS
 
 TTL_CHOICES = [
@@ -215,12 +216,16 @@ def rows(request: AuthedRequest) -> HttpResponse:
 def detail(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, tombstones=True)
     source = ContainerRecord.objects.filter(container_id=snapshot.source_container_id).first()
+    tree = _tree_context(actor, snapshot)
+    node = next(n for n in tree["root"].walk() if n.id == snapshot.snapshot_id)
     ctx = {
         "nav": "snapshots",
         "snapshot": snapshot,
         "source": source,
         "ttl_choices": TTL_CHOICES,
-        **_tree_context(actor, snapshot),
+        # The delete dialog names the containers made from it (they keep its image alive).
+        "clones": live_clones(node),
+        **tree,
     }
     return render(request, "snapshots/detail.html", ctx)
 
