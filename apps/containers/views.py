@@ -46,6 +46,7 @@ from apps.containers.page import (
 from apps.containers.validation import validate_create
 from apps.core.api import request_id
 from apps.core.gcpause import with_fewer_collections
+from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.ids import parse_iso
 from apps.core.pages import (
@@ -205,7 +206,13 @@ def _rename_form(
 def _rename_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "operator")
     new_name = request.POST.get("new_name", "").strip()
-    return _rename_form(request, target, new_name, error_body(request, exc))
+    body = error_body(request, exc)
+    body["error"] = in_form_words(api_error(request, exc), RENAME_LABELS)
+    return _rename_form(request, target, new_name, body)
+
+
+# The rename form's label (templates/containers/rename.html), for errors in its own words.
+RENAME_LABELS = {"new_name": "New name", "name": "New name"}
 
 
 @require_http_methods(["GET", "POST"])
@@ -756,6 +763,10 @@ def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
     }
 
 
+# The environment form's labels (templates/containers/env.html), for errors in its own words.
+ENV_LABELS = {"environment key": "Key", "environment": "Key"}
+
+
 @require_http_methods(["GET", "POST"])
 def env(request: AuthedRequest, container_id: str) -> HttpResponse:
     """The managed environment. POST sets one key (PATCH semantics) or deletes one (`delete`)."""
@@ -785,7 +796,8 @@ def env(request: AuthedRequest, container_id: str) -> HttpResponse:
                 err = api_error(request, failure)
                 env_error, message = err.body(request_id(request)), ""
                 form.add_error(
-                    "key" if not key or "delete" not in request.POST else None, err.error
+                    "key" if not key or "delete" not in request.POST else None,
+                    in_form_words(err, ENV_LABELS),
                 )
         if not request.htmx and env_error is None:
             return redirect(container_url(target.id, "env") + ("?reveal=1" if reveal else ""))

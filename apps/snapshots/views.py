@@ -26,6 +26,7 @@ from apps.containers.access import Target, get_container_for_page
 from apps.containers.models import ContainerRecord
 from apps.containers.page import render_tab
 from apps.core.errors import ApiError
+from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, api_error, page_errors
 from apps.operations.idempotency import page_key
@@ -144,21 +145,24 @@ def _respond(
     op: Operation | None = None,
     message: str = "",
     error: ApiError | None = None,
+    labels: dict[str, str] | None = None,
 ) -> HttpResponse:
     """htmx: the status fragment for #snapshot-flash (and a lineageChanged trigger). Plain: a
-    redirect back with a flash message."""
+    redirect back with a flash message. `labels` word the error as the posting form does."""
+    error_text = in_form_words(error, labels or {}) if error is not None else ""
     if request.htmx:
         response = render(
             request,
             "snapshots/_flash.html",
-            {"op": op, "message": message, "error": error, **_op_context(op)},
+            {"op": op, "message": message, "error": error, "error_text": error_text,
+             **_op_context(op)},
             status=200,
         )
         if error is None:
             trigger_client_event(response, "lineageChanged")
         return response
     if error is not None:
-        messages.error(request, error.text())
+        messages.error(request, error_text)
     elif op is not None:
         messages.info(request, f"{op.kind.capitalize()} queued ({op.operation_id}).")
     elif message:
@@ -332,22 +336,54 @@ def _snapshot_back(request: AuthedRequest, snapshot: Snapshot) -> str:
     return _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
 
 
+# Each form's labels (templates/snapshots/), keyed by the API field its input feeds, so an
+# error names what the person filled in.
+SNAPSHOT_LABELS = {
+    "name": "Name",
+    "consistency_mode": "Consistency",
+    "volume_mode": "Volumes",
+    "ttl_seconds": "Expires",
+}
+FORK_LABELS = {"name": "Fork name", "volume_mode": "Volumes", "resume_policy": "Then"}
+CLONE_LABELS = {"name": "Clone name", "resume_policy": "After creating it"}
+TTL_LABELS = {"ttl_seconds": "Time to live"}
+
+
 def _container_post_failed(
-    request: AuthedRequest, exc: PageFailure, container_id: str
+    request: AuthedRequest, exc: PageFailure, container_id: str, labels: dict[str, str]
 ) -> HttpResponse:
     back = _container_back(request, _container_target(request, container_id))
-    return _respond(request, back=back, error=api_error(request, exc))
+    return _respond(request, back=back, error=api_error(request, exc), labels=labels)
+
+
+def _snapshot_form_failed(
+    request: AuthedRequest, exc: PageFailure, container_id: str
+) -> HttpResponse:
+    return _container_post_failed(request, exc, container_id, SNAPSHOT_LABELS)
+
+
+def _fork_form_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
+    return _container_post_failed(request, exc, container_id, FORK_LABELS)
 
 
 def _snapshot_post_failed(
-    request: AuthedRequest, exc: PageFailure, snapshot_id: str
+    request: AuthedRequest, exc: PageFailure, snapshot_id: str, labels: dict[str, str]
 ) -> HttpResponse:
     _, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    return _respond(request, back=_snapshot_back(request, snapshot), error=api_error(request, exc))
+    back = _snapshot_back(request, snapshot)
+    return _respond(request, back=back, error=api_error(request, exc), labels=labels)
+
+
+def _clone_form_failed(request: AuthedRequest, exc: PageFailure, snapshot_id: str) -> HttpResponse:
+    return _snapshot_post_failed(request, exc, snapshot_id, CLONE_LABELS)
+
+
+def _ttl_form_failed(request: AuthedRequest, exc: PageFailure, snapshot_id: str) -> HttpResponse:
+    return _snapshot_post_failed(request, exc, snapshot_id, TTL_LABELS)
 
 
 @require_POST
-@page_errors(_container_post_failed)
+@page_errors(_snapshot_form_failed)
 def take_snapshot(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
     body = _form_body(request, SNAPSHOT_FIELDS)
@@ -356,7 +392,7 @@ def take_snapshot(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 
 @require_POST
-@page_errors(_container_post_failed)
+@page_errors(_fork_form_failed)
 def fork(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
     body = _form_body(request, FORK_FIELDS)
@@ -365,7 +401,7 @@ def fork(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 
 @require_POST
-@page_errors(_snapshot_post_failed)
+@page_errors(_clone_form_failed)
 def clone(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     body = _form_body(request, CLONE_FIELDS)
@@ -391,7 +427,7 @@ def unpin(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
 
 
 @require_POST
-@page_errors(_snapshot_post_failed, catch=(ApiError,))
+@page_errors(_ttl_form_failed, catch=(ApiError,))
 def set_ttl(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     value = request.POST.get("ttl_seconds", "").strip()

@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from apps.accounts.access import require_page
 from apps.accounts.models import Tenant
 from apps.core.errors import ApiError, error_text
+from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.ids import iso
 from apps.core.pages import PageFailure, attempt, page_errors
@@ -124,8 +125,19 @@ def _form(request: AuthedRequest) -> dict[str, str]:
     return {"name": request.POST.get("name", ""), "labels": request.POST.get("labels", "")}
 
 
+# The forms' labels (templates/volumes/), for errors in their own words.
+CREATE_LABELS = {"name": "Name", "labels": "Labels", "label": "Label"}
+RENAME_LABELS = {"new_name": "New name"}
+
+
+def _in_form_words(exc: PageFailure, labels: dict[str, str]) -> str:
+    return in_form_words(exc, labels) if isinstance(exc, ApiError) else error_text(exc)
+
+
 def _create_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
-    ctx = _list_context(request, create_error=error_text(exc), form=_form(request))
+    ctx = _list_context(
+        request, create_error=_in_form_words(exc, CREATE_LABELS), form=_form(request)
+    )
     return render(request, "volumes/list.html", ctx, status=422)
 
 
@@ -234,8 +246,13 @@ def _failed_beside_file(request: AuthedRequest, exc: PageFailure, name: str) -> 
     return _back(request, volume, here, error=error_text(exc))
 
 
+def _rename_failed(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
+    _, volume = get_volume_for_page(request, name)
+    return _back(request, volume, "", error=_in_form_words(exc, RENAME_LABELS))
+
+
 @require_POST
-@page_errors(_failed_at_top, catch=(ApiError,))
+@page_errors(_rename_failed, catch=(ApiError,))
 def rename(request: AuthedRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     new_name = actions.check_name(request.POST.get("new_name", "").strip(), "new_name")
