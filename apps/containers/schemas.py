@@ -210,6 +210,11 @@ class Metrics(Reply):
     block_read_bytes: int | None
     block_write_bytes: int | None
     pids: int | None
+    cpu_throttled_percent: float | None = Field(
+        default=None,
+        description="Share of the CPU scheduling periods in the last second in which the kernel "
+        "throttled the container at its CPU limit; null without a limit or when not running.",
+    )
     collected_at: Timestamp
 
 

@@ -718,7 +718,31 @@ def sparkline(
         "line": " ".join(pts),
         "area": " ".join([f"0,{height}", *pts, f"{last_x:.1f},{height}"]),
         "peak": peak,
+        "top": top,
     }
+
+
+def _limit_line(limit: float | None, spark: dict[str, Any], height: int = 48) -> str | None:
+    """The y of a limit's dashed line on a sparkline scaled with `floor` above the limit."""
+    top = spark.get("top")
+    if not limit or not top:
+        return None
+    return f"{height - (limit / top) * (height - 4) - 2:.1f}"
+
+
+def _limits_context(target: Target, sample: dict[str, Any], cpu: list[float]) -> dict[str, Any]:
+    """A running container's CPU and memory against its limits, and the CPU sparkline scaled so
+    the limit shows as a line (finding 8 of issue #11: held at 20 % looked merely slow)."""
+    if target.info.state != "running" or not sample:
+        return {"limits": None}
+    record = target.record
+    limits = status.against_limits(sample, record.cpu_limit_percent, record.memory_limit_mb)
+    out: dict[str, Any] = {"limits": limits}
+    if record.cpu_limit_percent:
+        spark = sparkline(cpu, floor=record.cpu_limit_percent * 1.15)
+        out["cpu_spark"] = spark
+        out["cpu_limit_y"] = _limit_line(record.cpu_limit_percent, spark)
+    return out
 
 
 @require_GET
@@ -739,6 +763,7 @@ def metrics(request: AuthedRequest, container_id: str) -> HttpResponse:
         "mem_spark": sparkline(mem, floor=1024 * 1024),
         "memory_limited": bool(target.record.memory_limit_mb),
         "sample_count": len(samples),
+        **_limits_context(target, sample, cpu),
     }
     if request.htmx and request.htmx.target == "metrics-panel":
         return render(request, "containers/metrics.html#panel", ctx)

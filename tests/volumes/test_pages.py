@@ -151,3 +151,17 @@ def test_it_shows_viewers_file_names_without_contents(operator, viewer, support)
     assert "/volumes/notes/download?path=secret.txt" in html
     assert 'id="vol-no-content"' not in html
     assert support.client.get("/volumes/notes/download?path=secret.txt").content == b"secret"
+
+
+def test_it_words_form_errors_with_the_forms_labels(operator):
+    operator.json("POST", "/api/volumes", {"name": "wordsvol"})
+    token = csrf(operator.client)
+    bad = operator.client.post("/volumes/create", {"name": "-x"}, HTTP_X_CSRFTOKEN=token)
+    html = bad.content.decode()
+    assert bad.status_code == 422
+    assert "Name must start with a letter or digit" in html and "^[a-zA-Z0-9]" not in html
+    renamed = operator.client.post(
+        "/volumes/wordsvol/rename", {"new_name": ""}, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+    )
+    assert "New name is required" in renamed.content.decode()
+    assert "new_name is required" not in renamed.content.decode()
