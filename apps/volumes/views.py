@@ -205,7 +205,7 @@ def detail(request: AuthedRequest, name: str) -> HttpResponse:
     _, volume = get_volume_for_page(request, name)
     path, error = _path_param(request)
     ctx = _detail_context(request, volume, path, **({"browse_error": error} if error else {}))
-    if request.htmx and request.htmx.target == "file-browser":
+    if request.htmx and request.htmx.target in ("file-browser", "file-list"):
         return render(request, "volumes/detail.html#file-browser", ctx)
     return render(request, "volumes/detail.html", ctx)
 
