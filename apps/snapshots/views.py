@@ -154,8 +154,13 @@ def _respond(
         response = render(
             request,
             "snapshots/_flash.html",
-            {"op": op, "message": message, "error": error, "error_text": error_text,
-             **_op_context(op)},
+            {
+                "op": op,
+                "message": message,
+                "error": error,
+                "error_text": error_text,
+                **_op_context(op),
+            },
             status=200,
         )
         if error is None:

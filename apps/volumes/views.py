@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.core.files.uploadedfile import UploadedFile
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -306,7 +306,8 @@ def _upload_row(request: AuthedRequest, name: str, text: str, ok: bool) -> HttpR
 def _upload_failed(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
     if request.headers.get("X-Upload-Row"):
         upload_file = request.FILES.get("file")
-        return _upload_row(request, upload_file.name if upload_file else "", error_text(exc), False)
+        filename = (upload_file.name if upload_file else "") or ""
+        return _upload_row(request, filename, error_text(exc), False)
     return _failed_in_directory(request, exc, name)
 
 

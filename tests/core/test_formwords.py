@@ -31,7 +31,9 @@ def test_it_says_the_name_rules_in_words_without_repeating_the_hint() -> None:
 
 
 def test_it_drops_api_route_hints_and_takes_the_forms_own() -> None:
-    err = invalid("image", "image 'x' is not present", hint="Pull it with POST /api/oci/images/pull")
+    err = invalid(
+        "image", "image 'x' is not present", hint="Pull it with POST /api/oci/images/pull"
+    )
     assert in_form_words(err, {"image": "Image"}) == "Image 'x' is not present"
     assert in_form_words(err, {"image": "Image"}, {"image": "Pull it first."}) == (
         "Image 'x' is not present — Pull it first."

@@ -3,6 +3,7 @@ the page's dialog and names them, and the lineage tree indents every generation.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_it_indents_a_single_child_chain_by_generation(page: Any, live: Any) -> 
             tree.locator(f'.lin-node[data-node-id="{cid}"]').bounding_box()["x"] for cid in chain
         ]
         # Each generation sits further right than its parent: six containers, six levels.
-        assert all(b > a for a, b in zip(lefts, lefts[1:], strict=False)), lefts
+        assert all(b > a for a, b in itertools.pairwise(lefts)), lefts
         names = page.evaluate(
             """(w) => [...document.querySelectorAll('#lineage-tree .lin-name')]
                  .filter(e => e.getBoundingClientRect().right > w).map(e => e.textContent)""",

@@ -202,7 +202,10 @@ def test_it_answers_a_scripted_upload_with_the_files_result_row(operator):
         HTTP_X_UPLOAD_ROW="1",
     )
     assert ok.status_code == 200 and ok["X-Upload-Row"] == "1"
-    assert 'class="upload-row is-ok"' in ok.content.decode() and "/row.txt, 3 bytes" in ok.content.decode()
+    assert (
+        'class="upload-row is-ok"' in ok.content.decode()
+        and "/row.txt, 3 bytes" in ok.content.decode()
+    )
     bad = operator.client.post(
         "/volumes/rowvol/upload",
         {"path": "../x", "file": SimpleUploadedFile("row.txt", b"row")},
