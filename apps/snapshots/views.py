@@ -226,14 +226,14 @@ def detail(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, tombstones=True)
     source = ContainerRecord.objects.filter(container_id=snapshot.source_container_id).first()
     tree = _tree_context(actor, snapshot)
-    node = next(n for n in tree["root"].walk() if n.id == snapshot.snapshot_id)
+    node = next((n for n in tree["root"].walk() if n.id == snapshot.snapshot_id), None)
     ctx = {
         "nav": "snapshots",
         "snapshot": snapshot,
         "source": source,
         "ttl_choices": TTL_CHOICES,
         # The delete dialog names the containers made from it (they keep its image alive).
-        "clones": live_clones(node),
+        "clones": live_clones(node) if node is not None else [],
         **tree,
     }
     return render(request, "snapshots/detail.html", ctx)
