@@ -57,7 +57,7 @@ def test_it_words_env_and_snapshot_form_errors_with_their_labels(page: Any, live
         "Key 'not-a-key' must start with a letter or _"
     )
     assert "environment" not in page.locator("#env-key-error").inner_text()
-    both_widths(page, "form-words-env", full_page=False)
+    both_widths(page, "form-words-env")
 
     page.goto(live.url(f"/containers/{cid}/snapshots"))
     take = page.locator("form.snap-take")
