@@ -281,6 +281,8 @@ def _operation(
             response = _content(value, models)
             if op.markdown and status == 200:
                 response["content"]["text/markdown"] = {"schema": {"type": "string"}}
+            if op.download and status == 200:
+                response["content"][op.download] = {"schema": {"type": "string"}}
             responses[str(status)] = response
     if parameters:
         out["parameters"] = parameters
