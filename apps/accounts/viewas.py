@@ -166,10 +166,10 @@ def refuse(request: HttpRequest, tenant: Tenant, api: bool) -> HttpResponse:
             ),
         )
     if getattr(request, "htmx", False):
-        # htmx does not swap a 4xx: answer with a toast it does swap, where people look.
-        text = escape(read_only_message(tenant)[0].upper() + read_only_message(tenant)[1:])
-        response = HttpResponse(f'<div class="toast" role="alert">{text}.</div>')
-        response["HX-Retarget"] = "#toasts"
-        response["HX-Reswap"] = "beforeend"
+        # htmx does not swap a 4xx: say it in the banner every page has while viewing.
+        message = read_only_message(tenant)
+        response = HttpResponse(escape(f"Not done: {message}."))
+        response["HX-Retarget"] = "#view-tenant-refused"
+        response["HX-Reswap"] = "innerHTML"
         return response
     return permission_denied(request, PermissionDenied(read_only_message(tenant)))

@@ -134,7 +134,8 @@ def test_the_dashboard_switcher_sets_a_permanent_banner_and_stops(
     refused = support.client.post(
         f"/containers/{theirs}/stop", {"csrfmiddlewaretoken": token}, HTTP_HX_REQUEST="true"
     )
-    assert refused["HX-Retarget"] == "#toasts" and "read-only" in refused.content.decode()
+    assert refused["HX-Retarget"] == "#view-tenant-refused"
+    assert "read-only" in refused.content.decode()
     plain = support.client.post(f"/containers/{theirs}/stop", {"csrfmiddlewaretoken": token})
     assert plain.status_code == 403 and "read-only" in plain.content.decode()
     assert AuditEntry.objects.filter(
