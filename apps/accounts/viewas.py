@@ -3,7 +3,8 @@ users see them.
 
 The API asks with `X-View-Tenant: <slug or number>` on each request; the dashboard keeps the
 choice in the session (the switcher, `accounts:view_as`) and its own `/api` calls and event
-stream follow it. Under it the request's actor is the real user scoped to that tenant: their
+stream follow it. Under it the request's actor (`actor_for`, which reads `request.view_tenant`; a
+websocket's consumer passes `scope["view_tenant"]`) is the real user scoped to that tenant: their
 name, id and role stay (the audit log and permissions see who really acts), `tenant_id` becomes
 the viewed tenant and `is_admin` is off, so every access helper shows that tenant and no other.
 
@@ -16,7 +17,6 @@ user, the viewed tenant, the method, the path and the status.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -80,11 +80,6 @@ def header_tenant(actor: Actor, value: str) -> Tenant:
     return tenant
 
 
-def scoped(actor: Actor, tenant: Tenant) -> Actor:
-    """The real user, seeing exactly what `tenant`'s own users see."""
-    return replace(actor, tenant_id=tenant.pk, is_admin=False)
-
-
 def session_tenant(request: HttpRequest, actor: Actor) -> Tenant | None:
     """The dashboard's chosen tenant, when this request is the session's user's own.
 
@@ -132,7 +127,7 @@ class ViewTenantMiddleware:
             return self.get_response(request)
         request.real_actor = actor  # type: ignore[attr-defined]
         request.view_tenant = tenant  # type: ignore[attr-defined]
-        request._actor = scoped(actor, tenant)  # type: ignore[attr-defined]
+        del request._actor  # type: ignore[attr-defined]  # actor_for() scopes it from now on
         allowed = request.method in SAFE_METHODS or request.path in _exempt_paths()
         response = self.get_response(request) if allowed else refuse(request, tenant, api)
         actions.record_view_request(

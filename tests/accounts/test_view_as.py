@@ -168,3 +168,34 @@ def test_other_roles_have_no_switcher(request, role):
     person = request.getfixturevalue(role)
     assert person.client.get("/accounts/view-as/").status_code == 403
     assert "View as tenant" not in person.client.get("/containers/").content.decode()
+
+
+def test_a_websocket_from_a_viewing_dashboard_is_scoped_and_audited(support, other_tenant):
+    """The terminal socket (a watch) follows the session's choice: its consumer's actor sees the
+    viewed tenant, and the handshake is audited with the real user."""
+    from types import SimpleNamespace
+
+    from asgiref.sync import async_to_sync
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps.accounts import viewas
+    from apps.accounts.actor import actor_for
+    from apps.accounts.websocket import _session_view_tenant
+
+    session = SessionStore()
+    session["_auth_user_id"] = str(support.user.pk)
+    session[viewas.SESSION_KEY] = other_tenant.pk
+    session.save()
+    scope = {"user": support.user, "session": session, "path": "/ws/terminal/attach"}
+    tenant = async_to_sync(_session_view_tenant)(scope)
+    assert tenant == other_tenant
+    actor = actor_for(SimpleNamespace(user=support.user, api_key=None, view_tenant=tenant))
+    assert (actor.tenant_id, actor.name, actor.role) == (other_tenant.pk, "sam-support", "support")
+    entry = AuditEntry.objects.filter(action="tenant.view_request").latest("id")
+    assert entry.data["method"] == "WEBSOCKET" and entry.actor_name == "sam-support"
+    # A viewer's session that somehow holds a choice is not scoped (and the choice is dropped).
+    session["_auth_user_id"] = str(support.user.pk)
+    support.user.profile.role = "viewer"
+    support.user.profile.save()
+    assert async_to_sync(_session_view_tenant)(scope) is None
+    assert viewas.SESSION_KEY not in session
