@@ -22,6 +22,7 @@ from django.contrib.auth.models import AnonymousUser
 from apps.accounts import actions, throttle, tickets, viewas
 from apps.accounts.actor import actor_for
 from apps.accounts.middleware import TICKET_PURPOSES, TOKEN_PATHS, resolve_key
+from apps.core.errors import ApiError
 from apps.core.websocket import CLOSE_FORBIDDEN, close, header
 
 
@@ -84,7 +85,35 @@ class _CredentialAuth(AuthMiddleware):
             scope["auth_method"] = "session"
         if scope["auth_method"] != "api_key":
             scope["view_tenant"] = await _session_view_tenant(scope)
+        elif value := header(scope, b"x-view-tenant").strip():
+            scope["view_tenant"] = await _header_view_tenant(scope, value)
+            if scope["view_tenant"] is None:
+                # A bad or forbidden X-View-Tenant: refused before the consumer (4403).
+                await close(send, CLOSE_FORBIDDEN)
+                return None
         return await self.inner(scope, receive, send)
+
+
+@database_sync_to_async
+def _header_view_tenant(scope: dict[str, Any], value: str) -> Any:
+    """A key's `X-View-Tenant` on the handshake (a watch), as on the HTTP API; audited."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return None
+    actor = actor_for(SimpleNamespace(user=user, api_key=scope.get("api_key")))
+    try:
+        tenant = viewas.header_tenant(actor, value)
+    except ApiError:
+        return None
+    actions.record_view_request(
+        tenant,
+        actor=actor,
+        method="WEBSOCKET",
+        path=str(scope.get("path", "")),
+        status=101,
+        refused=False,
+    )
+    return tenant
 
 
 @database_sync_to_async

@@ -199,3 +199,39 @@ def test_a_websocket_from_a_viewing_dashboard_is_scoped_and_audited(support, oth
     support.user.profile.save()
     assert async_to_sync(_session_view_tenant)(scope) is None
     assert viewas.SESSION_KEY not in session
+
+
+async def _handshake(key: str, view: str) -> tuple[bool, Any]:
+    from channels.testing import WebsocketCommunicator
+
+    from quiltweb.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/terminal/attach?session_id=term_000000000000000000000000",
+        headers=[(b"x-api-key", key.encode()), (b"x-view-tenant", view.encode())],
+        subprotocols=["terminal"],
+    )
+    connected, code = await communicator.connect(timeout=30)
+    await communicator.disconnect()
+    return connected, code
+
+
+@pytest.mark.parametrize(("role", "view"), [("operator", "othertenant"), ("support", "nope")])
+async def test_a_key_s_bad_or_forbidden_view_on_the_socket_is_refused(request, role, view):
+    from asgiref.sync import sync_to_async
+
+    person = await sync_to_async(request.getfixturevalue)(role)
+    await sync_to_async(request.getfixturevalue)("other_tenant")
+    connected, code = await _handshake(person.key, view)
+    assert not connected and code == 4403
+
+
+async def test_a_key_s_view_on_the_socket_is_audited(support, other_tenant):
+    from asgiref.sync import sync_to_async
+
+    await _handshake(support.key, other_tenant.slug)
+    entry = await sync_to_async(
+        lambda: AuditEntry.objects.filter(action="tenant.view_request").latest("id")
+    )()
+    assert entry.data["method"] == "WEBSOCKET" and entry.tenant_id == other_tenant.pk
