@@ -68,14 +68,20 @@ def main() -> None:
             r = browser.get("/containers/")
             assert r.status_code == 200
 
+        def html_sorted() -> None:
+            r = browser.get("/containers/?sort=name")
+            assert r.status_code == 200
+
         print(f"listing {COUNT} containers ({RUNS} runs each)")
         base = summary("raw SDK containers(all=True)", timed(raw_list, RUNS))
         api_ms = summary("GET /api/containers (all items)", timed(api_list, RUNS))
         html_ms = summary("GET /containers/ (HTML, first page)", timed(html_list, RUNS))
+        sorted_ms = summary("GET /containers/?sort=name (HTML)", timed(html_sorted, RUNS))
         base2 = summary("raw again (drift check)", timed(raw_list, RUNS))
         baseline = (base + base2) / 2
         ratio("API list", api_ms, baseline, 1.5)
         ratio("HTML list", html_ms, baseline, 1.5)
+        ratio("HTML list sorted by name", sorted_ms, baseline, 1.5)
         # Pages also carry the health badge, whose two queries run once per 5 s (its cache):
         # each page is read twice in a row and the second count is the steady one.
         for label, fn in (

@@ -415,6 +415,21 @@ def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
     return target
 
 
+def pause_container(target: Target) -> Target:
+    """Freeze every process of a running container; `request_resume` thaws it (409 otherwise)."""
+    if not verbs.allows("pause", target.info.state):
+        raise _invalid_state(
+            target.info,
+            f"cannot pause a container that is {api_state(target.info.state)}",
+            hint="pause is allowed from: running",
+        )
+    engine().pause(target.id)
+    refresh(target)
+    _audit(target, "container.paused")
+    _publish(target, "paused")
+    return target
+
+
 def rename_container(target: Target, new_name: Any, *, field: str = "new_name") -> Target:
     """Rename; `field` is the body field errors name (`new_name`, or the SDK's `name`)."""
     name = validate_name(new_name, field)

@@ -46,15 +46,23 @@ CHECKS = [
     ),
 ]
 
-# The action bar's buttons: (verb, label, primary). Lifecycle verbs are greyed by the state table.
+# The action bar's buttons: (verb, label). Lifecycle verbs are greyed by the state table.
 BUTTONS = (
-    ("start", "Start", True),
-    ("resume", "Resume", False),
-    ("stop", "Stop", False),
-    ("kill", "Kill", False),
-    ("rename", "Rename", False),
-    ("delete", "Delete", False),
+    ("start", "Start"),
+    ("resume", "Resume"),
+    ("pause", "Pause"),
+    ("stop", "Stop"),
+    ("kill", "Kill"),
+    ("rename", "Rename"),
+    ("delete", "Delete"),
 )
+
+# The one button each state leads with (highlighted), and the sentence that says why.
+PRIMARY = {
+    "created": ("start", "Created, not started yet: press Start to run it."),
+    "exited": ("start", "Stopped: press Start to run it again."),
+    "paused": ("resume", "Paused: press Resume to continue its frozen processes."),
+}
 
 
 def readiness_view_model(
@@ -91,13 +99,22 @@ def readiness_view_model(
     return {"checks": rows, "exec_ready": exec_ready, "polling": polling, "checked_at": checked_at}
 
 
+def state_hint(state: str, actor: Actor) -> str:
+    """The sentence beside the action bar naming the primary action; empty when none leads."""
+    if not actor.can("operator") or state not in PRIMARY:
+        return ""
+    return PRIMARY[state][1]
+
+
 def action_buttons(actor: Actor, state: str, op: Any = None) -> tuple[list[dict], list[dict]]:
-    """Lifecycle buttons with enabled flags and a reason when disabled; reasons grouped for text."""
+    """Lifecycle buttons with enabled flags, a reason when disabled (shown on hover and focus)
+    and the state's primary action; reasons also grouped by sentence."""
     can_act = actor.can("operator")
     role_reason = f"your role ({actor.role}) cannot act; {ROLE_SENTENCES['operator']}"
     pending = op is not None and not op.is_terminal
+    primary = PRIMARY.get(state, ("", ""))[0]
     buttons = []
-    for key, label, primary in BUTTONS:
+    for key, label in BUTTONS:
         reason = ""
         if not can_act:
             reason = role_reason
@@ -109,7 +126,7 @@ def action_buttons(actor: Actor, state: str, op: Any = None) -> tuple[list[dict]
             {
                 "key": key,
                 "label": label,
-                "primary": primary,
+                "primary": key == primary and not reason,
                 "enabled": not reason,
                 "reason": reason,
             }
@@ -186,6 +203,7 @@ def page_context(request: HttpRequest, target: Target, tab: str = "overview") ->
         ),
         "actions": actions,
         "action_reasons": reasons,
+        "state_hint": state_hint(state, target.actor),
         "op": op,
         "idempotency_key": uuid.uuid4().hex,
         "tabs": tab_bar(target),

@@ -13,6 +13,8 @@ ENGINE_STATES = ("created", "restarting", "running", "removing", "paused", "exit
 ALLOWED: dict[str, tuple[str, ...]] = {
     "start": ("created", "exited"),
     "resume": ("paused", "exited", "created"),
+    # Freezes the processes (cgroup freezer); resume thaws them.
+    "pause": ("running",),
     # stop is a no-op (not a refusal) from any other state.
     "stop": ("running", "paused", "restarting"),
     "kill": ("running", "paused"),
@@ -26,6 +28,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 REFUSAL = {
     "start": "only a created or exited container can start",
     "resume": "only a paused, exited or created container can resume",
+    "pause": "only a running container can pause",
     "stop": "the container is not running",
     "kill": "only a running or paused container can be killed",
 }

@@ -13,6 +13,7 @@ import re
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +32,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
-from apps.containers import actions, jobs, logsearch, status, verbs
+from apps.containers import actions, bulk, jobs, logsearch, status, verbs
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
 from apps.containers.models import ContainerRecord, ExecRecord, argv_text
@@ -58,6 +59,8 @@ from apps.core.pages import (
 )
 from apps.engine.errors import EngineError
 from apps.operations.idempotency import page_key
+from apps.operations.models import Operation
+from apps.operations.queries import visible_to
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -167,7 +170,7 @@ def _action_failed(
 @require_POST
 @page_errors(_action_failed)
 def lifecycle(request: AuthedRequest, container_id: str, verb: str) -> HttpResponse:
-    """start/resume (202 operations), stop, kill: one view, the verb picks the action."""
+    """start/resume (202 operations), stop, kill, pause: one view, the verb picks the action."""
     target = get_container_for_page(request, container_id, "operator")
     # A plain form post carries its key as a field; a double submit then reuses the operation.
     key = page_key(request, max_length=200)
@@ -183,6 +186,9 @@ def lifecycle(request: AuthedRequest, container_id: str, verb: str) -> HttpRespo
     if verb == "kill":
         actions.kill_container(target)
         return _after_action(request, target, message="Killed.")
+    if verb == "pause":
+        actions.pause_container(target)
+        return _after_action(request, target, message="Paused.")
     raise Http404("no such action")
 
 
@@ -240,8 +246,54 @@ def delete(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 STATE_FILTERS = ["all", "running", "paused", "exited", "created"]
 
+# Sortable columns (`?sort=name`, `?sort=-name` for descending), read from what the list call
+# already holds: sorting 2,000 entries in memory costs far less than building their statuses.
+SORTS: dict[str, Callable[[status.ListEntry], Any]] = {
+    "name": lambda entry: entry[0].name.lower(),
+    "state": lambda entry: status.api_state(entry[1].state),
+    "image": lambda entry: (entry[1].image or "").lower(),
+    "created": lambda entry: (entry[0].created_at, entry[0].pk),
+}
+DEFAULT_SORT = "-created"  # list_entries' own order
+COLUMNS = (("name", "Name"), ("state", "State"), ("image", "Image"), ("created", "Created"))
 
-def _row(item: dict[str, Any], actor: Actor) -> dict[str, Any]:
+
+def _sorted(entries: list[status.ListEntry], sort: str) -> list[status.ListEntry]:
+    """Entries in `sort` order; ties keep the newest first (Python's sort is stable)."""
+    if sort == DEFAULT_SORT:
+        return entries
+    return sorted(entries, key=SORTS[sort.lstrip("-")], reverse=sort.startswith("-"))
+
+
+def _list_url(state: str, q: str, sort: str, page: int = 1) -> str:
+    """The list URL with its filters, sort and page, leaving out defaults."""
+    params = (
+        ("state", state if state != "all" else ""),
+        ("q", q),
+        ("sort", sort if sort != DEFAULT_SORT else ""),
+        ("page", page if page > 1 else ""),
+    )
+    return reverse("containers:list") + "?" + urlencode({k: v for k, v in params if v})
+
+
+def _columns(state: str, q: str, sort: str) -> list[dict[str, str]]:
+    """The sortable headers: each links to its ascending sort, or flips the current one
+    (created starts newest first)."""
+    columns = []
+    for key, label in COLUMNS:
+        if sort.lstrip("-") == key:
+            aria = "descending" if sort.startswith("-") else "ascending"
+            follow = key if sort.startswith("-") else f"-{key}"
+        else:
+            aria = ""
+            follow = "-created" if key == "created" else key
+        columns.append(
+            {"key": key, "label": label, "aria_sort": aria, "href": _list_url(state, q, follow)}
+        )
+    return columns
+
+
+def _row(item: dict[str, Any], image: str, actor: Actor) -> dict[str, Any]:
     state = item["state"]
     created = None
     if item.get("created_at"):
@@ -249,6 +301,7 @@ def _row(item: dict[str, Any], actor: Actor) -> dict[str, Any]:
             created = parse_iso(item["created_at"])
     return {
         **item,
+        "image": image,
         "created": created,
         "chips": [
             {"label": label, "ok": bool(item["checks"].get(key))} for key, label, _ in CHECKS
@@ -267,49 +320,185 @@ def container_list(request: AuthedRequest) -> HttpResponse:
 
     state = request.GET.get("state", "all") or "all"
     q = request.GET.get("q", "").strip()
+    sort = request.GET.get("sort", "") or DEFAULT_SORT
     error = None
     if state not in STATE_FILTERS:
         error = {"error": f"unknown state {state!r}; pick one of {', '.join(STATE_FILTERS)}"}
         state = "all"
+    if sort.lstrip("-") not in SORTS:
+        error = {
+            "error": f"unknown sort {sort!r}; sort by {', '.join(SORTS)} (a leading - reverses)"
+        }
+        sort = DEFAULT_SORT
     listed, failure = attempt(
         status.list_entries, actor, state=None if state == "all" else state, q=q or None
     )
     if failure is not None:
         error = error_body(request, failure)
-    entries = listed or []
+    entries = _sorted(listed or [], sort)
     page = Paginator(entries, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
-    items = status.entry_statuses(list(page.object_list))
-    query = urlencode(
-        {k: v for k, v in (("state", state if state != "all" else ""), ("q", q)) if v}
-    )
+    shown = list(page.object_list)
+    items = status.entry_statuses(shown)
+    query = _list_url(state, q, sort).partition("?")[2]
     ctx = {
         "nav": "containers",
         "page": page,
-        "rows": [_row(item, actor) for item in items],
+        "rows": [
+            _row(item, info.image, actor) for item, (_, info) in zip(items, shown, strict=True)
+        ],
         "state": state,
         "states": STATE_FILTERS,
         "q": q,
+        "sort": sort,
+        "sort_default": sort == DEFAULT_SORT,
+        "sortable": {column["key"]: column for column in _columns(state, q, sort)},
         "query": query,
         "total": len(entries),
         "error": error,
         "can_act": actor.can("operator"),
-        "refresh_url": reverse("containers:list")
-        + "?"
-        + urlencode(
-            {
-                k: v
-                for k, v in (
-                    ("state", state if state != "all" else ""),
-                    ("q", q),
-                    ("page", page.number if page.number > 1 else ""),
-                )
-                if v
-            }
-        ),
+        "refresh_url": _list_url(state, q, sort, page.number),
     }
+    if ctx["can_act"]:
+        ctx["bulk_verbs"] = bulk.bulk_verbs()
+        ctx["bulk_key"] = uuid.uuid4().hex
     if request.htmx and request.htmx.target == "container-rows":
         return render(request, "containers/list.html#rows", ctx)
     return render(request, "containers/list.html", ctx)
+
+
+# --------------------------------------------------------------------------- bulk actions
+
+
+def _bulk_item(
+    container_id: str,
+    name: str,
+    *,
+    op: Operation | None = None,
+    skipped: str = "",
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "container_id": container_id,
+        "name": name,
+        "op": op,
+        "skipped": skipped,
+        "error": error,
+    }
+
+
+def _bulk_ops(actor: Actor, operation_ids: list[str]) -> dict[str, Any]:
+    """The live half of a bulk summary: each queued operation and where it is."""
+    ops = list(
+        visible_to(actor)
+        .filter(operation_id__in=operation_ids[: bulk.MAX_SELECTION])
+        .order_by("id")
+    )
+    names = dict(
+        ContainerRecord.objects.filter(container_id__in=[op.target_id for op in ops]).values_list(
+            "container_id", "name"
+        )
+    )
+    done = [op for op in ops if op.is_terminal]
+    return {
+        "ops": [{"op": op, "name": names.get(op.target_id, op.target_id[:12])} for op in ops],
+        "ops_done": len(done),
+        "ops_failed": sum(1 for op in done if op.status != "succeeded"),
+        "ops_pending": len(ops) - len(done),
+        "ops_url": reverse("containers:bulk_status")
+        + "?"
+        + urlencode([("op", op.operation_id) for op in ops]),
+    }
+
+
+def _bulk_response(request: AuthedRequest, ctx: dict[str, Any]) -> HttpResponse:
+    ctx["bulk_key"] = uuid.uuid4().hex  # a fresh key: the next bulk action is a new request
+    next_url = request.POST.get("next", "")
+    if not (next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None)):
+        next_url = reverse("containers:list")
+    ctx["refresh_url"] = next_url
+    if request.htmx:
+        # htmx 2 does not swap 4xx bodies; the summary, with its error, is the answer.
+        return render(request, "containers/list.html#bulk_summary", ctx)
+    bulk_summary = ctx.get("bulk") or {}
+    if bulk_summary.get("error"):
+        messages.error(request, bulk_summary["error"])
+    else:
+        messages.info(request, bulk_summary["sentence"])
+        for item in bulk_summary["items"]:
+            why = item["skipped"] or (item["error"] or {}).get("error")
+            if why:
+                messages.warning(request, f"{item['name']}: {why}")
+    return HttpResponseRedirect(next_url)
+
+
+def _bulk_sentence(label: str, queued: int, skipped: int, refused: int) -> str:
+    parts = [f"{label}: {queued} queued"]
+    if skipped:
+        parts.append(f"{skipped} skipped")
+    if refused:
+        parts.append(f"{refused} refused")
+    return ", ".join(parts) + "."
+
+
+@require_POST
+def bulk_action(request: AuthedRequest) -> HttpResponse:
+    """One verb for every selected container: the container's own 202 action once each (its
+    own operation, audit entry and event), then a summary of what was queued, skipped and
+    refused, and why; the queued operations' outcomes follow live (`bulk_status`)."""
+    actor = require_page(request, "operator")
+    verb = bulk.get_bulk_verb(request.POST.get("verb", ""))
+    ids = list(dict.fromkeys(i.strip() for i in request.POST.getlist("container") if i.strip()))
+    problem = ""
+    if verb is None:
+        names = ", ".join(v.label for v in bulk.bulk_verbs())
+        problem = f"Pick an action for the selection: {names}."
+    elif not ids:
+        problem = "Select at least one container first."
+    elif len(ids) > bulk.MAX_SELECTION:
+        problem = f"Select at most {bulk.MAX_SELECTION} containers at once."
+    if verb is None or problem:
+        return _bulk_response(request, {"bulk": {"error": problem}})
+    key = page_key(request, max_length=200)
+    items = []
+    for container_id in ids:
+        target = resolve(actor, container_id)
+        if target is None:
+            items.append(
+                _bulk_item(
+                    container_id,
+                    container_id[:12],
+                    error={"error": "no such container (deleted meanwhile?)"},
+                )
+            )
+            continue
+        skipped = verb.skip_reason(target.info.state)
+        if skipped:
+            items.append(_bulk_item(target.id, target.name, skipped=skipped))
+            continue
+        op, failure = attempt(verb.run, target, key)
+        if failure is not None:
+            items.append(_bulk_item(target.id, target.name, error=error_body(request, failure)))
+        else:
+            items.append(_bulk_item(target.id, target.name, op=op))
+    queued = [item["op"].operation_id for item in items if item["op"] is not None]
+    skipped_count = sum(1 for item in items if item["skipped"])
+    refused = sum(1 for item in items if item["error"])
+    summary = {
+        "verb": verb,
+        "items": items,
+        "sentence": _bulk_sentence(verb.label, len(queued), skipped_count, refused),
+        "problems": [item for item in items if item["skipped"] or item["error"]],
+    }
+    ctx: dict[str, Any] = {"bulk": summary, **(_bulk_ops(actor, queued) if queued else {})}
+    return _bulk_response(request, ctx)
+
+
+@require_GET
+def bulk_status(request: AuthedRequest) -> HttpResponse:
+    """The live list of a bulk action's operations (polled while any is unfinished)."""
+    actor = require_page(request, "operator")
+    ctx = _bulk_ops(actor, request.GET.getlist("op"))
+    return render(request, "containers/list.html#bulk_ops", ctx)
 
 
 @require_GET

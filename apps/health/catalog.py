@@ -813,7 +813,7 @@ CATALOG: dict[str, Concern] = {
             ),
             r(
                 "GET",
-                "/ws/terminal/attach?session_id=",
+                "/ws/terminal/attach?session_id=&mode=attach|watch|takeover",
                 "stream",
                 "WebSocket (subprotocol terminal): binary PTY bytes, JSON control frames",
             ),
@@ -825,10 +825,12 @@ CATALOG: dict[str, Concern] = {
             'target (create and list) may only be "container"; any other answers 422. Resize and delete replies are the session plus success: true.',
             "More than 10 active or detached sessions per user answers 429 TERMINAL_LIMIT; a session that cannot start for a reason other than the engine (its recording file, say) answers 503 TERMINAL_UNAVAILABLE.",
             "A session is detached until first attach; after a disconnect it keeps its PTY for 5 minutes and replays up to 1 MiB on re-attach.",
-            "The WebSocket needs subprotocol terminal; a new attach takes over and closes the previous socket with 4000.",
+            'The WebSocket needs subprotocol terminal; a new attach by the session\'s owner takes over and closes the previous socket with 4000, after an error frame TAKEN_OVER ("opened in another window", or "taken over by <name>" with by).',
+            'mode=watch attaches read-only beside the owner (the owner, support and admins of the session\'s tenant; audited terminal.watched): input, resize and signal frames are ignored with one error READ_ONLY; the ready frame says mode: watch and size frames {"type":"size","cols","rows"} follow the PTY. Everyone attached hears {"type":"watchers","count"}.',
+            "mode=takeover lets an admin take another user's session (audited terminal.taken_over); a plain attach on another user's session is refused with 4403 NOT_OWNER.",
             'Send {"type":"ack","bytes":n} as output renders: the server pauses above 512 KiB unacknowledged and resumes below 128 KiB.',
             'attach_url never contains a credential; browsers pass ?ticket= from POST /api/tickets {"purpose":"terminal"} (or their session cookie) with their exact Origin; other clients send X-Api-Key or Authorization: Bearer (or ?token=<api key>) and may omit Origin.',
-            "Close codes: 4401 unauthenticated, 4403 forbidden or wrong Origin, 4404 unknown, 4409 not exec-ready, 4410 closed, 4408 stall, 4429 limit or too many bad API keys, 4421 held by another server process (retry).",
+            "Close codes: 4000 attached elsewhere (the session goes on), 4400 bad mode, 4401 unauthenticated, 4403 forbidden, wrong Origin or not the owner, 4404 unknown, 4409 not exec-ready, 4410 closed, 4408 stall, 4429 limit or too many bad API keys, 4421 held by another server process (retry).",
         ],
         "examples": [
             ex(

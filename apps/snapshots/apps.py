@@ -7,11 +7,13 @@ class SnapshotsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models load only once the app registry is ready.
+        from apps.containers.bulk import register_bulk_verb
         from apps.containers.tabs import register_tab
         from apps.images.tenancy import register_snapshot_tenants
         from apps.operations import registry
         from apps.snapshots import runners as _runners  # noqa: F401 (registers the snapshot kinds)
         from apps.snapshots import sweeper
+        from apps.snapshots.actions import request_snapshot
         from apps.snapshots.models import Snapshot
 
         # Images sit below snapshots (docs/architecture.md): they learn who owns a snapshot
@@ -28,4 +30,11 @@ class SnapshotsConfig(AppConfig):
             "snapshots:container_panel",
             "snapshots/container_panel.html",
             order=60,
+        )
+        # The container list's selection can snapshot each container (a default name each).
+        register_bulk_verb(
+            "snapshot",
+            "Snapshot",
+            lambda target, key: request_snapshot(target, {}, idempotency_key=key),
+            order=40,
         )

@@ -191,6 +191,53 @@ def close_session(row: TerminalSession, actor: Actor, reason: str = "closed by u
     row.refresh_from_db()
 
 
+# -- watching and taking over (2.14) ---------------------------------------------------------
+
+
+def owns(actor: Actor, row: TerminalSession) -> bool:
+    return actor.user_id is not None and row.user_id == actor.user_id
+
+
+def may_watch(actor: Actor, row: TerminalSession) -> bool:
+    """The owner, and `support` and `admin` in the session's tenant (2.14). Operators run
+    things; watching customers' shells is support's job, so they watch only their own."""
+    if owns(actor, row):
+        return True
+    return (actor.is_admin or actor.role == "support") and actor.sees_tenant(row.tenant_id)
+
+
+def may_take_over(actor: Actor, row: TerminalSession) -> bool:
+    """The owner (another window of theirs), or an admin who sees the session's tenant."""
+    return owns(actor, row) or (actor.is_admin and actor.sees_tenant(row.tenant_id))
+
+
+def record_watch(actor: Actor, row: TerminalSession) -> None:
+    """Audit one watch (`terminal.watched`): who watched whose session."""
+    record(
+        actor,
+        "terminal.watched",
+        target_type="terminal",
+        target_id=row.session_id,
+        target_name=row.container_name,
+        tenant_id=row.tenant_id,
+        data={"container_id": row.container_id, "owner": row.created_by},
+    )
+
+
+def record_takeover(actor: Actor, row: TerminalSession) -> None:
+    """Audit an admin taking another user's session (`terminal.taken_over`) and announce it."""
+    record(
+        actor,
+        "terminal.taken_over",
+        target_type="terminal",
+        target_id=row.session_id,
+        target_name=row.container_name,
+        tenant_id=row.tenant_id,
+        data={"container_id": row.container_id, "owner": row.created_by},
+    )
+    publish_row(row, "taken_over")
+
+
 def resize_session(row: TerminalSession, cols: Any, rows: Any) -> TerminalSession:
     cols, rows = validate_size(cols, rows)
     if not row.is_open:

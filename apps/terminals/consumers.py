@@ -5,6 +5,12 @@ consumer authorises before `accept()`; the PTY belongs to the session manager, s
 only pushes input to it and drains output from it. Output goes out through its own sender task
 and input is handed over without awaiting the PTY, so a slow shell never stops acks, resizes
 or pings from being read (docs/engine-facts.md). Flow control is on acknowledged bytes.
+
+Modes (2.14, `?mode=`): `attach` (the default) is the owner's; a new attach takes over the
+owner's previous socket (4000). `watch` adds a read-only socket beside it: input, resize and
+signal frames are dropped (an `error` frame the first time), and the holder hears
+`{"type":"watchers","count"}`. `takeover` lets an admin take another user's session. An attach
+on someone else's session is refused rather than taking it by surprise.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import time
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,7 +29,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.accounts import idle
-from apps.accounts.actor import actor_for
+from apps.accounts.actor import Actor, actor_for
 from apps.containers.access import resolve
 from apps.core.engine_messages import clean_engine_message
 from apps.core.errors import ApiError
@@ -94,8 +101,23 @@ def _int(value: str | None, default: int) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
-    """(session_id, client offset) for this handshake, or Refused. Runs in a thread."""
+MODES = ("attach", "watch", "takeover")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a handshake may do: which session, from which output offset, in which mode."""
+
+    session_id: str
+    offset: int | None = None
+    mode: str = "attach"  # attach | watch | takeover (2.14)
+    actor: Actor | None = None
+    row: TerminalSession | None = None
+    foreign: bool = False  # the session belongs to another user
+
+
+def authorise(scope: dict[str, Any]) -> Grant:
+    """What this handshake may do, or Refused. Runs in a thread."""
     if (wait := scope.get("rate_limited_for")) is not None:
         raise Refused(
             4429, "RATE_LIMITED", f"too many failed API-key attempts; retry after {wait} s"
@@ -117,13 +139,30 @@ def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     offset_text = _first(query, "offset")
     offset = int(offset_text) if offset_text and offset_text.isdigit() else None
+    mode = _first(query, "mode") or "attach"
+    if mode not in MODES:
+        raise Refused(4400, "UNPROCESSABLE_ENTITY", "mode must be attach, watch or takeover")
     session_id = _first(query, "session_id")
     if session_id:
         row = TerminalSession.objects.filter(session_id=session_id).first()
-        if row is None or not (
-            row.user_id == actor.user_id or (actor.is_admin and actor.sees_tenant(row.tenant_id))
-        ):
+        if row is None or not (actions.may_watch(actor, row) or actions.may_take_over(actor, row)):
             raise Refused(4404, "NOT_FOUND", f"no terminal session {session_id!r}")
+        owner = row.user.username
+        if mode == "watch" and not actions.may_watch(actor, row):
+            raise Refused(4404, "NOT_FOUND", f"no terminal session {session_id!r}")
+        if mode == "takeover" and not actions.may_take_over(actor, row):
+            raise Refused(
+                4403, "FORBIDDEN", f"only admins may take over another user's session ({owner}'s)"
+            )
+        if mode == "attach" and not actions.owns(actor, row):
+            # An attach never takes another user's session by surprise (2.14): say which
+            # mode does what this handshake may have meant.
+            raise Refused(
+                4403,
+                "NOT_OWNER",
+                f"this session is {owner}'s: attach with mode=watch to watch it"
+                + (", or mode=takeover to take it over" if actor.is_admin else ""),
+            )
         held_elsewhere = bool(row.owner) and row.owner != OWNER
         if row.is_open and held_elsewhere:
             actions.close_orphaned_rows()  # gone rather than elsewhere? then say it ended
@@ -142,7 +181,9 @@ def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
                 f"the session runs in another server process ({row.owner});"
                 " reconnect through the server that opened it",
             )
-        return row.session_id, offset
+        return Grant(row.session_id, offset, mode, actor, row, foreign=not actions.owns(actor, row))
+    if mode != "attach":
+        raise Refused(4400, "UNPROCESSABLE_ENTITY", f"mode={mode} needs a session_id")
     container_id = _first(query, "container_id")
     if not container_id:
         raise Refused(4404, "NOT_FOUND", "pass session_id or container_id")
@@ -157,17 +198,18 @@ def authorise(scope: dict[str, Any]) -> tuple[str, int | None]:
             cols=_int(_first(query, "cols"), 80),
             rows=_int(_first(query, "rows"), 24),
         )
+        return Grant(row.session_id, None, "attach", actor)
     except ApiError as err:
         raise Refused(CLOSE_FOR_STATUS.get(err.status, 4400), err.error_code, err.error) from None
     except engine_errors.EngineError as exc:
         raise Refused(4409, "ENGINE_ERROR", clean_engine_message(str(exc))) from None
-    return row.session_id, None
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "terminal-no-layer"  # no channel layer: nothing is sent to groups
 
     session_id: str | None = None
+    watching = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # One plain receive loop instead of Channels' await_many_dispatch (an asyncio.wait and
@@ -206,7 +248,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         try:
             # Not thread-sensitive: opening a session waits on the engine, and one slow open
             # must not queue every other socket's handshake behind it.
-            session_id, offset = await sync_to_async(authorise, thread_sensitive=False)(self.scope)
+            grant = await sync_to_async(authorise, thread_sensitive=False)(self.scope)
         except Refused as refused:
             await self.accept(SUBPROTOCOL)
             await self._error(refused.error_code, refused.message)
@@ -214,12 +256,30 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         await self.accept(SUBPROTOCOL)
         self.tasks = [self.loop.create_task(self._sender())]
-        ready = await manager().acall(manager().attach(session_id, self.socket, offset))
+        self.watching = grant.mode == "watch"
+        actor = grant.actor
+        if self.watching:
+            ready = await manager().acall(
+                manager().watch(grant.session_id, self.socket, grant.offset)
+            )
+        else:
+            ready = await manager().acall(
+                manager().attach(
+                    grant.session_id,
+                    self.socket,
+                    grant.offset,
+                    user_id=actor.user_id if actor else None,
+                    by=actor.name if actor else "",
+                )
+            )
         if ready is None:
             await self._error("CLOSED", "the session has ended")
             await self.close(4410)
             return
-        self.session_id = session_id
+        self.session_id = grant.session_id
+        if actor is not None and grant.row is not None and (self.watching or grant.foreign):
+            audit = actions.record_watch if self.watching else actions.record_takeover
+            await sync_to_async(audit, thread_sensitive=False)(actor, grant.row)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         for task in getattr(self, "tasks", []):
@@ -236,6 +296,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         data = message.get("bytes")
         if data is not None:
+            if self.watching:
+                await self._read_only()
+                return
             if len(data) > MAX_INPUT_FRAME:
                 await self._error(
                     "FRAME_TOO_LARGE", f"input frames are limited to {MAX_INPUT_FRAME} bytes"
@@ -258,6 +321,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self._ack(control.get("bytes"))
         elif kind == "ping":
             await self.send(text_data=json.dumps({"type": "pong", "ts": control.get("ts")}))
+        elif kind in ("resize", "signal") and self.watching:
+            await self._read_only()
         elif kind == "resize":
             self._resize(session_id, control.get("cols"), control.get("rows"))
         elif kind == "signal":
@@ -353,6 +418,14 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             self.loop.create_task(self._error("BAD_SIZE", "cols 20-500 and rows 5-200"))
             return
         manager().submit(manager().resize_and_record(session_id, cols, rows))
+
+    async def _read_only(self) -> None:
+        """A watcher's input, resize or signal is dropped; the first one is answered (2.14)."""
+        if not getattr(self, "told_read_only", False):
+            self.told_read_only = True
+            await self._error(
+                "READ_ONLY", "you are watching: input, resize and signal frames are ignored"
+            )
 
     async def _error(self, code: str, message: str) -> None:
         with contextlib.suppress(Exception):

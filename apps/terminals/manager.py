@@ -64,6 +64,16 @@ class Attachment:
 
 
 @dataclass
+class Watcher:
+    """A read-only attachment (2.14 watch mode). It never steers the PTY: when it falls behind
+    it stops receiving (`paused_at` is the output offset it had reached) and catches up from
+    the scrollback when it acks again, so a slow watcher never slows the owner's shell."""
+
+    attachment: Attachment
+    paused_at: int | None = None
+
+
+@dataclass
 class Session:
     session_id: str
     user_id: int
@@ -82,6 +92,8 @@ class Session:
     total_in: int = 0
     flushed: tuple[int, int] = (0, 0)
     attachment: Attachment | None = None
+    holder: int | None = None  # the user id of the attachment's user (a takeover changes it)
+    watchers: list[Watcher] = field(default_factory=list)
     detached_since: float | None = field(default_factory=time.monotonic)
     last_input: float = field(default_factory=time.monotonic)
     last_container_check: float = field(default_factory=time.monotonic)
@@ -242,6 +254,9 @@ class Manager:
             _record(session, lambda recorder: recorder.output(data))
         if session.attachment is not None:
             session.attachment.push(data)
+        for watcher in session.watchers:
+            if watcher.paused_at is None:
+                watcher.attachment.push(data)
 
     def _ended(self, session: Session) -> None:
         if session.closing is None:
@@ -303,11 +318,13 @@ class Manager:
         except Exception:
             log.exception("recording the close of terminal %s", session.session_id)
         attachment, session.attachment = session.attachment, None
-        if attachment is not None:
-            attachment.control(
-                {"type": "exit", "code": exit_code, "reason": session.reason or reason}
-            )
-            attachment.close(1000)
+        watchers, session.watchers = session.watchers, []
+        for each in [attachment, *(w.attachment for w in watchers)]:
+            if each is not None:
+                each.control(
+                    {"type": "exit", "code": exit_code, "reason": session.reason or reason}
+                )
+                each.close(1000)
         return closed
 
     async def close(self, session_id: str, reason: str, grace: float = 2.0) -> bool:
@@ -336,10 +353,19 @@ class Manager:
     # -- attachments (manager loop, via acall) -------------------------------------------------
 
     async def attach(
-        self, session_id: str, attachment: Attachment, offset: int | None
+        self,
+        session_id: str,
+        attachment: Attachment,
+        offset: int | None,
+        *,
+        user_id: int | None = None,
+        by: str = "",
     ) -> dict[str, Any] | None:
         """Make `attachment` the session's socket (the previous one closes with 4000).
 
+        The previous socket hears why first: an `error` frame `TAKEN_OVER` saying "opened in
+        another window" when the same user attached again, or "taken over by <by>" (with `by`)
+        when another user (an admin's takeover, or the owner taking it back) did.
         Returns the ready message; the scrollback from `offset` (or all of it) has been pushed
         to the attachment before any newer output.
         """
@@ -348,15 +374,28 @@ class Manager:
             return None
         previous = session.attachment
         if previous is not None:
-            previous.control(
-                {"type": "error", "code": "TAKEN_OVER", "message": "attached elsewhere"}
-            )
+            if user_id is not None and session.holder is not None and user_id != session.holder:
+                note = {"message": f"taken over by {by}", "by": by}
+            else:
+                note = {"message": "opened in another window"}
+            previous.control({"type": "error", "code": "TAKEN_OVER", **note})
             previous.close(4000)
         session.attachment = attachment
+        session.holder = user_id
         session.detached_since = None
         session.pty.resume()
         start, replay = session.scrollback(offset)
-        ready = {
+        ready = self._ready_frame(session, start, replay)
+        attachment.control(ready)
+        for i in range(0, len(replay), 65536):
+            attachment.push(replay[i : i + 65536])
+        if session.watchers:
+            attachment.control({"type": "watchers", "count": len(session.watchers)})
+        self.loop.create_task(self._mark(session.session_id))
+        return ready
+
+    def _ready_frame(self, session: Session, start: int, replay: bytes) -> dict[str, Any]:
+        return {
             "type": "ready",
             "session_id": session.session_id,
             "shell": session.shell,
@@ -366,17 +405,48 @@ class Manager:
             "replay_from": start,
             "replay_bytes": len(replay),
         }
+
+    async def watch(
+        self, session_id: str, attachment: Attachment, offset: int | None
+    ) -> dict[str, Any] | None:
+        """Add a read-only `attachment` beside the session's socket (2.14): it gets the
+        scrollback and all newer output, takes nothing over, and everyone attached hears the
+        new watcher count. Returns the ready message (with `mode: "watch"`)."""
+        session = self.sessions.get(session_id)
+        if session is None or session.closing is not None:
+            return None
+        session.watchers.append(Watcher(attachment))
+        start, replay = session.scrollback(offset)
+        ready = {**self._ready_frame(session, start, replay), "mode": "watch"}
         attachment.control(ready)
         for i in range(0, len(replay), 65536):
             attachment.push(replay[i : i + 65536])
-        self.loop.create_task(self._mark(session.session_id))
+        self._count_watchers(session)
         return ready
+
+    def _count_watchers(self, session: Session) -> None:
+        frame = {"type": "watchers", "count": len(session.watchers)}
+        for each in [session.attachment, *(w.attachment for w in session.watchers)]:
+            if each is not None:
+                each.control(frame)
+
+    def watcher_count(self, session_id: str) -> int:
+        session = self.sessions.get(session_id)
+        return len(session.watchers) if session is not None else 0
 
     async def detach(self, session_id: str, attachment: Attachment) -> None:
         session = self.sessions.get(session_id)
-        if session is None or session.attachment is not attachment:
+        if session is None:
+            return
+        watching = [w for w in session.watchers if w.attachment is attachment]
+        if watching:
+            session.watchers = [w for w in session.watchers if w.attachment is not attachment]
+            self._count_watchers(session)
+            return
+        if session.attachment is not attachment:
             return
         session.attachment = None
+        session.holder = None
         session.detached_since = time.monotonic()
         session.pty.resume()  # detached, output goes on into the scrollback
         await self._mark(session_id)
@@ -414,14 +484,42 @@ class Manager:
         self.soon(run)
 
     def pause(self, session_id: str, paused: bool, attachment: Attachment) -> None:
-        """Stop or resume reading the PTY for flow control (only the current socket may)."""
+        """Flow control. The current socket stops or resumes reading the PTY; a watcher only
+        stops or resumes its own feed, resuming from the scrollback where it stopped."""
 
         def run() -> None:
             session = self.sessions.get(session_id)
-            if session is not None and session.attachment is attachment:
+            if session is None:
+                return
+            if session.attachment is attachment:
                 (session.pty.pause if paused else session.pty.resume)()
+                return
+            for watcher in session.watchers:
+                if watcher.attachment is attachment:
+                    self._pace_watcher(session, watcher, paused)
 
         self.soon(run)
+
+    def _pace_watcher(self, session: Session, watcher: Watcher, paused: bool) -> None:
+        if paused:
+            if watcher.paused_at is None:
+                watcher.paused_at = session.total_out  # everything before was pushed to it
+            return
+        if watcher.paused_at is None:
+            return
+        start, data = session.scrollback(watcher.paused_at)
+        if start > watcher.paused_at:
+            watcher.attachment.control(
+                {
+                    "type": "error",
+                    "code": "OUTPUT_SKIPPED",
+                    "message": f"{start - watcher.paused_at} bytes of output were skipped"
+                    " while this watcher fell behind",
+                }
+            )
+        watcher.paused_at = None
+        for i in range(0, len(data), 65536):
+            watcher.attachment.push(data[i : i + 65536])
 
     def signal(self, session_id: str, sig: int) -> None:
         def run() -> None:
@@ -446,6 +544,9 @@ class Manager:
                 await session.pty.resize(*size)
                 session.pty_size = size
                 _record(session, lambda recorder: recorder.event("r", f"{size[0]}x{size[1]}"))
+                # Watchers draw at the PTY's size, not their window's (they cannot resize it).
+                for watcher in session.watchers:
+                    watcher.attachment.control({"type": "size", "cols": size[0], "rows": size[1]})
         return True
 
     async def resize_and_record(self, session_id: str, cols: int, rows: int) -> None:

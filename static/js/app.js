@@ -12,6 +12,7 @@
  *   <a data-focus="element-id">                focuses that element instead of following
  *   <textarea data-submit-on-ctrl-enter>       Ctrl/Cmd+Enter submits its form
  *   <pre data-scroll-end>                      scrolled to the end whenever it is (re)loaded
+ *   <span class="has-tip"> … <span role=tooltip> Escape hides the tooltip until focus leaves
  *
  * Menus are native popovers (`popover` + `popovertarget`) and confirmations native <dialog>s:
  * the browser closes them on Escape or a click outside and gives focus back, no code here.
@@ -136,6 +137,16 @@
     var t = e.target;
     if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || !t.matches || !t.matches("[data-submit-on-ctrl-enter]") || !t.form) return;
     e.preventDefault(); t.form.requestSubmit();
+  });
+
+  // A disabled button's reason (.has-tip .tip, shown on hover and focus) hides on Escape.
+  document.addEventListener("keydown", function (e) {
+    var tip = e.key === "Escape" && e.target.closest ? e.target.closest(".has-tip") : null;
+    if (tip) tip.classList.add("tip-dismissed");
+  });
+  document.addEventListener("focusout", function (e) {
+    var tip = e.target.closest ? e.target.closest(".has-tip") : null;
+    if (tip) tip.classList.remove("tip-dismissed");
   });
 
   // Log views open (and refresh, while following) at their newest line.

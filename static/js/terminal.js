@@ -8,6 +8,10 @@
  * than http(s), and it cannot retitle the page. xterm.js and its fit addon arrive as plain
  * <script> tags before this one (templates/terminals/panel.html); htmx runs the scripts of a
  * swapped-in tab in order. Recordings play in asciinema-player (static/js/replay.js).
+ * data-mode="watch" attaches read-only (2.14): no input or resize is sent and the terminal takes
+ * the PTY's size from the `ready` and `size` frames. A `watchers` frame shows "watched by N".
+ * Closed with 4000, the window says where the session went ("opened in another window",
+ * "taken over by X") and shows its take-back form instead of saying it ended.
  */
 (function () {
   "use strict";
@@ -17,7 +21,9 @@
   var SEND_CHUNK = 64 * 1024;
   var FINAL = { 4401: "you are signed out", 4403: "your role cannot open terminals", 4404: "the session does not exist",
     4409: "the container is not exec-ready", 4410: "the session has ended", 4429: "too many open terminal sessions",
-    4408: "output was not acknowledged in time", 4000: "this session was opened in another window" };
+    4408: "output was not acknowledged in time" };
+  // 4000: another socket has the session now (another window of the owner's, or a takeover);
+  // the session goes on, so this window says where it went and offers to take it back.
   var encoder = new TextEncoder();
 
   function cssVar(name, fallback) {
@@ -92,6 +98,11 @@
     var statusEl = document.getElementById(el.dataset.statusId);
     var infoEl = document.getElementById(el.dataset.infoId);
     var endedEl = document.getElementById(el.dataset.endedId);
+    var awayEl = document.getElementById(el.dataset.awayId);
+    var watchersEl = document.getElementById(el.dataset.watchersId);
+    // Watch mode (2.14) is read-only: no input, and the terminal takes the PTY's size.
+    var watching = el.dataset.mode === "watch", takenBy = null;
+    if (watching) term.options.disableStdin = true;
     var ws = null, ended = false, attempt = 0, received = 0, rendered = 0, acked = 0, ackTimer = null;
     var shell = "", sessionId = el.dataset.sessionId;
 
@@ -100,7 +111,7 @@
       statusEl.dataset.status = name;
       statusEl.textContent = text || name;
       statusEl.className = "badge term-status " + ({ connecting: "badge-info", live: "badge-ok",
-        reconnecting: "badge-warn", ended: "state-exited" }[name] || "badge-info");
+        reconnecting: "badge-warn", away: "badge-warn", ended: "state-exited" }[name] || "badge-info");
       var dot = document.querySelector('.term-tab[aria-current="page"] .term-dot');
       if (dot) dot.className = "term-dot state-" + ({ live: "active", ended: "closed" }[name] || "detached");
     }
@@ -109,6 +120,21 @@
       if (!infoEl) return;
       infoEl.append(shell + " · " + term.cols + "×" + term.rows + " · ");
       var code = document.createElement("code"); code.textContent = sessionId; infoEl.append(code);
+    }
+    function away(message) {
+      ended = true; // no retry: the other window has it until this one takes it back
+      status("away", takenBy ? "taken over" : "in another window");
+      if (endedEl) endedEl.hidden = true;
+      var text = document.getElementById("term-away-text");
+      if (text) text.textContent = message;
+      if (awayEl) { awayEl.hidden = false; var b = awayEl.querySelector("button"); if (b) b.focus(); }
+      term.write("\r\n\x1b[2m[" + message.replace(/[\x00-\x1f]/g, " ") + "]\x1b[0m\r\n");
+      term.options.disableStdin = true;
+    }
+    function watchers(count) {
+      if (!watchersEl) return;
+      watchersEl.textContent = "watched by " + count;
+      watchersEl.hidden = !(count > 0);
     }
     function end(message) {
       ended = true;
@@ -126,7 +152,11 @@
       ackTimer = null;
       if (rendered !== acked) { acked = rendered; send({ type: "ack", bytes: acked }); }
     }
-    function sendSize() { send({ type: "resize", cols: term.cols, rows: term.rows }); info(); }
+    function sendSize() { if (!watching) send({ type: "resize", cols: term.cols, rows: term.rows }); info(); }
+    function fitOrFollow(cols, rows) {
+      if (!watching) { try { fit.fit(); } catch (e) { /* hidden */ } return; }
+      if (cols && rows && (cols !== term.cols || rows !== term.rows)) term.resize(cols, rows);
+    }
 
     function retry() {
       attempt += 1;
@@ -177,12 +207,20 @@
           else if (msg.replay_from > received) { term.write("\r\n\x1b[2m[some output was lost while disconnected]\x1b[0m\r\n"); }
           received = msg.replay_from;
           send({ type: "ack", bytes: 0 }); // turn on flow control for this socket
-          status("live");
-          try { fit.fit(); } catch (e) { /* hidden */ }
+          status("live", watching ? "watching" : "live");
+          fitOrFollow(msg.cols, msg.rows);
           sendSize();
           term.focus();
         } else if (msg.type === "exit") {
           end("Session ended: " + (msg.reason || "closed") + (msg.code === null || msg.code === undefined ? "" : " (exit code " + msg.code + ")"));
+        } else if (msg.type === "watchers") {
+          watchers(msg.count);
+        } else if (msg.type === "size") {
+          fitOrFollow(msg.cols, msg.rows); info();
+        } else if (msg.type === "error" && msg.code === "TAKEN_OVER") {
+          takenBy = msg.by || null;
+        } else if (msg.type === "error" && msg.code === "READ_ONLY") {
+          return; // the page already says it is read-only
         } else if (msg.type === "error") {
           if (endedEl && !ended) {
             endedEl.textContent = msg.message.charAt(0).toUpperCase() + msg.message.slice(1);
@@ -194,9 +232,14 @@
         if (sock !== ws) return;
         ws = null;
         if (ended) return;
+        watchers(0);
+        if (ev.code === 4000) {
+          away(takenBy ? "Taken over by " + takenBy + "." : "This session was opened in another window.");
+          return;
+        }
         if (FINAL[ev.code]) {
           var text = FINAL[ev.code];
-          if (endedEl && endedEl.textContent && !endedEl.hidden && ev.code !== 4000) text = endedEl.textContent;
+          if (endedEl && endedEl.textContent && !endedEl.hidden) text = endedEl.textContent;
           end(text.charAt(0).toUpperCase() + text.slice(1));
           return;
         }
@@ -204,8 +247,9 @@
       };
     }
 
-    term.onData(function (text) { sendBytes(encoder.encode(text)); });
+    term.onData(function (text) { if (!watching) sendBytes(encoder.encode(text)); });
     term.onBinary(function (text) {
+      if (watching) return;
       var bytes = new Uint8Array(text.length);
       for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i) & 255;
       sendBytes(bytes);
@@ -216,7 +260,7 @@
     new ResizeObserver(function () {
       if (pending) return;
       pending = true;
-      requestAnimationFrame(function () { pending = false; try { fit.fit(); } catch (e) { /* hidden */ } });
+      requestAnimationFrame(function () { pending = false; if (!watching) { try { fit.fit(); } catch (e) { /* hidden */ } } });
     }).observe(el);
     window.addEventListener("online", function () { if (!ws && !ended) { attempt = 0; connect(); } });
     el.quiltTerminal = { term: term, close: function () { ended = true; if (ws) ws.close(1000); term.dispose(); } };

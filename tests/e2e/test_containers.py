@@ -65,7 +65,10 @@ def test_it_creates_runs_exec_stops_starts_and_deletes_a_container(page: Any, li
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("#container-state")).to_have_text("exited", timeout=30_000)
     expect(page.get_by_role("button", name="Stop")).to_be_disabled()
-    expect(page.locator("#action-reasons")).to_contain_text("not running")
+    # Why it is off shows on focus (and hover), not as a sentence always on screen.
+    page.get_by_role("button", name="Stop").focus()
+    expect(page.locator("#why-stop")).to_be_visible()
+    expect(page.locator("#why-stop")).to_contain_text("not running")
 
     # Start is a 202 operation: the status shows in place and the buttons stay locked until done.
     page.get_by_role("button", name="Start").click()
@@ -168,7 +171,9 @@ def test_it_shows_a_viewer_why_the_buttons_are_disabled(anon_page: Any, live: An
     expect(anon_page.get_by_role("link", name="New container")).to_have_count(0)
     anon_page.goto(live.url(f"/containers/{status['container_id']}/"))
     expect(anon_page.get_by_role("button", name="Stop")).to_be_disabled()
-    expect(anon_page.locator("#action-reasons")).to_contain_text("your role (viewer) cannot act")
+    anon_page.get_by_role("button", name="Stop").hover()
+    expect(anon_page.locator("#why-stop")).to_be_visible()
+    expect(anon_page.locator("#why-stop")).to_contain_text("Your role (viewer) cannot act")
     expect(anon_page.locator(".exec-panel")).to_contain_text(
         "support staff and operators can run commands"
     )

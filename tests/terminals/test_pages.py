@@ -78,3 +78,91 @@ async def test_it_records_and_replays_a_session_when_recording_is_on(
     replay, download, listed = await sync_to_async(pages)()
     assert (replay, download) == (200, 200)
     assert "Replay" in listed
+
+
+def _client(person: Any) -> Any:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(person.user)
+    return client
+
+
+def test_the_list_offers_watch_to_support_and_takeover_to_admins_only(
+    operator: Any, support: Any, admin: Any, box: dict[str, Any]
+) -> None:
+    body = {"container_id": box["container_id"]}
+    session_id = operator.json("POST", "/api/terminal/sessions", body).json()["session_id"]
+
+    mine = _client(support).get("/terminals/").content.decode()
+    assert session_id not in mine  # "Mine" is the default
+    tenant = _client(support).get("/terminals/?scope=tenant").content.decode()
+    assert session_id in tenant and "oscar-operator" in tenant
+    assert ">Watch</a>" in tenant and "Take over" not in tenant and "Reattach" not in tenant
+    assert f"/terminals/{session_id}/close" not in tenant  # watching is read-only
+
+    every = _client(admin).get("/terminals/?scope=all&state=open").content.decode()
+    assert session_id in every and "Take over" in every and "Reattach" not in every
+    assert "confirm-dialog" in every
+
+    refused = _client(operator).get("/terminals/?scope=tenant").content.decode()
+    assert "Show: choose one of mine." in refused
+
+
+def test_the_list_filters_by_state_and_pages_by_25(admin: Any, tenant: Any) -> None:
+    from django.utils import timezone
+
+    from apps.terminals.models import TerminalSession
+
+    for i in range(27):
+        TerminalSession.objects.create(
+            session_id=f"term_{i:024x}",
+            tenant=tenant,
+            user=admin.user,
+            created_by={"name": "alice-admin"},
+            container_id="0" * 64,
+            container_name=f"paged-{i}",
+            shell="/bin/sh",
+            state="closed",
+            closed_at=timezone.now(),
+        )
+    client = _client(admin)
+    first = client.get("/terminals/?state=closed").content.decode()
+    assert first.count('<tr id="session-') == 25
+    assert "page 1 of 2" in first and "paged-26" in first and "paged-1<" not in first
+    second = client.get("/terminals/?state=closed&page=2").content.decode()
+    assert second.count('<tr id="session-') == 2 and "paged-0" in second
+    assert (
+        "No sessions match these filters" in client.get("/terminals/?state=open").content.decode()
+    )
+    bad = client.get("/terminals/?state=sleeping")
+    assert bad.status_code == 200
+    assert "State: choose open, closed, or open and closed." in bad.content.decode()
+
+
+def test_the_panel_watches_another_users_session_and_takes_over_for_admins_only(
+    operator: Any, support: Any, admin: Any, box: dict[str, Any]
+) -> None:
+    body = {"container_id": box["container_id"]}
+    session_id = operator.json("POST", "/api/terminal/sessions", body).json()["session_id"]
+    url = f"/containers/{box['container_id']}/terminal?session={session_id}"
+
+    watched = _client(support).get(url).content.decode()
+    assert 'data-mode="watch"' in watched and "&amp;mode=watch" in watched
+    assert "Watching oscar-operator's session" in watched
+    assert 'id="term-close"' not in watched and 'id="term-takeover"' not in watched
+    asked = _client(support).get(url + "&mode=takeover").content.decode()
+    assert 'data-mode="watch"' in asked  # support cannot take over
+
+    offered = _client(admin).get(url).content.decode()
+    assert 'data-mode="watch"' in offered and 'id="term-takeover"' in offered
+    taken = _client(admin).get(url + "&mode=takeover").content.decode()
+    assert 'data-mode="takeover"' in taken and "&amp;mode=takeover" in taken
+    assert 'id="term-close"' in taken
+
+    # An operator of the tenant who is not the owner sees nothing of it.
+    from tests.conftest import make_person
+
+    other = make_person(type(operator.user), "otto-operator", "operator", operator.tenant)
+    hidden = _client(other).get(url).content.decode()
+    assert session_id not in hidden
