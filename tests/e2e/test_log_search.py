@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.shots import four_shots
+from tests.e2e.four_shots import four_shots
 
 pytestmark = pytest.mark.e2e
 
