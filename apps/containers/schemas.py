@@ -70,7 +70,22 @@ class ContainerListQuery(Request):
 
 class LogsQuery(Request):
     limit: int | None = Field(default=100, ge=1, le=10000, description="The last n lines.")
+    tail: int | None = Field(
+        default=100, ge=1, le=10000, description="Same as limit (2.14); send one of the two."
+    )
     since: str | None = Field(default=None, description="ISO-8601 timestamp.")
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Keep the lines that contain this text (ignoring case), or that match a "
+        "regular expression written /like this/ (or /like this/i to ignore case). With q, "
+        "tail counts matching lines of the whole log. A bad or too slow pattern is 422.",
+    )
+    download: Literal["1", "0", "true", "false"] | None = Field(
+        default=None,
+        description="1: the whole log (or its last tail lines) as a text/plain file, "
+        "filtered by q and since.",
+    )
 
 
 class SignalQuery(Request):
@@ -222,6 +237,10 @@ class LogLine(Reply):
     timestamp: Timestamp | None
     stream: Literal["stdout", "stderr"]
     line: str
+    matches: list[list[int]] | None = Field(
+        default=None,
+        description="With q: the [start, end) character spans that matched (at most 50).",
+    )
 
 
 class Logs(Reply):
@@ -355,7 +374,13 @@ DETAIL = {
 BY_NAME = Op(summary="Resolve a name to an id", query=NoQuery, responses={200: ContainerName})
 READY = Op(summary="Readiness, computed now", query=NoQuery, responses={200: Readiness})
 METRICS = Op(summary="CPU, memory, network and block I/O", query=NoQuery, responses={200: Metrics})
-LOGS = Op(summary="The last log lines", query=LogsQuery, responses={200: Logs}, role="support")
+LOGS = Op(
+    summary="The last log lines, or the last lines matching q",
+    query=LogsQuery,
+    responses={200: Logs},
+    role="support",
+    download="text/plain",
+)
 START = Op(
     summary="Start a created or exited container",
     body=NoFields,

@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -31,7 +32,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
-from apps.containers import actions, bulk, jobs, status, verbs
+from apps.containers import actions, bulk, jobs, logsearch, status, verbs
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
 from apps.containers.models import ContainerRecord, ExecRecord, argv_text
@@ -46,6 +47,7 @@ from apps.containers.page import (
 from apps.containers.validation import validate_create
 from apps.core.api import request_id
 from apps.core.formwords import in_form_words
+from apps.core.errors import ApiError
 from apps.core.gcpause import with_fewer_collections
 from apps.core.http import AuthedRequest
 from apps.core.ids import parse_iso
@@ -642,6 +644,22 @@ def _log_limit(request: AuthedRequest) -> int:
     return limit if limit in LOG_LIMITS else 100
 
 
+def _segments(line: str, spans: list[tuple[int, int]] | list[list[int]]) -> list[tuple[str, bool]]:
+    """A line cut into (text, is_match) pieces, for <mark>ing the matches."""
+    out: list[tuple[str, bool]] = []
+    at = 0
+    for start, end in spans:
+        if start < at:
+            continue
+        if start > at:
+            out.append((line[at:start], False))
+        out.append((line[start:end], True))
+        at = end
+    if at < len(line) or not out:
+        out.append((line[at:], False))
+    return out
+
+
 @require_GET
 def logs(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
@@ -649,33 +667,54 @@ def logs(request: AuthedRequest, container_id: str) -> HttpResponse:
         return render_tab(request, target, "logs", {"logs_forbidden": True})
     limit = _log_limit(request)
     follow = request.GET.get("follow") in {"1", "on", "true"}
-    lines, failure = attempt(status.logs, target, limit=limit)
+    q = request.GET.get("q", "").strip()
+    query_error = ""
+    lines: list[dict[str, Any]] | None = []
+    failure: PageFailure | None = None
+    query, bad_query = attempt(logsearch.parse_query, q)
+    if query is None and bad_query is None:
+        lines, failure = attempt(status.logs, target, limit=limit)
+    elif query is not None:
+        lines, failure = attempt(logsearch.search, target.id, query, limit, None)
+    failure = failure or bad_query
+    if isinstance(failure, ApiError) and (failure.details or {}).get("field") == "q":
+        # In the form's words: the field is the search box, not `q`.
+        query_error, failure = "The search " + failure.error.removeprefix("q "), None
+    for entry in lines or []:
+        entry["segments"] = _segments(entry["line"], entry.get("matches") or [])
     error = error_body(request, failure) if failure is not None else None
+    params = {"limit": limit, **({"q": q} if q else {}), **({"follow": "1"} if follow else {})}
     ctx = {
         "base_url": container_url(target.id),
         "lines": lines or [],
         "limit": limit,
         "limits": LOG_LIMITS,
         "follow": follow,
+        "q": q,
+        "query_error": query_error,
         "logs_error": error,
-        "query": urlencode({"limit": limit, **({"follow": "1"} if follow else {})}),
+        "query": urlencode(params),
+        "download_query": urlencode({"q": q} if q and not query_error else {}),
     }
     if request.htmx and request.htmx.target == "log-view":
-        return render(request, "containers/logs.html#log_view", ctx)
+        # The Download button, outside the swapped view, follows the search out of band.
+        return render(request, "containers/logs.html#log_view", {**ctx, "log_oob": True})
     return render_tab(request, target, "logs", ctx)
 
 
-def _download_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
-    return HttpResponse(error_body(request, exc)["error"], status=503, content_type="text/plain")
-
-
 @require_GET
-@page_errors(_download_failed)
-def logs_download(request: AuthedRequest, container_id: str) -> HttpResponse:
+def logs_download(request: AuthedRequest, container_id: str) -> HttpResponseBase:
+    """The whole log as a file (filtered by the search box's `q`), streamed from the engine."""
     target = get_container_for_page(request, container_id, "support")
-    lines = status.logs(target, limit=_log_limit(request))
-    text = "".join(f"{ln['timestamp'] or ''} {ln['stream']} {ln['line']}\n" for ln in lines)
-    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    try:
+        query = logsearch.parse_query(request.GET.get("q", "").strip())
+        text = logsearch.download(target.id, query, None, None)
+    except (ApiError, EngineError) as exc:
+        status_code = exc.status if isinstance(exc, ApiError) else 503
+        return HttpResponse(
+            error_body(request, exc)["error"], status=status_code, content_type="text/plain"
+        )
+    response = StreamingHttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{target.name}-logs.txt"'
     return response
 
