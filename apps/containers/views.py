@@ -46,8 +46,8 @@ from apps.containers.page import (
 )
 from apps.containers.validation import validate_create
 from apps.core.api import request_id
-from apps.core.formwords import in_form_words
 from apps.core.errors import ApiError
+from apps.core.formwords import in_form_words
 from apps.core.gcpause import with_fewer_collections
 from apps.core.http import AuthedRequest
 from apps.core.ids import parse_iso
