@@ -7,4 +7,8 @@ class FunctionsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models load only once the app registry is ready.
-        pass
+        from apps.containers.search import register_name_resolver
+        from apps.functions.views import function_url_for_name
+
+        # The header search box finds functions by name too (containers do not import us).
+        register_name_resolver(function_url_for_name)
