@@ -5,6 +5,7 @@ the form's own label ("Memory (MiB)", not `memory_limit_mb`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -37,10 +38,11 @@ class LabelledErrors(forms.Form):
     def add_api_error(self, err: ApiError) -> None:
         field = str((err.details or {}).get("field") or "")
         message = err.text()
+        # The API words its rules with field names; the form says them with its labels.
+        for name in sorted(self.fields, key=len, reverse=True):
+            message = re.sub(rf"\b{name}\b", str(self.fields[name].label or name), message)
         if field in self.fields:
             label = str(self.fields[field].label or field)
-            # The API words the rule with its field name; the form says it with its label.
-            message = message.replace(field, label)
             if message.startswith(label + " "):
                 message = message[len(label) + 1 :]
             self.add_error(field, message)
@@ -75,9 +77,7 @@ class FunctionForm(LabelledErrors):
     min_instances = forms.IntegerField(label="Minimum instances", required=False)
     max_instances = forms.IntegerField(label="Maximum instances", required=False)
     cleanup_on_exit = forms.BooleanField(label="Recycle after each invocation", required=False)
-    working_directory = forms.CharField(
-        label="Working directory", max_length=400, required=False
-    )
+    working_directory = forms.CharField(label="Working directory", max_length=400, required=False)
 
     def clean_environment(self) -> dict[str, str]:
         return parse_pairs(self.cleaned_data.get("environment", ""))

@@ -100,13 +100,13 @@ def gauge(counts: dict[str, Any], max_instances: int) -> dict[str, Any]:
     }
 
 
-def _shown_operation(request: AuthedRequest, fn: Function) -> Operation | None:
+def _shown_operation(request: AuthedRequest, fn: Function, op_id: str = "") -> Operation | None:
     """The operation the action bar shows: `?op=`, else this function's deploy of the last
     minute (so a refresh that overtakes the click's answer still shows its result)."""
     ops = Operation.objects.filter(
         target_type="function", target_id=fn.function_id, tenant_id=fn.tenant_id
     )
-    if op_id := request.GET.get("op", ""):
+    if op_id := op_id or request.GET.get("op", ""):
         return ops.filter(operation_id=op_id).first()
     since = timezone.now() - timedelta(seconds=RECENT_OPERATION_SECONDS)
     return ops.filter(created_at__gte=since).order_by("-id").first()
@@ -140,10 +140,13 @@ def _buttons(actor: Actor, fn: Function, op: Operation | None) -> list[dict[str,
     return out
 
 
-def _frame(request: AuthedRequest, actor: Actor, fn: Function, tab: str) -> dict[str, Any]:
-    """Everything `functions/detail_base.html` draws around a tab."""
+def _frame(
+    request: AuthedRequest, actor: Actor, fn: Function, tab: str, op_id: str = ""
+) -> dict[str, Any]:
+    """Everything `functions/detail_base.html` draws around a tab (`op_id`: the operation the
+    action bar shows, else `?op=` or the latest deploy)."""
     counts = pool.pool_counts(fn)
-    op = _shown_operation(request, fn)
+    op = _shown_operation(request, fn, op_id)
     return {
         "nav": "functions",
         "fn": fn,
@@ -250,12 +253,10 @@ def _create(actor: Actor, tenant: Tenant, body: dict[str, Any]) -> Function:
 @require_GET
 def detail(request: AuthedRequest, function_id: str) -> HttpResponse:
     actor, fn = _function_for_page(request, function_id)
-    containers = list(
-        fn.pool.exclude(state=PoolState.TERMINATING).order_by("created_at", "id")  # type: ignore[attr-defined]
-    )
+    containers = list(fn.pool.exclude(state=PoolState.TERMINATING).order_by("created_at", "id"))
     ctx = {
         "pool_containers": containers,
-        "current": fn.versions.filter(version=fn.current_version).first(),  # type: ignore[attr-defined]
+        "current": fn.versions.filter(version=fn.current_version).first(),
         "spec_rows": _spec_rows(fn),
     }
     return _render(request, actor, fn, "overview", ctx)
@@ -309,10 +310,7 @@ def _after_action(
     request: AuthedRequest, actor: Actor, fn: Function, op_id: str, message: str
 ) -> HttpResponse:
     if request.htmx:
-        if op_id:
-            request.GET = request.GET.copy()
-            request.GET["op"] = op_id
-        ctx = _frame(request, actor, fn, "")
+        ctx = _frame(request, actor, fn, "", op_id)
         ctx["action_message"] = message
         return render(request, "functions/detail_base.html#function-actions", ctx)
     messages.success(request, message)
@@ -486,7 +484,7 @@ def spec_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 @require_GET
 def versions(request: AuthedRequest, function_id: str) -> HttpResponse:
     actor, fn = _function_for_page(request, function_id)
-    all_versions = list(fn.versions.all())  # type: ignore[attr-defined]
+    all_versions = list(fn.versions.all())
     by_number = {v.version: v for v in all_versions}
 
     def pick(name: str, default: int) -> int:
@@ -522,7 +520,10 @@ def rollback(request: AuthedRequest, function_id: str) -> HttpResponse:
     form = RollbackForm(request.POST)
     if not form.is_valid():
         raise ApiError(
-            422, "UNPROCESSABLE_ENTITY", "choose a version to roll back to", details={"field": "version"}
+            422,
+            "UNPROCESSABLE_ENTITY",
+            "choose a version to roll back to",
+            details={"field": "version"},
         )
     version = form.cleaned_data["version"]
     fn = actions.rollback_function(actor, fn, version)
