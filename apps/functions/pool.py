@@ -265,7 +265,7 @@ def warm(
 # -- removal -------------------------------------------------------------------------------------
 
 
-def _remove_container(container_id: str, actor: Actor = SYSTEM) -> None:
+def remove_container(container_id: str, actor: Actor = SYSTEM) -> None:
     """Delete the managed container through the containers app (record, audit, event)."""
     if not container_id:
         return
@@ -294,7 +294,7 @@ def discard(pc: PoolContainer, reason: str = "") -> None:
         state=PoolState.TERMINATING, state_changed_at=timezone.now(), error=reason[:500]
     )
     try:
-        _remove_container(pc.container_id)
+        remove_container(pc.container_id)
     except engine_errors.EngineError as exc:
         log.warning("could not remove pool container %s: %s", pc.container_id, exc)
         return  # the reconciler tries again
