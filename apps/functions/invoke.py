@@ -190,6 +190,7 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
                 f"all {fresh.max_instances} instances of {fresh.name!r} are busy",
                 details={"retry_after": RETRY_AFTER_SECONDS, "max_instances": fresh.max_instances},
                 hint="Retry after a moment, or raise max_instances.",
+                retry_after=RETRY_AFTER_SECONDS,
             )
         time.sleep(pause)
         pause = min(pause * 1.5, 0.1)
