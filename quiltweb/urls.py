@@ -16,6 +16,7 @@ from apps.containers import api_urls as containers_api
 from apps.containers import urls as containers_pages
 from apps.core import api_urls as core_api
 from apps.events import api_urls as events_api
+from apps.functions import api_urls as functions_api
 from apps.functions import urls as functions_pages
 from apps.health import api_urls as health_api
 from apps.health import urls as health_pages
@@ -70,6 +71,7 @@ for api, pages in (
     (events_api, None),
     (snapshots_api, snapshots_pages),
     (volumes_api, volumes_pages),
+    (functions_api, functions_pages),
     (network_api, network_pages),
     (images_api, images_pages),
     (terminals_api, terminals_pages),
@@ -80,9 +82,6 @@ for api, pages in (
     urlpatterns.append(routes(api, API_ONLY))
     if pages is not None:
         urlpatterns.append(routes(pages, PAGES_ONLY))
-
-# The functions pages (contract 2.13); their API routes come with the API's include.
-urlpatterns.append(routes(functions_pages, PAGES_ONLY))
 
 # Under /api, unknown paths and crashes answer with the spec's JSON error body; pages keep their HTML.
 handler404 = "apps.core.api.not_found_handler"

@@ -155,6 +155,16 @@ def move(pc: PoolContainer, from_states: Iterable[str], to: str, **fields: Any) 
     return bool(changed)
 
 
+def publish_pool(function_id: str) -> None:
+    """`function_update` (action `pool`) after a container joined or left the pool, so open
+    pages redraw the gauge."""
+    from apps.functions.actions import publish_function
+
+    function = Function.objects.filter(pk=function_id).first()
+    if function is not None and function.deleted_at is None:
+        publish_function(function, "pool")
+
+
 # -- warming -------------------------------------------------------------------------------------
 
 
@@ -257,6 +267,7 @@ def warm(
             # Removed meanwhile (pause, delete, version roll): drop what was made.
             discard(pc, "the pool changed while the container warmed")
             raise WarmFailed("the pool changed while the container warmed")
+        publish_pool(function.function_id)
     else:
         PoolContainer.objects.filter(pk=pc.pk).update(ready_at=timezone.now())
     return pc
@@ -265,7 +276,7 @@ def warm(
 # -- removal -------------------------------------------------------------------------------------
 
 
-def _remove_container(container_id: str, actor: Actor = SYSTEM) -> None:
+def remove_container(container_id: str, actor: Actor = SYSTEM) -> None:
     """Delete the managed container through the containers app (record, audit, event)."""
     if not container_id:
         return
@@ -294,11 +305,12 @@ def discard(pc: PoolContainer, reason: str = "") -> None:
         state=PoolState.TERMINATING, state_changed_at=timezone.now(), error=reason[:500]
     )
     try:
-        _remove_container(pc.container_id)
+        remove_container(pc.container_id)
     except engine_errors.EngineError as exc:
         log.warning("could not remove pool container %s: %s", pc.container_id, exc)
         return  # the reconciler tries again
     PoolContainer.objects.filter(pk=pc.pk).delete()
+    publish_pool(pc.function_id)
 
 
 def fail_running(invocation_ids: Iterable[str], reason: str) -> int:
