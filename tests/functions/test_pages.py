@@ -21,6 +21,7 @@ from apps.functions.models import Function, FunctionState, Invocation
 from apps.functions.validation import validate_spec
 from apps.functions.views import INVOCATIONS_PAGE, spec_diff
 from apps.operations.models import Operation
+from tests.functions.poolkit import deploy
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -325,3 +326,41 @@ def test_delete_from_the_page(operator):
     response = operator.client.post(f"/functions/{fn.function_id}/delete", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 302 and response["Location"] == "/functions/"
     assert operator.client.get(f"/functions/{fn.function_id}/").status_code == 404
+
+
+def test_invoke_from_the_page_shows_the_result_inline(operator):
+    fn = make_function(operator, "pageinvoke", handler='cat; echo " err" >&2', max_instances=2)
+    deploy(operator, fn)
+    token = csrf(operator.client)
+    url = f"/functions/{fn.function_id}/invoke"
+    response = operator.client.post(
+        url, {"payload": "hello page"}, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="invoke-result"')
+    assert re.search(r'id="invoke-stdout"[^>]*>hello page</pre>', html)
+    assert "err" in html and "exit 0" in html and "cold start" in html
+    inv = Invocation.objects.get(function=fn)
+    assert inv.invocation_id in html and inv.cold_start
+    # The second call finds the warm container; a bad timeout is an error of the form's field.
+    warm = operator.client.post(url, {"payload": "x"}, HTTP_X_CSRFTOKEN=token).content.decode()
+    assert "warm-badge" in warm
+    bad = operator.client.post(url, {"timeout_seconds": "0"}, HTTP_X_CSRFTOKEN=token)
+    assert bad.status_code == 422 and "Timeout (s):" in bad.content.decode()
+    # The pool container's page names the function it serves.
+    container_id = Invocation.objects.filter(function=fn).first().container_id
+    page = operator.client.get(f"/containers/{container_id}/").content.decode()
+    assert "Serves function" in page and f'href="/functions/{fn.function_id}/"' in page
+
+
+def test_invoking_a_paused_function_says_so_in_the_form(operator):
+    fn = make_function(operator, "pausedpage")
+    actions.pause_function(actor_for(_Req(operator)), fn)
+    token = csrf(operator.client)
+    response = operator.client.post(
+        f"/functions/{fn.function_id}/invoke", {"payload": "x"}, HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 422
+    assert "paused" in response.content.decode()
+    assert not Invocation.objects.filter(function=fn).exists()
