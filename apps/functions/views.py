@@ -492,8 +492,11 @@ def versions(request: AuthedRequest, function_id: str) -> HttpResponse:
         return int(value) if value.isdigit() and int(value) in by_number else default
 
     b = pick("b", fn.current_version if fn.current_version in by_number else 0)
-    older = [v.version for v in all_versions if v.version < b]
-    a = pick("a", older[0] if older else b)
+    # By default the current version against the one before it (or, after a rollback, the
+    # newest other one).
+    others = [v.version for v in all_versions if v.version != b]
+    older = [n for n in others if n < b]
+    a = pick("a", older[0] if older else (others[0] if others else b))
     diff = (
         spec_diff(by_number[a].spec, by_number[b].spec) if a in by_number and b in by_number else []
     )
