@@ -146,7 +146,14 @@ def rollback(request: HttpRequest, function_id: str) -> Any:
     actor = actor_for(request)
     fn = function_for(actor, function_id, role="operator")
     body = json_body(request, ["version"])
-    version = int_param(body.get("version"), "version", minimum=1, maximum=2**31 - 1)
+    version = body.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+        raise invalid(
+            "version",
+            "version must be the number of an existing version (an integer ≥ 1)",
+            received=version if isinstance(version, (int, str)) else None,
+            example=1,
+        )
     return _function(actor, actions.rollback_function(actor, fn, version))
 
 
