@@ -164,13 +164,20 @@ def _invoke(request: HttpRequest, actor: Actor, fn: Function) -> Any:
     from apps.functions.invoke import invoke as run
 
     args = validate_invoke(json_body(request, INVOKE_FIELDS))
-    inv = run(
-        actor,
-        fn,
-        payload=args["payload"],
-        environment=args["environment"],
-        timeout_seconds=args["timeout_seconds"],
-    )
+    try:
+        inv = run(
+            actor,
+            fn,
+            payload=args["payload"],
+            environment=args["environment"],
+            timeout_seconds=args["timeout_seconds"],
+        )
+    except ApiError as err:
+        # 429's wait travels as the error body's `retry_after` and the Retry-After header
+        # (contract 1.3), wherever the invoke path put it.
+        if err.status == 429 and err.retry_after is None:
+            err.retry_after = int((err.details or {}).get("retry_after") or 1)
+        raise
     return invocation_json(inv)
 
 

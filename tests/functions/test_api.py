@@ -336,3 +336,22 @@ def test_health_concern_reports_the_function_checks(admin: Any) -> None:
     # Below for less than 60 s: still ok.
     Function.objects.filter(pk=made["id"]).update(below_min_since=now - timedelta(seconds=5))
     assert admin.json("GET", "/api/functions/health").json()["status"] == "ok"
+
+
+def test_at_capacity_is_429_with_retry_after_in_the_body_and_header(
+    operator: Any, monkeypatch: Any
+) -> None:
+    from apps.core.errors import ApiError
+    from apps.functions import invoke as invoke_module
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise ApiError(
+            429, "FUNCTION_AT_CAPACITY", "all busy", details={"retry_after": 2, "max_instances": 1}
+        )
+
+    monkeypatch.setattr(invoke_module, "invoke", full)
+    made = create(operator, "crowded")
+    response = operator.json("POST", f"/api/functions/{made['id']}/invoke", {"payload": "x"})
+    body = error(response, 429, "FUNCTION_AT_CAPACITY")
+    assert body["retry_after"] == 2
+    assert response["Retry-After"] == "2"
