@@ -16,6 +16,7 @@ from apps.accounts.secrets import sees_secrets
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
 from apps.functions import actions, schemas
+from apps.functions import invoke as invoking
 from apps.functions.access import (
     function_by_name,
     function_for,
@@ -161,11 +162,9 @@ def rollback(request: HttpRequest, function_id: str) -> Any:
 
 
 def _invoke(request: HttpRequest, actor: Actor, fn: Function) -> Any:
-    from apps.functions.invoke import invoke as run
-
     args = validate_invoke(json_body(request, INVOKE_FIELDS))
     try:
-        inv = run(
+        inv = invoking.invoke(
             actor,
             fn,
             payload=args["payload"],
