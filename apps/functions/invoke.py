@@ -22,6 +22,7 @@ How a container is claimed so that two invocations never share one:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -203,6 +204,28 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _died_with_container(container_id: str, exit_code: int | None) -> str:
+    """After an exec that ended by a signal (or without a code): '' when the container is still
+    fine (the handler itself was killed), else a sentence saying what became of the container.
+
+    The exec's end can be seen before the engine reports the container stopped, so a no-op exec
+    asks the container itself first, then the engine is given a moment to record the exit."""
+    if exit_code is not None and exit_code < 128:
+        return ""
+    try:
+        probe = engine().exec_run(container_id, ["/bin/sh", "-c", ":"], timeout_ms=2000)
+        if probe.exit_code == 0 and not probe.timed_out:
+            return ""
+    except engine_errors.EngineError:
+        pass
+    with contextlib.suppress(engine_errors.EngineError):
+        engine().wait(container_id, timeout=5)
+    return (
+        _container_gone(container_id)
+        or "the pool container stopped answering during the invocation"
+    )
+
+
 def _container_gone(container_id: str) -> str:
     """'' while the container still runs, else a sentence saying what became of it."""
     try:
@@ -214,7 +237,10 @@ def _container_gone(container_id: str) -> str:
     if info.state == "running":
         return ""
     code = f" (exit code {info.exit_code})" if info.exit_code is not None else ""
-    return f"the pool container stopped during the invocation: it is {info.state}{code}"
+    return (
+        f"the pool container stopped during the invocation (killed or stopped from outside):"
+        f" it is {info.state}{code}"
+    )
 
 
 def invocation_event(inv: Invocation, action: str) -> None:
@@ -323,7 +349,11 @@ def _run(
         )
         _release(function, pc, broken=True)
         return
-    gone = "" if result.exit_code == 0 else _container_gone(pc.container_id)
+    gone = (
+        ""
+        if result.exit_code == 0 or result.timed_out
+        else _died_with_container(pc.container_id, result.exit_code)
+    )
     if gone:
         status, message = InvocationStatus.FAILED, gone
     elif result.timed_out:
