@@ -111,6 +111,25 @@ class FunctionForm(LabelledErrors):
         return body
 
 
+def initial_for(fn: Any) -> dict[str, Any]:
+    """The form's fields filled with a function's current spec (the "New version" form)."""
+    env = fn.environment or {}
+    return {
+        "name": fn.name,
+        "handler": fn.handler,
+        "image": fn.image,
+        "description": fn.description or "",
+        "environment": "\n".join(f"{key}={value}" for key, value in sorted(env.items())),
+        "memory_limit_mb": fn.memory_limit_mb,
+        "cpu_limit_percent": fn.cpu_limit_percent,
+        "timeout_seconds": fn.timeout_seconds,
+        "min_instances": fn.min_instances,
+        "max_instances": fn.max_instances,
+        "cleanup_on_exit": fn.cleanup_on_exit,
+        "working_directory": fn.working_directory or "",
+    }
+
+
 class InvokeForm(LabelledErrors):
     id_prefix = "invoke"
 

@@ -22,5 +22,6 @@ urlpatterns = [
         name="invocation",
     ),
     path("functions/<str:function_id>/versions", views.versions, name="versions"),
+    path("functions/<str:function_id>/edit", views.edit, name="edit"),
     path("functions/<str:function_id>/rollback", views.rollback, name="rollback"),
 ]

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -34,7 +34,7 @@ from apps.core.errors import ApiError
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, api_error, attempt, page_errors
 from apps.functions import access, actions, invoke, pool, validation
-from apps.functions.forms import FunctionForm, InvokeForm, RollbackForm
+from apps.functions.forms import FunctionForm, InvokeForm, RollbackForm, initial_for
 from apps.functions.models import (
     SPEC_DEFAULTS,
     Function,
@@ -356,6 +356,62 @@ def delete(request: AuthedRequest, function_id: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(reverse("functions:list"))
     return redirect("functions:list")
+
+
+# -- new version -------------------------------------------------------------------------
+
+
+def _same_as_current(fn: Function, spec: dict[str, Any]) -> bool:
+    current = fn.versions.filter(version=fn.current_version).first()
+    return (
+        current is not None
+        and spec.get("name") == fn.name
+        and validation.spec_of(spec) == validation.spec_of(current.spec)
+    )
+
+
+def _update(actor: Actor, fn: Function, body: dict[str, Any]) -> Function:
+    spec = validation.validate_spec(body)
+    if _same_as_current(fn, spec):
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            f"nothing changed: this is version {fn.current_version} as it is",
+        )
+    return actions.update_function(actor, fn, spec)
+
+
+def _rolls_message(fn: Function) -> str:
+    head = f"Version {fn.current_version} saved and current."
+    if fn.state in (FunctionState.ACTIVE, FunctionState.DEPLOYING):
+        return f"{head} The pool rolls to it; busy containers finish their invocation first."
+    if fn.state == FunctionState.PAUSED:
+        return f"{head} Resume the function to warm its pool with it."
+    return f"{head} Deploy the function to warm its pool with it."
+
+
+@require_http_methods(["GET", "POST"])
+def edit(request: AuthedRequest, function_id: str) -> HttpResponse:
+    """The "New version" form: the current spec prefilled; saving PUTs the whole spec as a new
+    version through `actions.update_function` (the API's validation, errors in the form's
+    words), then shows it on the Versions tab."""
+    actor, fn = _function_for_page(request, function_id, "operator")
+    highest = fn.versions.aggregate(m=Max("version"))["m"] or fn.current_version
+    ctx: dict[str, Any] = {"tab": "versions", "next_version": highest + 1}
+    if request.method != "POST":
+        ctx["form"] = FunctionForm(initial=initial_for(fn))
+        return _render(request, actor, fn, "edit", ctx)
+    form = ctx["form"] = FunctionForm(request.POST)
+    if form.is_valid():
+        previous = fn.current_version
+        updated, failure = attempt(_update, actor, fn, form.body())
+        if failure is None:
+            assert updated is not None
+            messages.success(request, _rolls_message(updated))
+            url = reverse("functions:versions", args=[updated.function_id])
+            return redirect(f"{url}?{urlencode({'a': previous, 'b': updated.current_version})}")
+        form.add_api_error(api_error(request, failure))
+    return _render(request, actor, fn, "edit", ctx, status=422)
 
 
 # -- invoke ------------------------------------------------------------------------------

@@ -17,11 +17,13 @@ from apps.accounts.actor import actor_for
 from apps.containers.page import served_function
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.functions import actions
-from apps.functions.models import Function, FunctionState, Invocation
+from apps.functions.forms import initial_for
+from apps.functions.models import Function, FunctionState, Invocation, PoolContainer
+from apps.functions.reconcile import reconcile_pools
 from apps.functions.validation import validate_spec
 from apps.functions.views import INVOCATIONS_PAGE, spec_diff
 from apps.operations.models import Operation
-from tests.functions.poolkit import deploy
+from tests.functions.poolkit import deploy, engine_pool
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -153,11 +155,12 @@ def test_another_tenants_function_is_a_404_on_every_page(operator, outsider):
         f"/functions/{fn.function_id}/invocations/",
         f"/functions/{fn.function_id}/invocations/{inv.invocation_id}",
         f"/functions/{fn.function_id}/versions",
+        f"/functions/{fn.function_id}/edit",
         f"/functions/{fn.function_id}/live",
     ):
         assert outsider.client.get(path).status_code == 404, path
     token = csrf(outsider.client)
-    for action in ("deploy", "pause", "resume", "delete", "rollback", "invoke"):
+    for action in ("deploy", "pause", "resume", "delete", "rollback", "invoke", "edit"):
         response = outsider.client.post(
             f"/functions/{fn.function_id}/{action}", {"version": "1"}, HTTP_X_CSRFTOKEN=token
         )
@@ -364,3 +367,109 @@ def test_invoking_a_paused_function_says_so_in_the_form(operator):
     assert response.status_code == 422
     assert "paused" in response.content.decode()
     assert not Invocation.objects.filter(function=fn).exists()
+
+
+def edit_data(fn: Function, **changes: Any) -> dict[str, str]:
+    """The "New version" form as the browser posts it, prefilled, with `changes` typed over."""
+    data = {**initial_for(fn), **changes}
+    return {
+        key: ("on" if value is True else "" if value is None else str(value))
+        for key, value in data.items()
+        if value is not False
+    }
+
+
+def test_the_new_version_form_is_prefilled_and_saves_a_version(operator):
+    fn = make_function(
+        operator, "editme", description="echoes", timeout_seconds=45, environment={"GREETING": "hi"}
+    )
+    overview = operator.client.get(f"/functions/{fn.function_id}/").content.decode()
+    assert f'href="/functions/{fn.function_id}/edit"' in overview
+    page = operator.client.get(f"/functions/{fn.function_id}/edit")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="timeout_seconds" value="45"' in html and 'value="editme"' in html
+    assert ">GREETING=hi</textarea>" in html and ">cat</textarea>" in html
+    assert "Save as v2" in html
+    token = csrf(operator.client)
+    response = operator.client.post(
+        f"/functions/{fn.function_id}/edit",
+        edit_data(fn, handler="cat -n", timeout_seconds="60"),
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/functions/{fn.function_id}/versions?a=1&b=2"
+    fn.refresh_from_db()
+    assert fn.current_version == 2 and fn.handler == "cat -n" and fn.timeout_seconds == 60
+    assert fn.environment == {"GREETING": "hi"} and fn.description == "echoes"
+    versions = operator.client.get(response["Location"]).content.decode()
+    assert "Version 2 saved and current." in versions
+    assert re.search(r"v2 <span class=\"badge badge-ok\">current</span>", versions)
+    changed = re.findall(r'<tr class="is-changed">\s*<th scope="row"><code>(\w+)</code>', versions)
+    assert changed == ["handler", "timeout_seconds"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "label", "words"),
+    [
+        ({"memory_limit_mb": "128"}, "Memory (MiB)", "256"),
+        ({"max_instances": "0"}, "Maximum instances", ""),
+        ({"handler": ""}, "Handler", "required"),
+        ({"name": "taken"}, "Name", "already exists"),
+        ({"environment": "NOEQUALS"}, "Environment", "KEY=VALUE"),
+        ({}, None, "nothing changed"),
+    ],
+)
+def test_the_new_version_form_shows_errors_in_its_own_words(operator, changes, label, words):
+    make_function(operator, "taken")
+    fn = make_function(operator, "versioned")
+    token = csrf(operator.client)
+    response = operator.client.post(
+        f"/functions/{fn.function_id}/edit", edit_data(fn, **changes), HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    errors = re.search(r'id="fn-edit-errors">(.*?)</div>', html, re.S)
+    assert errors is not None and "The new version was not saved." in errors.group(1)
+    if label is not None:
+        assert f"<li>{label}:" in errors.group(1)
+    assert words in errors.group(1)
+    assert "_instances" not in errors.group(1) and "memory_limit_mb" not in errors.group(1)
+    fn.refresh_from_db()
+    assert fn.current_version == 1 and fn.versions.count() == 1
+    # What was typed stays in the form.
+    for key, value in changes.items():
+        if value and key != "environment":
+            assert f'value="{value}"' in html
+
+
+def test_viewers_cannot_open_the_new_version_form(operator, viewer):
+    fn = make_function(operator)
+    assert viewer.client.get(f"/functions/{fn.function_id}/edit").status_code == 403
+    token = csrf(viewer.client)
+    response = viewer.client.post(
+        f"/functions/{fn.function_id}/edit", edit_data(fn, handler="wc"), HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 403
+    assert "/edit" not in viewer.client.get(f"/functions/{fn.function_id}/").content.decode()
+    fn.refresh_from_db()
+    assert fn.current_version == 1
+
+
+def test_a_new_version_from_the_form_rolls_the_deployed_pool(operator):
+    fn = make_function(operator, "rollform", min_instances=1, max_instances=2)
+    deploy(operator, fn)
+    fn.refresh_from_db()
+    assert fn.state == FunctionState.ACTIVE
+    token = csrf(operator.client)
+    response = operator.client.post(
+        f"/functions/{fn.function_id}/edit",
+        edit_data(fn, handler="cat; echo v2"),
+        HTTP_X_CSRFTOKEN=token,
+        follow=True,
+    )
+    assert "The pool rolls to it" in response.content.decode()
+    reconcile_pools()
+    live = PoolContainer.objects.filter(function=fn)
+    assert {pc.version for pc in live} == {2}
+    assert {c.labels[LABEL_FUNCTION_VERSION] for c in engine_pool(fn)} == {"2"}
