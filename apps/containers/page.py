@@ -21,7 +21,6 @@ from apps.accounts.actor import Actor
 from apps.containers import status, tabs, verbs
 from apps.containers.access import Target
 from apps.core.ids import parse_iso
-from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.operations.models import Operation
 
 CHECKS = [
@@ -163,20 +162,6 @@ def tab_bar(target: Target) -> list[dict[str, str]]:
     ]
 
 
-def served_function(labels: dict[str, str]) -> dict[str, str] | None:
-    """The function a pool container serves, read off its labels (contract 2.13), or None.
-
-    Containers do not import the functions app; the page links it by URL name."""
-    function_id = labels.get(LABEL_FUNCTION, "")
-    if not function_id:
-        return None
-    return {
-        "id": function_id,
-        "name": labels.get(LABEL_FUNCTION_NAME, "") or function_id,
-        "version": labels.get(LABEL_FUNCTION_VERSION, ""),
-    }
-
-
 def page_context(request: HttpRequest, target: Target, tab: str = "overview") -> dict[str, Any]:
     """Everything `containers/detail_base.html` needs; a tab adds its own keys on top."""
     container = status.container_status(target)
@@ -193,7 +178,7 @@ def page_context(request: HttpRequest, target: Target, tab: str = "overview") ->
         "base_url": container_url(target.id),
         "image": target.info.image or target.record.image,
         "created": target.info.created_at or target.record.created_at,
-        "serves_function": served_function(target.info.labels or {}),
+        "serves_function": status.served_function(target.info.labels),
         "readiness": readiness_view_model(
             state,
             container.get("checks"),

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.actor import actor_for
-from apps.containers.page import served_function
+from apps.containers.status import served_function
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.functions import actions
 from apps.functions.forms import initial_for
@@ -319,8 +319,45 @@ def test_the_header_search_finds_a_function_by_name(operator, outsider):
 
 def test_a_pool_containers_labels_name_its_function():
     labels = {LABEL_FUNCTION: "fn_abc", LABEL_FUNCTION_NAME: "hello", LABEL_FUNCTION_VERSION: "2"}
-    assert served_function(labels) == {"id": "fn_abc", "name": "hello", "version": "2"}
-    assert served_function({"other": "x"}) is None
+    assert served_function(labels) == {"function_id": "fn_abc", "name": "hello", "version": 2}
+    assert served_function({LABEL_FUNCTION: "fn_x"}) == {
+        "function_id": "fn_x",
+        "name": "fn_x",
+        "version": None,
+    }
+    assert served_function({"other": "x"}) is None and served_function(None) is None
+
+
+def _list_queries(person: Any) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert person.client.get("/containers/").status_code == 200
+    return len(queries)
+
+
+def test_the_container_list_names_a_pool_containers_function(operator):
+    plain = operator.json("POST", "/api/containers", {"name": "plainbox", "image": "quilt/base"})
+    assert plain.status_code in (200, 201), plain.content
+    first = make_function(operator, "listed", min_instances=1, max_instances=1)
+    deploy(operator, first)
+    (pc,) = PoolContainer.objects.filter(function=first)
+    items = {c["container_id"]: c for c in operator.api.get("/api/containers").json()["containers"]}
+    assert items[pc.container_id]["function"] == {
+        "function_id": first.function_id,
+        "name": "listed",
+        "version": 1,
+    }
+    assert items[plain.json()["container_id"]]["function"] is None
+    html = operator.client.get("/containers/").content.decode()
+    pill = re.search(r'<a class="fn-pill" href="([^"]+)"[^>]*>(.*?)</a>', html, re.S)
+    assert pill is not None and pill.group(1) == f"/functions/{first.function_id}/"
+    assert "listed" in pill.group(2) and "v1" in pill.group(2)
+    assert html.count('class="fn-pill"') == 1  # the plain container has none
+    # One more pool container costs the list page no query.
+    before = _list_queries(operator)
+    second = make_function(operator, "listed2", min_instances=1, max_instances=1)
+    deploy(operator, second)
+    assert _list_queries(operator) == before
+    assert operator.client.get("/containers/").content.decode().count('class="fn-pill"') == 2
 
 
 def test_delete_from_the_page(operator):
