@@ -22,6 +22,7 @@ KIND_LABELS = {
     "stop": "Stop",
     "kill": "Kill",
     "delete": "Delete",
+    "function_deploy": "Deploy function",
 }
 
 
@@ -36,6 +37,8 @@ def target_url(target_type: str, target_id: str) -> str:
         return reverse("snapshots:detail", args=[target_id])
     if target_type == "volume" and target_id:
         return reverse("volumes:detail", args=[target_id])
+    if target_type == "function" and target_id:
+        return reverse("functions:detail", args=[target_id])
     if target_type == "image":
         return reverse("images:list")
     return ""
@@ -109,7 +112,8 @@ def duration(op: Operation) -> str:
 
 
 def row(op: Operation, names: dict[str, str] | None = None) -> dict[str, Any]:
-    """What a list row, the tray and the detail page show; `names` maps container ids to names."""
+    """What a list row, the tray and the detail page show; `names` maps target ids (containers,
+    functions: the types registered with `registry.target_names`) to names."""
     return {
         "op": op,
         "kind_label": kind_label(op.kind),

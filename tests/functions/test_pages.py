@@ -510,3 +510,20 @@ def test_a_new_version_from_the_form_rolls_the_deployed_pool(operator):
     live = PoolContainer.objects.filter(function=fn)
     assert {pc.version for pc in live} == {2}
     assert {c.labels[LABEL_FUNCTION_VERSION] for c in engine_pool(fn)} == {"2"}
+
+
+def test_operations_name_a_deploy_by_its_function(operator):
+    fn = make_function(operator, "namedeploy")
+    token = csrf(operator.client)
+    operator.client.post(f"/functions/{fn.function_id}/deploy", HTTP_X_CSRFTOKEN=token)
+    op = Operation.objects.get(target_type="function", target_id=fn.function_id)
+    link = f'<a class="mono" href="/functions/{fn.function_id}/">namedeploy</a>'
+    tray = operator.client.get("/operations/tray").content.decode()
+    assert re.search(rf'id="tray-target-{op.operation_id}">namedeploy<', tray)
+    assert "Deploy function" in tray
+    listing = operator.client.get("/operations/").content.decode()
+    assert link in listing and fn.function_id not in listing.replace(
+        f"/functions/{fn.function_id}/", ""
+    )
+    detail = operator.client.get(f"/operations/{op.operation_id}").content.decode()
+    assert "<h1>Deploy function · namedeploy</h1>" in detail and link in detail
