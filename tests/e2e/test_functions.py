@@ -98,6 +98,21 @@ def test_create_deploy_invoke_and_watch_it_live(page: Any, live: Any) -> None:
     page.locator(".serves-function a").click()
     page.wait_for_url(re.compile(rf"/functions/{function_id}/$"))
 
+    # The containers list names the function a pool container serves, as a link.
+    page.goto(live.url("/containers/"))
+    pill = page.locator("a.fn-pill").filter(has_text=name)
+    expect(pill).to_have_count(1)
+    expect(pill).to_contain_text("v1")
+    shots(page, "containers-list")
+    # The operations page names the deploy by the function, linked to its page.
+    page.goto(live.url("/operations/"))
+    expect(page.locator("#operation-results")).to_contain_text("Deploy function")
+    expect(page.get_by_role("link", name=name, exact=True).first).to_have_attribute(
+        "href", f"/functions/{function_id}/"
+    )
+    page.get_by_role("link", name=name, exact=True).first.click()
+    page.wait_for_url(re.compile(rf"/functions/{function_id}/$"))
+
     # Invoke with a payload; the result is inline (stdout, exit code, warm).
     page.get_by_role("link", name="Invoke", exact=True).click()
     page.get_by_label("Payload").fill('{"hello": "browser"}')
@@ -161,6 +176,32 @@ def test_create_deploy_invoke_and_watch_it_live(page: Any, live: Any) -> None:
     expect(page.locator("#version-1")).to_contain_text("current")
     shots(page, "versions")
 
+    # A new version from the form: prefilled with the current spec, errors in its own words.
+    page.get_by_role("link", name="New version").click()
+    expect(page.get_by_label("Handler")).to_have_value('cat; echo " handled"')
+    expect(page.get_by_label("Maximum instances")).to_have_value("3")
+    expect(page.get_by_role("button", name="Save as v3")).to_be_visible()
+    page.get_by_label("Handler").fill('cat; echo " v3"')
+    page.get_by_label("Memory (MiB)").fill("128")
+    page.get_by_role("button", name="Save as v3").click()
+    errors = page.locator("#fn-edit-errors")
+    expect(errors).to_contain_text("Memory (MiB):")
+    expect(errors).not_to_contain_text("memory_limit_mb")
+    expect(page.get_by_label("Handler")).to_have_value('cat; echo " v3"')
+    shots(page, "edit-error")
+    page.get_by_label("Memory (MiB)").fill("256")
+    page.get_by_role("button", name="Save as v3").click()
+    page.wait_for_url(re.compile(rf"/functions/{function_id}/versions\?a=1&b=3$"))
+    expect(page.locator(".flashes")).to_contain_text("Version 3 saved and current")
+    expect(page.locator("#version-3")).to_contain_text("current")
+    expect(page.locator(".fn-diff tr.is-changed")).to_contain_text("handler")
+    shots(page, "versions-new")
+    # The pool rolls to v3: the next invocation runs the new handler.
+    page.get_by_role("link", name="Invoke", exact=True).click()
+    page.get_by_label("Payload").fill("x")
+    page.get_by_role("button", name="Invoke", exact=True).click()
+    expect(page.locator("#invoke-stdout")).to_have_text("x v3\n", timeout=POOL_WAIT_MS)
+
     # The list: state and gauge live too (pausing changes the badge with no reload).
     page.goto(live.url("/functions/"))
     row = page.locator(f"#function-{function_id}")
@@ -188,3 +229,48 @@ def test_create_deploy_invoke_and_watch_it_live(page: Any, live: Any) -> None:
     page.locator("#confirm-dialog").get_by_role("button", name="Delete").click()
     page.wait_for_url(re.compile(r"/functions/$"))
     expect(page.locator(f"#function-{function_id}")).to_have_count(0)
+
+
+NAV_FITS = """() => {
+  const nav = document.querySelector('.mainnav').getBoundingClientRect();
+  const brand = document.querySelector('.brand').getBoundingClientRect();
+  const links = [...document.querySelectorAll('.mainnav a')].map(a => a.getBoundingClientRect());
+  return {
+    clipped: links.filter(r => r.left < nav.left - 0.5 || r.right > nav.right + 0.5).length,
+    links: links.length,
+    oneRow: Math.abs((nav.top + nav.bottom) / 2 - (brand.top + brand.bottom) / 2) < 4,
+    height: document.querySelector('.topbar').getBoundingClientRect().height,
+  };
+}"""
+
+
+def test_the_main_nav_stays_on_one_row_from_1280_px(page: Any, live: Any) -> None:
+    """Nine sections, search, health, theme and account fit one row at 1280–1440 px, also with
+    the longest health label and role badge; narrower windows give the nav its own row."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(live.url("/functions/"))
+    for width in (1280, 1366, 1440):
+        page.set_viewport_size({"width": width, "height": 700})
+        fits = page.evaluate(NAV_FITS)
+        assert fits["links"] == 9 and fits["clipped"] == 0 and fits["oneRow"], (width, fits)
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            page.screenshot(
+                path=str(SHOTS / f"functions-nav-{width}-{scheme}.png"),
+                clip={"x": 0, "y": 0, "width": width, "height": 120},
+            )
+        page.emulate_media(color_scheme="light")
+    # The widest the right-hand side gets: a degraded system and the longest role.
+    page.evaluate(
+        """() => {
+        document.querySelector('.health-badge-label').textContent = '3 concerns degraded';
+        document.querySelector('.usermenu-toggle .badge').textContent = 'operator';
+        }"""
+    )
+    for width in (1280, 1366, 1367, 1400, 1440):
+        page.set_viewport_size({"width": width, "height": 700})
+        fits = page.evaluate(NAV_FITS)
+        assert fits["clipped"] == 0 and fits["oneRow"], (width, fits)
+    page.set_viewport_size({"width": 1100, "height": 700})
+    fits = page.evaluate(NAV_FITS)
+    assert not fits["oneRow"] and fits["clipped"] == 0, fits
