@@ -77,6 +77,7 @@ STATUS: dict[str, Any] = {
     "network_ready": True,
     "checks": CHECKS_OK,
     "engine": "local",
+    "function": None,
 }
 SNAPSHOT: dict[str, Any] = {
     "snapshot_id": SNAP,
