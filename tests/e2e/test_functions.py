@@ -245,7 +245,7 @@ NAV_FITS = """() => {
 
 
 def test_the_main_nav_stays_on_one_row_from_1280_px(page: Any, live: Any) -> None:
-    """Nine sections, search, health, theme and account fit one row at 1280–1440 px, also with
+    """Nine sections, search, health, theme and account fit one row at 1280 to 1440 px, also with
     the longest health label and role badge; narrower windows give the nav its own row."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(live.url("/functions/"))
