@@ -8,7 +8,8 @@ class FunctionsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: models load only once the app registry is ready.
         from apps.functions import runners as _runners  # noqa: F401 (registers function_deploy)
-        from apps.functions.reconcile import RECONCILE_SECONDS, reconcile_pools
+        from apps.functions.reconcile import RECONCILE_SECONDS, PoolWatcher, reconcile_pools
         from apps.operations import registry
 
         registry.engine_task("functions", RECONCILE_SECONDS, reconcile_pools)
+        registry.engine_thread(PoolWatcher)

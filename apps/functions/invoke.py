@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from typing import Any
 
@@ -56,6 +57,8 @@ RETRY_AFTER_SECONDS = 1
 PAYLOAD_ENV_LIMIT = 64 * 1024  # QUILT_PAYLOAD only when the payload is at most this (bytes)
 MAX_PAYLOAD = 6 * 1024 * 1024  # stdin beyond this is refused (422)
 INVOCABLE = (FunctionState.ACTIVE, FunctionState.DEPLOYING, FunctionState.FAILED)
+# Notified whenever this process gives a pool container back (or frees a place in the pool).
+_released = threading.Condition()
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -193,7 +196,10 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
                 hint="Retry after a moment, or raise max_instances.",
                 retry_after=RETRY_AFTER_SECONDS,
             )
-        time.sleep(pause)
+        # A container released in this process wakes the waiters at once; one released by
+        # another process is seen at the next look (at most 0.1 s later).
+        with _released:
+            _released.wait(pause)
         pause = min(pause * 1.5, 0.1)
 
 
@@ -421,15 +427,21 @@ def _release(function: Function, pc: PoolContainer, *, broken: bool) -> None:
     if keep and fresh is not None and fresh.cleanup_on_exit:
         if pool.move(pc, [PoolState.BUSY], PoolState.RECYCLING, invocation_id=""):
             pool.discard(pc, "cleanup_on_exit")
+        with _released:
+            _released.notify_all()
         return
     if keep:
         now = timezone.now()
         pool.move(
             pc, [PoolState.BUSY], PoolState.READY, invocation_id="", owner="", last_used_at=now
         )
+        with _released:
+            _released.notify_all()
         return
     if pool.move(pc, [PoolState.BUSY], PoolState.TERMINATING, invocation_id=""):
         pool.discard(pc, "broken" if broken else "no longer needed")
+    with _released:
+        _released.notify_all()  # a place below max_instances is free for a cold start
 
 
 def _finish(actor: Actor, function: Function, inv: Invocation) -> Invocation:

@@ -90,16 +90,28 @@ def warm_to_min(function: Function, *, check_first: bool, report: Report | None 
             return ""
         if time.monotonic() >= deadline:
             return f"the pool did not reach {target} ready containers in {int(DEPLOY_SECONDS)} s"
-        pc = reserve(fresh, PoolState.WARMING, limit=target + _others_live(fresh))
-        if pc is None:
-            # Someone else is warming, or old busy containers hold the places: wait for them.
-            time.sleep(0.2)
-            continue
-        try:
-            pool.warm(fresh, pc, check_handler=not checked)
-        except pool.WarmFailed as exc:
-            return str(exc)
-        checked = True
+        limit = target + _others_live(fresh)
+        if not checked:
+            # The first container checks that the handler can run at all.
+            pc = reserve(fresh, PoolState.WARMING, limit=limit)
+            if pc is not None:
+                try:
+                    pool.warm(fresh, pc, check_handler=True)
+                except pool.WarmFailed as exc:
+                    return str(exc)
+                checked = True
+                continue
+        else:
+            batch: list[PoolContainer] = []
+            while (pc := reserve(fresh, PoolState.WARMING, limit=limit)) is not None:
+                batch.append(pc)
+            if batch:
+                failures = pool.warm_many(fresh, batch)
+                if failures:
+                    return failures[0]
+                continue
+        # Someone else is warming, or old busy containers hold the places: wait for them.
+        time.sleep(0.2)
 
 
 def check_handler(function: Function) -> str:

@@ -196,3 +196,30 @@ def test_pool_counts_stay_true_after_a_ready_container_dies_outside(operator: An
     reconcile_pools()
     assert pool_counts(fn)["ready_count"] == 2
     assert not {pc.container_id for pc in rows(fn)} & removed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pool_watcher_refills_at_once_when_a_container_dies(operator: Any) -> None:
+    from apps.functions.reconcile import PoolWatcher
+
+    fn = make_function(operator, "watched", min_instances=2)
+    deploy(operator, fn)
+    before = {pc.container_id for pc in rows(fn)}
+    stop = threading.Event()
+    watcher = PoolWatcher(stop)
+    watcher.start()
+    try:
+        time.sleep(0.5)  # the event stream is open (an event before that is missed, not wrong)
+        for cid in before:
+            engine().kill(cid)
+        # No reconcile_pools() call here: the engine's die events trigger the pass.
+        wait_for(
+            lambda: (
+                len(ready := rows(fn, state="ready")) == 2
+                and not before & {pc.container_id for pc in ready}
+            )
+        )
+    finally:
+        stop.set()
+        watcher.wake.set()
+    assert pool_counts(fn)["ready_count"] == 2
