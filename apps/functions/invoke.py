@@ -57,8 +57,27 @@ RETRY_AFTER_SECONDS = 1
 PAYLOAD_ENV_LIMIT = 64 * 1024  # QUILT_PAYLOAD only when the payload is at most this (bytes)
 MAX_PAYLOAD = 6 * 1024 * 1024  # stdin beyond this is refused (422)
 INVOCABLE = (FunctionState.ACTIVE, FunctionState.DEPLOYING, FunctionState.FAILED)
-# Notified whenever this process gives a pool container back (or frees a place in the pool).
-_released = threading.Condition()
+# Per function: notified when this process gives a pool container back (one waiter) or frees a
+# place in the pool (every waiter).
+_conditions: dict[str, threading.Condition] = {}
+_conditions_lock = threading.Lock()
+
+
+def _condition(function_id: str) -> threading.Condition:
+    with _conditions_lock:
+        cond = _conditions.get(function_id)
+        if cond is None:
+            cond = _conditions[function_id] = threading.Condition()
+        return cond
+
+
+def _wake(function_id: str, *, everyone: bool) -> None:
+    cond = _condition(function_id)
+    with cond:
+        if everyone:
+            cond.notify_all()
+        else:
+            cond.notify()
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -184,7 +203,11 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
         pc = _claim_ready(fresh, invocation_id)
         if pc is not None:
             return fresh, pc, False
-        pc = reserve(fresh, PoolState.BUSY, limit=fresh.max_instances, invocation_id=invocation_id)
+        pc = None
+        if pool.live_count(fresh) < fresh.max_instances:  # a plain read before taking the lock
+            pc = reserve(
+                fresh, PoolState.BUSY, limit=fresh.max_instances, invocation_id=invocation_id
+            )
         if pc is not None:
             return fresh, pc, True
         if time.monotonic() >= deadline:
@@ -198,8 +221,9 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
             )
         # A container released in this process wakes the waiters at once; one released by
         # another process is seen at the next look (at most 0.1 s later).
-        with _released:
-            _released.wait(pause)
+        cond = _condition(fresh.function_id)
+        with cond:
+            cond.wait(pause)
         pause = min(pause * 1.5, 0.1)
 
 
@@ -409,8 +433,11 @@ def _settle(inv: Invocation, *, status: str, error_message: str = "", **fields: 
         "error_message": error_message[:1000],
         **fields,
     }
-    Invocation.objects.filter(pk=inv.pk, status=InvocationStatus.RUNNING).update(**values)
-    inv.refresh_from_db()
+    if Invocation.objects.filter(pk=inv.pk, status=InvocationStatus.RUNNING).update(**values):
+        for key, value in values.items():
+            setattr(inv, key, value)
+    else:
+        inv.refresh_from_db()  # settled elsewhere (its pool was removed): keep that ending
 
 
 def _release(function: Function, pc: PoolContainer, *, broken: bool) -> None:
@@ -427,21 +454,18 @@ def _release(function: Function, pc: PoolContainer, *, broken: bool) -> None:
     if keep and fresh is not None and fresh.cleanup_on_exit:
         if pool.move(pc, [PoolState.BUSY], PoolState.RECYCLING, invocation_id=""):
             pool.discard(pc, "cleanup_on_exit")
-        with _released:
-            _released.notify_all()
+        _wake(pc.function_id, everyone=True)
         return
     if keep:
         now = timezone.now()
         pool.move(
             pc, [PoolState.BUSY], PoolState.READY, invocation_id="", owner="", last_used_at=now
         )
-        with _released:
-            _released.notify_all()
+        _wake(pc.function_id, everyone=False)
         return
     if pool.move(pc, [PoolState.BUSY], PoolState.TERMINATING, invocation_id=""):
         pool.discard(pc, "broken" if broken else "no longer needed")
-    with _released:
-        _released.notify_all()  # a place below max_instances is free for a cold start
+    _wake(pc.function_id, everyone=True)  # a place below max_instances is free for a cold start
 
 
 def _finish(actor: Actor, function: Function, inv: Invocation) -> Invocation:
@@ -452,7 +476,11 @@ def _finish(actor: Actor, function: Function, inv: Invocation) -> Invocation:
         error_count=F("error_count") + (1 if failed else 0),
         last_invoked_at=inv.ended_at or timezone.now(),
     )
-    first = not Invocation.objects.filter(function_id=function.function_id, id__lt=inv.id).exists()
+    # The counter read at claim time says whether this can be the first (one query only then).
+    first = (
+        function.invocation_count == 0
+        and not Invocation.objects.filter(function_id=function.function_id, id__lt=inv.id).exists()
+    )
     if first or failed:
         audit.record(
             actor,

@@ -51,10 +51,14 @@ IDLE_AFTER = timedelta(minutes=5)
 ORPHAN_AFTER = timedelta(seconds=60)
 # A warming row whose owner lives but has not finished in this long is given up.
 WARMING_STALE = timedelta(minutes=3)
+# A row left terminating or recycling this long (its removal failed, or its process died) is
+# removed again.
+REMOVAL_STALE = timedelta(seconds=60)
 IDLE_STATES = (PoolState.WARMING, PoolState.READY)
 # Engine events of pool containers that call for a pass now (a container gone or frozen).
 WAKE_EVENTS = ["die", "destroy", "pause", "oom"]
 MAX_BACKOFF = 30.0
+DEBOUNCE_SECONDS = 0.1
 _one_pass = threading.Lock()
 
 
@@ -92,10 +96,14 @@ def settle_dead_owners() -> int:
             pool.discard(pc, "its process stopped")
             settled += 1
     stale = PoolContainer.objects.filter(
-        state=PoolState.WARMING, state_changed_at__lt=timezone.now() - WARMING_STALE
+        Q(state=PoolState.WARMING, state_changed_at__lt=timezone.now() - WARMING_STALE)
+        | Q(
+            state__in=[PoolState.TERMINATING, PoolState.RECYCLING],
+            state_changed_at__lt=timezone.now() - REMOVAL_STALE,
+        )
     )
     for pc in stale:
-        pool.discard(pc, "warming took too long")
+        pool.discard(pc, pc.error or f"{pc.state} took too long")
         settled += 1
     return settled
 
@@ -105,9 +113,10 @@ def _engine_pool() -> dict[str, ContainerInfo]:
     return {c.id: c for c in engine().list_containers(labels=labels)}
 
 
-def replace_dead(listed: dict[str, ContainerInfo]) -> int:
-    """Drop pool rows whose container is gone or not running; the min check then refills."""
-    removed = 0
+def replace_dead(listed: dict[str, ContainerInfo]) -> list[PoolContainer]:
+    """Take pool rows whose container is gone or not running out of the pool (`terminating`),
+    so the min check refills at once; returns them for removal at the end of the pass."""
+    dead: list[PoolContainer] = []
     rows = PoolContainer.objects.filter(state__in=[PoolState.READY, PoolState.BUSY]).exclude(
         container_id=""
     )
@@ -123,9 +132,9 @@ def replace_dead(listed: dict[str, ContainerInfo]) -> int:
             pool.fail_running([pc.invocation_id], f"the pool container is {what}")
         if pool.move(pc, [PoolState.READY, PoolState.BUSY], PoolState.TERMINATING):
             log.info("functions: pool container %s is %s; replacing it", pc.container_id, what)
-            pool.discard(pc, f"the container is {what}")
-            removed += 1
-    return removed
+            pc.error = f"the container is {what}"
+            dead.append(pc)
+    return dead
 
 
 def remove_orphans(listed: dict[str, ContainerInfo]) -> int:
@@ -266,7 +275,7 @@ def reconcile_pools() -> None:
 def _reconcile_pass() -> None:
     settle_dead_owners()
     listed = _engine_pool()
-    replace_dead(listed)
+    dead = replace_dead(listed)
     remove_orphans(listed)
     with_pool = PoolContainer.objects.values("function_id")
     functions = Function.objects.filter(
@@ -282,6 +291,9 @@ def _reconcile_pass() -> None:
             reconcile_function(function)
         except Exception:
             log.exception("functions: reconciling %s failed", function.function_id)
+    # The dead are removed after the refill has started their replacements.
+    for pc in dead:
+        pool.discard(pc, pc.error)
 
 
 class PoolWatcher(threading.Thread):
@@ -321,9 +333,11 @@ class PoolWatcher(threading.Thread):
         try:
             while not self.stop.is_set():
                 self.wake.wait()
-                self.wake.clear()
-                if self.stop.is_set():
+                # Containers often die together (a kill of several, an engine restart): let the
+                # burst arrive so that one pass replaces them all.
+                if self.stop.wait(DEBOUNCE_SECONDS):
                     return
+                self.wake.clear()
                 try:
                     close_old_connections()
                     reconcile_pools()
