@@ -57,27 +57,40 @@ RETRY_AFTER_SECONDS = 1
 PAYLOAD_ENV_LIMIT = 64 * 1024  # QUILT_PAYLOAD only when the payload is at most this (bytes)
 MAX_PAYLOAD = 6 * 1024 * 1024  # stdin beyond this is refused (422)
 INVOCABLE = (FunctionState.ACTIVE, FunctionState.DEPLOYING, FunctionState.FAILED)
-# Per function: notified when this process gives a pool container back (one waiter) or frees a
-# place in the pool (every waiter).
-_conditions: dict[str, threading.Condition] = {}
-_conditions_lock = threading.Lock()
 
 
-def _condition(function_id: str) -> threading.Condition:
-    with _conditions_lock:
-        cond = _conditions.get(function_id)
-        if cond is None:
-            cond = _conditions[function_id] = threading.Condition()
-        return cond
+class _Releases:
+    """Per function in this process: a count of releases and a condition to wait for the next.
+
+    A waiter reads the count before it looks for a container and waits only if nothing was
+    released since, so a release that happens while it looks is never missed."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.count = 0
+
+
+_releases: dict[str, _Releases] = {}
+_releases_lock = threading.Lock()
+
+
+def _releases_of(function_id: str) -> _Releases:
+    with _releases_lock:
+        found = _releases.get(function_id)
+        if found is None:
+            found = _releases[function_id] = _Releases()
+        return found
 
 
 def _wake(function_id: str, *, everyone: bool) -> None:
-    cond = _condition(function_id)
-    with cond:
+    """A container came back (wake one waiter) or a place was freed (wake every waiter)."""
+    rel = _releases_of(function_id)
+    with rel.cond:
+        rel.count += 1
         if everyone:
-            cond.notify_all()
+            rel.cond.notify_all()
         else:
-            cond.notify()
+            rel.cond.notify()
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -194,8 +207,10 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
     """The function as it is now, a busy pool row for the invocation and whether it is a cold
     start; waits up to 10 s at capacity, then 429."""
     deadline = time.monotonic() + CAPACITY_WAIT_SECONDS
+    rel = _releases_of(function.function_id)
     pause = 0.02
     while True:
+        seen = rel.count
         fresh = Function.objects.filter(pk=function.pk).first()
         if fresh is None or fresh.deleted_at is not None:
             raise ApiError(409, "INVALID_STATE", "the function was deleted")
@@ -219,11 +234,11 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
                 hint="Retry after a moment, or raise max_instances.",
                 retry_after=RETRY_AFTER_SECONDS,
             )
-        # A container released in this process wakes the waiters at once; one released by
+        # A container released in this process wakes a waiter at once; one released by
         # another process is seen at the next look (at most 0.1 s later).
-        cond = _condition(fresh.function_id)
-        with cond:
-            cond.wait(pause)
+        with rel.cond:
+            if rel.count == seen:
+                rel.cond.wait(pause)
         pause = min(pause * 1.5, 0.1)
 
 
