@@ -23,6 +23,7 @@ from apps.containers.validation import validate_image
 from apps.core.errors import ApiError, invalid
 from apps.events.publish import publish
 from apps.functions.models import Function, FunctionState, FunctionVersion
+from apps.functions.pool import remove_pool
 from apps.functions.serialize import function_json
 from apps.functions.validation import spec_of
 from apps.operations.actions import submit
@@ -188,8 +189,6 @@ def _gone(fn: Function) -> ApiError:
 
 def delete_function(actor: Actor, fn: Function) -> None:
     """Mark the function deleted (so nothing refills its pool), then remove the pool now."""
-    from apps.functions.pool import remove_pool
-
     with transaction.atomic():
         changed = Function.objects.filter(pk=fn.pk, deleted_at__isnull=True).update(
             deleted_at=timezone.now(), updated_at=timezone.now()

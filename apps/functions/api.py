@@ -16,6 +16,7 @@ from apps.accounts.secrets import sees_secrets
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
 from apps.functions import actions, schemas
+from apps.functions import invoke as invoking
 from apps.functions.access import (
     function_by_name,
     function_for,
@@ -146,7 +147,14 @@ def rollback(request: HttpRequest, function_id: str) -> Any:
     actor = actor_for(request)
     fn = function_for(actor, function_id, role="operator")
     body = json_body(request, ["version"])
-    version = int_param(body.get("version"), "version", minimum=1, maximum=2**31 - 1)
+    version = body.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+        raise invalid(
+            "version",
+            "version must be the number of an existing version (an integer ≥ 1)",
+            received=version if isinstance(version, (int, str)) else None,
+            example=1,
+        )
     return _function(actor, actions.rollback_function(actor, fn, version))
 
 
@@ -154,16 +162,21 @@ def rollback(request: HttpRequest, function_id: str) -> Any:
 
 
 def _invoke(request: HttpRequest, actor: Actor, fn: Function) -> Any:
-    from apps.functions.invoke import invoke as run
-
     args = validate_invoke(json_body(request, INVOKE_FIELDS))
-    inv = run(
-        actor,
-        fn,
-        payload=args["payload"],
-        environment=args["environment"],
-        timeout_seconds=args["timeout_seconds"],
-    )
+    try:
+        inv = invoking.invoke(
+            actor,
+            fn,
+            payload=args["payload"],
+            environment=args["environment"],
+            timeout_seconds=args["timeout_seconds"],
+        )
+    except ApiError as err:
+        # 429's wait travels as the error body's `retry_after` and the Retry-After header
+        # (contract 1.3), wherever the invoke path put it.
+        if err.status == 429 and err.retry_after is None:
+            err.retry_after = int((err.details or {}).get("retry_after") or 1)
+        raise
     return invocation_json(inv)
 
 

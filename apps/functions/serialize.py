@@ -12,6 +12,7 @@ from typing import Any
 
 from apps.accounts.secrets import mask_env_map
 from apps.functions.models import Function, FunctionVersion, Invocation
+from apps.functions.pool import pool_counts
 
 
 def unix(dt: datetime | None) -> int | None:
@@ -29,8 +30,6 @@ def _env(env: Any, masked: bool) -> dict[str, str]:
 def function_json(fn: Function, pool: dict | None = None, *, masked: bool = False) -> dict:
     """The Quilt function object, `pool` included (counted now when not given)."""
     if pool is None:
-        from apps.functions.pool import pool_counts
-
         pool = pool_counts(fn)
     return {
         "id": fn.function_id,
