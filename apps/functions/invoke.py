@@ -422,7 +422,8 @@ def _run(
         truncated=result.truncated,
         duration_ms=result.elapsed_ms,
     )
-    _release(function, pc, broken=bool(gone) or result.timed_out)
+    # A timeout killed the handler's whole process tree: the container is clean to reuse.
+    _release(function, pc, broken=bool(gone))
 
 
 def _handler(function: Function, version: int) -> str:
