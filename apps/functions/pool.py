@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import Iterable
@@ -209,17 +210,22 @@ def start_warming(function: Function, *, state: str = PoolState.WARMING) -> Pool
     )
 
 
+# The handler's leading command word, when it is a plain word followed by a separator.
+FIRST_WORD = re.compile(r"([A-Za-z0-9_./+-]+)(?=$|[\s;|&<>)])")
+
+
 def handler_check(function: Function, container_id: str) -> str:
     """'' when the handler's command can run in the container, else why not.
 
     The first word of the handler is looked up with `command -v` (a shell builtin, an alias or a
     file on PATH all pass); handlers that start with shell syntax are not judged."""
-    words = function.handler.strip().split()
-    if not words:
+    handler = function.handler.strip()
+    if not handler:
         return "the handler is empty"
-    first = words[0]
-    if not all(c.isalnum() or c in "_-./+" for c in first) or "=" in first:
-        return ""
+    match = FIRST_WORD.match(handler)
+    if match is None:
+        return ""  # starts with shell syntax (a quote, `(`, `$`, an assignment…): not judged
+    first = match.group(1)
     argv = ["/bin/sh", "-lc", 'command -v -- "$1" >/dev/null 2>&1', "sh", first]
     try:
         result = engine().exec_run(

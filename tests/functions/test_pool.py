@@ -93,7 +93,7 @@ def test_min_zero_still_checks_the_handler_and_leaves_no_container(operator: Any
     good = make_function(operator, "zero")
     assert deploy(operator, good).status == "succeeded"
     assert fresh(good).state == "active" and engine_pool(good) == []
-    bad = make_function(operator, "zero-bad", handler="nope-not-here")
+    bad = make_function(operator, "zero-bad", handler="nope-not-here;echo after")
     assert deploy(operator, bad).status == "failed"
     assert "nope-not-here" in fresh(bad).error_message
 
