@@ -334,7 +334,7 @@ def invoke(
     inv.save()
     invocation_event(inv, "started")
     try:
-        _run(function, pc, inv, data, env, timeout)
+        _run(actor, function, pc, inv, data, env, timeout)
     except BaseException as exc:
         _settle(inv, status=InvocationStatus.FAILED, error_message=_failure(exc))
         _release(function, pc, broken=True)
@@ -350,6 +350,7 @@ def _failure(exc: BaseException) -> str:
 
 
 def _run(
+    actor: Actor,
     function: Function,
     pc: PoolContainer,
     inv: Invocation,
@@ -359,7 +360,7 @@ def _run(
 ) -> None:
     if inv.cold_start:
         try:
-            pool.warm(function, pc, check_handler=False)
+            pool.warm(function, pc, actor=actor, check_handler=False)
         except pool.WarmFailed as exc:
             _settle(inv, status=InvocationStatus.FAILED, error_message=f"cold start failed: {exc}")
             return

@@ -283,7 +283,7 @@ def warm(
     return pc
 
 
-def warm_many(function: Function, pcs: list[PoolContainer]) -> list[str]:
+def warm_many(function: Function, pcs: list[PoolContainer], *, actor: Actor = SYSTEM) -> list[str]:
     """Warm several reserved rows at once (threads, one connection each); returns the reasons of
     those that failed. Inside a transaction the rows are not visible to other connections yet,
     so they are warmed one after the other here."""
@@ -292,7 +292,7 @@ def warm_many(function: Function, pcs: list[PoolContainer]) -> list[str]:
 
     def one(pc: PoolContainer) -> str:
         try:
-            warm(function, pc, check_handler=False)
+            warm(function, pc, actor=actor, check_handler=False)
         except WarmFailed as exc:
             return str(exc)
         return ""

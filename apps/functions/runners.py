@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from apps.accounts.actor import SYSTEM, Actor
 from apps.functions import pool
 from apps.functions.invoke import reserve
 from apps.functions.models import Function, FunctionState, PoolContainer, PoolState
@@ -66,7 +67,13 @@ def _others_live(function: Function) -> int:
     )
 
 
-def warm_to_min(function: Function, *, check_first: bool, report: Report | None = None) -> str:
+def warm_to_min(
+    function: Function,
+    *,
+    check_first: bool,
+    report: Report | None = None,
+    actor: Actor = SYSTEM,
+) -> str:
     """Warm containers of the current version until `min_instances` are ready or busy.
 
     Returns '' when there, or why it cannot get there (a failed warm: the handler cannot run,
@@ -86,7 +93,7 @@ def warm_to_min(function: Function, *, check_first: bool, report: Report | None 
             report(100 * up // target if target else 100, f"{up}/{target} ready")
         if up >= target:
             if not checked:
-                return check_handler(fresh)
+                return check_handler(fresh, actor=actor)
             return ""
         if time.monotonic() >= deadline:
             return f"the pool did not reach {target} ready containers in {int(DEPLOY_SECONDS)} s"
@@ -96,7 +103,7 @@ def warm_to_min(function: Function, *, check_first: bool, report: Report | None 
             pc = reserve(fresh, PoolState.WARMING, limit=limit)
             if pc is not None:
                 try:
-                    pool.warm(fresh, pc, check_handler=True)
+                    pool.warm(fresh, pc, actor=actor, check_handler=True)
                 except pool.WarmFailed as exc:
                     return str(exc)
                 checked = True
@@ -106,7 +113,7 @@ def warm_to_min(function: Function, *, check_first: bool, report: Report | None 
             while (pc := reserve(fresh, PoolState.WARMING, limit=limit)) is not None:
                 batch.append(pc)
             if batch:
-                failures = pool.warm_many(fresh, batch)
+                failures = pool.warm_many(fresh, batch, actor=actor)
                 if failures:
                     return failures[0]
                 continue
@@ -114,14 +121,14 @@ def warm_to_min(function: Function, *, check_first: bool, report: Report | None 
         time.sleep(0.2)
 
 
-def check_handler(function: Function) -> str:
+def check_handler(function: Function, *, actor: Actor = SYSTEM) -> str:
     """With min_instances 0 (or every place taken) no container was warmed with a check: warm
     one to check the handler, then let it go."""
     pc = reserve(function, PoolState.WARMING, limit=function.max_instances)
     if pc is None:
         return ""  # at capacity: containers are serving it already
     try:
-        pool.warm(function, pc, check_handler=True)
+        pool.warm(function, pc, actor=actor, check_handler=True)
     except pool.WarmFailed as exc:
         return str(exc)
     if function.min_instances == 0:
@@ -129,12 +136,14 @@ def check_handler(function: Function) -> str:
     return ""
 
 
-def converge_deploy(function: Function, report: Report | None = None) -> str:
+def converge_deploy(
+    function: Function, report: Report | None = None, *, actor: Actor = SYSTEM
+) -> str:
     """Finish a deploy: '' and `active`, or the reason and `failed` (pool removed)."""
     from apps.functions.actions import mark_state
 
     retire_old_versions(function)
-    error = warm_to_min(function, check_first=True, report=report)
+    error = warm_to_min(function, check_first=True, report=report, actor=actor)
     fresh = _fresh(function)
     if fresh is None or fresh.state != FunctionState.DEPLOYING:
         return ""  # paused or deleted meanwhile: that action owns the state now
@@ -168,7 +177,8 @@ def run_deploy(op: Operation, progress: Progress) -> dict[str, Any]:
         progress.report(percent, message)
         progress.check_cancel()
 
-    error = converge_deploy(function, report)
+    # The pool's containers are made in the name of whoever deployed.
+    error = converge_deploy(function, report, actor=op.requester())
     if error:
         raise OperationFailed(
             "DEPLOY_FAILED",

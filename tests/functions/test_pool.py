@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from apps.accounts.models import AuditEntry
 from apps.containers.models import ContainerRecord
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.engine.client import engine
@@ -56,6 +57,9 @@ def test_deploy_warms_min_instances_as_managed_labelled_containers(operator: Any
         assert status.status_code == 200 and status.json()["exec_ready"] is True
         ran = operator.json("POST", f"/api/containers/{c.id}/exec", {"command": ["echo", "hi"]})
         assert ran.status_code == 200 and ran.json()["stdout"] == "hi\n"
+        # Made in the name of whoever deployed.
+        made = AuditEntry.objects.get(action="container.created", target_id=c.id)
+        assert made.actor_id == str(operator.user.id)
     assert op.result["pool"]["ready_count"] == 2
 
 
