@@ -22,7 +22,6 @@ How a container is claimed so that two invocations never share one:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -263,12 +262,12 @@ def _died_with_container(container_id: str, exit_code: int | None) -> str:
             return ""
     except engine_errors.EngineError:
         pass
-    with contextlib.suppress(engine_errors.EngineError):
-        engine().wait(container_id, timeout=5)
-    return (
-        _container_gone(container_id)
-        or "the pool container stopped answering during the invocation"
-    )
+    for _ in range(50):  # up to 5 s for the engine to record the exit
+        gone = _container_gone(container_id)
+        if gone:
+            return gone
+        time.sleep(0.1)
+    return "the pool container stopped answering during the invocation"
 
 
 def _container_gone(container_id: str) -> str:
