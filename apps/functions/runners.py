@@ -23,7 +23,7 @@ from apps.functions import pool
 from apps.functions.invoke import reserve
 from apps.functions.models import Function, FunctionState, PoolContainer, PoolState
 from apps.operations.models import Operation, Status
-from apps.operations.registry import OperationFailed, Progress, runner
+from apps.operations.registry import OperationCancelled, OperationFailed, Progress, runner
 
 # A deploy that has not made its pool ready in this long fails.
 DEPLOY_SECONDS = 240.0
@@ -178,7 +178,18 @@ def run_deploy(op: Operation, progress: Progress) -> dict[str, Any]:
         progress.check_cancel()
 
     # The pool's containers are made in the name of whoever deployed.
-    error = converge_deploy(function, report, actor=op.requester())
+    try:
+        error = converge_deploy(function, report, actor=op.requester())
+    except OperationCancelled as stopped:
+        # Cancelled, or past its deadline: the function says so instead of staying `deploying`
+        # (which would have the reconciler finish it); what is warm stays for a later deploy.
+        from apps.functions.actions import mark_state
+
+        fresh = _fresh(function)
+        if fresh is not None and fresh.state == FunctionState.DEPLOYING:
+            why = "timed out" if type(stopped).__name__ == "DeadlineExceeded" else "was cancelled"
+            mark_state(fresh, FunctionState.FAILED, error_message=f"the deploy {why}")
+        raise
     if error:
         raise OperationFailed(
             "DEPLOY_FAILED",

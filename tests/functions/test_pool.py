@@ -201,3 +201,27 @@ def test_below_min_since_is_kept_for_the_health_check(operator: Any) -> None:
     reconcile_pools()
     assert pool_counts(fn)["ready_count"] == 0
     assert fresh(fn).below_min_since is not None
+
+
+def test_a_cancelled_deploy_leaves_the_function_failed_not_deploying(operator: Any) -> None:
+    from apps.functions.actions import deploy_function
+    from apps.functions.runners import run_deploy
+    from apps.operations.models import Operation
+    from apps.operations.registry import OperationCancelled
+
+    class Cancelled:
+        def report(self, progress: int | None, message: str = "") -> None:
+            return None
+
+        def check_cancel(self) -> None:
+            raise OperationCancelled()
+
+    fn = make_function(operator, "cancelled", min_instances=2)
+    fn = deploy_function(actor_of(operator), fn)
+    op = Operation.objects.get(operation_id=fn.operation_id)  # type: ignore[attr-defined]
+    with pytest.raises(OperationCancelled):
+        run_deploy(op, Cancelled())
+    fn = fresh(fn)
+    assert fn.state == "failed" and fn.error_message == "the deploy was cancelled"
+    reconcile_pools()  # not `deploying`: the reconciler does not finish it
+    assert fresh(fn).state == "failed"
