@@ -208,9 +208,11 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
     deadline = time.monotonic() + CAPACITY_WAIT_SECONDS
     rel = _releases_of(function.function_id)
     pause = 0.02
+    fresh: Function | None = function  # read by the caller for this request: the first look
     while True:
         seen = rel.count
-        fresh = Function.objects.filter(pk=function.pk).first()
+        if fresh is None:
+            fresh = Function.objects.filter(pk=function.pk).first()
         if fresh is None or fresh.deleted_at is not None:
             raise ApiError(409, "INVALID_STATE", "the function was deleted")
         _check_state(fresh)
@@ -239,6 +241,7 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
             if rel.count == seen:
                 rel.cond.wait(pause)
         pause = min(pause * 1.5, 0.1)
+        fresh = None  # look again: it may have been paused, changed or deleted meanwhile
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -458,16 +461,19 @@ def _settle(inv: Invocation, *, status: str, error_message: str = "", **fields: 
 
 def _release(function: Function, pc: PoolContainer, *, broken: bool) -> None:
     """Give the container back (`ready`), or recycle/terminate it."""
-    fresh = Function.objects.filter(pk=function.pk).first()
-    keep = (
+    now_is = (
+        Function.objects.filter(pk=function.pk, deleted_at__isnull=True)
+        .values_list("state", "current_version", "cleanup_on_exit")
+        .first()
+    )
+    keep = bool(
         not broken
-        and fresh is not None
-        and fresh.deleted_at is None
-        and fresh.state in (FunctionState.ACTIVE, FunctionState.DEPLOYING, FunctionState.FAILED)
-        and pc.version == fresh.current_version
+        and now_is is not None
+        and now_is[0] in INVOCABLE
+        and pc.version == now_is[1]
         and pc.container_id
     )
-    if keep and fresh is not None and fresh.cleanup_on_exit:
+    if keep and now_is is not None and now_is[2]:
         if pool.move(pc, [PoolState.BUSY], PoolState.RECYCLING, invocation_id=""):
             pool.discard(pc, "cleanup_on_exit")
         _wake(pc.function_id, everyone=True)
