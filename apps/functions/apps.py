@@ -12,11 +12,12 @@ class FunctionsConfig(AppConfig):
         from apps.containers.search import register_name_resolver
         from apps.functions import runners as _runners  # noqa: F401 (registers function_deploy)
         from apps.functions.models import Function
-        from apps.functions.reconcile import RECONCILE_SECONDS, reconcile_pools
+        from apps.functions.reconcile import RECONCILE_SECONDS, PoolWatcher, reconcile_pools
         from apps.functions.views import function_url_for_name
         from apps.operations import registry
 
         registry.engine_task("functions", RECONCILE_SECONDS, reconcile_pools)
+        registry.engine_thread(PoolWatcher)
 
         # The header search box finds functions by name too (containers do not import us).
         register_name_resolver(function_url_for_name)

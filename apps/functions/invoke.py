@@ -22,8 +22,8 @@ How a container is claimed so that two invocations never share one:
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import threading
 import time
 from typing import Any
 
@@ -56,6 +56,40 @@ RETRY_AFTER_SECONDS = 1
 PAYLOAD_ENV_LIMIT = 64 * 1024  # QUILT_PAYLOAD only when the payload is at most this (bytes)
 MAX_PAYLOAD = 6 * 1024 * 1024  # stdin beyond this is refused (422)
 INVOCABLE = (FunctionState.ACTIVE, FunctionState.DEPLOYING, FunctionState.FAILED)
+
+
+class _Releases:
+    """Per function in this process: a count of releases and a condition to wait for the next.
+
+    A waiter reads the count before it looks for a container and waits only if nothing was
+    released since, so a release that happens while it looks is never missed."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.count = 0
+
+
+_releases: dict[str, _Releases] = {}
+_releases_lock = threading.Lock()
+
+
+def _releases_of(function_id: str) -> _Releases:
+    with _releases_lock:
+        found = _releases.get(function_id)
+        if found is None:
+            found = _releases[function_id] = _Releases()
+        return found
+
+
+def _wake(function_id: str, *, everyone: bool) -> None:
+    """A container came back (wake one waiter) or a place was freed (wake every waiter)."""
+    rel = _releases_of(function_id)
+    with rel.cond:
+        rel.count += 1
+        if everyone:
+            rel.cond.notify_all()
+        else:
+            rel.cond.notify()
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -172,16 +206,24 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
     """The function as it is now, a busy pool row for the invocation and whether it is a cold
     start; waits up to 10 s at capacity, then 429."""
     deadline = time.monotonic() + CAPACITY_WAIT_SECONDS
+    rel = _releases_of(function.function_id)
     pause = 0.02
+    fresh: Function | None = function  # read by the caller for this request: the first look
     while True:
-        fresh = Function.objects.filter(pk=function.pk).first()
+        seen = rel.count
+        if fresh is None:
+            fresh = Function.objects.filter(pk=function.pk).first()
         if fresh is None or fresh.deleted_at is not None:
             raise ApiError(409, "INVALID_STATE", "the function was deleted")
         _check_state(fresh)
         pc = _claim_ready(fresh, invocation_id)
         if pc is not None:
             return fresh, pc, False
-        pc = reserve(fresh, PoolState.BUSY, limit=fresh.max_instances, invocation_id=invocation_id)
+        pc = None
+        if pool.live_count(fresh) < fresh.max_instances:  # a plain read before taking the lock
+            pc = reserve(
+                fresh, PoolState.BUSY, limit=fresh.max_instances, invocation_id=invocation_id
+            )
         if pc is not None:
             return fresh, pc, True
         if time.monotonic() >= deadline:
@@ -193,8 +235,13 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
                 hint="Retry after a moment, or raise max_instances.",
                 retry_after=RETRY_AFTER_SECONDS,
             )
-        time.sleep(pause)
+        # A container released in this process wakes a waiter at once; one released by
+        # another process is seen at the next look (at most 0.1 s later).
+        with rel.cond:
+            if rel.count == seen:
+                rel.cond.wait(pause)
         pause = min(pause * 1.5, 0.1)
+        fresh = None  # look again: it may have been paused, changed or deleted meanwhile
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -218,12 +265,12 @@ def _died_with_container(container_id: str, exit_code: int | None) -> str:
             return ""
     except engine_errors.EngineError:
         pass
-    with contextlib.suppress(engine_errors.EngineError):
-        engine().wait(container_id, timeout=5)
-    return (
-        _container_gone(container_id)
-        or "the pool container stopped answering during the invocation"
-    )
+    for _ in range(50):  # up to 5 s for the engine to record the exit
+        gone = _container_gone(container_id)
+        if gone:
+            return gone
+        time.sleep(0.1)
+    return "the pool container stopped answering during the invocation"
 
 
 def _container_gone(container_id: str) -> str:
@@ -289,7 +336,7 @@ def invoke(
     inv.save()
     invocation_event(inv, "started")
     try:
-        _run(function, pc, inv, data, env, timeout)
+        _run(actor, function, pc, inv, data, env, timeout)
     except BaseException as exc:
         _settle(inv, status=InvocationStatus.FAILED, error_message=_failure(exc))
         _release(function, pc, broken=True)
@@ -305,6 +352,7 @@ def _failure(exc: BaseException) -> str:
 
 
 def _run(
+    actor: Actor,
     function: Function,
     pc: PoolContainer,
     inv: Invocation,
@@ -314,7 +362,7 @@ def _run(
 ) -> None:
     if inv.cold_start:
         try:
-            pool.warm(function, pc, check_handler=False)
+            pool.warm(function, pc, actor=actor, check_handler=False)
         except pool.WarmFailed as exc:
             _settle(inv, status=InvocationStatus.FAILED, error_message=f"cold start failed: {exc}")
             return
@@ -377,7 +425,8 @@ def _run(
         truncated=result.truncated,
         duration_ms=result.elapsed_ms,
     )
-    _release(function, pc, broken=bool(gone) or result.timed_out)
+    # A timeout killed the handler's whole process tree: the container is clean to reuse.
+    _release(function, pc, broken=bool(gone))
 
 
 def _handler(function: Function, version: int) -> str:
@@ -403,33 +452,42 @@ def _settle(inv: Invocation, *, status: str, error_message: str = "", **fields: 
         "error_message": error_message[:1000],
         **fields,
     }
-    Invocation.objects.filter(pk=inv.pk, status=InvocationStatus.RUNNING).update(**values)
-    inv.refresh_from_db()
+    if Invocation.objects.filter(pk=inv.pk, status=InvocationStatus.RUNNING).update(**values):
+        for key, value in values.items():
+            setattr(inv, key, value)
+    else:
+        inv.refresh_from_db()  # settled elsewhere (its pool was removed): keep that ending
 
 
 def _release(function: Function, pc: PoolContainer, *, broken: bool) -> None:
     """Give the container back (`ready`), or recycle/terminate it."""
-    fresh = Function.objects.filter(pk=function.pk).first()
-    keep = (
+    now_is = (
+        Function.objects.filter(pk=function.pk, deleted_at__isnull=True)
+        .values_list("state", "current_version", "cleanup_on_exit")
+        .first()
+    )
+    keep = bool(
         not broken
-        and fresh is not None
-        and fresh.deleted_at is None
-        and fresh.state in (FunctionState.ACTIVE, FunctionState.DEPLOYING, FunctionState.FAILED)
-        and pc.version == fresh.current_version
+        and now_is is not None
+        and now_is[0] in INVOCABLE
+        and pc.version == now_is[1]
         and pc.container_id
     )
-    if keep and fresh is not None and fresh.cleanup_on_exit:
+    if keep and now_is is not None and now_is[2]:
         if pool.move(pc, [PoolState.BUSY], PoolState.RECYCLING, invocation_id=""):
             pool.discard(pc, "cleanup_on_exit")
+        _wake(pc.function_id, everyone=True)
         return
     if keep:
         now = timezone.now()
         pool.move(
             pc, [PoolState.BUSY], PoolState.READY, invocation_id="", owner="", last_used_at=now
         )
+        _wake(pc.function_id, everyone=False)
         return
     if pool.move(pc, [PoolState.BUSY], PoolState.TERMINATING, invocation_id=""):
         pool.discard(pc, "broken" if broken else "no longer needed")
+    _wake(pc.function_id, everyone=True)  # a place below max_instances is free for a cold start
 
 
 def _finish(actor: Actor, function: Function, inv: Invocation) -> Invocation:
@@ -440,7 +498,11 @@ def _finish(actor: Actor, function: Function, inv: Invocation) -> Invocation:
         error_count=F("error_count") + (1 if failed else 0),
         last_invoked_at=inv.ended_at or timezone.now(),
     )
-    first = not Invocation.objects.filter(function_id=function.function_id, id__lt=inv.id).exists()
+    # The counter read at claim time says whether this can be the first (one query only then).
+    first = (
+        function.invocation_count == 0
+        and not Invocation.objects.filter(function_id=function.function_id, id__lt=inv.id).exists()
+    )
     if first or failed:
         audit.record(
             actor,

@@ -26,11 +26,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -56,6 +59,8 @@ log = logging.getLogger(__name__)
 
 # What keeps a pool container alive between invocations (busybox has `sleep`).
 POOL_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
+# Containers of one pool warmed at once (the engine creates and starts them in parallel).
+WARM_PARALLEL = 4
 # States that count towards min/max_instances.
 LIVE_STATES = (PoolState.WARMING, PoolState.READY, PoolState.BUSY)
 
@@ -205,17 +210,22 @@ def start_warming(function: Function, *, state: str = PoolState.WARMING) -> Pool
     )
 
 
+# The handler's leading command word, when it is a plain word followed by a separator.
+FIRST_WORD = re.compile(r"([A-Za-z0-9_./+-]+)(?=$|[\s;|&<>)])")
+
+
 def handler_check(function: Function, container_id: str) -> str:
     """'' when the handler's command can run in the container, else why not.
 
     The first word of the handler is looked up with `command -v` (a shell builtin, an alias or a
     file on PATH all pass); handlers that start with shell syntax are not judged."""
-    words = function.handler.strip().split()
-    if not words:
+    handler = function.handler.strip()
+    if not handler:
         return "the handler is empty"
-    first = words[0]
-    if not all(c.isalnum() or c in "_-./+" for c in first) or "=" in first:
-        return ""
+    match = FIRST_WORD.match(handler)
+    if match is None:
+        return ""  # starts with shell syntax (a quote, `(`, `$`, an assignment…): not judged
+    first = match.group(1)
     argv = ["/bin/sh", "-lc", 'command -v -- "$1" >/dev/null 2>&1', "sh", first]
     try:
         result = engine().exec_run(
@@ -271,6 +281,39 @@ def warm(
     else:
         PoolContainer.objects.filter(pk=pc.pk).update(ready_at=timezone.now())
     return pc
+
+
+def warm_many(function: Function, pcs: list[PoolContainer], *, actor: Actor = SYSTEM) -> list[str]:
+    """Warm several reserved rows at once (threads, one connection each); returns the reasons of
+    those that failed. Inside a transaction the rows are not visible to other connections yet,
+    so they are warmed one after the other here."""
+    if not pcs:
+        return []
+
+    def one(pc: PoolContainer) -> str:
+        try:
+            warm(function, pc, actor=actor, check_handler=False)
+        except WarmFailed as exc:
+            return str(exc)
+        return ""
+
+    if len(pcs) == 1 or transaction.get_connection().in_atomic_block:
+        results = [one(pc) for pc in pcs]
+    else:
+
+        def threaded(pc: PoolContainer) -> str:
+            try:
+                return one(pc)
+            except Exception as exc:
+                log.exception("warming a pool container of %s failed", function.name)
+                PoolContainer.objects.filter(pk=pc.pk, state=PoolState.WARMING).delete()
+                return f"warming failed: {exc}"
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=min(len(pcs), WARM_PARALLEL)) as executor:
+            results = list(executor.map(threaded, pcs))
+    return [r for r in results if r]
 
 
 # -- removal -------------------------------------------------------------------------------------

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import close_old_connections, connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,7 +51,15 @@ IDLE_AFTER = timedelta(minutes=5)
 ORPHAN_AFTER = timedelta(seconds=60)
 # A warming row whose owner lives but has not finished in this long is given up.
 WARMING_STALE = timedelta(minutes=3)
+# A row left terminating or recycling this long (its removal failed, or its process died) is
+# removed again.
+REMOVAL_STALE = timedelta(seconds=60)
 IDLE_STATES = (PoolState.WARMING, PoolState.READY)
+# Engine events of pool containers that call for a pass now (a container gone or frozen).
+WAKE_EVENTS = ["die", "destroy", "pause", "oom"]
+MAX_BACKOFF = 30.0
+DEBOUNCE_SECONDS = 0.1
+_one_pass = threading.Lock()
 
 
 def owner_dead(owner: str) -> bool:
@@ -86,10 +96,14 @@ def settle_dead_owners() -> int:
             pool.discard(pc, "its process stopped")
             settled += 1
     stale = PoolContainer.objects.filter(
-        state=PoolState.WARMING, state_changed_at__lt=timezone.now() - WARMING_STALE
+        Q(state=PoolState.WARMING, state_changed_at__lt=timezone.now() - WARMING_STALE)
+        | Q(
+            state__in=[PoolState.TERMINATING, PoolState.RECYCLING],
+            state_changed_at__lt=timezone.now() - REMOVAL_STALE,
+        )
     )
     for pc in stale:
-        pool.discard(pc, "warming took too long")
+        pool.discard(pc, pc.error or f"{pc.state} took too long")
         settled += 1
     return settled
 
@@ -99,9 +113,10 @@ def _engine_pool() -> dict[str, ContainerInfo]:
     return {c.id: c for c in engine().list_containers(labels=labels)}
 
 
-def replace_dead(listed: dict[str, ContainerInfo]) -> int:
-    """Drop pool rows whose container is gone or not running; the min check then refills."""
-    removed = 0
+def replace_dead(listed: dict[str, ContainerInfo]) -> list[PoolContainer]:
+    """Take pool rows whose container is gone or not running out of the pool (`terminating`),
+    so the min check refills at once; returns them for removal at the end of the pass."""
+    dead: list[PoolContainer] = []
     rows = PoolContainer.objects.filter(state__in=[PoolState.READY, PoolState.BUSY]).exclude(
         container_id=""
     )
@@ -117,9 +132,9 @@ def replace_dead(listed: dict[str, ContainerInfo]) -> int:
             pool.fail_running([pc.invocation_id], f"the pool container is {what}")
         if pool.move(pc, [PoolState.READY, PoolState.BUSY], PoolState.TERMINATING):
             log.info("functions: pool container %s is %s; replacing it", pc.container_id, what)
-            pool.discard(pc, f"the container is {what}")
-            removed += 1
-    return removed
+            pc.error = f"the container is {what}"
+            dead.append(pc)
+    return dead
 
 
 def remove_orphans(listed: dict[str, ContainerInfo]) -> int:
@@ -193,29 +208,26 @@ def _live_current(function: Function) -> int:
 
 
 def fill_to_min(function: Function) -> int:
-    """Warm containers until ready+busy+warming of the current version reach min_instances."""
-    made = 0
-    while True:
-        fresh = Function.objects.filter(pk=function.pk, deleted_at__isnull=True).first()
-        if fresh is None or fresh.state != FunctionState.ACTIVE:
-            return made
-        missing = fresh.min_instances - _live_current(fresh)
-        if missing <= 0:
-            return made
-        others = (
-            PoolContainer.objects.filter(function_id=fresh.function_id, state__in=pool.LIVE_STATES)
-            .exclude(version=fresh.current_version)
-            .count()
-        )
+    """Warm containers (in parallel) until ready+busy+warming of the current version reach
+    min_instances; returns how many became ready."""
+    fresh = Function.objects.filter(pk=function.pk, deleted_at__isnull=True).first()
+    if fresh is None or fresh.state != FunctionState.ACTIVE:
+        return 0
+    others = (
+        PoolContainer.objects.filter(function_id=fresh.function_id, state__in=pool.LIVE_STATES)
+        .exclude(version=fresh.current_version)
+        .count()
+    )
+    reserved: list[PoolContainer] = []
+    for _ in range(max(0, fresh.min_instances - _live_current(fresh))):
         pc = reserve(fresh, PoolState.WARMING, limit=fresh.min_instances + others)
         if pc is None:
-            return made
-        try:
-            pool.warm(fresh, pc, check_handler=False)
-        except pool.WarmFailed as exc:
-            log.warning("functions: could not warm a container for %s: %s", fresh.name, exc)
-            return made
-        made += 1
+            break
+        reserved.append(pc)
+    failures = pool.warm_many(fresh, reserved)
+    for reason in failures:
+        log.warning("functions: could not warm a container for %s: %s", fresh.name, reason)
+    return len(reserved) - len(failures)
 
 
 def track_below_min(function: Function) -> None:
@@ -254,10 +266,16 @@ def reconcile_function(function: Function) -> None:
 
 
 def reconcile_pools() -> None:
-    """One pass over every function with a pool or a pool to make (the worker's engine task)."""
+    """One pass over every function with a pool or a pool to make (the worker's engine task,
+    and at once when a pool container dies: `PoolWatcher`). One pass at a time per process."""
+    with _one_pass:
+        _reconcile_pass()
+
+
+def _reconcile_pass() -> None:
     settle_dead_owners()
     listed = _engine_pool()
-    replace_dead(listed)
+    dead = replace_dead(listed)
     remove_orphans(listed)
     with_pool = PoolContainer.objects.values("function_id")
     functions = Function.objects.filter(
@@ -273,3 +291,57 @@ def reconcile_pools() -> None:
             reconcile_function(function)
         except Exception:
             log.exception("functions: reconciling %s failed", function.function_id)
+    # The dead are removed after the refill has started their replacements.
+    for pc in dead:
+        pool.discard(pc, pc.error)
+
+
+class PoolWatcher(threading.Thread):
+    """Follows the engine's events for pool containers: when one dies, is removed or frozen from
+    outside, a reconcile pass runs at once instead of at the next tick, so the pool is refilled
+    as fast as the engine can make containers. Events arriving during a pass are coalesced."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(name="function-pools", daemon=True)
+        self.stop = stop
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        passes = threading.Thread(target=self._passes, name="function-pools-pass", daemon=True)
+        passes.start()
+        backoff = 1.0
+        filters = {
+            "type": ["container"],
+            "event": WAKE_EVENTS,
+            "label": [LABEL_FUNCTION, f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"],
+        }
+        while not self.stop.is_set():
+            try:
+                for _event in engine().events(filters=filters):
+                    self.wake.set()
+                    backoff = 1.0
+                    if self.stop.is_set():
+                        break
+            except Exception as exc:
+                log.warning("function pool watcher: %s; retrying in %.0f s", exc, backoff)
+                if self.stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        self.wake.set()
+
+    def _passes(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.wake.wait()
+                # Containers often die together (a kill of several, an engine restart): let the
+                # burst arrive so that one pass replaces them all.
+                if self.stop.wait(DEBOUNCE_SECONDS):
+                    return
+                self.wake.clear()
+                try:
+                    close_old_connections()
+                    reconcile_pools()
+                except Exception:
+                    log.exception("functions: an event-driven reconcile pass failed")
+        finally:
+            connections.close_all()

@@ -18,11 +18,12 @@ from typing import Any
 
 from django.db.models import Q
 
+from apps.accounts.actor import SYSTEM, Actor
 from apps.functions import pool
 from apps.functions.invoke import reserve
 from apps.functions.models import Function, FunctionState, PoolContainer, PoolState
 from apps.operations.models import Operation, Status
-from apps.operations.registry import OperationFailed, Progress, runner
+from apps.operations.registry import OperationCancelled, OperationFailed, Progress, runner
 
 # A deploy that has not made its pool ready in this long fails.
 DEPLOY_SECONDS = 240.0
@@ -66,7 +67,13 @@ def _others_live(function: Function) -> int:
     )
 
 
-def warm_to_min(function: Function, *, check_first: bool, report: Report | None = None) -> str:
+def warm_to_min(
+    function: Function,
+    *,
+    check_first: bool,
+    report: Report | None = None,
+    actor: Actor = SYSTEM,
+) -> str:
     """Warm containers of the current version until `min_instances` are ready or busy.
 
     Returns '' when there, or why it cannot get there (a failed warm: the handler cannot run,
@@ -86,30 +93,42 @@ def warm_to_min(function: Function, *, check_first: bool, report: Report | None 
             report(100 * up // target if target else 100, f"{up}/{target} ready")
         if up >= target:
             if not checked:
-                return check_handler(fresh)
+                return check_handler(fresh, actor=actor)
             return ""
         if time.monotonic() >= deadline:
             return f"the pool did not reach {target} ready containers in {int(DEPLOY_SECONDS)} s"
-        pc = reserve(fresh, PoolState.WARMING, limit=target + _others_live(fresh))
-        if pc is None:
-            # Someone else is warming, or old busy containers hold the places: wait for them.
-            time.sleep(0.2)
-            continue
-        try:
-            pool.warm(fresh, pc, check_handler=not checked)
-        except pool.WarmFailed as exc:
-            return str(exc)
-        checked = True
+        limit = target + _others_live(fresh)
+        if not checked:
+            # The first container checks that the handler can run at all.
+            pc = reserve(fresh, PoolState.WARMING, limit=limit)
+            if pc is not None:
+                try:
+                    pool.warm(fresh, pc, actor=actor, check_handler=True)
+                except pool.WarmFailed as exc:
+                    return str(exc)
+                checked = True
+                continue
+        else:
+            batch: list[PoolContainer] = []
+            while (pc := reserve(fresh, PoolState.WARMING, limit=limit)) is not None:
+                batch.append(pc)
+            if batch:
+                failures = pool.warm_many(fresh, batch, actor=actor)
+                if failures:
+                    return failures[0]
+                continue
+        # Someone else is warming, or old busy containers hold the places: wait for them.
+        time.sleep(0.2)
 
 
-def check_handler(function: Function) -> str:
+def check_handler(function: Function, *, actor: Actor = SYSTEM) -> str:
     """With min_instances 0 (or every place taken) no container was warmed with a check: warm
     one to check the handler, then let it go."""
     pc = reserve(function, PoolState.WARMING, limit=function.max_instances)
     if pc is None:
         return ""  # at capacity: containers are serving it already
     try:
-        pool.warm(function, pc, check_handler=True)
+        pool.warm(function, pc, actor=actor, check_handler=True)
     except pool.WarmFailed as exc:
         return str(exc)
     if function.min_instances == 0:
@@ -117,12 +136,14 @@ def check_handler(function: Function) -> str:
     return ""
 
 
-def converge_deploy(function: Function, report: Report | None = None) -> str:
+def converge_deploy(
+    function: Function, report: Report | None = None, *, actor: Actor = SYSTEM
+) -> str:
     """Finish a deploy: '' and `active`, or the reason and `failed` (pool removed)."""
     from apps.functions.actions import mark_state
 
     retire_old_versions(function)
-    error = warm_to_min(function, check_first=True, report=report)
+    error = warm_to_min(function, check_first=True, report=report, actor=actor)
     fresh = _fresh(function)
     if fresh is None or fresh.state != FunctionState.DEPLOYING:
         return ""  # paused or deleted meanwhile: that action owns the state now
@@ -156,7 +177,19 @@ def run_deploy(op: Operation, progress: Progress) -> dict[str, Any]:
         progress.report(percent, message)
         progress.check_cancel()
 
-    error = converge_deploy(function, report)
+    # The pool's containers are made in the name of whoever deployed.
+    try:
+        error = converge_deploy(function, report, actor=op.requester())
+    except OperationCancelled as stopped:
+        # Cancelled, or past its deadline: the function says so instead of staying `deploying`
+        # (which would have the reconciler finish it); what is warm stays for a later deploy.
+        from apps.functions.actions import mark_state
+
+        fresh = _fresh(function)
+        if fresh is not None and fresh.state == FunctionState.DEPLOYING:
+            why = "timed out" if type(stopped).__name__ == "DeadlineExceeded" else "was cancelled"
+            mark_state(fresh, FunctionState.FAILED, error_message=f"the deploy {why}")
+        raise
     if error:
         raise OperationFailed(
             "DEPLOY_FAILED",

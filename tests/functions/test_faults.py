@@ -196,3 +196,63 @@ def test_pool_counts_stay_true_after_a_ready_container_dies_outside(operator: An
     reconcile_pools()
     assert pool_counts(fn)["ready_count"] == 2
     assert not {pc.container_id for pc in rows(fn)} & removed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pool_watcher_refills_at_once_when_a_container_dies(operator: Any) -> None:
+    from apps.functions.reconcile import PoolWatcher
+
+    fn = make_function(operator, "watched", min_instances=2)
+    deploy(operator, fn)
+    before = {pc.container_id for pc in rows(fn)}
+    stop = threading.Event()
+    watcher = PoolWatcher(stop)
+    watcher.start()
+    try:
+        time.sleep(0.5)  # the event stream is open (an event before that is missed, not wrong)
+        for cid in before:
+            engine().kill(cid)
+        # No reconcile_pools() call here: the engine's die events trigger the pass.
+        wait_for(
+            lambda: (
+                len(ready := rows(fn, state="ready")) == 2
+                and not before & {pc.container_id for pc in ready}
+            )
+        )
+    finally:
+        stop.set()
+        watcher.wake.set()
+    assert pool_counts(fn)["ready_count"] == 2
+
+
+@pytest.mark.django_db
+def test_what_a_dead_server_process_left_running_is_settled(operator: Any) -> None:
+    import socket
+
+    from django.utils import timezone
+
+    from apps.functions.models import Invocation, PoolContainer
+
+    fn = make_function(operator, "orphaned", min_instances=1)
+    deploy(operator, fn)
+    pc = rows(fn)[0]
+    gone = f"{socket.gethostname()}:{2**22 + 12345}"  # above pid_max: no such process
+    inv = Invocation.objects.create(
+        function=fn,
+        tenant_id=fn.tenant_id,
+        function_name=fn.name,
+        version=1,
+        container_id=pc.container_id,
+        started_at=timezone.now(),
+        owner=gone,
+    )
+    PoolContainer.objects.filter(pk=pc.pk).update(
+        state="busy", invocation_id=inv.invocation_id, owner=gone
+    )
+    reconcile_pools()
+    inv.refresh_from_db()
+    assert inv.status == "failed" and inv.ended_at is not None
+    assert "server process running this invocation stopped" in inv.error_message
+    ready = rows(fn, state="ready")
+    assert len(ready) == 1 and ready[0].container_id != pc.container_id
+    assert not PoolContainer.objects.filter(pk=pc.pk).exists()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from apps.accounts.models import AuditEntry
 from apps.containers.models import ContainerRecord
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.engine.client import engine
@@ -56,6 +57,9 @@ def test_deploy_warms_min_instances_as_managed_labelled_containers(operator: Any
         assert status.status_code == 200 and status.json()["exec_ready"] is True
         ran = operator.json("POST", f"/api/containers/{c.id}/exec", {"command": ["echo", "hi"]})
         assert ran.status_code == 200 and ran.json()["stdout"] == "hi\n"
+        # Made in the name of whoever deployed.
+        made = AuditEntry.objects.get(action="container.created", target_id=c.id)
+        assert made.actor_id == str(operator.user.id)
     assert op.result["pool"]["ready_count"] == 2
 
 
@@ -93,7 +97,7 @@ def test_min_zero_still_checks_the_handler_and_leaves_no_container(operator: Any
     good = make_function(operator, "zero")
     assert deploy(operator, good).status == "succeeded"
     assert fresh(good).state == "active" and engine_pool(good) == []
-    bad = make_function(operator, "zero-bad", handler="nope-not-here")
+    bad = make_function(operator, "zero-bad", handler="nope-not-here;echo after")
     assert deploy(operator, bad).status == "failed"
     assert "nope-not-here" in fresh(bad).error_message
 
@@ -197,3 +201,27 @@ def test_below_min_since_is_kept_for_the_health_check(operator: Any) -> None:
     reconcile_pools()
     assert pool_counts(fn)["ready_count"] == 0
     assert fresh(fn).below_min_since is not None
+
+
+def test_a_cancelled_deploy_leaves_the_function_failed_not_deploying(operator: Any) -> None:
+    from apps.functions.actions import deploy_function
+    from apps.functions.runners import run_deploy
+    from apps.operations.models import Operation
+    from apps.operations.registry import OperationCancelled
+
+    class Cancelled:
+        def report(self, progress: int | None, message: str = "") -> None:
+            return None
+
+        def check_cancel(self) -> None:
+            raise OperationCancelled()
+
+    fn = make_function(operator, "cancelled", min_instances=2)
+    fn = deploy_function(actor_of(operator), fn)
+    op = Operation.objects.get(operation_id=fn.operation_id)  # type: ignore[attr-defined]
+    with pytest.raises(OperationCancelled):
+        run_deploy(op, Cancelled())
+    fn = fresh(fn)
+    assert fn.state == "failed" and fn.error_message == "the deploy was cancelled"
+    reconcile_pools()  # not `deploying`: the reconciler does not finish it
+    assert fresh(fn).state == "failed"
