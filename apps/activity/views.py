@@ -44,6 +44,15 @@ ACTION_LABELS = {
     "process.signal": "signal requested",
     "process.signalled": "signal delivered",
     "process.signal_failed": "signal failed",
+    # Functions (contract 2.13); `invoked` is sampled: first and failed invocations only.
+    "function.created": "function created",
+    "function.updated": "function changed (new version)",
+    "function.deployed": "function deployed",
+    "function.paused": "function paused",
+    "function.resumed": "function resumed",
+    "function.rolled_back": "function rolled back",
+    "function.deleted": "function deleted",
+    "function.invoked": "function invoked",
 }
 
 SIGNAL_FAILURES = {
@@ -76,6 +85,8 @@ def _known_summary(entry: AuditEntry, data: dict[str, Any]) -> str | None:
             "error": "the engine failed",
         }.get(str(ended), f"exit code {data.get('exit_code')} after {ms} ms")
         return f"finished: {how} (entry #{data.get('exec_entry')})"
+    if entry.action in ("function.updated", "function.rolled_back") and "version" in data:
+        return f"version {data.get('from_version')} → {data.get('version')}"
     if entry.action.startswith("process.signal"):
         what, ref = f"{data.get('signal')} to pid {data.get('pid')}", data.get("signal_entry")
         if entry.action == "process.signal":

@@ -149,6 +149,14 @@ class Checks(Reply):
     managed_image_valid: bool
 
 
+class ServedFunction(Reply):
+    """The function a pool container serves, read off its labels (contract 2.13)."""
+
+    function_id: str
+    name: str
+    version: int | None
+
+
 class ContainerStatus(Reply):
     """A container's runtime status (contract 2.2)."""
 
@@ -171,6 +179,9 @@ class ContainerStatus(Reply):
     network_ready: bool
     checks: Checks
     engine: str
+    function: ServedFunction | None = Field(
+        description="The function this pool container serves; null for other containers."
+    )
 
 
 class ContainerList(Reply):

@@ -25,6 +25,7 @@ from apps.containers.access import Target, instance_filter
 from apps.containers.models import LABEL_TENANT, ContainerRecord
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import iso
+from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
@@ -134,6 +135,21 @@ def _user_labels(record: ContainerRecord | ListRow) -> dict[str, str]:
     return {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
 
 
+def served_function(labels: dict[str, str] | None) -> dict[str, Any] | None:
+    """The function a pool container serves, read off its engine labels (contract 2.13:
+    "they show in lists with their function"), or None. Containers do not import the functions
+    app: pages link it by the URL name `functions:detail`."""
+    function_id = (labels or {}).get(LABEL_FUNCTION, "")
+    if not function_id:
+        return None
+    version = (labels or {}).get(LABEL_FUNCTION_VERSION, "")
+    return {
+        "function_id": function_id,
+        "name": (labels or {}).get(LABEL_FUNCTION_NAME, "") or function_id,
+        "version": int(version) if version.isdigit() else None,
+    }
+
+
 def status_object(
     record: ContainerRecord | ListRow,
     info: ContainerInfo,
@@ -177,6 +193,7 @@ def status_object(
         "network_ready": network_ready(checks),
         "checks": {name: bool(checks.get(name)) for name in CHECK_NAMES},
         "engine": engine_name,
+        "function": served_function(info.labels),
     }
 
 

@@ -32,7 +32,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
-from apps.containers import actions, bulk, jobs, logsearch, status, verbs
+from apps.containers import actions, bulk, jobs, logsearch, search, status, verbs
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
 from apps.containers.models import ContainerRecord, ExecRecord, argv_text
@@ -510,7 +510,8 @@ def bulk_status(request: AuthedRequest) -> HttpResponse:
 
 @require_GET
 def resolve_view(request: AuthedRequest) -> HttpResponse:
-    """The header search box: exact name, then unique id prefix, else the filtered list."""
+    """The header search box: exact container name, then another app's name (`search`), then
+    a unique id prefix, else the filtered list."""
     actor = require_page(request, "viewer")
     q = request.GET.get("q", "").strip()
     if not q:
@@ -519,6 +520,9 @@ def resolve_view(request: AuthedRequest) -> HttpResponse:
     record = find_by_name(actor, q)
     if record is not None:
         return redirect(container_url(record.container_id))
+    elsewhere = search.resolve_name(actor, q)  # other apps' names (functions)
+    if elsewhere is not None:
+        return redirect(elsewhere)
     ref = q.lower()
     if HEX_PREFIX.match(ref):
         qs = ContainerRecord.objects.filter(deleted_at__isnull=True, container_id__startswith=ref)

@@ -23,6 +23,7 @@ KIND_LABELS = {
     "stop": "Stop",
     "kill": "Kill",
     "delete": "Delete",
+    "function_deploy": "Deploy function",
 }
 
 
@@ -37,6 +38,8 @@ def target_url(target_type: str, target_id: str) -> str:
         return reverse("snapshots:detail", args=[target_id])
     if target_type == "volume" and target_id:
         return reverse("volumes:detail", args=[target_id])
+    if target_type == "function" and target_id:
+        return reverse("functions:detail", args=[target_id])
     if target_type == "image":
         return reverse("images:list")
     return ""
@@ -138,7 +141,8 @@ def failure(op: Operation) -> dict[str, Any] | None:
 
 
 def row(op: Operation, names: dict[str, str] | None = None) -> dict[str, Any]:
-    """What a list row, the tray and the detail page show; `names` maps container ids to names."""
+    """What a list row, the tray and the detail page show; `names` maps target ids (containers,
+    functions: the types registered with `registry.target_names`) to names."""
     return {
         "op": op,
         "failure": failure(op),
