@@ -19,6 +19,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         return {}
     return {
         "actor": actor_for(request),
+        # View as tenant (2.14): the banner on every page while set.
+        "view_tenant": getattr(request, "view_tenant", None),
         "engine_status": engine_status(),
         # Lazy: only pages that render the badge pay for the (cached) health summary.
         "health": SimpleLazyObject(summary),

@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.accounts.idle.IdleTimeoutMiddleware",
     "apps.core.middleware.LoginRequiredMiddleware",
+    # After sign-in is settled: scopes the actor to a viewed tenant (2.14) and audits it.
+    "apps.accounts.viewas.ViewTenantMiddleware",
     "apps.health.middleware.EngineDownMiddleware",
 ]
 

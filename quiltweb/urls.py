@@ -16,6 +16,8 @@ from apps.containers import api_urls as containers_api
 from apps.containers import urls as containers_pages
 from apps.core import api_urls as core_api
 from apps.events import api_urls as events_api
+from apps.functions import api_urls as functions_api
+from apps.functions import urls as functions_pages
 from apps.health import api_urls as health_api
 from apps.health import urls as health_pages
 from apps.images import api_urls as images_api
@@ -69,6 +71,7 @@ for api, pages in (
     (events_api, None),
     (snapshots_api, snapshots_pages),
     (volumes_api, volumes_pages),
+    (functions_api, functions_pages),
     (network_api, network_pages),
     (images_api, images_pages),
     (terminals_api, terminals_pages),

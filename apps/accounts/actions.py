@@ -181,3 +181,44 @@ def set_active(user: Any, active: bool, *, actor: Actor) -> bool:
         # its own connections (terminals) hears it on the bus.
         announce(bus.access_changed, user_id=user.pk, reason="deactivated")
     return True
+
+
+def start_viewing(tenant: Tenant, *, actor: Actor) -> None:
+    """A support person or admin starts viewing `tenant` in the dashboard (2.14)."""
+    record(
+        actor,
+        "tenant.view_started",
+        target_type="tenant",
+        target_id=tenant.slug,
+        target_name=tenant.name,
+        tenant_id=tenant.pk,
+    )
+
+
+def stop_viewing(tenant: Tenant, *, actor: Actor) -> None:
+    record(
+        actor,
+        "tenant.view_ended",
+        target_type="tenant",
+        target_id=tenant.slug,
+        target_name=tenant.name,
+        tenant_id=tenant.pk,
+    )
+
+
+def record_view_request(
+    tenant: Tenant, *, actor: Actor, method: str, path: str, status: int, refused: bool
+) -> None:
+    """One request made while viewing `tenant`, by the real user (2.14: every one is audited).
+
+    The path only: a query string may carry a ticket or a token.
+    """
+    record(
+        actor,
+        "tenant.view_request",
+        target_type="tenant",
+        target_id=tenant.slug,
+        target_name=tenant.name,
+        tenant_id=tenant.pk,
+        data={"method": method, "path": path[:512], "status": status, "refused": refused},
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -118,5 +118,8 @@ def actor_for(request: Any) -> Actor:
             client_ip(request),
             getattr(request, "request_id", None),
         )
+    if (viewed := getattr(request, "view_tenant", None)) is not None:
+        # View as tenant (2.14, apps.accounts.viewas): the real user, scoped to that tenant.
+        actor = replace(actor, tenant_id=viewed.pk, is_admin=False)
     request._actor = actor
     return actor

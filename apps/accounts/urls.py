@@ -12,4 +12,5 @@ urlpatterns = [
     path("accounts/users/<int:pk>/role", views.user_role, name="user_role"),
     path("accounts/users/<int:pk>/active", views.user_active, name="user_active"),
     path("accounts/tenants/new", views.tenant_create, name="tenant_create"),
+    path("accounts/view-as/", views.view_as, name="view_as"),
 ]

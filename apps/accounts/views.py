@@ -7,12 +7,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import LoginView
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.accounts import actions
+from apps.accounts import actions, viewas
 from apps.accounts.access import require_page
 from apps.accounts.actor import actor_for
 from apps.accounts.forms import (
@@ -169,3 +170,39 @@ def user_active(request: AuthedRequest, pk: int) -> HttpResponse:
                 request, f"{user.username} is deactivated: sign-in, API keys and terminals stopped."
             )
     return redirect("accounts:users")
+
+
+def view_as(request: AuthedRequest) -> HttpResponse:
+    """The tenant switcher (2.14): support and admins pick a tenant to view, read-only."""
+    actor = getattr(request, "real_actor", None) or actor_for(request)
+    if not viewas.may_view(actor):
+        raise PermissionDenied(
+            f"your role ({actor.role}) cannot view as another tenant; support and admins can"
+        )
+    current: Tenant | None = getattr(request, "view_tenant", None)
+    error = ""
+    if request.method == "POST":
+        value = request.POST.get("tenant", "").strip()
+        if not value:
+            if current is not None:
+                del request.session[viewas.SESSION_KEY]
+                actions.stop_viewing(current, actor=actor)
+                messages.success(request, f"Stopped viewing {current.name}.")
+            return redirect("containers:list")
+        tenant = viewas.find_tenant(value)
+        if tenant is None:
+            error = f"There is no tenant “{value}”. Pick one from the list."
+        else:
+            if current is not None and current.pk != tenant.pk:
+                actions.stop_viewing(current, actor=actor)
+            request.session[viewas.SESSION_KEY] = tenant.pk
+            actions.start_viewing(tenant, actor=actor)
+            return redirect("containers:list")
+    context = {
+        "nav": "view_as",
+        "tenants": Tenant.objects.order_by("name", "slug"),
+        "current": current,
+        "own_tenant_id": actor.tenant_id,
+        "error": error,
+    }
+    return render(request, "accounts/view_as.html", context, status=422 if error else 200)

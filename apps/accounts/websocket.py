@@ -10,6 +10,7 @@ client is refused with 4429. Consumers still check roles themselves.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,8 +19,10 @@ from channels.db import database_sync_to_async
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.contrib.auth.models import AnonymousUser
 
-from apps.accounts import throttle, tickets
+from apps.accounts import actions, throttle, tickets, viewas
+from apps.accounts.actor import actor_for
 from apps.accounts.middleware import TICKET_PURPOSES, TOKEN_PATHS, resolve_key
+from apps.core.errors import ApiError
 from apps.core.websocket import CLOSE_FORBIDDEN, close, header
 
 
@@ -80,7 +83,62 @@ class _CredentialAuth(AuthMiddleware):
         else:
             await self.resolve_scope(scope)
             scope["auth_method"] = "session"
+        if scope["auth_method"] != "api_key":
+            scope["view_tenant"] = await _session_view_tenant(scope)
+        elif value := header(scope, b"x-view-tenant").strip():
+            scope["view_tenant"] = await _header_view_tenant(scope, value)
+            if scope["view_tenant"] is None:
+                # A bad or forbidden X-View-Tenant: refused before the consumer (4403).
+                await close(send, CLOSE_FORBIDDEN)
+                return None
         return await self.inner(scope, receive, send)
+
+
+@database_sync_to_async
+def _header_view_tenant(scope: dict[str, Any], value: str) -> Any:
+    """A key's `X-View-Tenant` on the handshake (a watch), as on the HTTP API; audited."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return None
+    actor = actor_for(SimpleNamespace(user=user, api_key=scope.get("api_key")))
+    try:
+        tenant = viewas.header_tenant(actor, value)
+    except ApiError:
+        return None
+    actions.record_view_request(
+        tenant,
+        actor=actor,
+        method="WEBSOCKET",
+        path=str(scope.get("path", "")),
+        status=101,
+        refused=False,
+    )
+    return tenant
+
+
+@database_sync_to_async
+def _session_view_tenant(scope: dict[str, Any]) -> Any:
+    """The tenant the dashboard is viewing (2.14), for a watch from its pages; audited.
+
+    Consumers scope their actor with it: `actor_for(SimpleNamespace(user=…, api_key=…,
+    view_tenant=scope.get("view_tenant")))`.
+    """
+    user = scope.get("user")
+    session = scope.get("session")
+    if user is None or not user.is_authenticated or session is None:
+        return None
+    request = SimpleNamespace(user=user, api_key=None, session=session)
+    tenant = viewas.session_tenant(request, actor_for(request))  # type: ignore[arg-type]
+    if tenant is not None:
+        actions.record_view_request(
+            tenant,
+            actor=actor_for(SimpleNamespace(user=user, api_key=None)),
+            method="WEBSOCKET",
+            path=str(scope.get("path", "")),
+            status=101,
+            refused=False,
+        )
+    return tenant
 
 
 def SessionOrTokenAuthMiddleware(inner: Any) -> Any:

@@ -50,6 +50,15 @@ ACTION_LABELS = {
     "engine.restarted": "engine restarted",
     "engine.unreachable": "engine unreachable",
     "engine.reachable": "engine reachable",
+    # Functions (contract 2.13); `invoked` is sampled: first and failed invocations only.
+    "function.created": "function created",
+    "function.updated": "function changed (new version)",
+    "function.deployed": "function deployed",
+    "function.paused": "function paused",
+    "function.resumed": "function resumed",
+    "function.rolled_back": "function rolled back",
+    "function.deleted": "function deleted",
+    "function.invoked": "function invoked",
 }
 # Entries the engine's events wrote (apps.containers.outside) carry their own sentence.
 SUMMARISED = (
@@ -93,6 +102,8 @@ def _known_summary(entry: AuditEntry, data: dict[str, Any]) -> str | None:
             "error": "the engine failed",
         }.get(str(ended), f"exit code {data.get('exit_code')} after {ms} ms")
         return f"finished: {how} (entry #{data.get('exec_entry')})"
+    if entry.action in ("function.updated", "function.rolled_back") and "version" in data:
+        return f"version {data.get('from_version')} → {data.get('version')}"
     if entry.action.startswith("process.signal"):
         what, ref = f"{data.get('signal')} to pid {data.get('pid')}", data.get("signal_entry")
         if entry.action == "process.signal":

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from apps.accounts.access import require_api
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import mask_env_map, sees_secrets
-from apps.containers import actions, diagnose, jobs, schemas, status
+from apps.containers import actions, diagnose, jobs, logsearch, schemas, status
 from apps.containers.access import find_by_name, get_container_for_api
 from apps.containers.streaming import stream_response
 from apps.containers.validation import (
@@ -153,8 +153,8 @@ def diagnose_(request: HttpRequest, container_id: str) -> Any:
 @api_route("GET", doc=schemas.LOGS)
 def logs(request: HttpRequest, container_id: str) -> Any:
     target = get_container_for_api(request, container_id, "support")
-    check_query(request, ("limit", "since"))
-    limit = int_param(request.GET.get("limit"), "limit", minimum=1, maximum=10000, default=100)
+    check_query(request, ("limit", "tail", "since", "q", "download"))
+    tail = _log_tail(request)
     since = None
     if request.GET.get("since"):
         try:
@@ -166,7 +166,30 @@ def logs(request: HttpRequest, container_id: str) -> Any:
                 example="2025-06-01T12:00:00.000Z",
                 received=request.GET["since"],
             ) from None
-    return {"logs": status.logs(target, limit, since)}
+    query = logsearch.parse_query(request.GET.get("q", ""))
+    download = request.GET.get("download", "")
+    if download not in ("", "0", "1", "true", "false"):
+        raise invalid("download", "download must be 1 or 0", received=download)
+    if download in ("1", "true"):
+        # The whole log unless a tail was asked for (2.14); filtered by q and since.
+        asked = tail if ("tail" in request.GET or "limit" in request.GET) else None
+        response = StreamingHttpResponse(
+            logsearch.download(target.id, query, since, asked),
+            content_type="text/plain; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{target.name}-logs.txt"'
+        return response
+    if query is None:
+        return {"logs": status.logs(target, tail, since)}
+    return {"logs": logsearch.search(target.id, query, tail, since)}
+
+
+def _log_tail(request: HttpRequest) -> int:
+    """`tail` (2.14) or its Part I name `limit`: the last n lines, or n matches with `q`."""
+    if "tail" in request.GET and "limit" in request.GET:
+        raise invalid("tail", "send tail or limit, not both (they are the same)")
+    field = "tail" if "tail" in request.GET else "limit"
+    return int_param(request.GET.get(field), field, minimum=1, maximum=10000, default=100)
 
 
 def _start_like(request: HttpRequest, container_id: str, kind: str) -> Any:

@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 
 from apps.core.errors import ApiError
+from apps.core.formwords import in_form_words
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY
@@ -111,10 +112,25 @@ class CreateForm(forms.Form):
             body["volumes"] = volumes
         return body
 
+    # The page's labels (templates/containers/new.html), for errors in the form's own words.
+    LABELS = {
+        "name": "Name",
+        "image": "Image",
+        "command": "Command",
+        "environment": "Environment",
+        "labels": "Labels",
+        "working_directory": "Working directory",
+        "memory_limit_mb": "Memory limit (MiB)",
+        "cpu_limit_percent": "CPU limit (%)",
+        "volumes": "Volumes",
+        "strict": "Strict",
+    }
+    HINTS = {"image": "Pull it on the Images page first."}
+
     def add_api_error(self, err: ApiError) -> None:
         """Put a validation/action error next to the field it names, else at the top."""
         field = (err.details or {}).get("field")
-        message = err.text()
+        message = in_form_words(err, self.LABELS, self.HINTS)
         if field in self.fields:
             self.add_error(field, message)
         else:

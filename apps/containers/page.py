@@ -195,6 +195,7 @@ def page_context(request: HttpRequest, target: Target, tab: str = "overview") ->
         "base_url": container_url(target.id),
         "image": target.info.image or target.record.image,
         "created": target.info.created_at or target.record.created_at,
+        "serves_function": status.served_function(target.info.labels),
         "readiness": readiness_view_model(
             state,
             container.get("checks"),

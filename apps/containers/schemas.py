@@ -70,7 +70,22 @@ class ContainerListQuery(Request):
 
 class LogsQuery(Request):
     limit: int | None = Field(default=100, ge=1, le=10000, description="The last n lines.")
+    tail: int | None = Field(
+        default=100, ge=1, le=10000, description="Same as limit (2.14); send one of the two."
+    )
     since: str | None = Field(default=None, description="ISO-8601 timestamp.")
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Keep the lines that contain this text (ignoring case), or that match a "
+        "regular expression written /like this/ (or /like this/i to ignore case). With q, "
+        "tail counts matching lines of the whole log. A bad or too slow pattern is 422.",
+    )
+    download: Literal["1", "0", "true", "false"] | None = Field(
+        default=None,
+        description="1: the whole log (or its last tail lines) as a text/plain file, "
+        "filtered by q and since.",
+    )
 
 
 class SignalQuery(Request):
@@ -134,6 +149,14 @@ class Checks(Reply):
     managed_image_valid: bool
 
 
+class ServedFunction(Reply):
+    """The function a pool container serves, read off its labels (contract 2.13)."""
+
+    function_id: str
+    name: str
+    version: int | None
+
+
 class ContainerStatus(Reply):
     """A container's runtime status (contract 2.2)."""
 
@@ -163,6 +186,9 @@ class ContainerStatus(Reply):
     network_ready: bool
     checks: Checks
     engine: str
+    function: ServedFunction | None = Field(
+        description="The function this pool container serves; null for other containers."
+    )
 
 
 class ContainerList(Reply):
@@ -217,6 +243,11 @@ class Metrics(Reply):
     block_read_bytes: int | None
     block_write_bytes: int | None
     pids: int | None
+    cpu_throttled_percent: float | None = Field(
+        default=None,
+        description="Share of the CPU scheduling periods in the last second in which the kernel "
+        "throttled the container at its CPU limit; null without a limit or when not running.",
+    )
     collected_at: Timestamp
     last_known: dict[str, Any] | None = Field(
         default=None,
@@ -229,6 +260,10 @@ class LogLine(Reply):
     timestamp: Timestamp | None
     stream: Literal["stdout", "stderr"]
     line: str
+    matches: list[list[int]] | None = Field(
+        default=None,
+        description="With q: the [start, end) character spans that matched (at most 50).",
+    )
 
 
 class Logs(Reply):
@@ -437,7 +472,13 @@ DIAGNOSE = Op(
     markdown=True,
 )
 METRICS = Op(summary="CPU, memory, network and block I/O", query=NoQuery, responses={200: Metrics})
-LOGS = Op(summary="The last log lines", query=LogsQuery, responses={200: Logs}, role="support")
+LOGS = Op(
+    summary="The last log lines, or the last lines matching q",
+    query=LogsQuery,
+    responses={200: Logs},
+    role="support",
+    download="text/plain",
+)
 START = Op(
     summary="Start a created or exited container",
     body=NoFields,

@@ -25,6 +25,7 @@ from apps.containers.access import Target, instance_filter
 from apps.containers.models import LABEL_TENANT, ContainerRecord
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import iso
+from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
@@ -177,6 +178,21 @@ def _user_labels(record: ContainerRecord | ListRow) -> dict[str, str]:
     return {k: v for k, v in labels.items() if not k.startswith("io.quiltweb.")}
 
 
+def served_function(labels: dict[str, str] | None) -> dict[str, Any] | None:
+    """The function a pool container serves, read off its engine labels (contract 2.13:
+    "they show in lists with their function"), or None. Containers do not import the functions
+    app: pages link it by the URL name `functions:detail`."""
+    function_id = (labels or {}).get(LABEL_FUNCTION, "")
+    if not function_id:
+        return None
+    version = (labels or {}).get(LABEL_FUNCTION_VERSION, "")
+    return {
+        "function_id": function_id,
+        "name": (labels or {}).get(LABEL_FUNCTION_NAME, "") or function_id,
+        "version": int(version) if version.isdigit() else None,
+    }
+
+
 def status_object(
     record: ContainerRecord | ListRow,
     info: ContainerInfo,
@@ -230,6 +246,7 @@ def status_object(
         "network_ready": network_ready(checks),
         "checks": {name: bool(checks.get(name)) for name in CHECK_NAMES},
         "engine": engine_name,
+        "function": served_function(info.labels),
     }
 
 
@@ -562,6 +579,11 @@ def _from_stats(stats: dict[str, Any]) -> dict[str, Any]:
     for net in (stats.get("networks") or {}).values():
         rx += int(net.get("rx_bytes") or 0)
         tx += int(net.get("tx_bytes") or 0)
+    # CFS throttling over the engine's one-second window: the share of scheduling periods in
+    # which the kernel paused the container for reaching its CPU quota (none without a quota).
+    now_t, pre_t = cpu.get("throttling_data") or {}, pre.get("throttling_data") or {}
+    periods = int(now_t.get("periods") or 0) - int(pre_t.get("periods") or 0)
+    throttled = int(now_t.get("throttled_periods") or 0) - int(pre_t.get("throttled_periods") or 0)
     read = write = 0
     for entry in (stats.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:
         op = str(entry.get("op", "")).lower()
@@ -579,6 +601,48 @@ def _from_stats(stats: dict[str, Any]) -> dict[str, Any]:
         "block_read_bytes": read,
         "block_write_bytes": write,
         "pids": (stats.get("pids_stats") or {}).get("current"),
+        "cpu_throttled_percent": round(throttled / periods * 100, 1) if periods > 0 else None,
+    }
+
+
+# CPU at this share of its limit, or throttled in this share of its scheduling periods, is held
+# at the limit: slow because of it, not because something is wrong. (A busy loop under a 20 %
+# quota on a loaded host measured 30-70 % of its periods throttled, second by second; an idle
+# container with a quota none.)
+AT_LIMIT_SHARE = 90.0
+THROTTLED_PERIODS = 20.0
+
+
+def against_limits(
+    sample: dict[str, Any], cpu_limit_percent: float | None, memory_limit_mb: int | None
+) -> dict[str, Any]:
+    """A running sample related to the container's limits: CPU and memory as a share of each
+    (None without that limit), and whether CPU sits at its limit (`throttled`).
+
+    `throttled` reads the engine's CFS throttling counters (reported when a quota is set) and
+    the CPU share: either one saying it is held at the limit is enough.
+    """
+    cpu = sample.get("cpu_percent")
+    cpu_share = (
+        round(cpu / cpu_limit_percent * 100, 1) if cpu is not None and cpu_limit_percent else None
+    )
+    used = sample.get("memory_usage_bytes")
+    limit_bytes = memory_limit_mb * 1024 * 1024 if memory_limit_mb else None
+    memory_share = round(used / limit_bytes * 100, 1) if used is not None and limit_bytes else None
+    periods = sample.get("cpu_throttled_percent")
+    throttled = bool(cpu_limit_percent and cpu is not None) and (
+        (periods is not None and periods >= THROTTLED_PERIODS)
+        or (cpu_share is not None and cpu_share >= AT_LIMIT_SHARE)
+    )
+    return {
+        "cpu_limit_percent": cpu_limit_percent,
+        "cpu_share": cpu_share,
+        "throttled": throttled,
+        "throttled_periods_percent": periods,
+        "memory_limit_mb": memory_limit_mb,
+        "memory_limit_bytes": limit_bytes,
+        "memory_share": memory_share,
+        "memory_near": memory_share is not None and memory_share >= AT_LIMIT_SHARE,
     }
 
 

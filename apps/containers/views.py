@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -31,7 +32,7 @@ from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
-from apps.containers import actions, bulk, diagnose, jobs, status, verbs
+from apps.containers import actions, bulk, diagnose, jobs, logsearch, search, status, verbs
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
 from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
 from apps.containers.models import ContainerRecord, ExecRecord, argv_text
@@ -46,6 +47,8 @@ from apps.containers.page import (
 )
 from apps.containers.validation import validate_create
 from apps.core.api import request_id
+from apps.core.errors import ApiError
+from apps.core.formwords import in_form_words
 from apps.core.gcpause import with_fewer_collections
 from apps.core.http import AuthedRequest
 from apps.core.ids import parse_iso
@@ -214,7 +217,13 @@ def _rename_form(
 def _rename_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "operator")
     new_name = request.POST.get("new_name", "").strip()
-    return _rename_form(request, target, new_name, error_body(request, exc))
+    body = error_body(request, exc)
+    body["error"] = in_form_words(api_error(request, exc), RENAME_LABELS)
+    return _rename_form(request, target, new_name, body)
+
+
+# The rename form's label (templates/containers/rename.html), for errors in its own words.
+RENAME_LABELS = {"new_name": "New name", "name": "New name"}
 
 
 @require_http_methods(["GET", "POST"])
@@ -510,7 +519,8 @@ def bulk_status(request: AuthedRequest) -> HttpResponse:
 
 @require_GET
 def resolve_view(request: AuthedRequest) -> HttpResponse:
-    """The header search box: exact name, then unique id prefix, else the filtered list."""
+    """The header search box: exact container name, then another app's name (`search`), then
+    a unique id prefix, else the filtered list."""
     actor = require_page(request, "viewer")
     q = request.GET.get("q", "").strip()
     if not q:
@@ -519,6 +529,9 @@ def resolve_view(request: AuthedRequest) -> HttpResponse:
     record = find_by_name(actor, q)
     if record is not None:
         return redirect(container_url(record.container_id))
+    elsewhere = search.resolve_name(actor, q)  # other apps' names (functions)
+    if elsewhere is not None:
+        return redirect(elsewhere)
     ref = q.lower()
     if HEX_PREFIX.match(ref):
         qs = ContainerRecord.objects.filter(deleted_at__isnull=True, container_id__startswith=ref)
@@ -644,6 +657,22 @@ def _log_limit(request: AuthedRequest) -> int:
     return limit if limit in LOG_LIMITS else 100
 
 
+def _segments(line: str, spans: list[tuple[int, int]] | list[list[int]]) -> list[tuple[str, bool]]:
+    """A line cut into (text, is_match) pieces, for <mark>ing the matches."""
+    out: list[tuple[str, bool]] = []
+    at = 0
+    for start, end in spans:
+        if start < at:
+            continue
+        if start > at:
+            out.append((line[at:start], False))
+        out.append((line[start:end], True))
+        at = end
+    if at < len(line) or not out:
+        out.append((line[at:], False))
+    return out
+
+
 @require_GET
 def logs(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
@@ -651,33 +680,54 @@ def logs(request: AuthedRequest, container_id: str) -> HttpResponse:
         return render_tab(request, target, "logs", {"logs_forbidden": True})
     limit = _log_limit(request)
     follow = request.GET.get("follow") in {"1", "on", "true"}
-    lines, failure = attempt(status.logs, target, limit=limit)
+    q = request.GET.get("q", "").strip()
+    query_error = ""
+    lines: list[dict[str, Any]] | None = []
+    failure: PageFailure | None = None
+    query, bad_query = attempt(logsearch.parse_query, q)
+    if query is None and bad_query is None:
+        lines, failure = attempt(status.logs, target, limit=limit)
+    elif query is not None:
+        lines, failure = attempt(logsearch.search, target.id, query, limit, None)
+    failure = failure or bad_query
+    if isinstance(failure, ApiError) and (failure.details or {}).get("field") == "q":
+        # In the form's words: the field is the search box, not `q`.
+        query_error, failure = "The search " + failure.error.removeprefix("q "), None
+    for entry in lines or []:
+        entry["segments"] = _segments(entry["line"], entry.get("matches") or [])
     error = error_body(request, failure) if failure is not None else None
+    params = {"limit": limit, **({"q": q} if q else {}), **({"follow": "1"} if follow else {})}
     ctx = {
         "base_url": container_url(target.id),
         "lines": lines or [],
         "limit": limit,
         "limits": LOG_LIMITS,
         "follow": follow,
+        "q": q,
+        "query_error": query_error,
         "logs_error": error,
-        "query": urlencode({"limit": limit, **({"follow": "1"} if follow else {})}),
+        "query": urlencode(params),
+        "download_query": urlencode({"q": q} if q and not query_error else {}),
     }
     if request.htmx and request.htmx.target == "log-view":
-        return render(request, "containers/logs.html#log_view", ctx)
+        # The Download button, outside the swapped view, follows the search out of band.
+        return render(request, "containers/logs.html#log_view", {**ctx, "log_oob": True})
     return render_tab(request, target, "logs", ctx)
 
 
-def _download_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
-    return HttpResponse(error_body(request, exc)["error"], status=503, content_type="text/plain")
-
-
 @require_GET
-@page_errors(_download_failed)
-def logs_download(request: AuthedRequest, container_id: str) -> HttpResponse:
+def logs_download(request: AuthedRequest, container_id: str) -> HttpResponseBase:
+    """The whole log as a file (filtered by the search box's `q`), streamed from the engine."""
     target = get_container_for_page(request, container_id, "support")
-    lines = status.logs(target, limit=_log_limit(request))
-    text = "".join(f"{ln['timestamp'] or ''} {ln['stream']} {ln['line']}\n" for ln in lines)
-    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    try:
+        query = logsearch.parse_query(request.GET.get("q", "").strip())
+        text = logsearch.download(target.id, query, None, None)
+    except (ApiError, EngineError) as exc:
+        status_code = exc.status if isinstance(exc, ApiError) else 503
+        return HttpResponse(
+            error_body(request, exc)["error"], status=status_code, content_type="text/plain"
+        )
+    response = StreamingHttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{target.name}-logs.txt"'
     return response
 
@@ -720,7 +770,31 @@ def sparkline(
         "line": " ".join(pts),
         "area": " ".join([f"0,{height}", *pts, f"{last_x:.1f},{height}"]),
         "peak": peak,
+        "top": top,
     }
+
+
+def _limit_line(limit: float | None, spark: dict[str, Any], height: int = 48) -> str | None:
+    """The y of a limit's dashed line on a sparkline scaled with `floor` above the limit."""
+    top = spark.get("top")
+    if not limit or not top:
+        return None
+    return f"{height - (limit / top) * (height - 4) - 2:.1f}"
+
+
+def _limits_context(target: Target, sample: dict[str, Any], cpu: list[float]) -> dict[str, Any]:
+    """A running container's CPU and memory against its limits, and the CPU sparkline scaled so
+    the limit shows as a line (finding 8 of issue #11: held at 20 % looked merely slow)."""
+    if target.info.state != "running" or not sample:
+        return {"limits": None}
+    record = target.record
+    limits = status.against_limits(sample, record.cpu_limit_percent, record.memory_limit_mb)
+    out: dict[str, Any] = {"limits": limits}
+    if record.cpu_limit_percent:
+        spark = sparkline(cpu, floor=record.cpu_limit_percent * 1.15)
+        out["cpu_spark"] = spark
+        out["cpu_limit_y"] = _limit_line(record.cpu_limit_percent, spark)
+    return out
 
 
 @require_GET
@@ -748,6 +822,7 @@ def metrics(request: AuthedRequest, container_id: str) -> HttpResponse:
         "mem_spark": sparkline(mem, floor=1024 * 1024),
         "memory_limited": bool(target.record.memory_limit_mb),
         "sample_count": len(samples),
+        **_limits_context(target, sample, cpu),
     }
     if request.htmx and request.htmx.target == "metrics-panel":
         return render(request, "containers/metrics.html#panel", ctx)
@@ -824,6 +899,10 @@ def _env_ctx(target: Target, reveal: bool) -> dict[str, Any]:
     }
 
 
+# The environment form's labels (templates/containers/env.html), for errors in its own words.
+ENV_LABELS = {"environment key": "Key", "environment": "Key"}
+
+
 @require_http_methods(["GET", "POST"])
 def env(request: AuthedRequest, container_id: str) -> HttpResponse:
     """The managed environment. POST sets one key (PATCH semantics) or deletes one (`delete`)."""
@@ -853,7 +932,8 @@ def env(request: AuthedRequest, container_id: str) -> HttpResponse:
                 err = api_error(request, failure)
                 env_error, message = err.body(request_id(request)), ""
                 form.add_error(
-                    "key" if not key or "delete" not in request.POST else None, err.error
+                    "key" if not key or "delete" not in request.POST else None,
+                    in_form_words(err, ENV_LABELS),
                 )
         if not request.htmx and env_error is None:
             return redirect(container_url(target.id, "env") + ("?reveal=1" if reveal else ""))

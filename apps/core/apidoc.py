@@ -40,7 +40,8 @@ class Op:
     this route can answer beyond those every route can (400, 401, 403, 404, 405, 415, 422, 500,
     503 for routes that reach the engine); every error carries `ErrorBody`. `headers` names
     request headers the route reads (`Idempotency-Key`, `X-Tenant-Id`, `Last-Event-ID`).
-    `markdown` says `?format=markdown` / `Accept: text/markdown` give the same in Markdown.
+    `markdown` says `?format=markdown` / `Accept: text/markdown` give the same in Markdown;
+    `download` names the media type `?download=1` answers with (a file) besides the 200's JSON.
     """
 
     summary: str
@@ -52,6 +53,7 @@ class Op:
     description: str = ""
     role: str = "viewer"
     markdown: bool = False
+    download: str = ""
     tag: str | None = None
 
 

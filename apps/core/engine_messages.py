@@ -91,3 +91,52 @@ def clean_engine_message(text: str) -> str:
         half = (MAX_LENGTH - 3) // 2
         message = f"{message[:half].rstrip()} … {message[-half:].lstrip()}"
     return message
+
+
+# A cleaned message's one-line cause, for headlines (operation pages, the tray, banners). Each
+# known shape says what happened in the words people search for; the host or address stays.
+_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"lookup (?P<x>\S+?): no such host"), "no such host: {x}"),
+    (re.compile(r"no such host"), "no such host"),
+    (re.compile(r"dial \w+ (?P<x>\S+?): connect: connection refused"), "connection refused: {x}"),
+    (re.compile(r"connection refused"), "connection refused"),
+    (
+        re.compile(r"server gave HTTP response to HTTPS client"),
+        "the registry answers plain HTTP and the engine expects HTTPS",
+    ),
+    (re.compile(r"x509: (?P<x>[^:]+)"), "certificate problem: {x}"),
+    (re.compile(r"manifest unknown|manifest for \S+ not found"), "no such image or tag"),
+    (
+        re.compile(r"pull access denied|requested access to the resource is denied"),
+        "access denied: the repository does not exist or needs a login",
+    ),
+    (re.compile(r"unauthorized|authentication required", re.I), "the registry wants a login"),
+    (
+        re.compile(r"i/o timeout|context deadline exceeded|TLS handshake timeout"),
+        "timed out reaching the registry",
+    ),
+    (re.compile(r"no space left on device"), "no space left on device"),
+    (re.compile(r"executable file not found in \$PATH"), "command not found"),
+    (re.compile(r"permission denied", re.I), "permission denied"),
+)
+CAUSE_LENGTH = 160
+
+
+def engine_cause(text: str) -> str:
+    """The one line a headline shows: the cause of a (cleaned) engine message.
+
+    Go wraps errors as `outer: inner: cause`, so without a known shape the last clause is the
+    cause; a clause too short to stand alone keeps the one before it.
+    """
+    message = clean_engine_message(text)
+    for pattern, words in _CAUSES:
+        if match := pattern.search(message):
+            return words.format(**{k: v.rstrip(".") for k, v in match.groupdict().items()})
+    clauses = [c.strip() for c in re.split(r":\s+(?=\S)", message) if c.strip()]
+    cause = clauses[-1] if clauses else message
+    if len(cause) < 12 and len(clauses) > 1:
+        cause = f"{clauses[-2]}: {cause}"
+    cause = cause.strip().strip('"').strip()
+    if len(cause) > CAUSE_LENGTH:
+        cause = cause[: CAUSE_LENGTH - 1].rstrip() + "…"
+    return cause or message

@@ -67,7 +67,12 @@ HEADERS = {
     "Idempotency-Key": "Repeating it on the same route within 24 h returns the first receipt.",
     "X-Tenant-Id": "Must be the caller's tenant (else 403 TENANT_MISMATCH); absent: the caller's.",
     "Last-Event-ID": "Replay the events after this id (24 h).",
+    "X-View-Tenant": "Support and admins: read this tenant (slug or number) as its own users "
+    "see it (2.14). Reads only; audited with the real user. Other roles 403, an unknown "
+    "tenant 404, a malformed value 422.",
 }
+# Headers every route of a method takes, besides those its Op names.
+METHOD_HEADERS = {"GET": ("X-View-Tenant",)}
 
 # Django path converters as OpenAPI path parameter schemas.
 CONVERTERS: dict[str, dict[str, Any]] = {
@@ -262,7 +267,7 @@ def _operation(
             parameters += _query_parameters(op.query, None)
         elif method in BODY_METHODS and doc.body_query:
             parameters += _query_parameters(ExecutionQuery, doc.body_query)
-        for header in op.headers:
+        for header in (*op.headers, *METHOD_HEADERS.get(method, ())):
             parameters.append(
                 {
                     "name": header,
@@ -281,6 +286,8 @@ def _operation(
             response = _content(value, models)
             if op.markdown and status == 200:
                 response["content"]["text/markdown"] = {"schema": {"type": "string"}}
+            if op.download and status == 200:
+                response["content"][op.download] = {"schema": {"type": "string"}}
             responses[str(status)] = response
     if parameters:
         out["parameters"] = parameters

@@ -7,6 +7,7 @@ has a timeout, returns the types in `apps.engine.types` and raises only `apps.en
 from __future__ import annotations
 
 import functools
+import heapq
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -131,6 +132,13 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
             raise _translate(exc) from exc
 
     return wrapper
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def _log_order(line: LogLine) -> datetime:
+    return line.timestamp or _NO_TIME
 
 
 def engine() -> Engine:
@@ -336,6 +344,35 @@ class Engine:
             key=lambda entry: entry.timestamp or datetime.min.replace(tzinfo=None).astimezone()
         )
         return lines[-tail:]
+
+    def iter_logs(self, container_id: str, *, since: datetime | None = None) -> Iterator[LogLine]:
+        """Every log line, stdout and stderr merged oldest first, read as a stream: a whole log
+        (up to three times QUILTWEB_LOG_MAX_SIZE) never sits in memory at once."""
+        try:
+            streams = [self._log_stream(container_id, name, since) for name in ("stdout", "stderr")]
+            yield from heapq.merge(*streams, key=_log_order)
+        except errors.EngineError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def _log_stream(
+        self, container_id: str, stream_name: str, since: datetime | None
+    ) -> Iterator[LogLine]:
+        flags = {"stdout": stream_name == "stdout", "stderr": stream_name == "stderr"}
+        chunks = self.api.logs(
+            container_id, timestamps=True, stream=True, follow=False, since=since, **flags
+        )
+        rest = b""
+        for chunk in chunks:
+            rest += chunk
+            *lines, rest = rest.split(b"\n")
+            for raw in lines:
+                stamp, _, line = raw.decode("utf-8", "replace").partition(" ")
+                yield LogLine(parse_time(stamp), stream_name, line)
+        if rest:
+            stamp, _, line = rest.decode("utf-8", "replace").partition(" ")
+            yield LogLine(parse_time(stamp), stream_name, line)
 
     @translated
     def stats(self, container_id: str) -> dict[str, Any]:

@@ -42,6 +42,8 @@ EVENT_TYPES = (
     "terminal_update",
     "image_update",
     "operation_update",
+    "function_update",
+    "invocation_update",
 )
 ALWAYS_SENT = ("ready", "heartbeat")
 POLL_SECONDS = 0.3

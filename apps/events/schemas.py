@@ -29,8 +29,9 @@ EVENTS = Op(
         200: Media(
             "text/event-stream",
             "ready first, then container_update, snapshot_update, volume_update, "
-            "terminal_update, image_update, operation_update and heartbeat events; each with "
-            "an id, an event name and JSON data.",
+            "terminal_update, image_update, operation_update, function_update, "
+            "invocation_update and heartbeat events; each with an id, an event name and JSON "
+            "data.",
         )
     },
 )

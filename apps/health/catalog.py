@@ -31,7 +31,16 @@ class Concern(TypedDict):
     examples: list[Example]
 
 
-CONCERNS = ("containers", "operations", "snapshots", "volumes", "network", "terminal", "images")
+CONCERNS = (
+    "containers",
+    "operations",
+    "snapshots",
+    "volumes",
+    "network",
+    "terminal",
+    "images",
+    "functions",
+)
 ALIASES = {"oci": "images"}
 
 CID = "3f9a1c2b7d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8091a2b3c4d5e6f7a"
@@ -68,6 +77,7 @@ STATUS: dict[str, Any] = {
     "network_ready": True,
     "checks": CHECKS_OK,
     "engine": "local",
+    "function": None,
 }
 SNAPSHOT: dict[str, Any] = {
     "snapshot_id": SNAP,
@@ -99,6 +109,59 @@ SESSION: dict[str, Any] = {
     "closed_at": None,
     "exit_code": None,
     "attach_url": f"wss://quilt.example.com/ws/terminal/attach?session_id={TERM}",
+}
+
+
+FN = "fn_7c1d2e3f4a5b6c7d8e9f0a1b"
+INV = "inv_3e4f5a6b7c8d9e0f1a2b3c4d"
+U0 = 1748779200  # functions speak integer Unix seconds (Quilt's SDK), 2025-06-01T12:00:00Z
+POOL = {"function_id": FN, "warming_count": 0, "ready_count": 1, "busy_count": 0, "total_count": 1}
+FUNCTION: dict[str, Any] = {
+    "id": FN,
+    "tenant_id": 1,
+    "cluster_id": None,
+    "owner_node_id": "local",
+    "name": "resize",
+    "description": "Resize an image read from stdin",
+    "handler": "cat",
+    "runtime": "shell",
+    "image": "quilt/base",
+    "state": "active",
+    "current_version": 1,
+    "memory_limit_mb": 256,
+    "cpu_limit_percent": 25.0,
+    "timeout_seconds": 30,
+    "environment": {"MODE": "fast"},
+    "min_instances": 1,
+    "max_instances": 3,
+    "cleanup_on_exit": False,
+    "working_directory": None,
+    "created_at": U0,
+    "updated_at": U0 + 4,
+    "last_invoked_at": None,
+    "invocation_count": 0,
+    "error_count": 0,
+    "error_message": None,
+    "pool": POOL,
+}
+INVOCATION: dict[str, Any] = {
+    "invocation_id": INV,
+    "function_id": FN,
+    "function_name": "resize",
+    "execution_node_id": "local",
+    "status": "success",
+    "started_at": U0 + 10,
+    "ended_at": U0 + 10,
+    "duration_ms": 38,
+    "exit_code": 0,
+    "stdout": '{"width":64}',
+    "stderr": "",
+    "truncated": False,
+    "error_message": None,
+    "cold_start": False,
+    "version": 1,
+    "container_id": CID,
+    "requested_by": ACTOR,
 }
 
 
@@ -942,6 +1005,139 @@ CATALOG: dict[str, Concern] = {
                     "error": "quilt/base is the managed image and cannot be deleted",
                     "error_code": "PROTECTED",
                     "request_id": "req_2b3c4d5e",
+                },
+            ),
+        ],
+    },
+    "functions": {
+        "summary": (
+            "Shell handlers run in a warm pool of managed containers: create, deploy, invoke "
+            "synchronously, keep every invocation's record, version every change and roll back. "
+            "Shapes and integer Unix-second timestamps are those of Quilt's SDK."
+        ),
+        "routes": [
+            r("GET", "/api/functions", "direct", "Your functions, each with its pool counts"),
+            r(
+                "POST",
+                "/api/functions",
+                "direct",
+                "Create {name, handler, …}; 201 in state pending with function_id and version 1",
+            ),
+            r("GET", "/api/functions/<id>", "direct", "One function"),
+            r("GET", "/api/functions/by-name/<name>", "direct", "One function by name"),
+            r(
+                "PUT",
+                "/api/functions/<id>",
+                "direct",
+                "Replace the spec (create body): a new version; a deployed pool rolls to it",
+            ),
+            r("DELETE", "/api/functions/<id>", "direct", "Delete it and its pool"),
+            r(
+                "POST",
+                "/api/functions/<id>/deploy",
+                "operation",
+                "200 at once in state deploying; the worker warms min_instances, then active",
+            ),
+            r("POST", "/api/functions/<id>/resume", "operation", "As deploy, for a paused one"),
+            r(
+                "POST",
+                "/api/functions/<id>/pause",
+                "direct",
+                "{success, message}; the pool scales to zero after in-flight invocations",
+            ),
+            r(
+                "POST",
+                "/api/functions/<id>/invoke",
+                "direct",
+                "Run it with {payload?, environment?, timeout_seconds?}; 200 invocation",
+            ),
+            r("POST", "/api/functions/invoke/<name>", "direct", "Invoke by name"),
+            r(
+                "GET",
+                "/api/functions/<id>/invocations?limit=&status=",
+                "direct",
+                "Invocations, newest first (limit 50, at most 500)",
+            ),
+            r(
+                "GET",
+                "/api/functions/<id>/invocations/<invocation_id>",
+                "direct",
+                "One invocation's full record",
+            ),
+            r("GET", "/api/functions/<id>/versions", "direct", "Every version, newest first"),
+            r(
+                "POST",
+                "/api/functions/<id>/rollback",
+                "direct",
+                "Make {version} current again; the pool rolls to it",
+            ),
+            r("GET", "/api/functions/<id>/pool", "direct", "warming, ready, busy and total"),
+            r("GET", "/api/functions/pool/stats", "direct", "Pool containers over your functions"),
+            *discovery("functions"),
+        ],
+        "rules": [
+            "The handler is a string run as /bin/sh -lc <handler> in the function's image (quilt/base by default); the payload arrives on stdin and, up to 64 KiB, in QUILT_PAYLOAD.",
+            "Body fields: name (container name rules, unique per tenant: 409 NAME_CONFLICT), handler, runtime (shell only), image, description, environment, memory_limit_mb (≥ 256), cpu_limit_percent, timeout_seconds (1-900), min_instances (0-20), max_instances (1-50, ≥ min_instances), cleanup_on_exit, working_directory, cluster_id (null only), engine. Any other field, such as source_code, answers 422 with details.field.",
+            "Timestamps of functions, invocations and versions are integer Unix seconds, as in Quilt's SDK.",
+            "Viewers read; operators create, change, deploy, pause and invoke; admins also reach every tenant. Another tenant's function answers 404.",
+            "Invoking a paused function answers 409 FUNCTION_PAUSED; one never deployed 409 INVALID_STATE; with max_instances all busy for 10 s, 429 FUNCTION_AT_CAPACITY with retry_after.",
+            "A handler that exits non-zero is a failed invocation answered with 200; stdout and stderr keep 1 MiB each (truncated says they were cut).",
+            "No ready container and the pool below max_instances: a cold start (cold_start: true).",
+            "PUT and rollback change current_version; pool containers of the old version finish their invocation and are replaced.",
+            "Environment values are shown to operators and admins; viewers and support see them masked as ••••.",
+            "The health concern is degraded while an active function's pool has been below min_instances for more than 60 s.",
+        ],
+        "examples": [
+            ex(
+                "Create a function",
+                "POST",
+                "/api/functions",
+                {"name": "resize", "handler": "cat", "min_instances": 1, "max_instances": 3},
+                {**FUNCTION, "state": "pending", "function_id": FN, "version": 1},
+            ),
+            ex(
+                "Deploy it",
+                "POST",
+                f"/api/functions/{FN}/deploy",
+                None,
+                {**FUNCTION, "state": "deploying", "operation_id": OP},
+            ),
+            ex(
+                "Invoke it",
+                "POST",
+                f"/api/functions/{FN}/invoke",
+                {"payload": '{"width":64}'},
+                INVOCATION,
+            ),
+            ex(
+                "Invoke a paused function",
+                "POST",
+                "/api/functions/invoke/resize",
+                {"payload": "x"},
+                {
+                    "error": "function 'resize' is paused",
+                    "error_code": "FUNCTION_PAUSED",
+                    "request_id": "req_7d8e9f0a",
+                },
+            ),
+            ex(
+                "Roll back to version 1",
+                "POST",
+                f"/api/functions/{FN}/rollback",
+                {"version": 1},
+                {**FUNCTION, "current_version": 1},
+            ),
+            ex("Its pool", "GET", f"/api/functions/{FN}/pool", None, POOL),
+            ex(
+                "An unknown field",
+                "POST",
+                "/api/functions",
+                {"name": "resize", "handler": "cat", "source_code": "print(1)"},
+                {
+                    "error": "unknown field 'source_code'",
+                    "error_code": "UNPROCESSABLE_ENTITY",
+                    "request_id": "req_1c2d3e4f",
+                    "details": {"field": "source_code"},
                 },
             ),
         ],

@@ -25,6 +25,7 @@ from apps.core.engine_state import record_engine_result
 from apps.core.ids import iso
 from apps.engine.client import engine
 from apps.engine.errors import EngineError
+from apps.functions import health as functions_health
 from apps.health.catalog import CONCERNS
 from apps.operations.worker import worker_beats
 
@@ -195,6 +196,14 @@ class Probe:
             )
         return Check("image_listing", True, f"{count} local image(s)")
 
+    def _runtime_image_present(self) -> Check:
+        if (skipped := self._needs_engine("runtime_image_present")) is not None:
+            return skipped
+        return Check("runtime_image_present", *functions_health.runtime_image_present())
+
+    def _function_pools(self) -> Check:
+        return Check("function_pools", *functions_health.pools_at_minimum())
+
 
 def channel_round_trip(timeout: float = 2.0) -> tuple[bool, str]:
     """Send one message to a fresh channel on the configured layer and read it back."""
@@ -246,6 +255,12 @@ CONCERN_CHECKS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "images": (
         ("engine_reachable", "image_listing", "managed_image_present", "worker_alive"),
         frozenset({"engine_reachable", "image_listing"}),
+    ),
+    # Contract 2.13: worker_alive, runtime_image_present, and degraded while an active
+    # function's pool is below min_instances for over 60 s. Invokes need only the engine.
+    "functions": (
+        ("engine_reachable", "worker_alive", "runtime_image_present", "function_pools"),
+        frozenset({"engine_reachable"}),
     ),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from apps.core.engine_messages import clean_engine_message
+from apps.core.engine_messages import clean_engine_message, engine_cause
 from apps.engine.client import engine
 from apps.images import actions, debian
 from apps.operations.models import Operation
@@ -90,8 +90,9 @@ class PullTracker:
 
 
 def pull_failed(op: Operation, message: str) -> OperationFailed:
-    """PULL_FAILED with the engine's cause cleaned of socket URLs, host paths and the resolver's
-    address; the full text goes to the server log under the operation's request id."""
+    """PULL_FAILED: `error` names the cause in one line ("no such host: registry.example"),
+    `details.engine_message` is the engine's text cleaned of socket URLs, host paths and the
+    resolver's address; the full text goes to the server log under the operation's request id."""
     log.warning(
         "image pull %s of %s failed (request_id=%s): %s",
         op.operation_id,
@@ -99,8 +100,10 @@ def pull_failed(op: Operation, message: str) -> OperationFailed:
         op.request_id or "-",
         message,
     )
-    cause = clean_engine_message(message)
-    return OperationFailed("PULL_FAILED", f"the pull failed: {cause}", {"engine_message": cause})
+    cleaned = clean_engine_message(message)
+    return OperationFailed(
+        "PULL_FAILED", f"the pull failed: {engine_cause(cleaned)}", {"engine_message": cleaned}
+    )
 
 
 @runner("image_pull")

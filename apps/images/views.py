@@ -22,6 +22,7 @@ from apps.core.pages import PageFailure, attempt, flash_error, page_errors
 from apps.engine import errors as engine_errors
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse, split_tag
+from apps.operations import display
 from apps.operations.models import Operation
 from apps.operations.queries import visible_to
 
@@ -31,6 +32,10 @@ PAGE_SIZE = 50
 def _recent_pulls(actor: Actor) -> list[Operation]:
     """The last pulls the viewer may see (their tenant's; an admin sees all)."""
     return list(visible_to(actor).filter(kind="image_pull").order_by("-id")[:5])
+
+
+def _pull_op(actor: Actor, operation_id: str) -> Operation | None:
+    return visible_to(actor).filter(operation_id=operation_id, kind="image_pull").first()
 
 
 def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
@@ -45,6 +50,10 @@ def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
         "images": [],
         **extra,
     }
+    if "pull_op" not in ctx and (pull_id := request.GET.get("pull")):
+        ctx["pull_op"] = _pull_op(actor, pull_id)
+    if ctx.get("pull_op") is not None:
+        ctx["pull_failure"] = display.failure(ctx["pull_op"])
     ctx["debian_ok"], ctx["debian_why"] = debian.available()
     query = request.GET.get("q", "").strip()
     ctx["q"] = query
@@ -101,7 +110,14 @@ def pull(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "operator")
     ref = parse(request.POST.get("reference", ""))
     op = actions.request_pull(actor, ref, None)
-    return _back(request, flash=f"Pulling {ref.full} ({op.operation_id}).")
+    return _follow(request, op)
+
+
+def _follow(request: AuthedRequest, op: Operation) -> HttpResponse:
+    """The list with a banner that follows the pull's real state (running, done, failed)."""
+    if request.htmx:
+        return _back(request, pull_op=op)
+    return redirect(reverse("images:list") + "?" + urlencode({"pull": op.operation_id}))
 
 
 @require_POST
@@ -130,15 +146,18 @@ def build_debian(request: AuthedRequest) -> HttpResponse:
     if not ok:
         return _back(request, error=f"Cannot build quilt/debian here: {why}.")
     op = actions.request_debian_build(actor)
-    return _back(
-        request, flash=f"Building quilt/debian ({op.operation_id}); this takes a minute or two."
-    )
+    return _follow(request, op)
 
 
 @require_GET
 def operation(request: AuthedRequest, operation_id: str) -> HttpResponse:
     actor = require_page(request, "viewer")
-    op = visible_to(actor).filter(operation_id=operation_id, kind="image_pull").first()
+    op = _pull_op(actor, operation_id)
+    if request.GET.get("part") == "banner":
+        failure = display.failure(op) if op is not None else None
+        return render(
+            request, "images/list.html#pull-banner", {"pull_op": op, "pull_failure": failure}
+        )
     return render(request, "images/list.html#pull-row", {"op": op})
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from apps.core.engine_messages import engine_cause
 from apps.operations.models import Operation
 
 KIND_LABELS = {
@@ -22,6 +23,7 @@ KIND_LABELS = {
     "stop": "Stop",
     "kill": "Kill",
     "delete": "Delete",
+    "function_deploy": "Deploy function",
 }
 
 
@@ -36,6 +38,8 @@ def target_url(target_type: str, target_id: str) -> str:
         return reverse("snapshots:detail", args=[target_id])
     if target_type == "volume" and target_id:
         return reverse("volumes:detail", args=[target_id])
+    if target_type == "function" and target_id:
+        return reverse("functions:detail", args=[target_id])
     if target_type == "image":
         return reverse("images:list")
     return ""
@@ -108,10 +112,40 @@ def duration(op: Operation) -> str:
     return f"{hours} h {minutes} min"
 
 
+def failure(op: Operation) -> dict[str, Any] | None:
+    """A failed (or cancelled) operation's error as a page shows it, or None.
+
+    `cause` is the one line a headline and the tray show, taken from the engine's message when
+    there is one; `full` is the engine's whole (cleaned) message, or the error's own, for a
+    disclosure; `details` are the other detail fields.
+    """
+    error: dict[str, Any] = op.error or {}
+    if not error:
+        return None
+    message = str(error.get("error") or "")
+    details = dict(error.get("details") or {})
+    engine_text = str(details.pop("engine_message", "") or "")
+    # Our own messages are already one sentence; only the engine's text needs its cause found.
+    cause = engine_cause(engine_text) if engine_text else message.splitlines()[0] if message else ""
+    full = engine_text or message
+    return {
+        "cause": cause or error.get("error_code", "failed"),
+        # The error's own sentence, when the cause line does not already say it.
+        "summary": message if message and cause not in message else "",
+        "full": full,
+        "has_more": full.strip() != cause.strip(),
+        "error_code": error.get("error_code", ""),
+        "hint": error.get("hint", ""),
+        "details": details,
+    }
+
+
 def row(op: Operation, names: dict[str, str] | None = None) -> dict[str, Any]:
-    """What a list row, the tray and the detail page show; `names` maps container ids to names."""
+    """What a list row, the tray and the detail page show; `names` maps target ids (containers,
+    functions: the types registered with `registry.target_names`) to names."""
     return {
         "op": op,
+        "failure": failure(op),
         "kind_label": kind_label(op.kind),
         "target_text": (names or {}).get(op.target_id) or short(op.target_id),
         "duration": duration(op),

@@ -38,6 +38,8 @@ KINDS = (
     "stop",
     "kill",
     "delete",
+    # Contract 2.13: deploy and resume warm a function's pool.
+    "function_deploy",
 )
 
 # Deadlines per kind (spec 2.4); anything not listed gets ten minutes.

@@ -115,6 +115,33 @@ def target_names(target_type: str, names: TargetNames) -> None:
     TARGET_NAMES[target_type] = names
 
 
+def target_name_annotation() -> Any:
+    """An `Operation` queryset `.annotate()` expression: the target's name for every registered
+    target type (one subquery each, inside the same query), "" for the others."""
+    from django.db.models import Case, CharField, OuterRef, Value, When
+
+    whens = [
+        When(target_type=target_type, then=names.subquery(OuterRef("target_id")))
+        for target_type, names in sorted(TARGET_NAMES.items())
+    ]
+    if not whens:
+        return Value("", output_field=CharField())
+    return Case(*whens, default=Value(""), output_field=CharField())
+
+
+def names_by_id(targets: list[tuple[str, str]]) -> dict[str, str]:
+    """(target_type, target_id) pairs → {target_id: name}, one query per registered type that
+    occurs (the ids of different types never collide: 64-hex, `fn_…`, …)."""
+    wanted: dict[str, list[str]] = {}
+    for target_type, target_id in targets:
+        if target_id and target_type in TARGET_NAMES:
+            wanted.setdefault(target_type, []).append(target_id)
+    out: dict[str, str] = {}
+    for target_type, ids in wanted.items():
+        out.update(TARGET_NAMES[target_type].names(sorted(set(ids))))
+    return out
+
+
 def names_of(target_type: str) -> TargetNames:
     try:
         return TARGET_NAMES[target_type]

@@ -16,7 +16,7 @@ from apps.core.http import AuthedRequest
 from apps.core.pages import api_error, attempt
 from apps.operations import actions, display, queries
 from apps.operations.models import KINDS, Operation, Status
-from apps.operations.registry import names_of
+from apps.operations.registry import names_by_id
 
 PAGE_SIZE = 50
 LIST_TEMPLATE = "operations/list.html"
@@ -49,7 +49,7 @@ def operation_list(request: AuthedRequest) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    names = _container_names([op.target_id for op in page.object_list])
+    names = names_by_id([(op.target_type, op.target_id) for op in page.object_list])
     ctx: dict[str, Any] = {
         "nav": "operations",
         "rows": [display.row(op, names) for op in page.object_list],
@@ -68,20 +68,14 @@ def operation_list(request: AuthedRequest) -> HttpResponse:
     return render(request, template, ctx)
 
 
-def _container_names(ids: list[str]) -> dict[str, str]:
-    """Container ids to names, one query (operations keep ids; people read names)."""
-    ids = [i for i in ids if len(i) == 64]
-    if not ids:
-        return {}
-    return names_of("container").names(ids)
-
-
 def _detail_context(actor: Actor, op: Operation) -> dict[str, Any]:
     result = op.result or {}
-    names = _container_names(
-        [op.target_id, str(result.get("container_id", "")), *result.get("container_ids", [])]
+    # One query per target type: the target's name and those of the containers it made.
+    made = [str(result.get("container_id", "")), *result.get("container_ids", [])]
+    names = names_by_id(
+        [(op.target_type, op.target_id)] + [("container", i) for i in made if len(i) == 64]
     )
-    target_name = names.get(op.target_id, "") if op.target_type == "container" else ""
+    target_name = names.get(op.target_id, "")
     return {
         "nav": "operations",
         "item": display.row(op, names),

@@ -26,12 +26,14 @@ from apps.containers.access import Target, get_container_for_page
 from apps.containers.models import ContainerRecord
 from apps.containers.page import render_tab
 from apps.core.errors import ApiError
+from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, api_error, flash_error, page_errors
 from apps.operations.idempotency import page_key
 from apps.operations.models import Operation, Status
 from apps.snapshots import actions, lineage
 from apps.snapshots.models import Snapshot
+from apps.snapshots.templatetags.snapshot_tags import live_clones
 from apps.snapshots.validation import CLONE_FIELDS, FORK_FIELDS, SNAPSHOT_FIELDS
 
 TTL_CHOICES = [
@@ -143,21 +145,29 @@ def _respond(
     op: Operation | None = None,
     message: str = "",
     error: ApiError | None = None,
+    labels: dict[str, str] | None = None,
 ) -> HttpResponse:
     """htmx: the status fragment for #snapshot-flash (and a lineageChanged trigger). Plain: a
-    redirect back with a flash message."""
+    redirect back with a flash message. `labels` word the error as the posting form does."""
+    error_text = in_form_words(error, labels or {}) if error is not None else ""
     if request.htmx:
         response = render(
             request,
             "snapshots/_flash.html",
-            {"op": op, "message": message, "error": error, **_op_context(op)},
+            {
+                "op": op,
+                "message": message,
+                "error": error,
+                "error_text": error_text,
+                **_op_context(op),
+            },
             status=200,
         )
         if error is None:
             trigger_client_event(response, "lineageChanged")
         return response
     if error is not None:
-        flash_error(request, error.text())
+        flash_error(request, error_text)
     elif op is not None:
         messages.info(request, f"{op.kind.capitalize()} queued ({op.operation_id}).")
     elif message:
@@ -215,12 +225,16 @@ def rows(request: AuthedRequest) -> HttpResponse:
 def detail(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, tombstones=True)
     source = ContainerRecord.objects.filter(container_id=snapshot.source_container_id).first()
+    tree = _tree_context(actor, snapshot)
+    node = next((n for n in tree["root"].walk() if n.id == snapshot.snapshot_id), None)
     ctx = {
         "nav": "snapshots",
         "snapshot": snapshot,
         "source": source,
         "ttl_choices": TTL_CHOICES,
-        **_tree_context(actor, snapshot),
+        # The delete dialog names the containers made from it (they keep its image alive).
+        "clones": live_clones(node) if node is not None else [],
+        **tree,
     }
     return render(request, "snapshots/detail.html", ctx)
 
@@ -327,22 +341,54 @@ def _snapshot_back(request: AuthedRequest, snapshot: Snapshot) -> str:
     return _next_url(request, reverse("snapshots:detail", args=[snapshot.snapshot_id]))
 
 
+# Each form's labels (templates/snapshots/), keyed by the API field its input feeds, so an
+# error names what the person filled in.
+SNAPSHOT_LABELS = {
+    "name": "Name",
+    "consistency_mode": "Consistency",
+    "volume_mode": "Volumes",
+    "ttl_seconds": "Expires",
+}
+FORK_LABELS = {"name": "Fork name", "volume_mode": "Volumes", "resume_policy": "Then"}
+CLONE_LABELS = {"name": "Clone name", "resume_policy": "After creating it"}
+TTL_LABELS = {"ttl_seconds": "Time to live"}
+
+
 def _container_post_failed(
-    request: AuthedRequest, exc: PageFailure, container_id: str
+    request: AuthedRequest, exc: PageFailure, container_id: str, labels: dict[str, str]
 ) -> HttpResponse:
     back = _container_back(request, _container_target(request, container_id))
-    return _respond(request, back=back, error=api_error(request, exc))
+    return _respond(request, back=back, error=api_error(request, exc), labels=labels)
+
+
+def _snapshot_form_failed(
+    request: AuthedRequest, exc: PageFailure, container_id: str
+) -> HttpResponse:
+    return _container_post_failed(request, exc, container_id, SNAPSHOT_LABELS)
+
+
+def _fork_form_failed(request: AuthedRequest, exc: PageFailure, container_id: str) -> HttpResponse:
+    return _container_post_failed(request, exc, container_id, FORK_LABELS)
 
 
 def _snapshot_post_failed(
-    request: AuthedRequest, exc: PageFailure, snapshot_id: str
+    request: AuthedRequest, exc: PageFailure, snapshot_id: str, labels: dict[str, str]
 ) -> HttpResponse:
     _, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
-    return _respond(request, back=_snapshot_back(request, snapshot), error=api_error(request, exc))
+    back = _snapshot_back(request, snapshot)
+    return _respond(request, back=back, error=api_error(request, exc), labels=labels)
+
+
+def _clone_form_failed(request: AuthedRequest, exc: PageFailure, snapshot_id: str) -> HttpResponse:
+    return _snapshot_post_failed(request, exc, snapshot_id, CLONE_LABELS)
+
+
+def _ttl_form_failed(request: AuthedRequest, exc: PageFailure, snapshot_id: str) -> HttpResponse:
+    return _snapshot_post_failed(request, exc, snapshot_id, TTL_LABELS)
 
 
 @require_POST
-@page_errors(_container_post_failed)
+@page_errors(_snapshot_form_failed)
 def take_snapshot(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
     body = _form_body(request, SNAPSHOT_FIELDS)
@@ -351,7 +397,7 @@ def take_snapshot(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 
 @require_POST
-@page_errors(_container_post_failed)
+@page_errors(_fork_form_failed)
 def fork(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = _container_target(request, container_id)
     body = _form_body(request, FORK_FIELDS)
@@ -360,7 +406,7 @@ def fork(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 
 @require_POST
-@page_errors(_snapshot_post_failed)
+@page_errors(_clone_form_failed)
 def clone(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     body = _form_body(request, CLONE_FIELDS)
@@ -386,7 +432,7 @@ def unpin(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
 
 
 @require_POST
-@page_errors(_snapshot_post_failed, catch=(ApiError,))
+@page_errors(_ttl_form_failed, catch=(ApiError,))
 def set_ttl(request: AuthedRequest, snapshot_id: str) -> HttpResponse:
     actor, snapshot = _get_snapshot_for_page(request, snapshot_id, "operator")
     value = request.POST.get("ttl_seconds", "").strip()

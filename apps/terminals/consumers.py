@@ -129,7 +129,11 @@ def authorise(scope: dict[str, Any]) -> Grant:
             "UNAUTHENTICATED",
             "sign in, or send an API key (X-Api-Key) or a ticket from POST /api/tickets",
         )
-    actor = actor_for(SimpleNamespace(user=user, api_key=scope.get("api_key")))
+    actor = actor_for(
+        SimpleNamespace(
+            user=user, api_key=scope.get("api_key"), view_tenant=scope.get("view_tenant")
+        )
+    )
     if not actor.can("support"):
         raise Refused(4403, "FORBIDDEN", f"your role ({actor.role}) cannot open terminals")
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

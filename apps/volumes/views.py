@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,8 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from apps.accounts.access import require_page
+from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.core.errors import ApiError, error_text
+from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.ids import iso
 from apps.core.pages import PageFailure, attempt, flash_error, page_errors
@@ -124,8 +127,19 @@ def _form(request: AuthedRequest) -> dict[str, str]:
     return {"name": request.POST.get("name", ""), "labels": request.POST.get("labels", "")}
 
 
+# The forms' labels (templates/volumes/), for errors in their own words.
+CREATE_LABELS = {"name": "Name", "labels": "Labels", "label": "Label"}
+RENAME_LABELS = {"new_name": "New name"}
+
+
+def _in_form_words(exc: PageFailure, labels: dict[str, str]) -> str:
+    return in_form_words(exc, labels) if isinstance(exc, ApiError) else error_text(exc)
+
+
 def _create_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
-    ctx = _list_context(request, create_error=error_text(exc), form=_form(request))
+    ctx = _list_context(
+        request, create_error=_in_form_words(exc, CREATE_LABELS), form=_form(request)
+    )
     return render(request, "volumes/list.html", ctx, status=422)
 
 
@@ -191,7 +205,7 @@ def detail(request: AuthedRequest, name: str) -> HttpResponse:
     _, volume = get_volume_for_page(request, name)
     path, error = _path_param(request)
     ctx = _detail_context(request, volume, path, **({"browse_error": error} if error else {}))
-    if request.htmx and request.htmx.target == "file-browser":
+    if request.htmx and request.htmx.target in ("file-browser", "file-list"):
         return render(request, "volumes/detail.html#file-browser", ctx)
     return render(request, "volumes/detail.html", ctx)
 
@@ -208,7 +222,7 @@ def _back(
         return render(request, "volumes/detail.html", ctx)
     if error:
         flash_error(request, error)
-    elif flash:
+    if flash:  # both, when some of several uploads were written and some refused
         messages.success(request, flash)
     url = reverse("volumes:detail", args=[volume.name])
     return redirect(url + (f"?{urlencode({'path': path})}" if path else ""))
@@ -234,8 +248,13 @@ def _failed_beside_file(request: AuthedRequest, exc: PageFailure, name: str) -> 
     return _back(request, volume, here, error=error_text(exc))
 
 
+def _rename_failed(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
+    _, volume = get_volume_for_page(request, name)
+    return _back(request, volume, "", error=_in_form_words(exc, RENAME_LABELS))
+
+
 @require_POST
-@page_errors(_failed_at_top, catch=(ApiError,))
+@page_errors(_rename_failed, catch=(ApiError,))
 def rename(request: AuthedRequest, name: str) -> HttpResponse:
     actor, volume = get_volume_for_page(request, name, "operator")
     new_name = actions.check_name(request.POST.get("new_name", "").strip(), "new_name")
@@ -258,21 +277,67 @@ def delete(request: AuthedRequest, name: str) -> HttpResponse:
     return redirect("volumes:list")
 
 
-@require_POST
-@page_errors(_failed_in_directory)
-def upload(request: AuthedRequest, name: str) -> HttpResponse:
-    actor, volume = get_volume_for_page(request, name, "operator")
-    upload_file = request.FILES.get("file")
-    base = clean_path(request.POST.get("path", ""))
-    if upload_file is None:
-        raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a file to upload")
+def _write_upload(
+    actor: Actor, volume: Volume, base: str, upload_file: UploadedFile
+) -> tuple[str, int]:
+    """Write one uploaded file into `base`; returns the path and size written (ApiError if
+    refused)."""
     if upload_file.size and upload_file.size > files.MAX_WRITE_BYTES:
         raise ApiError(422, "UNPROCESSABLE_ENTITY", "files over 16 MiB: upload a tar archive")
     filename = clean_path(upload_file.name or "", allow_root=False).rsplit("/", 1)[-1]
     target = f"{base}/{filename}" if base else filename
     result = files.write_file(volume, target, upload_file.read(), 644)
     actions.file_changed(actor, volume, target, {"size_bytes": result["size_bytes"]})
-    return _back(request, volume, base, flash=f"Uploaded {target} ({result['size_bytes']} bytes).")
+    return target, int(result["size_bytes"])
+
+
+def _upload_row(request: AuthedRequest, name: str, text: str, ok: bool) -> HttpResponse:
+    """One file's result, for static/js/uploads.js (it sends one request per file)."""
+    response = render(
+        request,
+        "volumes/detail.html#upload-row",
+        {"upload": {"name": name, "text": text, "ok": ok}},
+        status=200 if ok else 422,
+    )
+    response["X-Upload-Row"] = "1"
+    return response
+
+
+def _upload_failed(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
+    if request.headers.get("X-Upload-Row"):
+        upload_file = request.FILES.get("file")
+        filename = (upload_file.name if upload_file else "") or ""
+        return _upload_row(request, filename, error_text(exc), False)
+    return _failed_in_directory(request, exc, name)
+
+
+@require_POST
+@page_errors(_upload_failed)
+def upload(request: AuthedRequest, name: str) -> HttpResponse:
+    """Write the posted files (one or several `file` fields) into the folder `path`.
+
+    A file that fails does not stop the others; the answer says which were written and why
+    each other one was not. The page's script sends one file per request (`X-Upload-Row`) and
+    gets that file's result row back, to show progress and a result per file.
+    """
+    actor, volume = get_volume_for_page(request, name, "operator")
+    uploads = request.FILES.getlist("file")
+    base = clean_path(request.POST.get("path", ""))
+    if not uploads:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "choose a file to upload")
+    if request.headers.get("X-Upload-Row"):
+        target, size = _write_upload(actor, volume, base, uploads[0])
+        return _upload_row(request, uploads[0].name or "", f"/{target}, {size} bytes", True)
+    written, refused = [], []
+    for upload_file in uploads:
+        try:
+            target, size = _write_upload(actor, volume, base, upload_file)
+            written.append(f"{target} ({size} bytes)")
+        except ApiError as exc:
+            refused.append(f"{upload_file.name}: {error_text(exc)}")
+    flash = f"Uploaded {', '.join(written)}." if written else ""
+    error = f"Not uploaded: {'; '.join(refused)}." if refused else ""
+    return _back(request, volume, base, flash=flash, error=error)
 
 
 def _safe(path: str) -> str:

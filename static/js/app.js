@@ -4,6 +4,8 @@
  *
  *   <form data-confirm="Delete x?">            asks in the confirmation <dialog> before submitting
  *   hx-confirm="Delete x?" (htmx)              asks in the same <dialog> before the request
+ *   data-confirm-details="template-id"         (with either) shows that <template>'s content
+ *                                              under the question
  *   <button data-copy="text">                  copies the text, then says "Copied"
  *   <button data-copy-from="input-id">         selects and copies that input's value
  *   <input data-select-on-focus>               selects its text when focused
@@ -70,10 +72,14 @@
     var text = b && b.textContent ? b.textContent.replace(/\s+/g, " ").trim() : "";
     return text && text.length <= 24 ? text : "Confirm";
   }
-  function ask(question, label, yes) {
+  function ask(question, label, yes, el) {
     var d = document.getElementById("confirm-dialog");
     if (!d || !d.showModal) { if (window.confirm(question)) yes(); return; }
     document.getElementById("confirm-dialog-question").textContent = question;
+    // The details are server-rendered markup in a <template>; this only copies them in.
+    var slot = document.getElementById("confirm-dialog-details");
+    var more = el && el.dataset && el.dataset.confirmDetails ? document.getElementById(el.dataset.confirmDetails) : null;
+    if (slot) { slot.replaceChildren(); if (more && more.content) slot.appendChild(more.content.cloneNode(true)); }
     document.getElementById("confirm-dialog-ok").textContent = label;
     d.returnValue = "";
     d.addEventListener("close", function () { if (d.returnValue === "confirm") yes(); }, { once: true });
@@ -87,14 +93,14 @@
     ask(form.dataset.confirm, yesLabel(form, submitter), function () {
       form.dataset.confirmed = "1";
       form.requestSubmit(submitter && submitter.form === form ? submitter : null);
-    });
+    }, form);
   });
   document.addEventListener("htmx:confirm", function (e) {
     var d = e.detail;
     if (!d.question) return; // no hx-confirm: htmx goes ahead
     e.preventDefault();
     var trigger = d.triggeringEvent;
-    ask(d.question, yesLabel(d.elt, trigger && trigger.submitter), function () { d.issueRequest(true); });
+    ask(d.question, yesLabel(d.elt, trigger && trigger.submitter), function () { d.issueRequest(true); }, d.elt);
   });
 
   function copied(btn) { btn.textContent = "Copied"; }

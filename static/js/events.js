@@ -12,7 +12,9 @@
  * With htmx's eval off, hx-trigger filters such as `[detail.data.includes(id)]` no longer
  * work. Instead, every `container_update` is re-dispatched on <body> as
  * `container-changed-<id>` for each container shown on the page (`data-container-id`) whose id
- * the event mentions, and the container page triggers on `container-changed-<id> from:body`.
+ * the event mentions, and the container page triggers on `container-changed-<id> from:body`;
+ * `function_update` / `invocation_update` likewise become `function-changed-<id>` for the
+ * function on the page (`data-function-id`).
  *
  * `window.QuiltTickets.get(purpose)` is shared with the terminal (terminal.js).
  */
@@ -20,7 +22,8 @@
   "use strict";
   // Always relayed, so the last event id is known even for types no element listens to.
   var TYPES = ["ready", "heartbeat", "container_update", "snapshot_update", "volume_update",
-    "terminal_update", "image_update", "operation_update", "network_update"];
+    "terminal_update", "image_update", "operation_update", "network_update", "function_update",
+    "invocation_update"];
   var CONNECTING = 0, OPEN = 1, CLOSED = 2;
 
   function csrfToken() {
@@ -143,10 +146,24 @@
     });
   }
 
+  // The same for functions: `function_update` and `invocation_update` naming the function on
+  // the page (`data-function-id`) become `function-changed-<id>` on <body>.
+  function announceFunctionChanges(ev) {
+    var seen = {};
+    document.querySelectorAll("[data-function-id]").forEach(function (el) {
+      var id = el.dataset.functionId;
+      if (!id || seen[id] || String(ev.data).indexOf(id) < 0) return;
+      seen[id] = true;
+      document.body.dispatchEvent(new CustomEvent("function-changed-" + id, { detail: { data: ev.data } }));
+    });
+  }
+
   window.QuiltTickets = { get: getTicket };
   htmx.createEventSource = function (url) {
     var source = new TicketedEventSource(url);
     source.addEventListener("container_update", announceContainerChanges);
+    source.addEventListener("function_update", announceFunctionChanges);
+    source.addEventListener("invocation_update", announceFunctionChanges);
     return source;
   };
 })();

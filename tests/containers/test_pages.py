@@ -300,7 +300,7 @@ def test_it_renders_logs_metrics_processes_and_downloads_logs(operator: Any, vie
     assert "line-one" in logs and "is-stderr" in logs and 'hx-trigger="every 2s"' in logs
     download = operator.client.get(path + "logs/download?limit=100")
     assert download["Content-Disposition"] == f'attachment; filename="{record.name}-logs.txt"'
-    assert b"line-two" in download.content
+    assert b"line-two" in b"".join(download.streaming_content)  # streamed: the whole log
     assert "cannot read logs" in viewer.client.get(path + "logs").content.decode()
     metrics = viewer.client.get(path + "metrics").content.decode()
     assert 'id="metric-cpu"' in metrics and "<polyline" in metrics
@@ -524,3 +524,23 @@ def test_it_sends_the_run_button_only_to_the_overview_tab(operator: Any) -> None
         base + "readiness", headers={"HX-Request": "true", "HX-Current-URL": base}
     )
     assert 'id="exec-gate"' in on_overview.content.decode()
+
+
+def test_the_logs_tab_searches_marks_matches_and_words_a_bad_pattern_as_the_form(
+    operator: Any,
+) -> None:
+    record = make(
+        operator,
+        "searchable",
+        command=["/bin/sh", "-c", "echo alpha-one; echo beta-two; echo ALPHA-three; sleep 1000"],
+    )
+    path = f"/containers/{record.container_id}/logs"
+    html = operator.client.get(path + "?q=alpha").content.decode()
+    assert '<mark class="log-match">alpha</mark>-one' in html
+    assert '<mark class="log-match">ALPHA</mark>-three' in html and "beta-two" not in html
+    assert "2 matching lines" in html
+    assert 'href="' + path + '/download?q=alpha"' in html
+    bad = operator.client.get(path + "?q=/(oops/").content.decode()
+    assert "The search is not a valid regular expression" in bad and 'aria-invalid="true"' in bad
+    download = operator.client.get(path + "/download?q=/two$/")
+    assert b"".join(download.streaming_content).decode().endswith(" stdout beta-two\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from apps.core.engine_messages import HOST_PATH, MAX_LENGTH, clean_engine_message
+from apps.core.engine_messages import HOST_PATH, MAX_LENGTH, clean_engine_message, engine_cause
 
 NO_SUCH_HOST = (
     "500 Server Error for http+docker://localhost/v1.41/images/create?tag=latest&fromImage="
@@ -116,3 +116,28 @@ def test_it_makes_one_short_line() -> None:
 @pytest.mark.parametrize("text", ["", "   ", "500 Server Error for http+docker://localhost/x: "])
 def test_it_never_answers_an_empty_message(text: str) -> None:
     assert clean_engine_message(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        (NO_SUCH_HOST, "no such host: nosuch.invalid"),
+        (
+            'Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
+            "connection refused: 127.0.0.1:5999",
+        ),
+        (
+            "manifest for r:5000/a/b:1 not found: manifest unknown: manifest unknown",
+            "no such image or tag",
+        ),
+        (
+            'runc create failed: exec: "nope": executable file not found in $PATH: unknown',
+            "command not found",
+        ),
+        ("error from registry: something odd happened here", "something odd happened here"),
+        ("outer: inner: short", "inner: short"),
+        ("", "the engine refused the request"),
+    ],
+)
+def test_engine_cause_gives_the_one_line_a_headline_shows(text, cause):
+    assert engine_cause(text) == cause

@@ -139,6 +139,18 @@ def world(admin: Any) -> dict[str, Any]:
     session = made(
         "POST", "/api/terminal/sessions", "/api/terminal/sessions", {"container_id": cid}, 201
     )
+    fn = made(
+        "POST", "/api/functions", "/api/functions", {"name": f"oa-fn-{tag}", "handler": "cat"}, 201
+    )
+    fid = fn["function_id"]
+    made("POST", f"/api/functions/{fid}/deploy", "/api/functions/{function_id}/deploy", {}, 200)
+    inv = made(
+        "POST",
+        f"/api/functions/{fid}/invoke",
+        "/api/functions/{function_id}/invoke",
+        {"payload": "hi"},
+        200,
+    )
     ops = admin.json("GET", "/api/operations").json()["operations"]
     return {
         "document": document,
@@ -150,6 +162,9 @@ def world(admin: Any) -> dict[str, Any]:
         "session_id": session["session_id"],
         "operation_id": ops[0]["operation_id"],
         "job_id": ran["job_id"],
+        "function_id": fid,
+        "function_name": fn["name"],
+        "invocation_id": inv["invocation_id"],
     }
 
 
@@ -161,10 +176,14 @@ def url_for(path: str, world: dict[str, Any]) -> str:
         "session_id": world["session_id"],
         "operation_id": world["operation_id"],
         "job_id": world["job_id"],
+        "function_id": world["function_id"],
+        "invocation_id": world["invocation_id"],
         "pid": "1",
         "path": "probe.txt",
         "name": world["volume"] if path.startswith("/api/volumes") else world["container_name"],
     }
+    if path.startswith("/api/functions"):
+        values["name"] = world["function_name"]
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

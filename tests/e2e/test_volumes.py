@@ -67,8 +67,8 @@ def test_it_uploads_browses_mounts_and_reads_a_volume_file(
     note = tmp_path / "note.txt"
     note.write_text("written from the browser\n")
     page.locator("input[name=file]").set_input_files(str(note))
-    page.get_by_role("button", name="Upload file").click()
-    expect(page.locator("#volume-page [role=status]")).to_contain_text("Uploaded note.txt")
+    page.get_by_role("button", name="Upload files", exact=True).click()
+    expect(page.locator("#upload-results .upload-row.is-ok")).to_contain_text("note.txt")
     expect(page.locator("#file-browser").get_by_role("link", name="note.txt")).to_be_visible()
 
     # Extract a tar.gz: an operation with progress, then its folder appears.

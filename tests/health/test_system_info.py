@@ -28,6 +28,7 @@ def test_it_describes_the_caller_and_the_engine(operator: Any) -> None:
         "network",
         "terminal",
         "images",
+        "functions",
     ]
 
 

@@ -30,13 +30,15 @@ def test_it_pulls_from_the_form_and_shows_a_progress_row(operator, pushed_image)
     )
     assert response.status_code == 200
     html = response.content.decode()
-    assert f"Pulling {pushed_image}" in html
+    assert 'id="pull-banner"' in html and f"Pulling <strong>{pushed_image}</strong>" in html
     op = Operation.objects.get(kind="image_pull")
     assert f'hx-get="/images/operations/{op.operation_id}"' in html and 'role="progressbar"' in html
     op = drive(op.operation_id)
     assert op.status == "succeeded", op.error
     row = operator.client.get(f"/images/operations/{op.operation_id}").content.decode()
     assert "3/3 layers" in row and "every 1s" not in row
+    banner = operator.client.get(f"/images/operations/{op.operation_id}?part=banner")
+    assert "flash-success" in banner.content.decode() and "Pulled" in banner.content.decode()
     assert pushed_image in operator.client.get("/images/").content.decode()
 
 
@@ -108,3 +110,20 @@ def test_a_rebuild_leaves_no_untagged_old_base_behind(admin, real_engine):
     users = [c.id for c in engine().list_containers() if c.image_id == before]
     assert engine().image_exists(before) == bool(users)
     assert build_base_image() == (False, after)  # and a plain set-up changes nothing
+
+
+def test_the_banner_of_a_failed_pull_says_failed_with_its_cause(operator, registry):
+    token = csrf(operator.client)
+    reference = f"{registry}/nothing/here:1"
+    response = operator.client.post(
+        "/images/pull", {"reference": reference}, HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 302 and "?pull=op_" in response["Location"]
+    op = drive(Operation.objects.get(kind="image_pull").operation_id)
+    assert op.status == "failed"
+    html = operator.client.get(response["Location"]).content.decode()
+    banner = html[
+        html.index('id="pull-banner"') : html.index("</div>", html.index('id="pull-banner"'))
+    ]
+    assert "flash-error" in banner and f"Pull of <strong>{reference}</strong> failed:" in banner
+    assert "Pulling" not in banner and "every 1s" not in banner

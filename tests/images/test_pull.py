@@ -107,6 +107,9 @@ def test_a_failed_pull_shows_the_cause_and_logs_the_engine_text_with_the_request
     assert op.error["error_code"] == "PULL_FAILED"
     shown = op.error["error"] + op.error["details"]["engine_message"]
     assert "connection refused" in op.error["details"]["engine_message"]
+    # The error itself is the one-line cause; the engine's text stays in details.
+    port = reference.split(":")[1].split("/")[0]
+    assert op.error["error"] == f"the pull failed: connection refused: 127.0.0.1:{port}"
     for leak in ("http+docker://", "/v1.41/", "Server Error for", "docker.sock"):
         assert leak not in shown, leak
     logged = [r.getMessage() for r in caplog.records if request_id in r.getMessage()]

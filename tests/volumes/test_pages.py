@@ -151,3 +151,66 @@ def test_it_shows_viewers_file_names_without_contents(operator, viewer, support)
     assert "/volumes/notes/download?path=secret.txt" in html
     assert 'id="vol-no-content"' not in html
     assert support.client.get("/volumes/notes/download?path=secret.txt").content == b"secret"
+
+
+def test_it_words_form_errors_with_the_forms_labels(operator):
+    operator.json("POST", "/api/volumes", {"name": "wordsvol"})
+    token = csrf(operator.client)
+    bad = operator.client.post("/volumes/create", {"name": "-x"}, HTTP_X_CSRFTOKEN=token)
+    html = bad.content.decode()
+    assert bad.status_code == 422
+    assert "Name must start with a letter or digit" in html and "^[a-zA-Z0-9]" not in html
+    renamed = operator.client.post(
+        "/volumes/wordsvol/rename", {"new_name": ""}, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true"
+    )
+    assert "New name is required" in renamed.content.decode()
+    assert "new_name is required" not in renamed.content.decode()
+
+
+def test_it_uploads_several_files_in_one_post_and_says_which_failed(operator, monkeypatch):
+    from apps.volumes import files
+
+    monkeypatch.setattr(files, "MAX_WRITE_BYTES", 8)
+    operator.json("POST", "/api/volumes", {"name": "multivol"})
+    token = csrf(operator.client)
+    response = operator.client.post(
+        "/volumes/multivol/upload",
+        {
+            "path": "",
+            "file": [
+                SimpleUploadedFile("a.txt", b"one"),
+                SimpleUploadedFile("big.bin", b"x" * 20),
+                SimpleUploadedFile("b.txt", b"two"),
+            ],
+        },
+        HTTP_X_CSRFTOKEN=token,
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Uploaded a.txt (3 bytes), b.txt (3 bytes)." in html
+    assert "Not uploaded: big.bin: files over 16 MiB" in html
+    assert operator.client.get("/volumes/multivol/download?path=b.txt").content == b"two"
+
+
+def test_it_answers_a_scripted_upload_with_the_files_result_row(operator):
+    operator.json("POST", "/api/volumes", {"name": "rowvol"})
+    token = csrf(operator.client)
+    ok = operator.client.post(
+        "/volumes/rowvol/upload",
+        {"path": "", "file": SimpleUploadedFile("row.txt", b"row")},
+        HTTP_X_CSRFTOKEN=token,
+        HTTP_X_UPLOAD_ROW="1",
+    )
+    assert ok.status_code == 200 and ok["X-Upload-Row"] == "1"
+    assert (
+        'class="upload-row is-ok"' in ok.content.decode()
+        and "/row.txt, 3 bytes" in ok.content.decode()
+    )
+    bad = operator.client.post(
+        "/volumes/rowvol/upload",
+        {"path": "../x", "file": SimpleUploadedFile("row.txt", b"row")},
+        HTTP_X_CSRFTOKEN=token,
+        HTTP_X_UPLOAD_ROW="1",
+    )
+    assert bad.status_code == 422 and bad["X-Upload-Row"] == "1"
+    assert "is-failed" in bad.content.decode() and "may not contain" in bad.content.decode()

@@ -7,12 +7,12 @@ from typing import Any
 
 from django import template
 from django.conf import settings
-from django.db.models import OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.operations import display
 from apps.operations.models import Operation, Status
-from apps.operations.registry import names_of
+from apps.operations.registry import target_name_annotation
 
 register = template.Library()
 
@@ -37,8 +37,8 @@ def tray_items(actor: Any) -> list[dict[str, Any]]:
     # The caller's tenant only, admins included: the tray is about the work at hand; the
     # operations page shows admins every tenant.
     qs = qs.filter(tenant_id=actor.tenant_id or -1)
-    # The target's name in the same query: people know containers by name.
-    qs = qs.annotate(target_name=names_of("container").subquery(OuterRef("target_id")))
+    # The target's name in the same query: people know containers and functions by name.
+    qs = qs.annotate(target_name=target_name_annotation())
     settled_before = timezone.now() - SETTLE
     items = []
     for op in qs.order_by("-id")[:TRAY_SIZE]:

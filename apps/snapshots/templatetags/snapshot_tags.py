@@ -7,6 +7,7 @@ import uuid
 from django import template
 
 from apps.containers import verbs
+from apps.snapshots.lineage import Node
 
 register = template.Library()
 
@@ -39,3 +40,9 @@ def ttl_label(seconds: int | None) -> str:
 def allows(state: str | None, verb: str) -> bool:
     """`{% if node.state|allows:"fork" %}`: the one state table (apps.containers.verbs)."""
     return verbs.allows(verb, state or "")
+
+
+@register.filter
+def live_clones(node: Node) -> list[Node]:
+    """The containers (clones and forks) made from a snapshot node that still exist."""
+    return [c for c in node.children if c.type == "container" and not c.deleted]

@@ -1,0 +1,89 @@
+"""Facts the `functions` health concern reads (contract 2.13; apps/health/checks.py wraps them).
+
+Readiness for functions is state plus pool ("inspect state plus pool status"): an active
+function whose serving pool (ready + busy) has been below `min_instances` for more than 60 s
+makes the concern `degraded`. The reconciler stamps `below_min_since`; a function it has not
+stamped yet counts from its last change (`updated_at`), so a pool that never filled is seen too.
+Each fact is `(ok, detail, fix)`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from apps.engine.client import engine
+from apps.engine.errors import EngineError
+from apps.functions.models import Function, FunctionState, PoolState
+
+BELOW_MIN_GRACE = timedelta(seconds=60)
+Fact = tuple[bool, str, str]
+
+
+def runtime_images() -> list[str]:
+    """The base image and every image a live function runs in."""
+    images = set(
+        Function.objects.filter(deleted_at__isnull=True)
+        .values_list("image", flat=True)
+        .distinct()[:50]
+    )
+    return sorted({str(settings.QUILTWEB_BASE_IMAGE), *images})
+
+
+def runtime_image_present() -> Fact:
+    missing = []
+    images = runtime_images()
+    try:
+        for image in images:
+            if not engine().image_exists(image):
+                missing.append(image)
+    except EngineError as exc:
+        return False, str(exc)[:200], "Check the engine."
+    if missing:
+        return (
+            False,
+            f"missing on the engine: {', '.join(missing)}; their functions cannot warm a pool",
+            "Build quilt/base with manage.py build_base_image, or pull the function's image.",
+        )
+    return True, f"{len(images)} runtime image(s) present", ""
+
+
+def below_minimum(now: datetime | None = None) -> list[Function]:
+    """Active functions whose ready + busy pool has been below min_instances for over 60 s."""
+    at = timezone.now() if now is None else now
+    cutoff = at - BELOW_MIN_GRACE
+    candidates = (
+        Function.objects.filter(
+            deleted_at__isnull=True, state=FunctionState.ACTIVE, min_instances__gt=0
+        )
+        .annotate(
+            serving=Count("pool", filter=Q(pool__state__in=[PoolState.READY, PoolState.BUSY]))
+        )
+        .order_by("name")
+    )
+    out: list[Function] = []
+    for fn in candidates:
+        if fn.serving >= fn.min_instances:
+            continue
+        since = fn.below_min_since or fn.updated_at
+        if since <= cutoff:
+            out.append(fn)
+    return out
+
+
+def pools_at_minimum() -> Fact:
+    short = below_minimum()
+    if not short:
+        count = Function.objects.filter(deleted_at__isnull=True, state=FunctionState.ACTIVE).count()
+        return True, f"{count} active function(s), every pool at its minimum", ""
+    # A count, not names: every signed-in user reads health, across tenants.
+    return (
+        False,
+        f"{len(short)} active function(s) with fewer ready or busy pool containers than "
+        "min_instances for over 60 s",
+        "Open the function's page: its pool containers and the reconciler's error say why; "
+        "the worker must be running.",
+    )

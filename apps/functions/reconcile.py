@@ -1,0 +1,347 @@
+"""The pool reconciler: an engine task of the worker (contract 2.13).
+
+Every few seconds, for each function that has a pool or should have one:
+- settles what a dead process left: `running` invocations and `busy`/`warming` rows whose
+  owner (`host:pid`) is gone on this host end `failed`/removed;
+- replaces pool containers that died or stopped being exec-ready (not running on the engine);
+- `deploying` with no live `function_deploy` operation (its worker died): finishes the deploy;
+- `active`: retires idle containers of older versions (the roll; busy ones finish first),
+  keeps `ready + busy + warming ≥ min_instances` of the current version, ends containers idle
+  for 5 minutes above `min_instances`, and keeps `below_min_since` for the health check;
+- `paused`, `failed`, `pending`: removes idle containers (busy ones finish first); deleted
+  functions lose their whole pool;
+- removes engine containers labelled with a function that no pool row knows (a process died
+  between creating one and recording it).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.labels import LABEL_FUNCTION, LABEL_INSTANCE
+from apps.core.processes import pid_alive
+from apps.engine.client import engine
+from apps.engine.types import ContainerInfo
+from apps.functions import pool
+from apps.functions.invoke import reserve
+from apps.functions.models import (
+    Function,
+    FunctionState,
+    Invocation,
+    InvocationStatus,
+    PoolContainer,
+    PoolState,
+)
+from apps.functions.runners import converge_deploy, deploy_in_flight, retire_old_versions
+
+log = logging.getLogger(__name__)
+
+RECONCILE_SECONDS = 2.0
+IDLE_AFTER = timedelta(minutes=5)
+# A labelled container no row knows is removed only when older than this (a warm in progress
+# records its container id a moment after the engine made it).
+ORPHAN_AFTER = timedelta(seconds=60)
+# A warming row whose owner lives but has not finished in this long is given up.
+WARMING_STALE = timedelta(minutes=3)
+# A row left terminating or recycling this long (its removal failed, or its process died) is
+# removed again.
+REMOVAL_STALE = timedelta(seconds=60)
+IDLE_STATES = (PoolState.WARMING, PoolState.READY)
+# Engine events of pool containers that call for a pass now (a container gone or frozen).
+WAKE_EVENTS = ["die", "destroy", "pause", "oom"]
+MAX_BACKOFF = 30.0
+DEBOUNCE_SECONDS = 0.1
+_one_pass = threading.Lock()
+
+
+def owner_dead(owner: str) -> bool:
+    """The process named `host:pid` is gone (only judged for this host)."""
+    host, _, pid = owner.rpartition(":")
+    if not owner or host != socket.gethostname():
+        return False
+    return not pid_alive(pid)
+
+
+def settle_dead_owners() -> int:
+    """End invocations and pool rows whose process died; returns how many rows changed."""
+    settled = 0
+    running = Invocation.objects.filter(status=InvocationStatus.RUNNING).exclude(owner="")
+    dead_invocations = [inv for inv in running if owner_dead(inv.owner)]
+    if dead_invocations:
+        settled += pool.fail_running(
+            [inv.invocation_id for inv in dead_invocations],
+            "the server process running this invocation stopped before it finished",
+        )
+        from apps.functions.invoke import invocation_event
+
+        for inv in Invocation.objects.filter(pk__in=[i.pk for i in dead_invocations]):
+            invocation_event(inv, "finished")
+    rows = PoolContainer.objects.filter(state__in=[PoolState.BUSY, PoolState.WARMING]).exclude(
+        owner=""
+    )
+    for pc in rows:
+        if owner_dead(pc.owner):
+            pool.fail_running(
+                [pc.invocation_id],
+                "the server process running this invocation stopped before it finished",
+            )
+            pool.discard(pc, "its process stopped")
+            settled += 1
+    stale = PoolContainer.objects.filter(
+        Q(state=PoolState.WARMING, state_changed_at__lt=timezone.now() - WARMING_STALE)
+        | Q(
+            state__in=[PoolState.TERMINATING, PoolState.RECYCLING],
+            state_changed_at__lt=timezone.now() - REMOVAL_STALE,
+        )
+    )
+    for pc in stale:
+        pool.discard(pc, pc.error or f"{pc.state} took too long")
+        settled += 1
+    return settled
+
+
+def _engine_pool() -> dict[str, ContainerInfo]:
+    labels = [LABEL_FUNCTION, f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"]
+    return {c.id: c for c in engine().list_containers(labels=labels)}
+
+
+def replace_dead(listed: dict[str, ContainerInfo]) -> list[PoolContainer]:
+    """Take pool rows whose container is gone or not running out of the pool (`terminating`),
+    so the min check refills at once; returns them for removal at the end of the pass."""
+    dead: list[PoolContainer] = []
+    rows = PoolContainer.objects.filter(state__in=[PoolState.READY, PoolState.BUSY]).exclude(
+        container_id=""
+    )
+    for pc in rows:
+        info = listed.get(pc.container_id)
+        if info is not None and info.state == "running":
+            continue
+        what = "gone" if info is None else info.state
+        if pc.state == PoolState.BUSY:
+            # The invoking process sees its exec fail and says so; settle only if it is gone.
+            if not owner_dead(pc.owner) and pc.owner:
+                continue
+            pool.fail_running([pc.invocation_id], f"the pool container is {what}")
+        if pool.move(pc, [PoolState.READY, PoolState.BUSY], PoolState.TERMINATING):
+            log.info("functions: pool container %s is %s; replacing it", pc.container_id, what)
+            pc.error = f"the container is {what}"
+            dead.append(pc)
+    return dead
+
+
+def remove_orphans(listed: dict[str, ContainerInfo]) -> int:
+    known = set(
+        PoolContainer.objects.exclude(container_id="").values_list("container_id", flat=True)
+    )
+    cutoff = timezone.now() - ORPHAN_AFTER
+    removed = 0
+    for cid, info in listed.items():
+        if cid in known or (info.created_at is not None and info.created_at > cutoff):
+            continue
+        try:
+            pool.remove_container(cid)
+        except Exception as exc:  # one bad container must not stop the pass
+            log.warning("functions: could not remove orphan pool container %s: %s", cid, exc)
+            continue
+        removed += 1
+    return removed
+
+
+def _idle_to_remove(function: Function, *, all_idle: bool) -> list[PoolContainer]:
+    idle = PoolContainer.objects.filter(
+        function_id=function.function_id, state__in=IDLE_STATES
+    ).order_by("id")
+    if all_idle:
+        return list(idle)
+    return []
+
+
+def scale_down(function: Function, *, all_idle: bool = False) -> int:
+    removed = 0
+    for pc in _idle_to_remove(function, all_idle=all_idle):
+        warming_elsewhere = pc.owner not in ("", pool.process_owner()) and not owner_dead(pc.owner)
+        if pc.state == PoolState.WARMING and warming_elsewhere:
+            continue  # a warm in another process drops it when it sees the state
+        if pool.move(pc, list(IDLE_STATES), PoolState.TERMINATING):
+            pool.discard(pc, f"the function is {function.state}")
+            removed += 1
+    return removed
+
+
+def end_idle(function: Function) -> int:
+    """Remove containers idle for IDLE_AFTER while more than min_instances are live."""
+    cutoff = timezone.now() - IDLE_AFTER
+    live = _live_current(function)
+    removed = 0
+    idle = (
+        PoolContainer.objects.filter(
+            function_id=function.function_id,
+            version=function.current_version,
+            state=PoolState.READY,
+        )
+        .filter(Q(last_used_at__lt=cutoff) | Q(last_used_at__isnull=True, ready_at__lt=cutoff))
+        .order_by("id")
+    )
+    for pc in idle:
+        if live - removed <= function.min_instances:
+            break
+        if pool.move(pc, [PoolState.READY], PoolState.TERMINATING):
+            pool.discard(pc, "idle for 5 minutes above min_instances")
+            removed += 1
+    return removed
+
+
+def _live_current(function: Function) -> int:
+    return PoolContainer.objects.filter(
+        function_id=function.function_id,
+        version=function.current_version,
+        state__in=pool.LIVE_STATES,
+    ).count()
+
+
+def fill_to_min(function: Function) -> int:
+    """Warm containers (in parallel) until ready+busy+warming of the current version reach
+    min_instances; returns how many became ready."""
+    fresh = Function.objects.filter(pk=function.pk, deleted_at__isnull=True).first()
+    if fresh is None or fresh.state != FunctionState.ACTIVE:
+        return 0
+    others = (
+        PoolContainer.objects.filter(function_id=fresh.function_id, state__in=pool.LIVE_STATES)
+        .exclude(version=fresh.current_version)
+        .count()
+    )
+    reserved: list[PoolContainer] = []
+    for _ in range(max(0, fresh.min_instances - _live_current(fresh))):
+        pc = reserve(fresh, PoolState.WARMING, limit=fresh.min_instances + others)
+        if pc is None:
+            break
+        reserved.append(pc)
+    failures = pool.warm_many(fresh, reserved)
+    for reason in failures:
+        log.warning("functions: could not warm a container for %s: %s", fresh.name, reason)
+    return len(reserved) - len(failures)
+
+
+def track_below_min(function: Function) -> None:
+    up = PoolContainer.objects.filter(
+        function_id=function.function_id,
+        version=function.current_version,
+        state__in=[PoolState.READY, PoolState.BUSY],
+    ).count()
+    below = function.state == FunctionState.ACTIVE and up < function.min_instances
+    if below and function.below_min_since is None:
+        Function.objects.filter(pk=function.pk, below_min_since__isnull=True).update(
+            below_min_since=timezone.now()
+        )
+    elif not below and function.below_min_since is not None:
+        Function.objects.filter(pk=function.pk).update(below_min_since=None)
+
+
+def reconcile_function(function: Function) -> None:
+    if function.deleted_at is not None:
+        pool.remove_pool(function, "the function was deleted")
+        return
+    state = function.state
+    if state == FunctionState.DEPLOYING:
+        if not deploy_in_flight(function):
+            log.info("functions: finishing the deploy of %s (no live operation)", function.name)
+            converge_deploy(function)
+        return
+    if state == FunctionState.ACTIVE:
+        retire_old_versions(function)
+        end_idle(function)
+        fill_to_min(function)
+        track_below_min(function)
+        return
+    scale_down(function, all_idle=True)
+    track_below_min(function)
+
+
+def reconcile_pools() -> None:
+    """One pass over every function with a pool or a pool to make (the worker's engine task,
+    and at once when a pool container dies: `PoolWatcher`). One pass at a time per process."""
+    with _one_pass:
+        _reconcile_pass()
+
+
+def _reconcile_pass() -> None:
+    settle_dead_owners()
+    listed = _engine_pool()
+    dead = replace_dead(listed)
+    remove_orphans(listed)
+    with_pool = PoolContainer.objects.values("function_id")
+    functions = Function.objects.filter(
+        Q(pk__in=with_pool)
+        | Q(
+            deleted_at__isnull=True,
+            state__in=[FunctionState.DEPLOYING, FunctionState.ACTIVE],
+        )
+        | Q(below_min_since__isnull=False)
+    )
+    for function in functions:
+        try:
+            reconcile_function(function)
+        except Exception:
+            log.exception("functions: reconciling %s failed", function.function_id)
+    # The dead are removed after the refill has started their replacements.
+    for pc in dead:
+        pool.discard(pc, pc.error)
+
+
+class PoolWatcher(threading.Thread):
+    """Follows the engine's events for pool containers: when one dies, is removed or frozen from
+    outside, a reconcile pass runs at once instead of at the next tick, so the pool is refilled
+    as fast as the engine can make containers. Events arriving during a pass are coalesced."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(name="function-pools", daemon=True)
+        self.stop = stop
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        passes = threading.Thread(target=self._passes, name="function-pools-pass", daemon=True)
+        passes.start()
+        backoff = 1.0
+        filters = {
+            "type": ["container"],
+            "event": WAKE_EVENTS,
+            "label": [LABEL_FUNCTION, f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"],
+        }
+        while not self.stop.is_set():
+            try:
+                for _event in engine().events(filters=filters):
+                    self.wake.set()
+                    backoff = 1.0
+                    if self.stop.is_set():
+                        break
+            except Exception as exc:
+                log.warning("function pool watcher: %s; retrying in %.0f s", exc, backoff)
+                if self.stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        self.wake.set()
+
+    def _passes(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.wake.wait()
+                # Containers often die together (a kill of several, an engine restart): let the
+                # burst arrive so that one pass replaces them all.
+                if self.stop.wait(DEBOUNCE_SECONDS):
+                    return
+                self.wake.clear()
+                try:
+                    close_old_connections()
+                    reconcile_pools()
+                except Exception:
+                    log.exception("functions: an event-driven reconcile pass failed")
+        finally:
+            connections.close_all()
