@@ -30,6 +30,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.accounts.access import ROLE_SENTENCES, require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.accounts.secrets import MASK, sees_secrets
 from apps.core.errors import ApiError
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, api_error, attempt, page_errors
@@ -527,13 +528,31 @@ def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def spec_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """The spec keys of two versions side by side, changed ones marked."""
+def _masked_env(env: Any, other: Any) -> Any:
+    """Environment values hidden (amendment 1.6); a value that differs from the other side's
+    is marked changed without being shown."""
+    if not isinstance(env, dict):
+        return env
+    other = other if isinstance(other, dict) else {}
+    return {
+        key: MASK if key in other and other[key] == value else f"{MASK} (changed)"
+        for key, value in env.items()
+    }
+
+
+def spec_diff(
+    a: dict[str, Any], b: dict[str, Any], *, masked: bool = False
+) -> list[dict[str, Any]]:
+    """The spec keys of two versions side by side, changed ones marked. `masked` (viewers and
+    support) hides environment values."""
     keys = list(SPEC_DEFAULTS) + sorted((set(a) | set(b)) - set(SPEC_DEFAULTS))
     rows = []
     for key in keys:
         va, vb = a.get(key, SPEC_DEFAULTS.get(key)), b.get(key, SPEC_DEFAULTS.get(key))
-        rows.append({"key": key, "a": _show(va), "b": _show(vb), "changed": va != vb})
+        sa, sb = va, vb
+        if masked and key == "environment":
+            sa, sb = _masked_env(va, vb), _masked_env(vb, va)
+        rows.append({"key": key, "a": _show(sa), "b": _show(sb), "changed": va != vb})
     return rows
 
 
@@ -554,7 +573,9 @@ def versions(request: AuthedRequest, function_id: str) -> HttpResponse:
     older = [n for n in others if n < b]
     a = pick("a", older[0] if older else (others[0] if others else b))
     diff = (
-        spec_diff(by_number[a].spec, by_number[b].spec) if a in by_number and b in by_number else []
+        spec_diff(by_number[a].spec, by_number[b].spec, masked=not sees_secrets(actor))
+        if a in by_number and b in by_number
+        else []
     )
     ctx = {
         "versions": all_versions,

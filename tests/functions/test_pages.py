@@ -527,3 +527,27 @@ def test_operations_name_a_deploy_by_its_function(operator):
     )
     detail = operator.client.get(f"/operations/{op.operation_id}").content.decode()
     assert "<h1>Deploy function · namedeploy</h1>" in detail and link in detail
+
+
+def test_the_versions_diff_hides_environment_values_from_viewers(operator, viewer):
+    fn = make_function(operator, environment={"TOKEN": "s3cret-one", "SAME": "kept-value"})
+    actor = actor_for(_Req(operator))
+    actions.update_function(
+        actor,
+        fn,
+        validate_spec(
+            {
+                "name": fn.name,
+                "handler": "cat",
+                "environment": {"TOKEN": "s3cret-two", "SAME": "kept-value"},
+            }
+        ),
+    )
+    url = f"/functions/{fn.function_id}/versions"
+    html = viewer.client.get(url).content.decode()
+    assert "s3cret-one" not in html and "s3cret-two" not in html and "kept-value" not in html
+    changed = re.findall(r'<tr class="is-changed">\s*<th scope="row"><code>(\w+)</code>', html)
+    assert changed == ["environment"]
+    assert "TOKEN" in html and "(changed)" in html
+    own = operator.client.get(url).content.decode()
+    assert "s3cret-one" in own and "s3cret-two" in own
