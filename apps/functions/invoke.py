@@ -291,8 +291,8 @@ def _container_gone(container_id: str) -> str:
 
 
 def invocation_event(inv: Invocation, action: str) -> None:
-    from apps.functions.serialize import invocation_json
-
+    """`invocation_update`: the invocation's id and outcome only. Its output (up to 2 MiB) is
+    read from the API or the page, not sent to every tab and stored with every event."""
     publish(
         "invocation_update",
         {
@@ -300,7 +300,9 @@ def invocation_event(inv: Invocation, action: str) -> None:
             "function_id": inv.function_id,
             "invocation_id": inv.invocation_id,
             "status": inv.status,
-            "invocation": invocation_json(inv),
+            "exit_code": inv.exit_code,
+            "duration_ms": inv.duration_ms,
+            "truncated": inv.truncated,
         },
         tenant_id=inv.tenant_id,
     )

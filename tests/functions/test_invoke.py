@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -144,4 +145,29 @@ def test_only_first_and_failed_invocations_are_audited_and_each_is_published(
     events = Event.objects.filter(type="invocation_update")
     finished = [e.data for e in events if e.data["action"] == "finished"]
     assert [d["invocation_id"] for d in finished] == [r.invocation_id for r in results]
-    assert finished[2]["invocation"]["status"] == "failed"
+    assert finished[2]["status"] == "failed" and finished[2]["exit_code"] == 1
+
+
+def test_invocation_events_carry_no_output(
+    operator: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    fn = make_function(operator, "quietevents", handler="cat; echo err-marker >&2", min_instances=1)
+    deploy(operator, fn)
+    with django_capture_on_commit_callbacks(execute=True):
+        inv = invoke(actor_of(operator), fresh(fn), payload="out-marker" * 1000)
+    assert inv.status == "success" and "out-marker" in inv.stdout
+    events = [e.data for e in Event.objects.filter(type="invocation_update")]
+    assert [d["action"] for d in events] == ["started", "finished"]
+    for data in events:
+        text = json.dumps(data)
+        assert "out-marker" not in text and "err-marker" not in text
+        assert set(data) == {
+            "action",
+            "function_id",
+            "invocation_id",
+            "status",
+            "exit_code",
+            "duration_ms",
+            "truncated",
+        }
+    assert events[1]["status"] == "success" and events[1]["exit_code"] == 0
