@@ -102,7 +102,10 @@ def _check_input(
         payload = ""
     if not isinstance(payload, str):
         raise invalid("payload", "payload must be a string")
-    data = payload.encode("utf-8", "surrogatepass")
+    try:
+        data = payload.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid("payload", "payload is not valid Unicode text (a lone surrogate)") from None
     if len(data) > MAX_PAYLOAD:
         raise invalid("payload", f"payload is larger than {MAX_PAYLOAD} bytes")
     env: dict[str, str] = {}

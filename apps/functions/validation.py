@@ -62,6 +62,33 @@ def _int(value: Any, field: str, low: int, high: int) -> int:
     return value
 
 
+def _encodable(value: Any) -> bool:
+    """Every string in `value` (keys and items too) encodes to UTF-8: JSON's `\\ud800` decodes
+    to a lone surrogate, which the database, the engine and the exec stream cannot carry."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_encodable(v) for v in value)
+    return True
+
+
+def check_utf8(body: dict[str, Any]) -> None:
+    """422 naming the first field that holds a string with no UTF-8 form (a lone surrogate)."""
+    for key, value in body.items():
+        if not _encodable(key):
+            raise invalid("body", "a field name is not valid Unicode (a lone surrogate)")
+        if not _encodable(value):
+            raise invalid(
+                key, f"{key} is not valid Unicode text (it holds a lone surrogate such as \\ud800)"
+            )
+
+
 def check_handler(value: Any) -> str:
     if value is None or value == "":
         raise invalid(
@@ -215,6 +242,7 @@ def validate_spec(body: Any, *, partial: bool = False) -> dict[str, Any]:
                 expected=sorted(SPEC_FIELDS),
                 hint="A function runs `handler` with /bin/sh -lc; there is no source upload.",
             )
+    check_utf8(body)
     spec: dict[str, Any] = {}
     if not partial or "name" in body:
         spec["name"] = validate_name(body.get("name"), "name")
@@ -243,6 +271,7 @@ def validate_invoke(body: Any) -> dict[str, Any]:
     for key in body:
         if key not in INVOKE_FIELDS:
             raise invalid(key, f"unknown field {key!r}", expected=sorted(INVOKE_FIELDS))
+    check_utf8(body)
     payload = body.get("payload")
     if payload is None:
         payload = ""

@@ -355,3 +355,43 @@ def test_at_capacity_is_429_with_retry_after_in_the_body_and_header(
     body = error(response, 429, "FUNCTION_AT_CAPACITY")
     assert body["retry_after"] == 2
     assert response["Retry-After"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("handler", "echo \ud800"),
+        ("description", "bad \udfff"),
+        ("name", "x\ud800"),
+        ("environment", {"KEY": "\ud800"}),
+        ("working_directory", "/tmp/\ud800"),
+    ],
+)
+def test_lone_surrogates_are_422_naming_the_field_on_create_and_put(
+    operator: Any, field: str, value: Any
+) -> None:
+    body = {"name": "surrogates", "handler": "cat", field: value}
+    refused = error(operator.json("POST", "/api/functions", body), 422, "UNPROCESSABLE_ENTITY")
+    assert refused["details"]["field"] == field
+    assert not Function.objects.filter(name="surrogates").exists()
+    made = create(operator, "surrogates-put")
+    put_body = {"handler": "cat", field: value}
+    if field == "name":
+        put_body = {"handler": "cat", "description": value}
+    response = operator.json("PUT", f"/api/functions/{made['id']}", put_body)
+    refused = error(response, 422, "UNPROCESSABLE_ENTITY")
+    assert refused["details"]["field"] == ("description" if field == "name" else field)
+    assert FunctionVersion.objects.filter(function_id=made["id"]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("payload", "\ud800"), ("environment", {"K": "v\udfff"})],
+)
+def test_a_lone_surrogate_in_an_invoke_body_is_422_naming_the_field(
+    operator: Any, field: str, value: Any
+) -> None:
+    made = create(operator, "surrogate-invoke")
+    response = operator.json("POST", f"/api/functions/{made['id']}/invoke", {field: value})
+    refused = error(response, 422, "UNPROCESSABLE_ENTITY")
+    assert refused["details"]["field"] == field
