@@ -127,18 +127,31 @@ def run_exec(
     max_output: int,
     stdin_data: bytes | None = None,
 ) -> ExecResult:
+    """Run a started exec to its end (or its deadline): stdin is written from the same poll loop
+    that reads the output, so a command that reads slowly, or exits without reading, never
+    blocks the writer past the deadline. A command that closes its stdin early just loses the
+    rest of it (EPIPE is "stdin closed", not an error). A broken connection is the engine's own
+    error (EngineUnavailable), never an OSError."""
     deadline = started + timeout_ms / 1000
     sock, rest = open_exec(engine, exec_id)
     out = {1: bytearray(), 2: bytearray()}
     truncated = False
     timed_out = False
     reader = FrameReader()
-    try:
-        if stdin_data is not None:
-            sock.sendall(stdin_data)
+    to_send = memoryview(stdin_data) if stdin_data is not None else None
+    write_open = stdin_data is not None
+
+    def close_stdin() -> None:
+        nonlocal write_open, to_send
+        write_open, to_send = False, None
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
+
+    try:
         pending = reader.feed(rest)
         sock.setblocking(False)
+        if write_open and not to_send:
+            close_stdin()
         while True:
             for stream_type, payload in pending:
                 target = out.get(stream_type)
@@ -149,7 +162,7 @@ def run_exec(
                     truncated = True
                     payload = payload[: max(room, 0)]
                 target += payload
-            pending = []  # consumed: a select() that times out must not append it again
+            pending = []  # consumed: a poll that times out must not append it again
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
@@ -157,14 +170,35 @@ def run_exec(
             # poll(), not select(): select() fails once the process holds 1024+ descriptors
             # (a server with hundreds of open terminals does).
             poller = select.poll()
-            poller.register(sock, select.POLLIN)
+            poller.register(sock, select.POLLIN | (select.POLLOUT if write_open else 0))
             ready = poller.poll(remaining * 1000)
             if not ready:
                 continue
+            events = ready[0][1]
+            if write_open and to_send is not None and events & (select.POLLOUT | select.POLLERR):
+                try:
+                    sent = sock.send(to_send[:262144])
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except (BrokenPipeError, ConnectionResetError):
+                    close_stdin()  # the command stopped reading its stdin: drop the rest
+                    sent = 0
+                except OSError as exc:
+                    raise errors.EngineUnavailable(f"writing the exec's stdin: {exc}") from exc
+                if to_send is not None:
+                    to_send = to_send[sent:]
+                    if not to_send:
+                        close_stdin()
+            if not events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                continue
             try:
                 chunk = sock.recv(262144)
-            except BlockingIOError:
+            except (BlockingIOError, InterruptedError):
                 continue
+            except ConnectionResetError:
+                break
+            except OSError as exc:
+                raise errors.EngineUnavailable(f"reading the exec's output: {exc}") from exc
             if not chunk:
                 break
             pending = reader.feed(chunk)

@@ -342,6 +342,12 @@ def invoke(
     invocation_event(inv, "started")
     try:
         _run(actor, function, pc, inv, data, env, timeout)
+    except engine_errors.EngineError as exc:
+        # The engine failing mid-run is the invocation's failure, not the server's (no 500).
+        log.warning("invocation %s: the engine failed: %s", inv.invocation_id, exc)
+        _settle(inv, status=InvocationStatus.FAILED, error_message=_failure(exc))
+        _release(function, pc, broken=True)
+        return _finish(actor, function, inv)
     except BaseException as exc:
         _settle(inv, status=InvocationStatus.FAILED, error_message=_failure(exc))
         _release(function, pc, broken=True)

@@ -185,3 +185,33 @@ def test_it_kills_the_process_when_an_asgi_stream_is_cancelled(
     started = AuditEntry.objects.get(target_id=cid, data__stream=True)
     ended = AuditEntry.objects.get(data__exec_entry=started.pk)
     assert ended.data["ended"] == "disconnected"
+
+
+MIB = b"x" * (1024 * 1024)
+
+
+def test_stdin_a_command_never_reads_does_not_break_the_exec(make_container: Any) -> None:
+    from apps.engine.client import engine
+
+    cid = make_container("stdin-unread")["container_id"]
+    result = engine().exec_run(cid, ["/bin/sh", "-c", "echo ok"], timeout_ms=30_000, stdin_data=MIB)
+    assert result.exit_code == 0 and result.stdout == b"ok\n" and not result.timed_out
+
+
+def test_stdin_to_a_slow_reader_is_written_under_the_exec_deadline(make_container: Any) -> None:
+    from apps.engine.client import engine
+
+    cid = make_container("stdin-slow")["container_id"]
+    result = engine().exec_run(
+        cid,
+        ["/bin/sh", "-c", "sleep 2; wc -c"],
+        timeout_ms=30_000,
+        stdin_data=MIB,
+    )
+    assert result.exit_code == 0 and result.stdout.strip() == str(len(MIB)).encode()
+    # A reader that never reads before the deadline: the exec times out (killed), the write
+    # does not fail with a socket error.
+    stuck = engine().exec_run(
+        cid, ["/bin/sh", "-c", "sleep 60; cat"], timeout_ms=3_000, stdin_data=MIB
+    )
+    assert stuck.timed_out is True and stuck.exit_code is None

@@ -171,3 +171,32 @@ def test_invocation_events_carry_no_output(
             "truncated",
         }
     assert events[1]["status"] == "success" and events[1]["exit_code"] == 0
+
+
+@pytest.mark.parametrize("handler", ["echo ok", "sleep 2; cat >/dev/null; echo ok"])
+def test_a_one_mib_payload_to_a_handler_that_reads_late_or_never(
+    operator: Any, handler: str
+) -> None:
+    fn = make_function(operator, "bigstdin", handler=handler, min_instances=1)
+    deploy(operator, fn)
+    inv = invoke(actor_of(operator), fresh(fn), payload="x" * (1024 * 1024))
+    assert inv.status == "success", inv.error_message
+    assert inv.stdout == "ok\n"
+
+
+def test_an_engine_failure_mid_run_is_a_failed_invocation(operator: Any, monkeypatch: Any) -> None:
+    from apps.engine import errors as engine_errors
+    from apps.engine.client import Engine
+
+    fn = make_function(operator, "engineboom", handler="cat", min_instances=1)
+    deploy(operator, fn)
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise engine_errors.EngineUnavailable("connection reset by the engine")
+
+    monkeypatch.setattr(Engine, "exec_run", broken)
+    inv = invoke(actor_of(operator), fresh(fn), payload="hi")
+    monkeypatch.undo()
+    assert inv.status == "failed"
+    assert "connection reset by the engine" in inv.error_message
+    assert rows(fn, state="busy") == []
