@@ -334,13 +334,15 @@ def invoke(
         owner=pool.process_owner(),
     )
     function, pc, cold = _claim(function, inv.invocation_id)
-    inv.version = pc.version
-    inv.cold_start = cold
-    inv.container_id = pc.container_id
-    inv.started_at = timezone.now()
-    inv.save()
-    invocation_event(inv, "started")
+    # From the claim on, every way out gives the container back: a row left busy by a failed
+    # save or publish would never be claimed again (its owner lives, so nothing settles it).
     try:
+        inv.version = pc.version
+        inv.cold_start = cold
+        inv.container_id = pc.container_id
+        inv.started_at = timezone.now()
+        inv.save()
+        invocation_event(inv, "started")
         _run(actor, function, pc, inv, data, env, timeout)
     except engine_errors.EngineError as exc:
         # The engine failing mid-run is the invocation's failure, not the server's (no 500).
@@ -349,6 +351,9 @@ def invoke(
         _release(function, pc, broken=True)
         return _finish(actor, function, inv)
     except BaseException as exc:
+        if inv.pk is None:  # the invocation was never recorded
+            _release(function, pc, broken=True)
+            raise
         _settle(inv, status=InvocationStatus.FAILED, error_message=_failure(exc))
         _release(function, pc, broken=True)
         _finish(actor, function, inv)

@@ -55,6 +55,11 @@ WARMING_STALE = timedelta(minutes=3)
 # removed again.
 REMOVAL_STALE = timedelta(seconds=60)
 IDLE_STATES = (PoolState.WARMING, PoolState.READY)
+# A busy row whose invocation ended (or was never recorded) this long ago was not given back by
+# its (living) owner; one busy past the longest invocation timeout plus this is stuck.
+BUSY_LOST_AFTER = timedelta(seconds=30)
+BUSY_GRACE = timedelta(seconds=120)
+MAX_INVOKE_TIMEOUT = timedelta(seconds=900)  # a call may raise its timeout up to this
 # Engine events of pool containers that call for a pass now (a container gone or frozen).
 WAKE_EVENTS = ["die", "destroy", "pause", "oom"]
 MAX_BACKOFF = 30.0
@@ -106,6 +111,46 @@ def settle_dead_owners() -> int:
         pool.discard(pc, pc.error or f"{pc.state} took too long")
         settled += 1
     return settled
+
+
+def release_lost_busy() -> int:
+    """Discard busy rows no invocation holds any more (it ended, or was never recorded, more
+    than BUSY_LOST_AFTER ago) or busy longer than any invocation may run (the longest timeout
+    plus BUSY_GRACE for a cold start), even when their owner still lives; returns how many."""
+    now = timezone.now()
+    rows = list(
+        PoolContainer.objects.filter(
+            state=PoolState.BUSY, state_changed_at__lt=now - BUSY_LOST_AFTER
+        ).select_related("function")
+    )
+    released = 0
+    for pc in rows:
+        inv = (
+            Invocation.objects.filter(invocation_id=pc.invocation_id)
+            .values("status", "ended_at")
+            .first()
+            if pc.invocation_id
+            else None
+        )
+        ended = inv is None or (
+            inv["status"] != InvocationStatus.RUNNING
+            and (inv["ended_at"] is None or inv["ended_at"] < now - BUSY_LOST_AFTER)
+        )
+        longest = max(MAX_INVOKE_TIMEOUT, timedelta(seconds=pc.function.timeout_seconds))
+        overdue = pc.state_changed_at < now - longest - BUSY_GRACE
+        if not (ended or overdue):
+            continue
+        reason = (
+            "its invocation ended without giving the container back"
+            if ended
+            else "busy longer than any invocation may run"
+        )
+        pool.fail_running([pc.invocation_id], f"the pool container was {reason}")
+        if pool.move(pc, [PoolState.BUSY], PoolState.TERMINATING):
+            log.warning("functions: pool container %s: %s", pc.container_id, reason)
+            pool.discard(pc, reason)
+            released += 1
+    return released
 
 
 def _engine_pool() -> dict[str, ContainerInfo]:
@@ -274,6 +319,7 @@ def reconcile_pools() -> None:
 
 def _reconcile_pass() -> None:
     settle_dead_owners()
+    release_lost_busy()
     listed = _engine_pool()
     dead = replace_dead(listed)
     remove_orphans(listed)

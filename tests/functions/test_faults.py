@@ -256,3 +256,74 @@ def test_what_a_dead_server_process_left_running_is_settled(operator: Any) -> No
     ready = rows(fn, state="ready")
     assert len(ready) == 1 and ready[0].container_id != pc.container_id
     assert not PoolContainer.objects.filter(pk=pc.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_right_after_the_claim_gives_the_container_back(
+    operator: Any, monkeypatch: Any
+) -> None:
+    from apps.functions import invoke as invoke_module
+
+    fn = make_function(operator, "claimfail", min_instances=1)
+    deploy(operator, fn)
+
+    def broken(inv: Any, action: str) -> None:
+        raise RuntimeError("the event bus failed")
+
+    monkeypatch.setattr(invoke_module, "invocation_event", broken)
+    with pytest.raises(RuntimeError):
+        invoke(actor_of(operator), fresh(fn), payload="hi")
+    monkeypatch.undo()
+    assert rows(fn, state="busy") == []
+    assert invoke(actor_of(operator), fresh(fn), payload="again").stdout == "again"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reconciler_releases_busy_rows_a_living_owner_lost(operator: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.functions.models import Invocation, PoolContainer
+    from apps.functions.pool import process_owner
+
+    fn = make_function(operator, "lostbusy", min_instances=2, max_instances=3)
+    deploy(operator, fn)
+    first, second = rows(fn)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    ended = Invocation.objects.create(
+        function=fn,
+        tenant_id=fn.tenant_id,
+        function_name=fn.name,
+        version=1,
+        status="success",
+        started_at=long_ago,
+        ended_at=long_ago,
+        owner=process_owner(),
+    )
+    stuck = Invocation.objects.create(
+        function=fn,
+        tenant_id=fn.tenant_id,
+        function_name=fn.name,
+        version=1,
+        started_at=long_ago,
+        owner=process_owner(),
+    )
+    # Both owners live (this process): only the invocation's end or the age tells them lost.
+    PoolContainer.objects.filter(pk=first.pk).update(
+        state="busy",
+        invocation_id=ended.invocation_id,
+        owner=process_owner(),
+        state_changed_at=long_ago,
+    )
+    PoolContainer.objects.filter(pk=second.pk).update(
+        state="busy",
+        invocation_id=stuck.invocation_id,
+        owner=process_owner(),
+        state_changed_at=timezone.now() - timedelta(seconds=900 + 120 + 5),
+    )
+    reconcile_pools()
+    assert not PoolContainer.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and "longer than any invocation" in stuck.error_message
+    assert len(rows(fn, state="ready")) == 2
