@@ -260,8 +260,13 @@ def warm(
     except engine_errors.EngineError as exc:
         PoolContainer.objects.filter(pk=pc.pk).delete()
         raise WarmFailed(f"the engine failed to create the pool container: {exc}") from None
-    PoolContainer.objects.filter(pk=pc.pk).update(container_id=target.id)
+    # Recorded only while the row is still what it was: a pool removal (delete, pause) may have
+    # taken it meanwhile, and then the container must go now, not at the orphan sweep.
+    recorded = PoolContainer.objects.filter(pk=pc.pk, state=pc.state).update(container_id=target.id)
     pc.container_id = target.id
+    if not recorded:
+        discard(pc, "the pool changed while the container warmed")
+        raise WarmFailed("the pool changed while the container warmed")
     checks = target.checks or {}
     problem = ""
     if not (checks.get("state_running") and checks.get("minit_responsive")):
@@ -278,8 +283,12 @@ def warm(
             discard(pc, "the pool changed while the container warmed")
             raise WarmFailed("the pool changed while the container warmed")
         publish_pool(function.function_id)
-    else:
-        PoolContainer.objects.filter(pk=pc.pk).update(ready_at=timezone.now())
+    elif not PoolContainer.objects.filter(pk=pc.pk, state=PoolState.BUSY).update(
+        ready_at=timezone.now()
+    ):
+        # A cold start whose row was removed meanwhile: the handler must not run.
+        discard(pc, "the pool changed while the container warmed")
+        raise WarmFailed("the pool changed while the container warmed")
     return pc
 
 

@@ -200,3 +200,28 @@ def test_an_engine_failure_mid_run_is_a_failed_invocation(operator: Any, monkeyp
     assert inv.status == "failed"
     assert "connection reset by the engine" in inv.error_message
     assert rows(fn, state="busy") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_function_during_a_cold_start_fails_it_and_leaves_no_container(
+    operator: Any, monkeypatch: Any
+) -> None:
+    from apps.functions import pool as pool_module
+    from apps.functions.actions import delete_function
+    from apps.functions.models import PoolContainer
+
+    fn = make_function(operator, "coldgone", handler="echo ran", min_instances=0)
+    deploy(operator, fn)
+    real_create = pool_module.create_container
+
+    def create_then_delete(*args: Any, **kwargs: Any) -> Any:
+        made = real_create(*args, **kwargs)
+        delete_function(actor_of(operator), fresh(fn))  # lands while the container is made
+        return made
+
+    monkeypatch.setattr(pool_module, "create_container", create_then_delete)
+    inv = invoke(actor_of(operator), fresh(fn))
+    monkeypatch.undo()
+    assert inv.status == "failed" and inv.stdout == ""
+    assert not PoolContainer.objects.filter(function_id=fn.function_id).exists()
+    assert engine_pool(fn) == []
