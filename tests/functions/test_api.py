@@ -3,6 +3,7 @@ audit and events. The pool's engine work is tests/functions/test_pool*.py's."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -395,3 +396,32 @@ def test_a_lone_surrogate_in_an_invoke_body_is_422_naming_the_field(
     response = operator.json("POST", f"/api/functions/{made['id']}/invoke", {field: value})
     refused = error(response, 422, "UNPROCESSABLE_ENTITY")
     assert refused["details"]["field"] == field
+
+
+def test_runtime_image_health_names_no_function_image_and_lists_once(
+    admin: Any, operator: Any, outsider: Any, monkeypatch: Any
+) -> None:
+    from apps.engine.client import Engine
+
+    made = create(outsider, "elsewhere")
+    Function.objects.filter(pk=made["id"]).update(image="acme/secret-product:v7")
+    create(operator, "mine")  # runs in quilt/base, which is present
+    calls: list[str] = []
+    real_list, real_exists = Engine.list_images, Engine.image_exists
+
+    def counted_list(self: Any) -> Any:
+        calls.append("list")
+        return real_list(self)
+
+    def counted_exists(self: Any, reference: str) -> bool:
+        calls.append(reference)
+        return real_exists(self, reference)
+
+    monkeypatch.setattr(Engine, "list_images", counted_list)
+    monkeypatch.setattr(Engine, "image_exists", counted_exists)
+    body = operator.json("GET", "/api/functions/health").json()
+    check = next(c for c in body["checks"] if c["name"] == "runtime_image_present")
+    assert check["ok"] is False
+    assert "secret-product" not in json.dumps(body)
+    assert "1 function image(s)" in check["detail"]
+    assert calls == ["list"]
