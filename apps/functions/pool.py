@@ -193,7 +193,9 @@ def _spec(function: Function, version: int) -> CreateSpec:
             LABEL_FUNCTION_NAME: function.name,
             LABEL_FUNCTION_VERSION: str(version),
         },
-        working_directory=function.working_directory or "",
+        # Not given to the container: the engine would create a missing one at start, and the
+        # deploy checks that it exists in the image (handler_check). Each exec runs in it.
+        working_directory="",
         memory_limit_mb=function.memory_limit_mb,
         cpu_limit_percent=function.cpu_limit_percent,
     )
@@ -222,6 +224,19 @@ def handler_check(function: Function, container_id: str) -> str:
     handler = function.handler.strip()
     if not handler:
         return "the handler is empty"
+    workdir = function.working_directory
+    if workdir:
+        try:
+            found = engine().exec_run(
+                container_id, ["/bin/sh", "-c", 'test -d "$1"', "sh", workdir], timeout_ms=5000
+            )
+        except engine_errors.EngineError as exc:
+            return f"the pool container could not run a check: {exc}"
+        if not found.timed_out and found.exit_code != 0:
+            return (
+                f"working_directory {workdir!r} does not exist in image {function.image!r}"
+                " (it must be a directory in the image)"
+            )
     match = FIRST_WORD.match(handler)
     if match is None:
         return ""  # starts with shell syntax (a quote, `(`, `$`, an assignment…): not judged

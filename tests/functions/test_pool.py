@@ -225,3 +225,29 @@ def test_a_cancelled_deploy_leaves_the_function_failed_not_deploying(operator: A
     assert fn.state == "failed" and fn.error_message == "the deploy was cancelled"
     reconcile_pools()  # not `deploying`: the reconciler does not finish it
     assert fresh(fn).state == "failed"
+
+
+@pytest.mark.parametrize("min_instances", [0, 1])
+def test_a_working_directory_missing_from_the_image_fails_the_deploy(
+    operator: Any, min_instances: int
+) -> None:
+    fn = make_function(
+        operator,
+        f"nowd-{min_instances}",
+        working_directory="/no/such/dir",
+        min_instances=min_instances,
+    )
+    op = deploy(operator, fn)
+    assert op.status == "failed" and op.error["error_code"] == "DEPLOY_FAILED"
+    fn = fresh(fn)
+    assert fn.state == "failed"
+    assert "working_directory '/no/such/dir' does not exist" in fn.error_message
+    assert engine_pool(fn) == []
+
+
+def test_a_working_directory_in_the_image_is_where_the_handler_runs(operator: Any) -> None:
+    from apps.functions.invoke import invoke
+
+    fn = make_function(operator, "wd-ok", handler="pwd", working_directory="/etc", min_instances=1)
+    assert deploy(operator, fn).status == "succeeded"
+    assert invoke(actor_of(operator), fresh(fn)).stdout == "/etc\n"
