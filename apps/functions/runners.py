@@ -122,8 +122,23 @@ def warm_to_min(
 
 
 def check_handler(function: Function, *, actor: Actor = SYSTEM) -> str:
-    """With min_instances 0 (or every place taken) no container was warmed with a check: warm
-    one to check the handler, then let it go."""
+    """No container was warmed with a check (the pool was already up, or min_instances is 0):
+    check the handler on a ready container of the current version, taken for the check so no
+    invocation shares it; only when none is ready warm one, and let it go if it is above
+    min_instances (a redeploy or resume must not grow the pool)."""
+    ready = PoolContainer.objects.filter(
+        function_id=function.function_id,
+        version=function.current_version,
+        state=PoolState.READY,
+    ).exclude(container_id="")
+    for existing in ready.order_by("id")[:4]:
+        if not pool.move(existing, [PoolState.READY], PoolState.BUSY, owner=pool.process_owner()):
+            continue
+        try:
+            problem = pool.handler_check(function, existing.container_id)
+        finally:
+            pool.move(existing, [PoolState.BUSY], PoolState.READY, owner="")
+        return problem
     pc = reserve(function, PoolState.WARMING, limit=function.max_instances)
     if pc is None:
         return ""  # at capacity: containers are serving it already
@@ -131,7 +146,8 @@ def check_handler(function: Function, *, actor: Actor = SYSTEM) -> str:
         pool.warm(function, pc, actor=actor, check_handler=True)
     except pool.WarmFailed as exc:
         return str(exc)
-    if function.min_instances == 0:
+    above_min = _current(function, pool.LIVE_STATES) > function.min_instances
+    if above_min and pool.move(pc, [PoolState.READY], PoolState.TERMINATING):
         pool.discard(pc, "deploy check")
     return ""
 

@@ -251,3 +251,18 @@ def test_a_working_directory_in_the_image_is_where_the_handler_runs(operator: An
     fn = make_function(operator, "wd-ok", handler="pwd", working_directory="/etc", min_instances=1)
     assert deploy(operator, fn).status == "succeeded"
     assert invoke(actor_of(operator), fresh(fn)).stdout == "/etc\n"
+
+
+def test_redeploying_an_active_pool_checks_on_a_ready_container_and_does_not_grow_it(
+    operator: Any,
+) -> None:
+    fn = make_function(operator, "redeploy", min_instances=1, max_instances=3)
+    assert deploy(operator, fn).status == "succeeded"
+    before = [pc.container_id for pc in rows(fn)]
+    assert len(before) == 1
+    op = deploy(operator, fresh(fn))
+    assert op.status == "succeeded", op.error
+    assert fresh(fn).state == "active"
+    assert [pc.container_id for pc in rows(fn)] == before
+    assert rows(fn)[0].state == "ready"
+    assert [c.id for c in engine_pool(fn)] == before
