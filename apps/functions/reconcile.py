@@ -4,7 +4,8 @@ Every few seconds, for each function that has a pool or should have one:
 - settles what a dead process left: `running` invocations and `busy`/`warming` rows whose
   owner (`host:pid`) is gone on this host end `failed`/removed;
 - replaces pool containers that died or stopped being exec-ready (not running on the engine);
-- `deploying` with no live `function_deploy` operation (its worker died): finishes the deploy;
+- `deploying` with no live `function_deploy` operation (its worker died): queues a new one
+  (the pass never runs a deploy itself);
 - `active`: retires idle containers of older versions (the roll; busy ones finish first),
   keeps `ready + busy + warming ≥ min_instances` of the current version, ends containers idle
   for 5 minutes above `min_instances`, and keeps `below_min_since` for the health check;
@@ -22,10 +23,11 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.actor import SYSTEM
 from apps.core.labels import LABEL_FUNCTION, LABEL_INSTANCE
 from apps.core.processes import pid_alive
 from apps.engine.client import engine
@@ -40,7 +42,9 @@ from apps.functions.models import (
     PoolContainer,
     PoolState,
 )
-from apps.functions.runners import converge_deploy, deploy_in_flight, retire_old_versions
+from apps.functions.runners import deploy_in_flight, retire_old_versions
+from apps.operations.actions import submit
+from apps.operations.models import Operation
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +294,34 @@ def track_below_min(function: Function) -> None:
         Function.objects.filter(pk=function.pk).update(below_min_since=None)
 
 
+def requeue_deploy(function: Function) -> Operation | None:
+    """A `deploying` function whose operation is gone (its worker died) gets a new
+    `function_deploy` operation, run by the worker like any other: the pass itself never warms
+    a whole pool (up to DEPLOY_SECONDS) while every other function waits for it."""
+    with transaction.atomic():
+        locked = (
+            Function.objects.select_for_update()
+            .filter(pk=function.pk, deleted_at__isnull=True, state=FunctionState.DEPLOYING)
+            .first()
+        )
+        if locked is None or deploy_in_flight(locked):
+            return None
+        log.info("functions: queueing the unfinished deploy of %s again", locked.name)
+        return submit(
+            actor=SYSTEM,
+            kind="function_deploy",
+            target_type="function",
+            target_id=locked.function_id,
+            tenant_id=locked.tenant_id,
+            params={
+                "function_id": locked.function_id,
+                "version": locked.current_version,
+                "resume": False,
+            },
+            message="queued again by the pool reconciler (the last deploy's worker stopped)",
+        )
+
+
 def reconcile_function(function: Function) -> None:
     if function.deleted_at is not None:
         pool.remove_pool(function, "the function was deleted")
@@ -297,8 +329,7 @@ def reconcile_function(function: Function) -> None:
     state = function.state
     if state == FunctionState.DEPLOYING:
         if not deploy_in_flight(function):
-            log.info("functions: finishing the deploy of %s (no live operation)", function.name)
-            converge_deploy(function)
+            requeue_deploy(function)
         return
     if state == FunctionState.ACTIVE:
         retire_old_versions(function)

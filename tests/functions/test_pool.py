@@ -266,3 +266,21 @@ def test_redeploying_an_active_pool_checks_on_a_ready_container_and_does_not_gro
     assert [pc.container_id for pc in rows(fn)] == before
     assert rows(fn)[0].state == "ready"
     assert [c.id for c in engine_pool(fn)] == before
+
+
+def test_a_deploy_left_without_operation_is_queued_again_not_run_in_the_pass(
+    operator: Any,
+) -> None:
+    from apps.operations.models import Operation
+    from tests.functions.poolkit import drain
+
+    fn = make_function(operator, "requeued", min_instances=1)
+    Function.objects.filter(pk=fn.pk).update(state="deploying")  # its worker died, op gone
+    reconcile_pools()
+    ops = list(Operation.objects.filter(kind="function_deploy", target_id=fn.function_id))
+    assert [op.status for op in ops] == ["queued"]
+    assert fresh(fn).state == "deploying" and pool_counts(fn)["total_count"] == 0
+    reconcile_pools()  # the queued one is followed, not doubled
+    assert Operation.objects.filter(kind="function_deploy", target_id=fn.function_id).count() == 1
+    drain()
+    assert fresh(fn).state == "active" and pool_counts(fn)["ready_count"] == 1
