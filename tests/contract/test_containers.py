@@ -28,6 +28,7 @@ STATUS_FIELDS = {
     "network_ready",
     "checks",
     "engine",
+    "function",  # contract 2.13: a pool container names its function (null otherwise)
 }
 
 
