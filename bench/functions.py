@@ -6,10 +6,12 @@
    same exec: goal <= 1.2x;
 3. 8 concurrent clients on a pool of 4: invocations per second against 8 threads of raw execs
    on the same 4 containers: goal >= 0.8x;
-4. pool refill: after the 4 ready containers are killed, the time until 4 new ones are ready
-   (the worker's pool watcher and reconciler run in this process, as in the worker) against raw
-   create + start of 4 containers one after the other: goal <= 1.3x (raw with 4 threads is
-   printed too);
+4. pool refill: after the 4 ready containers are killed (4 kills sent at once; timed from their
+   return, when the engine has the 4 stopped), the time until 4 new ones are ready (the
+   worker's pool watcher and reconciler run in this process, as in the worker) against raw
+   create + start of 4 containers in 4 threads: goal <= 1.3x. That is the fair baseline, since
+   the pool warms its containers in parallel; raw create + start of the 4 one after the other,
+   and our time counted from sending the kills, are printed too;
 5. listing 100,000 invocation records (GET …/invocations, newest first, 50 a page, and a page
    deep into the history through `before`): constant database queries per page and under 50 ms
    a page; the ratio is against the same page read with one raw SQL query.
@@ -21,6 +23,7 @@ import json
 import os
 import secrets
 import socket
+import statistics
 import struct
 import threading
 import time
@@ -43,7 +46,7 @@ COLD_RUNS = 8
 THROUGHPUT_SECONDS = 8.0
 CLIENTS = 8
 POOL = 4
-REFILL_RUNS = 3
+REFILL_RUNS = 5
 RECORDS = int(os.environ.get("BENCH_INVOCATIONS", "100000"))
 PAGE_RUNS = 30
 if os.environ.get("BENCH_QUICK"):  # a smoke run of every step with tiny counts (no figures)
@@ -293,15 +296,40 @@ def refill(api: Client, raw: docker.APIClient) -> None:
             time.sleep(0.01)
         raise AssertionError("the pool was not refilled in 60 s")
 
+    def settled() -> bool:
+        """Only the 4 ready containers are left on the engine (the killed ones were removed)."""
+        labels = [f"io.quiltweb.function={fid}", f"io.quiltweb.instance={INSTANCE}"]
+        return len(raw.containers(all=True, filters={"label": labels})) == POOL
+
     def kill_all() -> set[str]:
+        for _ in range(3000):  # untimed: the previous run's clean-up is over
+            if settled() and len(ready_ids(fid)) == POOL:
+                break
+            time.sleep(0.01)
         killed = ready_ids(fid)
         assert len(killed) == POOL
         return killed
 
+    killers = [raw_client() for _ in range(POOL)]
+
+    kill_ms: list[float] = []
+    after_ms: list[float] = []
+
     def refill_run(killed: set[str]) -> None:
-        for cid in killed:
-            raw.kill(cid)
+        # The 4 die together (as in a node's trouble): one kill each from 4 threads. A kill
+        # returns once the engine has the container stopped; the refill is timed both from
+        # sending the kills and from their return (when the 4 are killed, the goal's figure).
+        began = time.perf_counter()
+        with ThreadPoolExecutor(POOL) as ex:
+            list(
+                ex.map(
+                    lambda pair: pair[0].kill(pair[1]), zip(killers, sorted(killed), strict=True)
+                )
+            )
+        killed_at = time.perf_counter()
+        kill_ms.append((killed_at - began) * 1000)
         until_refilled(killed)
+        after_ms.append((time.perf_counter() - killed_at) * 1000)
 
     made: list[str] = []
 
@@ -313,9 +341,11 @@ def refill(api: Client, raw: docker.APIClient) -> None:
         for _ in range(POOL):
             made.append(raw_create_start(raw))
 
+    makers = [raw_client() for _ in range(POOL)]  # made before timing, like the pool's clients
+
     def raw_par(_: Any) -> None:
         with ThreadPoolExecutor(POOL) as ex:
-            made.extend(ex.map(lambda _: raw_create_start(raw_client()), range(POOL)))
+            made.extend(ex.map(raw_create_start, makers))
 
     try:
         print(f"4. pool refill after {POOL} ready containers are killed ({REFILL_RUNS} runs each)")
@@ -327,15 +357,22 @@ def refill(api: Client, raw: docker.APIClient) -> None:
             f"raw create + start of {POOL}, 4 threads",
             timed_with_setup(clear_raw, raw_par, REFILL_RUNS),
         )
-        ours = summary(
-            "kill 4 → ready_count back to 4", timed_with_setup(kill_all, refill_run, REFILL_RUNS)
+        total = summary(
+            "send 4 kills → ready_count back to 4",
+            timed_with_setup(kill_all, refill_run, REFILL_RUNS),
         )
-        base2 = summary(
-            "raw one by one again (drift check)", timed_with_setup(clear_raw, raw_seq, REFILL_RUNS)
+        ours = summary("  the same from the kills' return", after_ms)
+        par2 = summary(
+            f"raw create + start of {POOL}, 4 threads again (drift)",
+            timed_with_setup(clear_raw, raw_par, REFILL_RUNS),
         )
         clear_raw()
-        ratio("pool refill (vs raw one by one)", ours, (base + base2) / 2, 1.3)
-        print(f"     (vs raw with 4 threads: {ours / par:.2f}x)")
+        ratio("pool refill after the kills (vs raw with 4 threads)", ours, (par + par2) / 2, 1.3)
+        print(f"     (vs raw one by one: {ours / base:.2f}x)")
+        print(
+            f"     (counted from sending the kills, which took {statistics.median(kill_ms):.0f} ms:"
+            f" {total / ((par + par2) / 2):.2f}x raw with 4 threads)"
+        )
     finally:
         stop.set()
         watcher.wake.set()

@@ -268,10 +268,52 @@ def _created_data(spec: CreateSpec) -> dict[str, Any]:
 
 def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
     """Create, start and wait up to 10 s for exec readiness (spec 2.2 create)."""
+    record = create_started(actor, tenant, spec)
+    return finish_create(actor, record, _created_data(spec))
+
+
+def create_started(actor: Actor, tenant: Tenant, spec: CreateSpec) -> ContainerRecord:
+    """Create, start and record a container, without waiting for exec readiness and without its
+    `container.created` audit entry and event yet: for a caller whose own first exec proves
+    readiness (a function's cold start), which calls `announce_created` right after that exec.
+    Raises ApiError NAME_CONFLICT or START_FAILED (nothing is left then)."""
     container_id = _engine_create_spec(tenant, spec)
     _start_or_remove(container_id)
-    record = _record_created(actor, tenant, spec, container_id)
-    return finish_create(actor, record, _created_data(spec))
+    return _record_created(actor, tenant, spec, container_id)
+
+
+def announce_created(actor: Actor, record: ContainerRecord, *, exec_worked: bool) -> Target | None:
+    """The `container.created` audit entry and event of a container made by `create_started`,
+    after the caller's first exec in it: one inspect and no probe exec, since that exec answered
+    (`exec_worked`) or did not. Returns the target with its checks, or None when the container is
+    already gone (the audit entry is written all the same)."""
+    data = {"image": record.image, "volumes": len(record.volumes or [])}
+    try:
+        info = engine().inspect_container(record.container_id)
+    except engine_errors.NotFound:
+        audit.record(
+            actor,
+            "container.created",
+            target_type="container",
+            target_id=record.container_id,
+            target_name=record.name,
+            tenant_id=record.tenant_id,
+            data=data,
+        )
+        return None
+    running = info.state == "running"
+    shell = image_has_shell(info)
+    checks = {
+        "state_running": running,
+        "minit_responsive": exec_worked and running and shell,
+        "network_configured": info.ip_on(settings.QUILTWEB_NETWORK) is not None,
+        "managed_image_valid": shell,
+    }
+    _keep_engine_created_at(record, info)
+    target = Target(actor=actor, record=record, info=info, checks=checks)
+    _audit(target, "container.created", data)
+    _publish(target, "created", checks=checks)
+    return target
 
 
 def finish_create(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -> Target:

@@ -33,6 +33,8 @@ from django.utils import timezone
 
 from apps.accounts import audit
 from apps.accounts.actor import Actor
+from apps.containers.access import Target
+from apps.containers.models import ContainerRecord
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -376,9 +378,13 @@ def _run(
     env: dict[str, str],
     timeout: int,
 ) -> None:
+    # A cold start creates and starts the container and runs the handler at once: the
+    # handler's exec is the readiness proof (no probe exec first), and the container's
+    # `created` audit entry and event follow that exec.
+    cold: ContainerRecord | None = None
     if inv.cold_start:
         try:
-            pool.warm(function, pc, actor=actor, check_handler=False)
+            cold = pool.start_cold(function, pc, actor=actor)
         except pool.WarmFailed as exc:
             _settle(inv, status=InvocationStatus.FAILED, error_message=f"cold start failed: {exc}")
             return
@@ -404,7 +410,12 @@ def _run(
             stdin_data=data,
         )
     except (engine_errors.Conflict, engine_errors.NotFound) as exc:
-        gone = _container_gone(pc.container_id) or f"the pool container is not exec-ready: {exc}"
+        if cold is not None:
+            gone = _not_exec_ready(_cold_started(pc, cold, actor, exec_worked=False), exc)
+        else:
+            gone = (
+                _container_gone(pc.container_id) or f"the pool container is not exec-ready: {exc}"
+            )
         _settle(
             inv,
             status=InvocationStatus.FAILED,
@@ -413,6 +424,12 @@ def _run(
         )
         _release(function, pc, broken=True)
         return
+    except BaseException:
+        if cold is not None:
+            _cold_started(pc, cold, actor, exec_worked=False)
+        raise
+    if cold is not None:
+        _cold_started(pc, cold, actor, exec_worked=True)
     gone = (
         ""
         if result.exit_code == 0 or result.timed_out
@@ -443,6 +460,28 @@ def _run(
     )
     # A timeout killed the handler's whole process tree: the container is clean to reuse.
     _release(function, pc, broken=bool(gone))
+
+
+def _cold_started(
+    pc: PoolContainer, record: ContainerRecord, actor: Actor, *, exec_worked: bool
+) -> Target | None:
+    """The cold-started container's `created` audit entry and event, after the handler's exec;
+    a failure here is logged and never changes the invocation's outcome."""
+    try:
+        return pool.cold_started(pc, record, actor=actor, exec_worked=exec_worked)
+    except Exception:
+        log.exception("recording the cold-started container %s failed", record.container_id)
+        return None
+
+
+def _not_exec_ready(target: Target | None, exc: Exception) -> str:
+    """Why a cold start's handler could not run: the new container refused the exec."""
+    if target is None:
+        what = "it was removed"
+    else:
+        code = f", exit code {target.info.exit_code}" if target.info.exit_code is not None else ""
+        what = f"it is {target.info.state}{code}"
+    return f"cold start failed: the new pool container is not exec-ready ({what}): {exc}"
 
 
 def _handler(function: Function, version: int) -> str:

@@ -15,8 +15,9 @@ INTERFACE (the API and pages call exactly these):
   current version.
 
 A pool container is an ordinary managed container made by the containers app's create path
-(`apps.containers.actions.create_container`), so it has its ContainerRecord and every container
-route works on it; the function labels (apps/core/labels.py) say which function and version it
+(`apps.containers.actions.create_container`; a cold start uses `create_started`, and its handler's
+exec is the readiness proof before `announce_created` audits and publishes it), so it has its
+ContainerRecord and every container route works on it; the function labels (apps/core/labels.py) say which function and version it
 serves. Its `PoolContainer` row carries the pool state; state changes are conditional UPDATEs
 (`move`) so two processes never both take the same transition.
 """
@@ -29,9 +30,9 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
@@ -40,8 +41,14 @@ from django.utils import timezone
 from apps.accounts.actor import SYSTEM, Actor
 from apps.accounts.models import Tenant
 from apps.containers.access import Target
-from apps.containers.actions import create_container, delete_container
+from apps.containers.actions import (
+    announce_created,
+    create_container,
+    create_started,
+    delete_container,
+)
 from apps.containers.models import ContainerRecord
+from apps.containers.status import exec_ready
 from apps.containers.validation import CreateSpec
 from apps.core.errors import ApiError
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
@@ -258,6 +265,54 @@ def handler_check(function: Function, container_id: str) -> str:
     return ""
 
 
+T = TypeVar("T", Target, ContainerRecord)
+
+
+def _create(function: Function, pc: PoolContainer, make: Callable[[Tenant, CreateSpec], T]) -> T:
+    """Make the container of `pc` with `make` and note its id on the row; on failure the row is
+    deleted and WarmFailed raised (the containers app leaves no container behind)."""
+    tenant = Tenant.objects.get(pk=function.tenant_id)
+    spec = _spec(function, pc.version)
+    try:
+        made = make(tenant, spec)
+    except ApiError as err:
+        PoolContainer.objects.filter(pk=pc.pk).delete()
+        raise WarmFailed(f"{err.error}: {(err.details or {}).get('engine_message', '')}") from None
+    except engine_errors.EngineError as exc:
+        PoolContainer.objects.filter(pk=pc.pk).delete()
+        raise WarmFailed(f"the engine failed to create the pool container: {exc}") from None
+    container_id = made.container_id if isinstance(made, ContainerRecord) else made.id
+    # Recorded only while the row is still what it was: a pool removal (delete, pause) may have
+    # taken it meanwhile, and then the container must go now, not at the orphan sweep.
+    recorded = PoolContainer.objects.filter(pk=pc.pk, state=pc.state).update(
+        container_id=container_id
+    )
+    pc.container_id = container_id
+    if not recorded:
+        discard(pc, "the pool changed while the container warmed")
+        raise WarmFailed("the pool changed while the container warmed")
+    return made
+
+
+def start_cold(function: Function, pc: PoolContainer, *, actor: Actor = SYSTEM) -> ContainerRecord:
+    """Create and start the container of a cold start's busy row `pc` without waiting for exec
+    readiness: the handler's own exec is the proof, and `cold_started` follows it with the
+    container's `created` audit entry and event. Raises WarmFailed (row and container gone)."""
+    return _create(function, pc, lambda tenant, spec: create_started(actor, tenant, spec))
+
+
+def cold_started(
+    pc: PoolContainer, record: ContainerRecord, *, actor: Actor = SYSTEM, exec_worked: bool
+) -> Target | None:
+    """After the first exec of a cold start: the container's `created` audit entry and event
+    (one inspect) and `ready_at` when the exec proved it exec-ready. Returns the target with its
+    checks, or None when the container is gone."""
+    target = announce_created(actor, record, exec_worked=exec_worked)
+    if target is not None and exec_ready(target.checks or {}):
+        PoolContainer.objects.filter(pk=pc.pk).update(ready_at=timezone.now())
+    return target
+
+
 def warm(
     function: Function, pc: PoolContainer, *, actor: Actor = SYSTEM, check_handler: bool = True
 ) -> PoolContainer:
@@ -265,23 +320,7 @@ def warm(
     readiness and move it to `ready` (or keep `state` if pc was created busy for a cold start).
 
     Raises WarmFailed (the container and the row are gone then)."""
-    tenant = Tenant.objects.get(pk=function.tenant_id)
-    spec = _spec(function, pc.version)
-    try:
-        target = create_container(actor, tenant, spec)
-    except ApiError as err:
-        PoolContainer.objects.filter(pk=pc.pk).delete()
-        raise WarmFailed(f"{err.error}: {(err.details or {}).get('engine_message', '')}") from None
-    except engine_errors.EngineError as exc:
-        PoolContainer.objects.filter(pk=pc.pk).delete()
-        raise WarmFailed(f"the engine failed to create the pool container: {exc}") from None
-    # Recorded only while the row is still what it was: a pool removal (delete, pause) may have
-    # taken it meanwhile, and then the container must go now, not at the orphan sweep.
-    recorded = PoolContainer.objects.filter(pk=pc.pk, state=pc.state).update(container_id=target.id)
-    pc.container_id = target.id
-    if not recorded:
-        discard(pc, "the pool changed while the container warmed")
-        raise WarmFailed("the pool changed while the container warmed")
+    target = _create(function, pc, lambda tenant, spec: create_container(actor, tenant, spec))
     checks = target.checks or {}
     problem = ""
     if not (checks.get("state_running") and checks.get("minit_responsive")):

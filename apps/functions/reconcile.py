@@ -17,19 +17,24 @@ Every few seconds, for each function that has a pool or should have one:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Iterable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.actor import SYSTEM
 from apps.core.labels import LABEL_FUNCTION, LABEL_INSTANCE
 from apps.core.processes import pid_alive
+from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
 from apps.functions import pool
@@ -67,7 +72,9 @@ MAX_INVOKE_TIMEOUT = timedelta(seconds=900)  # a call may raise its timeout up t
 # Engine events of pool containers that call for a pass now (a container gone or frozen).
 WAKE_EVENTS = ["die", "destroy", "pause", "oom"]
 MAX_BACKOFF = 30.0
-DEBOUNCE_SECONDS = 0.1
+DEBOUNCE_SECONDS = 0.05
+# Batches of replacements the pool watcher warms at once (each warms its containers in parallel).
+WARM_BATCHES = 4
 _one_pass = threading.Lock()
 
 
@@ -256,12 +263,12 @@ def _live_current(function: Function) -> int:
     ).count()
 
 
-def fill_to_min(function: Function) -> int:
-    """Warm containers (in parallel) until ready+busy+warming of the current version reach
-    min_instances; returns how many became ready."""
+def fill_to_min(function: Function) -> list[PoolContainer]:
+    """Reserve `warming` rows until ready+busy+warming of the current version reach
+    min_instances; returns them, for `warm_reserved` to warm (in parallel)."""
     fresh = Function.objects.filter(pk=function.pk, deleted_at__isnull=True).first()
     if fresh is None or fresh.state != FunctionState.ACTIVE:
-        return 0
+        return []
     others = (
         PoolContainer.objects.filter(function_id=fresh.function_id, state__in=pool.LIVE_STATES)
         .exclude(version=fresh.current_version)
@@ -273,10 +280,32 @@ def fill_to_min(function: Function) -> int:
         if pc is None:
             break
         reserved.append(pc)
-    failures = pool.warm_many(fresh, reserved)
+    return reserved
+
+
+def warm_reserved(function: Function, reserved: list[PoolContainer]) -> int:
+    """Warm the rows `fill_to_min` reserved, all at once, then update `below_min_since`;
+    returns how many became ready."""
+    try:
+        failures = pool.warm_many(function, reserved)
+    except Exception:
+        log.exception("functions: warming containers for %s failed", function.function_id)
+        failures = ["warming failed"] * len(reserved)
     for reason in failures:
-        log.warning("functions: could not warm a container for %s: %s", fresh.name, reason)
+        log.warning("functions: could not warm a container for %s: %s", function.name, reason)
+    fresh = Function.objects.filter(pk=function.pk).first()
+    if fresh is not None:
+        track_below_min(fresh)
     return len(reserved) - len(failures)
+
+
+def _warm_in_background(function: Function, reserved: list[PoolContainer]) -> None:
+    try:
+        warm_reserved(function, reserved)
+    except Exception:
+        log.exception("functions: warming containers for %s failed", function.function_id)
+    finally:
+        connection.close()
 
 
 def track_below_min(function: Function) -> None:
@@ -322,33 +351,69 @@ def requeue_deploy(function: Function) -> Operation | None:
         )
 
 
-def reconcile_function(function: Function) -> None:
+def reconcile_function(function: Function) -> list[PoolContainer]:
+    """Bring one function's pool in line; returns the rows reserved for new containers (the
+    caller warms them with `warm_reserved`)."""
     if function.deleted_at is not None:
         pool.remove_pool(function, "the function was deleted")
-        return
+        return []
     state = function.state
     if state == FunctionState.DEPLOYING:
         if not deploy_in_flight(function):
             requeue_deploy(function)
-        return
+        return []
     if state == FunctionState.ACTIVE:
         retire_old_versions(function)
         end_idle(function)
-        fill_to_min(function)
-        track_below_min(function)
-        return
+        reserved = fill_to_min(function)
+        if not reserved:
+            track_below_min(function)  # else warm_reserved does, once they are warm
+        return reserved
     scale_down(function, all_idle=True)
     track_below_min(function)
+    return []
 
 
-def reconcile_pools() -> None:
+def reconcile_pools(*, warm_in: Executor | None = None) -> None:
     """One pass over every function with a pool or a pool to make (the worker's engine task,
-    and at once when a pool container dies: `PoolWatcher`). One pass at a time per process."""
+    and at once when a pool container dies: `PoolWatcher`). One pass at a time per process.
+
+    The new containers a pass reserved are warmed after the pass, outside its lock, so that a
+    pass started meanwhile (more containers died) starts their replacements at once instead of
+    waiting for these. Without `warm_in` this returns once they are warm (the worker's tick,
+    tests); with it (the pool watcher) they are warmed there and this returns at once."""
     with _one_pass:
-        _reconcile_pass()
+        batches, dead = _reconcile_pass()
+    if warm_in is not None and not connection.in_atomic_block:
+        warms = [warm_in.submit(_warm_in_background, fn, reserved) for fn, reserved in batches]
+        if dead:
+            # Queued after the warms it waits for, so they hold a thread before it does.
+            warm_in.submit(_remove_dead_after, warms, dead)
+        return
+    for function, reserved in batches:
+        warm_reserved(function, reserved)
+    _remove_dead(dead)
 
 
-def _reconcile_pass() -> None:
+def _remove_dead(dead: list[PoolContainer]) -> None:
+    # After their replacements are warm: removing containers slows the engine's starts.
+    for pc in dead:
+        pool.discard(pc, pc.error)
+
+
+def _remove_dead_after(warms: list[Future[None]], dead: list[PoolContainer]) -> None:
+    try:
+        futures_wait(warms)
+        _remove_dead(dead)
+    except Exception:
+        log.exception("functions: removing dead pool containers failed")
+    finally:
+        connection.close()
+
+
+def _reconcile_pass() -> tuple[list[tuple[Function, list[PoolContainer]]], list[PoolContainer]]:
+    """The pass itself: returns the rows reserved for new containers (per function) and the
+    rows of dead containers, taken out of the pool, to remove."""
     settle_dead_owners()
     release_lost_busy()
     listed = _engine_pool()
@@ -363,25 +428,44 @@ def _reconcile_pass() -> None:
         )
         | Q(below_min_since__isnull=False)
     )
+    batches: list[tuple[Function, list[PoolContainer]]] = []
     for function in functions:
         try:
-            reconcile_function(function)
+            reserved = reconcile_function(function)
         except Exception:
             log.exception("functions: reconciling %s failed", function.function_id)
-    # The dead are removed after the refill has started their replacements.
-    for pc in dead:
-        pool.discard(pc, pc.error)
+            continue
+        if reserved:
+            batches.append((function, reserved))
+    return batches, dead
+
+
+def settle_reported(container_ids: Iterable[str]) -> None:
+    """Wait until the engine has recorded what the events reported: a `die` event comes before
+    the engine's container list says `exited` (up to ~150 ms later on a busy host), so a pass
+    right after it would find the container still running and replace nothing. An inspect
+    waits for the engine to finish recording the exit, after which the list agrees."""
+    for container_id in container_ids:
+        with contextlib.suppress(engine_errors.EngineError):
+            engine().inspect_container(container_id)
 
 
 class PoolWatcher(threading.Thread):
     """Follows the engine's events for pool containers: when one dies, is removed or frozen from
     outside, a reconcile pass runs at once instead of at the next tick, so the pool is refilled
-    as fast as the engine can make containers. Events arriving during a pass are coalesced."""
+    as fast as the engine can make containers. Events arriving during a pass are coalesced; the
+    pass only reserves the replacements and hands them to `warms`, so the next death is answered
+    while earlier replacements still start (as when containers are killed one after another)."""
 
     def __init__(self, stop: threading.Event) -> None:
         super().__init__(name="function-pools", daemon=True)
         self.stop = stop
         self.wake = threading.Event()
+        self.warms = ThreadPoolExecutor(
+            max_workers=WARM_BATCHES, thread_name_prefix="function-pools-warm"
+        )
+        self._reported: set[str] = set()  # containers named by events since the last pass
+        self._lock = threading.Lock()
 
     def run(self) -> None:
         passes = threading.Thread(target=self._passes, name="function-pools-pass", daemon=True)
@@ -394,7 +478,11 @@ class PoolWatcher(threading.Thread):
         }
         while not self.stop.is_set():
             try:
-                for _event in engine().events(filters=filters):
+                for event in engine().events(filters=filters):
+                    container_id = str(event.get("id") or "")
+                    if container_id:
+                        with self._lock:
+                            self._reported.add(container_id)
                     self.wake.set()
                     backoff = 1.0
                     if self.stop.is_set():
@@ -415,10 +503,16 @@ class PoolWatcher(threading.Thread):
                 if self.stop.wait(DEBOUNCE_SECONDS):
                     return
                 self.wake.clear()
+                with self._lock:
+                    reported, self._reported = self._reported, set()
                 try:
+                    settle_reported(reported)
                     close_old_connections()
-                    reconcile_pools()
+                    reconcile_pools(warm_in=self.warms)
                 except Exception:
                     log.exception("functions: an event-driven reconcile pass failed")
         finally:
+            # Warms in progress finish; rows not started yet are left `warming` and given up
+            # by a later pass (WARMING_STALE, or their process gone).
+            self.warms.shutdown(wait=False, cancel_futures=True)
             connections.close_all()

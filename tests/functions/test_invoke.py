@@ -212,16 +212,64 @@ def test_deleting_a_function_during_a_cold_start_fails_it_and_leaves_no_containe
 
     fn = make_function(operator, "coldgone", handler="echo ran", min_instances=0)
     deploy(operator, fn)
-    real_create = pool_module.create_container
+    real_create = pool_module.create_started  # a cold start makes its container with this
 
     def create_then_delete(*args: Any, **kwargs: Any) -> Any:
         made = real_create(*args, **kwargs)
         delete_function(actor_of(operator), fresh(fn))  # lands while the container is made
         return made
 
-    monkeypatch.setattr(pool_module, "create_container", create_then_delete)
+    monkeypatch.setattr(pool_module, "create_started", create_then_delete)
     inv = invoke(actor_of(operator), fresh(fn))
     monkeypatch.undo()
     assert inv.status == "failed" and inv.stdout == ""
     assert not PoolContainer.objects.filter(function_id=fn.function_id).exists()
     assert engine_pool(fn) == []
+
+
+def test_a_cold_start_records_its_container_after_the_handler_proved_it_exec_ready(
+    operator: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    fn = make_function(operator, "cold-record", handler="echo cold", max_instances=1)
+    deploy(operator, fn)
+    with django_capture_on_commit_callbacks(execute=True):
+        inv = invoke(actor_of(operator), fresh(fn))
+    assert inv.status == "success" and inv.cold_start is True
+    created = AuditEntry.objects.filter(action="container.created", target_id=inv.container_id)
+    assert [e.actor_id for e in created] == [str(operator.user.id)]
+    events = Event.objects.filter(type="container_update", container_id=inv.container_id)
+    (announced,) = [e.data for e in events if e.data["action"] == "created"]
+    assert announced["container"]["exec_ready"] is True
+    (row,) = rows(fn, state="ready")
+    assert row.container_id == inv.container_id and row.ready_at is not None
+    # Every container route works on it: the record is there and says it is exec-ready.
+    detail = operator.json("GET", f"/api/containers/{inv.container_id}")
+    assert detail.status_code == 200, detail.content
+    assert detail.json()["exec_ready"] is True
+    assert detail.json()["function"]["function_id"] == fn.function_id
+
+
+def test_a_cold_start_whose_container_cannot_exec_fails_with_the_reason(
+    operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.functions import pool
+
+    fn = make_function(operator, "cold-dead", handler="echo never", max_instances=1)
+    deploy(operator, fn)
+    made = pool.create_started
+
+    def dies_at_once(actor: Any, tenant: Any, spec: Any) -> Any:
+        spec.command = ["/bin/sh", "-c", "exit 3"]
+        record = made(actor, tenant, spec)
+        engine().wait(record.container_id, timeout=30)  # it has exited before the handler runs
+        return record
+
+    monkeypatch.setattr(pool, "create_started", dies_at_once)
+    inv = invoke(actor_of(operator), fresh(fn))
+    assert inv.status == "failed" and inv.cold_start is True and inv.exit_code is None
+    assert inv.error_message.startswith("cold start failed: the new pool container is not")
+    assert "exited, exit code 3" in inv.error_message
+    # The container was still recorded and audited, then removed with its row.
+    assert AuditEntry.objects.filter(action="container.created", target_id=inv.container_id)
+    assert AuditEntry.objects.filter(action="container.deleted", target_id=inv.container_id)
+    assert pool_counts(fn)["total_count"] == 0 and engine_pool(fn) == []

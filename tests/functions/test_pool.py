@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from datetime import timedelta
 from typing import Any
 
@@ -118,6 +120,46 @@ def test_the_reconciler_replaces_a_killed_container(operator: Any) -> None:
     reconcile_pools()
     assert frozen not in {pc.container_id for pc in rows(fn, state="ready")}
     assert pool_counts(fn)["ready_count"] == 2
+
+
+class HeldWarms(Executor):
+    """An executor that holds what it is given until the test runs it (in the test's thread)."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.held.append((future, fn, args))
+        return future
+
+    def run_all(self) -> None:
+        while self.held:
+            future, fn, args = self.held.pop(0)
+            future.set_result(fn(*args))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_watcher_pass_hands_its_warms_over_so_the_next_death_is_answered_at_once(
+    operator: Any,
+) -> None:
+    fn = make_function(operator, "relay", min_instances=2)
+    deploy(operator, fn)
+    first, second = (pc.container_id for pc in rows(fn))
+    warms = HeldWarms()
+    engine().kill(first)
+    engine().wait(first, timeout=10)
+    reconcile_pools(warm_in=warms)  # returns with the replacement reserved, not yet warm
+    assert pool_counts(fn)["warming_count"] == 1 and len(warms.held) == 2  # warm, then remove
+    engine().kill(second)
+    engine().wait(second, timeout=10)
+    reconcile_pools(warm_in=warms)  # the first replacement still warms: this one starts too
+    assert pool_counts(fn)["warming_count"] == 2 and len(warms.held) == 4
+    warms.run_all()
+    ready = {pc.container_id for pc in rows(fn, state="ready")}
+    assert len(ready) == 2 and not ready & {first, second}
+    assert {c.id for c in engine_pool(fn)} == ready  # the dead were removed after the refill
+    assert fresh(fn).below_min_since is None
 
 
 def test_idle_containers_above_min_end_after_five_minutes(operator: Any) -> None:
