@@ -95,6 +95,24 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { labelCells(document); });
   else labelCells(document);
 
+  // Phones: the readiness checks fold behind their button (containers.css). The server opens
+  // them when something is not ready; a reader's own choice holds across live refreshes until
+  // the readiness itself changes.
+  var readinessChoice = null;
+  function readinessKey(panel) { return (panel.closest("[data-container-id]") || panel).getAttribute("data-container-id") + "|" + panel.getAttribute("data-ready"); }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("[data-readiness-toggle]");
+    if (!b) return;
+    var open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+    var panel = b.closest("#readiness");
+    if (panel) readinessChoice = { key: readinessKey(panel), open: open };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var panel = document.getElementById("readiness"), b = panel && panel.querySelector("[data-readiness-toggle]");
+    if (b && readinessChoice && readinessChoice.key === readinessKey(panel)) b.setAttribute("aria-expanded", readinessChoice.open ? "true" : "false");
+  });
+
   // "/" focuses the search box unless the user is typing somewhere.
   document.addEventListener("keydown", function (e) {
     var t = e.target, q = document.getElementById("resolve-q");
