@@ -241,10 +241,13 @@ def blocking_violations(page: Any) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize("width", [1280, 390])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_no_serious_or_critical_violation_on_any_page(
-    page: Any, live: Live, objects: dict[str, str], scheme: str
+    page: Any, live: Live, objects: dict[str, str], scheme: str, width: int
 ) -> None:
+    # At 390 px the phone layout (Menu button, cards, folded readiness, key bar) is checked too.
+    page.set_viewport_size({"width": width, "height": 900})
     page.emulate_media(color_scheme=scheme)
     report: dict[str, list[str]] = {}
     for name, template in PAGES.items():
@@ -261,7 +264,7 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
             report[f"{name} {url}"] = found
 
     # The login page, signed out.
-    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
+    context = page.context.browser.new_context(viewport={"width": width, "height": 900})
     try:
         anon = context.new_page()
         anon.emulate_media(color_scheme=scheme)
@@ -272,4 +275,4 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
             report["login"] = found
     finally:
         context.close()
-    assert not report, f"axe ({scheme}):\n" + json.dumps(report, indent=1)
+    assert not report, f"axe ({scheme}, {width} px):\n" + json.dumps(report, indent=1)

@@ -102,6 +102,9 @@ LISTS = {
     "operations": "/operations/",
     "terminals": "/terminals/",
     "activity": "/activity/",
+    "networks": "/networks/",
+    "users": "/accounts/users/",
+    "guide": "/guide/",
 }
 
 
