@@ -10,9 +10,11 @@ until it is added to PAGES.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,8 @@ from tests.e2e.conftest import Live
 pytestmark = pytest.mark.e2e
 
 BLOCKING = ("serious", "critical")
+# QUILTWEB_A11Y_SHOTS=<dir>: also save a screenshot of every page checked.
+SHOTS = Path(os.environ["QUILTWEB_A11Y_SHOTS"]) if os.environ.get("QUILTWEB_A11Y_SHOTS") else None
 
 # Page routes (URL name -> path template). {cid} a running container, {sid} a snapshot,
 # {vol} a volume, {op} an operation, {node} the snapshot's lineage node, {session} a terminal session.
@@ -259,6 +263,11 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
             f"{name}: {url} -> {response and response.status}"
         )
         settle(page)
+        if SHOTS is not None:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(
+                path=str(SHOTS / f"{name.replace(':', '-')}-{width}-{scheme}.png"), full_page=True
+            )
         found = blocking_violations(page)
         if found:
             report[f"{name} {url}"] = found
