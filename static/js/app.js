@@ -54,12 +54,71 @@
   });
   document.addEventListener("htmx:afterSettle", syncTray);
 
+  // Phones: the Menu button folds the navigation and search open and shut (CSS hides them
+  // below 720px while aria-expanded is false); Escape shuts it and gives focus back.
+  function navToggle() { return document.getElementById("nav-toggle"); }
+  function setNav(open) {
+    var b = navToggle(); if (!b) return;
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("#nav-toggle");
+    if (b) { setNav(b.getAttribute("aria-expanded") !== "true"); return; }
+    var t = navToggle();
+    if (t && t.getAttribute("aria-expanded") === "true" && !e.target.closest(".topbar")) setNav(false);
+  });
+  document.addEventListener("keydown", function (e) {
+    var b = navToggle();
+    if (e.key !== "Escape" || !b || b.getAttribute("aria-expanded") !== "true") return;
+    if (!e.target.closest || !e.target.closest(".topbar")) return;
+    setNav(false); b.focus();
+  });
+
+  // Phones: list rows become cards (app.css, table.list-table) and each cell shows its
+  // column's name from data-label, copied here from the header so templates need not repeat it.
+  function labelCells(scope) {
+    var tables = scope.matches && scope.matches("table.list-table") ? [scope] : scope.querySelectorAll("table.list-table");
+    Array.prototype.forEach.call(tables, function (table) {
+      var names = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        var c = th.cloneNode(true);
+        Array.prototype.forEach.call(c.querySelectorAll("[aria-hidden=true], .visually-hidden"), function (x) { x.remove(); });
+        return c.textContent.replace(/\s+/g, " ").trim();
+      });
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, i) {
+          if (names[i] && !td.hasAttribute("data-label")) td.setAttribute("data-label", names[i]);
+        });
+      });
+    });
+  }
+  document.addEventListener("htmx:load", function (e) { if (e.target && e.target.querySelectorAll) labelCells(e.target); });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { labelCells(document); });
+  else labelCells(document);
+
+  // Phones: the readiness checks fold behind their button (containers.css). The server opens
+  // them when something is not ready; a reader's own choice holds across live refreshes until
+  // the readiness itself changes.
+  var readinessChoice = null;
+  function readinessKey(panel) { return (panel.closest("[data-container-id]") || panel).getAttribute("data-container-id") + "|" + panel.getAttribute("data-ready"); }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("[data-readiness-toggle]");
+    if (!b) return;
+    var open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+    var panel = b.closest("#readiness");
+    if (panel) readinessChoice = { key: readinessKey(panel), open: open };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var panel = document.getElementById("readiness"), b = panel && panel.querySelector("[data-readiness-toggle]");
+    if (b && readinessChoice && readinessChoice.key === readinessKey(panel)) b.setAttribute("aria-expanded", readinessChoice.open ? "true" : "false");
+  });
+
   // "/" focuses the search box unless the user is typing somewhere.
   document.addEventListener("keydown", function (e) {
     var t = e.target, q = document.getElementById("resolve-q");
     if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey || !q) return;
     if (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
-    e.preventDefault(); q.focus(); q.select();
+    e.preventDefault(); if (!q.offsetParent) setNav(true); q.focus(); q.select();
   });
 
   // --- data-* hooks ---------------------------------------------------------------------

@@ -247,7 +247,46 @@
       };
     }
 
-    term.onData(function (text) { if (!watching) sendBytes(encoder.encode(text)); });
+    // The key bar (touch and narrow screens): Esc, Tab and the arrows send what xterm sends for
+    // those keys (arrows follow the application cursor mode a program such as readline set);
+    // Ctrl is sticky: it turns the next character typed into its control byte (c -> 0x03).
+    var keysEl = document.getElementById(el.dataset.keysId), ctrlButton = null, ctrlArmed = false;
+    function armCtrl(on) {
+      ctrlArmed = on;
+      if (ctrlButton) ctrlButton.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    function keySequence(key) {
+      var arrows = { up: "A", down: "B", right: "C", left: "D" };
+      if (key === "esc") return "\x1b";
+      if (key === "tab") return "\t";
+      if (arrows[key]) return (term.modes.applicationCursorKeysMode ? "\x1bO" : "\x1b[") + arrows[key];
+      return "";
+    }
+    function controlByte(ch) {
+      if (ch === " " || ch === "@") return "\x00";
+      var c = ch.toUpperCase().charCodeAt(0);
+      return c >= 64 && c <= 95 ? String.fromCharCode(c - 64) : (ch === "?" ? "\x7f" : ch);
+    }
+    if (keysEl) {
+      ctrlButton = keysEl.querySelector('[data-term-key="ctrl"]');
+      // Pressing a key must not take the focus (and the phone's keyboard) from the terminal.
+      keysEl.addEventListener("mousedown", function (ev) { if (ev.target.closest("[data-term-key]")) ev.preventDefault(); });
+      keysEl.addEventListener("click", function (ev) {
+        var b = ev.target.closest("[data-term-key]");
+        if (!b || watching || ended) return;
+        var key = b.dataset.termKey;
+        if (key === "ctrl") { armCtrl(!ctrlArmed); term.focus(); return; }
+        armCtrl(false);
+        sendBytes(encoder.encode(keySequence(key)));
+        term.focus();
+      });
+    }
+
+    term.onData(function (text) {
+      if (watching) return;
+      if (ctrlArmed && text.length === 1) { text = controlByte(text); armCtrl(false); }
+      sendBytes(encoder.encode(text));
+    });
     term.onBinary(function (text) {
       if (watching) return;
       var bytes = new Uint8Array(text.length);

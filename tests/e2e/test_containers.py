@@ -109,7 +109,7 @@ def test_it_switches_tabs_without_a_reload(page: Any, live: Any) -> None:
     page.get_by_role("link", name="Logs", exact=True).click()
     expect(page.locator("#log-lines")).to_contain_text("tab-log-line")
     expect(page.get_by_role("link", name="Logs", exact=True)).to_have_attribute(
-        "aria-selected", "true"
+        "aria-current", "page"
     )
     assert page.url.endswith("/logs")
     shot(page, "detail-logs")

@@ -33,7 +33,7 @@ def test_it_shows_the_container_tab_with_its_place_in_the_tree(operator: Any, bo
     assert re.search(rf'class="lin-node lin-container is-current"\s+id="node-{clone}"', html)
     assert "clone of" in html and "snapshot of" in html
     assert f"/snapshots/lineage/{clone}" in html
-    assert 'aria-selected="true" aria-current="page">Snapshots' in html
+    assert 'aria-current="page">Snapshots' in html
 
 
 def test_it_draws_the_family_page_with_actions_for_operators_only(
