@@ -295,3 +295,37 @@ async def test_a_viewing_terminal_socket_may_only_watch(
     await watcher.disconnect()
     assert owner.closed is None
     await owner.disconnect()
+
+
+@pytest.mark.usefixtures("_sessions_end_with_the_test")
+async def test_an_admin_viewing_a_tenant_watches_its_terminals(
+    real_engine, admin, operator, outsider, other_tenant
+):
+    """View as tenant turns is_admin off, yet 2.14 lets support and admins watch under it: the
+    admin's socket watches the viewed tenant's session, and the sessions list offers its tenant
+    (not all tenants). Roles that may not watch still may not."""
+    from types import SimpleNamespace
+
+    from asgiref.sync import sync_to_async
+
+    from apps.accounts.actor import actor_for
+    from apps.terminals.views import _scopes_for
+    from tests.terminals.conftest import shell
+
+    created = await sync_to_async(outsider.json)("POST", "/api/containers", {"name": "their-box"})
+    assert created.status_code == 201, created.content
+    owner = await shell(outsider, created.json())
+    session_id = owner.session_id
+    watcher = await _view_socket(
+        admin.key, other_tenant.slug, f"session_id={session_id}&mode=watch"
+    )
+    assert (await watcher.control("ready"))["mode"] == "watch"
+    await watcher.disconnect()
+    await owner.disconnect()
+
+    def scopes(person: Any) -> list[str]:
+        viewing = SimpleNamespace(user=person.user, api_key=None, view_tenant=other_tenant)
+        return list(_scopes_for(actor_for(viewing)))
+
+    assert await sync_to_async(scopes)(admin) == ["mine", "tenant"]
+    assert await sync_to_async(scopes)(operator) == ["mine"]
