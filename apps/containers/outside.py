@@ -15,7 +15,7 @@ update of its state (`claim_state`, `claim_deleted`) or, for an exit, of the exi
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -210,6 +210,17 @@ def _reachability_entry(action: str, data: dict[str, Any]) -> None:
         if last == action or (last is None and action == "engine.reachable"):
             return
         engine_entry(action, data)
+
+
+def restart_entry(cut_at: float, data: dict[str, Any]) -> AuditEntry | None:
+    """Record `engine.restarted` once per restart: each worker's watcher sees the same one, and
+    the first to record it wins (an entry made since this watcher lost the engine is that
+    restart's). None when another process already recorded it."""
+    lost = datetime.fromtimestamp(cut_at, tz=UTC)
+    with transaction.atomic():
+        if AuditEntry.objects.filter(action="engine.restarted", at__gte=lost).exists():
+            return None
+        return engine_entry("engine.restarted", data)
 
 
 def on_engine_lost(sender: Any = None, reason: str = "", **kwargs: Any) -> None:

@@ -189,14 +189,17 @@ class EngineWatcher(threading.Thread):
         # When the engine cut the event stream or stopped answering: what a restart looks like
         # from here. Cleared once it answers again and the restart is recorded.
         cut_at: float | None = None
+        # Whether the engine failed a ping since: a stream that just ended (a proxy's timeout,
+        # a stream the engine closed) from an engine that kept answering is no restart.
+        went_away = False
         connected = False  # an engine down when the worker starts did not restart
         while not self.stop.is_set():
             try:
                 close_old_connections()
                 started = time.time()
                 if cut_at is not None:
-                    self.came_back(cut_at)
-                    cut_at = None
+                    self.came_back(cut_at, restarted=went_away)
+                    cut_at, went_away = None, False
                 else:
                     reconcile()
                     # First-hand: this process now knows the engine answers, so its going away
@@ -213,6 +216,7 @@ class EngineWatcher(threading.Thread):
                     record_engine_result(False, str(exc))
                     if connected:
                         cut_at = cut_at or time.time()
+                        went_away = True
                 log.warning("engine watcher: %s; retrying in %.0f s", exc, backoff)
                 if self.stop.wait(backoff):
                     break
@@ -220,15 +224,19 @@ class EngineWatcher(threading.Thread):
         connections.close_all()
 
     @staticmethod
-    def came_back(cut_at: float) -> None:
-        """The engine answers after it cut the stream: record `engine.restarted`, then repair
-        the records, whose changes (every container it stopped) name the restart as cause."""
+    def came_back(cut_at: float, restarted: bool = True) -> None:
+        """The engine answers after it cut the stream. When it had stopped answering
+        (`restarted`), record `engine.restarted` (once, whichever worker's watcher is first),
+        then repair the records, whose changes (every container it stopped) name the restart
+        as cause; a stream that merely ended is only repaired."""
         if not engine().ping(timeout=5):
             raise engine_errors.EngineUnavailable("the engine does not answer its ping")
         record_engine_result(True, "")
+        if not restarted:
+            reconcile()
+            return
         down = max(0.0, time.time() - cut_at)
-        outside.engine_entry(
-            "engine.restarted",
-            {"down_seconds": round(down, 1), "summary": "the engine restarted"},
+        outside.restart_entry(
+            cut_at, {"down_seconds": round(down, 1), "summary": "the engine restarted"}
         )
         reconcile(cause="engine restarted")

@@ -331,3 +331,34 @@ def test_quiltwebs_own_pause_and_resume_are_not_recorded_again(operator):
     as_if_unseen(container_id, "paused")
     catch_up(since)
     assert engine_entries(container_id) == []
+
+
+def test_a_restart_seen_by_every_workers_watcher_is_recorded_once(operator):
+    """Each worker runs a watcher and each sees the engine come back: one entry."""
+    cut_at = time.time() - 5
+    watcher.EngineWatcher.came_back(cut_at)
+    watcher.EngineWatcher.came_back(cut_at + 1)  # a second worker noticed a little later
+    assert AuditEntry.objects.filter(action="engine.restarted").count() == 1
+    # The next restart is recorded again.
+    watcher.EngineWatcher.came_back(time.time())
+    assert AuditEntry.objects.filter(action="engine.restarted").count() == 2
+
+
+def test_a_stream_that_ends_while_the_engine_answers_is_no_restart(operator, monkeypatch):
+    """The event stream ends cleanly (no ping failed meanwhile): the watcher reconnects and
+    repairs, and records no `engine.restarted`."""
+    ended: list[float | None] = []
+
+    def stream_ends(stop: threading.Event, since: float | None = None, **kw: Any) -> float:
+        ended.append(since)
+        if len(ended) >= 3:
+            stop.set()
+        return time.time()
+
+    monkeypatch.setattr(watcher, "follow", stream_ends)
+    stop = threading.Event()
+    follower = watcher.EngineWatcher(stop)
+    follower.start()
+    follower.join(timeout=60)
+    assert not follower.is_alive() and len(ended) == 3
+    assert not AuditEntry.objects.filter(action="engine.restarted").exists()
