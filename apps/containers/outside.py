@@ -65,6 +65,16 @@ def claim_state(record: ContainerRecord, new_state: str) -> bool:
     return rows.update(state=new_state) == 1
 
 
+def claim_start(record: ContainerRecord, started_at: datetime | None) -> bool:
+    """Move the record's cached StartedAt to `started_at`: a start of a container that was
+    already running as far as the record knew (a restart). True for the one caller that did."""
+    was = record.started_at
+    if started_at is None or was is None or was == started_at:
+        return False
+    rows = ContainerRecord.objects.filter(pk=record.pk, started_at=was)
+    return rows.update(started_at=started_at) == 1
+
+
 def claim_deleted(record: ContainerRecord) -> bool:
     rows = ContainerRecord.objects.filter(pk=record.pk, deleted_at__isnull=True)
     return rows.update(deleted_at=timezone.now(), state="removed", pid=None) == 1
