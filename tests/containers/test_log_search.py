@@ -110,3 +110,30 @@ def test_download_streams_the_whole_log_as_a_file(chatty, support):
 
 def test_viewers_may_not_search_logs(chatty, viewer):
     assert viewer.json("GET", f"/api/containers/{chatty}/logs?q=x").status_code == 403
+
+
+def test_a_regex_has_one_time_limit_for_the_whole_log_not_per_batch(
+    make_container, support, monkeypatch
+):
+    """Forty lines, each a fifth of a second of backtracking for `.*.*.*x`, in forty batches:
+    no batch alone reaches the limit, the search as a whole does, and answers 422."""
+    script = "for i in $(seq 1 40); do printf 'a%.0s' $(seq 1 200); echo; done; sleep 600"
+    cid = make_container("slow-batches", command=["/bin/sh", "-c", script])["container_id"]
+    for _ in range(100):
+        if len(support.json("GET", f"/api/containers/{cid}/logs?tail=40").json()["logs"]) == 40:
+            break
+        time.sleep(0.1)
+    monkeypatch.setattr(logsearch, "BATCH", 1)
+    monkeypatch.setattr(logsearch, "REGEX_SECONDS", 1.0)
+    children: list[int] = []
+    spans_of = logsearch.LogQuery.spans_of
+
+    def counted(self: Any, lines: list[str], *args: Any) -> Any:
+        children.append(len(lines))
+        return spans_of(self, lines, *args)
+
+    monkeypatch.setattr(logsearch.LogQuery, "spans_of", counted)
+    response = support.json("GET", f"/api/containers/{cid}/logs?q=/.*.*.*x/")
+    assert response.status_code == 422, (response.status_code, len(children))
+    assert response.json()["details"]["field"] == "q"
+    assert len(children) < 40  # it stopped early, not after every batch had its own limit
