@@ -211,18 +211,24 @@ def download(
 ) -> Iterator[str]:
     """The whole log (or its last `tail` lines) as text, filtered by `query`, for a download.
 
-    The first line is read before this returns, so an engine error (or a regex that times out:
-    a regex is applied to the whole log first) is an error answer, not a cut-off file.
+    The first line is read before this returns, so an engine error (or a regex that times out
+    in the first batch) is an error answer, not a cut-off file. The rest streams, a batch at a
+    time; a regex whose time runs out later ends the file with a line that says so.
     """
     lines: Iterable[LogLine]
     if query is None:
         lines = engine().iter_logs(container_id, since=since)
-    elif query.is_regex:
-        lines = [line for line, _ in matching(container_id, query, since)]
     else:
         lines = (line for line, _ in matching(container_id, query, since))
     if tail is not None:
         lines = deque(lines, maxlen=tail)
     texts = (text_of(line) for line in lines)
     first = next(texts, None)
-    return itertools.chain([] if first is None else [first], texts)
+    return itertools.chain([] if first is None else [first], _ended_on_timeout(texts))
+
+
+def _ended_on_timeout(texts: Iterator[str]) -> Iterator[str]:
+    try:
+        yield from texts
+    except ApiError as exc:  # the regex's time ran out after the file began
+        yield f"[search stopped: {exc.error}]\n"
