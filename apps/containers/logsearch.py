@@ -31,11 +31,12 @@ REGEX_SECONDS = 5.0
 # Spans a line reports for highlighting; a line matched more often still counts as a match.
 MAX_SPANS = 50
 
-# Reads `pattern flags max_spans` from argv and log lines from stdin; prints `index start end …` for each
-# matching line. Isolated (-I): nothing from the project is imported.
+# Reads `pattern flags max_spans` from argv (the pattern as hex of its UTF-8: an argument cannot
+# hold a NUL) and log lines from stdin; prints `index start end …` for each matching line.
+# Isolated (-I): nothing from the project is imported.
 _CHILD = r"""
 import re, sys
-pattern = re.compile(sys.argv[1], int(sys.argv[2]))
+pattern = re.compile(bytes.fromhex(sys.argv[1]).decode("utf-8", "surrogatepass"), int(sys.argv[2]))
 out = sys.stdout
 for i, raw in enumerate(sys.stdin.buffer):
     line = raw.rstrip(b"\n").decode("utf-8", "replace")
@@ -130,7 +131,7 @@ def _regex_spans(
         "-I",
         "-c",
         _CHILD,
-        query.pattern.pattern,
+        query.pattern.pattern.encode("utf-8", "surrogatepass").hex(),
         str(query.pattern.flags),
         str(MAX_SPANS),
     ]

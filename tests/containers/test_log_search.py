@@ -176,3 +176,16 @@ def test_a_regex_download_streams_and_a_later_timeout_ends_the_file_with_an_erro
     assert [ln.split(" ", 2)[2] for ln in body[:5]] == [f"found x{i}" for i in range(1, 6)]
     assert len(body) == 6 and body[5].startswith("[search stopped: q took longer than 1 s")
     assert "found x6" not in "".join(body)
+
+
+def test_a_nul_in_q_is_searched_for_not_a_500(chatty, support):
+    """A NUL cannot ride in a child's argv: the API and the Logs tab still answer."""
+    from urllib.parse import quote
+
+    found = lines(support, chatty, "q=" + quote("/GET\x00? /h/"))
+    assert [e["line"] for e in found] == ["GET /health 200"]
+    assert lines(support, chatty, "q=" + quote("\x00")) == []
+    tab = support.client.get(f"/containers/{chatty}/logs?q=" + quote("/^GET\x00?/i"))
+    assert tab.status_code == 200
+    page = tab.content.decode()
+    assert "/health" in page and "/Health" in page and "job done" not in page
