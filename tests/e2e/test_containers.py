@@ -173,7 +173,7 @@ def test_it_follows_logs_live_and_offers_a_download(page: Any, live: Any) -> Non
     page.get_by_label("Follow (refresh every 2 s)").check()
     expect(page.locator("#log-lines")).to_contain_text("tick-6", timeout=20_000)
     with page.expect_download() as info:
-        page.get_by_role("link", name="Download .txt").click()
+        page.get_by_role("link", name="Download whole log").click()
     assert info.value.suggested_filename.endswith("-logs.txt")
 
 
