@@ -44,34 +44,36 @@ def for_container(
 
 
 def recent_for_container(target: Target, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` entries of a container's history, as its reader may see them."""
+    """The newest `limit` entries of a container's history, as its reader may see them, for a
+    diagnose report: exec arguments are masked for everyone, as its environment values are."""
     qs = for_container(target.actor, target.id, since=target.record.created_at)
-    return [as_dict(entry, target.actor) for entry in qs[:limit]]
+    return [as_dict(entry, target.actor, masked=True) for entry in qs[:limit]]
 
 
-def shown_data(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
+def shown_data(entry: AuditEntry, actor: Actor, *, masked: bool = False) -> dict[str, Any]:
     """An entry's data as `actor` may read it: an exec's arguments only for operators and admins.
 
     The exec audit keeps the whole argv, and arguments carry passwords (`mysql -pS3cret`) as
     often as environment values do, so the env-masking rule applies (`sees_secrets`): everyone
-    else gets argv[0], the true argument count (`argc`) and `argv_masked: true`.
+    else gets argv[0], the true argument count (`argc`) and `argv_masked: true`. `masked` masks
+    for everyone (a diagnose report, made to be pasted into a ticket).
     """
     data = dict(entry.data or {})
     argv = data.get("argv")
-    if isinstance(argv, list) and not sees_secrets(actor):
+    if isinstance(argv, list) and (masked or not sees_secrets(actor)):
         data["argv"] = [str(argv[0])] if argv else []
         data["argc"] = data.get("argc", len(argv))
         data["argv_masked"] = True
     return data
 
 
-def as_dict(entry: AuditEntry, actor: Actor) -> dict[str, Any]:
+def as_dict(entry: AuditEntry, actor: Actor, *, masked: bool = False) -> dict[str, Any]:
     return {
         "id": entry.pk,
         "actor": {"kind": entry.actor_kind, "id": entry.actor_id, "name": entry.actor_name},
         "action": entry.action,
         "target": {"type": entry.target_type, "id": entry.target_id, "name": entry.target_name},
-        "data": shown_data(entry, actor),
+        "data": shown_data(entry, actor, masked=masked),
         "at": iso(entry.at),
     }
 

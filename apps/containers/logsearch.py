@@ -2,9 +2,10 @@
 
 A substring matches ignoring case and runs here: it is linear in the log. A regular expression
 can backtrack for hours on one line (`.*.*x` over 4 KiB of `a` takes half a minute), and
-Python's `re` cannot be interrupted, so a regex runs in a child Python process that is killed
-when it exceeds REGEX_SECONDS; the search then answers 422 naming `q`. Patterns are at most
-MAX_PATTERN characters.
+Python's `re` cannot be interrupted, so a regex runs in child Python processes (one per batch of
+lines) that together get REGEX_SECONDS per search: each child is killed when the search's time
+runs out, and the search then answers 422 naming `q`. Patterns are at most MAX_PATTERN
+characters.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import itertools
 import re
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,11 +31,12 @@ REGEX_SECONDS = 5.0
 # Spans a line reports for highlighting; a line matched more often still counts as a match.
 MAX_SPANS = 50
 
-# Reads `pattern flags max_spans` from argv and log lines from stdin; prints `index start end …` for each
-# matching line. Isolated (-I): nothing from the project is imported.
+# Reads `pattern flags max_spans` from argv (the pattern as hex of its UTF-8: an argument cannot
+# hold a NUL) and log lines from stdin; prints `index start end …` for each matching line.
+# Isolated (-I): nothing from the project is imported.
 _CHILD = r"""
 import re, sys
-pattern = re.compile(sys.argv[1], int(sys.argv[2]))
+pattern = re.compile(bytes.fromhex(sys.argv[1]).decode("utf-8", "surrogatepass"), int(sys.argv[2]))
 out = sys.stdout
 for i, raw in enumerate(sys.stdin.buffer):
     line = raw.rstrip(b"\n").decode("utf-8", "replace")
@@ -57,6 +60,13 @@ def _invalid(message: str, received: str) -> ApiError:
     )
 
 
+@dataclass
+class Budget:
+    """The regex time one search has left, shared by all its batches' children."""
+
+    seconds: float = field(default_factory=lambda: REGEX_SECONDS)
+
+
 @dataclass(frozen=True)
 class LogQuery:
     """A parsed `q`: the text as given, and whether it is a regular expression."""
@@ -65,11 +75,14 @@ class LogQuery:
     pattern: re.Pattern[str]
     is_regex: bool
 
-    def spans_of(self, lines: list[str]) -> dict[int, list[tuple[int, int]]]:
-        """The match spans of each matching line, by index."""
+    def spans_of(
+        self, lines: list[str], budget: Budget | None = None
+    ) -> dict[int, list[tuple[int, int]]]:
+        """The match spans of each matching line, by index. A regex spends from `budget` (the
+        search's time, REGEX_SECONDS for a search of these lines alone)."""
         if not self.is_regex:
             return {i: spans for i, line in enumerate(lines) if (spans := self._spans(line))}
-        return _regex_spans(self, lines)
+        return _regex_spans(self, lines, Budget() if budget is None else budget)
 
     def _spans(self, line: str) -> list[tuple[int, int]]:
         out = []
@@ -97,32 +110,44 @@ def parse_query(q: str) -> LogQuery | None:
     return LogQuery(q, pattern, is_regex=True)
 
 
-def _regex_spans(query: LogQuery, lines: list[str]) -> dict[int, list[tuple[int, int]]]:
+def _too_slow(query: LogQuery) -> ApiError:
+    return _invalid(
+        f"q took longer than {REGEX_SECONDS:g} s over this log (a pattern like "
+        "(a+)+ or .*.*x backtracks without end); make it more specific",
+        query.text,
+    )
+
+
+def _regex_spans(
+    query: LogQuery, lines: list[str], budget: Budget
+) -> dict[int, list[tuple[int, int]]]:
     if not lines:
         return {}
+    if budget.seconds <= 0:
+        raise _too_slow(query)
     data = "".join(line.replace("\n", " ") + "\n" for line in lines).encode("utf-8", "replace")
     argv = [
         sys.executable,
         "-I",
         "-c",
         _CHILD,
-        query.pattern.pattern,
+        query.pattern.pattern.encode("utf-8", "surrogatepass").hex(),
         str(query.pattern.flags),
         str(MAX_SPANS),
     ]
+    began = time.monotonic()
     with subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     ) as child:
         try:
-            out, _ = child.communicate(data, timeout=REGEX_SECONDS)
+            out, _ = child.communicate(data, timeout=budget.seconds)
         except subprocess.TimeoutExpired:
             child.kill()
             child.communicate()
-            raise _invalid(
-                f"q took longer than {REGEX_SECONDS:g} s over this log (a pattern like "
-                "(a+)+ or .*.*x backtracks without end); make it more specific",
-                query.text,
-            ) from None
+            budget.seconds = 0.0
+            raise _too_slow(query) from None
+        finally:
+            budget.seconds -= time.monotonic() - began
     found: dict[int, list[tuple[int, int]]] = {}
     for row in out.decode().splitlines():
         numbers = [int(n) for n in row.split()]
@@ -160,9 +185,11 @@ def _batches(lines: Iterable[LogLine]) -> Iterator[list[LogLine]]:
 def matching(
     container_id: str, query: LogQuery, since: datetime | None
 ) -> Iterator[tuple[LogLine, list[tuple[int, int]]]]:
-    """Every matching line of the whole log, oldest first, with its spans."""
+    """Every matching line of the whole log, oldest first, with its spans. A regex has
+    REGEX_SECONDS for the whole log, not for each batch."""
+    budget = Budget()
     for batch in _batches(engine().iter_logs(container_id, since=since)):
-        spans = query.spans_of([line.line for line in batch])
+        spans = query.spans_of([line.line for line in batch], budget)
         for index in sorted(spans):
             yield batch[index], spans[index]
 
@@ -185,18 +212,24 @@ def download(
 ) -> Iterator[str]:
     """The whole log (or its last `tail` lines) as text, filtered by `query`, for a download.
 
-    The first line is read before this returns, so an engine error (or a regex that times out:
-    a regex is applied to the whole log first) is an error answer, not a cut-off file.
+    The first line is read before this returns, so an engine error (or a regex that times out
+    in the first batch) is an error answer, not a cut-off file. The rest streams, a batch at a
+    time; a regex whose time runs out later ends the file with a line that says so.
     """
     lines: Iterable[LogLine]
     if query is None:
         lines = engine().iter_logs(container_id, since=since)
-    elif query.is_regex:
-        lines = [line for line, _ in matching(container_id, query, since)]
     else:
         lines = (line for line, _ in matching(container_id, query, since))
     if tail is not None:
         lines = deque(lines, maxlen=tail)
     texts = (text_of(line) for line in lines)
     first = next(texts, None)
-    return itertools.chain([] if first is None else [first], texts)
+    return itertools.chain([] if first is None else [first], _ended_on_timeout(texts))
+
+
+def _ended_on_timeout(texts: Iterator[str]) -> Iterator[str]:
+    try:
+        yield from texts
+    except ApiError as exc:  # the regex's time ran out after the file began
+        yield f"[search stopped: {exc.error}]\n"

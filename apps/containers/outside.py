@@ -15,7 +15,7 @@ update of its state (`claim_state`, `claim_deleted`) or, for an exit, of the exi
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -63,6 +63,16 @@ def claim_state(record: ContainerRecord, new_state: str) -> bool:
         return False  # never cached (just created) or nothing changed
     rows = ContainerRecord.objects.filter(pk=record.pk, state=was)
     return rows.update(state=new_state) == 1
+
+
+def claim_start(record: ContainerRecord, started_at: datetime | None) -> bool:
+    """Move the record's cached StartedAt to `started_at`: a start of a container that was
+    already running as far as the record knew (a restart). True for the one caller that did."""
+    was = record.started_at
+    if started_at is None or was is None or was == started_at:
+        return False
+    rows = ContainerRecord.objects.filter(pk=record.pk, started_at=was)
+    return rows.update(started_at=started_at) == 1
 
 
 def claim_deleted(record: ContainerRecord) -> bool:
@@ -210,6 +220,17 @@ def _reachability_entry(action: str, data: dict[str, Any]) -> None:
         if last == action or (last is None and action == "engine.reachable"):
             return
         engine_entry(action, data)
+
+
+def restart_entry(cut_at: float, data: dict[str, Any]) -> AuditEntry | None:
+    """Record `engine.restarted` once per restart: each worker's watcher sees the same one, and
+    the first to record it wins (an entry made since this watcher lost the engine is that
+    restart's). None when another process already recorded it."""
+    lost = datetime.fromtimestamp(cut_at, tz=UTC)
+    with transaction.atomic():
+        if AuditEntry.objects.filter(action="engine.restarted", at__gte=lost).exists():
+            return None
+        return engine_entry("engine.restarted", data)
 
 
 def on_engine_lost(sender: Any = None, reason: str = "", **kwargs: Any) -> None:

@@ -21,6 +21,7 @@ urlpatterns = [
     path(C + "head", views.head, name="head"),
     path(C + "actions", views.actions_bar, name="actions"),
     path(C + "readiness", views.readiness, name="readiness"),
+    path(C + "runtime", views.runtime, name="runtime"),
     path(C + "start", views.lifecycle, {"verb": "start"}, name="start"),
     path(C + "resume", views.lifecycle, {"verb": "resume"}, name="resume"),
     path(C + "stop", views.lifecycle, {"verb": "stop"}, name="stop"),

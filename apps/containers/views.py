@@ -103,6 +103,13 @@ def head(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 
 @require_GET
+def runtime(request: AuthedRequest, container_id: str) -> HttpResponse:
+    """The overview's Runtime card, refreshed when the container changes."""
+    target = get_container_for_page(request, container_id, "viewer")
+    return _partial(request, "containers/detail.html", "runtime", page_context(request, target))
+
+
+@require_GET
 def actions_bar(request: AuthedRequest, container_id: str) -> HttpResponse:
     target = get_container_for_page(request, container_id, "viewer")
     ctx = page_context(request, target)

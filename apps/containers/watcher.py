@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,9 +71,13 @@ def _runtime(record: ContainerRecord) -> tuple[Any, ...]:
     )
 
 
-# Kills the engine reported that QuiltWeb did not send, by container id: the exit that follows
-# is a stop or kill from outside, not a crash.
-_outside_kills: dict[str, str] = {}
+# Kills the engine reported that QuiltWeb did not send, by container id: the signal and the
+# kill's time. An exit that follows within KILL_NOTE_SECONDS is a stop or kill from outside,
+# not a crash; a later one (the signal was survived) is not blamed on it.
+_outside_kills: dict[str, tuple[str, datetime | None]] = {}
+KILL_NOTE_SECONDS = 5.0
+# How far an event's time may be from the FinishedAt or StartedAt of the change it reports.
+SAME_CHANGE_SECONDS = 0.5
 
 
 def event_time(event: dict[str, Any]) -> datetime | None:
@@ -88,9 +93,57 @@ def _note_kill(event: dict[str, Any], container_id: str) -> None:
     if record is None or caused_by_quiltweb(record, event_time(event), "kill"):
         return
     attributes = (event.get("Actor") or {}).get("Attributes") or {}
-    _outside_kills[container_id] = outside.signal_name(attributes.get("signal"))
+    _outside_kills[container_id] = (
+        outside.signal_name(attributes.get("signal")),
+        event_time(event),
+    )
     if len(_outside_kills) > 10_000:  # kills whose exit never came (the signal was survived)
         _outside_kills.clear()
+
+
+def _kill_before(container_id: str, died_at: datetime | None) -> str | None:
+    """The outside kill noted just before this exit, if any (and forget the note)."""
+    noted = _outside_kills.pop(container_id, None)
+    if noted is None:
+        return None
+    signal, killed_at = noted
+    if (
+        died_at is not None
+        and killed_at is not None
+        and (died_at - killed_at).total_seconds() > KILL_NOTE_SECONDS
+    ):
+        return None  # an old kill the container survived: this exit is its own
+    return signal
+
+
+def _exit_of(
+    event: dict[str, Any], info: ContainerInfo, record: ContainerRecord
+) -> ContainerInfo | None:
+    """The exit a `die` event reports, also when the container already runs again (an outside
+    `docker restart`: kill, die, start), when inspect no longer shows it: then the event's time
+    stands for its FinishedAt (what `outside.exited` claims, so each watcher's copy of the event
+    is one entry) and the event gives the exit code. None when that exit is already recorded."""
+    if api_state(info.state) in IMPLIED_STATES["died"]:
+        return info
+    at = event_time(event)
+    if at is None:
+        return None
+    recorded = record.exit_recorded_at
+    if recorded is not None and abs((recorded - at).total_seconds()) <= SAME_CHANGE_SECONDS:
+        return None  # recorded while inspect still showed it, by its own FinishedAt
+    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+    code = str(attributes.get("exitCode", ""))
+    exit_code = int(code) if code.lstrip("-").isdigit() else None
+    return replace(info, state="exited", exit_code=exit_code, pid=None, finished_at=at)
+
+
+def _is_this_start(event: dict[str, Any], info: ContainerInfo) -> bool:
+    """Whether inspect's StartedAt is this start event's (not a later start's); True when
+    either time is unknown."""
+    at = event_time(event)
+    if at is None or info.started_at is None:
+        return True
+    return abs((info.started_at - at).total_seconds()) <= SAME_CHANGE_SECONDS
 
 
 def handle_event(event: dict[str, Any]) -> str | None:
@@ -126,9 +179,22 @@ def handle_event(event: dict[str, Any]) -> str | None:
             info = engine().inspect_container(container_id)
         except engine_errors.NotFound:
             return None  # already gone; the destroy event follows
+        if verb == "die" and api_state(info.state) not in IMPLIED_STATES[action]:
+            # Already running again (a restart from outside): the exit is still one to record,
+            # claimed by its FinishedAt; the start event that follows updates the record.
+            exit_info = _exit_of(event, info, record)
+            if exit_info is not None:
+                signal = _kill_before(container_id, event_time(event))
+                outside.engine_saw(record, verb, exit_info, event_time(event), signal=signal)
+            return None
         if action in IMPLIED_STATES and api_state(info.state) not in IMPLIED_STATES[action]:
             return None  # a stale event (replayed after a later change); a later one tells it
+        if verb == "start" and not _is_this_start(event, info):
+            return None  # it has started again since: the later start event tells it
         claimed = outside.claim_state(record, api_state(info.state))
+        if not claimed and verb == "start":
+            # Running before and after (a restart): a new StartedAt is the change to claim.
+            claimed = outside.claim_start(record, info.started_at)
         apply_inspect(record, info)
         if _runtime(record) == before:
             # An action (or an earlier event of the same change, as die then stop) already
@@ -136,7 +202,7 @@ def handle_event(event: dict[str, Any]) -> str | None:
             return None
         if action == "health":
             extra["health"] = raw_action.split(":", 1)[1].strip() if ":" in raw_action else None
-    signal = _outside_kills.pop(container_id, None) if verb in ("die", "destroy") else None
+    signal = _kill_before(container_id, event_time(event)) if verb in ("die", "destroy") else None
     # An exit is claimed by its own time (outside.exited), also when the record had no state
     # yet (it died while its create was still waiting for it to be ready).
     if claimed or verb == "die":
@@ -189,14 +255,17 @@ class EngineWatcher(threading.Thread):
         # When the engine cut the event stream or stopped answering: what a restart looks like
         # from here. Cleared once it answers again and the restart is recorded.
         cut_at: float | None = None
+        # Whether the engine failed a ping since: a stream that just ended (a proxy's timeout,
+        # a stream the engine closed) from an engine that kept answering is no restart.
+        went_away = False
         connected = False  # an engine down when the worker starts did not restart
         while not self.stop.is_set():
             try:
                 close_old_connections()
                 started = time.time()
                 if cut_at is not None:
-                    self.came_back(cut_at)
-                    cut_at = None
+                    self.came_back(cut_at, restarted=went_away)
+                    cut_at, went_away = None, False
                 else:
                     reconcile()
                     # First-hand: this process now knows the engine answers, so its going away
@@ -213,6 +282,7 @@ class EngineWatcher(threading.Thread):
                     record_engine_result(False, str(exc))
                     if connected:
                         cut_at = cut_at or time.time()
+                        went_away = True
                 log.warning("engine watcher: %s; retrying in %.0f s", exc, backoff)
                 if self.stop.wait(backoff):
                     break
@@ -220,15 +290,19 @@ class EngineWatcher(threading.Thread):
         connections.close_all()
 
     @staticmethod
-    def came_back(cut_at: float) -> None:
-        """The engine answers after it cut the stream: record `engine.restarted`, then repair
-        the records, whose changes (every container it stopped) name the restart as cause."""
+    def came_back(cut_at: float, restarted: bool = True) -> None:
+        """The engine answers after it cut the stream. When it had stopped answering
+        (`restarted`), record `engine.restarted` (once, whichever worker's watcher is first),
+        then repair the records, whose changes (every container it stopped) name the restart
+        as cause; a stream that merely ended is only repaired."""
         if not engine().ping(timeout=5):
             raise engine_errors.EngineUnavailable("the engine does not answer its ping")
         record_engine_result(True, "")
+        if not restarted:
+            reconcile()
+            return
         down = max(0.0, time.time() - cut_at)
-        outside.engine_entry(
-            "engine.restarted",
-            {"down_seconds": round(down, 1), "summary": "the engine restarted"},
+        outside.restart_entry(
+            cut_at, {"down_seconds": round(down, 1), "summary": "the engine restarted"}
         )
         reconcile(cause="engine restarted")

@@ -194,6 +194,9 @@ def close_session(row: TerminalSession, actor: Actor, reason: str = "closed by u
 # -- watching and taking over (2.14) ---------------------------------------------------------
 
 
+WATCH_ROLES = ("support", "admin")
+
+
 def owns(actor: Actor, row: TerminalSession) -> bool:
     return actor.user_id is not None and row.user_id == actor.user_id
 
@@ -203,7 +206,9 @@ def may_watch(actor: Actor, row: TerminalSession) -> bool:
     things; watching customers' shells is support's job, so they watch only their own."""
     if owns(actor, row):
         return True
-    return (actor.is_admin or actor.role == "support") and actor.sees_tenant(row.tenant_id)
+    # The role, not is_admin: View as tenant turns is_admin off (its actor sees one tenant),
+    # and an admin viewing a tenant still watches its sessions (2.14).
+    return (actor.is_admin or actor.role in WATCH_ROLES) and actor.sees_tenant(row.tenant_id)
 
 
 def may_take_over(actor: Actor, row: TerminalSession) -> bool:

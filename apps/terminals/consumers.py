@@ -143,6 +143,14 @@ def authorise(scope: dict[str, Any]) -> Grant:
     if mode not in MODES:
         raise Refused(4400, "UNPROCESSABLE_ENTITY", "mode must be attach, watch or takeover")
     session_id = _first(query, "session_id")
+    if scope.get("view_tenant") is not None and not (mode == "watch" and session_id):
+        # View as tenant is read-only (2.14): watching a session is all it may do here; no new
+        # shell in the customer's container, no typing in or taking over their sessions.
+        raise Refused(
+            4403,
+            "READ_ONLY",
+            "viewing as a tenant is read-only: only mode=watch with a session_id is allowed",
+        )
     if session_id:
         row = TerminalSession.objects.filter(session_id=session_id).first()
         if row is None or not (actions.may_watch(actor, row) or actions.may_take_over(actor, row)):

@@ -115,7 +115,7 @@ def _scopes_for(actor: Actor) -> dict[str, str]:
     """Whose sessions the actor may list: their own; their tenant's when they may watch them
     (support, admins); every tenant's for admins."""
     allowed = ["mine"]
-    if actor.is_admin or actor.role == "support":
+    if actor.is_admin or actor.role in actions.WATCH_ROLES:  # an admin viewing a tenant too
         allowed.append("tenant")
     if actor.is_admin:
         allowed.append("all")

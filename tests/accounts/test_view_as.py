@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from apps.accounts.models import AuditEntry
+from tests.terminals.conftest import _sessions_end_with_the_test  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -235,3 +236,96 @@ async def test_a_key_s_view_on_the_socket_is_audited(support, other_tenant):
         lambda: AuditEntry.objects.filter(action="tenant.view_request").latest("id")
     )()
     assert entry.data["method"] == "WEBSOCKET" and entry.tenant_id == other_tenant.pk
+
+
+async def _view_socket(key: str, view: str, query: str) -> Any:
+    """A terminal socket opened with an API key under `X-View-Tenant: view`."""
+    from channels.testing import WebsocketCommunicator
+
+    from quiltweb.asgi import application
+    from tests.terminals.conftest import Term
+
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/terminal/attach?" + query,
+        headers=[
+            (b"x-api-key", key.encode()),
+            (b"x-view-tenant", view.encode()),
+            (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
+        ],
+        subprotocols=["terminal"],
+    )
+    connected, _ = await communicator.connect(timeout=30)
+    assert connected
+    return Term(communicator)
+
+
+@pytest.mark.usefixtures("_sessions_end_with_the_test")
+async def test_a_viewing_terminal_socket_may_only_watch(
+    real_engine, support, admin, outsider, other_tenant
+):
+    """Under View as tenant the terminal socket watches and does nothing else (2.14): no new
+    shell in the customer's container, no attach to (typing in) or takeover of their session."""
+    from asgiref.sync import sync_to_async
+
+    from tests.terminals.conftest import shell
+
+    created = await sync_to_async(outsider.json)("POST", "/api/containers", {"name": "their-box"})
+    assert created.status_code == 201, created.content
+    theirs = created.json()
+    owner = await shell(outsider, theirs)
+    session_id = owner.session_id
+    for person, query in (
+        (support, f"container_id={theirs['container_id']}"),
+        (support, f"session_id={session_id}"),
+        (support, f"session_id={session_id}&mode=attach"),
+        (admin, f"container_id={theirs['container_id']}"),
+        (admin, f"session_id={session_id}&mode=takeover"),
+        (support, "mode=watch"),
+    ):
+        refused = await _view_socket(person.key, other_tenant.slug, query)
+        error = await refused.control("error")
+        assert error["code"] == "READ_ONLY", (person.user.username, query, error)
+        assert await refused.close_code() == 4403
+    watcher = await _view_socket(
+        support.key, other_tenant.slug, f"session_id={session_id}&mode=watch"
+    )
+    assert (await watcher.control("ready"))["mode"] == "watch"
+    await watcher.disconnect()
+    assert owner.closed is None
+    await owner.disconnect()
+
+
+@pytest.mark.usefixtures("_sessions_end_with_the_test")
+async def test_an_admin_viewing_a_tenant_watches_its_terminals(
+    real_engine, admin, operator, outsider, other_tenant
+):
+    """View as tenant turns is_admin off, yet 2.14 lets support and admins watch under it: the
+    admin's socket watches the viewed tenant's session, and the sessions list offers its tenant
+    (not all tenants). Roles that may not watch still may not."""
+    from types import SimpleNamespace
+
+    from asgiref.sync import sync_to_async
+
+    from apps.accounts.actor import actor_for
+    from apps.terminals.views import _scopes_for
+    from tests.terminals.conftest import shell
+
+    created = await sync_to_async(outsider.json)("POST", "/api/containers", {"name": "their-box"})
+    assert created.status_code == 201, created.content
+    owner = await shell(outsider, created.json())
+    session_id = owner.session_id
+    watcher = await _view_socket(
+        admin.key, other_tenant.slug, f"session_id={session_id}&mode=watch"
+    )
+    assert (await watcher.control("ready"))["mode"] == "watch"
+    await watcher.disconnect()
+    await owner.disconnect()
+
+    def scopes(person: Any) -> list[str]:
+        viewing = SimpleNamespace(user=person.user, api_key=None, view_tenant=other_tenant)
+        return list(_scopes_for(actor_for(viewing)))
+
+    assert await sync_to_async(scopes)(admin) == ["mine", "tenant"]
+    assert await sync_to_async(scopes)(operator) == ["mine"]

@@ -180,3 +180,25 @@ def test_the_tab_comes_first_for_a_stopped_container_and_last_for_a_ready_one(
         SECRET
         not in support.client.get(f"/containers/{ready['container_id']}/diagnose").content.decode()
     )
+
+
+def test_its_recent_activity_masks_exec_arguments_for_everyone(operator, admin, make_container):
+    """A report is made to be pasted into a ticket: an exec's arguments (a password as often
+    as not) are masked in it for operators and admins too; the count stays."""
+    container_id = make_container("execed")["container_id"]
+    ran = operator.json(
+        "POST",
+        f"/api/containers/{container_id}/exec",
+        {"command": ["echo", "--password", "S3cret-pw"]},
+    )
+    assert ran.status_code == 200, ran.json()
+    for person in (operator, admin):
+        response = person.json("GET", url(container_id))
+        assert response.status_code == 200, response.content
+        assert "S3cret-pw" not in response.content.decode()
+        execs = [a for a in response.json()["recent_activity"] if "argv" in a["data"]]
+        assert execs, response.json()["recent_activity"]
+        assert execs[0]["data"]["argv"] == ["echo"]
+        assert execs[0]["data"]["argc"] == 3 and execs[0]["data"]["argv_masked"] is True
+        markdown = person.json("GET", url(container_id, "?format=markdown"))
+        assert "S3cret-pw" not in markdown.content.decode()

@@ -110,3 +110,82 @@ def test_download_streams_the_whole_log_as_a_file(chatty, support):
 
 def test_viewers_may_not_search_logs(chatty, viewer):
     assert viewer.json("GET", f"/api/containers/{chatty}/logs?q=x").status_code == 403
+
+
+def test_a_regex_has_one_time_limit_for_the_whole_log_not_per_batch(
+    make_container, support, monkeypatch
+):
+    """Forty lines, each a fifth of a second of backtracking for `.*.*.*x`, in forty batches:
+    no batch alone reaches the limit, the search as a whole does, and answers 422."""
+    script = "for i in $(seq 1 40); do printf 'a%.0s' $(seq 1 200); echo; done; sleep 600"
+    cid = make_container("slow-batches", command=["/bin/sh", "-c", script])["container_id"]
+    for _ in range(100):
+        if len(support.json("GET", f"/api/containers/{cid}/logs?tail=40").json()["logs"]) == 40:
+            break
+        time.sleep(0.1)
+    monkeypatch.setattr(logsearch, "BATCH", 1)
+    monkeypatch.setattr(logsearch, "REGEX_SECONDS", 1.0)
+    children: list[int] = []
+    spans_of = logsearch.LogQuery.spans_of
+
+    def counted(self: Any, lines: list[str], *args: Any) -> Any:
+        children.append(len(lines))
+        return spans_of(self, lines, *args)
+
+    monkeypatch.setattr(logsearch.LogQuery, "spans_of", counted)
+    response = support.json("GET", f"/api/containers/{cid}/logs?q=/.*.*.*x/")
+    assert response.status_code == 422, (response.status_code, len(children))
+    assert response.json()["details"]["field"] == "q"
+    assert len(children) < 40  # it stopped early, not after every batch had its own limit
+
+
+def test_a_regex_download_streams_and_a_later_timeout_ends_the_file_with_an_error_line(
+    make_container, support, monkeypatch
+):
+    """The first batch is searched before the answer (a timeout there is still a 422); the rest
+    streams batch by batch instead of being collected first, and a batch whose regex runs out
+    of time ends the file with a line that says so."""
+    script = (
+        "for i in 1 2 3 4 5; do echo found x$i; done; "
+        "printf 'a%.0s' $(seq 1 3000); echo; echo found x6; sleep 600"
+    )
+    cid = make_container("later-slow", command=["/bin/sh", "-c", script])["container_id"]
+    for _ in range(100):
+        if len(support.json("GET", f"/api/containers/{cid}/logs?tail=7").json()["logs"]) == 7:
+            break
+        time.sleep(0.1)
+    monkeypatch.setattr(logsearch, "BATCH", 5)
+    monkeypatch.setattr(logsearch, "REGEX_SECONDS", 1.0)
+    searched: list[int] = []
+    spans_of = logsearch.LogQuery.spans_of
+
+    def counted(self: Any, lines: list[str], *args: Any) -> Any:
+        searched.append(len(lines))
+        return spans_of(self, lines, *args)
+
+    monkeypatch.setattr(logsearch.LogQuery, "spans_of", counted)
+    query = logsearch.parse_query("/.*.*.*x/")
+    assert query is not None
+    logsearch.download(cid, query, None, None)  # the answer's iterator, not read further
+    assert searched == [5]  # only the first batch before the answer
+    searched.clear()
+
+    response = support.json("GET", f"/api/containers/{cid}/logs?download=1&q=/.*.*.*x/")
+    assert response.status_code == 200, response.content
+    body = b"".join(response.streaming_content).decode().splitlines()
+    assert [ln.split(" ", 2)[2] for ln in body[:5]] == [f"found x{i}" for i in range(1, 6)]
+    assert len(body) == 6 and body[5].startswith("[search stopped: q took longer than 1 s")
+    assert "found x6" not in "".join(body)
+
+
+def test_a_nul_in_q_is_searched_for_not_a_500(chatty, support):
+    """A NUL cannot ride in a child's argv: the API and the Logs tab still answer."""
+    from urllib.parse import quote
+
+    found = lines(support, chatty, "q=" + quote("/GET\x00? /h/"))
+    assert [e["line"] for e in found] == ["GET /health 200"]
+    assert lines(support, chatty, "q=" + quote("\x00")) == []
+    tab = support.client.get(f"/containers/{chatty}/logs?q=" + quote("/^GET\x00?/i"))
+    assert tab.status_code == 200
+    page = tab.content.decode()
+    assert "/health" in page and "/Health" in page and "job done" not in page

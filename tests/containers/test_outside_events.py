@@ -331,3 +331,79 @@ def test_quiltwebs_own_pause_and_resume_are_not_recorded_again(operator):
     as_if_unseen(container_id, "paused")
     catch_up(since)
     assert engine_entries(container_id) == []
+
+
+def test_a_restart_seen_by_every_workers_watcher_is_recorded_once(operator):
+    """Each worker runs a watcher and each sees the engine come back: one entry."""
+    cut_at = time.time() - 5
+    watcher.EngineWatcher.came_back(cut_at)
+    watcher.EngineWatcher.came_back(cut_at + 1)  # a second worker noticed a little later
+    assert AuditEntry.objects.filter(action="engine.restarted").count() == 1
+    # The next restart is recorded again.
+    watcher.EngineWatcher.came_back(time.time())
+    assert AuditEntry.objects.filter(action="engine.restarted").count() == 2
+
+
+def test_a_stream_that_ends_while_the_engine_answers_is_no_restart(operator, monkeypatch):
+    """The event stream ends cleanly (no ping failed meanwhile): the watcher reconnects and
+    repairs, and records no `engine.restarted`."""
+    ended: list[float | None] = []
+
+    def stream_ends(stop: threading.Event, since: float | None = None, **kw: Any) -> float:
+        ended.append(since)
+        if len(ended) >= 3:
+            stop.set()
+        return time.time()
+
+    monkeypatch.setattr(watcher, "follow", stream_ends)
+    stop = threading.Event()
+    follower = watcher.EngineWatcher(stop)
+    follower.start()
+    follower.join(timeout=60)
+    assert not follower.is_alive() and len(ended) == 3
+    assert not AuditEntry.objects.filter(action="engine.restarted").exists()
+
+
+def test_an_outside_docker_restart_records_its_exit_and_its_start(operator):
+    """`docker restart` (kill, die, start): by the time the watcher reads the die, inspect
+    already shows the container running again; the exit and the new start are recorded."""
+    container_id = create(operator, "bounced")
+    since = time.time() - 1
+    docker("restart", "-t", "0", container_id)
+    catch_up(since)
+    catch_up(since)  # a second watcher (or a replay) adds nothing
+    entries = [
+        (e.action, e.data.get("event"), e.data.get("signal")) for e in engine_entries(container_id)
+    ]
+    assert entries == [
+        ("container.changed_outside", "die", "SIGKILL"),
+        ("container.changed_outside", "start", None),
+    ], entries
+
+
+def test_an_old_survived_kill_is_not_blamed_for_a_later_exit(operator):
+    """A SIGHUP the container survived, noted long before it exits on its own: the exit is a
+    plain death, not a stop from outside with SIGHUP."""
+    container_id = create(
+        operator,
+        "survivor-of-hup",
+        command=["/bin/sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 3"],
+    )
+    long_ago = time.time() - 60
+    old_kill = {
+        "Action": "kill",
+        "Actor": {"ID": container_id, "Attributes": {"signal": "1"}},
+        "timeNano": int(long_ago * 1e9),
+    }
+    assert watcher.handle_event(old_kill) is None
+    since = time.time() - 1
+    ran = operator.json(
+        "POST", f"/api/containers/{container_id}/exec", {"command": ["touch", "/tmp/go"]}
+    )
+    assert ran.status_code == 200, ran.json()
+    assert engine().wait(container_id, timeout=60) == 3
+    catch_up(since)
+    entries = [
+        (e.action, e.data.get("signal"), e.data["exit_code"]) for e in engine_entries(container_id)
+    ]
+    assert entries == [("container.died", None, 3)]

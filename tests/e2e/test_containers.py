@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.four_shots import four_shots
+
 pytestmark = pytest.mark.e2e
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -148,6 +150,19 @@ def test_it_updates_the_page_live_when_the_container_changes_elsewhere(
     assert page.evaluate("window.__marker") == 1
 
 
+def test_the_runtime_card_follows_a_pause_without_a_reload(page: Any, live: Any) -> None:
+    status = live.create_container("e2e-nap-" + secrets.token_hex(2))
+    page.goto(live.url(f"/containers/{status['container_id']}/"))
+    runtime = page.locator("section.card", has=page.get_by_role("heading", name="Runtime"))
+    expect(runtime.locator(".badge")).to_have_text("running")
+    page.evaluate("window.__marker = 1")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#container-state")).to_have_text("paused", timeout=20_000)
+    expect(runtime.locator(".badge")).to_have_text("paused", timeout=20_000)
+    assert page.evaluate("window.__marker") == 1
+    four_shots(page, "overview-paused")
+
+
 def test_it_follows_logs_live_and_offers_a_download(page: Any, live: Any) -> None:
     status = live.create_container(
         "e2e-logs-" + secrets.token_hex(2),
@@ -158,7 +173,7 @@ def test_it_follows_logs_live_and_offers_a_download(page: Any, live: Any) -> Non
     page.get_by_label("Follow (refresh every 2 s)").check()
     expect(page.locator("#log-lines")).to_contain_text("tick-6", timeout=20_000)
     with page.expect_download() as info:
-        page.get_by_role("link", name="Download .txt").click()
+        page.get_by_role("link", name="Download whole log").click()
     assert info.value.suggested_filename.endswith("-logs.txt")
 
 
