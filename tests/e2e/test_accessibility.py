@@ -29,7 +29,8 @@ BLOCKING = ("serious", "critical")
 SHOTS = Path(os.environ["QUILTWEB_A11Y_SHOTS"]) if os.environ.get("QUILTWEB_A11Y_SHOTS") else None
 
 # Page routes (URL name -> path template). {cid} a running container, {sid} a snapshot,
-# {vol} a volume, {op} an operation, {node} the snapshot's lineage node, {session} a terminal session.
+# {vol} a volume, {op} an operation, {node} the snapshot's lineage node, {session} a terminal session,
+# {fn} a deployed function with one pool container, {inv} one of its invocations.
 PAGES: dict[str, str] = {
     "login": "/accounts/login/",
     "containers:list": "/containers/",
@@ -67,6 +68,13 @@ PAGES: dict[str, str] = {
     "accounts:users": "/accounts/users/",
     "accounts:view_as": "/accounts/view-as/",
     "core_api:docs": "/api/docs",
+    "functions:list": "/functions/",
+    "functions:detail": "/functions/{fn}/",
+    "functions:invoke": "/functions/{fn}/invoke",
+    "functions:invocations": "/functions/{fn}/invocations/",
+    "functions:invocation": "/functions/{fn}/invocations/{inv}",
+    "functions:versions": "/functions/{fn}/versions",
+    "functions:edit": "/functions/{fn}/edit",
 }
 
 # Routes that are not pages a person opens: form posts, htmx fragments, downloads, redirects.
@@ -132,6 +140,14 @@ NOT_PAGES = {
     "terminals:open": "POST only",
     "terminals:close": "POST only",
     "terminals:recording": "a file",
+    "functions:create": "POST only",
+    "functions:live": "fragment of the function page",
+    "functions:actions": "fragment of the function page",
+    "functions:deploy": "POST only",
+    "functions:resume": "POST only",
+    "functions:pause": "POST only",
+    "functions:delete": "POST only",
+    "functions:rollback": "POST only",
 }
 
 
@@ -209,7 +225,20 @@ def objects(live: Live) -> Iterator[dict[str, str]]:
         " container_name='a11y-recorded', shell='/bin/sh', state='closed',"
         f" closed_at=timezone.now(), close_reason='closed by e2e', recording={str(cast)!r})\n"
     )
+    status, fn = live.api(
+        "POST",
+        "/api/functions",
+        {"name": f"a11y-fn-{suffix}", "handler": "cat", "min_instances": 1},
+    )
+    assert status == 201, fn
+    status, deployed = live.api("POST", f"/api/functions/{fn['id']}/deploy")
+    assert status == 200, deployed
+    wait_operation(live, deployed["operation_id"])
+    status, inv = live.api("POST", f"/api/functions/{fn['id']}/invoke", {"payload": "hi"})
+    assert status == 200 and inv["status"] == "success", inv
     yield {
+        "fn": fn["id"],
+        "inv": inv["invocation_id"],
         "image": "quilt/base",
         "cid": cid,
         "vol": volume["name"],
