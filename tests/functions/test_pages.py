@@ -245,12 +245,21 @@ def test_an_invocations_page_costs_the_same_queries_for_any_table_size(operator)
     fn = make_function(operator)
     add_invocations(fn, INVOCATIONS_PAGE + 1)
     url = f"/functions/{fn.function_id}/invocations/"
-    with CaptureQueriesContext(connection) as small:
-        operator.client.get(url)
+
+    def fewest(page_url: str) -> CaptureQueriesContext:
+        # Twice, the fewer counted: a page view may also do the session's occasional
+        # housekeeping (idle touch, sweeps), which is not what this test is about.
+        runs = []
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as ctx:
+                operator.client.get(page_url)
+            runs.append(ctx)
+        return min(runs, key=lambda c: len(c.captured_queries))
+
+    small = fewest(url)
     add_invocations(fn, 2000)
     last = Invocation.objects.filter(function=fn).order_by("id")[INVOCATIONS_PAGE * 3].id
-    with CaptureQueriesContext(connection) as big:
-        operator.client.get(url + f"?before={last}")
+    big = fewest(url + f"?before={last}")
     assert len(big.captured_queries) <= len(small.captured_queries) + 1
     assert not any("OFFSET" in q["sql"].upper() for q in big.captured_queries)
     assert not any(
