@@ -114,7 +114,7 @@ def _validate(body: dict[str, Any], tenant: Tenant) -> CreateSpec:
         **_volumes(body.get("volumes"), tenant),
         working_directory=validate_workdir(body.get("working_directory"), "working_directory"),
         memory_limit_mb=_memory(body.get("memory_limit_mb")),
-        cpu_limit_percent=_cpu(body.get("cpu_limit_percent")),
+        cpu_limit_percent=check_cpu(body.get("cpu_limit_percent")),
         strict=_bool(body.get("strict"), "strict"),
     )
 
@@ -351,7 +351,8 @@ def max_cpu_percent() -> int:
     return 100 * (os.cpu_count() or 1)
 
 
-def _cpu(value: Any) -> float | None:
+def check_cpu(value: Any) -> float | None:
+    """`cpu_limit_percent`: a number > 0 and at most 100 per CPU of this host (None: no limit)."""
     if value is None:
         return None
     limit = max_cpu_percent()

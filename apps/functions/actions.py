@@ -214,6 +214,22 @@ def _open_deploy(fn: Function) -> Operation | None:
     )
 
 
+def submit_deploy(
+    actor: Actor, fn: Function, *, resume: bool, message: str = "queued"
+) -> Operation:
+    """The `function_deploy` operation that warms `fn`'s pool at its current version (the
+    caller holds the function's row lock)."""
+    return submit(
+        actor=actor,
+        kind=DEPLOY_KIND,
+        target_type="function",
+        target_id=fn.function_id,
+        tenant_id=fn.tenant_id,
+        params={"function_id": fn.function_id, "version": fn.current_version, "resume": resume},
+        message=message,
+    )
+
+
 def deploy_function(actor: Actor, fn: Function, *, resume: bool = False) -> Function:
     """State `deploying` now and a `function_deploy` operation for the worker; `fn.operation_id`
     names it. A deploy already under way is followed, not doubled. Resuming a function that was
@@ -236,19 +252,7 @@ def deploy_function(actor: Actor, fn: Function, *, resume: bool = False) -> Func
         locked.save(update_fields=["state", "error_message", "updated_at"])
         op = _open_deploy(locked)
         if op is None:
-            op = submit(
-                actor=actor,
-                kind=DEPLOY_KIND,
-                target_type="function",
-                target_id=locked.function_id,
-                tenant_id=locked.tenant_id,
-                params={
-                    "function_id": locked.function_id,
-                    "version": locked.current_version,
-                    "resume": resume,
-                },
-                message="queued",
-            )
+            op = submit_deploy(actor, locked, resume=resume)
         _audit(
             actor,
             "resumed" if resume else "deployed",

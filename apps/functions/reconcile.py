@@ -38,6 +38,7 @@ from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
 from apps.functions import pool
+from apps.functions.actions import submit_deploy
 from apps.functions.invoke import reserve
 from apps.functions.models import (
     Function,
@@ -48,7 +49,6 @@ from apps.functions.models import (
     PoolState,
 )
 from apps.functions.runners import deploy_in_flight, retire_old_versions
-from apps.operations.actions import submit
 from apps.operations.models import Operation
 
 log = logging.getLogger(__name__)
@@ -336,17 +336,10 @@ def requeue_deploy(function: Function) -> Operation | None:
         if locked is None or deploy_in_flight(locked):
             return None
         log.info("functions: queueing the unfinished deploy of %s again", locked.name)
-        return submit(
-            actor=SYSTEM,
-            kind="function_deploy",
-            target_type="function",
-            target_id=locked.function_id,
-            tenant_id=locked.tenant_id,
-            params={
-                "function_id": locked.function_id,
-                "version": locked.current_version,
-                "resume": False,
-            },
+        return submit_deploy(
+            SYSTEM,
+            locked,
+            resume=False,
             message="queued again by the pool reconciler (the last deploy's worker stopped)",
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.containers.validation import (
-    max_cpu_percent,
+    check_cpu,
     validate_environment,
     validate_name,
     validate_workdir,
@@ -142,20 +142,6 @@ def check_memory(value: Any) -> int:
     if value is None:
         return int(_DEFAULTS["memory_limit_mb"])
     return _int(value, "memory_limit_mb", MIN_MEMORY_MB, MAX_MEMORY_MB)
-
-
-def check_cpu(value: Any) -> float | None:
-    if value is None:
-        return None
-    limit = max_cpu_percent()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= limit:
-        raise invalid(
-            "cpu_limit_percent",
-            f"cpu_limit_percent must be a number > 0 and <= {limit} (100 = one CPU)",
-            expected=f"0<x<={limit}",
-            received=value if isinstance(value, (int, float, str)) else None,
-        )
-    return float(value)
 
 
 def check_timeout(value: Any, field: str = "timeout_seconds") -> int:
