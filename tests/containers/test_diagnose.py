@@ -80,7 +80,9 @@ def test_an_out_of_memory_exit_asks_for_a_higher_memory_limit(support, make_cont
     first = body["findings"][0]
     assert first["code"] == "oom_killed"
     assert "Raise the memory limit (now 32 MiB)" in first["action"]
-    assert [line["line"] for line in body["logs_tail"]] == ["starting"]
+    # busybox sh may also print "Killed" for its child, when the kernel picked the child first.
+    lines = [line["line"] for line in body["logs_tail"]]
+    assert lines[0] == "starting" and set(lines[1:]) <= {"Killed"}, lines
 
 
 def test_a_healthy_container_has_network_diagnostics_and_its_operations(

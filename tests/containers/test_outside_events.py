@@ -375,10 +375,15 @@ def test_an_outside_docker_restart_records_its_exit_and_its_start(operator):
     entries = [
         (e.action, e.data.get("event"), e.data.get("signal")) for e in engine_entries(container_id)
     ]
-    assert entries == [
-        ("container.changed_outside", "die", "SIGKILL"),
-        ("container.changed_outside", "start", None),
-    ], entries
+    # Both are recorded once; which is written first depends on which event the watcher
+    # settles first (the die waits for its inspect), so the order is not part of the rule.
+    assert sorted(entries, key=str) == sorted(
+        [
+            ("container.changed_outside", "die", "SIGKILL"),
+            ("container.changed_outside", "start", None),
+        ],
+        key=str,
+    ), entries
 
 
 def test_an_old_survived_kill_is_not_blamed_for_a_later_exit(operator):

@@ -15,7 +15,7 @@ from apps.functions.models import Invocation
 from apps.functions.pool import pool_counts
 from tests.functions.poolkit import deploy, engine_pool, fresh, make_function
 
-pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.engine, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 
 def _invoke_all(key: str, path: str, payloads: list[str]) -> list[Any]:

@@ -26,7 +26,7 @@ from tests.operations.conftest import ROOT, FileDb
 _migrated_template = operations_conftest._migrated_template
 file_db = operations_conftest.file_db
 
-pytestmark = [pytest.mark.engine]
+pytestmark = [pytest.mark.engine, pytest.mark.faults]
 
 
 def wait_for(check: Any, timeout: float = 90) -> Any:

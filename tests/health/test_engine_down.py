@@ -18,6 +18,8 @@ from apps.core import engine_state
 from apps.health import checks
 from tests.health.proxy import SocketProxy
 
+pytestmark = pytest.mark.faults  # cuts the engine off through a socket proxy
+
 
 @pytest.fixture
 def proxy(settings: Any, real_engine: Any) -> Iterator[SocketProxy]:

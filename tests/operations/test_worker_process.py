@@ -6,6 +6,10 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.faults  # kills worker processes
+
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
 
