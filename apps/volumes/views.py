@@ -174,9 +174,14 @@ def _detail_context(
         "is_admin": actor.is_admin,
         "users": [],
         "files": [],
-        "operations": Operation.objects.filter(
-            target_type="volume", target_id=volume.name, tenant_id=volume.tenant_id
-        )[:5],
+        # Read before the listing, not lazily at render: an extraction that ends between the
+        # two would otherwise show as finished (no polling, so no refresh) over a listing made
+        # before its files existed.
+        "operations": list(
+            Operation.objects.filter(
+                target_type="volume", target_id=volume.name, tenant_id=volume.tenant_id
+            )[:5]
+        ),
         **extra,
     }
     users, failure = attempt(listing.users_of, volume)

@@ -65,7 +65,9 @@ def test_the_header_is_one_row_and_the_menu_button_folds_the_navigation(
     page.keyboard.press("Enter")
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(nav).to_be_visible()
-    expect(page.get_by_role("searchbox", name="Find a container by name or id")).to_be_visible()
+    expect(
+        page.get_by_role("searchbox", name="Find a container or function by name or id")
+    ).to_be_visible()
     assert (
         bar.bounding_box()["height"] <= 60
     )  # the panel drops under the bar, the bar stays one row
@@ -235,7 +237,8 @@ def test_the_terminal_key_bar_sends_ctrl_esc_tab_and_arrows(page: Any, live: Liv
         for _ in range(100):
             if typed_since(before):
                 break
-            time.sleep(0.05)
+            # Not time.sleep: Playwright delivers the websocket frame events only while it runs.
+            page.wait_for_timeout(50)
         return typed_since(before)
 
     def typed_since(index: int) -> bytes:
