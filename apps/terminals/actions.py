@@ -216,30 +216,27 @@ def may_take_over(actor: Actor, row: TerminalSession) -> bool:
     return owns(actor, row) or (actor.is_admin and actor.sees_tenant(row.tenant_id))
 
 
-def record_watch(actor: Actor, row: TerminalSession) -> None:
-    """Audit one watch (`terminal.watched`): who watched whose session."""
+def _record_access(actor: Actor, action: str, row: TerminalSession) -> None:
+    """Audit someone reaching another user's session: who, whose, which container."""
     record(
         actor,
-        "terminal.watched",
+        action,
         target_type="terminal",
         target_id=row.session_id,
         target_name=row.container_name,
         tenant_id=row.tenant_id,
         data={"container_id": row.container_id, "owner": row.created_by},
     )
+
+
+def record_watch(actor: Actor, row: TerminalSession) -> None:
+    """Audit one watch (`terminal.watched`): who watched whose session."""
+    _record_access(actor, "terminal.watched", row)
 
 
 def record_takeover(actor: Actor, row: TerminalSession) -> None:
     """Audit an admin taking another user's session (`terminal.taken_over`) and announce it."""
-    record(
-        actor,
-        "terminal.taken_over",
-        target_type="terminal",
-        target_id=row.session_id,
-        target_name=row.container_name,
-        tenant_id=row.tenant_id,
-        data={"container_id": row.container_id, "owner": row.created_by},
-    )
+    _record_access(actor, "terminal.taken_over", row)
     publish_row(row, "taken_over")
 
 
