@@ -24,9 +24,8 @@ ROLE_SENTENCES = {
 }
 
 
-def require_api(request: HttpRequest, role: str) -> Actor:
-    """The caller's actor, or a 403 FORBIDDEN ApiError when the role is too low."""
-    actor = actor_for(request)
+def require_role(actor: Actor, role: str) -> None:
+    """A 403 FORBIDDEN ApiError when the actor's role is below `role`."""
     if not actor.can(role):
         raise ApiError(
             403,
@@ -34,6 +33,12 @@ def require_api(request: HttpRequest, role: str) -> Actor:
             f"your role ({actor.role}) cannot do this; {ROLE_SENTENCES[role]}",
             details={"expected": role, "received": actor.role},
         )
+
+
+def require_api(request: HttpRequest, role: str) -> Actor:
+    """The caller's actor, or a 403 FORBIDDEN ApiError when the role is too low."""
+    actor = actor_for(request)
+    require_role(actor, role)
     return actor
 
 

@@ -9,21 +9,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apps.accounts.access import ROLE_SENTENCES
+from apps.accounts.access import require_role
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError
 from apps.functions.models import Function, Invocation
-
-
-def require_role(actor: Actor, role: str) -> None:
-    """403 FORBIDDEN when the actor's role is below `role` (the words of apps.accounts.access)."""
-    if not actor.can(role):
-        raise ApiError(
-            403,
-            "FORBIDDEN",
-            f"your role ({actor.role}) cannot do this; {ROLE_SENTENCES[role]}",
-            details={"expected": role, "received": actor.role},
-        )
 
 
 def functions_for(actor: Actor) -> QuerySet[Function]:

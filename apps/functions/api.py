@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from apps.accounts.access import require_role
 from apps.accounts.actor import Actor, actor_for
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import sees_secrets
@@ -22,7 +23,6 @@ from apps.functions.access import (
     function_for,
     functions_for,
     invocation_for,
-    require_role,
 )
 from apps.functions.models import Function, FunctionVersion, Invocation, InvocationStatus
 from apps.functions.pool import pool_counts, pool_counts_many, pool_stats
