@@ -22,22 +22,14 @@ import json
 import os
 import re
 import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import IN_CI, TEST_INSTANCE, engine_or_fail, remove_instance_objects
-from tests.liveserver import start_daphne, start_worker, stop
+from tests.liveserver import Live, live_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -68,90 +60,6 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
     setattr(item, f"rep_{report.when}", report)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Live:
-    """The running server and helpers to set up state without clicking."""
-
-    base_url: str
-    env: dict[str, str]
-    admin_user: str
-    admin_password: str
-    admin_key: str
-    workdir: Path
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def manage(self, *args: str, timeout: float = 120) -> str:
-        """Run `manage.py <args>` against the live server's database; returns stdout."""
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-4000:]}")
-        return result.stdout
-
-    def shell(self, code: str) -> str:
-        """Run Python in `manage.py shell`; stdout is only what `code` prints."""
-        return self.manage("shell", "--no-imports", "-c", code)
-
-    def make_user(
-        self, username: str, role: str = "operator", tenant: str = "", password: str = ""
-    ) -> tuple[str, str]:
-        """Create a user with a role (and tenant slug, default tenant if empty); returns (username, password)."""
-        password = password or "pw-" + secrets.token_hex(8)
-        self.shell(
-            "from django.contrib.auth import get_user_model\n"
-            "from apps.accounts.models import Profile, Tenant\n"
-            f"slug = {tenant!r}\n"
-            "t = (Tenant.objects.get_or_create(slug=slug, defaults={'name': slug})[0] if slug else Tenant.default())\n"
-            f"u = get_user_model().objects.create_user(username={username!r}, password={password!r})\n"
-            f"Profile.objects.create(user=u, tenant=t, role={role!r})\n"
-        )
-        return username, password
-
-    def api(self, method: str, path: str, body: Any = None, key: str = "") -> tuple[int, Any]:
-        """Call the JSON API with the admin's key; returns (status, parsed body)."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url(path), data=data, method=method.upper())
-        req.add_header("X-Api-Key", key or self.admin_key)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                raw = resp.read()
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            status = exc.code
-        try:
-            return status, json.loads(raw or b"null")
-        except ValueError:
-            return status, raw.decode(errors="replace")
-
-    def create_container(self, name: str, **body: Any) -> dict[str, Any]:
-        status, data = self.api("POST", "/api/containers", {"name": name, **body})
-        if status != 201:
-            raise RuntimeError(f"create {name} failed: {status} {data}")
-        return data  # type: ignore[no-any-return]
-
-    def server_log(self) -> str:
-        log = self.workdir / "daphne.log"
-        return log.read_text()[-6000:] if log.exists() else ""
-
-
 @pytest.fixture(scope="session")
 def live() -> Iterator[Live]:
     engine_or_fail()
@@ -162,55 +70,18 @@ def live() -> Iterator[Live]:
 
     build_base_image()
     engine().ensure_network(settings.QUILTWEB_NETWORK)
-
-    workdir = Path(tempfile.mkdtemp(prefix="quiltweb-e2e-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "QUILTWEB_DB": str(workdir / "db.sqlite3"),
-        "QUILTWEB_STATE_DIR": str(workdir / "state"),
-        "QUILTWEB_INSTANCE": TEST_INSTANCE,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SETTINGS_MODULE": "quiltweb.settings",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-        # Finished operations leave the tray after 10 s instead of 30: long enough to see one
-        # there, short enough that the test of the emptied tray does not sit out half a minute.
-        "QUILTWEB_TRAY_RECENT_SECONDS": "10",
-    }
-    env.pop("DATABASE_URL", None)  # the live server always has its own SQLite file
-    live = Live(
-        base_url=f"http://127.0.0.1:{port}",
-        env=env,
-        admin_user=ADMIN_USER,
-        admin_password=ADMIN_PASSWORD,
-        admin_key="",
-        workdir=workdir,
-    )
-    try:
-        live.manage("migrate", "--noinput", timeout=300)
-        out = live.shell(
-            "from django.contrib.auth import get_user_model\n"
-            "from apps.accounts.models import ApiKey, Profile, Tenant\n"
-            f"u = get_user_model().objects.create_superuser({ADMIN_USER!r}, 'e2e@example.invalid', {ADMIN_PASSWORD!r})\n"
-            "Profile.objects.get_or_create(user=u, defaults={'tenant': Tenant.default(), 'role': 'admin'})\n"
-            "_, raw = ApiKey.issue(u, 'e2e')\n"
-            "print('KEY=' + raw)\n"
-        )
-        match = re.search(r"KEY=(\S+)", out)
-        assert match, out
-        live.admin_key = match.group(1)
-
-        live.procs.append(start_worker(env, workdir / "worker.log"))
-        live.procs.insert(0, start_daphne(port, env, workdir / "daphne.log"))
-        yield live
-    finally:
-        stop(live.procs)
-        remove_instance_objects(TEST_INSTANCE)
-        if os.environ.get("QUILTWEB_E2E_KEEP"):
-            print(f"e2e work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    # Finished operations leave the tray after 10 s instead of 30: long enough to see one
+    # there, short enough that the test of the emptied tray does not sit out half a minute.
+    with live_stack(
+        "quiltweb-e2e-",
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        {"QUILTWEB_TRAY_RECENT_SECONDS": "10"},
+    ) as stack:
+        try:
+            yield stack
+        finally:
+            remove_instance_objects(TEST_INSTANCE)
 
 
 @pytest.fixture(scope="session")

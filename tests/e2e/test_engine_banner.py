@@ -20,9 +20,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import TEST_INSTANCE, engine_or_fail, remove_instance_objects
-from tests.e2e.conftest import Live, _free_port, assert_no_csp_violations, login, watch_csp
+from tests.e2e.conftest import assert_no_csp_violations, login, watch_csp
 from tests.health.proxy import SocketProxy
-from tests.liveserver import start_daphne, stop
+from tests.liveserver import Live, free_port, start_daphne, stop
 
 BANNER = "The Docker engine is not answering"
 POLL = 20_000  # the badge polls every 5 s; its caches add a few seconds more
@@ -34,7 +34,7 @@ def outage() -> Iterator[tuple[Live, SocketProxy]]:
     workdir = Path(tempfile.mkdtemp(prefix="quiltweb-outage-"))
     proxy = SocketProxy(str(workdir / "docker.sock"))
     proxy.start()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DOCKER_HOST": f"unix://{proxy.path}",
