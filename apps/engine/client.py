@@ -287,7 +287,16 @@ class Engine:
 
     @translated
     def start(self, container_id: str) -> None:
-        self.api.start(container_id)
+        try:
+            self.api.start(container_id)
+        except docker.errors.NotFound as exc:
+            # QuiltWeb's own network is made at set-up; an engine whose data was wiped, or a
+            # `docker network rm`, loses it, and every start fails until it is back. The engine
+            # finds a network of the same name again at start (docs/engine-facts.md).
+            if f"network {settings.QUILTWEB_NETWORK} not found" not in str(exc):
+                raise
+            self.ensure_network(settings.QUILTWEB_NETWORK)
+            self.api.start(container_id)
 
     @translated
     def stop(self, container_id: str, timeout: int = 10) -> None:
