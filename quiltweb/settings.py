@@ -129,6 +129,9 @@ else:
             # Django's SQLite backend that also waits out shared-cache table locks (tests).
             "ENGINE": "apps.core.backends.sqlite3",
             "NAME": str(SQLITE_PATH),
+            # Tests: an in-memory database per test process. Said outright so that pytest-xdist
+            # workers keep it in memory instead of deriving a file name from the path above.
+            "TEST": {"NAME": ":memory:"},
             "CONN_MAX_AGE": 60,  # the worker polls 20 times a second; do not reopen the file each time
             "OPTIONS": {
                 # recursive_triggers: a REPLACE that deletes a row then fires DELETE triggers,
