@@ -122,7 +122,13 @@ TEMPLATES = [
 # web server and the worker write one file without "database is locked" (docs/engine-facts.md).
 SQLITE_PATH = Path(os.environ.get("QUILTWEB_DB", STATE_DIR / "quiltweb.sqlite3"))
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # Persistent connections are checked before a request (or a worker pass) reuses them: after
+    # the server restarted, the first query reconnects instead of failing on a dead socket.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+        )
+    }
 else:
     DATABASES = {
         "default": {

@@ -207,7 +207,8 @@ def live_stack(
 ) -> Iterator[Live]:
     """Migrate a fresh SQLite file, make an admin with a key, start the worker and Daphne.
 
-    `extra_env` (DOCKER_HOST for another engine, say) goes to every process. Everything is
+    `extra_env` (DOCKER_HOST for another engine, say) goes to every process; a DATABASE_URL
+    in it (a PostgreSQL database made for the test) replaces the SQLite file. Everything is
     stopped and the work directory removed on the way out (QUILTWEB_E2E_KEEP=1 keeps it)."""
     from tests.conftest import TEST_INSTANCE
 
@@ -224,7 +225,9 @@ def live_stack(
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    env.pop("DATABASE_URL", None)  # the live server always has its own SQLite file
+    if "DATABASE_URL" not in (extra_env or {}):
+        # Its own SQLite file, unless the caller gave it a database of its own (PostgreSQL).
+        env.pop("DATABASE_URL", None)
     live = Live(
         base_url=f"http://127.0.0.1:{port}",
         env=env,

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry
+from apps.core.database import until_written
 
 GENESIS = "0" * 64
 # The fields an entry's hash covers, besides prev_hash; `id` is not one of them (PostgreSQL
@@ -145,13 +146,19 @@ def record(
         "data": _plain(data or {}),
         "at": timezone.now(),
     }
-    with transaction.atomic():
-        _lock_chain()
-        head = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
-        prev = head or GENESIS
-        return AuditEntry.objects.create(
-            **values, prev_hash=prev, entry_hash=entry_hash(values, prev)
-        )
+
+    def append() -> AuditEntry:
+        with transaction.atomic():
+            _lock_chain()
+            head = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
+            prev = head or GENESIS
+            return AuditEntry.objects.create(
+                **values, prev_hash=prev, entry_hash=entry_hash(values, prev)
+            )
+
+    # An entry usually follows an engine change already made: it waits out a short database
+    # outage rather than leave that change unaudited (apps.core.database).
+    return until_written(append)
 
 
 @dataclass(frozen=True)

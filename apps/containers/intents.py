@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from apps.containers.models import ContainerRecord
+from apps.core.database import until_written
 
 SLACK = timedelta(seconds=2)
 # The engine events each of QuiltWeb's calls makes: a `die` two seconds after a start is the
@@ -44,7 +45,9 @@ def acting(container_id: str, verb: str) -> Iterator[None]:
     try:
         yield
     finally:
-        rows.update(intent_until=timezone.now())
+        # The engine may have changed: its record (and the audit entry after it) waits out a
+        # short database outage rather than leave the change unrecorded (apps.core.database).
+        until_written(lambda: rows.update(intent_until=timezone.now()))
 
 
 def caused_by_quiltweb(record: ContainerRecord, at: datetime | None, event: str = "") -> bool:

@@ -8,6 +8,7 @@ client did wrong. Engine errors become 503/404/409 here so routes never translat
 import functools
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,13 +17,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.template.loader import render_to_string
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.apidoc import DOC_ATTR, Doc, route_doc
 
 # Re-exported: the API's engine-error helpers are imported from here across the apps.
-from apps.core.errors import ApiError
+from apps.core.errors import ApiError, database_lost, database_unavailable
 from apps.core.errors import engine_error_to_api as engine_error_to_api
 from apps.core.errors import engine_message as engine_message
 from apps.core.errors import log_engine_text as log_engine_text
@@ -128,7 +130,16 @@ def api_route(
                 return error_response(request, ApiError(404, "NOT_FOUND", str(exc) or "not found"))
             except engine_errors.EngineError as exc:
                 return error_response(request, engine_error_to_api(exc, request_id(request)))
-            except Exception:
+            except Exception as exc:
+                if database_lost(exc):
+                    log.warning(
+                        "database unavailable in %s %s (request_id=%s): %s",
+                        request.method,
+                        request.path,
+                        request_id(request),
+                        exc,
+                    )
+                    return error_response(request, database_unavailable())
                 log.exception("unhandled error in %s %s", request.method, request.path)
                 return error_response(
                     request, ApiError(500, "INTERNAL", "internal error; quote request_id")
@@ -160,12 +171,29 @@ def not_found_handler(request: HttpRequest, exception: Exception | None = None) 
 
 
 def server_error_handler(request: HttpRequest) -> HttpResponse:
-    """`handler500`: an `/api` crash outside `api_route` still gets the spec's error body."""
+    """`handler500`: an `/api` crash outside `api_route` still gets the spec's error body.
+
+    A database that does not answer (raised by a middleware reading the session or the key,
+    or by a page view) is a 503, not a crash: DATABASE_UNAVAILABLE for the API, a page saying
+    so for a browser. Django calls this inside its `except`, so the exception is at hand."""
+    if database_lost(sys.exc_info()[1]):
+        return database_unavailable_response(request)
     if request.path == "/api" or request.path.startswith("/api/"):
         return error_response(
             request, ApiError(500, "INTERNAL", "internal error; quote request_id")
         )
     return defaults.server_error(request)
+
+
+def database_unavailable_response(request: HttpRequest) -> HttpResponse:
+    err = database_unavailable()
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return error_response(request, err)
+    # Rendered without the request: the context processors read the database.
+    html = render_to_string("database_unavailable.html", {"request_id": request_id(request)})
+    response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(err.retry_after)
+    return response
 
 
 def json_body(

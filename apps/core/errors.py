@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from apps.core.engine_messages import clean_engine_message
 from apps.engine import errors as engine_errors
@@ -53,6 +54,27 @@ class ApiError(Exception):
         if self.retry_after is not None:
             body["retry_after"] = self.retry_after
         return body
+
+
+# How long a client is asked to wait while the database does not answer.
+DATABASE_RETRY_AFTER = 5
+
+
+def database_lost(exc: BaseException | None) -> bool:
+    """Whether `exc` says the database cannot be reached (refused, dropped, shut down), as
+    opposed to a query the database refused (IntegrityError, a bad statement)."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def database_unavailable() -> ApiError:
+    """The API's answer while the database does not answer: 503, try again later."""
+    return ApiError(
+        503,
+        "DATABASE_UNAVAILABLE",
+        "the database is not answering",
+        retry_after=DATABASE_RETRY_AFTER,
+        hint="Wait retry_after seconds and try again.",
+    )
 
 
 def invalid(field: str, message: str, *, hint: str | None = None, **details: Any) -> ApiError:
