@@ -53,6 +53,7 @@ from apps.containers.validation import (
 from apps.core import bus
 from apps.core.api import engine_message
 from apps.core.bus import announce
+from apps.core.database import until_written
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -243,6 +244,14 @@ def _engine_create_spec(tenant: Tenant, spec: CreateSpec) -> str:
 
 
 def _record_created(
+    actor: Actor, tenant: Tenant, spec: CreateSpec, container_id: str
+) -> ContainerRecord:
+    # The container exists on the engine now: its record waits out a short database outage
+    # rather than leave a container nobody recorded (apps.core.database).
+    return until_written(lambda: _insert_record(actor, tenant, spec, container_id))
+
+
+def _insert_record(
     actor: Actor, tenant: Tenant, spec: CreateSpec, container_id: str
 ) -> ContainerRecord:
     return ContainerRecord.objects.create(
