@@ -139,3 +139,17 @@ def test_it_maps_engine_and_unexpected_errors(viewer: Any) -> None:
     response = viewer.json("GET", "/api/test/boom")
     assert response.status_code == 500
     assert response.json()["error_code"] == "INTERNAL"
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.core.urls_for_tests")
+def test_a_database_that_does_not_answer_is_a_503_in_the_api_and_on_pages(admin: Any) -> None:
+    response = admin.json("GET", "/api/test/database-gone")
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "DATABASE_UNAVAILABLE"
+    assert response["Retry-After"]
+    admin.client.raise_request_exception = False
+    page = admin.client.get("/test/database-gone")
+    assert page.status_code == 503
+    assert "Traceback" not in page.content.decode()
+    assert "database" in page.content.decode().lower()

@@ -24,9 +24,27 @@ def boom(request: HttpRequest) -> dict[str, Any]:
     raise RuntimeError("unexpected")
 
 
+@api_route("GET")
+def database_gone(request: HttpRequest) -> dict[str, Any]:
+    from django.db import OperationalError
+
+    raise OperationalError("connection to server at 127.0.0.1, port 5432 failed")
+
+
+def database_gone_page(request: HttpRequest) -> Any:
+    from django.db import OperationalError
+
+    raise OperationalError("server closed the connection unexpectedly")
+
+
 urlpatterns = [
+    path("api/test/database-gone", database_gone),
+    path("test/database-gone", database_gone_page),
     path("api/test/echo", echo),
     path("api/test/engine-down", engine_down),
     path("api/test/boom", boom),
     path("", include("quiltweb.urls")),
 ]
+
+handler404 = "apps.core.api.not_found_handler"
+handler500 = "apps.core.api.server_error_handler"
