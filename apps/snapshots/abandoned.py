@@ -8,27 +8,35 @@ worker that fails the orphaned operation (`WORKER_RESTARTED`) calls these undos
 - a clone: the container made from the snapshot under the clone's name goes (engine and
   record), with the volumes copied for it;
 - a fork: both, and its intermediate snapshot too, as a fork that fails in its runner does.
+The engine finishes a commit whose client died (measured with Docker 20.10), possibly after the
+undo ran: `sweep_unrecorded`, a housekeeping task, removes such late snapshot images.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
-from apps.core.labels import LABEL_NAME, LABEL_SNAPSHOT, LABEL_TENANT
+from apps.core.labels import LABEL_INSTANCE, LABEL_NAME, LABEL_SNAPSHOT, LABEL_TENANT
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
-from apps.operations.models import Operation
+from apps.operations.models import Operation, Status
 from apps.snapshots import making
 from apps.snapshots.models import IMAGE_REPOSITORY, Snapshot
 from apps.snapshots.runners import discard
 from apps.volumes.models import Volume
 
 log = logging.getLogger(__name__)
+
+# A snapshot image with no record is left alone this long: its commit's runner may be recording
+# it right now (a sweep is no place to reason about that race), and the undo removes it at once.
+UNRECORDED_AFTER = timedelta(minutes=10)
 
 
 def undo_snapshot(op: Operation) -> None:
@@ -112,3 +120,31 @@ def _remove_clone(op: Operation, snapshot: Snapshot) -> bool:
     if made:
         log.info("removed the half-made clone %s of operation %s", name, op.operation_id)
     return bool(made)
+
+
+def sweep_unrecorded() -> int:
+    """Remove this instance's snapshot images, older than UNRECORDED_AFTER, that no snapshot
+    record names and no open operation has reserved: commits the engine finished for a worker
+    that had died. Returns how many snapshot ids it cleared."""
+    eng = engine()
+    before = timezone.now() - UNRECORDED_AFTER
+    ids = {
+        image.labels[LABEL_SNAPSHOT]
+        for image in eng.list_images()
+        if image.labels.get(LABEL_SNAPSHOT)
+        and image.labels.get(LABEL_INSTANCE) == settings.QUILTWEB_INSTANCE
+        and image.created_at is not None
+        and image.created_at < before
+    }
+    if not ids:
+        return 0
+    ids -= set(Snapshot.objects.filter(snapshot_id__in=ids).values_list("snapshot_id", flat=True))
+    open_ops = Operation.objects.filter(
+        kind__in=("snapshot", "fork"),
+        status__in=(Status.ACCEPTED, Status.QUEUED, Status.RUNNING),
+    ).values_list("params", flat=True)
+    ids -= {str((params or {}).get("snapshot_id") or "") for params in open_ops}
+    for snapshot_id in sorted(ids):
+        log.info("removing snapshot image %s: no snapshot record names it", snapshot_id)
+        _remove_unrecorded(snapshot_id)
+    return len(ids)

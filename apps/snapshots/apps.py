@@ -28,6 +28,7 @@ class SnapshotsConfig(AppConfig):
         registry.on_abandoned("snapshot", abandoned.undo_snapshot)
         registry.on_abandoned("clone", abandoned.undo_clone)
         registry.on_abandoned("fork", abandoned.undo_fork)
+        registry.housekeeping(abandoned.sweep_unrecorded)  # a commit finished after the undo
         register_tab(
             "snapshots",
             "Snapshots",
