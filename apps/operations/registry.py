@@ -8,6 +8,9 @@
   that owns a target type says how to name a batch of ids (and how to annotate a query).
 - Background work beside the operations: housekeeping tasks (every 60 s in the housekeeping
   thread), engine tasks and engine threads (skipped by `manage.py worker --no-watcher`).
+- Undo of an abandoned run: what a kind's runner leaves half-made when its worker dies in the
+  middle (a paused source, a committed image no record names, a clone's container); the worker
+  that fails the orphaned operation (`WORKER_RESTARTED`) calls it once.
 """
 
 from __future__ import annotations
@@ -64,6 +67,15 @@ def runner(kind: str) -> Callable[[Runner], Runner]:
 
 
 Task = Callable[[], Any]
+
+Undo = Callable[["Operation"], None]
+ABANDONED: dict[str, Undo] = {}
+
+
+def on_abandoned(kind: str, undo: Undo) -> None:
+    """Run `undo(op)` when an operation of `kind` is failed because its worker died mid-run:
+    the runner's own clean-up never ran, so `undo` removes what it may have left half-made."""
+    ABANDONED[kind] = undo
 
 
 @dataclass(frozen=True)

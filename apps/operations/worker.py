@@ -28,7 +28,7 @@ from apps.engine import errors as engine_errors
 from apps.events.models import Event
 from apps.operations.actions import publish_operation
 from apps.operations.models import IdempotencyRecord, Operation, Status, WorkerHeartbeat
-from apps.operations.registry import RUNNERS, OperationCancelled, OperationFailed
+from apps.operations.registry import ABANDONED, RUNNERS, OperationCancelled, OperationFailed
 from apps.operations.wakeup import Doorbell, ring
 
 log = logging.getLogger(__name__)
@@ -373,7 +373,8 @@ def beat_alive(beat: WorkerHeartbeat) -> bool:
 
 
 def settle_orphans(current_worker_id: str = "") -> int:
-    """Fail `running` operations whose worker is gone (WORKER_RESTARTED). Returns how many."""
+    """Fail `running` operations whose worker is gone (WORKER_RESTARTED), then undo what their
+    runners may have left half-made (`registry.on_abandoned`). Returns how many."""
     claimers = set(
         Operation.objects.filter(status=Status.RUNNING)
         .exclude(claimed_by=current_worker_id)
@@ -397,8 +398,21 @@ def settle_orphans(current_worker_id: str = "") -> int:
                 message="failed: worker restarted",
             ):
                 settled += 1
+                undo_abandoned(op)
         WorkerHeartbeat.objects.filter(worker_id=claimer).delete()
     return settled
+
+
+def undo_abandoned(op: Operation) -> None:
+    """The kind's undo for an operation its dead worker left mid-run; a failure is logged (the
+    operation already says it failed), never raised into the settling loop."""
+    undo = ABANDONED.get(op.kind)
+    if undo is None:
+        return
+    try:
+        undo(op)
+    except Exception:
+        log.exception("undoing what operation %s (%s) left half-made", op.operation_id, op.kind)
 
 
 def expire_overdue() -> int:

@@ -11,8 +11,8 @@ class SnapshotsConfig(AppConfig):
         from apps.containers.tabs import register_tab
         from apps.images.tenancy import register_snapshot_tenants
         from apps.operations import registry
+        from apps.snapshots import abandoned, sweeper
         from apps.snapshots import runners as _runners  # noqa: F401 (registers the snapshot kinds)
-        from apps.snapshots import sweeper
         from apps.snapshots.actions import request_snapshot
         from apps.snapshots.models import Snapshot
 
@@ -24,6 +24,11 @@ class SnapshotsConfig(AppConfig):
             )
         )
         registry.housekeeping(sweeper.sweep)  # expire snapshots past their TTL, every 60 s
+        # What a worker SIGKILLed mid-run left half-made (a paused source, an unrecorded image).
+        registry.on_abandoned("snapshot", abandoned.undo_snapshot)
+        registry.on_abandoned("clone", abandoned.undo_clone)
+        registry.on_abandoned("fork", abandoned.undo_fork)
+        registry.housekeeping(abandoned.sweep_unrecorded)  # a commit finished after the undo
         register_tab(
             "snapshots",
             "Snapshots",

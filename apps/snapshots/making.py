@@ -165,10 +165,10 @@ def _capture(
                 )
         finally:
             if pause:
-                _unpause(record.container_id)
+                unpause(record.container_id)
 
 
-def _unpause(container_id: str) -> None:
+def unpause(container_id: str) -> None:
     """Unpause, retrying once: an app-consistent snapshot must never leave the source frozen."""
     for attempt in range(3):
         try:

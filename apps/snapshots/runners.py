@@ -82,14 +82,14 @@ def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
             progress=progress,
         )
     except BaseException:
-        _discard(snapshot, actor)
+        discard(snapshot, actor)
         raise
     actions.record_clone(actor, target, snapshot, "forked")
     progress.report(100, f"fork {target.name} is ready")
     return {"container_id": target.id, "snapshot_id": snapshot.snapshot_id}
 
 
-def _discard(snapshot: Snapshot, actor: Actor) -> None:
+def discard(snapshot: Snapshot, actor: Actor) -> None:
     """Undo a fork's intermediate snapshot so a failed fork leaves nothing half-made."""
     eng = engine()
     for copy in snapshot.volume_copies:

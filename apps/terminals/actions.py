@@ -133,7 +133,7 @@ def open_session(
             heartbeat_at=Now(),  # the database's clock, as every heartbeat
         )
     try:
-        pid = manager().call(
+        pid, exec_id = manager().call(
             manager().start(
                 session_id=row.session_id,
                 user_id=actor.user_id,
@@ -162,9 +162,11 @@ def open_session(
             503, "TERMINAL_UNAVAILABLE", f"the terminal could not start: {reason}", retry_after=5
         ) from exc
     row.pid = pid
+    # The shell's exec: whoever finds this row orphaned kills its processes by it.
+    row.exec_id = exec_id
     if settings.QUILTWEB_TERMINAL_RECORD:
         row.recording = str(settings.STATE_DIR / "recordings" / f"{row.session_id}.cast")
-    row.save(update_fields=["pid", "recording"])
+    row.save(update_fields=["pid", "exec_id", "recording"])
     record(
         actor,
         "terminal.opened",

@@ -9,7 +9,9 @@ class TerminalsConfig(AppConfig):
         # Imported here: models load only once the app registry is ready.
         from apps.containers.tabs import register_tab
         from apps.core import bus
+        from apps.operations import registry
         from apps.terminals import receivers
+        from apps.terminals.records import close_orphaned_rows
 
         # The one place terminals close on another app's news (docs/architecture.md, "The event
         # bus"): containers announce stops and deletes, accounts announce narrowed access.
@@ -19,3 +21,6 @@ class TerminalsConfig(AppConfig):
         register_tab(
             "terminal", "Terminal", "terminals:container_panel", "terminals/panel.html", order=70
         )
+        # Sessions of a web process that died (SIGKILL, OOM) close, and their shells are
+        # killed, even when no web process touches terminals again: the worker looks every 5 s.
+        registry.engine_task("terminal orphans", 5.0, close_orphaned_rows)

@@ -216,8 +216,8 @@ class Manager:
         actor: dict[str, Any],
         environment: dict[str, str] | None = None,
         workdir: str | None = None,
-    ) -> int:
-        """Open the PTY and start the session's tasks; returns the shell's PID."""
+    ) -> tuple[int, str]:
+        """Open the PTY and start the session's tasks; returns the shell's PID and exec id."""
         pty = await Pty.open(
             container_id, [shell], cols=cols, rows=rows, environment=environment, workdir=workdir
         )
@@ -244,7 +244,7 @@ class Manager:
             raise
         self.sessions[session_id] = session
         pty.start(lambda data: self._output(session, data), lambda: self._ended(session))
-        return pty.pid
+        return pty.pid, pty.exec_id
 
     def _output(self, session: Session, data: bytes) -> None:
         """PTY bytes, straight from the engine's socket (no task, no copy)."""

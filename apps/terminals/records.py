@@ -7,6 +7,7 @@ callers: this module sits under both.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from datetime import timedelta
@@ -20,6 +21,9 @@ from apps.accounts.actor import SYSTEM, Actor
 from apps.accounts.audit import record
 from apps.accounts.models import Profile
 from apps.core.processes import pid_alive
+from apps.engine import errors as engine_errors
+from apps.engine.client import engine
+from apps.engine.rawexec import kill_exec_tree
 from apps.events.publish import publish
 from apps.terminals.models import OPEN_STATES, State, TerminalSession
 
@@ -168,13 +172,21 @@ def close_orphaned_rows() -> None:
     holder writes one every HEARTBEAT_SECONDS, so one older than ORPHAN_SECONDS means gone.
     Heartbeats are written and compared on the database's clock, so hosts' clocks may differ;
     a row with none (from before heartbeats) is left to its own host's PID check.
+    The shell of a row closed here is killed with everything it started: the process that held
+    its exec stream is gone, and closing that stream does not end the shell.
     """
     local = socket.gethostname() + ":"
     rows = TerminalSession.objects.filter(state__in=OPEN_STATES).exclude(owner=OWNER)
     for row in rows.filter(owner__startswith=local):
         if not pid_alive(row.owner.removeprefix(local)):
-            transition_closed(row, "the server restarted", exit_code=None)
+            _close_orphan(row, "the server restarted")
     stale = Now() - timedelta(seconds=ORPHAN_SECONDS)
     gone = rows.exclude(owner="").exclude(owner__startswith=local).filter(heartbeat_at__lt=stale)
     for row in gone:
-        transition_closed(row, "the server holding it stopped", exit_code=None)
+        _close_orphan(row, "the server holding it stopped")
+
+
+def _close_orphan(row: TerminalSession, reason: str) -> None:
+    if transition_closed(row, reason, exit_code=None) and row.exec_id:
+        with contextlib.suppress(engine_errors.EngineError):
+            kill_exec_tree(engine(), row.exec_id)
