@@ -537,7 +537,11 @@ ENV = {
     ),
 }
 PROCESSES = Op(
-    summary="Processes in the container", query=NoQuery, responses={200: Processes}, role="support"
+    summary="Processes in the container",
+    query=NoQuery,
+    responses={200: Processes},
+    errors=(409,),  # NOT_READY: the container is not running
+    role="support",
 )
 PROCESS = Op(
     summary="Signal a process",

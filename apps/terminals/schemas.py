@@ -79,4 +79,10 @@ SESSION = {
         role="support",
     ),
 }
-RESIZE = Op(summary="Resize the PTY", body=Resize, responses={200: SessionReply}, role="support")
+RESIZE = Op(
+    summary="Resize the PTY",
+    body=Resize,
+    responses={200: SessionReply},
+    errors=(409,),  # INVALID_STATE: the session is closed
+    role="support",
+)
