@@ -63,8 +63,9 @@ class BatchCreate(Request):
 
 class ContainerListQuery(Request):
     state: (
-        Literal["created", "running", "paused", "restarting", "exited", "dead", "stopped"] | None
-    ) = Field(default=None, description="stopped matches exited.")
+        Literal["created", "running", "paused", "restarting", "exited", "dead", "stopped", ""]
+        | None
+    ) = Field(default=None, description="stopped matches exited; empty: every state.")
     q: str | None = Field(default=None, description="Substring of the name or id.")
 
 

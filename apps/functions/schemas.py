@@ -71,7 +71,9 @@ class RollbackBody(Request):
 
 class InvocationsQuery(Request):
     limit: int | None = Field(default=50, ge=1, le=500)
-    status: INVOCATION_STATUSES | None = None
+    status: Literal[INVOCATION_STATUSES, ""] | None = Field(
+        default=None, description="Empty: every status, as when left out."
+    )
     before: str | None = Field(
         default=None, description="An invocation_id: the page of older invocations."
     )
