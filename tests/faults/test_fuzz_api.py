@@ -114,7 +114,16 @@ def schemathesis(live: Live, key: str, *args: str, report: Path) -> tuple[int, s
         *args,
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=400, env=env, check=False)
+    # Run in the test's temporary directory: schemathesis keeps a crash cache in `.schemathesis/`.
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+        cwd=report.parent,
+        check=False,
+    )
     return done.returncode, done.stdout + done.stderr
 
 
