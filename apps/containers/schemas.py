@@ -33,8 +33,10 @@ class ContainerCreate(Request):
     """A container to create, start and wait for (contract 2.2)."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique per tenant.")
-    image: str = Field(
-        default="quilt/base", description="A local image; pull others first (/api/oci/images/pull)."
+    image: str | None = Field(
+        default="quilt/base",
+        description="A local image; pull others first (/api/oci/images/pull). "
+        "Null or empty: quilt/base.",
     )
     oci: bool | None = Field(default=None, description="Accepted and ignored.")
     command: Argv | None = Field(
@@ -48,7 +50,9 @@ class ContainerCreate(Request):
     cpu_limit_percent: float | None = Field(
         default=None, gt=0, description="100 = one CPU; at most 100 per CPU."
     )
-    strict: bool = Field(default=False, description="Hardened: no-new-privileges, fewer caps.")
+    strict: bool | None = Field(
+        default=False, description="Hardened: no-new-privileges, fewer caps. Null: false."
+    )
     labels: dict[str, str] | None = Field(default=None, description="No io.quiltweb.* keys.")
     environment: dict[str, str] | None = Field(default=None, description="The managed map.")
     gpu_count: int | None = Field(default=None, description="Refused: GPU not supported (422).")
@@ -63,8 +67,9 @@ class BatchCreate(Request):
 
 class ContainerListQuery(Request):
     state: (
-        Literal["created", "running", "paused", "restarting", "exited", "dead", "stopped"] | None
-    ) = Field(default=None, description="stopped matches exited.")
+        Literal["created", "running", "paused", "restarting", "exited", "dead", "stopped", ""]
+        | None
+    ) = Field(default=None, description="stopped matches exited; empty: every state.")
     q: str | None = Field(default=None, description="Substring of the name or id.")
 
 
@@ -537,7 +542,11 @@ ENV = {
     ),
 }
 PROCESSES = Op(
-    summary="Processes in the container", query=NoQuery, responses={200: Processes}, role="support"
+    summary="Processes in the container",
+    query=NoQuery,
+    responses={200: Processes},
+    errors=(409,),  # NOT_READY: the container is not running
+    role="support",
 )
 PROCESS = Op(
     summary="Signal a process",

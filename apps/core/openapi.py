@@ -216,6 +216,12 @@ def _query_parameters(model: type[BaseModel], names: tuple[str, ...] | None) -> 
         prop = _without_null(dict(prop))
         description = prop.pop("description", None)
         prop.pop("title", None)
+        if name not in required and prop.get("type") == "integer":
+            # int_param (apps.core.api) reads an empty value as the parameter left out.
+            default = prop.pop("default", None)
+            prop = {"anyOf": [prop, {"const": ""}]}
+            if default is not None:
+                prop["default"] = default
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
         if description:
             param["description"] = description

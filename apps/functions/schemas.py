@@ -42,6 +42,21 @@ class FunctionBody(Request):
     engine: str | None = Field(default="local", description="Placement (2.11): an engine name.")
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+class FunctionUpdate(FunctionBody):
+    """A PUT body: a create body whose `name` may be left out (the function keeps its name)."""
+
+    name: str = Field(
+        default=None,  # type: ignore[assignment]  # absent, never null: documented without it
+        pattern=NAME_PATTERN,
+        description="Left out: the function keeps its name. Never null.",
+        json_schema_extra=_no_default,
+    )
+
+
 class InvokeBody(Request):
     payload: str | None = Field(
         default="", description="On the handler's stdin, and in QUILT_PAYLOAD up to 64 KiB."
@@ -56,7 +71,9 @@ class RollbackBody(Request):
 
 class InvocationsQuery(Request):
     limit: int | None = Field(default=50, ge=1, le=500)
-    status: INVOCATION_STATUSES | None = None
+    status: Literal[INVOCATION_STATUSES, ""] | None = Field(
+        default=None, description="Empty: every status, as when left out."
+    )
     before: str | None = Field(
         default=None, description="An invocation_id: the page of older invocations."
     )
@@ -214,7 +231,7 @@ FUNCTION = {
     "GET": Op(summary="A function", query=NoQuery, responses={200: Function}),
     "PUT": Op(
         summary="Replace the spec: a new version becomes current; a deployed pool rolls to it",
-        body=FunctionBody,
+        body=FunctionUpdate,
         responses={200: Function},
         errors=(409,),
         role="operator",

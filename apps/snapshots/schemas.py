@@ -15,29 +15,31 @@ Consistency = Literal["crash-consistent", "app-consistent"]
 VolumeMode = Literal["exclude", "include_named"]
 ResumePolicy = Literal["immediate", "manual"]
 TTL = Field(default=None, ge=60, le=2592000, description="Seconds; null: never expires.")
+# The mode fields take null as "the default", as the validator does (apps/snapshots/validation.py).
+DEFAULT = "null: the default."
 
 
 class SnapshotBody(Request):
     """All optional; `{}` is valid."""
 
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
-    consistency_mode: Consistency = "crash-consistent"
-    network_mode: Literal["reset"] = "reset"
-    volume_mode: VolumeMode = "exclude"
+    consistency_mode: Consistency | None = Field(default="crash-consistent", description=DEFAULT)
+    network_mode: Literal["reset"] | None = Field(default="reset", description=DEFAULT)
+    volume_mode: VolumeMode | None = Field(default="exclude", description=DEFAULT)
     ttl_seconds: int | None = TTL
     labels: dict[str, str] | None = None
 
 
 class CloneBody(Request):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
-    resume_policy: ResumePolicy = "immediate"
+    resume_policy: ResumePolicy | None = Field(default="immediate", description=DEFAULT)
     labels: dict[str, str] | None = Field(default=None, description="Merged over the source's.")
 
 
 class ForkBody(SnapshotBody):
     """The mode and TTL fields describe the intermediate snapshot."""
 
-    resume_policy: ResumePolicy = "immediate"
+    resume_policy: ResumePolicy | None = Field(default="immediate", description=DEFAULT)
 
 
 class TtlBody(Request):

@@ -28,7 +28,7 @@ class Resize(Request):
 
 class SessionListQuery(Request):
     container_id: str | None = None
-    state: SessionState | None = None
+    state: Literal[SessionState, ""] | None = Field(default=None, description="Empty: every state.")
     target: Literal["container"] | None = Field(default=None, description="Quilt SDK (2.17).")
 
 
@@ -79,4 +79,10 @@ SESSION = {
         role="support",
     ),
 }
-RESIZE = Op(summary="Resize the PTY", body=Resize, responses={200: SessionReply}, role="support")
+RESIZE = Op(
+    summary="Resize the PTY",
+    body=Resize,
+    responses={200: SessionReply},
+    errors=(409,),  # INVALID_STATE: the session is closed
+    role="support",
+)
