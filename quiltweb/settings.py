@@ -121,15 +121,25 @@ TEMPLATES = [
 # SQLite is the embedded default. WAL, a busy timeout and IMMEDIATE write transactions let the
 # web server and the worker write one file without "database is locked" (docs/engine-facts.md).
 SQLITE_PATH = Path(os.environ.get("QUILTWEB_DB", STATE_DIR / "quiltweb.sqlite3"))
+# Seconds a thread keeps its database connection. The worker's threads live as long as it does
+# and keep theirs; quiltweb/asgi.py sets 0 for the web server, where every request runs in a
+# thread of its own and a kept connection is never used again (Django's docs: no persistent
+# connections under ASGI): it stayed open until the garbage collector found it, a few hundred
+# descriptors after a busy minute.
+QUILTWEB_DB_CONN_MAX_AGE = env_int("QUILTWEB_DB_CONN_MAX_AGE", 60)
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=QUILTWEB_DB_CONN_MAX_AGE
+        )
+    }
 else:
     DATABASES = {
         "default": {
             # Django's SQLite backend that also waits out shared-cache table locks (tests).
             "ENGINE": "apps.core.backends.sqlite3",
             "NAME": str(SQLITE_PATH),
-            "CONN_MAX_AGE": 60,  # the worker polls 20 times a second; do not reopen the file each time
+            "CONN_MAX_AGE": QUILTWEB_DB_CONN_MAX_AGE,
             "OPTIONS": {
                 # recursive_triggers: a REPLACE that deletes a row then fires DELETE triggers,
                 # so the audit guard also sees rows a REPLACE would drop (migration 0004's
