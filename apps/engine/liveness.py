@@ -205,9 +205,3 @@ def _snapshot(sockets: MutableSet[socket.socket]) -> list[socket.socket]:
         with contextlib.suppress(RuntimeError):  # "set changed size during iteration"
             return list(sockets)
     return []
-
-
-def reset() -> None:
-    """Forget every engine's mark (tests that switch engines)."""
-    with _lock:
-        _hosts.clear()
