@@ -121,12 +121,20 @@ TEMPLATES = [
 # SQLite is the embedded default. WAL, a busy timeout and IMMEDIATE write transactions let the
 # web server and the worker write one file without "database is locked" (docs/engine-facts.md).
 SQLITE_PATH = Path(os.environ.get("QUILTWEB_DB", STATE_DIR / "quiltweb.sqlite3"))
+# Seconds a thread keeps its database connection. The worker's threads live as long as it does
+# and keep theirs; quiltweb/asgi.py sets 0 for the web server, where every request runs in a
+# thread of its own and a kept connection is never used again (Django's docs: no persistent
+# connections under ASGI): it stayed open until the garbage collector found it, a few hundred
+# descriptors after a busy minute.
+QUILTWEB_DB_CONN_MAX_AGE = env_int("QUILTWEB_DB_CONN_MAX_AGE", 60)
 if os.environ.get("DATABASE_URL"):
     # Persistent connections are checked before a request (or a worker pass) reuses them: after
     # the server restarted, the first query reconnects instead of failing on a dead socket.
     DATABASES = {
         "default": dj_database_url.parse(
-            os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+            os.environ["DATABASE_URL"],
+            conn_max_age=QUILTWEB_DB_CONN_MAX_AGE,
+            conn_health_checks=True,
         )
     }
 else:
@@ -138,7 +146,8 @@ else:
             # Tests: an in-memory database per test process. Said outright so that pytest-xdist
             # workers keep it in memory instead of deriving a file name from the path above.
             "TEST": {"NAME": ":memory:"},
-            "CONN_MAX_AGE": 60,  # the worker polls 20 times a second; do not reopen the file each time
+            # The worker polls 20 times a second: it does not reopen the file each time.
+            "CONN_MAX_AGE": QUILTWEB_DB_CONN_MAX_AGE,
             "OPTIONS": {
                 # recursive_triggers: a REPLACE that deletes a row then fires DELETE triggers,
                 # so the audit guard also sees rows a REPLACE would drop (migration 0004's

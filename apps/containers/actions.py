@@ -54,6 +54,7 @@ from apps.core import bus
 from apps.core.api import engine_message
 from apps.core.bus import announce
 from apps.core.database import until_written
+from apps.core.engine_messages import DISK_FULL, engine_cause
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -206,12 +207,17 @@ def _engine_create(
 
 
 def start_failed(exc: Exception) -> ApiError:
+    cause = engine_cause(str(exc))
     return ApiError(
         422,
         "START_FAILED",
-        "the engine refused to create or start the container",
+        f"the engine refused to create or start the container: {cause}",
         details={"engine_message": engine_message(exc)},
-        hint="Check that command and working_directory make sense for the image.",
+        hint=(
+            "Free space on the engine's disk (`docker system df` shows what takes it), then try again."
+            if cause == DISK_FULL
+            else "Check that command and working_directory make sense for the image."
+        ),
         engine_text=str(exc),
     )
 

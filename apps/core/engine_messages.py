@@ -93,6 +93,8 @@ def clean_engine_message(text: str) -> str:
     return message
 
 
+DISK_FULL = "the engine's disk is full (no space left on device)"
+
 # A cleaned message's one-line cause, for headlines (operation pages, the tray, banners). Each
 # known shape says what happened in the words people search for; the host or address stays.
 _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -115,7 +117,7 @@ _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"i/o timeout|context deadline exceeded|TLS handshake timeout"),
         "timed out reaching the registry",
     ),
-    (re.compile(r"no space left on device"), "no space left on device"),
+    (re.compile(r"no space left on device"), DISK_FULL),
     (re.compile(r"executable file not found in \$PATH"), "command not found"),
     (re.compile(r"permission denied", re.I), "permission denied"),
 )

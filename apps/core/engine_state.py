@@ -10,7 +10,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from apps.core import bus
+from apps.engine import liveness
 from apps.engine.client import engine
 from apps.engine.errors import EngineError
 
@@ -30,8 +33,16 @@ TTL_SECONDS = 2.0
 def engine_status(force: bool = False) -> EngineStatus:
     now = time.monotonic()
     with _lock:
-        if not force and _cached is not None and now - _cached.checked_at < TTL_SECONDS:
-            return _cached
+        cached = _cached
+    # "Unreachable" holds only while the engine seam still marks the engine down: once one of
+    # its calls got an answer again (apps/engine/liveness.py), the banner goes at once.
+    if (
+        not force
+        and cached is not None
+        and now - cached.checked_at < TTL_SECONDS
+        and (cached.reachable or liveness.is_down(settings.QUILTWEB_DOCKER_HOST))
+    ):
+        return cached
     try:
         engine().ping(timeout=1.5)
         return record_engine_result(True, "")

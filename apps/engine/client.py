@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,12 +17,13 @@ from typing import Any, ParamSpec, TypeVar
 
 import docker
 import docker.errors
+import docker.transport.unixconn
 import docker.utils
 import orjson
 import requests
 from django.conf import settings
 
-from apps.engine import errors
+from apps.engine import errors, liveness
 from apps.engine.rawexec import run_exec
 from apps.engine.types import (
     ContainerInfo,
@@ -122,10 +124,16 @@ def _explanation(exc: docker.errors.APIError) -> str:
 
 
 def translated(fn: Callable[P, R]) -> Callable[P, R]:
+    """An `Engine` method's errors as the seam's own, and the call under the liveness watchdog
+    (a frozen engine's calls are cut within seconds: apps/engine/liveness.py)."""
+
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        assert isinstance(self, Engine)
         try:
-            return fn(*args, **kwargs)
+            with liveness.watch(self.base_url, self.sockets):
+                return fn(*args, **kwargs)
         except errors.EngineError:
             raise
         except Exception as exc:
@@ -151,11 +159,59 @@ def engine() -> Engine:
     return current
 
 
+class _WatchedConnection(docker.transport.unixconn.UnixHTTPConnection):
+    """A connection to the engine's unix socket that lists its socket in `sockets` while open,
+    so the liveness watchdog can cut a call blocked on a frozen engine."""
+
+    sockets: set[socket.socket]
+
+    def connect(self) -> None:
+        super().connect()
+        self.sockets.add(self.sock)
+
+    def close(self) -> None:
+        sock = self.sock
+        try:
+            super().close()
+        finally:
+            self.sockets.discard(sock)
+
+
+class _WatchedPool(docker.transport.unixconn.UnixHTTPConnectionPool):
+    sockets: set[socket.socket]
+
+    def _new_conn(self) -> _WatchedConnection:  # type: ignore[override]
+        conn = _WatchedConnection(self.base_url, self.socket_path, self.timeout)
+        conn.sockets = self.sockets
+        return conn
+
+
+class _WatchedAdapter(docker.transport.unixconn.UnixHTTPAdapter):
+    """docker-py's unix-socket adapter whose pools make `_WatchedConnection`s."""
+
+    def __init__(self, socket_url: str, timeout: float, sockets: set[socket.socket]) -> None:
+        self.sockets = sockets
+        super().__init__(socket_url, timeout)
+
+    def get_connection(self, url: Any, proxies: Any = None) -> _WatchedPool:
+        with self.pools.lock:
+            pool = self.pools.get(url)
+            if pool:
+                return pool
+            pool = _WatchedPool(url, self.socket_path, self.timeout, maxsize=self.max_pool_size)
+            pool.sockets = self.sockets
+            self.pools[url] = pool
+        return pool
+
+
 class Engine:
     def __init__(self, base_url: str, timeout: float | None = None) -> None:
         self.base_url = base_url
         self.timeout = timeout or settings.QUILTWEB_ENGINE_TIMEOUT
         self._api: docker.APIClient | None = None
+        # The open sockets of this client's calls, which the watchdog shuts down when the
+        # engine stops answering (apps/engine/liveness.py).
+        self.sockets: set[socket.socket] = set()
 
     @property
     def api(self) -> docker.APIClient:
@@ -169,14 +225,30 @@ class Engine:
                     # No proxy applies to a unix socket; skipping requests' per-call scan of
                     # the proxy environment saves a few ms on every engine call.
                     self._api.trust_env = False
+                    adapter = _WatchedAdapter(
+                        self.base_url.replace("unix://", "http+unix://", 1),
+                        self.timeout,
+                        self.sockets,
+                    )
+                    self._api.mount("http+docker://", adapter)
+                    self._api._custom_adapter = adapter
             except Exception as exc:
                 raise _translate(exc) from exc
         return self._api
 
     # -- engine ------------------------------------------------------------------------------
 
-    @translated
     def ping(self, timeout: float = 2.0) -> bool:
+        """Whether the engine answers `/_ping`; an engine that does not is marked down for the
+        liveness watchdog, so the calls after this one fail at once until it answers."""
+        try:
+            return self._ping(timeout)
+        except errors.EngineUnavailable as exc:
+            liveness.mark_down(self.base_url, str(exc)[:200])
+            raise
+
+    @translated
+    def _ping(self, timeout: float) -> bool:
         response = self.api._get(self.api._url("/_ping"), timeout=timeout)
         return response.status_code == 200
 
@@ -462,14 +534,15 @@ class Engine:
             workdir=workdir,
             stdin=stdin_data is not None,
         )
-        return run_exec(
-            self,
-            exec_id,
-            started=started,
-            timeout_ms=timeout_ms,
-            max_output=max_output,
-            stdin_data=stdin_data,
-        )
+        with liveness.watch(self.base_url, self.sockets):
+            return run_exec(
+                self,
+                exec_id,
+                started=started,
+                timeout_ms=timeout_ms,
+                max_output=max_output,
+                stdin_data=stdin_data,
+            )
 
     # -- images --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import MutableSet
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -26,6 +27,12 @@ class Engine(Protocol):
     """What this module needs of apps.engine.client.Engine (which imports this module)."""
 
     base_url: str
+
+    @property
+    def sockets(self) -> MutableSet[socket.socket]:
+        """The sockets a call in flight may block on, which the liveness watchdog shuts down
+        when the engine stops answering (apps/engine/liveness.py)."""
+        ...
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]: ...
 
@@ -75,9 +82,15 @@ def parse_response_head(buffer: bytes) -> tuple[int, bytes] | None:
     return status, buffer[end + 4 :]
 
 
-def open_exec(engine: Engine, exec_id: str, tty: bool = False) -> tuple[socket.socket, bytes]:
-    """Start an exec and return its upgraded socket plus any stream bytes already read."""
+def open_exec(
+    engine: Engine, exec_id: str, tty: bool = False, watched: bool = False
+) -> tuple[socket.socket, bytes]:
+    """Start an exec and return its upgraded socket plus any stream bytes already read.
+
+    `watched`: the socket joins `engine.sockets` (the caller removes it once closed)."""
     sock = connect(engine.base_url)
+    if watched:
+        engine.sockets.add(sock)
     try:
         sock.sendall(start_request(exec_id, tty))
         buffer = b""
@@ -95,6 +108,7 @@ def open_exec(engine: Engine, exec_id: str, tty: bool = False) -> tuple[socket.s
             raise errors.BadRequest(f"exec start answered HTTP {status}")
         return sock, rest
     except BaseException:
+        engine.sockets.discard(sock)
         sock.close()
         raise
 
@@ -133,7 +147,7 @@ def run_exec(
     rest of it (EPIPE is "stdin closed", not an error). A broken connection is the engine's own
     error (EngineUnavailable), never an OSError."""
     deadline = started + timeout_ms / 1000
-    sock, rest = open_exec(engine, exec_id)
+    sock, rest = open_exec(engine, exec_id, watched=True)
     out = {1: bytearray(), 2: bytearray()}
     truncated = False
     timed_out = False
@@ -203,6 +217,7 @@ def run_exec(
                 break
             pending = reader.feed(chunk)
     finally:
+        engine.sockets.discard(sock)
         sock.close()
     if timed_out:
         kill_exec_tree(engine, exec_id)

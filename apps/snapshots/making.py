@@ -24,6 +24,7 @@ from apps.containers.actions import create_from_runtime
 from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
 from apps.core.api import engine_message
+from apps.core.engine_messages import engine_cause
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -105,7 +106,7 @@ def make_snapshot(
         made.undo()
         raise OperationFailed(
             "SNAPSHOT_FAILED",
-            f"the snapshot failed: {engine_message(exc)}"[:300],
+            f"the snapshot failed: {engine_cause(str(exc))}",
             {"engine_message": engine_message(exc)},
             engine_text=str(exc),
         ) from None
@@ -251,7 +252,7 @@ def make_clone(
         _drop_volumes(made_volumes)
         raise OperationFailed(
             "CLONE_FAILED",
-            f"the clone failed: {engine_message(exc)}"[:300],
+            f"the clone failed: {engine_cause(str(exc))}",
             {"engine_message": engine_message(exc)},
             engine_text=str(exc),
         ) from None

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
+import posixpath
+import tarfile
 from typing import Any
 
 from django.db import transaction
@@ -11,6 +15,7 @@ from django.db import transaction
 from apps.accounts import audit
 from apps.containers.models import ContainerRecord
 from apps.core.api import engine_message
+from apps.core.engine_messages import engine_cause
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ExecResult
@@ -21,6 +26,8 @@ from apps.volumes import actions, helper
 from apps.volumes.archive import sanitise
 from apps.volumes.models import Volume
 from apps.volumes.paths import in_volume
+
+log = logging.getLogger(__name__)
 
 
 @runner("volume_delete")
@@ -163,17 +170,58 @@ def _into_container(
     clean, count = sanitise(data, strip)
     progress.report(40, f"extracting {count} entries")
     progress.check_cancel()
+    new = _new_tops(record.container_id, path, clean)
     try:
         engine().put_archive(record.container_id, path, clean)
     except engine_errors.NotFound as exc:
         raise OperationFailed("NOT_FOUND", f"{path}: {exc}", {"field": "path"}) from None
     except engine_errors.EngineError as exc:
+        _remove_partial(record.container_id, new)
         raise OperationFailed(
             "UNPROCESSABLE_ENTITY",
-            f"the engine refused the archive: {engine_message(exc)}",
+            f"the engine refused the archive: {engine_cause(str(exc))}",
             {"engine_message": engine_message(exc)},
             engine_text=str(exc),
         ) from None
     progress.report(95, f"extracted {count} entries")
     _finished(op, record.name, path, count)
     return {"path": path, "files_extracted": count}
+
+
+# Top-level names an upload checks before it extracts: more than this and a failed upload's
+# leftovers are not removed (an archive of that many top-level entries is a rare upload).
+MAX_TOPS = 100
+
+
+def _new_tops(container_id: str, path: str, clean: bytes) -> list[str]:
+    """The archive's top-level entries under `path` that do not exist in the container yet:
+    what a failed extraction (a full disk, say) may leave half-written, and may be removed
+    again without touching anything that was there before."""
+    with tarfile.open(fileobj=io.BytesIO(clean), mode="r:") as tar:
+        names = {posixpath.normpath(m.name).lstrip("/") for m in tar.getmembers()}
+    tops = sorted({name.split("/", 1)[0] for name in names} - {"", "."})
+    if len(tops) > MAX_TOPS:
+        return []
+    out = []
+    for top in tops:
+        target = posixpath.join(path, top)
+        try:
+            if not engine().path_exists(container_id, target):
+                out.append(target)
+        except engine_errors.EngineError:
+            return []
+    return out
+
+
+def _remove_partial(container_id: str, paths: list[str]) -> None:
+    """Remove what a failed extraction made of `paths` (new entries only). Needs the container
+    running, as there is no engine call that deletes a file; a stopped one keeps them."""
+    if not paths:
+        return
+    try:
+        done = engine().exec_run(container_id, ["rm", "-rf", "--", *paths], timeout_ms=30_000)
+    except engine_errors.EngineError as exc:
+        log.warning("could not remove a failed upload's files %s: %s", paths, exc)
+        return
+    if done.exit_code != 0:
+        log.warning("removing a failed upload's files %s exited %s", paths, done.exit_code)
