@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.http import HttpRequest, StreamingHttpResponse
 
 from apps.containers.access import Target
@@ -91,6 +91,10 @@ class ExecStream:
             )
         except DatabaseError:
             log.exception("could not audit the end of exec stream %s", self.exec_id)
+        finally:
+            # Under ASGI this runs in a thread of the loop's shared executor, which lives on
+            # after the stream: it must not keep a database connection (an open file) open.
+            connections.close_all()
 
     def frames(self) -> Iterator[bytes]:
         deadline = self.started + self.timeout_ms / 1000
