@@ -259,18 +259,24 @@ class EngineWatcher(threading.Thread):
         # a stream the engine closed) from an engine that kept answering is no restart.
         went_away = False
         connected = False  # an engine down when the worker starts did not restart
+        # The engine process this watcher follows (`Engine.process_identity`): another one
+        # after a cut is a restart even when no ping failed (it was back before we looked).
+        identity: str | None = None
         while not self.stop.is_set():
             try:
                 close_old_connections()
                 started = time.time()
+                now_serving = engine().process_identity()
                 if cut_at is not None:
-                    self.came_back(cut_at, restarted=went_away)
+                    replaced = None not in (identity, now_serving) and identity != now_serving
+                    self.came_back(cut_at, restarted=went_away or replaced)
                     cut_at, went_away = None, False
                 else:
                     reconcile()
                     # First-hand: this process now knows the engine answers, so its going away
                     # later is a change the bus announces (engine.unreachable).
                     record_engine_result(True, "")
+                identity = now_serving
                 connected = True
                 since = follow(self.stop, since=since or started)
                 if not self.stop.is_set():
@@ -305,4 +311,4 @@ class EngineWatcher(threading.Thread):
         outside.restart_entry(
             cut_at, {"down_seconds": round(down, 1), "summary": "the engine restarted"}
         )
-        reconcile(cause="engine restarted")
+        reconcile(cause="engine restarted", lost_at=datetime.fromtimestamp(cut_at, tz=UTC))
