@@ -267,8 +267,10 @@ class EngineWatcher(threading.Thread):
                 close_old_connections()
                 started = time.time()
                 now_serving = engine().process_identity()
+                replaced = None not in (identity, now_serving) and identity != now_serving
+                if replaced and cut_at is None:
+                    cut_at = started  # another engine process, however the stream ended
                 if cut_at is not None:
-                    replaced = None not in (identity, now_serving) and identity != now_serving
                     self.came_back(cut_at, restarted=went_away or replaced)
                     cut_at, went_away = None, False
                 else:
@@ -283,12 +285,14 @@ class EngineWatcher(threading.Thread):
                     cut_at = time.time()  # the engine ended the stream: it is going away
                 backoff = 1.0
             except Exception as exc:
-                # One failed call to an engine that still answers is not the engine going away.
-                if isinstance(exc, engine_errors.EngineError) and not _answers():
+                # Whatever broke the stream (the SDK raises its own errors mid-stream), the
+                # engine is looked at again before the next follow. One failed call to an
+                # engine that still answers is not the engine going away.
+                if connected:
+                    cut_at = cut_at or time.time()
+                if not _answers():
                     record_engine_result(False, str(exc))
-                    if connected:
-                        cut_at = cut_at or time.time()
-                        went_away = True
+                    went_away = connected
                 log.warning("engine watcher: %s; retrying in %.0f s", exc, backoff)
                 if self.stop.wait(backoff):
                     break
