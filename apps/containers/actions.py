@@ -281,9 +281,17 @@ def _created_data(spec: CreateSpec) -> dict[str, Any]:
     return {"image": spec.image, "volumes": len(spec.volumes)}
 
 
-def create_container(actor: Actor, tenant: Tenant, spec: CreateSpec) -> Target:
-    """Create, start and wait up to 10 s for exec readiness (spec 2.2 create)."""
+def create_container(
+    actor: Actor, tenant: Tenant, spec: CreateSpec, made: list[str] | None = None
+) -> Target:
+    """Create, start and wait up to 10 s for exec readiness (spec 2.2 create).
+
+    `made`, when given, gets the container's id as soon as it exists and is recorded, so a
+    caller whose create failed later (the engine went away while it waited for readiness)
+    still knows the container is there."""
     record = create_started(actor, tenant, spec)
+    if made is not None:
+        made.append(record.container_id)
     return finish_create(actor, record, _created_data(spec))
 
 
@@ -332,8 +340,23 @@ def announce_created(actor: Actor, record: ContainerRecord, *, exec_worked: bool
 
 
 def finish_create(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -> Target:
-    """After a new container started: wait for readiness, then audit and publish `created`."""
-    info, checks = wait_exec_ready(record.container_id)
+    """After a new container started: wait for readiness, then audit and publish `created`.
+
+    An engine that stops answering meanwhile raises its error, after the audit entry: the
+    container exists and is recorded, so its creation is on the record all the same."""
+    try:
+        info, checks = wait_exec_ready(record.container_id)
+    except engine_errors.EngineError as exc:
+        audit.record(
+            actor,
+            "container.created",
+            target_type="container",
+            target_id=record.container_id,
+            target_name=record.name,
+            tenant_id=record.tenant_id,
+            data={**data, "ready": f"unknown: {engine_message(exc)}"[:200]},
+        )
+        raise
     _keep_engine_created_at(record, info)
     target = Target(actor=actor, record=record, info=info, checks=checks)
     _audit(target, "container.created", data)

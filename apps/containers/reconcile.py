@@ -7,14 +7,16 @@ applies single events with the same helpers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from apps.containers import outside
 from apps.containers.access import instance_filter
-from apps.containers.models import ContainerRecord, name_from_docker
+from apps.containers.models import LABEL_NAME, ContainerRecord, name_from_docker
 from apps.containers.status import api_state, cached_status, checks_from_inspect, store_runtime
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
@@ -67,16 +69,19 @@ def mark_deleted(record: ContainerRecord) -> None:
     )
 
 
-def reconcile(cause: str | None = None) -> int:
+def reconcile(cause: str | None = None, lost_at: datetime | None = None) -> int:
     """Fix records whose cached state differs from the engine's; returns how many changed.
 
     A change no QuiltWeb action made is also an activity entry, naming `cause` when the caller
-    knows it ("engine restarted"). Raises the engine's errors when it does not answer (then
-    nothing is changed).
+    knows it ("engine restarted"). Half-made containers (`remove_half_made`) are removed;
+    `lost_at` is when the engine went away, if it just came back. Raises the engine's errors
+    when it does not answer (then nothing is changed).
     """
     listed = {c.id: c for c in engine().list_containers(labels=instance_filter())}
     changed = 0
+    recorded: set[str] = set()
     for record in ContainerRecord.objects.filter(deleted_at__isnull=True).select_related("tenant"):
+        recorded.add(record.container_id)
         info = listed.get(record.container_id)
         if info is None:
             if outside.claim_deleted(record):
@@ -104,6 +109,44 @@ def reconcile(cause: str | None = None) -> int:
         if was:  # a record that never cached a state has nothing to correct on screen
             publish_container(record, action, info)
         changed += 1
+    remove_half_made([c for c in listed.values() if c.id not in recorded], lost_at)
     if changed:
         log.info("reconcile: %d container records corrected", changed)
     return changed
+
+
+# A create records its container right after the engine's create and start calls answer, each
+# within QUILTWEB_ENGINE_TIMEOUT; a container older than this with no record never will be.
+HALF_MADE_SECONDS = 180
+
+
+def remove_half_made(unrecorded: list[ContainerInfo], lost_at: datetime | None) -> list[str]:
+    """Remove containers QuiltWeb's create made (they carry `io.quiltweb.name`) that no record
+    names: the engine made them but its answer to the create or the start never came back (it
+    was killed mid-call), so the create failed, its operation said so, and nothing will ever
+    record them. A container made before the engine went away (`lost_at`) or more than
+    HALF_MADE_SECONDS ago is one; the ids removed."""
+    candidates = [c for c in unrecorded if LABEL_NAME in c.labels and c.created_at is not None]
+    if not candidates:
+        return []
+    known = set(
+        ContainerRecord.objects.filter(container_id__in=[c.id for c in candidates]).values_list(
+            "container_id", flat=True
+        )
+    )
+    old = timezone.now() - timedelta(seconds=HALF_MADE_SECONDS)
+    removed = []
+    for info in candidates:
+        made = info.created_at
+        assert made is not None
+        if info.id in known or not (made < old or (lost_at is not None and made <= lost_at)):
+            continue
+        with contextlib.suppress(engine_errors.NotFound):
+            engine().remove(info.id, force=True)
+        log.warning(
+            "removed container %s (%s): made by a create that failed before recording it",
+            info.id[:12],
+            info.name,
+        )
+        removed.append(info.id)
+    return removed

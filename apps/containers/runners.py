@@ -167,22 +167,30 @@ def run_batch_create(op: Operation, progress: Progress) -> dict[str, Any]:
     total = len(items)
     for index, item in enumerate(items):
         progress.check_cancel()
+        made: list[str] = []
         try:
             spec = validate_create(item, tenant, index=index)
-            created.append(create_container(actor, tenant, spec).id)
+            create_container(actor, tenant, spec, made)
+            created.extend(made)
         except ApiError as err:
             log_engine_text(err, op.request_id)
             body = err.body("")
             body.pop("request_id", None)
             failed.append({"index": index, "error": body})
         except engine_errors.EngineError as exc:
-            log.warning("batch item %d failed (request_id=%s): %s", index, op.request_id, exc)
-            failed.append(
-                {
-                    "index": index,
-                    "error": {"error": engine_message(exc), "error_code": "ENGINE_ERROR"},
-                }
-            )
+            if made:
+                # It exists and is recorded; only its readiness is unknown (the engine went
+                # away while we waited): it is one of the containers this batch made.
+                log.warning("batch item %d made, readiness unknown: %s", index, exc)
+                created.extend(made)
+            else:
+                log.warning("batch item %d failed (request_id=%s): %s", index, op.request_id, exc)
+                failed.append(
+                    {
+                        "index": index,
+                        "error": {"error": engine_message(exc), "error_code": "ENGINE_ERROR"},
+                    }
+                )
         done = index + 1
         progress.report(done * 100 // total if total else 100, f"{done}/{total}")
     result = {"container_ids": created, "failed": failed}

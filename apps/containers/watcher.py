@@ -259,30 +259,40 @@ class EngineWatcher(threading.Thread):
         # a stream the engine closed) from an engine that kept answering is no restart.
         went_away = False
         connected = False  # an engine down when the worker starts did not restart
+        # The engine process this watcher follows (`Engine.process_identity`): another one
+        # after a cut is a restart even when no ping failed (it was back before we looked).
+        identity: str | None = None
         while not self.stop.is_set():
             try:
                 close_old_connections()
                 started = time.time()
+                now_serving = engine().process_identity()
+                replaced = None not in (identity, now_serving) and identity != now_serving
+                if replaced and cut_at is None:
+                    cut_at = started  # another engine process, however the stream ended
                 if cut_at is not None:
-                    self.came_back(cut_at, restarted=went_away)
+                    self.came_back(cut_at, restarted=went_away or replaced)
                     cut_at, went_away = None, False
                 else:
                     reconcile()
                     # First-hand: this process now knows the engine answers, so its going away
                     # later is a change the bus announces (engine.unreachable).
                     record_engine_result(True, "")
+                identity = now_serving
                 connected = True
                 since = follow(self.stop, since=since or started)
                 if not self.stop.is_set():
                     cut_at = time.time()  # the engine ended the stream: it is going away
                 backoff = 1.0
             except Exception as exc:
-                # One failed call to an engine that still answers is not the engine going away.
-                if isinstance(exc, engine_errors.EngineError) and not _answers():
+                # Whatever broke the stream (the SDK raises its own errors mid-stream), the
+                # engine is looked at again before the next follow. One failed call to an
+                # engine that still answers is not the engine going away.
+                if connected:
+                    cut_at = cut_at or time.time()
+                if not _answers():
                     record_engine_result(False, str(exc))
-                    if connected:
-                        cut_at = cut_at or time.time()
-                        went_away = True
+                    went_away = connected
                 log.warning("engine watcher: %s; retrying in %.0f s", exc, backoff)
                 if self.stop.wait(backoff):
                     break
@@ -305,4 +315,4 @@ class EngineWatcher(threading.Thread):
         outside.restart_entry(
             cut_at, {"down_seconds": round(down, 1), "summary": "the engine restarted"}
         )
-        reconcile(cause="engine restarted")
+        reconcile(cause="engine restarted", lost_at=datetime.fromtimestamp(cut_at, tz=UTC))

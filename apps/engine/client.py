@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import heapq
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -251,6 +252,35 @@ class Engine:
     def _ping(self, timeout: float) -> bool:
         response = self.api._get(self.api._url("/_ping"), timeout=timeout)
         return response.status_code == 200
+
+    def process_identity(self) -> str | None:
+        """Which process serves the engine's unix socket: "<pid>:<start time>", from the
+        socket's peer credentials and /proc. A restart changes it however quickly the engine
+        is back, which a failed ping alone cannot tell. None over TCP, or when that process is
+        not visible from here (another PID namespace). A socket that systemd holds (socket
+        activation) names systemd, so it stays the same across restarts: callers fall back
+        on what else they saw. Raises EngineUnavailable when nothing listens."""
+        if not self.base_url.startswith("unix://"):
+            return None
+        path = self.base_url.removeprefix("unix://")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(2)
+            probe.connect(path)
+            creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        except OSError as exc:
+            raise errors.EngineUnavailable(f"the engine's socket does not answer: {exc}") from exc
+        finally:
+            probe.close()
+        pid = struct.unpack("3i", creds)[0]
+        if pid <= 0:
+            return None
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            return None
+        return f"{pid}:{stat[stat.rfind(b')') + 2 :].split()[19].decode()}"
 
     @translated
     def version(self) -> EngineVersion:

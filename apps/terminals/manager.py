@@ -46,6 +46,7 @@ SCROLLBACK_BYTES = 1024 * 1024
 WATCH_SECONDS = 2.0
 CONTAINER_CHECK_SECONDS = 4.0
 MAX_PENDING_INPUT = 16 * 1024 * 1024
+ENGINE_LOST = "the engine stopped answering (killed or restarting)"
 
 T = TypeVar("T")
 
@@ -270,15 +271,21 @@ class Manager:
         # reports the new state a moment after the stream ends.
         # A removal passes through `exited` first: look a little longer before saying so.
         seen_exit = 0
+        answered = False
         for _ in range(10 if code is None or code >= 128 else 1):
             with contextlib.suppress(engine_errors.EngineError):
                 state = await container_state(session.container_id)
+                answered = True
                 if state != "running":
                     reason = _container_reason(state)
                     seen_exit += 1
                     if state not in ("exited", "dead") or seen_exit > 3:
                         break
             await asyncio.sleep(0.1)
+        if code is None and not answered:
+            # No exit code and no state: the stream ended because the engine went away (killed,
+            # restarting), not because the shell exited; the shell's fate is unknown here.
+            reason = ENGINE_LOST
         self._close(session, reason, exit_code=code, grace=0.2)
 
     def _close(

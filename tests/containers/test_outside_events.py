@@ -364,6 +364,42 @@ def test_a_stream_that_ends_while_the_engine_answers_is_no_restart(operator, mon
     assert not AuditEntry.objects.filter(action="engine.restarted").exists()
 
 
+def test_a_stream_that_ends_as_another_engine_process_answers_is_a_restart(operator, monkeypatch):
+    """A restart quicker than the watcher's first ping (the stream ends cleanly and the new
+    engine already answers): the engine's process changed, so it is recorded all the same."""
+    from apps.engine.client import Engine
+
+    ended: list[float | None] = []
+    processes = iter(["100:5", "100:5", "200:9", "200:9"])
+
+    def stream_ends(stop: threading.Event, since: float | None = None, **kw: Any) -> float:
+        ended.append(since)
+        if len(ended) >= 3:
+            stop.set()
+        return time.time()
+
+    monkeypatch.setattr(watcher, "follow", stream_ends)
+    monkeypatch.setattr(Engine, "process_identity", lambda self: next(processes))
+    stop = threading.Event()
+    follower = watcher.EngineWatcher(stop)
+    follower.start()
+    follower.join(timeout=60)
+    assert not follower.is_alive() and len(ended) == 3
+    # The first cut came back to the same process, the second to another: one restart.
+    assert AuditEntry.objects.filter(action="engine.restarted").count() == 1
+
+
+def test_the_engine_names_the_process_serving_its_socket(operator):
+    from apps.engine.client import engine
+
+    identity = engine().process_identity()
+    assert identity is not None and identity == engine().process_identity()
+    pid = int(identity.split(":")[0])
+    from pathlib import Path
+
+    assert b"dockerd" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def test_an_outside_docker_restart_records_its_exit_and_its_start(operator):
     """`docker restart` (kill, die, start): by the time the watcher reads the die, inspect
     already shows the container running again; the exit and the new start are recorded."""
