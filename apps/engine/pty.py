@@ -97,6 +97,10 @@ async def call(
         return await asyncio.wait_for(run(), timeout)
     except TimeoutError as exc:
         raise errors.EngineUnavailable(f"the engine did not answer {method} {path}") from exc
+    except OSError as exc:
+        # A dying engine's socket can take a connection it never serves: the write then fails
+        # with "not connected" (ENOTCONN), not a refusal at connect.
+        raise errors.EngineUnavailable(f"the engine's connection failed: {exc}") from exc
 
 
 def _dechunk(data: bytes) -> bytes:

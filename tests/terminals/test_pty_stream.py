@@ -77,3 +77,41 @@ async def test_output_before_a_sink_is_kept_in_order() -> None:
     assert stream.head.result() == (101, b"$ ")
     stream.data_received(b"more")
     assert stream.early == [b"more"]
+
+
+async def test_a_socket_that_takes_connections_it_never_serves_is_an_unavailable_engine(
+    tmp_path: Any, settings: Any
+) -> None:
+    """A dying engine's socket: connections queue in a full backlog nobody accepts. Every call
+    ends in EngineUnavailable (the terminal manager's "the engine stopped answering"), never a
+    bare OSError that would end the caller's task without closing its session."""
+    import socket
+
+    from apps.engine import errors
+
+    path = str(tmp_path / "engine.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    queued: list[socket.socket] = []
+    try:
+        listener.bind(path)
+        listener.listen(0)
+        for _ in range(4):  # fill the backlog
+            client = socket.socket(socket.AF_UNIX)
+            client.setblocking(False)
+            try:
+                client.connect(path)
+            except BlockingIOError:
+                client.close()
+                break
+            queued.append(client)
+        settings.QUILTWEB_DOCKER_HOST = f"unix://{path}"
+        for _ in range(3):
+            try:
+                await pty.call("GET", "/exec/abc/json", timeout=0.5)
+            except errors.EngineUnavailable:
+                continue
+            raise AssertionError("a call to a socket that never serves returned")
+    finally:
+        for client in queued:
+            client.close()
+        listener.close()
