@@ -1,4 +1,12 @@
-"""Writing through a short database outage, for the writes that follow an engine change.
+"""Database connections outside requests, and writing through a short database outage.
+
+`closing_connections(fn)`: Django closes a request's database connection when the request ends,
+and a request's thread ends with it, taking its engine client along. Work run in a long-lived
+thread outside any request (the loop's executor under Daphne, where the terminal manager and
+the terminal socket write their rows and look up containers) would keep both connections, open
+files, for as long as the thread lives: such calls close them when they are done.
+
+`until_written()`: the writes that follow an engine change.
 
 Once QuiltWeb has changed the engine (stopped, started, removed a container), the rows that
 record it (the intent's end, the audit entry) must be written: failing the request then would
@@ -11,22 +19,39 @@ outage before it touched the engine fails at once with 503 DATABASE_UNAVAILABLE.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
-from django.db import connection
+from django.db import connection, connections
 
 from apps.core.errors import database_lost
+from apps.engine.client import release_thread_engine
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # How long a write that records an engine change waits for the database to come back.
 WAIT_SECONDS = 30.0
 RETRY_INTERVAL = 0.5
+
+
+def closing_connections(fn: Callable[P, T]) -> Callable[P, T]:
+    """`fn`, then this thread's database connections closed (see the module's docstring)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+            release_thread_engine()
+
+    return run
 
 
 def until_written(write: Callable[[], T], *, seconds: float = WAIT_SECONDS) -> T:

@@ -160,6 +160,16 @@ def engine() -> Engine:
     return current
 
 
+def release_thread_engine() -> None:
+    """Close this thread's engine connections, kept for the thread's next call otherwise: for
+    long-lived threads that call the engine now and then (apps/core/database.py,
+    `closing_connections`), where a kept connection is an open file for the thread's life."""
+    current: Engine | None = getattr(_local, "engine", None)
+    if current is not None and current._api is not None:
+        current._api.close()
+        current._api = None
+
+
 class _WatchedConnection(docker.transport.unixconn.UnixHTTPConnection):
     """A connection to the engine's unix socket that lists its socket in `sockets` while open,
     so the liveness watchdog can cut a call blocked on a frozen engine."""

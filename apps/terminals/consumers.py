@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -29,11 +27,11 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import connections
 
 from apps.accounts import idle
 from apps.accounts.actor import Actor, actor_for
 from apps.containers.access import resolve
+from apps.core.database import closing_connections
 from apps.core.engine_messages import clean_engine_message
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
@@ -41,22 +39,6 @@ from apps.terminals import actions
 from apps.terminals.actions import signal_number
 from apps.terminals.manager import OWNER, Attachment, manager
 from apps.terminals.models import TerminalSession
-
-
-def _closing(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn`, then this thread's database connections closed: not thread-sensitive calls run in
-    a thread of the loop's shared executor, which outlives them, and a connection kept there is
-    an open file for as long as the thread lives."""
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    return run
-
 
 SUBPROTOCOL = "terminal"
 HIGH_WATER = 512 * 1024
@@ -275,7 +257,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         try:
             # Not thread-sensitive: opening a session waits on the engine, and one slow open
             # must not queue every other socket's handshake behind it.
-            grant = await sync_to_async(_closing(authorise), thread_sensitive=False)(self.scope)
+            grant = await sync_to_async(closing_connections(authorise), thread_sensitive=False)(
+                self.scope
+            )
         except Refused as refused:
             await self.accept(SUBPROTOCOL)
             await self._error(refused.error_code, refused.message)
@@ -306,7 +290,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.session_id = grant.session_id
         if actor is not None and grant.row is not None and (self.watching or grant.foreign):
             audit = actions.record_watch if self.watching else actions.record_takeover
-            await sync_to_async(_closing(audit), thread_sensitive=False)(actor, grant.row)
+            await sync_to_async(closing_connections(audit), thread_sensitive=False)(
+                actor, grant.row
+            )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         for task in getattr(self, "tasks", []):
@@ -372,7 +358,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if session is not None and self.scope.get("auth_method") != "api_key":
             # The key, not this copy: the copy is as old as the socket (idle.touch says why).
             key = session.session_key
-            touch = sync_to_async(_closing(idle.touch), thread_sensitive=False)
+            touch = sync_to_async(closing_connections(idle.touch), thread_sensitive=False)
             task = self.loop.create_task(touch(key))
             self.tasks = [t for t in self.tasks if not t.done()] + [task]
 

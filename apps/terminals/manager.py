@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from apps.core.database import closing_connections
 from apps.engine import errors as engine_errors
 from apps.engine.pty import Pty, container_state
 from apps.terminals import records
@@ -49,6 +50,12 @@ MAX_PENDING_INPUT = 16 * 1024 * 1024
 ENGINE_LOST = "the engine stopped answering (killed or restarting)"
 
 T = TypeVar("T")
+
+
+async def _db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn` in the loop's executor, its database connection closed after it: those threads
+    outlive the call (apps/core/database.py, `closing_connections`)."""
+    return await asyncio.to_thread(closing_connections(fn), *args, **kwargs)
 
 
 class Attachment:
@@ -264,6 +271,16 @@ class Manager:
             session.tasks.append(self.loop.create_task(self._shell_exited(session)))
 
     async def _shell_exited(self, session: Session) -> None:
+        # Whatever the engine answers (or fails to), the session closes: a task that died here
+        # would leave its socket open and its row unended.
+        try:
+            code, reason = await self._why_it_ended(session)
+        except Exception:
+            log.exception("reading why terminal %s ended", session.session_id)
+            code, reason = None, ENGINE_LOST
+        self._close(session, reason, exit_code=code, grace=0.2)
+
+    async def _why_it_ended(self, session: Session) -> tuple[int | None, str]:
         pty = session.pty
         code = await pty.exit_code()
         reason = "the shell exited"
@@ -286,7 +303,7 @@ class Manager:
             # No exit code and no state: the stream ended because the engine went away (killed,
             # restarting), not because the shell exited; the shell's fate is unknown here.
             reason = ENGINE_LOST
-        self._close(session, reason, exit_code=code, grace=0.2)
+        return code, reason
 
     def _close(
         self, session: Session, reason: str, *, exit_code: int | None = None, grace: float = 2.0
@@ -314,7 +331,7 @@ class Manager:
         self.sessions.pop(session.session_id, None)
         closed: dict[str, Any] | None = None
         try:
-            closed = await asyncio.to_thread(
+            closed = await _db(
                 records.record_closed,
                 session.session_id,
                 reason=session.reason or reason,
@@ -467,7 +484,7 @@ class Manager:
         async with session.marking:
             state = "active" if session.attachment is not None else "detached"
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(records.record_state, session_id, state)
+                await _db(records.record_state, session_id, state)
 
     # -- input and control (thread-safe, non-blocking) -----------------------------------------
 
@@ -568,7 +585,7 @@ class Manager:
             async with session.sizing:
                 size = (session.cols, session.rows)
                 if size != session.row_size:
-                    await asyncio.to_thread(records.record_size, session_id, *size)
+                    await _db(records.record_size, session_id, *size)
                     session.row_size = size
         except Exception:
             log.exception("resizing terminal %s", session_id)
@@ -581,7 +598,7 @@ class Manager:
 
     async def _watchdog(self) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(records.close_orphaned_rows)
+            await _db(records.close_orphaned_rows)
         # Heartbeats on a task of their own: a sweep slowed by a hanging engine must not let
         # another process take this one's sessions for orphans.
         self.heartbeat = self.loop.create_task(
@@ -592,7 +609,7 @@ class Manager:
     async def beat(self) -> None:
         held = [s.session_id for s in self.sessions.values() if s.closing is None]
         if held:
-            await asyncio.to_thread(records.beat, held)
+            await _db(records.beat, held)
 
     async def _sweep(self) -> None:
         now = time.monotonic()
@@ -612,9 +629,7 @@ class Manager:
             for s in live
             if (s.total_in, s.total_out) != s.flushed
         }
-        verdicts, sizes = await asyncio.to_thread(
-            records.sweep_rows, [s.session_id for s in live], counters
-        )
+        verdicts, sizes = await _db(records.sweep_rows, [s.session_id for s in live], counters)
         for s in live:
             if s.session_id in counters:
                 s.flushed = counters[s.session_id]
