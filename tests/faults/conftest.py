@@ -70,7 +70,8 @@ def fault_engine() -> Iterator[DisposableEngine]:
 
 @pytest.fixture
 def healed_engine(fault_engine: DisposableEngine) -> Iterator[DisposableEngine]:
-    """The fault engine, answering again after the test whatever the test did to it."""
+    """The fault engine, answering again after the test whatever the test did to it, and
+    holding none of the test's objects (a failed test's would break the next one's invariants)."""
     yield fault_engine
     with contextlib.suppress(ProcessLookupError, AssertionError):
         fault_engine.thaw()
@@ -79,6 +80,7 @@ def healed_engine(fault_engine: DisposableEngine) -> Iterator[DisposableEngine]:
         fault_engine.start_again()
     else:
         fault_engine.wait_ready()
+    remove_objects_on(fault_engine.url, TEST_INSTANCE)
 
 
 def remove_objects_on(url: str, instance: str) -> None:
@@ -103,12 +105,7 @@ def on_fault_engine(settings: Any, healed_engine: DisposableEngine) -> Iterator[
 
     settings.QUILTWEB_DOCKER_HOST = healed_engine.url
     engine().ensure_network(settings.QUILTWEB_NETWORK)
-    try:
-        yield healed_engine
-    finally:
-        if healed_engine.proc is not None and healed_engine.proc.poll() is None:
-            healed_engine.thaw()
-        remove_objects_on(healed_engine.url, TEST_INSTANCE)
+    yield healed_engine  # which heals the engine and removes the test's objects after it
 
 
 @pytest.fixture(scope="session")

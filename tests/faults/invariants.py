@@ -18,10 +18,13 @@ empty or the deadline passes, then fails with what is still wrong.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,6 +147,55 @@ def labelled_objects(url: str, instance: str, keep_networks: Iterable[str] = ())
 class Usage:
     rss_kib: int
     fds: int
+    kinds: Counter[str] = field(default_factory=Counter)
+
+
+def _socket_names(pid: int) -> dict[str, str]:
+    """socket inode → what it is ("tcp 127.0.0.1:5432 ESTABLISHED", "unix /path"), as far as
+    /proc tells: a regression message names what the new descriptors are."""
+    names: dict[str, str] = {}
+    for proto in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]:
+                parts = line.split()
+                remote_port = int(parts[2].rsplit(":", 1)[1], 16)
+                local_port = int(parts[1].rsplit(":", 1)[1], 16)
+                names[parts[9]] = f"{proto} :{local_port}->:{remote_port} st{parts[3]}"
+    # Unix sockets by their peer: `ss` pairs each with the inode at its other end.
+    local: dict[str, str] = {}
+    peer: dict[str, str] = {}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["ss", "-xanp"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 8 and parts[0].startswith("u_"):
+                local[parts[5]], peer[parts[5]] = parts[4], parts[7]
+    for inode, other in peer.items():
+        if other in local:
+            at = local[other]
+            names[inode] = "unix to " + (at if at != "*" else "a socket of this machine")
+        else:
+            names[inode] = "unix to another namespace's socket (an engine's)"
+        if local[inode] != "*":
+            names[inode] = "unix " + local[inode]
+    return names
+
+
+def fd_kinds(pid: int) -> Counter[str]:
+    kinds: Counter[str] = Counter()
+    sockets: dict[str, str] | None = None
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            sockets = _socket_names(pid) if sockets is None else sockets
+            target = sockets.get(target[8:-1], "socket")
+        elif target.startswith("pipe:["):
+            target = "pipe"
+        kinds[target] += 1
+    return kinds
 
 
 def usage(pid: int) -> Usage:
@@ -151,7 +203,8 @@ def usage(pid: int) -> Usage:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1])
-    return Usage(rss_kib=rss, fds=len(list(Path(f"/proc/{pid}/fd").iterdir())))
+    kinds = fd_kinds(pid)
+    return Usage(rss_kib=rss, fds=sum(kinds.values()), kinds=kinds)
 
 
 @dataclass
@@ -177,7 +230,10 @@ class Baseline:
             if now.rss_kib > before.rss_kib + max(before.rss_kib * slack, 4096):
                 out.append(f"process {pid} RSS {now.rss_kib} KiB, baseline {before.rss_kib} KiB")
             if now.fds > before.fds + max(int(before.fds * slack), 4):
-                out.append(f"process {pid} has {now.fds} open files, baseline {before.fds}")
+                grown = ", ".join(f"{k} +{n}" for k, n in (now.kinds - before.kinds).items())
+                out.append(
+                    f"process {pid} has {now.fds} open files, baseline {before.fds} ({grown})"
+                )
         return out
 
 

@@ -309,7 +309,7 @@ def test_a_terminal_open_when_the_engine_is_killed_closes_with_a_reason(
     )
 
     exits = [c for c in ws.controls if c.get("type") == "exit"]
-    assert exits, f"the client was not told why: {ws.controls}"
+    assert exits, f"the client was not told why: {ws.controls}, close code {ws.close_code}"
     assert "engine" in exits[-1]["reason"], exits[-1]
     assert ws.close_code == 1000, ws.close_code
     db = Db(fault_live.workdir / "db.sqlite3")
