@@ -41,7 +41,7 @@ def _wait_operation(live: Live, operation_id: str, timeout: float = 120) -> dict
         status, body = live.api("GET", f"/api/operations/{operation_id}")
         assert status == 200, body
         if body["status"] in ("succeeded", "failed", "cancelled", "timed_out"):
-            return body  # type: ignore[no-any-return]
+            return body
         time.sleep(0.2)
     raise AssertionError(f"operation {operation_id} did not finish within {timeout} s")
 

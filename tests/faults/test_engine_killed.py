@@ -13,19 +13,17 @@ Everything runs in the real worker and Daphne of `fault_live`, on the disposable
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import struct
 import time
 from typing import Any
-from urllib.parse import urlparse
 
 from django.conf import settings
 
 from tests.conftest import TEST_INSTANCE
 from tests.faults.engine import DisposableEngine
 from tests.faults.invariants import Db, assert_invariants, docker, warm_baseline
+from tests.faults.websocket import CLOSE, WebSocket
 from tests.liveserver import Live
 
 DONE = ("succeeded", "failed", "cancelled", "timed_out")
@@ -34,7 +32,7 @@ DONE = ("succeeded", "failed", "cancelled", "timed_out")
 def operation(live: Live, op_id: str) -> dict[str, Any]:
     status, body = live.api("GET", f"/api/operations/{op_id}")
     assert status == 200, body
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def wait_operation(live: Live, op_id: str, until: Any, within: float, step: float = 0.02) -> Any:
@@ -203,70 +201,30 @@ def test_a_batch_create_whose_engine_is_killed_midway_leaves_only_what_it_report
 # -- a terminal ---------------------------------------------------------------------------
 
 
-class Socket:
-    """Just enough RFC 6455 for a client (as bench/terminal.py): masked sends, pings answered."""
+class Socket(WebSocket):
+    """A terminal client that keeps what came: output, control messages, how it ended."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+        super().__init__(reader, writer)
         self.controls: list[dict[str, Any]] = []
         self.output = b""
-        self.close_code: int | None = None
-        self.quiet = False  # sends nothing (a closing server would reset on unread input)
-
-    @classmethod
-    async def open(cls, base_url: str, path: str) -> Socket:
-        port = urlparse(base_url).port
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Sec-WebSocket-Protocol: terminal\r\nOrigin: {base_url}\r\n\r\n"
-            ).encode()
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert b" 101 " in head.split(b"\r\n")[0], head
-        return cls(reader, writer)
 
     async def frame(self) -> bool:
         """Read one frame into output/controls; False once the server closed."""
         try:
-            head = await self.reader.readexactly(2)
+            opcode, payload = await self.read_frame()
         except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
             self.controls.append({"type": "lost", "error": repr(exc)})
             return False
-        opcode, length = head[0] & 0x0F, head[1] & 0x7F
-        if length == 126:
-            (length,) = struct.unpack(">H", await self.reader.readexactly(2))
-        elif length == 127:
-            (length,) = struct.unpack(">Q", await self.reader.readexactly(8))
-        payload = await self.reader.readexactly(length) if length else b""
-        if opcode == 8:
-            self.close_code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
-            self.send(8, payload[:2])  # the closing handshake's answer
+        if opcode == CLOSE:
             return False
-        if opcode == 9 and not self.quiet:
-            self.send(10, payload)
-        elif opcode == 2:
+        if opcode == 2:
             if b"\x1b[6n" in payload and not self.quiet:  # busybox asks where the cursor is
                 self.send(2, b"\x1b[1;1R")
             self.output += payload
         elif opcode == 1:
             self.controls.append(json.loads(payload))
         return True
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        n = len(payload)
-        head = bytes([0x80 | opcode, 0x80 | n]) if n < 126 else None
-        if head is None:
-            head = bytes([0x80 | opcode, 0x80 | 126]) + struct.pack(">H", n)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(head + mask + masked)
-
-    def text(self, message: dict[str, Any]) -> None:
-        self.send(1, json.dumps(message).encode())
 
 
 async def _terminal_until_engine_killed(

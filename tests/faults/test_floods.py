@@ -25,7 +25,6 @@ import json
 import os
 import secrets
 import statistics
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from tests.conftest import TEST_INSTANCE
 from tests.faults.engine import DisposableEngine
 from tests.faults.invariants import Baseline, Db, assert_invariants, warm_baseline
 from tests.faults.pages import signed_in
+from tests.faults.websocket import WebSocket
 from tests.liveserver import Live
 
 MIB = 1024 * 1024
@@ -298,65 +298,12 @@ def test_a_500_mb_exec_output_flood_is_bounded_inline_and_paced_by_a_slow_stream
 # -- the terminal flood ----------------------------------------------------------------------
 
 
-class WS:
-    """Just enough RFC 6455 for a client (as bench/terminal.py): masked sends, pings answered."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def connect(cls, port: int, path: str) -> WS:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=8 * MIB)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                "Sec-WebSocket-Protocol: terminal\r\n\r\n"
-            ).encode()
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert b" 101 " in head.split(b"\r\n")[0], head
-        return cls(reader, writer)
-
-    async def recv(self) -> tuple[int, bytes]:
-        while True:
-            head = await self.reader.readexactly(2)
-            opcode, length = head[0] & 0x0F, head[1] & 0x7F
-            if length == 126:
-                (length,) = struct.unpack(">H", await self.reader.readexactly(2))
-            elif length == 127:
-                (length,) = struct.unpack(">Q", await self.reader.readexactly(8))
-            payload = await self.reader.readexactly(length) if length else b""
-            if opcode == 9:
-                self.send(10, payload)
-                continue
-            if opcode == 8:
-                raise ConnectionError(f"closed {payload[:2].hex()}")
-            return opcode, payload
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        n = len(payload)
-        if n < 126:
-            head = bytes([0x80 | opcode, 0x80 | n])
-        else:
-            head = bytes([0x80 | opcode, 0x80 | 126]) + struct.pack(">H", n)
-        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(head + mask + body)
-
-    def text(self, message: dict[str, Any]) -> None:
-        self.send(1, json.dumps(message).encode())
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.send(8, struct.pack(">H", 1000))
-            self.writer.close()
-
-
-async def _attach(live: Live, cid: str) -> tuple[WS, dict[str, Any]]:
-    port = int(live.base_url.rsplit(":", 1)[1])
-    ws = await WS.connect(port, f"/ws/terminal/attach?container_id={cid}&token={live.admin_key}")
+async def _attach(live: Live, cid: str) -> tuple[WebSocket, dict[str, Any]]:
+    ws = await WebSocket.open(
+        live.base_url,
+        f"/ws/terminal/attach?container_id={cid}&token={live.admin_key}",
+        limit=8 * MIB,
+    )
     ready: dict[str, Any] = {}
     while not ready:
         opcode, payload = await ws.recv()
