@@ -94,6 +94,9 @@ MIDDLEWARE = [
     "apps.core.middleware.LoginRequiredMiddleware",
     # After sign-in is settled: scopes the actor to a viewed tenant (2.14) and audits it.
     "apps.accounts.viewas.ViewTenantMiddleware",
+    # A view's exception becomes its page in the request's thread (see the class). Exception
+    # hooks run innermost first, so the engine-down page below answers before it.
+    "apps.core.middleware.ErrorResponseMiddleware",
     "apps.health.middleware.EngineDownMiddleware",
 ]
 

@@ -64,3 +64,26 @@ class LoginRequiredMiddleware:
         from apps.core.redact import redact
 
         return redirect_to_login(redact(request.get_full_path()), settings.LOGIN_URL)
+
+
+class ErrorResponseMiddleware:
+    """Turns a view's exception into its page (404, 403, 500) in the request's own thread.
+
+    Under ASGI, Django renders an exception that leaves the middleware chain in a thread of the
+    loop's shared executor (`sync_to_async(thread_sensitive=False)`), which outlives the
+    request: the error page's database query (the operations tray) left an open connection
+    in that thread for good, one more per thread (docs/faults.md, the open-file invariant).
+    Here the same `response_for_exception` runs where the view ran, and the request's end
+    closes its connection. Placed just outside EngineDownMiddleware, whose hook (inner ones
+    run first) answers an unreachable engine first."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+        from django.core.handlers.exception import response_for_exception
+
+        return response_for_exception(request, exc)
