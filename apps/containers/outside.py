@@ -14,8 +14,9 @@ update of its state (`claim_state`, `claim_deleted`) or, for an exit, of the exi
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -231,6 +232,18 @@ def restart_entry(cut_at: float, data: dict[str, Any]) -> AuditEntry | None:
         if AuditEntry.objects.filter(action="engine.restarted", at__gte=lost).exists():
             return None
         return engine_entry("engine.restarted", data)
+
+
+def last_restart_cut() -> datetime | None:
+    """When the engine last went away before a restart this deployment recorded: the latest
+    `engine.restarted` entry's time less its `down_seconds`; None when there is none."""
+    entry = AuditEntry.objects.filter(action="engine.restarted").order_by("-at").first()
+    if entry is None:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        down = float((entry.data or {}).get("down_seconds") or 0)
+        return entry.at - timedelta(seconds=down)
+    return entry.at
 
 
 def on_engine_lost(sender: Any = None, reason: str = "", **kwargs: Any) -> None:

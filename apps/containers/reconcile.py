@@ -109,7 +109,11 @@ def reconcile(cause: str | None = None, lost_at: datetime | None = None) -> int:
         if was:  # a record that never cached a state has nothing to correct on screen
             publish_container(record, action, info)
         changed += 1
-    remove_half_made([c for c in listed.values() if c.id not in recorded], lost_at)
+    # Not only right after a restart: a pass that came first (or failed) leaves the half-made
+    # container to the next one, which knows the last restart from the audit log.
+    unrecorded = [c for c in listed.values() if c.id not in recorded]
+    if unrecorded:
+        remove_half_made(unrecorded, lost_at or outside.last_restart_cut())
     if changed:
         log.info("reconcile: %d container records corrected", changed)
     return changed
