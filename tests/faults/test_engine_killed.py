@@ -182,6 +182,7 @@ def test_a_batch_create_whose_engine_is_killed_midway_leaves_only_what_it_report
         time.sleep(0.5)
     assert on_engine() == reported, (
         f"the engine has {sorted(on_engine())}, the operation reports {sorted(reported)}"
+        f"\nworker log:\n{fault_live.worker_log()}"
     )
     assert listed() == reported
     seconds = time.monotonic() - killed
