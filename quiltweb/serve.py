@@ -14,12 +14,6 @@ with Twisted: once the transport's buffer is full (Twisted's own 64 KiB mark) th
 next `send()` of a body chunk waits until the client has read it down again, which stops the
 generator and, behind it, the read of the engine's socket.
 
-glibc serves an allocation above its mmap threshold from a mapping of its own, returned to the
-system when freed, but it raises that threshold to the largest block freed (up to 32 MiB): after
-one large request body (a 4 MiB upload is base64 in JSON, copied a few times while parsed) the
-next ones came from the heap, whose top is rarely given back, and the server stayed 10-20 MiB
-above where it was (tests/faults/test_disk_full.py). A fixed threshold keeps it where it was.
-
 bin/quiltweb `run` and tests/liveserver.py start Daphne this way.
 """
 
@@ -27,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 from typing import Any
 
 from daphne.cli import CommandLineInterface
@@ -39,22 +31,6 @@ from apps.core.redact import redact
 # How often a paused response looks again whether its client went away (a closed connection
 # normally wakes it at once through stopProducing).
 PAUSE_CHECK_SECONDS = 1.0
-# glibc's mallopt(M_MMAP_THRESHOLD, ...): blocks from 256 KiB up get mappings of their own.
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 256 * 1024
-
-
-def fix_mmap_threshold() -> bool:
-    """Large blocks go back to the system when freed (see the module's docstring); False where
-    the C library is not glibc."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):
-        return False
 
 
 class ResponsePacer:
@@ -111,7 +87,6 @@ class QuiltWebCommandLineInterface(CommandLineInterface):
 
 
 def main() -> None:
-    fix_mmap_threshold()
     QuiltWebCommandLineInterface.entrypoint()
 
 
