@@ -14,6 +14,10 @@ with Twisted: once the transport's buffer is full (Twisted's own 64 KiB mark) th
 next `send()` of a body chunk waits until the client has read it down again, which stops the
 generator and, behind it, the read of the engine's socket.
 
+Freed memory goes back to the system every TRIM_SECONDS (glibc's `malloc_trim`): Python frees
+the buffers of a flood or a large upload, but glibc keeps the pages of its heap, and the server
+stayed 13-24 MiB above its resting size after the fault leg's log flood and disk-full upload.
+
 bin/quiltweb `run` and tests/liveserver.py start Daphne this way.
 """
 
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 from typing import Any
 
 from daphne.cli import CommandLineInterface
@@ -53,7 +59,27 @@ class ResponsePacer:
         self.ready.set()
 
 
+TRIM_SECONDS = 10.0
+
+
+def _libc_trim() -> Any:
+    """glibc's malloc_trim, or None where the C library has none."""
+    name = ctypes.util.find_library("c")
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL(name).malloc_trim if name else None
+    return None
+
+
 class QuiltWebServer(Server):
+    def run(self) -> None:
+        trim = _libc_trim()
+        if trim is not None:
+            from twisted.internet import task
+
+            self.quiltweb_trim = task.LoopingCall(trim, 0)
+            self.quiltweb_trim.start(TRIM_SECONDS, now=False)
+        super().run()
+
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
         if isinstance(details.get("path"), str):
             details = {**details, "path": redact(details["path"])}
