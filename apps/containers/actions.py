@@ -314,15 +314,7 @@ def announce_created(actor: Actor, record: ContainerRecord, *, exec_worked: bool
     try:
         info = engine().inspect_container(record.container_id)
     except engine_errors.NotFound:
-        audit.record(
-            actor,
-            "container.created",
-            target_type="container",
-            target_id=record.container_id,
-            target_name=record.name,
-            tenant_id=record.tenant_id,
-            data=data,
-        )
+        _audit_created_unseen(actor, record, data)
         return None
     running = info.state == "running"
     shell = image_has_shell(info)
@@ -339,6 +331,20 @@ def announce_created(actor: Actor, record: ContainerRecord, *, exec_worked: bool
     return target
 
 
+def _audit_created_unseen(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -> None:
+    """`container.created` for a recorded container the engine could not show (gone already,
+    or the engine stopped answering): its creation is on the record all the same."""
+    audit.record(
+        actor,
+        "container.created",
+        target_type="container",
+        target_id=record.container_id,
+        target_name=record.name,
+        tenant_id=record.tenant_id,
+        data=data,
+    )
+
+
 def finish_create(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -> Target:
     """After a new container started: wait for readiness, then audit and publish `created`.
 
@@ -347,14 +353,8 @@ def finish_create(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -
     try:
         info, checks = wait_exec_ready(record.container_id)
     except engine_errors.EngineError as exc:
-        audit.record(
-            actor,
-            "container.created",
-            target_type="container",
-            target_id=record.container_id,
-            target_name=record.name,
-            tenant_id=record.tenant_id,
-            data={**data, "ready": f"unknown: {engine_message(exc)}"[:200]},
+        _audit_created_unseen(
+            actor, record, {**data, "ready": f"unknown: {engine_message(exc)}"[:200]}
         )
         raise
     _keep_engine_created_at(record, info)
