@@ -344,17 +344,25 @@ def test_a_restart_seen_by_every_workers_watcher_is_recorded_once(operator):
     assert AuditEntry.objects.filter(action="engine.restarted").count() == 2
 
 
+def a_stream_that_ends(ended: list[float | None], passes: int = 3) -> Any:
+    """A stand-in for `watcher.follow` whose stream ends at once, each call noted in `ended`;
+    the watcher is stopped after `passes` of them."""
+
+    def stream_ends(stop: threading.Event, since: float | None = None, **kw: Any) -> float:
+        ended.append(since)
+        if len(ended) >= passes:
+            stop.set()
+        return time.time()
+
+    return stream_ends
+
+
 def test_a_stream_that_ends_while_the_engine_answers_is_no_restart(operator, monkeypatch):
     """The event stream ends cleanly (no ping failed meanwhile): the watcher reconnects and
     repairs, and records no `engine.restarted`."""
     ended: list[float | None] = []
 
-    def stream_ends(stop: threading.Event, since: float | None = None, **kw: Any) -> float:
-        ended.append(since)
-        if len(ended) >= 3:
-            stop.set()
-        return time.time()
-
+    stream_ends = a_stream_that_ends(ended)
     monkeypatch.setattr(watcher, "follow", stream_ends)
     stop = threading.Event()
     follower = watcher.EngineWatcher(stop)
@@ -372,12 +380,7 @@ def test_a_stream_that_ends_as_another_engine_process_answers_is_a_restart(opera
     ended: list[float | None] = []
     processes = iter(["100:5", "100:5", "200:9", "200:9"])
 
-    def stream_ends(stop: threading.Event, since: float | None = None, **kw: Any) -> float:
-        ended.append(since)
-        if len(ended) >= 3:
-            stop.set()
-        return time.time()
-
+    stream_ends = a_stream_that_ends(ended)
     monkeypatch.setattr(watcher, "follow", stream_ends)
     monkeypatch.setattr(Engine, "process_identity", lambda self: next(processes))
     stop = threading.Event()
