@@ -236,10 +236,18 @@ def restart_entry(cut_at: float, data: dict[str, Any]) -> AuditEntry | None:
 
 def last_restart_cut() -> datetime | None:
     """When the engine last went away before a restart this deployment recorded: the latest
-    `engine.restarted` entry's time less its `down_seconds`; None when there is none."""
+    `engine.restarted` entry's `lost_at`, or for an entry without one its time less its
+    `down_seconds`; None when there is none.
+
+    `lost_at` is exact; the entry's own time is when it was written, which a busy database can
+    delay by seconds past the measured `down_seconds`: a cut that late once took a container
+    a create was still making right after the restart for a half-made one (the fault leg's
+    live-restore restart)."""
     entry = AuditEntry.objects.filter(action="engine.restarted").order_by("-at").first()
     if entry is None:
         return None
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        return datetime.fromisoformat(str((entry.data or {})["lost_at"]))
     with contextlib.suppress(TypeError, ValueError):
         down = float((entry.data or {}).get("down_seconds") or 0)
         return entry.at - timedelta(seconds=down)

@@ -143,7 +143,15 @@ def remove_half_made(unrecorded: list[ContainerInfo], lost_at: datetime | None) 
     for info in candidates:
         made = info.created_at
         assert made is not None
-        if info.id in known or not (made < old or (lost_at is not None and made <= lost_at)):
+        if info.id in known:
+            continue
+        if not made < old and lost_at is not None and made <= lost_at < made + timedelta(seconds=1):
+            # The list gives whole seconds: a container made in the same second the engine
+            # went away may come after it (a create right after a quick live-restore restart
+            # did). Its exact creation time decides.
+            with contextlib.suppress(engine_errors.NotFound):
+                made = engine().inspect_container(info.id).created_at or made
+        if not (made < old or (lost_at is not None and made <= lost_at)):
             continue
         with contextlib.suppress(engine_errors.NotFound):
             engine().remove(info.id, force=True)

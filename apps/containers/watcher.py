@@ -312,7 +312,13 @@ class EngineWatcher(threading.Thread):
             reconcile()
             return
         down = max(0.0, time.time() - cut_at)
+        lost = datetime.fromtimestamp(cut_at, tz=UTC)
         outside.restart_entry(
-            cut_at, {"down_seconds": round(down, 1), "summary": "the engine restarted"}
+            cut_at,
+            {
+                "down_seconds": round(down, 1),
+                "lost_at": lost.isoformat(),
+                "summary": "the engine restarted",
+            },
         )
-        reconcile(cause="engine restarted", lost_at=datetime.fromtimestamp(cut_at, tz=UTC))
+        reconcile(cause="engine restarted", lost_at=lost)

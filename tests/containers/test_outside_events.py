@@ -8,6 +8,7 @@ import re
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -496,3 +497,47 @@ def test_a_half_made_container_is_removed_by_a_later_pass_after_a_restart(real_e
     outside.restart_entry(time.time(), {"down_seconds": 0.0, "summary": "the engine restarted"})
     reconcile_module.reconcile()  # a periodic pass: no `lost_at` of its own
     assert not exists(made), "the half-made container is still there"
+
+
+def test_a_container_made_in_the_second_the_engine_went_away_but_after_it_is_kept(real_engine):
+    """The engine lists creation times in whole seconds. A create right after a quick restart
+    (live-restore) can land in the very second the engine went away; its exact time, not the
+    list's rounded one, says it came after."""
+    from django.conf import settings
+
+    from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME
+
+    while time.time() % 1 > 0.3:  # early in a second, so the create lands in the same one
+        time.sleep(0.05)
+    cut = time.time()
+    made = subprocess.run(
+        [
+            "docker",
+            "create",
+            "--label",
+            f"{LABEL_MANAGED}=true",
+            "--label",
+            f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}",
+            "--label",
+            f"{LABEL_NAME}=made-after",
+            "quilt/base",
+            "sleep",
+            "60",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    try:
+        outside.restart_entry(
+            cut,
+            {
+                "down_seconds": 0.0,
+                "lost_at": datetime.fromtimestamp(cut, tz=UTC).isoformat(),
+                "summary": "the engine restarted",
+            },
+        )
+        reconcile_module.reconcile()
+        assert exists(made), "a container made after the engine came back was removed"
+    finally:
+        subprocess.run(["docker", "rm", "-f", made], capture_output=True)
