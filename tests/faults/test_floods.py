@@ -165,13 +165,17 @@ def test_a_1_gb_log_flood_keeps_responses_memory_and_disk_bounded(
     cid = live.create_container(
         "flood-log-" + secrets.token_hex(3), command=["/bin/sh", "-c", LOG_FLOOD]
     )["container_id"]
-    # The baseline once the server has answered these reads before (the logs page's templates
-    # compiled, its modules loaded): what is left after the flood is then the flood's.
-    for _ in range(2):
-        live.api("GET", f"/api/containers/{cid}/logs?tail=10000", timeout=30)
-        web.get(live.url(f"/containers/{cid}/logs?limit=5000"), timeout=30)
-        live.api("GET", "/api/containers", key=key)
-        web.get(live.url("/containers/"), timeout=30)
+    # The baseline once the server has answered these reads before, as many at once as during
+    # the flood (the logs page's templates compiled, its modules loaded, and Python's allocator
+    # grown to what this mix of requests needs): what is left after the flood is then the
+    # flood's. A tail of 10,000 lines is some 100,000 small objects, and the arenas Python's
+    # allocator takes for them while two threads serve such reads stay partly in use
+    # afterwards (about 15 MiB on a 95 MiB process, measured with sys._debugmallocstats): that
+    # is the allocator's high-water mark, not a leak, and a second round adds nothing to it.
+    with Watch(live, key, web):
+        for _ in range(3):
+            live.api("GET", f"/api/containers/{cid}/logs?tail=10000", timeout=30)
+            web.get(live.url(f"/containers/{cid}/logs?limit=5000"), timeout=30)
     baseline = Baseline.of([live.web.pid])
     largest_api = largest_page = 0
     with Watch(live, key, web) as watch:
