@@ -14,13 +14,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.accounts.websocket import SessionOrTokenAuthMiddleware  # noqa: E402
 from apps.core.websocket import SameOriginMiddleware  # noqa: E402
-from quiltweb.routing import websocket_urlpatterns  # noqa: E402
+from quiltweb.routing import WithRelay, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginMiddleware(
-            SessionOrTokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+        "websocket": WithRelay(
+            SameOriginMiddleware(SessionOrTokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

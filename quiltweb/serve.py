@@ -18,6 +18,9 @@ Freed memory goes back to the system every TRIM_SECONDS (glibc's `malloc_trim`):
 the buffers of a flood or a large upload, but glibc keeps the pages of its heap, and the server
 stayed 13-24 MiB above its resting size after the fault leg's log flood and disk-full upload.
 
+The first TCP address Daphne listens on becomes this process's internal address
+(`apps.core.processes`), where another web process relays a terminal whose PTY this one holds.
+
 bin/quiltweb `run` and tests/liveserver.py start Daphne this way.
 """
 
@@ -32,6 +35,7 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
+from apps.core.processes import listening_on
 from apps.core.redact import redact
 
 # How often a paused response looks again whether its client went away (a closed connection
@@ -79,6 +83,12 @@ class QuiltWebServer(Server):
             self.quiltweb_trim = task.LoopingCall(trim, 0)
             self.quiltweb_trim.start(TRIM_SECONDS, now=False)
         super().run()
+
+    def listen_success(self, port: Any) -> None:
+        super().listen_success(port)
+        host = getattr(getattr(port, "getHost", lambda: None)(), "host", None)
+        if host is not None:
+            listening_on(str(host), int(port.getHost().port))
 
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
         if isinstance(details.get("path"), str):

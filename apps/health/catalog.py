@@ -894,7 +894,7 @@ CATALOG: dict[str, Concern] = {
             "Under View as tenant (X-View-Tenant, or the dashboard's choice) the socket only watches: anything but mode=watch with a session_id closes 4403 READ_ONLY.",
             'Send {"type":"ack","bytes":n} as output renders: the server pauses above 512 KiB unacknowledged and resumes below 128 KiB.',
             'attach_url never contains a credential; browsers pass ?ticket= from POST /api/tickets {"purpose":"terminal"} (or their session cookie) with their exact Origin; other clients send X-Api-Key or Authorization: Bearer (or ?token=<api key>) and may omit Origin.',
-            "Close codes: 4000 attached elsewhere (the session goes on), 4400 bad mode, 4401 unauthenticated, 4403 forbidden, wrong Origin or not the owner, 4404 unknown, 4409 not exec-ready, 4410 closed, 4408 stall, 4429 limit or too many bad API keys, 4421 held by another server process (retry).",
+            "Close codes: 4000 attached elsewhere (the session goes on), 4400 bad mode, 4401 unauthenticated, 4403 forbidden, wrong Origin or not the owner, 4404 unknown, 4409 not exec-ready, 4410 closed (also when the server process holding the session stopped: open a new one), 4408 stall, 4429 limit or too many bad API keys. Any web process attaches any session: one that does not hold its PTY relays to the one that does (4421 is retired).",
         ],
         "examples": [
             ex(

@@ -24,6 +24,7 @@ from apps.containers import status
 from apps.containers.access import Target
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import new_id
+from apps.core.processes import internal_address
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.terminals.manager import manager, running_manager
@@ -129,6 +130,7 @@ def open_session(
             rows=rows,
             state=State.DETACHED,
             owner=OWNER,
+            owner_address=internal_address(),
             last_activity_at=timezone.now(),
             heartbeat_at=Now(),  # the database's clock, as every heartbeat
         )
@@ -228,6 +230,27 @@ def _record_access(actor: Actor, action: str, row: TerminalSession) -> None:
         target_name=row.container_name,
         tenant_id=row.tenant_id,
         data={"container_id": row.container_id, "owner": row.created_by},
+    )
+
+
+def record_relay_refused(peer: str) -> None:
+    """Audit a relay handshake without a valid credential (`terminal.relay_refused`): something
+    that is not one of our web processes, or one with another secret key, tried the holder's
+    end of a relayed terminal (relay.py)."""
+    record(
+        Actor(
+            kind="anonymous",
+            id=peer or "unknown",
+            name="relay without a valid credential",
+            tenant_id=None,
+            role="viewer",
+            is_admin=False,
+            client_ip=peer or None,
+        ),
+        "terminal.relay_refused",
+        target_type="terminal",
+        target_id="",
+        data={"peer": peer},
     )
 
 

@@ -34,8 +34,9 @@ from apps.containers.access import resolve
 from apps.core.database import closing_connections
 from apps.core.engine_messages import clean_engine_message
 from apps.core.errors import ApiError
+from apps.core.websocket import header
 from apps.engine import errors as engine_errors
-from apps.terminals import actions
+from apps.terminals import actions, relay
 from apps.terminals.actions import signal_number
 from apps.terminals.manager import OWNER, Attachment, manager
 from apps.terminals.models import TerminalSession
@@ -115,6 +116,11 @@ class Grant:
     actor: Actor | None = None
     row: TerminalSession | None = None
     foreign: bool = False  # the session belongs to another user
+    # A relayed handshake (apps/terminals/relay.py): on the holder, who the front attached as;
+    # on the front, the holder's address and the credential that proves the grant to it.
+    user_id: int | None = None
+    by: str = ""
+    relay: tuple[str, str] | None = None
 
 
 def authorise(scope: dict[str, Any]) -> Grant:
@@ -179,18 +185,36 @@ def authorise(scope: dict[str, Any]) -> Grant:
         if not row.is_open:
             code = "" if row.exit_code is None else f" (exit code {row.exit_code})"
             raise Refused(4410, "CLOSED", f"the session has ended: {row.close_reason}{code}")
+        foreign = not actions.owns(actor, row)
         if held_elsewhere:
-            # Its PTY lives in the web process that opened it (README: keep a user's
-            # websockets on one process); saying "ended" here would be untrue.
-            # 4421 (as HTTP 421, misdirected): the browser keeps retrying, and a retry may
-            # reach the right process.
-            raise Refused(
-                4421,
-                "HELD_ELSEWHERE",
-                f"the session runs in another server process ({row.owner});"
-                " reconnect through the server that opened it",
+            # Its PTY lives in another web process: this one relays to it (relay.py).
+            if not row.owner_address:
+                raise Refused(
+                    4410,
+                    "HOLDER_UNREACHABLE",
+                    "the server process holding this session publishes no address to reach"
+                    " it at; open a new session",
+                )
+            token = relay.sign(
+                relay.Pass(
+                    session_id=row.session_id,
+                    mode=mode,
+                    offset=offset,
+                    user_id=actor.user_id,
+                    by=actor.name,
+                    holder=row.owner,
+                )
             )
-        return Grant(row.session_id, offset, mode, actor, row, foreign=not actions.owns(actor, row))
+            return Grant(
+                row.session_id,
+                offset,
+                mode,
+                actor,
+                row,
+                foreign=foreign,
+                relay=(row.owner_address, token),
+            )
+        return Grant(row.session_id, offset, mode, actor, row, foreign=foreign)
     if mode != "attach":
         raise Refused(4400, "UNPROCESSABLE_ENTITY", f"mode={mode} needs a session_id")
     container_id = _first(query, "container_id")
@@ -219,6 +243,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     session_id: str | None = None
     watching = False
+    upstream: Any = None  # the websocket to the holder, while this one relays (relay.py)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # One plain receive loop instead of Channels' await_many_dispatch (an asyncio.wait and
@@ -255,20 +280,19 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.tasks: list[asyncio.Task[Any]] = []
         manager()  # first use from Daphne's loop binds the manager to it
         try:
-            # Not thread-sensitive: opening a session waits on the engine, and one slow open
-            # must not queue every other socket's handshake behind it.
-            grant = await sync_to_async(closing_connections(authorise), thread_sensitive=False)(
-                self.scope
-            )
+            grant = await self.authorise()
         except Refused as refused:
             await self.accept(SUBPROTOCOL)
             await self._error(refused.error_code, refused.message)
             await self.close(refused.code)
             return
         await self.accept(SUBPROTOCOL)
-        self.tasks = [self.loop.create_task(self._sender())]
         self.watching = grant.mode == "watch"
         actor = grant.actor
+        if grant.relay is not None:
+            await self._relay(grant)
+            return
+        self.tasks = [self.loop.create_task(self._sender())]
         if self.watching:
             ready = await manager().acall(
                 manager().watch(grant.session_id, self.socket, grant.offset)
@@ -279,8 +303,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                     grant.session_id,
                     self.socket,
                     grant.offset,
-                    user_id=actor.user_id if actor else None,
-                    by=actor.name if actor else "",
+                    user_id=actor.user_id if actor else grant.user_id,
+                    by=actor.name if actor else grant.by,
                 )
             )
         if ready is None:
@@ -288,15 +312,85 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.close(4410)
             return
         self.session_id = grant.session_id
+        await self._audit_access(grant)
+
+    async def authorise(self) -> Grant:
+        # Not thread-sensitive: opening a session waits on the engine, and one slow open must
+        # not queue every other socket's handshake behind it.
+        return await sync_to_async(closing_connections(authorise), thread_sensitive=False)(
+            self.scope
+        )
+
+    async def _audit_access(self, grant: Grant) -> None:
+        """Watching someone's session and taking it over are audited where they were granted."""
+        actor = grant.actor
         if actor is not None and grant.row is not None and (self.watching or grant.foreign):
             audit = actions.record_watch if self.watching else actions.record_takeover
             await sync_to_async(closing_connections(audit), thread_sensitive=False)(
                 actor, grant.row
             )
 
+    # -- relayed to the holder -----------------------------------------------------------------
+
+    async def _relay(self, grant: Grant) -> None:
+        """Copy frames between the browser and the holder's websocket until either ends."""
+        assert grant.relay is not None
+        address, token = grant.relay
+        try:
+            self.upstream = await relay.connect(address, token, SUBPROTOCOL)
+        except Exception as exc:  # refused, reset, timed out: the holder cannot take it
+            relay.log.warning("terminal relay to %s failed: %r", address, exc)
+            await self._holder_lost()
+            return
+        self.session_id = grant.session_id
+        self.tasks = [self.loop.create_task(self._from_holder())]
+        await self._audit_access(grant)
+
+    async def _from_holder(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        upstream = self.upstream
+        try:
+            async for message in upstream:
+                if isinstance(message, bytes):
+                    await self.send(bytes_data=message)
+                else:
+                    await self.send(text_data=message)
+        except ConnectionClosed:
+            pass
+        if self.upstream is None:
+            return  # the browser left first
+        self.upstream = None
+        code = upstream.close_code
+        if code is None or code in (1001, 1006, 1011):
+            await self._holder_lost()  # killed, stopping, or failed: not the session's end
+        else:
+            self.session_id = None
+            await self.close(code)
+
+    async def _holder_lost(self) -> None:
+        """The process holding the PTY is gone (or will not answer): its rows are closed if it
+        ran on this host (its PID tells at once; elsewhere its heartbeat does, within
+        ORPHAN_SECONDS), and the browser is told to open a new session."""
+        self.session_id = None
+        with contextlib.suppress(Exception):
+            await sync_to_async(
+                closing_connections(actions.close_orphaned_rows), thread_sensitive=False
+            )()
+        await self._error(
+            "HOLDER_LOST",
+            "the server process holding this session stopped answering; open a new session",
+        )
+        await self.close(4410)
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         for task in getattr(self, "tasks", []):
             task.cancel()
+        if self.upstream is not None:
+            upstream, self.upstream = self.upstream, None
+            with contextlib.suppress(Exception):
+                await upstream.close()
+            raise StopConsumer()
         if self.session_id is not None:
             session_id, self.session_id = self.session_id, None
             with contextlib.suppress(Exception):
@@ -308,6 +402,13 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if session_id is None:
             return
         data = message.get("bytes")
+        if self.upstream is not None:
+            # Relayed: the holder checks every frame as it checks a browser's.
+            with contextlib.suppress(Exception):  # closed: _from_holder says why
+                await self.upstream.send(data if data is not None else message.get("text") or "")
+            if data is not None and not self.watching:
+                self._note_activity()
+            return
         if data is not None:
             if self.watching:
                 await self._read_only()
@@ -446,3 +547,22 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.send(
                 text_data=json.dumps({"type": "error", "code": code, "message": message})
             )
+
+
+class RelayConsumer(TerminalConsumer):
+    """`/ws/terminal/relay`: the holder's end of a relayed terminal (relay.py). Everything after
+    the handshake is the browser consumer's; the grant comes from the front's credential."""
+
+    async def authorise(self) -> Grant:
+        grant = relay.verify(header(self.scope, relay.HEADER.encode()), OWNER)
+        if grant is None:
+            await sync_to_async(closing_connections(actions.record_relay_refused))(
+                _peer(self.scope)
+            )
+            raise Refused(4403, "FORBIDDEN", "a relay needs a valid credential from a web process")
+        return Grant(grant.session_id, grant.offset, grant.mode, user_id=grant.user_id, by=grant.by)
+
+
+def _peer(scope: dict[str, Any]) -> str:
+    client = scope.get("client") or ("", 0)
+    return str(client[0] or "")

@@ -50,6 +50,9 @@ class TerminalSession(models.Model):
     recording = models.CharField(max_length=300, blank=True)  # asciicast path, when recorded
     # host:pid of the server process holding the PTY; rows of a dead process get closed.
     owner = models.CharField(max_length=100, blank=True)
+    # Where other web processes reach the owner ("host:port"): a websocket that reaches
+    # another process is relayed there (apps/terminals/relay.py).
+    owner_address = models.CharField(max_length=100, blank=True)
     # Written by the owner's watchdog while it holds the PTY: an open row whose heartbeat
     # stopped belongs to a process that is gone (another host, a recreated container).
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -207,22 +207,24 @@ async def test_it_reports_the_exit_code_when_the_shell_exits(
     assert row.close_reason == "the shell exited"
 
 
-async def test_it_sends_a_reattach_for_a_session_held_by_another_process_away_with_4421(
+async def test_a_reattach_for_a_session_held_by_a_process_with_no_address_says_so_with_4410(
     support: Any, box: dict[str, Any]
 ) -> None:
+    """A holder that publishes no internal address (from before relays) cannot be relayed to;
+    the browser is told to open a new session. (tests/terminals/test_relay.py relays for real.)"""
     term = await shell(support, box)
     session_id = term.session_id  # type: ignore[attr-defined]
     await term.disconnect()
     await sync_to_async(
         TerminalSession.objects.filter(session_id=session_id).update, thread_sensitive=False
-    )(owner="web-2:4242")
+    )(owner="web-2:4242", owner_address="")
 
     again, connected = await attach(f"session_id={session_id}", token=support.key)
     assert connected  # accepted only to say why, then closed
-    assert await again.close_code() == 4421
+    assert await again.close_code() == 4410
     error = next(c for c in again.controls if c["type"] == "error")
-    assert error["code"] == "HELD_ELSEWHERE"
-    assert "web-2:4242" in error["message"]
+    assert error["code"] == "HOLDER_UNREACHABLE"
+    assert "open a new session" in error["message"]
     # Not ended: the row is still open for the process that holds it.
     row = await sync_to_async(TerminalSession.objects.get, thread_sensitive=False)(
         session_id=session_id

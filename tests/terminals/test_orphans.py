@@ -40,7 +40,7 @@ async def test_a_reattach_to_a_row_whose_holder_stopped_beating_is_told_it_ended
     )
     term, connected = await attach(f"session_id={row.session_id}", token=support.key)
     assert connected
-    assert await term.close_code() == 4410  # final, where 4421 would retry forever
+    assert await term.close_code() == 4410  # final: no relay to a holder that is gone
     error = next(c for c in term.controls if c["type"] == "error")
     assert error["message"] == "the session has ended: the server holding it stopped"
     await sync_to_async(row.refresh_from_db, thread_sensitive=False)()
