@@ -19,7 +19,9 @@ the buffers of a flood or a large upload, but glibc keeps the pages of its heap,
 stayed 13-24 MiB above its resting size after the fault leg's log flood and disk-full upload.
 
 The first TCP address Daphne listens on becomes this process's internal address
-(`apps.core.processes`), where another web process relays a terminal whose PTY this one holds.
+(`apps.core.processes`), where another web process relays a terminal whose PTY this one holds;
+from then on the process beats every 5 s (its `WebProcess` row: address, sessions held, SSE
+clients), which health shows.
 
 bin/quiltweb `run` and tests/liveserver.py start Daphne this way.
 """
@@ -30,12 +32,13 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import threading
 from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
-from apps.core.processes import listening_on
+from apps.core.processes import listening_on, start_beating
 from apps.core.redact import redact
 
 # How often a paused response looks again whether its client went away (a closed connection
@@ -89,6 +92,19 @@ class QuiltWebServer(Server):
         host = getattr(getattr(port, "getHost", lambda: None)(), "host", None)
         if host is not None:
             listening_on(str(host), int(port.getHost().port))
+        if getattr(self, "quiltweb_beat", None) is None:
+            # The heartbeat other processes and health read (apps.core.models.WebProcess),
+            # from the first address on; a clean stop deletes its row.
+            from twisted.internet import reactor
+
+            stop = threading.Event()
+            self.quiltweb_beat = start_beating(stop)
+
+            def stop_beating() -> None:
+                stop.set()
+                self.quiltweb_beat.join(timeout=3)  # it deletes the row on its way out
+
+            reactor.addSystemEventTrigger("before", "shutdown", stop_beating)  # type: ignore[arg-type]
 
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
         if isinstance(details.get("path"), str):

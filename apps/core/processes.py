@@ -1,8 +1,16 @@
-"""Processes of this host, for rows that name the server process holding them."""
+"""Processes: whether one a row names still runs here, and this web process's address,
+heartbeat and counts (contract 2.16, docs/architecture.md "Several web processes")."""
 
+import contextlib
+import logging
 import os
+import socket
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def pid_alive(text: str) -> bool:
@@ -69,3 +77,68 @@ def counts() -> dict[str, int]:
         except Exception:  # a count must never stop the heartbeat
             out[name] = -1
     return out
+
+
+# -- the heartbeat of a web process -------------------------------------------------------------
+
+BEAT_SECONDS = 5.0
+STALE_AFTER = 15.0  # a web process whose last beat is older has stopped (health goes amber)
+FORGET_AFTER = 600.0  # ... and its row is dropped once older than this
+
+
+def owner() -> str:
+    """This process as rows name it: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def beat(started_at: datetime) -> None:
+    """Write this web process's row: its address and what it holds; drop long-dead rows."""
+    from django.utils import timezone
+
+    from apps.core.models import WebProcess
+
+    now = timezone.now()
+    held = counts()
+    values = {
+        "address": internal_address(),
+        "beat_at": now,
+        "sessions_held": max(held.get("sessions_held", 0), 0),
+        "sse_clients": max(held.get("sse_clients", 0), 0),
+    }
+    WebProcess.objects.update_or_create(
+        owner=owner(), defaults=values, create_defaults={**values, "started_at": started_at}
+    )
+    WebProcess.objects.filter(beat_at__lt=now - timedelta(seconds=FORGET_AFTER)).delete()
+
+
+def forget() -> None:
+    """This process stops: its row goes (a killed one's stays, stale, until FORGET_AFTER)."""
+    from apps.core.models import WebProcess
+
+    WebProcess.objects.filter(owner=owner()).delete()
+
+
+def start_beating(stop: threading.Event) -> threading.Thread:
+    """Beat every BEAT_SECONDS in a thread of its own until `stop` is set (quiltweb.serve
+    starts it once Daphne listens). A failed beat (the database away) is retried next time."""
+    from django.db import connections
+
+    from apps.core.database import closing_connections
+
+    started_at = datetime.now(UTC)
+
+    def run() -> None:
+        while True:
+            try:
+                closing_connections(beat)(started_at)
+            except Exception as exc:  # the database away: the next beat tries again
+                log.warning("web process heartbeat failed: %s", exc)
+            if stop.wait(BEAT_SECONDS):
+                break
+        with contextlib.suppress(Exception):
+            closing_connections(forget)()
+        connections.close_all()
+
+    thread = threading.Thread(target=run, name="web-heartbeat", daemon=True)
+    thread.start()
+    return thread

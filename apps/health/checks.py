@@ -21,8 +21,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.core import processes
 from apps.core.engine_state import record_engine_result
 from apps.core.ids import iso
+from apps.core.models import WebProcess
 from apps.engine.client import engine
 from apps.engine.errors import EngineError
 from apps.functions import health as functions_health
@@ -149,6 +151,48 @@ class Probe:
             f"pid {beat.pid} on {beat.hostname}, last beat {max(0, int(age.total_seconds()))} s ago",
         )
 
+    def _web_processes(self) -> Check:
+        """Each web process that beats (contract 2.16): its heartbeat age, the terminal sessions
+        it holds and its SSE clients. One that stopped beating turns the concern amber until
+        its row is forgotten (processes.FORGET_AFTER)."""
+        now = timezone.now()
+        rows = list(WebProcess.objects.all())
+        if not rows:
+            return Check("web_processes", True, "no web process has reported (none runs Daphne)")
+        parts, stale = [], []
+        for row in rows:
+            age = max(0, int((now - row.beat_at).total_seconds()))
+            parts.append(
+                f"{row.owner}"
+                + (f" at {row.address}" if row.address else "")
+                + f": beat {age} s ago, {row.sessions_held} terminal"
+                + ("s" if row.sessions_held != 1 else "")
+                + f", {row.sse_clients} SSE client"
+                + ("s" if row.sse_clients != 1 else "")
+            )
+            if age > processes.STALE_AFTER:
+                stale.append(row.owner)
+        self.engine_facts["web_processes"] = [
+            {
+                "owner": r.owner,
+                "address": r.address,
+                "beat_at": r.beat_at,
+                "sessions_held": r.sessions_held,
+                "sse_clients": r.sse_clients,
+            }
+            for r in rows
+        ]
+        detail = f"{len(rows)} web process{'es' if len(rows) != 1 else ''}: " + "; ".join(parts)
+        if stale:
+            return Check(
+                "web_processes",
+                False,
+                f"{', '.join(stale)} stopped beating; " + detail,
+                "A web process stopped (killed, or its host is gone): its terminal sessions close"
+                " within 90 s; restart it, or ignore this until its row is forgotten (10 min).",
+            )
+        return Check("web_processes", True, detail)
+
     def _database(self) -> Check:
         start = time.perf_counter()
         try:
@@ -251,7 +295,10 @@ CONCERN_CHECKS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
         ("engine_reachable", "managed_network_present"),
         frozenset({"engine_reachable"}),
     ),
-    "terminal": (("engine_reachable", "channel_layer"), frozenset({"engine_reachable"})),
+    "terminal": (
+        ("engine_reachable", "channel_layer", "web_processes"),
+        frozenset({"engine_reachable"}),
+    ),
     "images": (
         ("engine_reachable", "image_listing", "managed_image_present", "worker_alive"),
         frozenset({"engine_reachable", "image_listing"}),

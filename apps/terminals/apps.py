@@ -8,9 +8,10 @@ class TerminalsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: models load only once the app registry is ready.
         from apps.containers.tabs import register_tab
-        from apps.core import bus
+        from apps.core import bus, processes
         from apps.operations import registry
         from apps.terminals import receivers
+        from apps.terminals.manager import held_here
         from apps.terminals.records import close_orphaned_rows
 
         # The one place terminals close on another app's news (docs/architecture.md, "The event
@@ -24,3 +25,5 @@ class TerminalsConfig(AppConfig):
         # Sessions of a web process that died (SIGKILL, OOM) close, and their shells are
         # killed, even when no web process touches terminals again: the worker looks every 5 s.
         registry.engine_task("terminal orphans", 5.0, close_orphaned_rows)
+        # What this web process holds, in its heartbeat (health lists each web process).
+        processes.report("sessions_held", held_here)

@@ -730,6 +730,14 @@ def manager() -> Manager:
     return _manager
 
 
+def held_here() -> int:
+    """How many open sessions this process holds the PTY of (read from any thread)."""
+    held = _manager
+    if held is None:
+        return 0
+    return sum(1 for s in list(held.sessions.values()) if s.closing is None)
+
+
 def running_manager() -> Manager | None:
     """The manager if this process has started one (closing sessions never starts it)."""
     return _manager
