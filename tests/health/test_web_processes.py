@@ -40,8 +40,9 @@ def test_every_web_process_that_beats_is_listed_with_what_it_holds(admin: Any) -
     status, check = web_check(admin)
     assert status == "ok" and check["ok"], check
     assert "2 web processes" in check["detail"]
-    assert "web-a:8001 at 127.0.0.1:8001: beat 1 s ago, 3 terminals, 12 SSE clients" in (
-        check["detail"]
+    assert (
+        "web-a:8001 at 127.0.0.1:8001: beat 1 s ago, 3 terminals, 12 SSE clients"
+        in (check["detail"])
     )
     assert "1 terminal, 1 SSE client" in check["detail"]
 

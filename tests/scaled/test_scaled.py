@@ -1,0 +1,293 @@
+"""The scaled leg (issue #10, contract 2.16): two Daphnes behind HAProxy (round-robin, no
+stickiness) on a PostgreSQL database and a Redis of their own, with one worker.
+
+- a terminal opened through the front is reattached through it again and again: whichever
+  process each websocket lands on, the scrollback, typing and Ctrl-C work, and the holder's log
+  shows the relayed handshakes (so a landing on the other process did happen);
+- SSE clients on both processes see a `docker stop` made from the CLI;
+- the holder killed: a client relayed through the other process is told, its session closed,
+  and the front keeps answering on the process that is left.
+
+`bin/quiltweb test-scaled` sets up PostgreSQL, Redis and HAProxy and passes their addresses
+(QUILTWEB_TEST_PG_URL, QUILTWEB_TEST_REDIS_URL); run by `bin/quiltweb test` and CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+from websockets.asyncio.client import ClientConnection, connect
+
+from quiltweb.front import haproxy_config
+from tests.conftest import IN_CI, engine_or_fail
+from tests.liveserver import Live, _spawn, free_port, live_stack, start_daphne, stop, wait_for_port
+
+pytestmark = [pytest.mark.scaled, pytest.mark.engine, pytest.mark.timeout(240)]
+
+
+@dataclass
+class Scaled:
+    live: Live
+    front: str
+    a: str
+    b: str
+    a_proc: Any
+    logs: dict[str, Any] = field(default_factory=dict)
+
+    def api(self, method: str, path: str, body: Any = None, base: str = "") -> tuple[int, Any]:
+        got = requests.request(
+            method,
+            (base or self.front) + path,
+            json=body,
+            headers={"X-Api-Key": self.live.admin_key},
+            timeout=30,
+        )
+        return got.status_code, got.json() if got.content else None
+
+
+def _needs(what: str) -> None:
+    if IN_CI:
+        pytest.fail(what + " (CI=true: bin/quiltweb test-scaled sets it up)")
+    pytest.skip(what + " (bin/quiltweb test-scaled sets it up)")
+
+
+@pytest.fixture(scope="module")
+def scaled() -> Iterator[Scaled]:
+    import psycopg
+
+    engine_or_fail()
+    pg_url = os.environ.get("QUILTWEB_TEST_PG_URL", "")
+    redis_url = os.environ.get("QUILTWEB_TEST_REDIS_URL", "")
+    if not pg_url:
+        _needs("QUILTWEB_TEST_PG_URL names no PostgreSQL")
+    if not redis_url:
+        _needs("QUILTWEB_TEST_REDIS_URL names no Redis")
+    if shutil.which("haproxy") is None:
+        _needs("haproxy is not installed")
+    name = f"quiltweb_scaled_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(pg_url)
+    url = urlunsplit(parts._replace(path="/" + name))
+    try:
+        env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "QUILTWEB_PROXY_HOPS": "1"}
+        with live_stack("quiltweb-scaled-", "scaled-admin", secrets.token_hex(8), env) as live:
+            a_port = int(urlsplit(live.base_url).port or 0)
+            b_port = free_port()
+            live.procs.append(start_daphne(b_port, live.env, live.workdir / "daphne-b.log"))
+            front_port = free_port()
+            cfg = live.workdir / "haproxy.cfg"
+            cfg.write_text(haproxy_config(front_port, [a_port, b_port]))
+            front = _spawn(
+                ["haproxy", "-db", "-f", str(cfg)], live.env, live.workdir / "haproxy.log"
+            )
+            try:
+                wait_for_port(front_port, front, live.workdir / "haproxy.log")
+            except BaseException:
+                stop([front])
+                raise
+            live.procs.append(front)
+            two = Scaled(
+                live,
+                f"http://127.0.0.1:{front_port}",
+                live.base_url,
+                f"http://127.0.0.1:{b_port}",
+                live.web,
+            )
+            _both_up(two)
+            yield two
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _both_up(two: Scaled) -> None:
+    """HAProxy's health check has both Daphnes in rotation (its first check passed)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        log = (two.live.workdir / "haproxy.log").read_text()
+        if log.count(" is UP") >= 2 or "no server available" not in log:
+            statuses = [
+                requests.get(two.front + "/health", timeout=10).status_code for _ in range(4)
+            ]
+            if statuses == [200] * 4:
+                return
+        time.sleep(0.5)
+    raise AssertionError("the front never had both web processes up")
+
+
+@pytest.fixture
+def box(scaled: Scaled) -> Iterator[str]:
+    status, made = scaled.api(
+        "POST",
+        "/api/containers",
+        {"name": "scaled-" + secrets.token_hex(3), "command": ["sleep", "600"]},
+    )
+    assert status == 201, made
+    try:
+        yield made["container_id"]
+    finally:
+        # Through B: the last test kills A.
+        scaled.api("DELETE", f"/api/containers/{made['container_id']}", base=scaled.b)
+
+
+async def ws(base: str, query: str, key: str) -> ClientConnection:
+    return await connect(
+        base.replace("http://", "ws://") + "/ws/terminal/attach?" + query,
+        subprotocols=["terminal"],  # type: ignore[list-item]
+        additional_headers={"X-Api-Key": key},
+        max_size=None,
+        ping_interval=None,
+        proxy=None,
+    )
+
+
+async def read_until(sock: ClientConnection, test: Any, timeout: float = 15) -> bytes:
+    out = b""
+    controls: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while not test(out, controls):
+        message = await asyncio.wait_for(sock.recv(), deadline - time.monotonic())
+        if isinstance(message, bytes):
+            out += message
+        else:
+            controls.append(json.loads(message))
+    return out
+
+
+async def ready(sock: ClientConnection) -> dict[str, Any]:
+    while True:
+        message = await asyncio.wait_for(sock.recv(), 15)
+        if isinstance(message, str) and json.loads(message)["type"] == "ready":
+            return dict(json.loads(message))
+
+
+def relayed_handshakes(two: Scaled) -> int:
+    logs = [two.live.workdir / "daphne.log", two.live.workdir / "daphne-b.log"]
+    return sum(p.read_text().count("/ws/terminal/relay") for p in logs if p.exists())
+
+
+def test_a_terminal_reattached_through_the_front_works_on_whichever_process_it_lands(
+    scaled: Scaled, box: str
+) -> None:
+    key = scaled.live.admin_key
+
+    async def run() -> None:
+        first = await ws(scaled.front, f"container_id={box}", key)
+        session_id = (await ready(first))["session_id"]
+        await first.send(b"echo FI''RST\n")
+        await read_until(first, lambda out, _: b"FIRST" in out)
+        await first.close()
+        # Round-robin: of four reattaches through the front, two land on the other process.
+        for n in range(4):
+            sock = await ws(scaled.front, f"session_id={session_id}&offset=0", key)
+            await ready(sock)
+            await read_until(sock, lambda out, _: b"FIRST" in out)  # the scrollback
+            await sock.send(f"sleep 30; echo NOT''CUT{n}\n".encode())
+            await asyncio.sleep(0.3)
+            await sock.send(b"\x03")  # Ctrl-C as the browser sends it: a byte
+            await sock.send(f"echo RO''UND{n}\n".encode())
+            out = await read_until(sock, lambda out, _, n=n: f"ROUND{n}".encode() in out)
+            assert f"NOTCUT{n}".encode() not in out
+            await sock.close()
+
+    asyncio.run(run())
+    assert relayed_handshakes(scaled) >= 2, "no reattach reached the process without the PTY"
+
+
+class SseClient(threading.Thread):
+    """An /api/events stream on one process, collecting container_update events."""
+
+    def __init__(self, base: str, key: str) -> None:
+        super().__init__(daemon=True)
+        self.resp = requests.get(
+            base + "/api/events?types=container_update",
+            headers={"X-Api-Key": key},
+            stream=True,
+            timeout=30,
+        )
+        assert self.resp.status_code == 200
+        self.events: list[tuple[float, dict[str, Any]]] = []
+
+    def run(self) -> None:
+        try:
+            for line in self.resp.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    self.events.append((time.monotonic(), json.loads(line[5:])))
+        except (requests.RequestException, ValueError, AttributeError):
+            pass
+
+    def saw(self, container_id: str, state: str) -> float | None:
+        for at, data in self.events:
+            shown = data.get("container") or {}
+            if data.get("container_id") == container_id and shown.get("state") == state:
+                return at
+        return None
+
+
+def test_sse_clients_on_both_processes_see_a_docker_stop_from_the_cli(
+    scaled: Scaled, box: str
+) -> None:
+    key = scaled.live.admin_key
+    clients = [SseClient(scaled.a, key), SseClient(scaled.b, key)]
+    for client in clients:
+        client.start()
+    try:
+        time.sleep(1)  # both streams past their ready frame
+        stopped = time.monotonic()
+        subprocess.run(["docker", "stop", "-t", "0", box], check=True, capture_output=True)
+        deadline = stopped + 10
+        while time.monotonic() < deadline and not all(c.saw(box, "exited") for c in clients):
+            time.sleep(0.1)
+        seen = [c.saw(box, "exited") for c in clients]
+        assert all(seen), [c.events[-3:] for c in clients]
+        a_ms, b_ms = ((at or 0) - stopped for at in seen)
+        print(f"docker stop → SSE on A {a_ms * 1000:.0f} ms, on B {b_ms * 1000:.0f} ms")
+    finally:
+        for client in clients:
+            client.resp.close()
+
+
+def test_the_holder_killed_tells_the_client_relayed_through_the_other_and_the_front_goes_on(
+    scaled: Scaled, box: str
+) -> None:
+    key = scaled.live.admin_key
+
+    async def run() -> str:
+        held = await ws(scaled.a, f"container_id={box}", key)
+        session_id = (await ready(held))["session_id"]
+        await held.close()
+        relayed = await ws(scaled.b, f"session_id={session_id}", key)
+        await ready(relayed)
+        scaled.a_proc.send_signal(signal.SIGKILL)
+        scaled.a_proc.wait(10)
+
+        def told(_: bytes, controls: list[dict[str, Any]]) -> bool:
+            return any(c["type"] == "error" for c in controls)
+
+        await read_until(relayed, told, timeout=10)
+        await asyncio.wait_for(relayed.wait_closed(), 5)
+        assert relayed.close_code == 4410
+        return str(session_id)
+
+    session_id = asyncio.run(run())
+    status, row = scaled.api("GET", f"/api/terminal/sessions/{session_id}", base=scaled.b)
+    assert status == 200 and row["state"] == "closed", row
+    # The front answers on the process that is left (HAProxy retries a refused connection
+    # elsewhere, and its health check takes A out).
+    statuses = [scaled.api("GET", "/api/containers")[0] for _ in range(6)]
+    assert statuses == [200] * 6, statuses
