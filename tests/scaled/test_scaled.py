@@ -16,118 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
-import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 from websockets.asyncio.client import ClientConnection, connect
 
-from quiltweb.front import haproxy_config
-from tests.conftest import IN_CI, engine_or_fail
-from tests.liveserver import Live, _spawn, free_port, live_stack, start_daphne, stop, wait_for_port
+from tests.scaled.conftest import Scaled, relayed_handshakes
 
 pytestmark = [pytest.mark.scaled, pytest.mark.engine, pytest.mark.timeout(240)]
-
-
-@dataclass
-class Scaled:
-    live: Live
-    front: str
-    a: str
-    b: str
-    a_proc: Any
-    logs: dict[str, Any] = field(default_factory=dict)
-
-    def api(self, method: str, path: str, body: Any = None, base: str = "") -> tuple[int, Any]:
-        got = requests.request(
-            method,
-            (base or self.front) + path,
-            json=body,
-            headers={"X-Api-Key": self.live.admin_key},
-            timeout=30,
-        )
-        return got.status_code, got.json() if got.content else None
-
-
-def _needs(what: str) -> None:
-    if IN_CI:
-        pytest.fail(what + " (CI=true: bin/quiltweb test-scaled sets it up)")
-    pytest.skip(what + " (bin/quiltweb test-scaled sets it up)")
-
-
-@pytest.fixture(scope="module")
-def scaled() -> Iterator[Scaled]:
-    import psycopg
-
-    engine_or_fail()
-    pg_url = os.environ.get("QUILTWEB_TEST_PG_URL", "")
-    redis_url = os.environ.get("QUILTWEB_TEST_REDIS_URL", "")
-    if not pg_url:
-        _needs("QUILTWEB_TEST_PG_URL names no PostgreSQL")
-    if not redis_url:
-        _needs("QUILTWEB_TEST_REDIS_URL names no Redis")
-    if shutil.which("haproxy") is None:
-        _needs("haproxy is not installed")
-    name = f"quiltweb_scaled_{secrets.token_hex(4)}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_url)
-    url = urlunsplit(parts._replace(path="/" + name))
-    try:
-        env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "QUILTWEB_PROXY_HOPS": "1"}
-        with live_stack("quiltweb-scaled-", "scaled-admin", secrets.token_hex(8), env) as live:
-            a_port = int(urlsplit(live.base_url).port or 0)
-            b_port = free_port()
-            live.procs.append(start_daphne(b_port, live.env, live.workdir / "daphne-b.log"))
-            front_port = free_port()
-            cfg = live.workdir / "haproxy.cfg"
-            cfg.write_text(haproxy_config(front_port, [a_port, b_port]))
-            front = _spawn(
-                ["haproxy", "-db", "-f", str(cfg)], live.env, live.workdir / "haproxy.log"
-            )
-            try:
-                wait_for_port(front_port, front, live.workdir / "haproxy.log")
-            except BaseException:
-                stop([front])
-                raise
-            live.procs.append(front)
-            two = Scaled(
-                live,
-                f"http://127.0.0.1:{front_port}",
-                live.base_url,
-                f"http://127.0.0.1:{b_port}",
-                live.web,
-            )
-            _both_up(two)
-            yield two
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _both_up(two: Scaled) -> None:
-    """HAProxy's health check has both Daphnes in rotation (its first check passed)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        log = (two.live.workdir / "haproxy.log").read_text()
-        if log.count(" is UP") >= 2 or "no server available" not in log:
-            statuses = [
-                requests.get(two.front + "/health", timeout=10).status_code for _ in range(4)
-            ]
-            if statuses == [200] * 4:
-                return
-        time.sleep(0.5)
-    raise AssertionError("the front never had both web processes up")
 
 
 @pytest.fixture
@@ -174,11 +77,6 @@ async def ready(sock: ClientConnection) -> dict[str, Any]:
         message = await asyncio.wait_for(sock.recv(), 15)
         if isinstance(message, str) and json.loads(message)["type"] == "ready":
             return dict(json.loads(message))
-
-
-def relayed_handshakes(two: Scaled) -> int:
-    logs = [two.live.workdir / "daphne.log", two.live.workdir / "daphne-b.log"]
-    return sum(p.read_text().count("/ws/terminal/relay") for p in logs if p.exists())
 
 
 def test_a_terminal_reattached_through_the_front_works_on_whichever_process_it_lands(

@@ -1,0 +1,159 @@
+"""A terminal relayed between two web processes against the same terminal attached directly to
+the process holding its PTY, in the same run (issue #10, contract 2.16).
+
+Two real Daphnes (A and B) serve one database. Sessions are opened through A, which holds
+their PTYs; the direct client attaches through A, the relayed one through B, which relays to A
+(apps/terminals/relay.py). The clients are bench/terminal.py's: binary frames, an ack every
+64 KiB, as the browser does.
+
+Figures and goals:
+  output throughput over 64 MiB, relayed      >= 0.7x direct
+  keystroke echo p50 / p99, relayed           p50 <= direct + 1 ms, p99 < 5 ms
+  memory growth of A and B while a relayed client stalls 10 s under `yes`   < 2 MiB each
+
+Throughputs are the median of BENCH_ROUNDS (default 5) interleaved rounds.
+
+Run from the repository root: `.venv/bin/python bench/scaled.py` (about a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _common import cleanup
+from django.core.management import call_command
+from terminal import (
+    MAKE_FLOOD,
+    ROUNDS,
+    SIZE,
+    QuiltClient,
+    api,
+    echo,
+    free_port,
+    median_line,
+    pct,
+    rss_kib,
+    settle,
+    throughput,
+    until,
+)
+
+from tests.liveserver import start_daphne, stop
+
+MIB = 1024 * 1024
+
+
+async def opened_on_a(a: int, key: str, box: str) -> str:
+    client = await QuiltClient.open(a, f"container_id={box}", key)
+    await settle(client)
+    client.ws.close()
+    return str(client.ready["session_id"])
+
+
+async def section_throughput(a: int, b: int, key: str, box: str) -> None:
+    print(f"output throughput, {SIZE // MIB} MiB through the TTY, median of {ROUNDS} rounds")
+    direct_session = await opened_on_a(a, key, box)
+    relayed_session = await opened_on_a(a, key, box)
+    direct = await QuiltClient.open(a, f"session_id={direct_session}", key)
+    relayed = await QuiltClient.open(b, f"session_id={relayed_session}", key)
+    direct_runs, relayed_runs = [], []
+    for _ in range(ROUNDS):  # interleaved, so a busy moment of the machine hits both
+        direct_runs.append(await throughput(direct))
+        relayed_runs.append(await throughput(relayed))
+    d = median_line("direct to the holder (A)", direct_runs)
+    r = median_line("relayed through B to A", relayed_runs)
+    print(f"  => ratio {r / d:.2f}x direct (goal >= 0.7x)\n")
+    direct.ws.close()
+    relayed.ws.close()
+
+
+async def section_echo(a: int, b: int, key: str, box: str) -> None:
+    print("keystroke echo (400 keystrokes under `cat`)")
+    direct = await QuiltClient.open(a, f"session_id={await opened_on_a(a, key, box)}", key)
+    direct_echo = await echo(direct)
+    relayed = await QuiltClient.open(b, f"session_id={await opened_on_a(a, key, box)}", key)
+    relayed_echo = await echo(relayed)
+    dp50, dp99 = statistics.median(direct_echo), pct(direct_echo, 0.99)
+    rp50, rp99 = statistics.median(relayed_echo), pct(relayed_echo, 0.99)
+    print(f"  direct to the holder (A)      p50 {dp50:6.3f} ms   p99 {dp99:6.3f} ms")
+    print(f"  relayed through B to A        p50 {rp50:6.3f} ms   p99 {rp99:6.3f} ms")
+    print(
+        f"  => p50 +{rp50 - dp50:.3f} ms over direct (goal <= 1 ms), ratio {rp50 / dp50:.2f}x;"
+        f" p99 {rp99:.2f} ms (goal < 5 ms)\n"
+    )
+    direct.ws.close()
+    relayed.ws.close()
+
+
+async def section_stall(a: int, b: int, key: str, box: str, pids: dict[str, int]) -> None:
+    print("memory of both processes while a relayed client stops reading for 10 s under `yes`")
+    relayed = await QuiltClient.open(b, f"session_id={await opened_on_a(a, key, box)}", key)
+    await settle(relayed)
+    relayed.send(b"yes\n")
+    end = time.perf_counter() + 1.0
+    while time.perf_counter() < end:
+        await relayed.chunk()
+    before = {name: rss_kib(pid) for name, pid in pids.items()}
+    peak = dict(before)
+    for _ in range(20):
+        await asyncio.sleep(0.5)  # not reading, not acking
+        for name, pid in pids.items():
+            peak[name] = max(peak[name], rss_kib(pid))
+    relayed.send(b"\x03")
+    await until(relayed, b"# ", 60)
+    for name in pids:
+        growth = (peak[name] - before[name]) / 1024
+        print(
+            f"  {name}: RSS {before[name] / 1024:.1f} MiB -> peak {peak[name] / 1024:.1f} MiB"
+            f"  => growth {growth:.2f} MiB (goal < 2 MiB)"
+        )
+    print()
+    relayed.ws.close()
+
+
+async def bench(a: int, b: int, key: str, pids: dict[str, int]) -> None:
+    from apps.engine.client import engine
+
+    box = api(a, key, "POST", "/api/containers", {"name": "bench-scaled"})["container_id"]
+    made = engine().exec_run(box, MAKE_FLOOD, timeout_ms=120_000)
+    assert made.exit_code == 0, made
+    print(f"container {box[:12]}; A pid {pids['A (holder)']}, B pid {pids['B (relay)']}\n")
+    await section_throughput(a, b, key, box)
+    await section_echo(a, b, key, box)
+    await section_stall(a, b, key, box, pids)
+
+
+def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    call_command("migrate", verbosity=0)
+    call_command("build_base_image", verbosity=0)
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from apps.accounts.models import ApiKey, Profile, Role, Tenant
+    from apps.engine.client import engine
+
+    engine().ensure_network(settings.QUILTWEB_NETWORK)
+    user = get_user_model().objects.create_user("bench-scaled", password="bench-pw-123!")
+    Profile.objects.create(user=user, tenant=Tenant.default(), role=Role.ADMIN)
+    _, key = ApiKey.issue(user, "bench")
+    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_DEBUG": "0"}
+    state = Path(os.environ["QUILTWEB_STATE_DIR"])
+    a, b = free_port(), free_port()
+    procs = [start_daphne(a, env, state / "daphne-a.log")]
+    try:
+        procs.append(start_daphne(b, env, state / "daphne-b.log"))
+        pids = {"A (holder)": procs[0].pid, "B (relay)": procs[1].pid}
+        asyncio.run(bench(a, b, key, pids))
+    finally:
+        stop(procs, timeout=15)
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()
