@@ -172,17 +172,18 @@ def run_batch_create(op: Operation, progress: Progress) -> dict[str, Any]:
             spec = validate_create(item, tenant, index=index)
             create_container(actor, tenant, spec, made)
             created.extend(made)
-        except ApiError as err:
-            log_engine_text(err, op.request_id)
-            body = err.body("")
-            body.pop("request_id", None)
-            failed.append({"index": index, "error": body})
-        except engine_errors.EngineError as exc:
+        except (ApiError, engine_errors.EngineError) as exc:
             if made:
-                # It exists and is recorded; only its readiness is unknown (the engine went
-                # away while we waited): it is one of the containers this batch made.
-                log.warning("batch item %d made, readiness unknown: %s", index, exc)
+                # It exists and is recorded; only what came after failed (its readiness, the
+                # engine went away while we waited; its audit entry, the database was away):
+                # it is one of the containers this batch made, and the result says so.
+                log.warning("batch item %d made, then: %s", index, exc)
                 created.extend(made)
+            elif isinstance(exc, ApiError):
+                log_engine_text(exc, op.request_id)
+                body = exc.body("")
+                body.pop("request_id", None)
+                failed.append({"index": index, "error": body})
             else:
                 log.warning("batch item %d failed (request_id=%s): %s", index, op.request_id, exc)
                 failed.append(

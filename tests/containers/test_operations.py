@@ -153,3 +153,36 @@ def test_it_fails_a_batch_with_a_failed_item_but_keeps_the_others(operator: Any)
     assert partial["failed"][0]["error"]["error_code"] == "START_FAILED"
     names = [c["name"] for c in operator.json("GET", "/api/containers").json()["containers"]]
     assert names == ["good"]
+
+
+def test_a_batch_item_made_and_recorded_before_an_error_counts_as_made(
+    operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item whose container exists and is recorded, then something after it failed (here its
+    audit entry: the database away), is one the batch made: the result lists it, so nothing the
+    engine holds goes unreported (the fault leg once found such a third container)."""
+    from apps.containers import actions
+    from apps.core.errors import ApiError
+
+    real = actions.finish_create
+
+    def database_away(actor: Any, record: Any, data: Any) -> Any:
+        if record.name.endswith("second"):
+            raise ApiError(503, "DATABASE_UNAVAILABLE", "the database does not answer")
+        return real(actor, record, data)
+
+    monkeypatch.setattr(actions, "finish_create", database_away)
+    op = _envelope_ok(
+        operator.json(
+            "POST", "/api/containers/batch", {"items": [{"name": "first"}, {"name": "second"}]}
+        )
+    )
+    _drain()
+    op.refresh_from_db()
+    assert op.status == "succeeded", op.error
+    listed = {
+        c["name"]: c["container_id"]
+        for c in operator.json("GET", "/api/containers").json()["containers"]
+    }
+    assert set(listed) == {"first", "second"}
+    assert sorted(op.result["container_ids"]) == sorted(listed.values())
