@@ -25,7 +25,7 @@ from apps.containers.reconcile import apply_inspect, mark_deleted, publish_conta
 from apps.containers.status import api_state
 from apps.core.engine_state import record_engine_result
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine, engine
 from apps.engine.types import ContainerInfo
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ class EngineWatcher(threading.Thread):
                 if replaced and cut_at is None:
                     cut_at = started  # another engine process, however the stream ended
                 if cut_at is not None:
-                    self.came_back(cut_at, restarted=went_away or replaced)
+                    self.came_back(cut_at, restarted=went_away or replaced, serving=now_serving)
                     cut_at, went_away = None, False
                 else:
                     reconcile()
@@ -300,7 +300,7 @@ class EngineWatcher(threading.Thread):
         connections.close_all()
 
     @staticmethod
-    def came_back(cut_at: float, restarted: bool = True) -> None:
+    def came_back(cut_at: float, restarted: bool = True, serving: str | None = None) -> None:
         """The engine answers after it cut the stream. When it had stopped answering
         (`restarted`), record `engine.restarted` (once, whichever worker's watcher is first),
         then repair the records, whose changes (every container it stopped) name the restart
@@ -313,6 +313,13 @@ class EngineWatcher(threading.Thread):
             return
         down = max(0.0, time.time() - cut_at)
         lost = datetime.fromtimestamp(cut_at, tz=UTC)
+        # What a dead engine may have half-made is whatever came before the engine process now
+        # serving started: the engine can die and come back more than once while this watcher
+        # waits out its backoff (the fault leg killed it again 5 s after a restart the watcher
+        # had not seen yet), and a container the second one half-made came after the first cut.
+        started = Engine.started_at(serving)
+        if started is not None and started > lost:
+            lost = started
         outside.restart_entry(
             cut_at,
             {

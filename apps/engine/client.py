@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 import heapq
+import os
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import docker
@@ -291,6 +293,21 @@ class Engine:
         except OSError:
             return None
         return f"{pid}:{stat[stat.rfind(b')') + 2 :].split()[19].decode()}"
+
+    @staticmethod
+    def started_at(identity: str | None) -> datetime | None:
+        """When the engine process a `process_identity` names started (its start time is in
+        clock ticks after boot), to about 10 ms, or None when unknown."""
+        if not identity or ":" not in identity:
+            return None
+        try:
+            ticks = int(identity.rsplit(":", 1)[1])
+            # Against the uptime (to 10 ms), not /proc/stat's boot time (whole seconds).
+            uptime = float(Path("/proc/uptime").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+        return datetime.fromtimestamp(time.time() - max(age, 0.0), UTC)
 
     @translated
     def version(self) -> EngineVersion:

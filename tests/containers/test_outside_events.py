@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -540,4 +541,50 @@ def test_a_container_made_in_the_second_the_engine_went_away_but_after_it_is_kep
         reconcile_module.reconcile()
         assert exists(made), "a container made after the engine came back was removed"
     finally:
+        subprocess.run(["docker", "rm", "-f", made], capture_output=True)
+
+
+def test_a_container_half_made_by_an_engine_that_died_again_before_the_watcher_looked_is_removed(
+    real_engine,
+):
+    """The engine died (the watcher's cut), came back, half-made a container, and died again,
+    all while the watcher waited out its backoff: the container came after the cut, but before
+    the engine process now serving started, so it is half-made all the same."""
+    from django.conf import settings
+
+    from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME
+    from apps.engine.client import Engine
+
+    cut = time.time() - 5  # the first death
+    made = subprocess.run(
+        [
+            "docker",
+            "create",
+            "--label",
+            f"{LABEL_MANAGED}=true",
+            "--label",
+            f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}",
+            "--label",
+            f"{LABEL_NAME}=half-made-later",
+            "quilt/base",
+            "sleep",
+            "60",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    time.sleep(0.3)
+    # A process started after that create stands for the engine process serving now.
+    serving = subprocess.Popen(["sleep", "30"])
+    try:
+        stat = Path(f"/proc/{serving.pid}/stat").read_bytes()
+        identity = f"{serving.pid}:{stat[stat.rfind(b')') + 2 :].split()[19].decode()}"
+        started = Engine.started_at(identity)
+        assert started is not None and abs(started.timestamp() - time.time()) < 5
+        watcher.EngineWatcher.came_back(cut, restarted=True, serving=identity)
+        assert not exists(made), "the container the engine half-made before it died is still there"
+    finally:
+        serving.kill()
+        serving.wait()
         subprocess.run(["docker", "rm", "-f", made], capture_output=True)
