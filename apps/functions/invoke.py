@@ -257,12 +257,15 @@ def _decode(data: bytes) -> str:
 
 
 def _died_with_container(container_id: str, exit_code: int | None) -> str:
-    """After an exec that ended by a signal (or without a code): '' when the container is still
-    fine (the handler itself was killed), else a sentence saying what became of the container.
+    """After an exec that ended by a signal, without a code, or with 126/127: '' when the
+    container is still fine (the handler itself failed or was killed), else a sentence saying
+    what became of the container.
 
     The exec's end can be seen before the engine reports the container stopped, so a no-op exec
-    asks the container itself first, then the engine is given a moment to record the exit."""
-    if exit_code is not None and exit_code < 128:
+    asks the container itself first, then the engine is given a moment to record the exit.
+    126 and 127 are looked at too: they are also what the engine answers for an exec whose
+    container died under it (the fault leg saw 126 for a handler whose container was killed)."""
+    if exit_code is not None and exit_code < 128 and exit_code not in (126, 127):
         return ""
     try:
         probe = engine().exec_run(container_id, ["/bin/sh", "-c", ":"], timeout_ms=2000)
