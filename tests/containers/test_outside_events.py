@@ -464,33 +464,31 @@ def exists(container_id: str) -> bool:
     )
 
 
+def unrecorded(name: str) -> str:
+    """A container labelled as QuiltWeb's create makes one, which no record names (what a
+    create the engine died under leaves); returns its id."""
+    from django.conf import settings
+
+    from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME
+
+    labels = [
+        f"{LABEL_MANAGED}=true",
+        f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}",
+        f"{LABEL_NAME}={name}",
+    ]
+    argv = ["docker", "create", *(a for label in labels for a in ("--label", label))]
+    made = subprocess.run(
+        [*argv, "quilt/base", "sleep", "60"], check=True, capture_output=True, text=True
+    )
+    return made.stdout.strip()
+
+
 def test_a_half_made_container_is_removed_by_a_later_pass_after_a_restart(real_engine):
     """A create the engine died under leaves a container no record names. The pass right after
     the restart removes it; if that pass missed it, any later pass does, knowing the restart
     from the audit log. Before a restart, a young unrecorded container is left alone (its
     create may still be recording it)."""
-    from django.conf import settings
-
-    from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME
-
-    made = subprocess.run(
-        [
-            "docker",
-            "create",
-            "--label",
-            f"{LABEL_MANAGED}=true",
-            "--label",
-            f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}",
-            "--label",
-            f"{LABEL_NAME}=half-made",
-            "quilt/base",
-            "sleep",
-            "60",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    made = unrecorded("half-made")
     reconcile_module.reconcile()
     assert exists(made), "a young unrecorded container was removed"
 
@@ -504,31 +502,10 @@ def test_a_container_made_in_the_second_the_engine_went_away_but_after_it_is_kep
     """The engine lists creation times in whole seconds. A create right after a quick restart
     (live-restore) can land in the very second the engine went away; its exact time, not the
     list's rounded one, says it came after."""
-    from django.conf import settings
-
-    from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME
-
     while time.time() % 1 > 0.3:  # early in a second, so the create lands in the same one
         time.sleep(0.05)
     cut = time.time()
-    made = subprocess.run(
-        [
-            "docker",
-            "create",
-            "--label",
-            f"{LABEL_MANAGED}=true",
-            "--label",
-            f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}",
-            "--label",
-            f"{LABEL_NAME}=made-after",
-            "quilt/base",
-            "sleep",
-            "60",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    made = unrecorded("made-after")
     try:
         outside.restart_entry(
             cut,
@@ -550,30 +527,10 @@ def test_a_container_half_made_by_an_engine_that_died_again_before_the_watcher_l
     """The engine died (the watcher's cut), came back, half-made a container, and died again,
     all while the watcher waited out its backoff: the container came after the cut, but before
     the engine process now serving started, so it is half-made all the same."""
-    from django.conf import settings
-
-    from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME
     from apps.engine.client import Engine
 
     cut = time.time() - 5  # the first death
-    made = subprocess.run(
-        [
-            "docker",
-            "create",
-            "--label",
-            f"{LABEL_MANAGED}=true",
-            "--label",
-            f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}",
-            "--label",
-            f"{LABEL_NAME}=half-made-later",
-            "quilt/base",
-            "sleep",
-            "60",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    made = unrecorded("half-made-later")
     time.sleep(0.3)
     # A process started after that create stands for the engine process serving now.
     serving = subprocess.Popen(["sleep", "30"])

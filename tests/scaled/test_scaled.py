@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 import requests
-from websockets.asyncio.client import ClientConnection, connect
 
 from tests.scaled.conftest import Scaled, relayed_handshakes
+from tests.wsclient import attach
 
 pytestmark = [pytest.mark.scaled, pytest.mark.engine, pytest.mark.timeout(240)]
 
@@ -48,60 +48,29 @@ def box(scaled: Scaled) -> Iterator[str]:
         scaled.api("DELETE", f"/api/containers/{made['container_id']}", base=scaled.b)
 
 
-async def ws(base: str, query: str, key: str) -> ClientConnection:
-    return await connect(
-        base.replace("http://", "ws://") + "/ws/terminal/attach?" + query,
-        subprotocols=["terminal"],  # type: ignore[list-item]
-        additional_headers={"X-Api-Key": key},
-        max_size=None,
-        ping_interval=None,
-        proxy=None,
-    )
-
-
-async def read_until(sock: ClientConnection, test: Any, timeout: float = 15) -> bytes:
-    out = b""
-    controls: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while not test(out, controls):
-        message = await asyncio.wait_for(sock.recv(), deadline - time.monotonic())
-        if isinstance(message, bytes):
-            out += message
-        else:
-            controls.append(json.loads(message))
-    return out
-
-
-async def ready(sock: ClientConnection) -> dict[str, Any]:
-    while True:
-        message = await asyncio.wait_for(sock.recv(), 15)
-        if isinstance(message, str) and json.loads(message)["type"] == "ready":
-            return dict(json.loads(message))
-
-
 def test_a_terminal_reattached_through_the_front_works_on_whichever_process_it_lands(
     scaled: Scaled, box: str
 ) -> None:
     key = scaled.live.admin_key
 
     async def run() -> None:
-        first = await ws(scaled.front, f"container_id={box}", key)
-        session_id = (await ready(first))["session_id"]
-        await first.send(b"echo FI''RST\n")
-        await read_until(first, lambda out, _: b"FIRST" in out)
-        await first.close()
+        first = await attach(scaled.front, f"container_id={box}", key)
+        session_id = (await first.control("ready"))["session_id"]
+        await first.sock.send(b"echo FI''RST\n")
+        await first.output_has(b"FIRST")
+        await first.sock.close()
         # Round-robin: of four reattaches through the front, two land on the other process.
         for n in range(4):
-            sock = await ws(scaled.front, f"session_id={session_id}&offset=0", key)
-            await ready(sock)
-            await read_until(sock, lambda out, _: b"FIRST" in out)  # the scrollback
-            await sock.send(f"sleep 30; echo NOT''CUT{n}\n".encode())
+            term = await attach(scaled.front, f"session_id={session_id}&offset=0", key)
+            await term.control("ready")
+            await term.output_has(b"FIRST")  # the scrollback
+            await term.sock.send(f"sleep 30; echo NOT''CUT{n}\n".encode())
             await asyncio.sleep(0.3)
-            await sock.send(b"\x03")  # Ctrl-C as the browser sends it: a byte
-            await sock.send(f"echo RO''UND{n}\n".encode())
-            out = await read_until(sock, lambda out, _, n=n: f"ROUND{n}".encode() in out)
-            assert f"NOTCUT{n}".encode() not in out
-            await sock.close()
+            await term.sock.send(b"\x03")  # Ctrl-C as the browser sends it: a byte
+            await term.sock.send(f"echo RO''UND{n}\n".encode())
+            await term.output_has(f"ROUND{n}".encode())
+            assert f"NOTCUT{n}".encode() not in term.output
+            await term.sock.close()
 
     asyncio.run(run())
     assert relayed_handshakes(scaled) >= 2, "no reattach reached the process without the PTY"
@@ -166,20 +135,17 @@ def test_the_holder_killed_tells_the_client_relayed_through_the_other_and_the_fr
     key = scaled.live.admin_key
 
     async def run() -> str:
-        held = await ws(scaled.a, f"container_id={box}", key)
-        session_id = (await ready(held))["session_id"]
-        await held.close()
-        relayed = await ws(scaled.b, f"session_id={session_id}", key)
-        await ready(relayed)
+        held = await attach(scaled.a, f"container_id={box}", key)
+        session_id = (await held.control("ready"))["session_id"]
+        await held.sock.close()
+        relayed = await attach(scaled.b, f"session_id={session_id}", key)
+        await relayed.control("ready")
         scaled.a_proc.send_signal(signal.SIGKILL)
         scaled.a_proc.wait(10)
-
-        def told(_: bytes, controls: list[dict[str, Any]]) -> bool:
-            return any(c["type"] == "error" for c in controls)
-
-        await read_until(relayed, told, timeout=10)
-        await asyncio.wait_for(relayed.wait_closed(), 5)
-        assert relayed.close_code == 4410
+        error = await relayed.control("error", timeout=10)
+        assert error["code"] == "HOLDER_LOST", error
+        await asyncio.wait_for(relayed.sock.wait_closed(), 5)
+        assert relayed.sock.close_code == 4410
         return str(session_id)
 
     session_id = asyncio.run(run())

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import requests
-from websockets.asyncio.client import ClientConnection, connect
 
 from tests.liveserver import Live, free_port, live_stack, start_daphne
+from tests.wsclient import Term, attach
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(180)]
 
@@ -54,51 +54,15 @@ def two_webs() -> Iterator[TwoWebs]:
             api_on(live, two.b, f"/api/containers/{two.container_id}", method="DELETE")
 
 
-async def ws(base: str, query: str, key: str) -> ClientConnection:
-    return await connect(
-        base.replace("http://", "ws://") + "/ws/terminal/attach?" + query,
-        subprotocols=["terminal"],  # type: ignore[list-item]
-        additional_headers={"X-Api-Key": key},
-        max_size=None,
-        ping_interval=None,
-        proxy=None,
-    )
-
-
-class Reader:
-    def __init__(self, sock: ClientConnection) -> None:
-        self.sock = sock
-        self.output = bytearray()
-        self.controls: list[dict[str, Any]] = []
-
-    async def until(self, test: Any, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while not test():
-            message = await asyncio.wait_for(self.sock.recv(), deadline - time.monotonic())
-            if isinstance(message, bytes):
-                self.output += message
-            else:
-                self.controls.append(json.loads(message))
-
-    async def output_has(self, needle: bytes, timeout: float = 15) -> None:
-        await self.until(lambda: needle in self.output, timeout)
-
-    async def control(self, kind: str, timeout: float = 15) -> dict[str, Any]:
-        await self.until(lambda: any(c["type"] == kind for c in self.controls), timeout)
-        found = next(c for c in self.controls if c["type"] == kind)
-        self.controls.remove(found)
-        return found
-
-
-async def relayed_session(two: TwoWebs) -> tuple[str, Reader]:
+async def relayed_session(two: TwoWebs) -> tuple[str, Term]:
     """A session opened through A, then attached through B (the relay)."""
     key = two.live.admin_key
-    first = Reader(await ws(two.a, f"container_id={two.container_id}", key))
+    first = await attach(two.a, f"container_id={two.container_id}", key)
     session_id = (await first.control("ready"))["session_id"]
     await first.sock.send(b"echo MA''RK-A\n")
     await first.output_has(b"MARK-A")
     await first.sock.close()
-    second = Reader(await ws(two.b, f"session_id={session_id}&offset=0", key))
+    second = await attach(two.b, f"session_id={session_id}&offset=0", key)
     ready = await second.control("ready")
     assert ready["session_id"] == session_id
     return session_id, second
