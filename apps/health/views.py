@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from apps.core.engine_state import engine_status
@@ -41,6 +42,33 @@ def _tone(check: checks.Check, bad_when_failed: bool) -> str:
     if check.skipped:
         return "idle"
     return "bad" if bad_when_failed else "warn"
+
+
+def _web_processes_item(probe: checks.Probe) -> Item:
+    """Each Daphne of the deployment by its heartbeat (contract 2.16): where others reach it,
+    how long ago it beat, and the terminals and event streams it holds."""
+    check = probe.get("web_processes")
+    rows = probe.engine_facts.get("web_processes") or []
+    now = timezone.now()
+    facts = []
+    for row in rows:
+        age = max(0, int((now - row["beat_at"]).total_seconds()))
+        sessions, clients = row["sessions_held"], row["sse_clients"]
+        facts.append(
+            (
+                row["owner"],
+                f"{row['address'] or 'no address'} · beat {age} s ago · {sessions} terminal"
+                f"{'s' if sessions != 1 else ''} · {clients} event stream"
+                f"{'s' if clients != 1 else ''}",
+            )
+        )
+    if not rows:
+        detail = "no web process has reported yet"
+    elif check.ok:
+        detail = f"{len(rows)} web process{'es' if len(rows) != 1 else ''}, every one beating"
+    else:
+        detail = check.detail.split("; ", 1)[0]
+    return Item("web", "Web processes", _tone(check, False), detail, facts, check.fix)
 
 
 def health_items(probe: checks.Probe) -> list[Item]:
@@ -89,6 +117,7 @@ def health_items(probe: checks.Probe) -> list[Item]:
             worker.fix,
         )
     )
+    items.append(_web_processes_item(probe))
     layer = probe.get("channel_layer")
     backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")).rsplit(".", 1)[-1]
     items.append(

@@ -72,3 +72,13 @@ def test_a_beat_writes_this_process_and_forgets_long_dead_ones(
     assert not WebProcess.objects.filter(owner="gone:1").exists()
     processes.forget()
     assert not WebProcess.objects.filter(owner=processes.owner()).exists()
+
+
+def test_the_health_page_lists_each_web_process_and_says_which_stopped(admin: Any) -> None:
+    beat()
+    web("web-a:8001", 1, sessions=3, clients=12)
+    web("web-b:8002", processes.STALE_AFTER + 10)
+    page = admin.client.get("/health/").content.decode()
+    assert "Web processes" in page
+    assert "web-b:8002 stopped beating" in page
+    assert "127.0.0.1:8001 · beat 1 s ago · 3 terminals · 12 event streams" in page
