@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.db.models import Max, Min
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -193,6 +194,11 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
         },
         sub.cursor,
     )
+    # The middleware (API key, session) ran on this request's own thread, whose connection would
+    # stay open for as long as the stream does: one per idle client, past PostgreSQL's 100 at a
+    # few dozen clients a process. The response has started, so nothing of the request's own
+    # needs it any more.
+    await sync_to_async(connections.close_all)()
     events_hub = hub()
     listener = events_hub.join(
         Listener(
