@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.db.models import Max, Min
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -194,11 +193,6 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
         },
         sub.cursor,
     )
-    # The middleware (API key, session) ran on this request's own thread, whose connection would
-    # stay open for as long as the stream does: one per idle client, past PostgreSQL's 100 at a
-    # few dozen clients a process. The response has started, so nothing of the request's own
-    # needs it any more.
-    await sync_to_async(connections.close_all)()
     events_hub = hub()
     listener = events_hub.join(
         Listener(
@@ -209,9 +203,10 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
             session_key=sub.session_key,
         )
     )
-    # Not thread-sensitive, and its connection closed after each page: the request's own thread
-    # would otherwise hold a connection for as long as the stream stays open.
-    replay = sync_to_async(closing_connections(_replay), thread_sensitive=False)
+    # On the request's own thread, where the middleware and `subscribe` already opened a
+    # connection, closed after each page: it would otherwise stay open for as long as the stream
+    # does, one per idle client (past PostgreSQL's 100 at a few dozen clients a process).
+    replay = sync_to_async(closing_connections(_replay))
     try:
         while not listener.ended:
             listener.clear_wake()
@@ -251,7 +246,7 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
 @csrf_exempt  # GET only (anything else is a JSON 405 from subscribe), like every API route
 async def events(request: HttpRequest) -> HttpResponseBase:
     try:
-        sub = await sync_to_async(closing_connections(subscribe), thread_sensitive=False)(request)
+        sub = await sync_to_async(subscribe)(request)
     except ApiError as err:
         return error_response(request, err)
     response = StreamingHttpResponse(stream(sub), content_type="text/event-stream")
