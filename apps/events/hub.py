@@ -293,6 +293,13 @@ class Hub:
                 if woken or time.monotonic() >= next_read:
                     await self._tail()
                     next_read = time.monotonic() + self._interval()
+        except Exception:
+            # Never streams left waiting on a reader that is gone: they end, and their clients
+            # reconnect (and resume) on a new one.
+            log.exception("event hub stopped")
+            for listener in list(self.listeners):
+                self.listeners.discard(listener)
+                listener.end()
         finally:
             self._task = None
             self.started = False
@@ -451,6 +458,11 @@ def _listen_params() -> dict[str, Any]:
     for django_only in ("cursor_factory", "context"):
         params.pop(django_only, None)
     params.setdefault("connect_timeout", 10)
+    # A server that vanished without closing the socket is noticed within a minute or so, not
+    # never: until then the safety poll still delivers every event.
+    keepalives = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+    for name, value in {**keepalives, "keepalives_count": 3}.items():
+        params.setdefault(name, value)
     return params
 
 
