@@ -306,12 +306,13 @@ class Hub:
             self.listening = False
             executor, self._executor = self._executor, None
             assert executor is not None
+            # The thread kept its connection between reads; it goes with the thread. Asked for
+            # before anything is awaited here: a loop that is closing may not come back.
+            executor.submit(closing_connections(_nothing))
+            executor.shutdown(wait=False)
             if listen is not None:
                 listen.cancel()
                 await asyncio.wait([listen])  # its connection closed (a DROP DATABASE waits for it)
-            # The thread kept its connection between reads; it goes with the thread.
-            executor.submit(closing_connections(_nothing))
-            executor.shutdown(wait=False)
 
     def _interval(self) -> float:
         return SAFETY_POLL_SECONDS if self.listening else POLL_SECONDS

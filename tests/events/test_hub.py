@@ -25,6 +25,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
+from apps.core.database import closing_connections
 from apps.events import api as events_api
 from apps.events import hub as events_hub
 from apps.events.api import EVENT_TYPES
@@ -45,7 +46,13 @@ def insert(tenant_id: int | None, type_: str = "container_update", container_id:
     ).pk
 
 
-ainsert = sync_to_async(insert)
+def in_thread(fn: Callable[..., Any]) -> Any:
+    """`fn` for the test's own thread, its connection closed after it (PostgreSQL's test database
+    is dropped at the end, which waits for every connection left open)."""
+    return sync_to_async(closing_connections(fn))
+
+
+ainsert = in_thread(insert)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -321,7 +328,7 @@ async def test_the_check_ends_the_streams_that_lost_access_and_beats_for_the_oth
             ApiKey.objects.filter(user=operator.user).update(revoked_at=timezone.now())
             get_user_model().objects.filter(pk=outsider.user.pk).update(is_active=False)
 
-        await sync_to_async(lose_access)()
+        await in_thread(lose_access)()
         await until(lambda: revoked.ended and deactivated.ended)
         beats = unaffected.kinds.count("heartbeat")
         await until(lambda: unaffected.kinds.count("heartbeat") > beats)
@@ -349,7 +356,7 @@ async def test_a_notify_wakes_the_hub_long_before_its_safety_poll(operator, monk
         reads = hub.reads
         for n in range(5):
             start = time.monotonic()
-            await sync_to_async(publish)("container_update", {"n": n}, tenant_id=operator.tenant.pk)
+            await in_thread(publish)("container_update", {"n": n}, tenant_id=operator.tenant.pk)
             await until(lambda n=n: len(reader.ids) > n, seconds=30)
             assert time.monotonic() - start < 1.0
         assert hub.reads - reads <= 5 + 1  # read on the notifies, not polled
@@ -376,13 +383,13 @@ async def test_a_dropped_listen_connection_falls_back_to_polling_and_comes_back(
 
     try:
         await until(lambda: hub.listening)
-        assert await sync_to_async(kill_the_listener)() == 1
+        assert await in_thread(kill_the_listener)() == 1
         await until(lambda: not hub.listening)
         # Polling now (0.3 s): a row written without a notify still arrives.
         new = await ainsert(operator.tenant.pk)
         await until(lambda: new in reader.ids, seconds=3)
         await until(lambda: hub.listening)  # and LISTEN is back
-        published = await sync_to_async(publish)(
+        published = await in_thread(publish)(
             "container_update", {"again": True}, tenant_id=operator.tenant.pk
         )
         assert published is None
