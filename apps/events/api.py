@@ -1,38 +1,36 @@
 """`GET /api/events`: the persisted event table as Server-Sent Events (spec 2.4).
 
-The worker and the web process both write Event rows; this view polls the table (about every
-0.3 s) from an async generator, so one Daphne process serves many streams without a thread each
-blocking on a queue, and events cross processes with no broker. `Last-Event-ID` resumes after
-that id; when the rows after it have already been deleted (24 h), `ready` says `gap:true` and
-the client refetches what it shows.
+The worker and every web process write Event rows; each web process reads new ones once for all
+of its streams and hands them out in memory (apps/events/hub.py), so one Daphne serves many
+streams with no thread and no query of each, and events cross processes through the table (and
+PostgreSQL's NOTIFY) with no broker. A stream first joins the hub, then replays the table after
+its `Last-Event-ID` (or from where it opened), then sends what the hub handed it meanwhile and
+from then on, skipping what the replay already sent. When the rows after that id have already
+been deleted (24 h), `ready` says `gap:true` and the client refetches what it shows.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
-from django.db.models import Max, Min, Q
+from django.db.models import Max, Min
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.accounts import idle
 from apps.accounts.actor import Actor, actor_for
-from apps.accounts.models import ApiKey
 from apps.core.api import check_query, error_response
 from apps.core.apidoc import describe
+from apps.core.database import closing_connections
 from apps.core.errors import ApiError, invalid
 from apps.core.ids import iso
 from apps.events import schemas
+from apps.events.hub import BATCH, Listener, Row, Scope, hub, read
 from apps.events.models import Event
 
 EVENT_TYPES = (
@@ -46,12 +44,6 @@ EVENT_TYPES = (
     "invocation_update",
 )
 ALWAYS_SENT = ("ready", "heartbeat")
-POLL_SECONDS = 0.3
-LATE_WINDOW = 50
-HEARTBEAT_SECONDS = 15.0
-BATCH = 200
-# Events any signed-in user may see although they belong to no tenant (images are global).
-GLOBAL_TYPES = ("image_update",)
 
 
 @dataclass
@@ -68,23 +60,19 @@ class Subscription:
     gap: bool
     # The browser session behind a cookie- or ticket-opened stream: signing out ends the stream.
     session_key: str | None = None
-    # Ids delivered lately. On PostgreSQL a row can commit after a row with a higher id, so
-    # each poll looks back LATE_WINDOW ids for rows not yet sent (SQLite commits in id order).
-    sent: deque[int] = field(default_factory=lambda: deque(maxlen=LATE_WINDOW * 2))
-    floor: int = 0  # never look back past where the stream started
 
-    def query(self) -> Any:
-        low = max(self.floor, self.cursor - LATE_WINDOW)
-        rows = Event.objects.filter(id__gt=low).exclude(id__in=[i for i in self.sent if i > low])
-        if not self.actor.is_admin:
-            rows = rows.filter(
-                Q(tenant_id=self.actor.tenant_id) | Q(tenant_id__isnull=True, type__in=GLOBAL_TYPES)
-            )
-        if self.types is not None:
-            rows = rows.filter(type__in=self.types)
-        if self.container_id is not None:
-            rows = rows.filter(container_id=self.container_id)
-        return rows.order_by("id")
+    @property
+    def scope(self) -> Scope:
+        return Scope(
+            is_admin=self.actor.is_admin,
+            tenant_id=self.actor.tenant_id,
+            types=tuple(self.types) if self.types is not None else None,
+            container_id=self.container_id,
+        )
+
+    def query(self, after: int) -> Any:
+        """The rows this stream receives after id `after`, in id order (its replay)."""
+        return Event.objects.filter(self.scope.q(), id__gt=after).order_by("id")
 
 
 def format_event(event_type: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
@@ -169,7 +157,6 @@ def subscribe(request: HttpRequest) -> Subscription:
         types=types,
         container_id=container_id,
         cursor=cursor,
-        floor=cursor,
         resumed=resumed,
         gap=gap,
         session_key=_browser_session(request),
@@ -189,22 +176,13 @@ def _browser_session(request: HttpRequest) -> str | None:
     return str(session.session_key)
 
 
-def _next_rows(sub: Subscription) -> list[tuple[int, str, dict[str, Any]]]:
-    return list(sub.query().values_list("id", "type", "data")[:BATCH])
-
-
-def _still_allowed(sub: Subscription) -> bool:
-    """Re-checked on every heartbeat: a revoked or expired key or a deactivated user ends the
-    stream."""
-    if not get_user_model().objects.filter(pk=sub.user_id or -1, is_active=True).exists():
-        return False
-    if sub.api_key_id is not None:
-        return ApiKey.live().filter(pk=sub.api_key_id).exists()
-    return idle.session_alive(sub.session_key, sub.user_id)
+def _replay(sub: Subscription, after: int) -> list[Row]:
+    return read(sub.query(after), BATCH)
 
 
 async def stream(sub: Subscription) -> AsyncIterator[bytes]:
-    """`ready`, then every matching row after the cursor, with a heartbeat every 15 s."""
+    """`ready`, then every matching row after the cursor, with a heartbeat every 15 s (while the
+    hub's check finds the caller still allowed; when it does not, the stream ends)."""
     yield format_event(
         "ready",
         {
@@ -215,21 +193,53 @@ async def stream(sub: Subscription) -> AsyncIterator[bytes]:
         },
         sub.cursor,
     )
-    last_beat = time.monotonic()
-    while True:
-        rows = await sync_to_async(_next_rows)(sub)
-        for event_id, event_type, data in rows:
-            sub.cursor = max(sub.cursor, event_id)
-            sub.sent.append(event_id)
-            yield format_event(event_type, data, event_id)
-        if len(rows) == BATCH:
-            continue
-        if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-            if not await sync_to_async(_still_allowed)(sub):
-                return
-            last_beat = time.monotonic()
-            yield format_event("heartbeat", {"at": iso(timezone.now())})
-        await asyncio.sleep(POLL_SECONDS)
+    events_hub = hub()
+    listener = events_hub.join(
+        Listener(
+            sub.scope,
+            cursor=sub.cursor,
+            user_id=sub.user_id,
+            api_key_id=sub.api_key_id,
+            session_key=sub.session_key,
+        )
+    )
+    # On the request's own thread, where the middleware and `subscribe` already opened a
+    # connection, closed after each page: it would otherwise stay open for as long as the stream
+    # does, one per idle client (past PostgreSQL's 100 at a few dozen clients a process).
+    replay = sync_to_async(closing_connections(_replay))
+    try:
+        while not listener.ended:
+            listener.clear_wake()
+            if not events_hub.started:
+                await listener.wait()  # the hub places its cursor first (see Hub._start)
+                continue
+            after = listener.take_replay()
+            if after is not None:
+                # In id order, before anything buffered: a client that drops the stream resumes
+                # after the last id it saw, and must not have skipped one below it.
+                while not listener.ended:
+                    rows = await replay(sub, after)
+                    for row in rows:
+                        if listener.fresh(row.id):
+                            yield format_event(row.type, row.data, row.id)
+                    if len(rows) < BATCH:
+                        break
+                    after = rows[-1].id
+                    listener.replaying(after)
+                    listener.forget_old(events_hub.low)
+                listener.replayed()
+            elif listener.buffer:
+                row = listener.buffer.popleft()
+                if listener.fresh(row.id):
+                    yield format_event(row.type, row.data, row.id)
+                listener.forget_old(events_hub.low)
+            elif listener.beat:
+                listener.beat = False
+                yield format_event("heartbeat", {"at": iso(timezone.now())})
+            else:
+                await listener.wait()
+    finally:
+        events_hub.leave(listener)
 
 
 @describe("GET", doc=schemas.EVENTS)

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from apps.containers.models import ContainerRecord
-from apps.events import api as events_api
+from apps.events import hub as events_hub
 from apps.events.models import Event
 from apps.events.publish import publish
 
@@ -190,7 +190,7 @@ async def test_it_filters_by_container_and_accepts_a_prefix(operator):
 
 
 async def test_it_sends_heartbeats(operator, monkeypatch):
-    monkeypatch.setattr(events_api, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(events_hub, "HEARTBEAT_SECONDS", 0.0)
     stream = await open_stream(operator)
     try:
         await stream.next()
@@ -207,7 +207,7 @@ async def test_it_ends_the_stream_when_the_key_is_revoked(operator, monkeypatch)
 
     from apps.accounts.models import ApiKey
 
-    monkeypatch.setattr(events_api, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(events_hub, "HEARTBEAT_SECONDS", 0.0)
     stream = await open_stream(operator)
     await stream.next()
     await sync_to_async(lambda: ApiKey.objects.update(revoked_at=timezone.now()))()
@@ -289,7 +289,7 @@ async def test_it_delivers_a_row_that_commits_after_a_higher_id(operator):
 async def test_it_ends_a_browser_stream_when_its_sign_in_ends(operator, monkeypatch, with_ticket):
     from django.contrib.sessions.models import Session
 
-    monkeypatch.setattr(events_api, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(events_hub, "HEARTBEAT_SECONDS", 0.0)
     client = AsyncClient()
     await client.aforce_login(operator.user)
     query = ""
