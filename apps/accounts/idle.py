@@ -56,7 +56,7 @@ def counts_as_activity(request: HttpRequest) -> bool:
     return not htmx or bool(htmx.boosted)
 
 
-def _why_ended(session: Any, at: float) -> str:
+def why_ended(session: Any, at: float) -> str:
     """Why this session has ended, or "" while it is still good."""
     signed_in = session.get(SIGNED_IN_AT)
     last = session.get(LAST_ACTIVITY)
@@ -85,7 +85,7 @@ class IdleTimeoutMiddleware:
         ):
             return self.get_response(request)
         at = now()
-        reason = _why_ended(request.session, at)
+        reason = why_ended(request.session, at)
         if reason:
             return self._sign_out(request, reason)
         session = request.session
@@ -128,7 +128,7 @@ def touch(session_key: str | None) -> None:
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     last = store.get(LAST_ACTIVITY)  # loads it: {} when signed out, expired or unknown
     at = now()
-    if not isinstance(last, int | float) or _why_ended(store, at):
+    if not isinstance(last, int | float) or why_ended(store, at):
         return
     if int(at) <= last:
         return
@@ -146,4 +146,4 @@ def session_alive(session_key: str | None, user_id: int | None) -> bool:
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     if str(store.get("_auth_user_id", "")) != str(user_id):
         return False  # signed out, expired, flushed or someone else's now
-    return not _why_ended(store, now())
+    return not why_ended(store, now())

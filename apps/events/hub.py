@@ -507,7 +507,7 @@ def _signed_in(wanted: set[tuple[str, int | None]]) -> set[tuple[str, int | None
     for key, data in rows.values_list("session_key", "session_data"):
         session = store().decode(data)
         # accounts' own rule for a sign-in that ended, applied to the decoded session.
-        if not idle._why_ended(session, at):
+        if not idle.why_ended(session, at):
             users[key] = str(session.get("_auth_user_id", ""))
     return {(key, user) for key, user in wanted if users.get(key) == str(user)}
 
