@@ -49,6 +49,24 @@ def prepare() -> tuple[Client, Client, Any]:
     return Client(headers={"X-Api-Key": raw}), browser, user
 
 
+def prepare_servers(username: str) -> str:
+    """For a bench that starts real servers: migrate, build quilt/base, make the network and an
+    admin with an API key; returns the key."""
+    call_command("migrate", verbosity=0)
+    call_command("build_base_image", verbosity=0)
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from apps.accounts.models import ApiKey, Profile, Role, Tenant
+    from apps.engine.client import engine
+
+    engine().ensure_network(settings.QUILTWEB_NETWORK)
+    user = get_user_model().objects.create_user(username, password="bench-pw-123!")
+    Profile.objects.create(user=user, tenant=Tenant.default(), role=Role.ADMIN)
+    _, key = ApiKey.issue(user, "bench")
+    return str(key)
+
+
 def timed(fn: Callable[[], Any], runs: int, warmup: int = 2) -> list[float]:
     for _ in range(warmup):
         fn()

@@ -40,8 +40,7 @@ with psycopg.connect(PG_URL, autocommit=True) as admin:
     admin.execute(f'CREATE DATABASE "{NAME}"')
 os.environ["DATABASE_URL"] = DB_URL
 
-from _common import cleanup  # noqa: E402
-from django.core.management import call_command  # noqa: E402
+from _common import cleanup, prepare_servers  # noqa: E402
 
 from tests.liveserver import free_port, start_daphne, start_worker, stop  # noqa: E402
 
@@ -171,18 +170,7 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     procs = []
     try:
-        call_command("migrate", verbosity=0)
-        call_command("build_base_image", verbosity=0)
-        from django.conf import settings
-        from django.contrib.auth import get_user_model
-
-        from apps.accounts.models import ApiKey, Profile, Role, Tenant
-        from apps.engine.client import engine
-
-        engine().ensure_network(settings.QUILTWEB_NETWORK)
-        user = get_user_model().objects.create_user("bench-events", password="bench-pw-123!")
-        Profile.objects.create(user=user, tenant=Tenant.default(), role=Role.ADMIN)
-        _, key = ApiKey.issue(user, "bench")
+        key = prepare_servers("bench-events")
         env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_DEBUG": "0"}
         state = Path(os.environ["QUILTWEB_STATE_DIR"])
         procs.append(start_worker(env, state / "worker.log"))

@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import cleanup
-from django.core.management import call_command
+from _common import cleanup, prepare_servers
 from terminal import (
     MAKE_FLOOD,
     ROUNDS,
@@ -130,18 +129,7 @@ async def bench(a: int, b: int, key: str, pids: dict[str, int]) -> None:
 
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    call_command("migrate", verbosity=0)
-    call_command("build_base_image", verbosity=0)
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-
-    from apps.accounts.models import ApiKey, Profile, Role, Tenant
-    from apps.engine.client import engine
-
-    engine().ensure_network(settings.QUILTWEB_NETWORK)
-    user = get_user_model().objects.create_user("bench-scaled", password="bench-pw-123!")
-    Profile.objects.create(user=user, tenant=Tenant.default(), role=Role.ADMIN)
-    _, key = ApiKey.issue(user, "bench")
+    key = prepare_servers("bench-scaled")
     env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_DEBUG": "0"}
     state = Path(os.environ["QUILTWEB_STATE_DIR"])
     a, b = free_port(), free_port()

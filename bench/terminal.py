@@ -34,9 +34,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import cleanup
+from _common import cleanup, prepare_servers
 from django.conf import settings
-from django.core.management import call_command
 
 from tests.liveserver import start_daphne, stop, wait_for_port
 
@@ -562,17 +561,7 @@ async def section_terminado(port: int, key: str, box: str) -> None:
 
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    call_command("migrate", verbosity=0)
-    call_command("build_base_image", verbosity=0)
-    from django.contrib.auth import get_user_model
-
-    from apps.accounts.models import ApiKey, Profile, Role, Tenant
-    from apps.engine.client import engine
-
-    engine().ensure_network(settings.QUILTWEB_NETWORK)
-    user = get_user_model().objects.create_user("bench-term", password="bench-pw-123!")
-    Profile.objects.create(user=user, tenant=Tenant.default(), role=Role.ADMIN)
-    _, key = ApiKey.issue(user, "bench")
+    key = prepare_servers("bench-term")
     port = free_port()
     env = {
         **os.environ,
