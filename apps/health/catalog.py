@@ -40,6 +40,7 @@ CONCERNS = (
     "terminal",
     "images",
     "functions",
+    "events",
 )
 ALIASES = {"oci": "images"}
 
@@ -922,6 +923,43 @@ CATALOG: dict[str, Concern] = {
                     "request_id": "req_7a6b5c4d",
                     "hint": "Close a session with DELETE /api/terminal/sessions/<session_id>",
                 },
+            ),
+        ],
+    },
+    "events": {
+        "summary": (
+            "The live feed: every change to containers, snapshots, volumes, terminals, images, "
+            "operations, functions and invocations as Server-Sent Events, from any web process."
+        ),
+        "routes": [
+            r(
+                "GET",
+                "/api/events?types=&container_id=",
+                "stream",
+                "Server-sent events with persistent ids; ready first, a heartbeat every 15 s",
+            ),
+            r(
+                "POST",
+                "/api/tickets",
+                "direct",
+                'A one-time ticket {ticket, expires_at} for ?ticket= on /api/events; body {"purpose": "events"}',
+            ),
+            *discovery("events"),
+        ],
+        "rules": [
+            "Events carry persistent ids: reconnect with Last-Event-ID to replay up to 24 h; ready.gap=true means refetch what you show.",
+            "/api/events takes the session, an X-Api-Key or Authorization header, ?ticket=<one-time ticket from POST /api/tickets> (browsers) or ?token=<api key> (Quilt's SDK); filter with ?types= (comma-separated) and ?container_id=.",
+            "Any web process serves any stream: each process reads the event table once for all of its streams and fans rows out in memory, woken by PostgreSQL NOTIFY (a 2 s safety poll; 0.3 s on SQLite). An event reaches every process's streams within about 0.2 s.",
+            "A stream whose key is revoked or expires, whose user is deactivated or whose browser sign-in ends is closed at its next heartbeat (access is re-checked every 15 s).",
+            "Health lists each web process by its heartbeat (event streams and terminals it holds) and is degraded while one has stopped beating.",
+        ],
+        "examples": [
+            ex(
+                "Listen for container changes",
+                "GET",
+                "/api/events?types=container_update",
+                None,
+                'id: 42\nevent: ready\ndata: {"server_time":"2025-06-01T12:00:00.000Z","last_event_id":42,"resumed":false,"gap":false}\n\n',
             ),
         ],
     },

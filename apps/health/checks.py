@@ -299,6 +299,8 @@ CONCERN_CHECKS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
         ("engine_reachable", "channel_layer", "web_processes"),
         frozenset({"engine_reachable"}),
     ),
+    # The feed needs the database (its durable log) and is served by every web process.
+    "events": (("database", "web_processes"), frozenset({"database"})),
     "images": (
         ("engine_reachable", "image_listing", "managed_image_present", "worker_alive"),
         frozenset({"engine_reachable", "image_listing"}),

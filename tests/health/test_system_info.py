@@ -29,6 +29,7 @@ def test_it_describes_the_caller_and_the_engine(operator: Any) -> None:
         "terminal",
         "images",
         "functions",
+        "events",
     ]
 
 

@@ -1,5 +1,5 @@
-"""The terminal concern lists each web process by its heartbeat (contract 2.16), and goes amber
-when one stops beating."""
+"""The terminal and events concerns list each web process by its heartbeat (contract 2.16), and
+go amber when one stops beating."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def web(owner: str, age: float, sessions: int = 0, clients: int = 0) -> None:
     )
 
 
-def web_check(admin: Any) -> tuple[str, dict[str, Any]]:
-    body = admin.json("GET", "/api/terminal/health").json()
+def web_check(admin: Any, concern: str = "terminal") -> tuple[str, dict[str, Any]]:
+    body = admin.json("GET", f"/api/{concern}/health").json()
     return body["status"], next(c for c in body["checks"] if c["name"] == "web_processes")
 
 
@@ -47,11 +47,12 @@ def test_every_web_process_that_beats_is_listed_with_what_it_holds(admin: Any) -
     assert "1 terminal, 1 SSE client" in check["detail"]
 
 
-def test_one_that_stopped_beating_turns_the_concern_amber(admin: Any) -> None:
+@pytest.mark.parametrize("concern", ["terminal", "events"])
+def test_one_that_stopped_beating_turns_the_concern_amber(admin: Any, concern: str) -> None:
     beat()
     web("web-a:8001", 1)
     web("web-b:8002", processes.STALE_AFTER + 10)
-    status, check = web_check(admin)
+    status, check = web_check(admin, concern)
     assert status == "degraded"
     assert not check["ok"] and check["detail"].startswith("web-b:8002 stopped beating"), check
 
