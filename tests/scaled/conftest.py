@@ -1,13 +1,16 @@
 """The scaled leg's stack: two Daphnes behind HAProxy on a PostgreSQL database and a Redis of
 their own, with one worker (`scaled`, one per test module). `bin/quiltweb test-scaled` sets up
-PostgreSQL, Redis and HAProxy and passes their addresses (QUILTWEB_TEST_PG_URL,
-QUILTWEB_TEST_REDIS_URL)."""
+PostgreSQL and HAProxy and passes PostgreSQL's address (QUILTWEB_TEST_PG_URL); the stack
+starts its own `redis-server` on a free loopback port, so a test may stop and start it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +26,46 @@ from tests.e2e.conftest import browser  # noqa: F401  (the browser tests of this
 from tests.liveserver import Live, _spawn, free_port, live_stack, start_daphne, stop, wait_for_port
 
 
+class Redis:
+    """A throw-away redis-server of the stack's own (no persistence), which a test may stop."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            [*argv, "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise AssertionError("redis-server did not listen within 10 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Stopped however the block ends."""
+        try:
+            yield
+        finally:
+            self.stop()
+
+
 @dataclass
 class Scaled:
     live: Live
@@ -30,6 +73,7 @@ class Scaled:
     a: str
     b: str
     a_proc: Any
+    redis: Redis
     logs: dict[str, Any] = field(default_factory=dict)
 
     def api(self, method: str, path: str, body: Any = None, base: str = "") -> tuple[int, Any]:
@@ -55,11 +99,10 @@ def scaled() -> Iterator[Scaled]:
 
     engine_or_fail()
     pg_url = os.environ.get("QUILTWEB_TEST_PG_URL", "")
-    redis_url = os.environ.get("QUILTWEB_TEST_REDIS_URL", "")
     if not pg_url:
         _needs("QUILTWEB_TEST_PG_URL names no PostgreSQL")
-    if not redis_url:
-        _needs("QUILTWEB_TEST_REDIS_URL names no Redis")
+    if shutil.which("redis-server") is None:
+        _needs("redis-server is not installed")
     if shutil.which("haproxy") is None:
         _needs("haproxy is not installed")
     name = f"quiltweb_scaled_{secrets.token_hex(4)}"
@@ -68,8 +111,13 @@ def scaled() -> Iterator[Scaled]:
     parts = urlsplit(pg_url)
     url = urlunsplit(parts._replace(path="/" + name))
     try:
-        env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "QUILTWEB_PROXY_HOPS": "1"}
-        with live_stack("quiltweb-scaled-", "scaled-admin", secrets.token_hex(8), env) as live:
+        redis = Redis(free_port())
+        redis.start()
+        env = {"DATABASE_URL": url, "REDIS_URL": redis.url, "QUILTWEB_PROXY_HOPS": "1"}
+        with (
+            redis.running(),
+            live_stack("quiltweb-scaled-", "scaled-admin", secrets.token_hex(8), env) as live,
+        ):
             a_port = int(urlsplit(live.base_url).port or 0)
             b_port = free_port()
             live.procs.append(start_daphne(b_port, live.env, live.workdir / "daphne-b.log"))
@@ -91,6 +139,7 @@ def scaled() -> Iterator[Scaled]:
                 live.base_url,
                 f"http://127.0.0.1:{b_port}",
                 live.web,
+                redis,
             )
             _both_up(two)
             yield two

@@ -5,11 +5,13 @@ stickiness) on a PostgreSQL database and a Redis of their own, with one worker.
   process each websocket lands on, the scrollback, typing and Ctrl-C work, and the holder's log
   shows the relayed handshakes (so a landing on the other process did happen);
 - SSE clients on both processes see a `docker stop` made from the CLI;
+- Redis stopped: requests, event streams and relayed terminals go on; health says the channel
+  layer is down until it is back;
 - the holder killed: a client relayed through the other process is told, its session closed,
   and the front keeps answering on the process that is left.
 
-`bin/quiltweb test-scaled` sets up PostgreSQL, Redis and HAProxy and passes their addresses
-(QUILTWEB_TEST_PG_URL, QUILTWEB_TEST_REDIS_URL); run by `bin/quiltweb test` and CI.
+`bin/quiltweb test-scaled` sets up PostgreSQL and HAProxy (tests/scaled/conftest.py starts a
+Redis of its own); run by `bin/quiltweb test` and CI.
 """
 
 from __future__ import annotations
@@ -127,6 +129,65 @@ def test_sse_clients_on_both_processes_see_a_docker_stop_from_the_cli(
     finally:
         for client in clients:
             client.resp.close()
+
+
+def test_with_redis_stopped_http_events_and_relayed_terminals_go_on_and_health_says_so(
+    scaled: Scaled, box: str
+) -> None:
+    """Nothing a request, an event stream or a relayed terminal needs goes through Redis (the
+    relay is a direct websocket, events wake on PostgreSQL's NOTIFY): with Redis stopped they
+    all work, and health says the channel layer is down (amber, not red) until it is back."""
+    key = scaled.live.admin_key
+    scaled.redis.stop()
+    try:
+        statuses = [scaled.api("GET", "/api/containers")[0] for _ in range(4)]
+        assert statuses == [200] * 4, statuses
+        status, health = scaled.api("GET", "/api/terminal/health")
+        layer = next(c for c in health["checks"] if c["name"] == "channel_layer")
+        assert status == 200 and health["status"] == "degraded" and not layer["ok"], health
+
+        stream = SseClient(scaled.b, key)
+        stream.start()
+        try:
+            time.sleep(1)
+            subprocess.run(["docker", "stop", "-t", "0", box], check=True, capture_output=True)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not stream.saw(box, "exited"):
+                time.sleep(0.1)
+            assert stream.saw(box, "exited"), stream.events[-3:]
+        finally:
+            stream.resp.close()
+        status, started = scaled.api("POST", f"/api/containers/{box}/start")
+        assert status in (200, 202), started
+
+        async def relayed() -> None:
+            deadline = time.monotonic() + 30
+            while True:  # the start above is an operation: wait until exec works
+                try:
+                    held = await attach(scaled.a, f"container_id={box}", key)
+                    session_id = (await held.control("ready"))["session_id"]
+                    break
+                except (AssertionError, TimeoutError, OSError):
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
+            await held.sock.close()
+            term = await attach(scaled.b, f"session_id={session_id}&offset=0", key)
+            await term.control("ready")
+            await term.sock.send(b"echo NO''REDIS\n")
+            await term.output_has(b"NOREDIS")
+            await term.sock.close()
+
+        asyncio.run(relayed())
+    finally:
+        scaled.redis.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if scaled.api("GET", "/api/terminal/health")[1]["status"] == "ok":
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("health did not recover once Redis was back")
 
 
 def test_the_holder_killed_tells_the_client_relayed_through_the_other_and_the_front_goes_on(
