@@ -10,15 +10,18 @@ Figures and goals:
   output throughput over 64 MiB, relayed      >= 0.7x direct
   keystroke echo p50 / p99, relayed           p50 <= direct + 1 ms, p99 < 5 ms
   memory growth of A and B while a relayed client stalls 10 s under `yes`   < 2 MiB each
+  memory per idle session, 500 held by A and attached through B    < 64 KiB on each
 
 Throughputs are the median of BENCH_ROUNDS (default 5) interleaved rounds.
 
-Run from the repository root: `.venv/bin/python bench/scaled.py` (about a minute).
+Run from the repository root: `.venv/bin/python bench/scaled.py` (about two minutes;
+BENCH_IDLE_SESSIONS changes the 500).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from _common import cleanup, prepare_servers
 from terminal import (
+    IDLE_SESSIONS,
     MAKE_FLOOD,
     ROUNDS,
     SIZE,
@@ -115,6 +119,54 @@ async def section_stall(a: int, b: int, key: str, box: str, pids: dict[str, int]
     relayed.ws.close()
 
 
+async def section_idle(a: int, b: int, key: str, pids: dict[str, int]) -> None:
+    print(f"memory per idle session: {IDLE_SESSIONS} held by A, each attached through B")
+    box = api(a, key, "POST", "/api/containers", {"name": "bench-scaled-idle"})["container_id"]
+    await asyncio.sleep(3)
+    base = {name: rss_kib(pid) for name, pid in pids.items()}
+    clients: list[QuiltClient] = []
+    readers: list[asyncio.Task[None]] = []
+    started = time.perf_counter()
+
+    async def open_relayed() -> QuiltClient:
+        for attempt in range(5):  # a loaded machine can miss the 2 s readiness exec: retry
+            try:
+                held = await QuiltClient.open(a, f"container_id={box}", key)
+                held.ws.close()
+                return await QuiltClient.open(b, f"session_id={held.ready['session_id']}", key)
+            except (RuntimeError, ConnectionError):
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(1)
+        raise AssertionError
+
+    async def keep_reading(client: QuiltClient) -> None:
+        # An idle browser still answers Daphne's pings; a socket that does not is dropped.
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                await client.chunk()
+
+    for i in range(0, IDLE_SESSIONS, 4):
+        batch = await asyncio.gather(*(open_relayed() for _ in range(min(4, IDLE_SESSIONS - i))))
+        clients.extend(batch)
+        readers.extend(asyncio.create_task(keep_reading(c)) for c in batch)
+    opened = time.perf_counter() - started
+    await asyncio.sleep(5)
+    print(f"  opened and relayed {len(clients)} sessions in {opened:.1f} s")
+    for name, pid in pids.items():
+        after = rss_kib(pid)
+        per = (after - base[name]) / len(clients)
+        print(
+            f"  {name}: RSS {base[name] / 1024:.1f} -> {after / 1024:.1f} MiB"
+            f"  => {per:.1f} KiB per session (goal < 64 KiB)"
+        )
+    print()
+    for task in readers:
+        task.cancel()
+    for client in clients:
+        client.ws.close()
+
+
 async def bench(a: int, b: int, key: str, pids: dict[str, int]) -> None:
     from apps.engine.client import engine
 
@@ -125,12 +177,19 @@ async def bench(a: int, b: int, key: str, pids: dict[str, int]) -> None:
     await section_throughput(a, b, key, box)
     await section_echo(a, b, key, box)
     await section_stall(a, b, key, box, pids)
+    await section_idle(a, b, key, pids)
 
 
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     key = prepare_servers("bench-scaled")
-    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_DEBUG": "0"}
+    env = {
+        **os.environ,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_DEBUG": "0",
+        "QUILTWEB_TERMINAL_PER_USER": str(IDLE_SESSIONS + 20),
+        "QUILTWEB_TERMINAL_GLOBAL": str(IDLE_SESSIONS + 50),
+    }
     state = Path(os.environ["QUILTWEB_STATE_DIR"])
     a, b = free_port(), free_port()
     procs = [start_daphne(a, env, state / "daphne-a.log")]

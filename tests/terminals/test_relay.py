@@ -110,3 +110,27 @@ async def test_a_valid_credential_attaches_the_session_this_process_holds(
     await again.send(b"echo B''ACK\n")
     await again.until(b"BACK")
     await again.disconnect()
+
+
+@pytest.mark.engine
+async def test_a_relayed_watch_is_read_only_on_the_holder(
+    support: Any, admin: Any, box: dict[str, Any]
+) -> None:
+    """The mode travels in the credential: a watch relayed to the holder gets the holder's
+    read-only rules (input dropped with one READ_ONLY error), as a direct watch does."""
+    term = await shell(support, box)
+    session_id = term.session_id  # type: ignore[attr-defined]
+    token = relay.sign(
+        relay.Pass(session_id, "watch", 0, admin.user.id, admin.user.username, OWNER)
+    )
+    watcher = await relay_handshake([(relay.HEADER.encode(), token.encode())])
+    ready = await watcher.control("ready")
+    assert ready["mode"] == "watch"
+    await watcher.send(b"echo TYPED-BY-WATCHER\n")
+    error = await watcher.control("error")
+    assert error["code"] == "READ_ONLY"
+    await term.send(b"echo OW''NER\n")
+    await watcher.until(b"OWNER")  # the watcher sees the owner's output
+    assert b"TYPED-BY-WATCHER" not in bytes(term.output)
+    await watcher.disconnect()
+    await term.disconnect()
