@@ -12,6 +12,11 @@ Figures and goals:
   memory growth of A and B while a relayed client stalls 10 s under `yes`   < 2 MiB each
   memory per idle session, 500 held by A and attached through B    < 64 KiB on each
 
+And the transport we did not choose, measured in the same run: the Redis channel layer
+(channels_redis, a throw-away redis-server) carrying the same 64 MiB in the relay's frame size
+(256 KiB) from one layer instance to another, and a 1-byte message's round trip, against the
+relayed websocket's figures above.
+
 Throughputs are the median of BENCH_ROUNDS (default 5) interleaved rounds.
 
 Run from the repository root: `.venv/bin/python bench/scaled.py` (about two minutes;
@@ -58,7 +63,7 @@ async def opened_on_a(a: int, key: str, box: str) -> str:
     return str(client.ready["session_id"])
 
 
-async def section_throughput(a: int, b: int, key: str, box: str) -> None:
+async def section_throughput(a: int, b: int, key: str, box: str) -> float:
     print(f"output throughput, {SIZE // MIB} MiB through the TTY, median of {ROUNDS} rounds")
     direct_session = await opened_on_a(a, key, box)
     relayed_session = await opened_on_a(a, key, box)
@@ -73,9 +78,10 @@ async def section_throughput(a: int, b: int, key: str, box: str) -> None:
     print(f"  => ratio {r / d:.2f}x direct (goal >= 0.7x)\n")
     direct.ws.close()
     relayed.ws.close()
+    return r
 
 
-async def section_echo(a: int, b: int, key: str, box: str) -> None:
+async def section_echo(a: int, b: int, key: str, box: str) -> float:
     print("keystroke echo (400 keystrokes under `cat`)")
     direct = await QuiltClient.open(a, f"session_id={await opened_on_a(a, key, box)}", key)
     direct_echo = await echo(direct)
@@ -91,6 +97,7 @@ async def section_echo(a: int, b: int, key: str, box: str) -> None:
     )
     direct.ws.close()
     relayed.ws.close()
+    return rp99
 
 
 async def section_stall(a: int, b: int, key: str, box: str, pids: dict[str, int]) -> None:
@@ -167,6 +174,65 @@ async def section_idle(a: int, b: int, key: str, pids: dict[str, int]) -> None:
         client.ws.close()
 
 
+async def section_redis_transport(relayed_mbs: float, relayed_echo_p99: float) -> None:
+    import shutil
+    import subprocess
+
+    from channels_redis.core import RedisChannelLayer
+
+    if shutil.which("redis-server") is None:
+        print("the Redis channel layer: redis-server is not installed, not measured\n")
+        return
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.sleep(0.5)
+        hosts = [f"redis://127.0.0.1:{port}/0"]
+        # Two instances, as two web processes would have; capacity as high as a PTY stream
+        # needs (the default 100 messages would drop the rest).
+        front = RedisChannelLayer(hosts=hosts, capacity=100_000, expiry=60)
+        holder = RedisChannelLayer(hosts=hosts, capacity=100_000, expiry=60)
+        channel = await holder.new_channel()
+        chunk = b"x" * (256 * 1024)
+        count = SIZE // len(chunk)
+        print(f"the Redis channel layer: {SIZE // MIB} MiB in {len(chunk) // 1024} KiB messages")
+
+        async def receive_all() -> None:
+            for _ in range(count):
+                await holder.receive(channel)
+
+        started = time.perf_counter()
+        receiving = asyncio.create_task(receive_all())
+        for _ in range(count):
+            await front.send(channel, {"type": "pty", "bytes": chunk})
+        await receiving
+        mbs = SIZE / (time.perf_counter() - started) / MIB
+        trips = []
+        for _ in range(200):
+            began = time.perf_counter()
+            await front.send(channel, {"type": "pty", "bytes": b"a"})
+            await holder.receive(channel)
+            trips.append((time.perf_counter() - began) * 1000)
+        p50 = statistics.median(trips)
+        print(f"  {mbs:.1f} MiB/s, 1-byte message p50 {p50:.3f} ms, p99 {pct(trips, 0.99):.3f} ms")
+        print(
+            f"  => one hop through Redis alone has a p99 of {pct(trips, 0.99):.2f} ms, where a"
+            f" relayed keystroke's whole round trip (two processes and the PTY, there and back)"
+            f" has {relayed_echo_p99:.2f} ms (goal < 5 ms); Redis alone carries"
+            f" {mbs / relayed_mbs:.2f}x the relayed PTY stream's {relayed_mbs:.1f} MiB/s, with no"
+            f" flow control of its own\n"
+        )
+        await front.flush()
+        await front.close_pools()
+        await holder.close_pools()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 async def bench(a: int, b: int, key: str, pids: dict[str, int]) -> None:
     from apps.engine.client import engine
 
@@ -174,10 +240,11 @@ async def bench(a: int, b: int, key: str, pids: dict[str, int]) -> None:
     made = engine().exec_run(box, MAKE_FLOOD, timeout_ms=120_000)
     assert made.exit_code == 0, made
     print(f"container {box[:12]}; A pid {pids['A (holder)']}, B pid {pids['B (relay)']}\n")
-    await section_throughput(a, b, key, box)
-    await section_echo(a, b, key, box)
+    relayed_mbs = await section_throughput(a, b, key, box)
+    relayed_echo_p99 = await section_echo(a, b, key, box)
     await section_stall(a, b, key, box, pids)
     await section_idle(a, b, key, pids)
+    await section_redis_transport(relayed_mbs, relayed_echo_p99)
 
 
 def main() -> None:
