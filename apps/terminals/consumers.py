@@ -350,11 +350,20 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         from websockets.exceptions import ConnectionClosed
 
         upstream = self.upstream
+        # Until the holder's `ready`, its frames wait here: a holder that refuses the relay
+        # (4403: the process at that address is not the session's holder any more, say a new
+        # one on the same port) means the holder is gone, which is what the browser is told.
+        held: list[str] | None = []
         try:
             async for message in upstream:
                 if isinstance(message, bytes):
                     await self.send(bytes_data=message)
+                elif held is not None and not _is_ready(message):
+                    held.append(message)
                 else:
+                    for early in held or ():
+                        await self.send(text_data=early)
+                    held = None
                     await self.send(text_data=message)
         except ConnectionClosed:
             pass
@@ -362,9 +371,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return  # the browser left first
         self.upstream = None
         code = upstream.close_code
-        if code is None or code in (1001, 1006, 1011):
-            await self._holder_lost()  # killed, stopping, or failed: not the session's end
+        if code is None or code in (1001, 1006, 1011) or (held is not None and code == 4403):
+            await self._holder_lost()  # killed, stopping, failed or replaced: not the end
         else:
+            for early in held or ():
+                await self.send(text_data=early)
             self.session_id = None
             await self.close(code)
 
@@ -561,6 +572,14 @@ class RelayConsumer(TerminalConsumer):
             )
             raise Refused(4403, "FORBIDDEN", "a relay needs a valid credential from a web process")
         return Grant(grant.session_id, grant.offset, grant.mode, user_id=grant.user_id, by=grant.by)
+
+
+def _is_ready(text: str) -> bool:
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(frame, dict) and frame.get("type") == "ready"
 
 
 def _peer(scope: dict[str, Any]) -> str:

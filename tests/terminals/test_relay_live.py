@@ -141,3 +141,27 @@ def test_a_killed_holder_tells_the_relayed_client_and_closes_its_session(
 def api_on(live: Live, base: str, path: str, method: str = "GET") -> tuple[int, Any]:
     got = requests.request(method, base + path, headers={"X-Api-Key": live.admin_key}, timeout=30)
     return got.status_code, got.json() if got.content else None
+
+
+def test_a_relay_the_process_at_the_address_refuses_is_a_lost_holder(two_webs: TwoWebs) -> None:
+    """A holder replaced at its address (a new process on the same port answers, not the one
+    the row names) refuses the credential; the front tells the browser the holder is gone,
+    not that it was refused."""
+
+    async def run() -> None:
+        key = two_webs.live.admin_key
+        first = await attach(two_webs.a, f"container_id={two_webs.container_id}", key)
+        session_id = (await first.control("ready"))["session_id"]
+        await first.sock.close()
+        two_webs.live.shell(
+            "from apps.terminals.models import TerminalSession\n"
+            f"TerminalSession.objects.filter(session_id={session_id!r}).update(owner='web-2:4242')"
+        )
+        term = await attach(two_webs.b, f"session_id={session_id}", key)
+        error = await term.control("error")
+        assert error["code"] == "HOLDER_LOST", error
+        await asyncio.wait_for(term.sock.wait_closed(), 5)
+        assert term.sock.close_code == 4410
+        assert not [c for c in term.controls if c.get("code") == "FORBIDDEN"], term.controls
+
+    asyncio.run(run())
