@@ -26,7 +26,6 @@ BENCH_IDLE_SESSIONS changes the 500).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import statistics
 import sys
@@ -44,6 +43,7 @@ from terminal import (
     echo,
     free_port,
     median_line,
+    open_idle,
     pct,
     rss_kib,
     settle,
@@ -131,32 +131,14 @@ async def section_idle(a: int, b: int, key: str, pids: dict[str, int]) -> None:
     box = api(a, key, "POST", "/api/containers", {"name": "bench-scaled-idle"})["container_id"]
     await asyncio.sleep(3)
     base = {name: rss_kib(pid) for name, pid in pids.items()}
-    clients: list[QuiltClient] = []
-    readers: list[asyncio.Task[None]] = []
     started = time.perf_counter()
 
     async def open_relayed() -> QuiltClient:
-        for attempt in range(5):  # a loaded machine can miss the 2 s readiness exec: retry
-            try:
-                held = await QuiltClient.open(a, f"container_id={box}", key)
-                held.ws.close()
-                return await QuiltClient.open(b, f"session_id={held.ready['session_id']}", key)
-            except (RuntimeError, ConnectionError):
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(1)
-        raise AssertionError
+        held = await QuiltClient.open(a, f"container_id={box}", key)
+        held.ws.close()
+        return await QuiltClient.open(b, f"session_id={held.ready['session_id']}", key)
 
-    async def keep_reading(client: QuiltClient) -> None:
-        # An idle browser still answers Daphne's pings; a socket that does not is dropped.
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
-                await client.chunk()
-
-    for i in range(0, IDLE_SESSIONS, 4):
-        batch = await asyncio.gather(*(open_relayed() for _ in range(min(4, IDLE_SESSIONS - i))))
-        clients.extend(batch)
-        readers.extend(asyncio.create_task(keep_reading(c)) for c in batch)
+    clients, readers = await open_idle(open_relayed, IDLE_SESSIONS)
     opened = time.perf_counter() - started
     await asyncio.sleep(5)
     print(f"  opened and relayed {len(clients)} sessions in {opened:.1f} s")

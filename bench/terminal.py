@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -468,39 +469,47 @@ async def section_stall(port: int, key: str, box: str, daphne_pid: int) -> None:
     ours.ws.close()
 
 
-async def section_idle(port: int, key: str, daphne_pid: int) -> None:
-    print(f"memory per idle session, {IDLE_SESSIONS} open and attached")
-    idle_box = api(port, key, "POST", "/api/containers", {"name": "bench-idle"})["container_id"]
-    await asyncio.sleep(3)
-    base = rss_kib(daphne_pid)
-    clients: list[QuiltClient] = []
-    started = time.perf_counter()
+async def open_idle(
+    opener: Callable[[], Awaitable[QuiltClient]], count: int
+) -> tuple[list[QuiltClient], list[asyncio.Task[None]]]:
+    """`count` sessions opened 4 at a time, each kept reading in the background (an idle
+    browser still answers Daphne's pings; a socket that does not is dropped after 30 s)."""
 
     async def open_one() -> QuiltClient:
         # Each open runs the readiness checks (a no-op exec within 2 s); on a loaded machine
         # one can miss that, so try again as a user would.
         for attempt in range(5):
             try:
-                return await QuiltClient.open(port, f"container_id={idle_box}", key)
+                return await opener()
             except (RuntimeError, ConnectionError):
                 if attempt == 4:
                     raise
                 await asyncio.sleep(1)
         raise AssertionError
 
-    readers: list[asyncio.Task[None]] = []
-
     async def keep_reading(c: QuiltClient) -> None:
-        # An idle browser still answers Daphne's pings (every 20 s); a socket that does not
-        # is dropped after 30 s, so each client keeps reading in the background.
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while True:
                 await c.chunk()
 
-    for i in range(0, IDLE_SESSIONS, 4):
-        batch = await asyncio.gather(*(open_one() for _ in range(min(4, IDLE_SESSIONS - i))))
+    clients: list[QuiltClient] = []
+    readers: list[asyncio.Task[None]] = []
+    for i in range(0, count, 4):
+        batch = await asyncio.gather(*(open_one() for _ in range(min(4, count - i))))
         clients.extend(batch)
         readers.extend(asyncio.create_task(keep_reading(c)) for c in batch)
+    return clients, readers
+
+
+async def section_idle(port: int, key: str, daphne_pid: int) -> None:
+    print(f"memory per idle session, {IDLE_SESSIONS} open and attached")
+    idle_box = api(port, key, "POST", "/api/containers", {"name": "bench-idle"})["container_id"]
+    await asyncio.sleep(3)
+    base = rss_kib(daphne_pid)
+    started = time.perf_counter()
+    clients, readers = await open_idle(
+        lambda: QuiltClient.open(port, f"container_id={idle_box}", key), IDLE_SESSIONS
+    )
     opened = time.perf_counter() - started
     await asyncio.sleep(5)
     after = rss_kib(daphne_pid)
