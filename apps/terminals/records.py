@@ -8,7 +8,6 @@ callers: this module sits under both.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from django.utils import timezone
 from apps.accounts.actor import SYSTEM, Actor
 from apps.accounts.audit import record
 from apps.accounts.models import Profile
-from apps.core.processes import pid_alive
+from apps.core.processes import owner, pid_alive
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.rawexec import kill_exec_tree
@@ -30,7 +29,7 @@ from apps.terminals.models import OPEN_STATES, State, TerminalSession
 HEARTBEAT_SECONDS = 20.0  # how often the rows of the sessions held here are marked alive
 ORPHAN_SECONDS = 90.0  # an open row whose heartbeat is older belongs to a process that is gone
 # The process holding a session's PTY, as its row's `owner` names it.
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+OWNER = owner()  # host:pid, as the web process heartbeat names this process
 
 
 def publish_row(row: TerminalSession, action: str) -> None:
