@@ -55,7 +55,7 @@ def _run(*argv: str, timeout: float = 120, check: bool = True) -> subprocess.Com
     return done
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """A process that exists and is not a zombie (the daemons are reparented to PID 1)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -64,9 +64,11 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _pids_mentioning(text: str) -> list[int]:
+def pids_mentioning(text: str) -> list[int]:
     """Processes whose command line names `text` (dockerd, containerd, shims) or, in another mount
     namespace, whose mounts do (the containers' processes). As tests/faults/engine.py."""
+    if not text.startswith("/") or len(Path(text).parts) < 3:
+        raise ValueError(f"not a state directory to kill processes by: {text!r}")
     found = []
     own_mnt = os.readlink("/proc/self/ns/mnt")
     needle = text.encode()
@@ -155,7 +157,7 @@ class LocalEngine:
     def pid(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
             pid = int(self.pidfile.read_text().strip())
-            if _alive(pid):
+            if process_alive(pid):
                 return pid
         return None
 
@@ -283,12 +285,12 @@ class LocalEngine:
         zombie). Then drop containerd's pid file: a dead containerd not yet reaped still counts
         as running to dockerd, which would wait for its socket and give up ("timeout waiting
         for containerd to start")."""
-        pids = _pids_mentioning(str(self.dir) + "/")
+        pids = pids_mentioning(str(self.dir) + "/")
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        while time.monotonic() < deadline and any(process_alive(pid) for pid in pids):
             time.sleep(0.05)
         (self.dir / "exec" / "containerd" / "containerd.pid").unlink(missing_ok=True)
 
@@ -300,7 +302,7 @@ class LocalEngine:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and process_alive(pid):
                 time.sleep(0.1)
         self.kill_processes()
         time.sleep(0.2)
@@ -318,6 +320,18 @@ class LocalCluster:
     subnet: str = DEFAULT_SUBNET
     image: str = "quilt/base"
 
+    def __post_init__(self) -> None:
+        # Everything `down` removes is found from these three: refuse anything that could name
+        # more than the cluster's own (an empty root is the current directory).
+        if not re.fullmatch(r"[a-z][a-z0-9]{2,7}", self.prefix):
+            raise ValueError(
+                f"a cluster prefix is 3-8 lowercase letters or digits: {self.prefix!r}"
+            )
+        if not re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})", self.subnet):
+            raise ValueError(f"a cluster subnet is three octets, as 172.29.213: {self.subnet!r}")
+        if not self.root.is_absolute() or len(self.root.parts) < 3:
+            raise ValueError(f"a cluster root is an absolute path two levels deep: {self.root}")
+
     @property
     def bridge(self) -> str:
         return f"{self.prefix}-br"
@@ -325,6 +339,11 @@ class LocalCluster:
     @property
     def manifest(self) -> Path:
         return self.root / "engines.json"
+
+    @property
+    def marker(self) -> Path:
+        """Written by `up`: the prefix and subnet, for a sweep that finds the root only."""
+        return self.root / "cluster.json"
 
     @property
     def ca_cert(self) -> Path:
@@ -473,6 +492,9 @@ class LocalCluster:
         if n < 1:
             raise ValueError("up needs at least one engine")
         self.root.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(
+            json.dumps({"prefix": self.prefix, "subnet": self.subnet, "pid": os.getpid()}) + "\n"
+        )
         wanted = [self.engine(i) for i in range(1, n + 1)]
         extra = [e for e in self.present() if e.index > n]
         self.ensure_ca()
@@ -524,7 +546,7 @@ class LocalCluster:
                     e.cli("rm", "-f", *ids, timeout=60, check=False)
         for e in engines:
             e.stop()
-        for pid in _pids_mentioning(str(self.root) + "/"):
+        for pid in pids_mentioning(str(self.root) + "/"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _unmount_under(self.root)
@@ -535,7 +557,13 @@ class LocalCluster:
         for link in _link_names():
             if pattern.match(link) or link == self.bridge:
                 _run("ip", "link", "del", link, check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
+        # Only what `up` made, never the root wholesale (it may be a directory of other things).
+        for made in ("ca", "client"):
+            shutil.rmtree(self.root / made, ignore_errors=True)
+        for made in ("engines.json", "engines.tmp", "image.tar", "cluster.json"):
+            (self.root / made).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.root.rmdir()
 
     def status(self) -> list[dict[str, Any]]:
         """Each engine present: its pid, whether it answers over mutual TLS, its swarm state."""
