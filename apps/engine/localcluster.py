@@ -483,7 +483,17 @@ class LocalCluster:
         # Nodes of engines that are gone (a crash, a smaller `up`) leave the swarm's list.
         for node in set(manager.cli("node", "ls", "-q").split()) - set(nodes.values()):
             manager.cli("node", "rm", "--force", node, check=False)
-        return nodes
+        # After a restart of the manager the workers are "Unknown" until their next heartbeat:
+        # `up` returns once every node is Ready.
+        deadline = time.monotonic() + 60
+        while True:
+            listing = manager.cli("node", "ls", "--format", "{{.ID}} {{.Status}}")
+            ready = {line.split()[0] for line in listing.splitlines() if line.endswith(" Ready")}
+            if set(nodes.values()) <= ready:
+                return nodes
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"swarm nodes not Ready within 60 s:\n{listing}")
+            time.sleep(0.5)
 
     # -- the commands --------------------------------------------------------------------
 
