@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apps.volumes",
     "apps.network",
     "apps.images",
+    "apps.engines",
     "apps.terminals",
     "apps.activity",
     "apps.functions",

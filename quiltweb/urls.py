@@ -15,6 +15,8 @@ from apps.activity import urls as activity_pages
 from apps.containers import api_urls as containers_api
 from apps.containers import urls as containers_pages
 from apps.core import api_urls as core_api
+from apps.engines import api_urls as engines_api
+from apps.engines import urls as engines_pages
 from apps.events import api_urls as events_api
 from apps.functions import api_urls as functions_api
 from apps.functions import urls as functions_pages
@@ -74,6 +76,7 @@ for api, pages in (
     (functions_api, functions_pages),
     (network_api, network_pages),
     (images_api, images_pages),
+    (engines_api, engines_pages),
     (terminals_api, terminals_pages),
     (activity_api, activity_pages),
     # /api/openapi.json and /api/docs describe the routes above (contract 2.15).

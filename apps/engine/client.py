@@ -28,9 +28,11 @@ from django.conf import settings
 
 from apps.engine import errors, liveness
 from apps.engine.rawexec import run_exec
+from apps.engine.tlsfiles import TlsFiles
 from apps.engine.types import (
     ContainerInfo,
     ContainerSpec,
+    EngineFacts,
     EngineVersion,
     ExecResult,
     ImageInfo,
@@ -38,6 +40,7 @@ from apps.engine.types import (
     MountInfo,
     NetworkAttachment,
     PortBinding,
+    SwarmNode,
     VolumeInfo,
 )
 
@@ -218,9 +221,14 @@ class _WatchedAdapter(docker.transport.unixconn.UnixHTTPAdapter):
 
 
 class Engine:
-    def __init__(self, base_url: str, timeout: float | None = None) -> None:
+    def __init__(
+        self, base_url: str, timeout: float | None = None, tls: TlsFiles | None = None
+    ) -> None:
         self.base_url = base_url
         self.timeout = timeout or settings.QUILTWEB_ENGINE_TIMEOUT
+        # Mutual TLS for tcp:// engines: the CA, client certificate and key as in-memory files
+        # (apps/engine/hosts.py); never written to disk.
+        self.tls = tls
         self._api: docker.APIClient | None = None
         # The open sockets of this client's calls, which the watchdog shuts down when the
         # engine stops answering (apps/engine/liveness.py).
@@ -232,8 +240,16 @@ class Engine:
             try:
                 # Pinned API version: no extra version call per client, and 1.41 is what we test.
                 self._api = docker.APIClient(
-                    base_url=self.base_url, version="1.41", timeout=self.timeout
+                    base_url=self.base_url,
+                    version="1.41",
+                    timeout=self.timeout,
+                    tls=self.tls.config() if self.tls is not None else False,
+                    use_ssh_client=self.base_url.startswith("ssh://"),
                 )
+                if self.tls is not None:
+                    # The engine's own CA decides, never REQUESTS_CA_BUNDLE or a proxy from the
+                    # environment (docs/engines.md).
+                    self._api.trust_env = False
                 if self.base_url.startswith("unix://"):
                     # No proxy applies to a unix socket; skipping requests' per-call scan of
                     # the proxy environment saves a few ms on every engine call.
@@ -321,6 +337,42 @@ class Engine:
             containers=info.get("Containers", 0),
             images=info.get("Images", 0),
         )
+
+    @translated
+    def describe(self, labels: list[str]) -> EngineFacts:
+        """Version, capacity, the managed containers (`labels` name them) running and in
+        total, and the engine's swarm node: what an engine's health check refreshes."""
+        v = self.api.version()
+        info = self.api.info()
+        items = self.api.containers(all=True, filters={"label": labels})
+        running = sum(1 for item in items if item.get("State") == "running")
+        return EngineFacts(
+            version=v.get("Version", ""),
+            api_version=v.get("ApiVersion", ""),
+            os=v.get("Os", ""),
+            cpus=int(info.get("NCPU") or 0),
+            memory_mb=int(info.get("MemTotal") or 0) // (1024 * 1024),
+            containers_running=running,
+            containers_total=len(items),
+            swarm=_swarm_node(info.get("Swarm") or {}),
+        )
+
+    @translated
+    def swarm_availability(self) -> dict[str, str]:
+        """Every node of this manager's swarm: node id → availability (active, pause, drain)."""
+        return {
+            node["ID"]: (node.get("Spec") or {}).get("Availability", "")
+            for node in self.api.nodes()
+        }
+
+    @translated
+    def set_node_availability(self, node_id: str, availability: str) -> None:
+        """Set a swarm node's availability (active, pause, drain); this engine must be a
+        manager of the node's swarm."""
+        node = self.api.inspect_node(node_id)
+        spec = dict(node.get("Spec") or {})
+        spec["Availability"] = availability
+        self.api.update_node(node_id, node["Version"]["Index"], spec)
 
     # -- containers ----------------------------------------------------------------------------
 
@@ -821,6 +873,18 @@ class Engine:
             raise
         except Exception as exc:
             raise _translate(exc) from exc
+
+
+def _swarm_node(swarm: dict[str, Any]) -> SwarmNode | None:
+    """The engine's node from `info()["Swarm"]`, or None outside a swarm."""
+    node_id = swarm.get("NodeID") or ""
+    if not node_id or swarm.get("LocalNodeState") != "active":
+        return None
+    return SwarmNode(
+        node_id=node_id,
+        role="manager" if swarm.get("ControlAvailable") else "worker",
+        availability="",  # the node's own availability is read from a manager (hosts.py)
+    )
 
 
 def _networks(raw: dict[str, Any] | None) -> dict[str, NetworkAttachment]:

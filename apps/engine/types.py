@@ -145,3 +145,26 @@ class EngineVersion:
     arch: str
     containers: int = 0
     images: int = 0
+
+
+@dataclass(frozen=True)
+class SwarmNode:
+    """The engine's place in a swarm: its node id, manager or worker, active/pause/drain."""
+
+    node_id: str
+    role: str
+    availability: str
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What one engine's health check reads: version, capacity, managed containers, swarm."""
+
+    version: str
+    api_version: str
+    os: str
+    cpus: int
+    memory_mb: int
+    containers_running: int
+    containers_total: int
+    swarm: SwarmNode | None

@@ -41,6 +41,7 @@ CONCERNS = (
     "images",
     "functions",
     "events",
+    "engines",
 )
 ALIASES = {"oci": "images"}
 
@@ -922,6 +923,86 @@ CATALOG: dict[str, Concern] = {
                     "error_code": "TERMINAL_LIMIT",
                     "request_id": "req_7a6b5c4d",
                     "hint": "Close a session with DELETE /api/terminal/sessions/<session_id>",
+                },
+            ),
+        ],
+    },
+    "engines": {
+        "summary": (
+            "The Docker hosts QuiltWeb drives: the local engine and any an admin registers over "
+            "tcp:// with mutual TLS, unix:// or ssh://, each checked every 5 s."
+        ),
+        "routes": [
+            r(
+                "GET",
+                "/api/engines",
+                "direct",
+                "Every engine with state, version, capacity and swarm node",
+            ),
+            r(
+                "POST",
+                "/api/engines",
+                "direct",
+                "Register {name, url, tls?: {ca, cert, key}, labels?} (admin); connects first",
+            ),
+            r("GET", "/api/engines/<name>", "direct", "One engine"),
+            r(
+                "PATCH",
+                "/api/engines/<name>",
+                "direct",
+                "Change labels or availability (active|drain; drain also drains its swarm node)",
+            ),
+            r(
+                "DELETE",
+                "/api/engines/<name>",
+                "direct",
+                "Remove (admin); 409 IN_USE while it holds managed containers; local is PROTECTED",
+            ),
+            *discovery("engines"),
+        ],
+        "rules": [
+            "Registration connects before it saves: no answer as a Docker engine within 10 s is 422 ENGINE_UNREACHABLE with details.engine_message, and nothing is stored.",
+            "A tcp:// engine needs mutual TLS (its CA, a client certificate and key); the key is stored sealed with a key derived from the server's SECRET_KEY and never appears in an answer, a page or a log.",
+            "url and the public certificates are shown to admins only.",
+            "Every engine is checked every 5 s; three failed checks (15 s) make it unreachable, the next answer ready again. Health has one check per engine (engine:<name>): degraded when any is unreachable, unavailable when all are.",
+        ],
+        "examples": [
+            ex(
+                "Register an engine",
+                "POST",
+                "/api/engines",
+                {
+                    "name": "build-1",
+                    "url": "tcp://10.0.0.12:2376",
+                    "tls": {
+                        "ca": "-----BEGIN CERTIFICATE-----…",
+                        "cert": "-----BEGIN CERTIFICATE-----…",
+                        "key": "-----BEGIN PRIVATE KEY-----…",
+                    },
+                    "labels": {"zone": "a"},
+                },
+                {
+                    "name": "build-1",
+                    "url": "tcp://10.0.0.12:2376",
+                    "tls": {
+                        "ca": "-----BEGIN CERTIFICATE-----…",
+                        "cert": "-----BEGIN CERTIFICATE-----…",
+                        "key_stored": True,
+                    },
+                    "state": "ready",
+                    "availability": "active",
+                    "version": "26.1.5",
+                    "api_version": "1.45",
+                    "os": "linux",
+                    "cpus": 8,
+                    "memory_mb": 31890,
+                    "containers_running": 0,
+                    "containers_total": 0,
+                    "labels": {"zone": "a"},
+                    "swarm": None,
+                    "last_seen_at": T0,
+                    "error": None,
+                    "created_at": T0,
                 },
             ),
         ],

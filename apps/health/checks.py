@@ -27,6 +27,7 @@ from apps.core.ids import iso
 from apps.core.models import WebProcess
 from apps.engine.client import engine
 from apps.engine.errors import EngineError
+from apps.engines import health as engines_health
 from apps.functions import health as functions_health
 from apps.health.catalog import CONCERNS
 from apps.operations.worker import worker_beats
@@ -314,12 +315,28 @@ CONCERN_CHECKS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
 }
 
 
+def _engine_checks(probe: Probe) -> list[Check]:
+    """Concern `engines` (contract 2.11): one check per engine, `engine:<name>`, from what the
+    worker's 5-second checks last recorded."""
+    if "engines" not in probe.engine_facts:
+        probe.engine_facts["engines"] = [
+            Check(name, ok, detail, fix) for name, ok, detail, fix in engines_health.checks()
+        ]
+    return list(probe.engine_facts["engines"])
+
+
 def concern_health(concern: str, probe: Probe | None = None) -> tuple[dict[str, Any], list[Check]]:
     """The spec's health body for one concern, plus the checks (with fixes) for pages."""
     probe = probe or Probe()
-    names, critical = CONCERN_CHECKS[concern]
-    checks = [probe.get(name) for name in names]
-    failed = {c.name for c in checks if not c.ok}
+    if concern == "engines":
+        checks = _engine_checks(probe)
+        failed = {c.name for c in checks if not c.ok}
+        # Degraded when any engine is unreachable, unavailable when all are.
+        critical = frozenset(c.name for c in checks) if len(failed) == len(checks) else frozenset()
+    else:
+        names, critical = CONCERN_CHECKS[concern]
+        checks = [probe.get(name) for name in names]
+        failed = {c.name for c in checks if not c.ok}
     if failed & critical:
         status = "unavailable"
     elif failed:

@@ -1,0 +1,101 @@
+"""Several engines: one client per registered engine, by name (contract 2.11).
+
+`local` is the engine at `QUILTWEB_DOCKER_HOST` (`apps.engine.client.engine()`). Any other
+name is looked up through a loader that the engines registry installs at start-up
+(apps/engines/apps.py): it reads the engine's row and unseals its TLS key. This package stays
+below every app and knows no model.
+
+A thread keeps one client per engine, as `engine()` does for the local one, and builds a new
+one when the engine's URL or certificates change (the spec's `revision`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apps.engine import errors
+from apps.engine.client import Engine, engine
+from apps.engine.tlsfiles import TlsFiles, TlsMaterial
+
+LOCAL = "local"
+# A spec read from the registry is reused this long before it is read again.
+SPEC_TTL_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How to reach one engine: its URL, TLS material for tcp://, and a revision that changes
+    whenever either does."""
+
+    name: str
+    url: str
+    tls: TlsMaterial | None
+    revision: str
+
+
+class UnknownEngine(errors.EngineError):
+    """No engine is registered under that name."""
+
+
+Loader = Callable[[str], EngineSpec | None]
+_loader: Loader | None = None
+_specs: dict[str, tuple[float, EngineSpec | None]] = {}
+_specs_lock = threading.Lock()
+_local = threading.local()
+
+
+def set_loader(loader: Loader) -> None:
+    global _loader
+    _loader = loader
+    forget()
+
+
+def forget(name: str | None = None) -> None:
+    """Drop cached specs (one, or all): after a registration, an edit or a delete."""
+    with _specs_lock:
+        if name is None:
+            _specs.clear()
+        else:
+            _specs.pop(name, None)
+
+
+def spec(name: str) -> EngineSpec:
+    now = time.monotonic()
+    with _specs_lock:
+        cached = _specs.get(name)
+    if cached is not None and now - cached[0] < SPEC_TTL_SECONDS:
+        found = cached[1]
+    else:
+        found = _loader(name) if _loader is not None else None
+        with _specs_lock:
+            _specs[name] = (now, found)
+    if found is None:
+        raise UnknownEngine(f"no engine named {name!r}")
+    return found
+
+
+def client_for(spec: EngineSpec, timeout: float | None = None) -> Engine:
+    """A new client for a spec (not cached): registration's connection test uses one."""
+    return Engine(
+        spec.url, timeout=timeout, tls=TlsFiles(spec.tls) if spec.tls is not None else None
+    )
+
+
+def engine_named(name: str) -> Engine:
+    """This thread's client for the engine called `name`; `local` is `engine()`."""
+    if name == LOCAL:
+        return engine()
+    wanted = spec(name)
+    clients: dict[str, tuple[str, Engine]] = getattr(_local, "clients", None) or {}
+    _local.clients = clients
+    held = clients.get(name)
+    if held is not None and held[0] == wanted.revision:
+        return held[1]
+    if held is not None and held[1]._api is not None:
+        held[1]._api.close()
+    client = client_for(wanted)
+    clients[name] = (wanted.revision, client)
+    return client

@@ -1,0 +1,144 @@
+"""The Engines page (contract 2.11): every engine's state, version, capacity and containers,
+with registration, drain/activate and removal for admins. Its rows refresh every 5 s, as the
+checks do, so an engine that stops answering turns amber without a reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.access import require_page
+from apps.core.errors import ApiError, error_text
+from apps.core.formwords import in_form_words
+from apps.core.http import AuthedRequest
+from apps.core.pages import PageFailure, flash_error, page_errors
+from apps.engines import actions, registry
+from apps.engines.models import Availability, RegisteredEngine
+
+FORM_FIELDS = ("name", "url", "ca", "cert", "labels")
+FORM_LABELS = {
+    "name": "Name",
+    "url": "URL",
+    "tls": "TLS",
+    "tls.ca": "CA certificate",
+    "tls.cert": "Client certificate",
+    "tls.key": "Client key",
+    "labels": "Labels",
+}
+
+
+def _rows(admin: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            **registry.as_dict(row, admin=admin),
+            "is_local": row.is_local,
+            "last_seen": row.last_seen_at,
+        }
+        for row in registry.all_engines()
+    ]
+
+
+def _context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
+    actor = require_page(request, "viewer")
+    rows = _rows(actor.is_admin)
+    return {
+        "nav": "engines",
+        "rows": rows,
+        "ready": sum(1 for r in rows if r["state"] == "ready"),
+        "lost": sum(1 for r in rows if r["state"] != "ready"),
+        "is_admin": actor.is_admin,
+        "form": {},
+        **extra,
+    }
+
+
+@require_GET
+def engine_list(request: AuthedRequest) -> HttpResponse:
+    ctx = _context(request)
+    if request.htmx and request.htmx.target == "engine-rows":
+        return render(request, "engines/list.html#engine-rows", ctx)
+    return render(request, "engines/list.html", ctx)
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ApiError(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                f"label {line[:60]!r} is not key=value",
+                details={"field": "labels"},
+            )
+        labels[key.strip()] = value.strip()
+    return actions.check_labels(labels)
+
+
+def _register_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
+    form = {k: request.POST.get(k, "") for k in FORM_FIELDS}  # never the key: typed again
+    text = in_form_words(exc, FORM_LABELS) if isinstance(exc, ApiError) else error_text(exc)
+    if isinstance(exc, ApiError) and exc.details and exc.details.get("engine_message"):
+        text += f" ({exc.details['engine_message']})"
+    field = exc.details.get("field") if isinstance(exc, ApiError) and exc.details else None
+    ctx = _context(request, register_error=text, error_field=field, form=form, open_register=True)
+    return render(request, "engines/list.html", ctx, status=422)
+
+
+@require_POST
+@page_errors(_register_failed)
+def register(request: AuthedRequest) -> HttpResponse:
+    actor = require_page(request, "admin")
+    post = request.POST
+    name = actions.check_name(post.get("name", "").strip())
+    url = actions.check_url(post.get("url", ""))
+    tls_given = any(post.get(k, "").strip() for k in ("ca", "cert", "key"))
+    tls = actions.check_tls(
+        {k: post.get(k, "") for k in ("ca", "cert", "key")} if tls_given else None, url
+    )
+    labels = _parse_labels(post.get("labels", ""))
+    row = actions.register(actor, name=name, url=url, tls=tls, labels=labels)
+    messages.success(request, f"Engine {row.name} registered: Docker {row.version}.")
+    return redirect("engines:list")
+
+
+def _action_failed(request: AuthedRequest, exc: PageFailure, name: str) -> HttpResponse:
+    flash_error(request, error_text(exc))
+    return redirect("engines:list")
+
+
+def _row(name: str) -> RegisteredEngine:
+    registry.ensure_local()
+    row = RegisteredEngine.objects.filter(name=name).first()
+    if row is None:
+        raise ApiError(404, "NOT_FOUND", f"no engine named {name!r}")
+    return row
+
+
+@require_POST
+@page_errors(_action_failed)
+def availability(request: AuthedRequest, name: str) -> HttpResponse:
+    actor = require_page(request, "admin")
+    wanted = request.POST.get("availability", "")
+    if wanted not in Availability.values:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "availability is active or drain")
+    row = actions.update(actor, _row(name), labels=None, availability=wanted)
+    verb = "draining: no new placements" if wanted == "drain" else "active again"
+    messages.success(request, f"Engine {row.name} is {verb}.")
+    return redirect("engines:list")
+
+
+@require_POST
+@page_errors(_action_failed)
+def delete(request: AuthedRequest, name: str) -> HttpResponse:
+    actor = require_page(request, "admin")
+    actions.delete(actor, _row(name))
+    messages.success(request, f"Engine {name} removed.")
+    return redirect("engines:list")
