@@ -191,7 +191,9 @@ def test_register_edit_and_remove_an_engine_over_unix(admin, real_engine):
     assert bad.status_code == 422 and bad.json()["details"]["field"] == "availability"
     assert hosts.engine_named("again").ping()
     actions = list(
-        AuditEntry.objects.filter(target_type="engine").order_by("id").values_list("action", "actor_kind")
+        AuditEntry.objects.filter(target_type="engine")
+        .order_by("id")
+        .values_list("action", "actor_kind")
     )
     assert actions[:2] == [
         ("engine.register", "api_key"),
