@@ -138,7 +138,7 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
         self = args[0]
         assert isinstance(self, Engine)
         try:
-            with liveness.watch(self.base_url, self.sockets):
+            with liveness.watch(self.watch_key, self.sockets):
                 return fn(*args, **kwargs)
         except errors.EngineError:
             raise
@@ -229,6 +229,10 @@ class Engine:
         # Mutual TLS for tcp:// engines: the CA, client certificate and key as in-memory files
         # (apps/engine/hosts.py); never written to disk.
         self.tls = tls
+        # What the liveness watchdog knows this engine by: its URL, and for TLS the identity
+        # too, so a registration's test with a wrong certificate never marks down the clients
+        # that use the right one.
+        self.watch_key = base_url if tls is None else f"{base_url}#{tls.fingerprint}"
         self._api: docker.APIClient | None = None
         # The open sockets of this client's calls, which the watchdog shuts down when the
         # engine stops answering (apps/engine/liveness.py).
@@ -250,6 +254,7 @@ class Engine:
                     # The engine's own CA decides, never REQUESTS_CA_BUNDLE or a proxy from the
                     # environment (docs/engines.md).
                     self._api.trust_env = False
+                    liveness.use_tls(self.watch_key, self.tls.ssl_context())
                 if self.base_url.startswith("unix://"):
                     # No proxy applies to a unix socket; skipping requests' per-call scan of
                     # the proxy environment saves a few ms on every engine call.
@@ -273,7 +278,7 @@ class Engine:
         try:
             return self._ping(timeout)
         except errors.EngineUnavailable as exc:
-            liveness.mark_down(self.base_url, str(exc)[:200])
+            liveness.mark_down(self.watch_key, str(exc)[:200])
             raise
 
     @translated
@@ -643,7 +648,7 @@ class Engine:
             workdir=workdir,
             stdin=stdin_data is not None,
         )
-        with liveness.watch(self.base_url, self.sockets):
+        with liveness.watch(self.watch_key, self.sockets):
             return run_exec(
                 self,
                 exec_id,

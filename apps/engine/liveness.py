@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator, MutableSet
@@ -61,14 +62,24 @@ class _Host:
 _lock = threading.Lock()
 _by_id: dict[int, _Call] = {}
 _hosts: dict[str, _Host] = {}
+_tls: dict[str, ssl.SSLContext] = {}
 _watchdog: threading.Thread | None = None
 
 
-def answers(base_url: str, timeout: float = PING_TIMEOUT) -> bool:
-    """One `/_ping` on a fresh connection: True when the engine answers 200 within `timeout`."""
+def use_tls(key: str, context: ssl.SSLContext) -> None:
+    """Ping the engine that `key` ("<url>#<tls identity>") names over TLS with `context`."""
+    with _lock:
+        _tls[key] = context
+
+
+def answers(key: str, timeout: float = PING_TIMEOUT) -> bool:
+    """One `/_ping` on a fresh connection: True when the engine answers 200 within `timeout`.
+    `key` is the engine's URL, with "#<tls identity>" for a TLS engine (see `use_tls`)."""
     deadline = time.monotonic() + timeout
+    with _lock:
+        tls = _tls.get(key)
     try:
-        sock = connect(base_url, timeout=timeout)
+        sock = connect(key.partition("#")[0], timeout=timeout, tls=tls)
     except errors.EngineError:
         return False
     try:

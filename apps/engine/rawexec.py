@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import struct
 import time
 from collections.abc import MutableSet
@@ -40,8 +41,11 @@ class Engine(Protocol):
 API_VERSION = "1.41"
 
 
-def connect(base_url: str, timeout: float = 10.0) -> socket.socket:
-    """A fresh connection to the engine named by DOCKER_HOST (unix or tcp, no TLS)."""
+def connect(
+    base_url: str, timeout: float = 10.0, tls: ssl.SSLContext | None = None
+) -> socket.socket:
+    """A fresh connection to an engine: unix, tcp, or tcp with TLS when `tls` is given (the
+    engine's address checked against its certificate)."""
     parsed = urlparse(base_url)
     try:
         if parsed.scheme in ("unix", "http+unix", ""):
@@ -54,6 +58,8 @@ def connect(base_url: str, timeout: float = 10.0) -> socket.socket:
             )
         else:
             raise errors.EngineUnavailable(f"unsupported DOCKER_HOST scheme {parsed.scheme!r}")
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_hostname=parsed.hostname)
     except OSError as exc:
         raise errors.EngineUnavailable(str(exc)) from exc
     return sock

@@ -9,7 +9,9 @@ memory) whose `/proc/self/fd/<n>` path `ssl` can open. The files live as long as
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import ssl
 import weakref
 from dataclasses import dataclass
 
@@ -49,6 +51,10 @@ class TlsFiles:
     the CA (hostname included) and presents the client certificate."""
 
     def __init__(self, material: TlsMaterial) -> None:
+        # Names this identity (CA, certificate and key) without revealing any of it.
+        self.fingerprint = hashlib.sha256(
+            "\0".join((material.ca, material.cert, material.key)).encode()
+        ).hexdigest()[:16]
         self._fds = [
             _memfd("ca", material.ca),
             _memfd("cert", material.cert),
@@ -58,6 +64,12 @@ class TlsFiles:
 
     def _path(self, index: int) -> str:
         return f"/proc/{os.getpid()}/fd/{self._fds[index]}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same trust and identity for a raw socket (the liveness ping, raw exec)."""
+        context = ssl.create_default_context(cafile=self._path(0))
+        context.load_cert_chain(self._path(1), self._path(2))
+        return context
 
     def config(self) -> docker.tls.TLSConfig:
         ca, cert, key = (self._path(i) for i in range(3))

@@ -273,6 +273,11 @@ def delete(actor: Actor, row: RegisteredEngine) -> None:
             details={"engine": row.name, **held},
             hint="Delete or move what it holds first (the Containers page filters by engine).",
         )
+    delete_row(actor, row)
+
+
+def delete_row(actor: Actor, row: RegisteredEngine) -> None:
+    """Forget an engine without asking it (`engines down`: the engine and all it held are gone)."""
     name = row.name
     row.delete()
     hosts.forget(name)

@@ -1,25 +1,13 @@
 """The local cluster (apps/engine/localcluster.py): two extra dockerds in their own network
-namespaces, reached over mutual TLS, in one swarm that runs a replicated `quilt/base` service.
-
-Its own prefix, subnet and state directory (/tmp/qwt-*), so it never touches a cluster of
-`bin/quiltweb engines up` nor the main engine (which stays out of any swarm). The module fixture
-takes the cluster down after a failure too; a cluster of an earlier run that died (its pytest
-process is gone; the daemons are detached and outlive it) is swept first.
-Needs root, `ip`, `nsenter`, `unshare`, `setsid`, `openssl` and `dockerd`: without them it is
-skipped, and under CI=true it fails.
-"""
+namespaces, reached over mutual TLS, in one swarm that runs a replicated `quilt/base` service
+(set up and swept by tests/cluster/kit.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
-import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,50 +15,15 @@ from pathlib import Path
 import pytest
 
 from apps.engine.localcluster import LocalCluster, pids_mentioning, process_alive
-from tests.conftest import IN_CI
+from tests.cluster.kit import local_cluster
 
 pytestmark = pytest.mark.cluster
 
 
-def _missing() -> str:
-    if os.geteuid() != 0:
-        return "the local cluster needs root (network namespaces)"
-    for tool in ("dockerd", "docker", "ip", "nsenter", "unshare", "setsid", "openssl"):
-        if shutil.which(tool) is None:
-            return f"the local cluster needs {tool}"
-    return ""
-
-
-def _sweep_earlier_runs() -> None:
-    for root in Path(tempfile.gettempdir()).glob("qwt-*"):
-        with contextlib.suppress(OSError, ValueError, KeyError, json.JSONDecodeError):
-            meta = json.loads((root / "cluster.json").read_text())
-            if process_alive(int(meta["pid"])):
-                continue  # another run's, going on
-            LocalCluster(root=root, prefix=meta["prefix"], subnet=meta["subnet"]).down()
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    reason = _missing()
-    if reason:
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    _sweep_earlier_runs()
-    root = Path(tempfile.mkdtemp(prefix="qwt-"))
-    c = LocalCluster(
-        root=root,
-        prefix="qwt" + secrets.token_hex(2),  # interface names stay under 15 characters
-        subnet=f"172.29.{200 + secrets.randbelow(50)}",
-    )
-    try:
-        started = time.monotonic()
-        c.up(2)
-        print(f"local cluster: up 2 in {time.monotonic() - started:.1f} s")
+    with local_cluster(2) as c:
         yield c
-    finally:
-        c.down()
 
 
 def _tls_get_version(c: LocalCluster, address: str, with_client_cert: bool) -> bytes:

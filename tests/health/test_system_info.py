@@ -30,6 +30,7 @@ def test_it_describes_the_caller_and_the_engine(operator: Any) -> None:
         "images",
         "functions",
         "events",
+        "engines",
     ]
 
 
