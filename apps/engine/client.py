@@ -233,6 +233,8 @@ class Engine:
         # too, so a registration's test with a wrong certificate never marks down the clients
         # that use the right one.
         self.watch_key = base_url if tls is None else f"{base_url}#{tls.fingerprint}"
+        # The same identity for the raw sockets of exec (apps/engine/rawexec.py).
+        self.ssl_context = tls.ssl_context() if tls is not None else None
         self._api: docker.APIClient | None = None
         # The open sockets of this client's calls, which the watchdog shuts down when the
         # engine stops answering (apps/engine/liveness.py).
@@ -254,7 +256,8 @@ class Engine:
                     # The engine's own CA decides, never REQUESTS_CA_BUNDLE or a proxy from the
                     # environment (docs/engines.md).
                     self._api.trust_env = False
-                    liveness.use_tls(self.watch_key, self.tls.ssl_context())
+                    if self.ssl_context is not None:
+                        liveness.use_tls(self.watch_key, self.ssl_context)
                 if self.base_url.startswith("unix://"):
                     # No proxy applies to a unix socket; skipping requests' per-call scan of
                     # the proxy environment saves a few ms on every engine call.
@@ -641,6 +644,8 @@ class Engine:
         On timeout every process the exec started is killed and `timed_out` is set.
         """
         started = time.monotonic()
+        if stdin_data is not None and self.ssl_context is not None:
+            raise errors.BadRequest("stdin for an exec on a TLS engine is not supported yet")
         exec_id = self.exec_create(
             container_id,
             argv,

@@ -28,6 +28,8 @@ class Engine(Protocol):
     """What this module needs of apps.engine.client.Engine (which imports this module)."""
 
     base_url: str
+    # Mutual TLS for a tcp:// engine (apps/engine/tlsfiles.py), or None.
+    ssl_context: ssl.SSLContext | None
 
     @property
     def sockets(self) -> MutableSet[socket.socket]:
@@ -94,7 +96,7 @@ def open_exec(
     """Start an exec and return its upgraded socket plus any stream bytes already read.
 
     `watched`: the socket joins `engine.sockets` (the caller removes it once closed)."""
-    sock = connect(engine.base_url)
+    sock = connect(engine.base_url, tls=engine.ssl_context)
     if watched:
         engine.sockets.add(sock)
     try:
@@ -153,6 +155,10 @@ def run_exec(
     rest of it (EPIPE is "stdin closed", not an error). A broken connection is the engine's own
     error (EngineUnavailable), never an OSError."""
     deadline = started + timeout_ms / 1000
+    if stdin_data is not None and engine.ssl_context is not None:
+        # A TLS stream cannot be half-closed from Python's ssl module (shutdown(SHUT_WR) ends
+        # both directions), so the command would never see the end of its stdin.
+        raise errors.BadRequest("stdin for an exec on a TLS engine is not supported yet")
     sock, rest = open_exec(engine, exec_id, watched=True)
     out = {1: bytearray(), 2: bytearray()}
     truncated = False
@@ -187,6 +193,10 @@ def run_exec(
             if remaining <= 0:
                 timed_out = True
                 break
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                # Decrypted bytes already inside the TLS layer: poll() cannot see them.
+                pending = reader.feed(sock.recv(262144))
+                continue
             # poll(), not select(): select() fails once the process holds 1024+ descriptors
             # (a server with hundreds of open terminals does).
             poller = select.poll()
@@ -198,7 +208,7 @@ def run_exec(
             if write_open and to_send is not None and events & (select.POLLOUT | select.POLLERR):
                 try:
                     sent = sock.send(to_send[:262144])
-                except (BlockingIOError, InterruptedError):
+                except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
                     sent = 0
                 except (BrokenPipeError, ConnectionResetError):
                     close_stdin()  # the command stopped reading its stdin: drop the rest
@@ -213,7 +223,7 @@ def run_exec(
                 continue
             try:
                 chunk = sock.recv(262144)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 continue
             except ConnectionResetError:
                 break

@@ -392,6 +392,8 @@ def summary(force: bool = False) -> Summary:
         )
         if len(bad) > 1 and statuses["operations"] != "unavailable":
             label = f"{len(bad)} concerns degraded"
+        if bad == ["engines"]:
+            label = "Engine unreachable"  # the others still work; the Engines page says which
     result = Summary(status, label, statuses, engine_ok, now)
     with _lock:
         _summary = result

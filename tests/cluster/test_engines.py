@@ -16,6 +16,8 @@ import pytest
 from django.conf import settings
 
 from apps.accounts.models import AuditEntry
+from apps.engine import hosts
+from apps.engine.errors import BadRequest
 from apps.engine.localcluster import LocalCluster, LocalEngine
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
@@ -162,3 +164,33 @@ def test_an_engine_holding_a_managed_container_is_in_use(cluster, admin):
     assert admin.json("DELETE", f"/api/engines/{e1.name}").status_code == 200
     assert not RegisteredEngine.objects.filter(name=e1.name).exists()
     assert Path(cluster.client_key).exists()  # removing an engine touches nothing on the host
+
+
+@pytest.fixture
+def remote_box(cluster: LocalCluster, admin: Any) -> Iterator[tuple[str, str]]:
+    """A running quilt/base container on engine 1, registered: (engine name, container id)."""
+    e1 = cluster.engine(1)
+    assert _register(admin, e1, cluster).status_code == 201
+    client = e1.tls_client()
+    box = client.containers.run("quilt/base", ["sleep", "600"], detach=True, name="qwt-exec")
+    try:
+        yield e1.name, str(box.id)
+    finally:
+        box.remove(force=True)
+        client.close()
+
+
+def test_exec_on_a_tls_engine_returns_output_exit_code_and_deadline(remote_box):
+    name, cid = remote_box
+    client = hosts.engine_named(name)
+    done = client.exec_run(cid, ["sh", "-c", "echo hi; echo err >&2; exit 3"])
+    assert (done.stdout, done.stderr, done.exit_code) == (b"hi\n", b"err\n", 3)
+    # 2 MiB through the TLS layer: reads must drain what TLS holds decrypted, not wait on poll.
+    big = client.exec_run(cid, ["sh", "-c", "head -c 2097152 /dev/zero"], max_output=4 << 20)
+    assert len(big.stdout) == 2 << 20 and big.exit_code == 0 and not big.timed_out
+    slow = client.exec_run(cid, ["sleep", "30"], timeout_ms=500)
+    assert slow.timed_out and slow.exit_code is None
+    left = client.exec_run(cid, ["ps", "-o", "args"]).stdout.decode()
+    assert "sleep 30" not in left  # the timed-out exec was killed inside the container
+    with pytest.raises(BadRequest, match="stdin"):
+        client.exec_run(cid, ["cat"], stdin_data=b"x")

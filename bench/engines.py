@@ -1,0 +1,141 @@
+"""Several engines (contract 2.11) on a local cluster of two extra dockerds over mutual TLS,
+each figure against a raw docker SDK baseline over the same TLS connection, in the same run.
+
+- register: POST /api/engines (connect, describe, seal the key, save, audit) against the raw
+  SDK's version + info + managed-container list it needs (goal <= 1.5x);
+- exec of `true` on a TLS engine through the seam (`engine_named(name).exec_run`) against the
+  raw SDK exec_create + exec_start + exec_inspect (goal <= 1.3x);
+- a round of checks of three engines (`checks.check_all`: all at once, results recorded)
+  against the three raw describes run in parallel (goal <= 1.3x);
+- the same round with one engine frozen (SIGSTOP): bounded by the check's timeout, the other
+  engines' rows still recorded (goal <= CHECK_TIMEOUT + 1 s).
+
+Run from the repository root as root: `.venv/bin/python bench/engines.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from _common import cleanup, prepare, ratio, summary, timed
+
+from apps.engine import hosts
+from apps.engine.localcluster import LocalCluster
+from apps.engines import checks, registry
+from apps.engines.models import RegisteredEngine
+
+RUNS = 40
+
+
+def main() -> None:
+    api, _, _ = prepare()
+    cluster = LocalCluster(
+        root=Path(tempfile.mkdtemp(prefix="qwb-")),
+        prefix="qwb" + secrets.token_hex(2),
+        subnet=f"172.29.{200 + secrets.randbelow(50)}",
+    )
+    try:
+        started = time.monotonic()
+        cluster.up(2)
+        print(f"local cluster of 2 engines up in {time.monotonic() - started:.1f} s")
+        e1, e2 = cluster.engine(1), cluster.engine(2)
+        tls = {
+            "ca": cluster.ca_cert.read_text(),
+            "cert": cluster.client_cert.read_text(),
+            "key": cluster.client_key.read_text(),
+        }
+        raw1, raw2 = e1.tls_client().api, e2.tls_client().api
+        labels = registry.managed_labels()
+
+        print(f"\nregistration ({RUNS // 4} runs each)")
+        counter = iter(range(10_000))
+
+        def register() -> None:
+            name = f"b{next(counter)}"
+            body = json.dumps({"name": name, "url": e1.url, "tls": tls})
+            r = api.post("/api/engines", data=body, content_type="application/json")
+            assert r.status_code == 201, r.content
+            RegisteredEngine.objects.filter(name=name).delete()
+
+        def raw_describe() -> None:
+            raw1.version()
+            raw1.info()
+            raw1.containers(all=True, filters={"label": labels})
+
+        base = summary("raw SDK version + info + list over TLS", timed(raw_describe, RUNS // 4))
+        ours = summary("POST /api/engines", timed(register, RUNS // 4))
+        ratio("register", ours, base, 1.5)
+
+        for e in (e1, e2):
+            body = json.dumps({"name": e.name, "url": e.url, "tls": tls})
+            assert (
+                api.post("/api/engines", data=body, content_type="application/json").status_code
+                == 201
+            )
+
+        print(f"\nexec of `true` on a TLS engine ({RUNS} runs each)")
+        box = e1.tls_client().containers.run("quilt/base", ["sleep", "600"], detach=True)
+        seam = hosts.engine_named(e1.name)
+
+        def raw_exec() -> None:
+            exec_id = raw1.exec_create(box.id, ["true"])["Id"]
+            raw1.exec_start(exec_id)
+            assert raw1.exec_inspect(exec_id)["ExitCode"] == 0
+
+        def seam_exec() -> None:
+            assert seam.exec_run(box.id, ["true"]).exit_code == 0
+
+        base = summary("raw SDK exec_create+start+inspect (TLS)", timed(raw_exec, RUNS))
+        ours = summary("engine_named(...).exec_run (TLS)", timed(seam_exec, RUNS))
+        ratio("exec on a TLS engine", ours, base, 1.3)
+        box.remove(force=True)
+
+        print(f"\na round of checks of 3 engines ({RUNS // 2} runs each)")
+        import docker
+
+        local_raw = docker.APIClient(base_url=registry.ensure_local().url, version="1.41")
+        raws = [local_raw, raw1, raw2]
+        pool = ThreadPoolExecutor(max_workers=3)
+
+        def raw_round() -> None:
+            def one(c: docker.APIClient) -> None:
+                c.ping()
+                c.version()
+                c.info()
+                c.containers(all=True, filters={"label": labels})
+
+            list(pool.map(one, raws))
+
+        base = summary("raw SDK ping+describe x3 in parallel", timed(raw_round, RUNS // 2))
+        ours = summary("checks.check_all()", timed(checks.check_all, RUNS // 2))
+        ratio("check round", ours, base, 1.3)
+
+        print("\nthe same round with engine 2 frozen (SIGSTOP)")
+        pid = e2.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            frozen = timed(checks.check_all, 3, warmup=0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        worst = max(frozen)
+        rows = {r.name: r.state for r in RegisteredEngine.objects.all()}
+        print(f"  frozen rounds: {', '.join(f'{s:.0f} ms' for s in frozen)}; states {rows}")
+        limit = (checks.CHECK_TIMEOUT + 1) * 1000
+        verdict = "meets" if worst <= limit else "MISSES"
+        print(f"  => worst frozen round {worst:.0f} ms ({verdict} goal <= {limit:.0f} ms)")
+        assert rows[e1.name] == "ready" and rows["local"] == "ready"
+    finally:
+        cluster.down()
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

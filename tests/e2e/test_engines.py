@@ -1,0 +1,82 @@
+"""The Engines page in a real browser against a real local cluster: register a TLS engine by
+pasting its PEMs, watch it turn unreachable when it freezes and ready again, without a reload,
+and remove it (marker cluster: it runs in the cluster leg)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.engine.localcluster import LocalCluster
+from tests.cluster.kit import local_cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHECKS = 30_000  # three checks 5 s apart, each up to 3 s, and the page's 5 s refresh
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with local_cluster(1) as c:
+        yield c
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.screenshot(path=str(SHOTS / f"{name}-{scheme}.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
+
+
+def test_register_watch_lose_and_remove_an_engine(
+    page: Any, live: Any, cluster: LocalCluster
+) -> None:
+    e = cluster.engine(1)
+    page.goto(live.url("/engines/"))
+    expect(page.get_by_role("heading", name="Engines", exact=True)).to_be_visible()
+    expect(page.locator("#engine-local")).to_contain_text("ready")
+
+    form = page.locator("#engine-register")
+    # A tcp:// engine without TLS is refused in the form's words; the fields stay.
+    form.get_by_label("Name").fill(e.name)
+    form.get_by_label("URL").fill(e.url)
+    form.get_by_role("button", name="Connect and register").click()
+    expect(page.locator("#register-error")).to_contain_text("mutual TLS")
+    expect(form.get_by_label("Name")).to_have_value(e.name)
+
+    form.get_by_label("CA certificate (PEM)").fill(cluster.ca_cert.read_text())
+    form.get_by_label("Client certificate (PEM)").fill(cluster.client_cert.read_text())
+    form.get_by_label("Client key (PEM)").fill(cluster.client_key.read_text())
+    form.get_by_label("Labels (optional)").fill("zone=test")
+    form.get_by_role("button", name="Connect and register").click()
+    row = page.locator(f"#engine-{e.name}")
+    expect(row).to_contain_text("ready")
+    expect(row).to_contain_text("zone=test")
+    expect(row).to_contain_text("mutual TLS")
+    expect(page.locator(".flash").first).to_contain_text("registered")
+    assert cluster.client_key.read_text().splitlines()[1] not in page.content()
+    shot(page, "engines")
+
+    pid = e.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # The worker's checks mark it unreachable; the rows and the badge follow without a reload.
+        expect(row).to_contain_text("unreachable", timeout=CHECKS)
+        expect(page.locator("#health-badge")).to_contain_text("Engine unreachable", timeout=CHECKS)
+        shot(page, "engines-unreachable")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    expect(row).to_contain_text("ready", timeout=CHECKS)
+
+    row.get_by_role("button", name="Remove").click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    expect(page.locator(f"#engine-{e.name}")).to_have_count(0)
