@@ -88,7 +88,14 @@ def engine_named(name: str) -> Engine:
     """This thread's client for the engine called `name`; `local` is `engine()`."""
     if name == LOCAL:
         return engine()
-    wanted = spec(name)
+    return engine_for(spec(name))
+
+
+def engine_for(wanted: EngineSpec) -> Engine:
+    """This thread's client for a spec already read (no database use: pool threads call it)."""
+    if wanted.name == LOCAL:
+        return engine()
+    name = wanted.name
     clients: dict[str, tuple[str, Engine]] = getattr(_local, "clients", None) or {}
     _local.clients = clients
     held = clients.get(name)

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import invalid
+from apps.engines import fanout
 from apps.images import actions, listing, schemas
 from apps.images.references import parse
 from apps.operations.execution import execution_mode, sync_result
@@ -41,15 +42,20 @@ def images(request: HttpRequest) -> Any:
         prune = _flag(request, "prune_layers") if "prune_layers" in request.GET else None
         return actions.delete_image(actor, _reference(request), prune)
     actor = require_api(request, "viewer")
-    check_query(request, ["include_snapshots", "format", "filter", "include_digests"])
+    check_query(request, ["include_snapshots", "format", "filter", "include_digests", "engine"])
     include = _flag(request, "include_snapshots")
-    images = listing.list_images(
+    images, unreachable = listing.list_images(
         actor,
         include_snapshots=include,
         filter_text=request.GET.get("filter") or None,
         include_digests=_flag(request, "include_digests"),
+        engine_name=fanout.check_engine_param(request.GET.get("engine")),
     )
-    return {"images": images}
+    body: dict[str, Any] = {"images": images}
+    if unreachable:
+        # Still 200 with what the others answered (contract 2.11).
+        body["unreachable_engines"] = unreachable
+    return body
 
 
 @api_route("POST", query=("execution",), doc=schemas.PULL)

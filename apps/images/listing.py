@@ -17,6 +17,7 @@ from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine, parse_time
 from apps.engine.types import ContainerSpec, ImageInfo
+from apps.engines import fanout
 from apps.images import tenancy
 from apps.images.references import (
     RETAINED_REPOSITORY,
@@ -75,15 +76,24 @@ def list_images(
     include_snapshots: bool = False,
     filter_text: str | None = None,
     include_digests: bool = False,
-) -> list[dict[str, Any]]:
-    """The tags `actor` may see: another tenant's snapshot images are not listed (1.6)."""
-    images = tenancy.visible_images(actor, engine().list_images())
-    return entries(
-        images,
-        include_snapshots=include_snapshots,
-        filter_text=filter_text,
-        include_digests=include_digests,
-    )
+    engine_name: str | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The tags `actor` may see on every engine (or the one named), each with its `engine`,
+    and the engines that did not answer (contract 2.11). Another tenant's snapshot images are
+    not listed (1.6)."""
+    found = fanout.across(lambda _name, client: client.list_images(), engine_name)
+    out: list[dict[str, Any]] = []
+    for name, images in found.results.items():
+        for entry in entries(
+            tenancy.visible_images(actor, images),
+            include_snapshots=include_snapshots,
+            filter_text=filter_text,
+            include_digests=include_digests,
+        ):
+            entry["engine"] = name
+            out.append(entry)
+    out.sort(key=itemgetter("reference", "engine"))
+    return out, found.unreachable
 
 
 def has_shell(image_id: str) -> bool:

@@ -18,6 +18,7 @@ class ImageListQuery(Request):
     format: str | None = Field(default=None, description="Accepted; the answer is JSON.")
     filter: str | None = Field(default=None, description="Substring of the reference (2.17).")
     include_digests: Flag = None
+    engine: str | None = Field(default=None, description="Only this engine's images (2.11).")
 
 
 class ReferenceQuery(Request):
@@ -39,12 +40,16 @@ class Image(Reply):
     image_id: str
     size_bytes: int
     created_at: Timestamp | None
+    engine: str = Field(description="The engine that holds it (2.11).")
 
 
 class ImageList(Reply):
-    """One entry per tag."""
+    """One entry per tag and engine."""
 
     images: list[Image]
+    unreachable_engines: list[str] | None = Field(
+        default=None, description="Engines that did not answer; the others' images are listed."
+    )
 
 
 class ImageConfig(Reply):

@@ -20,6 +20,7 @@ from apps.core.errors import ApiError, error_text
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, attempt, flash_error, page_errors
 from apps.engine import errors as engine_errors
+from apps.engines import registry as engines_registry
 from apps.images import actions, debian, listing
 from apps.images.references import DEBIAN_REPOSITORY, is_protected, parse, split_tag
 from apps.operations import display
@@ -57,11 +58,18 @@ def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     ctx["debian_ok"], ctx["debian_why"] = debian.available()
     query = request.GET.get("q", "").strip()
     ctx["q"] = query
-    images, failure = attempt(listing.list_images, actor, include_snapshots=include)
+    names = [row.name for row in engines_registry.all_engines()]
+    wanted = request.GET.get("engine", "")
+    ctx["engines"] = names if len(names) > 1 else []
+    ctx["engine"] = wanted if wanted in names else ""
+    listed, failure = attempt(
+        listing.list_images, actor, include_snapshots=include, engine_name=ctx["engine"] or None
+    )
     if failure is not None:
         ctx["engine_error"] = error_text(failure)
         return ctx
-    assert images is not None
+    assert listed is not None
+    images, ctx["unreachable_engines"] = listed
     ctx["has_debian"] = any(i["repository"] == DEBIAN_REPOSITORY for i in images)
     if query:
         images = [i for i in images if query in i["reference"]]
@@ -71,7 +79,15 @@ def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     ctx["images"] = page.object_list
     ctx["page"] = page
     ctx["page_query"] = urlencode(
-        {k: v for k, v in (("q", query), ("include_snapshots", "1" if include else "")) if v}
+        {
+            k: v
+            for k, v in (
+                ("q", query),
+                ("include_snapshots", "1" if include else ""),
+                ("engine", ctx["engine"]),
+            )
+            if v
+        }
     )
     return ctx
 

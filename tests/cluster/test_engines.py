@@ -194,3 +194,28 @@ def test_exec_on_a_tls_engine_returns_output_exit_code_and_deadline(remote_box):
     assert "sleep 30" not in left  # the timed-out exec was killed inside the container
     with pytest.raises(BadRequest, match="stdin"):
         client.exec_run(cid, ["cat"], stdin_data=b"x")
+
+
+def test_a_list_with_a_frozen_engine_answers_within_2_s_with_the_others(cluster, admin):
+    for e in (cluster.engine(1), cluster.engine(2)):
+        assert _register(admin, e, cluster).status_code == 201
+    e1, e2 = cluster.engine(1), cluster.engine(2)
+    body = admin.json("GET", "/api/oci/images?include_snapshots=true").json()
+    assert {i["engine"] for i in body["images"] if i["reference"] == "quilt/base:latest"} == {
+        "local",
+        e1.name,
+        e2.name,
+    }
+    pid = e2.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        frozen = admin.json("GET", "/api/oci/images").json()
+        assert time.monotonic() - started < 2.5
+        assert frozen["unreachable_engines"] == [e2.name]
+        assert {i["engine"] for i in frozen["images"]} == {"local", e1.name}
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    back = admin.json("GET", "/api/oci/images").json()
+    assert "unreachable_engines" not in back

@@ -1,0 +1,92 @@
+"""Asking every engine at once (contract 2.11, "Lists across engines").
+
+`across(fn)` calls `fn(name, client)` for every ready engine in parallel and waits at most
+`LIST_DEADLINE` seconds: an engine the checks already call unreachable is not asked, and one
+that does not answer in time (frozen: it accepts connections and never replies) is reported in
+`unreachable` with the others' answers still returned. Its call finishes in the background
+within the client's own timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from apps.core.errors import ApiError
+from apps.engine import hosts
+from apps.engine.client import Engine
+from apps.engine.errors import EngineError
+from apps.engines import registry
+from apps.engines.models import EngineState
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+LIST_DEADLINE = 2.0
+_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="engines-fanout")
+
+
+@dataclass
+class Across(Generic[T]):
+    """Each engine's answer by name, in name order, and the engines that gave none."""
+
+    results: dict[str, T] = field(default_factory=dict)
+    unreachable: list[str] = field(default_factory=list)
+
+
+def check_engine_param(value: str | None) -> str | None:
+    """`?engine=`: None for every engine, else a registered name (unknown → 422)."""
+    if value is None or value == "":
+        return None
+    names = {row.name for row in registry.all_engines()}
+    if value not in names:
+        raise ApiError(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            f"no engine named {value!r}",
+            details={"field": "engine", "received": value[:100], "expected": sorted(names)},
+            hint="GET /api/engines lists them.",
+        )
+    return value
+
+
+def across(fn: Callable[[str, Engine], T], engine: str | None = None) -> Across[T]:
+    rows = [r for r in registry.all_engines() if engine is None or r.name == engine]
+    out: Across[T] = Across()
+    asked: dict[str, Future[tuple[bool, T | None]]] = {}
+    for row in rows:
+        if row.state != EngineState.READY:
+            out.unreachable.append(row.name)
+            continue
+        try:
+            # Read here, in the request's thread: the pool's threads never use the database.
+            spec = hosts.spec(row.name)
+        except hosts.UnknownEngine:  # removed meanwhile, or its key no longer opens
+            out.unreachable.append(row.name)
+            continue
+        asked[row.name] = _pool.submit(_call, fn, spec)
+    if asked:
+        wait(asked.values(), timeout=LIST_DEADLINE, return_when=ALL_COMPLETED)
+    for name, future in asked.items():
+        if not future.done():
+            log.warning("engine %s did not answer a list within %.1f s", name, LIST_DEADLINE)
+            out.unreachable.append(name)
+            continue
+        ok, value = future.result()
+        if ok and value is not None:
+            out.results[name] = value
+        else:
+            out.unreachable.append(name)
+    out.unreachable.sort()
+    return out
+
+
+def _call(fn: Callable[[str, Engine], T], spec: hosts.EngineSpec) -> tuple[bool, T | None]:
+    try:
+        return True, fn(spec.name, hosts.engine_for(spec))
+    except EngineError as exc:
+        log.warning("engine %s did not answer a list: %s", spec.name, exc)
+        return False, None
