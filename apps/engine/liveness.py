@@ -42,6 +42,7 @@ GRACE = 0.5  # a call older than this makes the watchdog ask the engine whether 
 TICK = 0.25
 PING_TIMEOUT = 1.5  # a live dockerd answers /_ping in milliseconds, also when it is busy
 PING_EVERY = 1.0
+NOT_ANSWERING = "the engine is not answering: "
 
 
 @dataclass
@@ -110,6 +111,9 @@ def _host(base_url: str) -> _Host:
 
 def mark_down(base_url: str, why: str) -> None:
     """Remember that the engine did not answer (a failed ping); later calls fail at once."""
+    # A failed call's text may already carry this module's own wording: keep the cause once.
+    while why.startswith(NOT_ANSWERING):
+        why = why[len(NOT_ANSWERING) :]
     with _lock:
         _host(base_url).down = why or "the engine does not answer"
 
@@ -126,7 +130,7 @@ def _admit(base_url: str) -> None:
         if not host.down:
             return
         if host.probing:
-            raise errors.EngineUnavailable(f"the engine is not answering: {host.down}")
+            raise errors.EngineUnavailable(f"{NOT_ANSWERING}{host.down}")
         host.probing = True
     ok = False
     try:
@@ -138,7 +142,7 @@ def _admit(base_url: str) -> None:
             if ok:
                 host.down = ""
     if not ok:
-        raise errors.EngineUnavailable(f"the engine is not answering: {host.down}")
+        raise errors.EngineUnavailable(f"{NOT_ANSWERING}{host.down}")
 
 
 @contextlib.contextmanager

@@ -77,6 +77,14 @@ def test_register_watch_lose_and_remove_an_engine(
         os.kill(pid, signal.SIGCONT)
     expect(row).to_contain_text("ready", timeout=CHECKS)
 
+    # Drain asks first, then shows on the row (and on its swarm node, after the next check).
+    row.get_by_role("button", name="Drain").click()
+    page.get_by_role("dialog").get_by_role("button", name="Drain").click()
+    expect(row).to_contain_text("draining")
+    expect(row).to_contain_text("drain", timeout=CHECKS)
+    row.get_by_role("button", name="Activate").click()
+    expect(row).not_to_contain_text("draining")
+
     row.get_by_role("button", name="Remove").click()
     page.get_by_role("dialog").get_by_role("button", name="Remove").click()
     expect(page.locator(f"#engine-{e.name}")).to_have_count(0)
