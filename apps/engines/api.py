@@ -8,17 +8,9 @@ from django.http import HttpRequest
 
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
-from apps.core.errors import ApiError, invalid
+from apps.core.errors import invalid
 from apps.engines import actions, registry, schemas
-from apps.engines.models import Availability, RegisteredEngine
-
-
-def _get(name: str) -> RegisteredEngine:
-    registry.ensure_local()
-    row = RegisteredEngine.objects.filter(name=name).first()
-    if row is None:
-        raise ApiError(404, "NOT_FOUND", f"no engine named {name!r}")
-    return row
+from apps.engines.models import Availability
 
 
 @api_route("GET", "POST", doc=schemas.ENGINES)
@@ -42,11 +34,11 @@ def engine(request: HttpRequest, name: str) -> Any:
     if request.method == "GET":
         actor = require_api(request, "viewer")
         check_query(request, [])
-        return registry.as_dict(_get(name), admin=actor.is_admin)
+        return registry.as_dict(registry.get(name), admin=actor.is_admin)
     actor = require_api(request, "admin")
     if request.method == "DELETE":
         json_body(request, [])
-        actions.delete(actor, _get(name))
+        actions.delete(actor, registry.get(name))
         return {"name": name, "deleted": True}
     body = json_body(request, ["labels", "availability"])
     labels = actions.check_labels(body["labels"]) if "labels" in body else None
@@ -58,5 +50,5 @@ def engine(request: HttpRequest, name: str) -> Any:
             received=str(availability)[:50],
             expected=list(Availability.values),
         )
-    row = actions.update(actor, _get(name), labels=labels, availability=availability)
+    row = actions.update(actor, registry.get(name), labels=labels, availability=availability)
     return registry.as_dict(row, admin=True)

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError
 
+from apps.core.errors import ApiError
 from apps.core.ids import iso
 from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED
 from apps.engine.hosts import LOCAL, EngineSpec
@@ -39,6 +40,15 @@ def ensure_local() -> RegisteredEngine:
     elif row.url != url:
         RegisteredEngine.objects.filter(pk=row.pk).update(url=url)
         row.url = url
+    return row
+
+
+def get(name: str) -> RegisteredEngine:
+    """One engine by name, or a 404 ApiError (the API's body; a page's error)."""
+    ensure_local()
+    row = RegisteredEngine.objects.filter(name=name).first()
+    if row is None:
+        raise ApiError(404, "NOT_FOUND", f"no engine named {name!r}")
     return row
 
 

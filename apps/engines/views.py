@@ -17,7 +17,7 @@ from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, flash_error, page_errors
 from apps.engines import actions, registry
-from apps.engines.models import Availability, RegisteredEngine
+from apps.engines.models import Availability
 
 FORM_FIELDS = ("name", "url", "ca", "cert", "labels")
 FORM_LABELS = {
@@ -114,14 +114,6 @@ def _action_failed(request: AuthedRequest, exc: PageFailure, name: str) -> HttpR
     return redirect("engines:list")
 
 
-def _row(name: str) -> RegisteredEngine:
-    registry.ensure_local()
-    row = RegisteredEngine.objects.filter(name=name).first()
-    if row is None:
-        raise ApiError(404, "NOT_FOUND", f"no engine named {name!r}")
-    return row
-
-
 @require_POST
 @page_errors(_action_failed)
 def availability(request: AuthedRequest, name: str) -> HttpResponse:
@@ -129,7 +121,7 @@ def availability(request: AuthedRequest, name: str) -> HttpResponse:
     wanted = request.POST.get("availability", "")
     if wanted not in Availability.values:
         raise ApiError(422, "UNPROCESSABLE_ENTITY", "availability is active or drain")
-    row = actions.update(actor, _row(name), labels=None, availability=wanted)
+    row = actions.update(actor, registry.get(name), labels=None, availability=wanted)
     verb = "draining: no new placements" if wanted == "drain" else "active again"
     messages.success(request, f"Engine {row.name} is {verb}.")
     return redirect("engines:list")
@@ -139,6 +131,6 @@ def availability(request: AuthedRequest, name: str) -> HttpResponse:
 @page_errors(_action_failed)
 def delete(request: AuthedRequest, name: str) -> HttpResponse:
     actor = require_page(request, "admin")
-    actions.delete(actor, _row(name))
+    actions.delete(actor, registry.get(name))
     messages.success(request, f"Engine {name} removed.")
     return redirect("engines:list")
