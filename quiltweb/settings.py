@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "apps.network",
     "apps.images",
     "apps.engines",
+    "apps.workloads",
     "apps.terminals",
     "apps.activity",
     "apps.functions",

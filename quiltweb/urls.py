@@ -34,6 +34,8 @@ from apps.terminals import api_urls as terminals_api
 from apps.terminals import urls as terminals_pages
 from apps.volumes import api_urls as volumes_api
 from apps.volumes import urls as volumes_pages
+from apps.workloads import api_urls as workloads_api
+from apps.workloads import urls as workloads_pages
 
 # Zero-width guards: an API path is only tried against the apps' api_urls and a page path only
 # against their urls, so Django does not walk (and list as "tried") every other app's patterns.
@@ -77,6 +79,7 @@ for api, pages in (
     (network_api, network_pages),
     (images_api, images_pages),
     (engines_api, engines_pages),
+    (workloads_api, workloads_pages),
     (terminals_api, terminals_pages),
     (activity_api, activity_pages),
     # /api/openapi.json and /api/docs describe the routes above (contract 2.15).

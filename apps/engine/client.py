@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 import docker
 import docker.errors
 import docker.transport.unixconn
+import docker.types
 import docker.utils
 import orjson
 import requests
@@ -40,7 +41,9 @@ from apps.engine.types import (
     MountInfo,
     NetworkAttachment,
     PortBinding,
+    ServiceSpec,
     SwarmNode,
+    TaskInfo,
     VolumeInfo,
 )
 
@@ -372,6 +375,116 @@ class Engine:
             node["ID"]: (node.get("Spec") or {}).get("Availability", "")
             for node in self.api.nodes()
         }
+
+    # -- swarm services (workloads, contract 2.12) ---------------------------------------------
+
+    def _task_template(self, spec: ServiceSpec) -> docker.types.TaskTemplate:
+        container = docker.types.ContainerSpec(
+            image=spec.image,
+            command=spec.command,
+            env=[f"{k}={v}" for k, v in spec.environment.items()] or None,
+            labels=spec.labels,
+        )
+        memory = spec.memory_limit_mb * 1024 * 1024 if spec.memory_limit_mb else None
+        cpus = int(spec.cpu_limit_percent * 10_000_000) if spec.cpu_limit_percent else None
+        # A reservation equal to the limit: Swarm places a replica only where its memory fits,
+        # and says so ("insufficient resources") when none does.
+        resources = docker.types.Resources(cpu_limit=cpus, mem_limit=memory, mem_reservation=memory)
+        return docker.types.TaskTemplate(
+            container_spec=container,
+            resources=resources,
+            placement=docker.types.Placement(constraints=spec.constraints or None),
+            restart_policy=docker.types.RestartPolicy(condition="any", delay=1_000_000_000),
+        )
+
+    @translated
+    def create_service(self, spec: ServiceSpec) -> str:
+        """Create a replicated service; its image is not resolved through a registry (the
+        nodes run what they hold). Returns the service id."""
+        created = self.api.create_service(
+            self._task_template(spec),
+            name=spec.name,
+            labels=spec.labels,
+            mode=docker.types.ServiceMode("replicated", replicas=spec.replicas),
+        )
+        return str(created["ID"])
+
+    @translated
+    def update_service(self, service_id: str, spec: ServiceSpec) -> None:
+        """Replace the service's spec (a rolling update of its tasks) and replica count."""
+        current = self.api.inspect_service(service_id)
+        self.api.update_service(
+            service_id,
+            current["Version"]["Index"],
+            task_template=self._task_template(spec),
+            name=spec.name,
+            labels=spec.labels,
+            mode=docker.types.ServiceMode("replicated", replicas=spec.replicas),
+            fetch_current_spec=False,
+        )
+
+    @translated
+    def scale_service(self, service_id: str, replicas: int) -> None:
+        current = self.api.inspect_service(service_id)
+        spec = current["Spec"]
+        self.api.update_service(
+            service_id,
+            current["Version"]["Index"],
+            task_template=spec["TaskTemplate"],
+            name=spec["Name"],
+            labels=spec.get("Labels"),
+            mode=docker.types.ServiceMode("replicated", replicas=replicas),
+            fetch_current_spec=False,
+        )
+
+    @translated
+    def remove_service(self, service_id: str) -> bool:
+        """Remove a service; False when it is already gone."""
+        try:
+            self.api.remove_service(service_id)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    @translated
+    def service_exists(self, service_id: str) -> bool:
+        try:
+            self.api.inspect_service(service_id)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    @translated
+    def service_tasks(self, service_id: str) -> list[TaskInfo]:
+        out = []
+        for task in self.api.tasks(filters={"service": service_id}):
+            status = task.get("Status") or {}
+            container = (status.get("ContainerStatus") or {}).get("ContainerID") or ""
+            out.append(
+                TaskInfo(
+                    task_id=task["ID"],
+                    slot=int(task.get("Slot") or 0),
+                    node_id=task.get("NodeID") or "",
+                    container_id=container,
+                    state=status.get("State") or "",
+                    desired_state=task.get("DesiredState") or "",
+                    message=status.get("Message") or "",
+                    error=status.get("Err") or "",
+                    updated_at=parse_time(task.get("UpdatedAt")),
+                )
+            )
+        return out
+
+    @translated
+    def set_node_labels(self, node_id: str, prefix: str, labels: dict[str, str]) -> None:
+        """Make the node's labels under `prefix` exactly `labels` (the others stay)."""
+        node = self.api.inspect_node(node_id)
+        spec = dict(node.get("Spec") or {})
+        kept = {k: v for k, v in (spec.get("Labels") or {}).items() if not k.startswith(prefix)}
+        wanted = {**kept, **{prefix + k: v for k, v in labels.items()}}
+        if wanted != (spec.get("Labels") or {}):
+            spec["Labels"] = wanted
+            self.api.update_node(node_id, node["Version"]["Index"], spec)
 
     @translated
     def set_node_availability(self, node_id: str, availability: str) -> None:

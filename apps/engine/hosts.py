@@ -53,13 +53,27 @@ def set_loader(loader: Loader) -> None:
     forget()
 
 
+_generation = 0
+
+
 def forget(name: str | None = None) -> None:
-    """Drop cached specs (one, or all): after a registration, an edit or a delete."""
+    """Drop cached specs (one, or all): after a registration, an edit or a delete. Each thread
+    drops and closes its clients at its next call, so a removed engine keeps no socket or
+    memfd open in any thread of this process."""
+    global _generation
     with _specs_lock:
         if name is None:
             _specs.clear()
         else:
             _specs.pop(name, None)
+        _generation += 1
+
+
+def close(client: Engine) -> None:
+    """Close a client's connections (its memfds close when it is collected)."""
+    if client._api is not None:
+        client._api.close()
+        client._api = None
 
 
 def spec(name: str) -> EngineSpec:
@@ -97,12 +111,17 @@ def engine_for(wanted: EngineSpec) -> Engine:
         return engine()
     name = wanted.name
     clients: dict[str, tuple[str, Engine]] = getattr(_local, "clients", None) or {}
+    if getattr(_local, "generation", None) != _generation:
+        for _, held_client in clients.values():
+            close(held_client)
+        clients = {}
+        _local.generation = _generation
     _local.clients = clients
     held = clients.get(name)
     if held is not None and held[0] == wanted.revision:
         return held[1]
-    if held is not None and held[1]._api is not None:
-        held[1]._api.close()
+    if held is not None:
+        close(held[1])
     client = client_for(wanted)
     clients[name] = (wanted.revision, client)
     return client

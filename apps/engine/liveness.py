@@ -111,6 +111,8 @@ def _host(base_url: str) -> _Host:
 
 def mark_down(base_url: str, why: str) -> None:
     """Remember that the engine did not answer (a failed ping); later calls fail at once."""
+    if not pingable(base_url):
+        return
     # A failed call's text may already carry this module's own wording: keep the cause once.
     while why.startswith(NOT_ANSWERING):
         why = why[len(NOT_ANSWERING) :]
@@ -145,9 +147,19 @@ def _admit(base_url: str) -> None:
         raise errors.EngineUnavailable(f"{NOT_ANSWERING}{host.down}")
 
 
+def pingable(key: str) -> bool:
+    """Whether `answers()` can reach this engine: unix and tcp (with or without TLS). An
+    ssh:// engine is reached through the ssh client, which this module cannot ping: it stays
+    out of the watchdog rather than be marked down for good by pings that cannot succeed."""
+    return key.startswith(("unix://", "tcp://", "http://", "http+unix://"))
+
+
 @contextlib.contextmanager
 def watch(base_url: str, sockets: MutableSet[socket.socket]) -> Iterator[None]:
     """Run one engine call under the watchdog; `sockets` are those the call may block on."""
+    if not pingable(base_url):
+        yield
+        return
     _admit(base_url)
     _ensure_watchdog()
     call = _Call(base_url, sockets)

@@ -115,6 +115,10 @@ def open_exec(
         if status not in (101, 200):
             raise errors.BadRequest(f"exec start answered HTTP {status}")
         return sock, rest
+    except OSError as exc:  # a TLS alert (a refused client certificate) or a reset
+        engine.sockets.discard(sock)
+        sock.close()
+        raise errors.EngineUnavailable(f"starting the exec: {exc}") from exc
     except BaseException:
         engine.sockets.discard(sock)
         sock.close()
@@ -164,6 +168,7 @@ def run_exec(
     truncated = False
     timed_out = False
     reader = FrameReader()
+    want_write = False
     to_send = memoryview(stdin_data) if stdin_data is not None else None
     write_open = stdin_data is not None
 
@@ -195,12 +200,23 @@ def run_exec(
                 break
             if isinstance(sock, ssl.SSLSocket) and sock.pending():
                 # Decrypted bytes already inside the TLS layer: poll() cannot see them.
-                pending = reader.feed(sock.recv(262144))
-                continue
+                try:
+                    chunk = sock.recv(262144)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    chunk = None
+                except OSError as exc:
+                    raise errors.EngineUnavailable(f"reading the exec's output: {exc}") from exc
+                if chunk == b"":
+                    break
+                if chunk:
+                    pending = reader.feed(chunk)
+                    continue
             # poll(), not select(): select() fails once the process holds 1024+ descriptors
             # (a server with hundreds of open terminals does).
             poller = select.poll()
-            poller.register(sock, select.POLLIN | (select.POLLOUT if write_open else 0))
+            # A TLS read that needs to write first (a renegotiation) waits for POLLOUT too.
+            wants_out = write_open or want_write
+            poller.register(sock, select.POLLIN | (select.POLLOUT if wants_out else 0))
             ready = poller.poll(remaining * 1000)
             if not ready:
                 continue
@@ -219,11 +235,16 @@ def run_exec(
                     to_send = to_send[sent:]
                     if not to_send:
                         close_stdin()
-            if not events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            readable = events & (select.POLLIN | select.POLLHUP | select.POLLERR)
+            if not readable and not (want_write and events & select.POLLOUT):
                 continue
+            want_write = False
             try:
                 chunk = sock.recv(262144)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                continue
+            except ssl.SSLWantWriteError:
+                want_write = True
                 continue
             except ConnectionResetError:
                 break
@@ -288,12 +309,22 @@ def process_tree(pid: int) -> list[int]:
     return seen
 
 
+def _in_container(pid: int, container_id: str) -> bool:
+    if not container_id:
+        return False
+    try:
+        with open(f"/proc/{pid}/cgroup") as handle:
+            return container_id in handle.read()
+    except OSError:
+        return False
+
+
 def kill_exec_tree(engine: Engine, exec_id: str, sig: int = signal.SIGKILL) -> None:
     """Kill an exec's process and everything it started.
 
     Closing the exec connection does not do this (docs/engine-facts.md). The engine runs on this
     host, so its host PIDs are walked through /proc; where they are not visible (a remote
-    engine), a `kill` exec inside the container does the same by its namespace PID.
+    engine, another kernel), nothing is killed from here: see `_in_container`.
     """
     try:
         info = engine.exec_inspect(exec_id)
@@ -302,7 +333,11 @@ def kill_exec_tree(engine: Engine, exec_id: str, sig: int = signal.SIGKILL) -> N
     pid = int(info.get("Pid") or 0)
     if not pid or not info.get("Running", False):
         return
-    # A remote engine's host PIDs are not visible here; nothing more can be done from outside.
+    # The engine's PIDs are this host's only when the process with that PID here is in the
+    # exec's container (its cgroup names the container): a remote engine's PID would name an
+    # unrelated local process, which must never be killed. A remote exec is left to end.
+    if not _in_container(pid, str(info.get("ContainerID") or "")):
+        return
     for target in reversed(process_tree(pid)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, sig)

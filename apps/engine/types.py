@@ -168,3 +168,33 @@ class EngineFacts:
     containers_running: int
     containers_total: int
     swarm: SwarmNode | None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A replicated Swarm service (a workload, contract 2.12)."""
+
+    name: str
+    image: str
+    command: list[str] | None
+    environment: dict[str, str]
+    labels: dict[str, str]  # on the service and on each task's container
+    replicas: int
+    memory_limit_mb: int | None = None
+    cpu_limit_percent: int | None = None
+    constraints: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One Swarm task of a service: its slot, node, container and state."""
+
+    task_id: str
+    slot: int
+    node_id: str
+    container_id: str
+    state: str  # Swarm's: new, pending, assigned, …, running, complete, failed, shutdown, rejected
+    desired_state: str
+    message: str
+    error: str
+    updated_at: datetime | None

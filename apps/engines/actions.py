@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.db import IntegrityError, transaction
 
@@ -117,7 +118,23 @@ def check_tls(value: Any, url: str) -> TlsMaterial | None:
         raise invalid(
             "tls", "tls must be {ca, cert, key}, each PEM text", expected=["ca", "cert", "key"]
         )
-    return TlsMaterial(ca=_pem(value, "ca"), cert=_pem(value, "cert"), key=_pem(value, "key"))
+    material = TlsMaterial(ca=_pem(value, "ca"), cert=_pem(value, "cert"), key=_pem(value, "key"))
+    _check_pair(material)
+    return material
+
+
+def _check_pair(material: TlsMaterial) -> None:
+    """The key must be the certificate's: otherwise ssl refuses it later, as a crash."""
+    cert = x509.load_pem_x509_certificates(material.cert.encode())[0]
+    key = load_pem_private_key(material.key.encode(), password=None)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+        raise invalid(
+            "tls.key",
+            "tls.key is not the key of tls.cert",
+            hint="Send the client certificate and the private key it was issued for.",
+        )
 
 
 def unreachable(name: str, message: str) -> ApiError:
@@ -133,15 +150,19 @@ def unreachable(name: str, message: str) -> ApiError:
 
 def connect(name: str, url: str, tls: TlsMaterial | None) -> EngineFacts:
     """Reach the engine as the checks will, within REGISTER_TIMEOUT, or raise ENGINE_UNREACHABLE."""
-    client = hosts.client_for(EngineSpec(name, url, tls, "new"), timeout=REGISTER_TIMEOUT)
+    client = None
     try:
-        if not client.ping(timeout=REGISTER_TIMEOUT):
+        # Half the budget each for the ping and the description: 10 s in all at most.
+        client = hosts.client_for(EngineSpec(name, url, tls, "new"), timeout=REGISTER_TIMEOUT / 2)
+        if not client.ping(timeout=REGISTER_TIMEOUT / 2):
             raise unreachable(name, "the server answered /_ping, but not with OK")
         return client.describe(registry.managed_labels())
     except EngineError as exc:
         raise unreachable(name, engine_message(exc) or type(exc).__name__) from exc
+    except (OSError, ValueError) as exc:  # ssl refusing the material, a bad URL
+        raise unreachable(name, engine_message(exc) or type(exc).__name__) from exc
     finally:
-        if client._api is not None:
+        if client is not None and client._api is not None:
             client._api.close()
 
 
@@ -229,7 +250,7 @@ def _set_swarm_availability(row: RegisteredEngine, availability: str) -> None:
     errors = []
     for manager in managers:
         try:
-            checks.client(manager).set_node_availability(node_id, availability)
+            hosts.engine_named(manager.name).set_node_availability(node_id, availability)
             return
         except (EngineError, sealing.Unsealable) as exc:
             errors.append(f"{manager.name}: {engine_message(exc)}")
@@ -242,11 +263,14 @@ def _set_swarm_availability(row: RegisteredEngine, availability: str) -> None:
     )
 
 
-def in_use(row: RegisteredEngine) -> dict[str, int]:
-    """What the engine still holds of this instance: managed containers, volumes, snapshots."""
+def in_use(row: RegisteredEngine, volumes: int = 0) -> dict[str, int]:
+    """What the engine still holds of this instance: managed containers (snapshot images go with
+    the containers they were taken of) and managed volumes."""
     held: dict[str, int] = {}
     if row.containers_total:
         held["containers"] = row.containers_total
+    if volumes:
+        held["volumes"] = volumes
     return held
 
 
@@ -260,10 +284,12 @@ def delete(actor: Actor, row: RegisteredEngine) -> None:
         )
     # The check's counts may be 5 s old: ask the engine itself when it answers.
     facts, _ = checks.attempt(row)
+    volumes = 0
     if facts is not None:
         checks.record(row, facts, "")
         row.refresh_from_db()
-    held = in_use(row)
+        volumes = checks.managed_volumes(row)
+    held = in_use(row, volumes)
     if held:
         what = ", ".join(f"{n} {kind}" for kind, n in held.items())
         raise ApiError(

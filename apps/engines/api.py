@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from apps.accounts.access import require_api
 from apps.core.api import api_route, check_query, json_body
@@ -14,6 +15,7 @@ from apps.engines.models import Availability
 
 
 @api_route("GET", "POST", doc=schemas.ENGINES)
+@sensitive_variables("body", "tls")
 def engines(request: HttpRequest) -> Any:
     if request.method == "POST":
         actor = require_api(request, "admin")

@@ -36,20 +36,24 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="engine-check")
 
 
 def client(row: RegisteredEngine) -> Engine:
+    """The checks' client for an engine (one per engine and revision, a replaced one closed)."""
     revision = registry.revision(row)
     with _clients_lock:
         held = _clients.get(row.name)
         if held is not None and held[0] == revision:
             return held[1]
-    client = hosts.client_for(registry.spec_of(row), timeout=CHECK_TIMEOUT)
-    with _clients_lock:
-        _clients[row.name] = (revision, client)
-    return client
+        made = hosts.client_for(registry.spec_of(row), timeout=CHECK_TIMEOUT)
+        _clients[row.name] = (revision, made)
+    if held is not None:
+        hosts.close(held[1])
+    return made
 
 
 def forget(name: str) -> None:
     with _clients_lock:
-        _clients.pop(name, None)
+        held = _clients.pop(name, None)
+    if held is not None:
+        hosts.close(held[1])
 
 
 def probe(row: RegisteredEngine) -> EngineFacts:
@@ -112,6 +116,17 @@ def attempt(row: RegisteredEngine) -> tuple[EngineFacts | None, str]:
         return None, f"{exc}: register the engine again"
     except EngineError as exc:
         return None, engine_message(exc) or type(exc).__name__
+    except Exception as exc:  # ssl refusing stored material, out of descriptors: a failed check
+        log.warning("engine %s: check failed: %r", row.name, exc)
+        return None, f"check failed: {type(exc).__name__}"
+
+
+def managed_volumes(row: RegisteredEngine) -> int:
+    """How many volumes of this instance the engine holds (0 when it does not answer)."""
+    try:
+        return len(client(row).list_volumes(labels=registry.managed_labels()))
+    except (EngineError, sealing.Unsealable):
+        return 0
 
 
 def check_one(row: RegisteredEngine) -> EngineFacts | None:
@@ -127,14 +142,19 @@ def _swarm_availability(rows: list[RegisteredEngine], facts: dict[str, EngineFac
     ]
     if not managers:
         return
-    try:
-        nodes = client(managers[0]).swarm_availability()
-    except (EngineError, sealing.Unsealable):
+    nodes = None
+    for manager in managers:  # any manager of the swarm knows every node
+        try:
+            nodes = client(manager).swarm_availability()
+            break
+        except (EngineError, sealing.Unsealable):
+            continue
+    if nodes is None:
         return
     for row in rows:
         f = facts.get(row.name)
-        if f is None or f.swarm is None:
-            continue
+        if f is None or f.swarm is None or f.swarm.node_id not in nodes:
+            continue  # another swarm's node keeps what its own manager said
         swarm = {**asdict(f.swarm), "availability": nodes.get(f.swarm.node_id, "")}
         RegisteredEngine.objects.filter(pk=row.pk).update(swarm=swarm)
 

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 from apps.core.errors import ApiError
 from apps.engine import hosts
 from apps.engine.client import Engine
-from apps.engine.errors import EngineError
+from apps.engine.errors import EngineUnavailable
 from apps.engines import registry
 from apps.engines.models import EngineState
 
@@ -58,7 +58,9 @@ def across(fn: Callable[[str, Engine], T], engine: str | None = None) -> Across[
     out: Across[T] = Across()
     asked: dict[str, Future[tuple[bool, T | None]]] = {}
     for row in rows:
-        if row.state != EngineState.READY:
+        # The local engine is always asked (its liveness watchdog answers at once while it is
+        # down); another one the checks call unreachable is not.
+        if row.state != EngineState.READY and row.name != hosts.LOCAL:
             out.unreachable.append(row.name)
             continue
         try:
@@ -84,9 +86,17 @@ def across(fn: Callable[[str, Engine], T], engine: str | None = None) -> Across[
     return out
 
 
+def answered(found: Across[T]) -> Across[T]:
+    """`found`, or 503 ENGINE_UNAVAILABLE when no engine answered at all (as before there were
+    several: a list of nothing would hide that every engine is down)."""
+    if found.unreachable and not found.results:
+        raise EngineUnavailable(f"no engine answered: {', '.join(found.unreachable)}")
+    return found
+
+
 def _call(fn: Callable[[str, Engine], T], spec: hosts.EngineSpec) -> tuple[bool, T | None]:
     try:
         return True, fn(spec.name, hosts.engine_for(spec))
-    except EngineError as exc:
+    except Exception as exc:  # any failure of one engine is that engine's, not the list's
         log.warning("engine %s did not answer a list: %s", spec.name, exc)
         return False, None

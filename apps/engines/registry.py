@@ -105,7 +105,8 @@ def as_dict(row: RegisteredEngine, *, admin: bool) -> dict[str, Any]:
             "labels": dict(row.labels or {}),
             "swarm": row.swarm,
             "last_seen_at": iso(row.last_seen_at),
-            "error": row.error or None,
+            # The check's text can name the engine's address: admins only, as `url`.
+            "error": (row.error if admin else "the engine does not answer") if row.error else None,
             "created_at": iso(row.created_at),
         }
     )

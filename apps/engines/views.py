@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import require_page
@@ -92,6 +93,7 @@ def _register_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
     return render(request, "engines/list.html", ctx, status=422)
 
 
+@sensitive_post_parameters("key")
 @require_POST
 @page_errors(_register_failed)
 def register(request: AuthedRequest) -> HttpResponse:

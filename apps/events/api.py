@@ -42,6 +42,7 @@ EVENT_TYPES = (
     "operation_update",
     "function_update",
     "invocation_update",
+    "workload_update",
 )
 ALWAYS_SENT = ("ready", "heartbeat")
 

@@ -81,7 +81,7 @@ def list_images(
     """The tags `actor` may see on every engine (or the one named), each with its `engine`,
     and the engines that did not answer (contract 2.11). Another tenant's snapshot images are
     not listed (1.6)."""
-    found = fanout.across(lambda _name, client: client.list_images(), engine_name)
+    found = fanout.answered(fanout.across(lambda _name, client: client.list_images(), engine_name))
     out: list[dict[str, Any]] = []
     for name, images in found.results.items():
         for entry in entries(

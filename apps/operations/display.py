@@ -24,6 +24,10 @@ KIND_LABELS = {
     "kill": "Kill",
     "delete": "Delete",
     "function_deploy": "Deploy function",
+    "workload_create": "Create workload",
+    "workload_update": "Update workload",
+    "workload_scale": "Scale workload",
+    "workload_delete": "Delete workload",
 }
 
 

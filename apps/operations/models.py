@@ -40,6 +40,11 @@ KINDS = (
     "delete",
     # Contract 2.13: deploy and resume warm a function's pool.
     "function_deploy",
+    # Contract 2.12: workloads on Docker Swarm.
+    "workload_create",
+    "workload_update",
+    "workload_scale",
+    "workload_delete",
 )
 
 # Deadlines per kind (spec 2.4); anything not listed gets ten minutes.

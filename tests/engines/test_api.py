@@ -265,3 +265,34 @@ def test_a_key_sealed_under_another_secret_does_not_open(settings):
     assert registry.load_spec("sealed") is None
     facts, error = checks.attempt(row)
     assert facts is None and "register the engine again" in error
+
+
+def test_a_key_that_is_not_the_certificates_is_422_on_the_key(admin):
+    pems, other = make_pems(), make_pems("other")
+    body = {"name": "e1", "url": "tcp://127.0.0.1:2376", "tls": {**pems.body(), "key": other.key}}
+    response = admin.json("POST", "/api/engines", body)
+    assert response.status_code == 422, response.content
+    assert response.json()["details"]["field"] == "tls.key"
+
+
+def test_only_admins_see_the_checks_error_text(viewer, admin):
+    RegisteredEngine.objects.create(
+        name="far",
+        url="tcp://10.9.9.9:2376",
+        state="unreachable",
+        error="HTTPSConnectionPool(host='10.9.9.9', port=2376): timed out",
+    )
+    seen = viewer.json("GET", "/api/engines/far").json()
+    assert seen["error"] == "the engine does not answer" and "10.9.9.9" not in str(seen)
+    assert "10.9.9.9" not in viewer.client.get("/engines/").content.decode()
+    assert "10.9.9.9" in admin.json("GET", "/api/engines/far").json()["error"]
+
+
+def test_ssh_engines_stay_out_of_the_watchdog_and_remote_pids_are_never_killed():
+    from apps.engine import liveness, rawexec
+
+    assert not liveness.pingable("ssh://user@host")
+    liveness.mark_down("ssh://user@host", "a ping that cannot succeed")
+    assert not liveness.is_down("ssh://user@host")
+    # This process is in no container: a remote engine's PID equal to ours is left alone.
+    assert not rawexec._in_container(os.getpid(), "f" * 64)

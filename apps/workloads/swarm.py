@@ -1,0 +1,228 @@
+"""Workloads on Docker Swarm: which engine manages the swarm, the service a workload becomes,
+and reading its tasks back into placements and the workload's state (contract 2.12).
+
+QuiltWeb never places a replica itself: Swarm does, on the registered engines that form a
+swarm. A workload's `placement.engine_labels` becomes node constraints on labels that mirror the
+engines' own (`quiltweb.label.<key>` on each engine's swarm node).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core.errors import ApiError
+from apps.core.ids import iso
+from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT
+from apps.engine import hosts
+from apps.engine.client import Engine
+from apps.engine.errors import EngineError
+from apps.engine.types import ServiceSpec, TaskInfo
+from apps.engines import registry
+from apps.engines.models import EngineState, RegisteredEngine
+from apps.events.publish import publish
+from apps.workloads.models import Workload, WorkloadState
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 2.0
+NODE_LABEL_PREFIX = "quiltweb.label."
+LABEL_WORKLOAD = "io.quiltweb.workload"
+
+# Swarm's task states in the contract's five (2.12).
+STATES = {
+    "new": "assigned",
+    "pending": "assigned",
+    "assigned": "assigned",
+    "accepted": "assigned",
+    "preparing": "starting",
+    "ready": "starting",
+    "starting": "starting",
+    "running": "running",
+    "complete": "shutdown",
+    "shutdown": "shutdown",
+    "remove": "shutdown",
+    "orphaned": "failed",
+    "failed": "failed",
+    "rejected": "failed",
+}
+
+
+def no_swarm() -> ApiError:
+    return ApiError(
+        409,
+        "INVALID_STATE",
+        "no swarm manager engine answers: workloads run on Docker Swarm",
+        hint="Form a swarm among the registered engines (GET /api/engines shows each one's"
+        " swarm); bin/quiltweb engines up 2 makes one on this machine.",
+    )
+
+
+def managers() -> list[RegisteredEngine]:
+    return [
+        row
+        for row in registry.all_engines()
+        if row.state == EngineState.READY and (row.swarm or {}).get("role") == "manager"
+    ]
+
+
+def manager() -> tuple[str, Engine]:
+    """A ready manager engine of the swarm (its name and client), or 409 INVALID_STATE."""
+    for row in managers():
+        try:
+            return row.name, hosts.engine_named(row.name)
+        except EngineError:
+            continue
+    raise no_swarm()
+
+
+def sync_node_labels(client: Engine) -> None:
+    """Mirror each swarm engine's QuiltWeb labels onto its node, for placement constraints."""
+    for row in registry.all_engines():
+        node_id = (row.swarm or {}).get("node_id")
+        if node_id and row.state == EngineState.READY:
+            client.set_node_labels(node_id, NODE_LABEL_PREFIX, dict(row.labels or {}))
+
+
+def service_spec(wl: Workload) -> ServiceSpec:
+    spec = wl.spec
+    labels = {
+        **(spec.get("labels") or {}),
+        LABEL_MANAGED: "true",
+        LABEL_INSTANCE: settings.QUILTWEB_INSTANCE,
+        LABEL_TENANT: wl.tenant.slug,
+        LABEL_WORKLOAD: wl.workload_id,
+    }
+    engine_labels = (spec.get("placement") or {}).get("engine_labels") or {}
+    return ServiceSpec(
+        name=wl.docker_name(),
+        image=spec.get("image") or settings.QUILTWEB_BASE_IMAGE,
+        command=spec.get("command"),
+        environment=dict(spec.get("environment") or {}),
+        labels=labels,
+        replicas=wl.replicas,
+        memory_limit_mb=spec.get("memory_limit_mb"),
+        cpu_limit_percent=spec.get("cpu_limit_percent"),
+        constraints=[f"node.labels.{NODE_LABEL_PREFIX}{k}=={v}" for k, v in engine_labels.items()],
+    )
+
+
+def _engines_by_node() -> dict[str, str]:
+    return {
+        (row.swarm or {}).get("node_id", ""): row.name
+        for row in registry.all_engines()
+        if (row.swarm or {}).get("node_id")
+    }
+
+
+def _latest_per_slot(tasks: list[TaskInfo]) -> list[TaskInfo]:
+    """The current task of each slot (Swarm keeps a few past ones of each)."""
+    best: dict[int, TaskInfo] = {}
+    never = datetime.min.replace(tzinfo=UTC)
+    for task in tasks:
+        held = best.get(task.slot)
+        if held is None or (task.updated_at or never) > (held.updated_at or never):
+            best[task.slot] = task
+    return [best[slot] for slot in sorted(best)]
+
+
+def placement(task: TaskInfo, engines: dict[str, str]) -> dict[str, Any]:
+    return {
+        "placement_id": task.task_id,
+        "replica_index": task.slot,
+        "engine": engines.get(task.node_id, ""),
+        "container_id": task.container_id or None,
+        "state": STATES.get(task.state, "assigned"),
+        "message": task.error or task.message,
+        "updated_at": iso(task.updated_at),
+    }
+
+
+def read(wl: Workload, client: Engine | None = None) -> list[TaskInfo]:
+    if not wl.service_id:
+        return []
+    if client is None:
+        client = hosts.engine_named(wl.manager) if wl.manager else manager()[1]
+    return client.service_tasks(wl.service_id)
+
+
+def summarise(wl: Workload, tasks: list[TaskInfo]) -> dict[str, Any]:
+    """What the row keeps from the tasks: running count, per engine, state and its reason."""
+    engines = _engines_by_node()
+    current = [t for t in _latest_per_slot(tasks) if t.slot <= wl.replicas or not wl.replicas]
+    running = [t for t in current if t.state == "running" and t.desired_state == "running"]
+    by_engine: dict[str, int] = {}
+    for task in running:
+        name = engines.get(task.node_id, "?")
+        by_engine[name] = by_engine.get(name, 0) + 1
+    stuck = [
+        t
+        for t in current
+        if t.desired_state == "running" and t.state in ("pending", "rejected", "failed") and t.error
+    ]
+    if wl.state == WorkloadState.DELETING:
+        state, message = WorkloadState.DELETING, ""
+    elif len(running) >= wl.replicas:
+        state, message = WorkloadState.RUNNING, ""
+    elif stuck:
+        state, message = WorkloadState.DEGRADED, stuck[0].error[:500]
+    else:
+        state, message = WorkloadState.CONVERGING, ""
+    return {
+        "running_replicas": len(running),
+        "by_engine": dict(sorted(by_engine.items())),
+        "state": state,
+        "message": message,
+    }
+
+
+def refresh(wl: Workload, client: Engine | None = None) -> Workload:
+    """Read the service's tasks and store what changed (publishing `workload_update`)."""
+    found = summarise(wl, read(wl, client))
+    changed = {k: v for k, v in found.items() if getattr(wl, k) != v}
+    if changed:
+        Workload.objects.filter(pk=wl.pk).update(**changed, updated_at=timezone.now())
+        for key, value in changed.items():
+            setattr(wl, key, value)
+        publish(
+            "workload_update",
+            {"workload_id": wl.workload_id, "name": wl.name, **found},
+            tenant_id=wl.tenant_id,
+        )
+    return wl
+
+
+def refresh_all() -> None:
+    """The worker's task: every live workload, through one manager."""
+    live = list(Workload.objects.filter(deleted_at__isnull=True).exclude(service_id=""))
+    if not live:
+        return
+    try:
+        _, client = manager()
+    except ApiError:
+        return  # no manager answers: the rows keep what they last showed
+    for wl in live:
+        try:
+            refresh(wl, client)
+        except EngineError as exc:
+            log.warning("workload %s: %s", wl.workload_id, exc)
+
+
+def publish_deleted(wl: Workload) -> None:
+    publish(
+        "workload_update",
+        {"workload_id": wl.workload_id, "name": wl.name, "deleted": True},
+        tenant_id=wl.tenant_id,
+    )
+
+
+def placements_of(tasks: list[TaskInfo]) -> list[dict[str, Any]]:
+    """Every task, newest first within a replica, as placement objects."""
+    engines = _engines_by_node()
+    never = datetime.min.replace(tzinfo=UTC)
+    ordered = sorted(tasks, key=lambda t: (t.slot, -(t.updated_at or never).timestamp()))
+    return [placement(t, engines) for t in ordered]
