@@ -456,8 +456,13 @@ class Engine:
 
     @translated
     def service_tasks(self, service_id: str) -> list[TaskInfo]:
+        """The service's tasks; none once the service is gone (the engine answers 404)."""
+        try:
+            tasks = self.api.tasks(filters={"service": service_id})
+        except docker.errors.NotFound:
+            return []
         out = []
-        for task in self.api.tasks(filters={"service": service_id}):
+        for task in tasks:
             status = task.get("Status") or {}
             container = (status.get("ContainerStatus") or {}).get("ContainerID") or ""
             out.append(

@@ -202,7 +202,7 @@ def scale(actor: Actor, wl: Workload, replicas: int, **idem: Any) -> Operation:
 
 
 def delete(actor: Actor, wl: Workload, **idem: Any) -> Operation:
-    _live(wl)
+    # Also while `deleting`: a delete whose operation failed (no manager answered) is retried.
     Workload.objects.filter(pk=wl.pk).update(state=WorkloadState.DELETING)
     op = _queue(actor, wl, "workload_delete", **idem)
     audit.record(

@@ -144,12 +144,16 @@ def run_delete(op: Operation, progress: Progress) -> dict[str, Any]:
         if wl.service_id:
             client.remove_service(wl.service_id)
         deadline = time.monotonic() + GONE_SECONDS
-        # Swarm removes the tasks' containers after the service: wait for them to go.
-        while wl.service_id and time.monotonic() < deadline:
+        # The nodes stop and remove the replicas' containers after the service is gone (each
+        # gets its stop grace period): wait until no engine holds one.
+        while time.monotonic() < deadline:
             progress.check_cancel()
-            if not client.service_tasks(wl.service_id):
+            left = swarm.containers_left(wl)
+            if not left:
                 break
-            progress.report(50, "waiting for the replicas to stop")
+            progress.report(
+                50, f"waiting for {left} replica container{'s' if left != 1 else ''} to stop"
+            )
             time.sleep(POLL_SECONDS)
     except EngineError as exc:
         raise _engine_failed("removing the service", exc) from exc

@@ -22,7 +22,7 @@ from apps.engine import hosts
 from apps.engine.client import Engine
 from apps.engine.errors import EngineError
 from apps.engine.types import ServiceSpec, TaskInfo
-from apps.engines import registry
+from apps.engines import fanout, registry
 from apps.engines.models import EngineState, RegisteredEngine
 from apps.events.publish import publish
 from apps.workloads.models import Workload, WorkloadState
@@ -226,3 +226,10 @@ def placements_of(tasks: list[TaskInfo]) -> list[dict[str, Any]]:
     never = datetime.min.replace(tzinfo=UTC)
     ordered = sorted(tasks, key=lambda t: (t.slot, -(t.updated_at or never).timestamp()))
     return [placement(t, engines) for t in ordered]
+
+
+def containers_left(wl: Workload) -> int:
+    """The workload's replica containers still on any engine that answers."""
+    label = [f"{LABEL_WORKLOAD}={wl.workload_id}"]
+    found = fanout.across(lambda _name, client: len(client.list_containers(labels=label)))
+    return sum(found.results.values())
