@@ -1,6 +1,7 @@
-"""The Engines page in a real browser against a real local cluster: register a TLS engine by
-pasting its PEMs, watch it turn unreachable when it freezes and ready again, without a reload,
-and remove it (marker cluster: it runs in the cluster leg)."""
+"""The Engines and Workloads pages in a real browser against a real local cluster: register a
+TLS engine by pasting its PEMs, watch it turn unreachable when it freezes and ready again,
+without a reload, and remove it; create a workload and watch its replicas spread over two
+engines and move when one is drained (marker cluster: it runs in the cluster leg)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ CHECKS = 30_000  # three checks 5 s apart, each up to 3 s, and the page's 5 s re
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(1) as c:
+    with local_cluster(2) as c:
         yield c
 
 
@@ -88,3 +89,46 @@ def test_register_watch_lose_and_remove_an_engine(
     row.get_by_role("button", name="Remove").click()
     page.get_by_role("dialog").get_by_role("button", name="Remove").click()
     expect(page.locator(f"#engine-{e.name}")).to_have_count(0)
+
+
+def test_a_workloads_replicas_spread_and_move_when_an_engine_is_drained(
+    page: Any, live: Any, cluster: LocalCluster
+) -> None:
+    tls = {
+        "ca": cluster.ca_cert.read_text(),
+        "cert": cluster.client_cert.read_text(),
+        "key": cluster.client_key.read_text(),
+    }
+    e1, e2 = cluster.engine(1).name, cluster.engine(2).name
+    for e in (cluster.engine(1), cluster.engine(2)):
+        status, body = live.api("POST", "/api/engines", {"name": e.name, "url": e.url, "tls": tls})
+        assert status in (201, 409), body  # 409: the first test left it registered
+    page.goto(live.url("/workloads/"))
+    form = page.locator("#workload-create")
+    expect(form).to_be_visible(timeout=CHECKS)  # once a check has seen the swarm manager
+    form.get_by_label("Name").fill("web")
+    form.get_by_label("Replicas").fill("2")
+    form.get_by_label("Command").fill("sleep 3600")
+    form.get_by_role("button", name="Create workload").click()
+    row = page.locator(".wl-row", has_text="web")
+    expect(row).to_contain_text("2 / 2 running", timeout=CHECKS)
+    expect(row.locator(f'[data-engine="{e1}"]')).to_contain_text("× 1")
+    expect(row.locator(f'[data-engine="{e2}"]')).to_contain_text("× 1")
+    shot(page, "workloads")
+
+    # Drain engine 2 on the Engines page; its replica moves to engine 1, live.
+    other = page.context.new_page()
+    other.goto(live.url("/engines/"))
+    other.locator(f"#engine-{e2}").get_by_role("button", name="Drain").click()
+    other.get_by_role("dialog").get_by_role("button", name="Drain").click()
+    expect(other.locator(f"#engine-{e2}")).to_contain_text("draining")
+    other.close()
+    expect(row.locator(f'[data-engine="{e1}"]')).to_contain_text("× 2", timeout=60_000)
+    expect(row.locator(f'[data-engine="{e2}"]')).to_have_count(0)
+    shot(page, "workloads-drained")
+    status, _ = live.api("PATCH", f"/api/engines/{e2}", {"availability": "active"})
+    assert status == 200
+
+    row.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.locator(".wl-row", has_text="web")).to_have_count(0, timeout=60_000)
