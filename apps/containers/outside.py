@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from apps.accounts.models import AuditEntry
 from apps.containers.intents import caused_by_quiltweb
 from apps.containers.models import ContainerRecord
 from apps.containers.status import api_state, exit_reason
+from apps.engine.client import engine
+from apps.engine.errors import EngineError
 from apps.engine.types import ContainerInfo
 
 log = logging.getLogger(__name__)
@@ -140,6 +143,26 @@ def changed(record: ContainerRecord, event: str, *, seen_by: str, **extra: Any) 
     return _entry(record, "container.changed_outside", data)
 
 
+# Docker learns of a memory-cgroup OOM kill from its own event, which can arrive just after the
+# exit under load: a 137 from a container with a memory limit is asked again briefly.
+OOM_SETTLE_SECONDS = 0.5
+
+
+def _oom_settled(record: ContainerRecord, info: ContainerInfo) -> ContainerInfo:
+    if info.oom_killed or info.exit_code != 137 or not record.memory_limit_mb:
+        return info
+    deadline = time.monotonic() + OOM_SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            again = engine().inspect_container(record.container_id)
+        except EngineError:
+            return info
+        if again.oom_killed:
+            return again
+    return info
+
+
 def engine_saw(
     record: ContainerRecord,
     verb: str,
@@ -156,7 +179,7 @@ def engine_saw(
     if info is None:
         return None
     if verb == "die" or (verb == "stop" and api_state(info.state) in ("exited", "dead")):
-        return exited(record, info, seen_by="engine_event", signal=signal)
+        return exited(record, _oom_settled(record, info), seen_by="engine_event", signal=signal)
     if verb in ("start", "pause", "unpause"):
         return changed(record, verb, seen_by="engine_event")
     return None

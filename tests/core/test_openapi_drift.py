@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 from apps.core import api as core_api
 from apps.core import openapi
 from apps.core.errors import ApiError
+from apps.workloads.models import Workload
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -151,6 +152,11 @@ def world(admin: Any) -> dict[str, Any]:
         {"payload": "hi"},
         200,
     )
+    # No swarm here (tests/cluster/ has one): a workload row without a service; its reads
+    # answer, its changes are 409 INVALID_STATE, as the document says.
+    workload = Workload.objects.create(
+        tenant=admin.tenant, name=f"oa-wl-{tag}", spec={"name": f"oa-wl-{tag}", "replicas": 1}
+    )
     ops = admin.json("GET", "/api/operations").json()["operations"]
     return {
         "document": document,
@@ -165,6 +171,7 @@ def world(admin: Any) -> dict[str, Any]:
         "function_id": fid,
         "function_name": fn["name"],
         "invocation_id": inv["invocation_id"],
+        "workload_id": workload.workload_id,
     }
 
 
@@ -178,12 +185,15 @@ def url_for(path: str, world: dict[str, Any]) -> str:
         "job_id": world["job_id"],
         "function_id": world["function_id"],
         "invocation_id": world["invocation_id"],
+        "workload_id": world["workload_id"],
         "pid": "1",
         "path": "probe.txt",
         "name": world["volume"] if path.startswith("/api/volumes") else world["container_name"],
     }
     if path.startswith("/api/functions"):
         values["name"] = world["function_name"]
+    if path.startswith("/api/engines"):
+        values["name"] = "local"
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
