@@ -17,6 +17,7 @@ from apps.core.errors import ApiError, error_text
 from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, flash_error, page_errors
+from apps.core.pairs import key_values
 from apps.engines import actions, registry
 from apps.engines.models import Availability
 
@@ -66,21 +67,7 @@ def engine_list(request: AuthedRequest) -> HttpResponse:
 
 
 def _parse_labels(text: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ApiError(
-                422,
-                "UNPROCESSABLE_ENTITY",
-                f"label {line[:60]!r} is not key=value",
-                details={"field": "labels"},
-            )
-        labels[key.strip()] = value.strip()
-    return actions.check_labels(labels)
+    return actions.check_labels(key_values(text, "labels"))
 
 
 def _register_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:

@@ -18,6 +18,7 @@ from apps.core.errors import ApiError, error_text
 from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, attempt, flash_error, page_errors
+from apps.core.pairs import key_values
 from apps.workloads import actions, swarm
 from apps.workloads.access import get_for_page, visible
 
@@ -67,23 +68,6 @@ def workload_list(request: AuthedRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "workload-rows":
         return render(request, "workloads/list.html#workload-rows", ctx)
     return render(request, "workloads/list.html", ctx)
-
-
-def _labels(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.replace(",", "\n").splitlines():
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ApiError(
-                422,
-                "UNPROCESSABLE_ENTITY",
-                f"engine label {line.strip()[:60]!r} is not key=value",
-                details={"field": "placement.engine_labels"},
-            )
-        out[key.strip()] = value.strip()
-    return out
 
 
 def _create_failed(request: AuthedRequest, exc: PageFailure) -> HttpResponse:
@@ -137,7 +121,7 @@ def create(request: AuthedRequest) -> HttpResponse:
                 "memory limit must be a whole number of MiB",
                 details={"field": "memory_limit_mb"},
             ) from None
-    if labels := _labels(post.get("labels", "")):
+    if labels := key_values(post.get("labels", ""), "placement.engine_labels", commas=True):
         body["placement"] = {"engine_labels": labels}
     tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
     spec = actions.validate(body, tenant)

@@ -54,3 +54,22 @@ def test_the_page_says_a_swarm_is_needed(operator):
     html = operator.client.get("/workloads/").content.decode()
     assert "No swarm manager engine answers" in html
     assert 'id="workload-create"' not in html
+
+
+@pytest.mark.parametrize(
+    ("form", "says"),
+    [
+        ({"name": "web", "replicas": "2", "labels": "zone"}, "is not key=value"),
+        ({"name": "web", "replicas": "2", "command": '["sleep", '}, "JSON array"),
+        ({"name": "web", "replicas": "many"}, "whole number"),
+        ({"name": "web", "replicas": "2"}, "no swarm manager engine answers"),
+    ],
+)
+def test_the_create_form_answers_bad_input_in_its_own_words(operator, form, says):
+    operator.client.get("/workloads/")
+    token = operator.client.cookies["csrftoken"].value
+    response = operator.client.post("/workloads/new", form, HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 422
+    assert says.lower() in response.content.decode().lower()
+    assert 'value="web"' in response.content.decode()  # the form keeps what was typed
+    assert not Workload.objects.exists()
