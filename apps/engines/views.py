@@ -7,19 +7,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.access import require_page
+from apps.accounts.models import Tenant
 from apps.core.errors import ApiError, error_text
 from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
+from apps.core.labels import LABEL_FUNCTION_NAME, LABEL_NAME, LABEL_TENANT
 from apps.core.pages import PageFailure, flash_error, page_errors
 from apps.core.pairs import key_values
-from apps.engines import actions, registry
-from apps.engines.models import Availability
+from apps.engine.hosts import LOCAL
+from apps.engines import actions, fanout, registry
+from apps.engines.models import Availability, RegisteredEngine
 
 FORM_FIELDS = ("name", "url", "ca", "cert", "labels")
 FORM_LABELS = {
@@ -64,6 +67,67 @@ def engine_list(request: AuthedRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "engine-rows":
         return render(request, "engines/list.html#engine-rows", ctx)
     return render(request, "engines/list.html", ctx)
+
+
+DETAIL_ROWS = 200
+
+
+@require_GET
+def engine_detail(request: AuthedRequest, name: str) -> HttpResponse:
+    """One engine: its facts and the managed containers it holds (the actor's tenant's, or all
+    for admins), read from the engine itself."""
+    actor = require_page(request, "viewer")
+    row = RegisteredEngine.objects.filter(name=name).first() or (
+        registry.ensure_local() if name == LOCAL else None
+    )
+    if row is None:
+        raise Http404("no such engine")
+    labels = registry.managed_labels()
+    if not actor.is_admin:
+        tenant = Tenant.objects.filter(pk=actor.tenant_id or 0).first()
+        labels.append(f"{LABEL_TENANT}={tenant.slug if tenant else '-'}")
+    found = fanout.across(lambda _n, client: client.list_containers(labels=labels), name)
+    infos = sorted(found.results.get(name, []), key=lambda i: i.name)
+    containers = [
+        {
+            "id": info.id,
+            "name": _display_name(info.labels, info.name),
+            "state": info.state,
+            "image": info.image,
+            "tenant": info.labels.get(LABEL_TENANT, ""),
+            "part_of": _part_of(info.labels),
+            "created": info.created_at,
+        }
+        for info in infos[:DETAIL_ROWS]
+    ]
+    ctx = {
+        "nav": "engines",
+        "engine": {**registry.as_dict(row, admin=actor.is_admin), "last_seen": row.last_seen_at},
+        "is_local": row.is_local,
+        "is_admin": actor.is_admin,
+        "containers": containers,
+        "total": len(infos),
+        "unreachable": bool(found.unreachable),
+    }
+    return render(request, "engines/detail.html", ctx)
+
+
+def _display_name(labels: dict[str, str], docker_name: str) -> str:
+    """The name QuiltWeb gave it; a swarm replica's with its replica number."""
+    name = labels.get(LABEL_NAME) or docker_name
+    task = labels.get("com.docker.swarm.task.name", "")
+    parts = task.split(".")
+    if len(parts) >= 2 and parts[1].isdigit():
+        return f"{name} · replica {parts[1]}"
+    return name
+
+
+def _part_of(labels: dict[str, str]) -> str:
+    if workload := labels.get("io.quiltweb.workload"):
+        return f"workload {workload}"
+    if function := labels.get(LABEL_FUNCTION_NAME):
+        return f"function {function}"
+    return ""
 
 
 def _parse_labels(text: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApiError
 from apps.core.ids import iso
-from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TENANT
+from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME, LABEL_TENANT
 from apps.engine import hosts
 from apps.engine.client import Engine
 from apps.engine.errors import EngineError
@@ -96,6 +96,7 @@ def service_spec(wl: Workload) -> ServiceSpec:
         LABEL_INSTANCE: settings.QUILTWEB_INSTANCE,
         LABEL_TENANT: wl.tenant.slug,
         LABEL_WORKLOAD: wl.workload_id,
+        LABEL_NAME: wl.name,
     }
     engine_labels = (spec.get("placement") or {}).get("engine_labels") or {}
     return ServiceSpec(

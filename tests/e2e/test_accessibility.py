@@ -64,6 +64,7 @@ PAGES: dict[str, str] = {
     "terminals:replay": "/terminals/{session}/replay",
     "health:page": "/health/",
     "engines:list": "/engines/",
+    "engines:detail": "/engines/local/",
     "workloads:list": "/workloads/",
     "health:guide": "/guide/",
     "health:guide_concern": "/guide/volumes/",

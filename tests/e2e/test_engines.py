@@ -115,6 +115,12 @@ def test_a_workloads_replicas_spread_and_move_when_an_engine_is_drained(
     expect(row.locator(f'[data-engine="{e1}"]')).to_have_attribute("data-count", "1")
     expect(row.locator(f'[data-engine="{e2}"]')).to_have_attribute("data-count", "1")
     shot(page, "workloads")
+    # Each engine's page lists the replica it holds, as part of the workload.
+    page.goto(live.url(f"/engines/{e2}/"))
+    expect(page.locator("main")).to_contain_text("workload wl_")
+    shot(page, "engine-detail")
+    page.goto(live.url("/workloads/"))
+    row = page.locator(".wl-row", has_text="web")
 
     # Drain engine 2 on the Engines page; its replica moves to engine 1, live.
     other = page.context.new_page()

@@ -98,3 +98,19 @@ def test_operators_cannot_drain_and_a_post_without_csrf_is_refused(operator, adm
     no_token = admin.client.post("/engines/local/availability", {"availability": "drain"})
     assert no_token.status_code == 403
     assert RegisteredEngine.objects.get(name="local").availability == "active"
+
+
+def test_an_engines_page_lists_its_managed_containers_for_their_tenant(
+    operator, outsider, real_engine
+):
+    made = operator.json("POST", "/api/containers", {"name": "onlocal", "image": "quilt/base"})
+    assert made.status_code in (200, 201), made.content
+    cid = made.json()["container_id"]
+    html = operator.client.get("/engines/local/").content.decode()
+    assert "onlocal" in html and f"/containers/{cid}/" in html
+    assert "onlocal" not in outsider.client.get("/engines/local/").content.decode()
+    assert operator.client.get("/engines/nope/").status_code == 404
+    RegisteredEngine.objects.create(
+        name="gone", url="unix:///nonexistent.sock", state="unreachable"
+    )
+    assert "did not answer" in operator.client.get("/engines/gone/").content.decode()
