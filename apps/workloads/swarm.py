@@ -112,7 +112,8 @@ def service_spec(wl: Workload) -> ServiceSpec:
     )
 
 
-def _engines_by_node() -> dict[str, str]:
+def engines_by_node() -> dict[str, str]:
+    """Swarm node id → engine name (one query: read it once per pass, not per workload)."""
     return {
         (row.swarm or {}).get("node_id", ""): row.name
         for row in registry.all_engines()
@@ -151,9 +152,11 @@ def read(wl: Workload, client: Engine | None = None) -> list[TaskInfo]:
     return client.service_tasks(wl.service_id)
 
 
-def summarise(wl: Workload, tasks: list[TaskInfo]) -> dict[str, Any]:
+def summarise(
+    wl: Workload, tasks: list[TaskInfo], engines: dict[str, str] | None = None
+) -> dict[str, Any]:
     """What the row keeps from the tasks: running count, per engine, state and its reason."""
-    engines = _engines_by_node()
+    engines = engines if engines is not None else engines_by_node()
     current = [t for t in _latest_per_slot(tasks) if t.slot <= wl.replicas or not wl.replicas]
     running = [t for t in current if t.state == "running" and t.desired_state == "running"]
     by_engine: dict[str, int] = {}
@@ -181,9 +184,11 @@ def summarise(wl: Workload, tasks: list[TaskInfo]) -> dict[str, Any]:
     }
 
 
-def refresh(wl: Workload, client: Engine | None = None) -> Workload:
+def refresh(
+    wl: Workload, client: Engine | None = None, engines: dict[str, str] | None = None
+) -> Workload:
     """Read the service's tasks and store what changed (publishing `workload_update`)."""
-    found = summarise(wl, read(wl, client))
+    found = summarise(wl, read(wl, client), engines)
     changed = {k: v for k, v in found.items() if getattr(wl, k) != v}
     if changed:
         Workload.objects.filter(pk=wl.pk).update(**changed, updated_at=timezone.now())
@@ -206,9 +211,10 @@ def refresh_all() -> None:
         _, client = manager()
     except ApiError:
         return  # no manager answers: the rows keep what they last showed
+    engines = engines_by_node()
     for wl in live:
         try:
-            refresh(wl, client)
+            refresh(wl, client, engines)
         except EngineError as exc:
             log.warning("workload %s: %s", wl.workload_id, exc)
 
@@ -221,9 +227,11 @@ def publish_deleted(wl: Workload) -> None:
     )
 
 
-def placements_of(tasks: list[TaskInfo]) -> list[dict[str, Any]]:
+def placements_of(
+    tasks: list[TaskInfo], engines: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Every task, newest first within a replica, as placement objects."""
-    engines = _engines_by_node()
+    engines = engines if engines is not None else engines_by_node()
     never = datetime.min.replace(tzinfo=UTC)
     ordered = sorted(tasks, key=lambda t: (t.slot, -(t.updated_at or never).timestamp()))
     return [placement(t, engines) for t in ordered]

@@ -35,12 +35,13 @@ FORM_LABELS = {
 
 def _rows(workloads: list[Any]) -> list[dict[str, Any]]:
     rows = []
+    engines = swarm.engines_by_node()
     for wl in workloads:
         tasks, failure = attempt(swarm.read, wl)
         rows.append(
             {
                 "wl": wl,
-                "placements": swarm.placements_of(tasks or [])[:50],
+                "placements": swarm.placements_of(tasks or [], engines)[:50],
                 "placements_error": error_text(failure) if failure else "",
             }
         )
