@@ -114,6 +114,29 @@ def log_engine_text(err: ApiError, request_id: str) -> None:
         )
 
 
+def engine_unavailable(engine: str | None, text: str) -> ApiError:
+    """503 ENGINE_UNAVAILABLE; `details.engine` names the engine when it is known (contract
+    2.11), and the sentence does too for an engine other than the local one."""
+    details: dict[str, Any] = {"engine_message": text}
+    if engine:
+        details["engine"] = engine
+    remote = engine is not None and engine != "local"
+    return ApiError(
+        503,
+        "ENGINE_UNAVAILABLE",
+        f"the Docker engine {engine!r} is unreachable"
+        if remote
+        else "the Docker engine is unreachable",
+        retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
+        hint=(
+            "Wait retry_after seconds and try again; /api/engines shows each engine's state."
+            if remote
+            else "Wait retry_after seconds and try again; /api/containers/health shows the checks."
+        ),
+        details=details,
+    )
+
+
 def engine_error_to_api(exc: engine_errors.EngineError, request_id: str | None = None) -> ApiError:
     """The API's answer to an engine error, its text cleaned (contract, "Engine messages").
 
@@ -122,14 +145,7 @@ def engine_error_to_api(exc: engine_errors.EngineError, request_id: str | None =
     """
     text = engine_message(exc)
     if isinstance(exc, engine_errors.EngineUnavailable):
-        err = ApiError(
-            503,
-            "ENGINE_UNAVAILABLE",
-            "the Docker engine is unreachable",
-            retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
-            hint="Wait retry_after seconds and try again; /api/containers/health shows the checks.",
-            details={"engine_message": text},
-        )
+        err = engine_unavailable(exc.engine, text)
     elif isinstance(exc, engine_errors.NotFound):
         err = ApiError(404, "NOT_FOUND", text or "not found")
     elif isinstance(exc, engine_errors.Conflict):

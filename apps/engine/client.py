@@ -143,10 +143,13 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             with liveness.watch(self.watch_key, self.sockets):
                 return fn(*args, **kwargs)
-        except errors.EngineError:
+        except errors.EngineError as exc:
+            exc.engine = exc.engine or self.name
             raise
         except Exception as exc:
-            raise _translate(exc) from exc
+            translated_exc = _translate(exc)
+            translated_exc.engine = self.name
+            raise translated_exc from exc
 
     return wrapper
 
@@ -225,8 +228,14 @@ class _WatchedAdapter(docker.transport.unixconn.UnixHTTPAdapter):
 
 class Engine:
     def __init__(
-        self, base_url: str, timeout: float | None = None, tls: TlsFiles | None = None
+        self,
+        base_url: str,
+        timeout: float | None = None,
+        tls: TlsFiles | None = None,
+        name: str = "local",
     ) -> None:
+        # The registered engine's name (apps/engine/hosts.py), carried by the errors it raises.
+        self.name = name
         self.base_url = base_url
         self.timeout = timeout or settings.QUILTWEB_ENGINE_TIMEOUT
         # Mutual TLS for tcp:// engines: the CA, client certificate and key as in-memory files
@@ -519,7 +528,11 @@ class Engine:
             filters["volume"] = volumes
         if filters:
             params["filters"] = docker.utils.convert_filters(filters)
-        return [_from_list_item(item) for item in self._get_json("/containers/json", params)]
+        items = [_from_list_item(item) for item in self._get_json("/containers/json", params)]
+        if self.name != "local":
+            for info in items:
+                info.engine = self.name
+        return items
 
     def _get_json(self, path: str, params: dict[str, Any]) -> Any:
         """GET an engine list route and decode it. The SDK's own list calls decode with the
@@ -531,7 +544,9 @@ class Engine:
 
     @translated
     def inspect_container(self, container_id: str) -> ContainerInfo:
-        return _from_inspect(self.api.inspect_container(container_id))
+        info = _from_inspect(self.api.inspect_container(container_id))
+        info.engine = self.name
+        return info
 
     @translated
     def create_container(self, spec: ContainerSpec) -> str:
@@ -542,7 +557,8 @@ class Engine:
             networking = self.api.create_networking_config(
                 {spec.network: self.api.create_endpoint_config()}
             )
-        created = self.api.create_container(
+        create = functools.partial(
+            self.api.create_container,
             image=spec.image,
             command=spec.command,
             name=spec.docker_name,
@@ -557,6 +573,15 @@ class Engine:
             stdin_open=False,
             tty=False,
         )
+        try:
+            created = create()
+        except docker.errors.NotFound as exc:
+            # An engine registered after set-up (or wiped) may lack QuiltWeb's network yet:
+            # make it, as start does, and create again.
+            if not spec.network or f"network {spec.network} not found" not in str(exc):
+                raise
+            self.ensure_network(spec.network)
+            created = create()
         return str(created["Id"])
 
     def _host_config(self, spec: ContainerSpec) -> dict[str, Any]:
@@ -596,7 +621,9 @@ class Engine:
     def start(self, container_id: str) -> None:
         try:
             self.api.start(container_id)
-        except docker.errors.NotFound as exc:
+        except docker.errors.APIError as exc:
+            # A swarm member accepts the create (the network could be a swarm one) and fails
+            # the start with a 500 "Could not attach to network ...: not found".
             # QuiltWeb's own network is made at set-up; an engine whose data was wiped, or a
             # `docker network rm`, loses it, and every start fails until it is back. The engine
             # finds a network of the same name again at start (docs/engine-facts.md).

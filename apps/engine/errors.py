@@ -2,7 +2,10 @@
 
 
 class EngineError(Exception):
-    """Base of every error the engine seam raises."""
+    """Base of every error the engine seam raises. `engine` names the engine whose call failed
+    (set by the client that raised it; None where no client did)."""
+
+    engine: str | None = None
 
 
 class EngineUnavailable(EngineError):

@@ -16,8 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from apps.engine import errors
 from apps.engine.client import Engine, engine
+from apps.engine.pty import Where
 from apps.engine.tlsfiles import TlsFiles, TlsMaterial
 
 LOCAL = "local"
@@ -77,6 +80,9 @@ def close(client: Engine) -> None:
 
 
 def spec(name: str) -> EngineSpec:
+    if name == LOCAL:
+        # `engine_for` needs only the name for the local engine (it is `engine()`): no read.
+        return EngineSpec(name=LOCAL, url=settings.QUILTWEB_DOCKER_HOST, tls=None, revision=LOCAL)
     now = time.monotonic()
     with _specs_lock:
         cached = _specs.get(name)
@@ -94,7 +100,10 @@ def spec(name: str) -> EngineSpec:
 def client_for(spec: EngineSpec, timeout: float | None = None) -> Engine:
     """A new client for a spec (not cached): registration's connection test uses one."""
     return Engine(
-        spec.url, timeout=timeout, tls=TlsFiles(spec.tls) if spec.tls is not None else None
+        spec.url,
+        timeout=timeout,
+        tls=TlsFiles(spec.tls) if spec.tls is not None else None,
+        name=spec.name,
     )
 
 
@@ -125,3 +134,11 @@ def engine_for(wanted: EngineSpec) -> Engine:
     client = client_for(wanted)
     clients[name] = (wanted.revision, client)
     return client
+
+
+def where(name: str) -> Where | None:
+    """Where a PTY's calls go for the engine called `name` (None: the local engine)."""
+    if name == LOCAL:
+        return None
+    client = engine_named(name)
+    return Where(client.base_url, client.ssl_context)

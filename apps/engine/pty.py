@@ -18,14 +18,22 @@ import contextlib
 import json
 import os
 import signal as signals
+import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
 from django.conf import settings
 
 from apps.engine import errors
-from apps.engine.rawexec import API_VERSION, parse_response_head, process_tree, start_request
+from apps.engine.rawexec import (
+    API_VERSION,
+    in_container,
+    parse_response_head,
+    process_tree,
+    start_request,
+)
 
 # Ctrl-P is held back by the engine's default detach keys; this sequence is never typed.
 DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-^,ctrl-@,ctrl-^"
@@ -33,10 +41,20 @@ FLOOD_READ = 2048  # a read this large means more output is on its way
 NAP_SECONDS = 0.001
 
 
-async def _open(factory: Callable[[], asyncio.Protocol]) -> asyncio.Transport:
-    """A connection to the engine named by QUILTWEB_DOCKER_HOST, served by `factory()`."""
+@dataclass(frozen=True)
+class Where:
+    """Which engine a PTY's calls go to: its URL and, for mutual TLS, the client's context
+    (apps/engine/hosts.py builds it). None everywhere below means QUILTWEB_DOCKER_HOST."""
+
+    url: str
+    ssl: ssl.SSLContext | None = None
+
+
+async def _open(factory: Callable[[], asyncio.Protocol], where: Where | None) -> asyncio.Transport:
+    """A connection to the engine (`where`, or QUILTWEB_DOCKER_HOST), served by `factory()`."""
     loop = asyncio.get_running_loop()
-    parsed = urlparse(settings.QUILTWEB_DOCKER_HOST)
+    parsed = urlparse(where.url if where is not None else settings.QUILTWEB_DOCKER_HOST)
+    tls = where.ssl if where is not None else None
     try:
         if parsed.scheme in ("unix", "http+unix", ""):
             transport, _ = await loop.create_unix_connection(
@@ -44,7 +62,11 @@ async def _open(factory: Callable[[], asyncio.Protocol]) -> asyncio.Transport:
             )
         elif parsed.scheme in ("tcp", "http"):
             transport, _ = await loop.create_connection(
-                factory, parsed.hostname or "127.0.0.1", parsed.port or 2375
+                factory,
+                parsed.hostname or "127.0.0.1",
+                parsed.port or 2375,
+                ssl=tls,
+                server_hostname=parsed.hostname if tls is not None else None,
             )
         else:
             raise errors.EngineUnavailable(f"unsupported DOCKER_HOST scheme {parsed.scheme!r}")
@@ -53,21 +75,26 @@ async def _open(factory: Callable[[], asyncio.Protocol]) -> asyncio.Transport:
     return transport
 
 
-async def _connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _connect(where: Where | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     protocol = asyncio.StreamReaderProtocol(reader)
-    transport = await _open(lambda: protocol)
+    transport = await _open(lambda: protocol, where)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 async def call(
-    method: str, path: str, body: Any = None, *, timeout: float = 10.0
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    timeout: float = 10.0,
+    where: Where | None = None,
 ) -> tuple[int, Any]:
     """One JSON request to the engine; returns (status, parsed body or None)."""
 
     async def run() -> tuple[int, Any]:
-        reader, writer = await _connect()
+        reader, writer = await _connect(where)
         try:
             payload = b"" if body is None else json.dumps(body).encode()
             head = (
@@ -129,14 +156,16 @@ def _raise_for(status: int, data: Any, what: str) -> None:
     raise errors.BadRequest(message)
 
 
-async def path_exists(container_id: str, path: str) -> bool:
-    status, _ = await call("HEAD", f"/containers/{container_id}/archive?path={quote(path)}")
+async def path_exists(container_id: str, path: str, where: Where | None = None) -> bool:
+    status, _ = await call(
+        "HEAD", f"/containers/{container_id}/archive?path={quote(path)}", where=where
+    )
     return status == 200
 
 
-async def container_state(container_id: str) -> str | None:
+async def container_state(container_id: str, where: Where | None = None) -> str | None:
     """The engine's state for a container (`running`, `exited`...), or None once it is gone."""
-    status, data = await call("GET", f"/containers/{container_id}/json")
+    status, data = await call("GET", f"/containers/{container_id}/json", where=where)
     if status == 404:
         return None
     _raise_for(status, data, "inspect")
@@ -144,16 +173,16 @@ async def container_state(container_id: str) -> str | None:
     return str(state.get("Status") or "")
 
 
-async def exec_inspect(exec_id: str) -> dict[str, Any]:
-    status, data = await call("GET", f"/exec/{exec_id}/json")
+async def exec_inspect(exec_id: str, where: Where | None = None) -> dict[str, Any]:
+    status, data = await call("GET", f"/exec/{exec_id}/json", where=where)
     _raise_for(status, data, "exec inspect")
     return dict(data or {})
 
 
-async def _exec_pid(exec_id: str) -> int:
+async def _exec_pid(exec_id: str, where: Where | None) -> int:
     """The exec's host PID; the engine reports 0 for a moment after the start."""
     for _ in range(100):
-        info = await exec_inspect(exec_id)
+        info = await exec_inspect(exec_id, where)
         pid = int(info.get("Pid") or 0)
         if pid or not info.get("Running"):
             return pid
@@ -275,10 +304,19 @@ class Pty:
     `on_end` once when the stream closes. `pause()` and `resume()` stop and restart reading.
     """
 
-    def __init__(self, exec_id: str, transport: asyncio.Transport, stream: _Stream) -> None:
+    def __init__(
+        self,
+        exec_id: str,
+        transport: asyncio.Transport,
+        stream: _Stream,
+        where: Where | None = None,
+        container_id: str = "",
+    ) -> None:
         self.exec_id = exec_id
         self.transport = transport
         self.stream = stream
+        self.where = where
+        self.container_id = container_id
         self.pid = 0
 
     @classmethod
@@ -291,6 +329,7 @@ class Pty:
         rows: int,
         environment: dict[str, str] | None = None,
         workdir: str | None = None,
+        where: Where | None = None,
     ) -> Pty:
         env = {"TERM": "xterm-256color"}
         env.update(environment or {})
@@ -305,11 +344,11 @@ class Pty:
         }
         if workdir:
             body["WorkingDir"] = workdir
-        status, data = await call("POST", f"/containers/{container_id}/exec", body)
+        status, data = await call("POST", f"/containers/{container_id}/exec", body, where=where)
         _raise_for(status, data, "exec create")
         exec_id = str(data["Id"])
         stream = _Stream()
-        transport = await _open(lambda: stream)
+        transport = await _open(lambda: stream, where)
         try:
             transport.write(start_request(exec_id, tty=True))
             code, rest = await asyncio.wait_for(stream.head, 10)
@@ -319,21 +358,31 @@ class Pty:
             raise
         if rest:
             stream.early.insert(0, rest)
-        pty = cls(exec_id, transport, stream)
+        pty = cls(exec_id, transport, stream, where, container_id)
         try:
             # The engine starts the TTY at 0x0 on API 1.41: size it before the shell draws.
             await pty.resize(cols, rows)
-            pty.pid = await _exec_pid(exec_id)
+            pty.pid = await pty.host_pid()
         except BaseException:
             await asyncio.shield(pty.abandon())
             raise
         return pty
 
+    async def host_pid(self) -> int:
+        """The shell's PID on this host, or 0 when the engine's PID is not one here (a remote
+        engine: its PID would name an unrelated local process, which must never be signalled).
+        The local engine's PIDs are always this host's; another engine's are only when the
+        process with that PID here is in the container's cgroup (engines on this machine)."""
+        pid = await _exec_pid(self.exec_id, self.where)
+        if pid and self.where is not None and not in_container(pid, self.container_id):
+            return 0
+        return pid
+
     async def abandon(self) -> None:
         """Undo a half-made PTY: the shell already runs, and closing the stream won't end it."""
         try:
             with contextlib.suppress(Exception):
-                self.pid = self.pid or await _exec_pid(self.exec_id)
+                self.pid = self.pid or await self.host_pid()
                 await self.kill(grace=0.2)
         finally:
             self.close()
@@ -367,7 +416,7 @@ class Pty:
 
     async def resize(self, cols: int, rows: int) -> None:
         query = urlencode({"h": rows, "w": cols})
-        status, data = await call("POST", f"/exec/{self.exec_id}/resize?{query}")
+        status, data = await call("POST", f"/exec/{self.exec_id}/resize?{query}", where=self.where)
         if status == 404 or status == 409:
             return  # the process has already gone; nothing to size
         _raise_for(status, data, "exec resize")
@@ -375,7 +424,7 @@ class Pty:
     async def exit_code(self) -> int | None:
         for _ in range(40):
             try:
-                info = await exec_inspect(self.exec_id)
+                info = await exec_inspect(self.exec_id, self.where)
             except errors.EngineError:
                 return None
             if not info.get("Running"):

@@ -309,7 +309,8 @@ def process_tree(pid: int) -> list[int]:
     return seen
 
 
-def _in_container(pid: int, container_id: str) -> bool:
+def in_container(pid: int, container_id: str) -> bool:
+    """Whether the process `pid` on this host is in that container (its cgroup names it)."""
     if not container_id:
         return False
     try:
@@ -324,7 +325,7 @@ def kill_exec_tree(engine: Engine, exec_id: str, sig: int = signal.SIGKILL) -> N
 
     Closing the exec connection does not do this (docs/engine-facts.md). The engine runs on this
     host, so its host PIDs are walked through /proc; where they are not visible (a remote
-    engine, another kernel), nothing is killed from here: see `_in_container`.
+    engine, another kernel), nothing is killed from here: see `in_container`.
     """
     try:
         info = engine.exec_inspect(exec_id)
@@ -336,7 +337,7 @@ def kill_exec_tree(engine: Engine, exec_id: str, sig: int = signal.SIGKILL) -> N
     # The engine's PIDs are this host's only when the process with that PID here is in the
     # exec's container (its cgroup names the container): a remote engine's PID would name an
     # unrelated local process, which must never be killed. A remote exec is left to end.
-    if not _in_container(pid, str(info.get("ContainerID") or "")):
+    if not in_container(pid, str(info.get("ContainerID") or "")):
         return
     for target in reversed(process_tree(pid)):
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -70,6 +70,8 @@ class ContainerInfo:
     oom_killed: bool = False  # State.OOMKilled: the kernel killed it for memory
     restart_count: int = 0  # the engine's RestartCount (restarts by a restart policy)
     error: str = ""
+    # The registered engine this came from (apps/engine/hosts.py): calls about it go there.
+    engine: str = "local"
 
     def ip_on(self, network: str) -> str | None:
         attachment = self.networks.get(network)

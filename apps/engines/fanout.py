@@ -10,6 +10,7 @@ within the client's own timeout.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -53,37 +54,58 @@ def check_engine_param(value: str | None) -> str | None:
     return value
 
 
-def across(fn: Callable[[str, Engine], T], engine: str | None = None) -> Across[T]:
+@dataclass
+class Pending(Generic[T]):
+    """Calls under way on every engine asked (`ask`); `collect()` waits for them."""
+
+    asked: dict[str, Future[tuple[bool, T | None]]]
+    skipped: list[str]
+    started: float
+
+    def collect(self) -> Across[T]:
+        out: Across[T] = Across(unreachable=list(self.skipped))
+        if self.asked:
+            left = max(0.0, LIST_DEADLINE - (time.monotonic() - self.started))
+            wait(self.asked.values(), timeout=left, return_when=ALL_COMPLETED)
+        for name, future in self.asked.items():
+            if not future.done():
+                log.warning("engine %s did not answer a list within %.1f s", name, LIST_DEADLINE)
+                out.unreachable.append(name)
+                continue
+            ok, value = future.result()
+            if ok and value is not None:
+                out.results[name] = value
+            else:
+                out.unreachable.append(name)
+        out.unreachable.sort()
+        return out
+
+
+def ask(fn: Callable[[str, Engine], T], engine: str | None = None) -> Pending[T]:
+    """Start `fn` on every ready engine (or the one named) and return at once, so the caller
+    can read the database while the engines answer; `collect()` gives what came back."""
     rows = [r for r in registry.all_engines() if engine is None or r.name == engine]
-    out: Across[T] = Across()
     asked: dict[str, Future[tuple[bool, T | None]]] = {}
+    skipped: list[str] = []
+    started = time.monotonic()
     for row in rows:
         # The local engine is always asked (its liveness watchdog answers at once while it is
         # down); another one the checks call unreachable is not.
         if row.state != EngineState.READY and row.name != hosts.LOCAL:
-            out.unreachable.append(row.name)
+            skipped.append(row.name)
             continue
         try:
             # Read here, in the request's thread: the pool's threads never use the database.
             spec = hosts.spec(row.name)
         except hosts.UnknownEngine:  # removed meanwhile, or its key no longer opens
-            out.unreachable.append(row.name)
+            skipped.append(row.name)
             continue
         asked[row.name] = _pool.submit(_call, fn, spec)
-    if asked:
-        wait(asked.values(), timeout=LIST_DEADLINE, return_when=ALL_COMPLETED)
-    for name, future in asked.items():
-        if not future.done():
-            log.warning("engine %s did not answer a list within %.1f s", name, LIST_DEADLINE)
-            out.unreachable.append(name)
-            continue
-        ok, value = future.result()
-        if ok and value is not None:
-            out.results[name] = value
-        else:
-            out.unreachable.append(name)
-    out.unreachable.sort()
-    return out
+    return Pending(asked=asked, skipped=skipped, started=started)
+
+
+def across(fn: Callable[[str, Engine], T], engine: str | None = None) -> Across[T]:
+    return ask(fn, engine).collect()
 
 
 def answered(found: Across[T]) -> Across[T]:

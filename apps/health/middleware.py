@@ -15,9 +15,10 @@ from django_htmx.http import trigger_client_event
 
 from apps.core.api import engine_message
 from apps.core.engine_state import record_engine_result
-from apps.core.errors import ApiError
+from apps.core.errors import engine_unavailable
 from apps.core.middleware import is_api_path
 from apps.engine.errors import EngineUnavailable
+from apps.engine.hosts import LOCAL
 
 
 class EngineDownMiddleware:
@@ -30,19 +31,17 @@ class EngineDownMiddleware:
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not isinstance(exc, EngineUnavailable):
             return None
-        record_engine_result(False, str(exc))
-        from apps.health import checks
+        remote = exc.engine is not None and exc.engine != LOCAL
+        if not remote:
+            # Only the local engine's loss is the engine-down banner; another engine's is its
+            # own row on the Engines page (apps/engines/checks.py keeps that).
+            record_engine_result(False, str(exc))
+            from apps.health import checks
 
-        checks.reset()
+            checks.reset()
         retry_after = str(settings.QUILTWEB_ENGINE_RETRY_AFTER)
         if is_api_path(request.path):
-            err = ApiError(
-                503,
-                "ENGINE_UNAVAILABLE",
-                "the Docker engine is unreachable",
-                retry_after=settings.QUILTWEB_ENGINE_RETRY_AFTER,
-                details={"engine_message": engine_message(exc)},
-            )
+            err = engine_unavailable(exc.engine, engine_message(exc))
             response: HttpResponse = JsonResponse(
                 err.body(getattr(request, "request_id", "")), status=503
             )
@@ -52,7 +51,12 @@ class EngineDownMiddleware:
         else:
             html = render_to_string(
                 "503.html",
-                {"engine_detail": engine_message(exc)[:300], "engine_down_page": True},
+                {
+                    "engine_detail": engine_message(exc)[:300],
+                    "engine_down_page": True,
+                    # The badge reloads this page once that engine is ready again.
+                    "reload_engine": exc.engine if remote else None,
+                },
                 request,
             )
             response = HttpResponse(html, status=503)

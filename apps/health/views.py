@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from apps.core.engine_state import engine_status
 from apps.core.http import HtmxHttpRequest
 from apps.core.ids import iso
+from apps.engines.models import EngineState, RegisteredEngine
 from apps.health import catalog, checks
 
 
@@ -180,7 +181,8 @@ def health_page(request: HtmxHttpRequest) -> HttpResponse:
 def badge(request: HttpRequest) -> HttpResponse:
     """The header badge plus the engine banner (out of band), polled every 5 s by every page.
 
-    With `?reload=1` (the engine-down page) a recovered engine triggers a full page refresh.
+    With `?reload=1` (the engine-down page) a recovered engine triggers a full page refresh;
+    `?reload=<engine name>` does the same for another engine's 503 page.
     """
     summary = checks.summary()
     status = engine_status()
@@ -197,9 +199,17 @@ def badge(request: HttpRequest) -> HttpResponse:
             "reload": request.GET.get("reload"),
         },
     )
-    if request.GET.get("reload") and summary.engine_reachable:
+    reload = request.GET.get("reload")
+    if reload == "1" and summary.engine_reachable:
+        response["HX-Refresh"] = "true"
+    elif reload and reload != "1" and _engine_ready(reload):
+        # Another engine's page (its 503): reload once the checks call that engine ready.
         response["HX-Refresh"] = "true"
     return response
+
+
+def _engine_ready(name: str) -> bool:
+    return RegisteredEngine.objects.filter(name=name[:63], state=EngineState.READY).exists()
 
 
 def guide(request: HttpRequest, concern: str = "containers") -> HttpResponse:

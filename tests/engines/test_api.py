@@ -295,4 +295,4 @@ def test_ssh_engines_stay_out_of_the_watchdog_and_remote_pids_are_never_killed()
     liveness.mark_down("ssh://user@host", "a ping that cannot succeed")
     assert not liveness.is_down("ssh://user@host")
     # This process is in no container: a remote engine's PID equal to ours is left alone.
-    assert not rawexec._in_container(os.getpid(), "f" * 64)
+    assert not rawexec.in_container(os.getpid(), "f" * 64)
