@@ -10,6 +10,9 @@ each figure against a raw docker SDK baseline over the same TLS connection, in t
   against the three raw describes run in parallel (goal <= 1.3x);
 - the image list across the three engines against the three raw lists in parallel (goal <= 1.5x,
   as the single-engine image list in bench/volumes_images.py);
+- the container list across the three engines with 700 managed containers each
+  (BENCH_ENGINE_CONTAINERS) against the three raw lists run in parallel (goal <= 1.3x), and
+  the dashboard's first page against the same (goal <= 0.5x);
 - with engine 2 frozen (SIGSTOP): the image list within 2 s with the other engines' rows, and a
   round of checks bounded by the check's timeout (goal <= CHECK_TIMEOUT + 1 s).
 
@@ -18,6 +21,7 @@ Run from the repository root as root: `.venv/bin/python bench/engines.py`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -26,6 +30,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from _common import cleanup, prepare, ratio, summary, timed
 
@@ -35,6 +40,7 @@ from apps.engines import checks, registry
 from apps.engines.models import RegisteredEngine
 
 RUNS = 40
+PER_ENGINE = int(os.environ.get("BENCH_ENGINE_CONTAINERS", "700"))
 
 
 def main() -> None:
@@ -139,6 +145,8 @@ def main() -> None:
         ours = summary("GET /api/oci/images", timed(api_images, RUNS // 2))
         ratio("image list across engines", ours, base, 1.5)
 
+        container_list(api, [(registry.ensure_local().url, None), (e1, raw1), (e2, raw2)], pool)
+
         print("\nthe same round with engine 2 frozen (SIGSTOP)")
         pid = e2.pid()
         assert pid is not None
@@ -166,6 +174,83 @@ def main() -> None:
     finally:
         cluster.down()
         cleanup()
+
+
+def container_list(api: Any, engines: list[Any], pool: ThreadPoolExecutor) -> None:
+    """GET /api/containers across three engines of PER_ENGINE managed containers each (made,
+    not started, with their records) against the three raw lists run in parallel."""
+    import docker
+
+    from apps.accounts.models import Tenant
+    from apps.containers.access import managed_labels
+    from apps.containers.models import ContainerRecord, docker_name
+
+    tenant = Tenant.default()
+    labels = managed_labels(tenant)
+    raws: list[tuple[str, docker.APIClient]] = []
+    for engine, raw in engines:
+        if raw is None:  # the local engine: its URL
+            raws.append(("local", docker.APIClient(base_url=engine, version="1.41", timeout=120)))
+        else:
+            raws.append((engine.name, raw))
+    print(f"\nthe container list across 3 engines x {PER_ENGINE} ({RUNS // 2} runs each)")
+    started = time.monotonic()
+    made: list[tuple[str, str]] = []
+    try:
+        for name, raw in raws:
+
+            def make(i: int, name: str = name, raw: docker.APIClient = raw) -> str:
+                box = f"bench-{name}-{i:04d}"
+                created = raw.create_container(
+                    "quilt/base",
+                    name=docker_name(tenant.slug, box),
+                    labels={**labels, "io.quiltweb.name": box},
+                )
+                return str(created["Id"])
+
+            ids = list(pool.map(make, range(PER_ENGINE)))
+            made.extend((name, cid) for cid in ids)
+            ContainerRecord.objects.bulk_create(
+                ContainerRecord(
+                    container_id=cid,
+                    engine=name,
+                    tenant=tenant,
+                    name=f"bench-{name}-{i:04d}",
+                    image="quilt/base",
+                    state="created",
+                )
+                for i, cid in enumerate(ids)
+            )
+        print(f"  made {len(made)} containers in {time.monotonic() - started:.1f} s")
+        filters = {"label": registry.managed_labels()}
+
+        def raw_lists() -> None:
+            list(pool.map(lambda pair: pair[1].containers(all=True, filters=filters), raws))
+
+        def one_raw() -> None:
+            raws[0][1].containers(all=True, filters=filters)
+
+        def api_list() -> None:
+            r = api.get("/api/containers")
+            assert r.status_code == 200 and "unreachable_engines" not in r.json(), r.content
+            assert len(r.json()["containers"]) == 3 * PER_ENGINE
+
+        def page() -> None:
+            assert api.get("/containers/").status_code == 200
+
+        serial = summary("raw SDK list, the local engine alone", timed(one_raw, RUNS // 2))
+        base = summary("raw SDK list x3 in parallel", timed(raw_lists, RUNS // 2))
+        ours = summary("GET /api/containers (3 engines)", timed(api_list, RUNS // 2))
+        first = summary("GET /containers/ (first page)", timed(page, RUNS // 2))
+        ratio("container list across engines", ours, base, 1.3)
+        ratio("the dashboard's first page", first, base, 0.5)
+        print(f"  (one engine's raw list alone: {serial:.1f} ms)")
+    finally:
+        by_engine = dict(raws)
+        for name, cid in made:
+            with contextlib.suppress(docker.errors.APIError):
+                by_engine[name].remove_container(cid, force=True)
+        ContainerRecord.objects.filter(container_id__in=[cid for _, cid in made]).delete()
 
 
 if __name__ == "__main__":

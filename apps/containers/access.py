@@ -24,7 +24,8 @@ from apps.containers.models import (
 )
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine
+from apps.engine.hosts import engine_named
 from apps.engine.types import ContainerInfo
 
 ID_PREFIX = re.compile(r"^[0-9a-f]{12,64}$")
@@ -47,6 +48,17 @@ class Target:
     @property
     def name(self) -> str:
         return self.record.name
+
+    @property
+    def engine(self) -> Engine:
+        """This thread's client for the engine the container lives on."""
+        return client_of(self.record)
+
+
+def client_of(record: ContainerRecord | str) -> Engine:
+    """The client for a container's engine (its record, or the engine's name): every call
+    about one container goes to the engine it lives on (contract 2.11)."""
+    return engine_named(record if isinstance(record, str) else record.engine)
 
 
 def managed_labels(tenant: Tenant) -> dict[str, str]:
@@ -80,7 +92,7 @@ def resolve(actor: Actor, ref: str) -> Target | None:
     if record is None:
         return None
     try:
-        info = engine().inspect_container(record.container_id)
+        info = client_of(record).inspect_container(record.container_id)
     except engine_errors.NotFound:
         # Removed outside QuiltWeb: the record is a tombstone from now on.
         from django.utils import timezone

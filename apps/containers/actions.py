@@ -20,7 +20,7 @@ from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry, Tenant
 from apps.containers import jobs, outside, verbs
-from apps.containers.access import Target, managed_labels
+from apps.containers.access import Target, client_of, managed_labels
 from apps.containers.intents import acting
 from apps.containers.models import (
     LABEL_NAME,
@@ -57,7 +57,7 @@ from apps.core.database import until_written
 from apps.core.engine_messages import DISK_FULL, engine_cause
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL
 from apps.engine.types import ContainerInfo, ContainerSpec
 from apps.events.publish import publish
 from apps.operations.actions import replay, submit
@@ -77,7 +77,7 @@ KILL_SIGNALS = (*SIGNALS, "ABRT", "ALRM", "PIPE", "WINCH")
 
 def refresh(target: Target) -> Target:
     """Re-inspect after a change (the record is kept; its name follows Docker's)."""
-    target.info = engine().inspect_container(target.id)
+    target.info = target.engine.inspect_container(target.id)
     target.checks = None
     current = name_from_docker(target.record.tenant.slug, target.info.name)
     if current != target.record.name:
@@ -141,19 +141,20 @@ def normalise_signal(
 
 
 def wait_exec_ready(
-    container_id: str, seconds: float = READY_WAIT_SECONDS
+    container_id: str, seconds: float = READY_WAIT_SECONDS, *, engine_name: str = LOCAL
 ) -> tuple[ContainerInfo, dict[str, bool]]:
     """Poll until the container answers a no-op exec, stops running, or `seconds` pass.
 
     Returns the last inspect and the readiness checks measured on the way (no extra probe).
     """
     deadline = time.monotonic() + seconds
+    eng = client_of(engine_name)
     while True:
-        info = engine().inspect_container(container_id)
+        info = eng.inspect_container(container_id)
         shell = image_has_shell(info)
         responsive = False
         if info.state == "running" and shell:
-            responsive = minit_responsive(container_id)
+            responsive = minit_responsive(container_id, engine_name)
         elif info.state in ("created", "restarting") and time.monotonic() < deadline:
             time.sleep(0.05)
             continue
@@ -183,6 +184,7 @@ def _engine_create(
     memory_limit_mb: int | None,
     cpu_limit_percent: float | None,
     strict: bool,
+    engine_name: str = LOCAL,
 ) -> str:
     spec = ContainerSpec(
         docker_name=docker_name(tenant.slug, name),
@@ -199,7 +201,7 @@ def _engine_create(
         hostname=name.replace("_", "-").replace(".", "-")[:63] or None,
     )
     try:
-        return engine().create_container(spec)
+        return client_of(engine_name).create_container(spec)
     except engine_errors.Conflict:
         raise name_conflict(name) from None
     except (engine_errors.BadRequest, engine_errors.NotFound) as exc:
@@ -222,14 +224,15 @@ def start_failed(exc: Exception) -> ApiError:
     )
 
 
-def _start_or_remove(container_id: str) -> None:
+def _start_or_remove(container_id: str, engine_name: str = LOCAL) -> None:
     """Start; if the engine refuses, remove the container and raise 422 START_FAILED."""
+    eng = client_of(engine_name)
     try:
         with acting(container_id, "start"):
-            engine().start(container_id)
+            eng.start(container_id)
     except (engine_errors.BadRequest, engine_errors.Conflict, engine_errors.NotFound) as exc:
         with contextlib.suppress(engine_errors.EngineError), acting(container_id, "delete"):
-            engine().remove(container_id, force=True)
+            eng.remove(container_id, force=True)
         raise start_failed(exc) from None
 
 
@@ -246,6 +249,7 @@ def _engine_create_spec(tenant: Tenant, spec: CreateSpec) -> str:
         memory_limit_mb=spec.memory_limit_mb,
         cpu_limit_percent=spec.cpu_limit_percent,
         strict=spec.strict,
+        engine_name=spec.engine,
     )
 
 
@@ -262,6 +266,7 @@ def _insert_record(
 ) -> ContainerRecord:
     return ContainerRecord.objects.create(
         container_id=container_id,
+        engine=spec.engine,
         tenant=tenant,
         name=spec.name,
         image=spec.image,
@@ -301,7 +306,7 @@ def create_started(actor: Actor, tenant: Tenant, spec: CreateSpec) -> ContainerR
     readiness (a function's cold start), which calls `announce_created` right after that exec.
     Raises ApiError NAME_CONFLICT or START_FAILED (nothing is left then)."""
     container_id = _engine_create_spec(tenant, spec)
-    _start_or_remove(container_id)
+    _start_or_remove(container_id, spec.engine)
     return _record_created(actor, tenant, spec, container_id)
 
 
@@ -312,7 +317,7 @@ def announce_created(actor: Actor, record: ContainerRecord, *, exec_worked: bool
     already gone (the audit entry is written all the same)."""
     data = {"image": record.image, "volumes": len(record.volumes or [])}
     try:
-        info = engine().inspect_container(record.container_id)
+        info = client_of(record).inspect_container(record.container_id)
     except engine_errors.NotFound:
         _audit_created_unseen(actor, record, data)
         return None
@@ -351,7 +356,7 @@ def finish_create(actor: Actor, record: ContainerRecord, data: dict[str, Any]) -
     An engine that stops answering meanwhile raises its error, after the audit entry: the
     container exists and is recorded, so its creation is on the record all the same."""
     try:
-        info, checks = wait_exec_ready(record.container_id)
+        info, checks = wait_exec_ready(record.container_id, engine_name=record.engine)
     except engine_errors.EngineError as exc:
         _audit_created_unseen(
             actor, record, {**data, "ready": f"unknown: {engine_message(exc)}"[:200]}
@@ -371,7 +376,7 @@ def start_created(record: ContainerRecord) -> None:
     """Start a container `request_create` made; if the engine refuses, the container and its
     record go (as a synchronous create leaves nothing) and 422 START_FAILED is raised."""
     try:
-        _start_or_remove(record.container_id)
+        _start_or_remove(record.container_id, record.engine)
     except ApiError:
         _discard_record(record)
         raise
@@ -403,6 +408,7 @@ def create_from_runtime(
     source_snapshot_id: str,
     relation: str,
     start: bool,
+    engine_name: str = LOCAL,
 ) -> Target:
     """Create a container from a snapshot's runtime config (clones and forks; runs in runners).
 
@@ -426,18 +432,20 @@ def create_from_runtime(
         memory_limit_mb=runtime.get("memory_limit_mb"),
         cpu_limit_percent=runtime.get("cpu_limit_percent"),
         strict=bool(runtime.get("strict")),
+        engine_name=engine_name,
     )
     if start:
-        _start_or_remove(container_id)
+        _start_or_remove(container_id, engine_name)
     record = ContainerRecord.objects.create(
         container_id=container_id,
+        engine=engine_name,
         tenant=tenant,
         name=name,
         image=image,
         command=runtime.get("command"),
         environment=environment,
         labels=user_labels,
-        volumes=[f"{volume_name(engine_name)}:{path}" for engine_name, path in volumes],
+        volumes=[f"{volume_name(engine_volume)}:{path}" for engine_volume, path in volumes],
         working_directory=runtime.get("working_directory") or "",
         memory_limit_mb=runtime.get("memory_limit_mb"),
         cpu_limit_percent=runtime.get("cpu_limit_percent"),
@@ -447,9 +455,9 @@ def create_from_runtime(
         relation=relation,
     )
     if start:
-        info, checks = wait_exec_ready(container_id)
+        info, checks = wait_exec_ready(container_id, engine_name=engine_name)
     else:
-        info = engine().inspect_container(container_id)
+        info = client_of(engine_name).inspect_container(container_id)
         checks = evaluate_checks(info)
     _keep_engine_created_at(record, info)
     target = Target(actor=actor, record=record, info=info, checks=checks)
@@ -470,7 +478,7 @@ def stop_container(target: Target, *, timeout_seconds: int = 10) -> Target:
     if not verbs.allows("stop", target.info.state):
         return target
     with acting(target.id, "stop"):
-        engine().stop(target.id, timeout=timeout_seconds)
+        target.engine.stop(target.id, timeout=timeout_seconds)
     refresh(target)
     announce(bus.container_stopped, container_id=target.id, reason="container_stopped")
     _audit(
@@ -490,10 +498,10 @@ def kill_container(target: Target, *, signal: str = "SIGKILL") -> Target:
             target.info, f"cannot kill a container that is {api_state(target.info.state)}"
         )
     with acting(target.id, "kill"):
-        engine().kill(target.id, signal=sig)
+        target.engine.kill(target.id, signal=sig)
         if sig == "SIGKILL":
             # The engine reports the exit a moment after the kill; wait for it so the reply is true.
-            engine().wait(target.id, timeout=10)
+            target.engine.wait(target.id, timeout=10)
     refresh(target)
     if target.info.state not in ("running", "paused"):
         announce(bus.container_stopped, container_id=target.id, reason="container_stopped")
@@ -511,7 +519,7 @@ def pause_container(target: Target) -> Target:
             hint="pause is allowed from: running",
         )
     with acting(target.id, "pause"):
-        engine().pause(target.id)
+        target.engine.pause(target.id)
     refresh(target)
     _audit(target, "container.paused")
     _publish(target, "paused")
@@ -525,7 +533,7 @@ def rename_container(target: Target, new_name: Any, *, field: str = "new_name") 
         return target
     try:
         ensure_name_free(target.record.tenant_id, name)
-        engine().rename(target.id, docker_name(target.record.tenant.slug, name))
+        target.engine.rename(target.id, docker_name(target.record.tenant.slug, name))
     except engine_errors.Conflict:
         raise name_conflict(name) from None
     except ApiError as err:
@@ -544,7 +552,7 @@ def rename_container(target: Target, new_name: Any, *, field: str = "new_name") 
 def delete_container(target: Target) -> dict[str, Any]:
     """Force-remove; close its terminal sessions; volumes and snapshots remain."""
     with contextlib.suppress(engine_errors.NotFound), acting(target.id, "delete"):
-        engine().remove(target.id, force=True)
+        target.engine.remove(target.id, force=True)
     ContainerRecord.objects.filter(pk=target.record.pk).update(
         deleted_at=timezone.now(), state="removed", pid=None
     )
@@ -566,7 +574,7 @@ def delete_container(target: Target) -> dict[str, Any]:
 
 def mark_started(target: Target, actor: Actor, action: str) -> Target:
     """After a start or resume: wait for readiness, record, audit and publish."""
-    info, checks = wait_exec_ready(target.id)
+    info, checks = wait_exec_ready(target.id, engine_name=target.record.engine)
     target.info = info
     target.checks = checks
     _audit(target, f"container.{action}", {"state": api_state(info.state)}, actor=actor)
@@ -628,11 +636,12 @@ def _env_map(pairs: list[str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
-def image_environment(image_id: str) -> dict[str, str]:
-    """The image's own ENV (cached per image id: images are immutable)."""
+def image_environment(image_id: str, engine_name: str = LOCAL) -> dict[str, str]:
+    """The image's own ENV (cached per image id: images are immutable, and an id names the
+    same content on every engine)."""
     if image_id not in _image_env:
         try:
-            config = engine().inspect_image(image_id).get("Config") or {}
+            config = client_of(engine_name).inspect_image(image_id).get("Config") or {}
         except engine_errors.NotFound:
             return {}
         _image_env[image_id] = _env_map(list(config.get("Env") or []))
@@ -648,7 +657,10 @@ def exec_plan(
     managed map since then are unset by wrapping argv in `/bin/sh -c 'unset ...; exec "$@"'`
     (every exec-ready container has /bin/sh). Terminals use this too.
     """
-    env = {**image_environment(target.info.image_id), **exec_environment(target, environment)}
+    env = {
+        **image_environment(target.info.image_id, target.record.engine),
+        **exec_environment(target, environment),
+    }
     baked = _env_map(target.info.env) if target.info.detailed else {}
     stale = sorted(key for key in baked if key not in env)
     if not stale:
@@ -742,7 +754,7 @@ def _run_audited(
     """Run a planned exec and audit how it ended (`container.exec_finished`), whatever happens."""
     began = time.monotonic()
     try:
-        result = engine().exec_run(
+        result = target.engine.exec_run(
             target.id,
             run_argv,
             environment=env,
@@ -758,7 +770,7 @@ def _run_audited(
             target, started_id, exit_code=None, timed_out=False, duration_ms=elapsed, ended=ended
         )
         if isinstance(exc, engine_errors.Conflict):
-            info = engine().inspect_container(target.id)
+            info = target.engine.inspect_container(target.id)
             raise not_ready(info, evaluate_checks(info)) from None
         raise
     audit_exec_finished(
@@ -813,7 +825,7 @@ def _publish_job(target: Target, job: ExecRecord, action: str, *, fresh: bool = 
     if fresh:
         record = ContainerRecord.objects.filter(pk=target.record.pk).first() or record
         try:
-            info = engine().inspect_container(target.id)
+            info = target.engine.inspect_container(target.id)
         except engine_errors.EngineError:
             info = None  # gone or unreachable: the event still names the job
     publish(
@@ -957,7 +969,7 @@ def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
         _audit(target, "process.signal_failed", data)
 
     try:
-        result = engine().exec_run(
+        result = target.engine.exec_run(
             target.id,
             ["/bin/sh", "-c", SIGNAL_SCRIPT, "sh", sig.removeprefix("SIG"), str(pid)],
             timeout_ms=5000,
@@ -1046,7 +1058,7 @@ def request_create(
     if op.target_id != container_id:
         # A concurrent retry with the same Idempotency-Key won: ours is not wanted.
         with contextlib.suppress(engine_errors.EngineError), acting(container_id, "delete"):
-            engine().remove(container_id, force=True)
+            client_of(record).remove(container_id, force=True)
         _discard_record(record)
     return op
 

@@ -23,6 +23,7 @@ from apps.core.api import api_route, check_query, int_param, json_body, wants_ma
 from apps.core.errors import ApiError, invalid
 from apps.core.gcpause import fewer_collections
 from apps.core.ids import parse_iso
+from apps.engines import fanout
 from apps.operations.execution import EXECUTION, execution_mode, receipt, sync_result
 from apps.operations.idempotency import header_key
 
@@ -44,10 +45,17 @@ def containers(request: HttpRequest) -> Any:
     if request.method == "POST":
         return create(request)
     actor = require_api(request, "viewer")
-    check_query(request, ("state", "q"))
+    check_query(request, ("state", "q", "engine"))
+    engine_name = fanout.check_engine_param(request.GET.get("engine"))
     with fewer_collections():
-        items = status.list_statuses(actor, state=request.GET.get("state"), q=request.GET.get("q"))
-    return {"containers": items}
+        items, unreachable = status.list_statuses(
+            actor, state=request.GET.get("state"), q=request.GET.get("q"), engine_name=engine_name
+        )
+    body: dict[str, Any] = {"containers": items}
+    if unreachable:
+        # Still 200 with what the others answered (contract 2.11).
+        body["unreachable_engines"] = unreachable
+    return body
 
 
 def create(request: HttpRequest) -> Any:
@@ -174,14 +182,14 @@ def logs(request: HttpRequest, container_id: str) -> Any:
         # The whole log unless a tail was asked for (2.14); filtered by q and since.
         asked = tail if ("tail" in request.GET or "limit" in request.GET) else None
         response = StreamingHttpResponse(
-            logsearch.download(target.id, query, since, asked),
+            logsearch.download(target.id, query, since, asked, target.record.engine),
             content_type="text/plain; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{target.name}-logs.txt"'
         return response
     if query is None:
         return {"logs": status.logs(target, tail, since)}
-    return {"logs": logsearch.search(target.id, query, tail, since)}
+    return {"logs": logsearch.search(target.id, query, tail, since, target.record.engine)}
 
 
 def _log_tail(request: HttpRequest) -> int:

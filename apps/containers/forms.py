@@ -12,6 +12,8 @@ from apps.core.errors import ApiError
 from apps.core.formwords import in_form_words
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.engines import registry
+from apps.engines.models import Availability, EngineState
 from apps.images.references import RETAINED_REPOSITORY, SNAPSHOT_REPOSITORY
 from apps.images.tenancy import Owners, tenant_may_use
 
@@ -42,6 +44,26 @@ def image_choices(tenant_id: int | None = None) -> list[tuple[str, str]]:
         pass
     refs.discard(base)
     return [(base, f"{base} (managed)"), *[(r, r) for r in sorted(refs)]]
+
+
+def engine_choices() -> list[tuple[str, str, bool]]:
+    """(name, label, usable) for the create form's engine picker; empty with one engine."""
+    rows = registry.all_engines()
+    if len(rows) < 2:
+        return []
+    out = []
+    for row in rows:
+        notes = []
+        if row.state != EngineState.READY:
+            notes.append("unreachable")
+        if row.availability != Availability.ACTIVE:
+            notes.append("draining")
+        usable = not notes
+        label = row.name + (
+            f" ({', '.join(notes)})" if notes else f" ({row.containers_running} running)"
+        )
+        out.append((row.name, label, usable))
+    return out
 
 
 def lines(text: str) -> list[str]:
@@ -82,6 +104,7 @@ class CreateForm(forms.Form):
     cpu_limit_percent = forms.FloatField(required=False)
     volumes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     strict = forms.BooleanField(required=False)
+    engine = forms.CharField(max_length=63, required=False)
 
     def clean_environment(self) -> dict[str, str]:
         return parse_pairs(self.cleaned_data.get("environment", ""), "environment")
@@ -110,6 +133,8 @@ class CreateForm(forms.Form):
         volumes = lines(data.get("volumes", ""))
         if volumes:
             body["volumes"] = volumes
+        if data.get("engine"):
+            body["engine"] = data["engine"].strip()
         return body
 
     # The page's labels (templates/containers/new.html), for errors in the form's own words.
@@ -124,6 +149,7 @@ class CreateForm(forms.Form):
         "cpu_limit_percent": "CPU limit (%)",
         "volumes": "Volumes",
         "strict": "Strict",
+        "engine": "Engine",
     }
     HINTS = {"image": "Pull it on the Images page first."}
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from apps.core.errors import ApiError
 from apps.core.ids import iso
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import LogLine
 
 MAX_PATTERN = 200
@@ -183,23 +183,27 @@ def _batches(lines: Iterable[LogLine]) -> Iterator[list[LogLine]]:
 
 
 def matching(
-    container_id: str, query: LogQuery, since: datetime | None
+    container_id: str, query: LogQuery, since: datetime | None, engine_name: str = LOCAL
 ) -> Iterator[tuple[LogLine, list[tuple[int, int]]]]:
     """Every matching line of the whole log, oldest first, with its spans. A regex has
     REGEX_SECONDS for the whole log, not for each batch."""
     budget = Budget()
-    for batch in _batches(engine().iter_logs(container_id, since=since)):
+    for batch in _batches(engine_named(engine_name).iter_logs(container_id, since=since)):
         spans = query.spans_of([line.line for line in batch], budget)
         for index in sorted(spans):
             yield batch[index], spans[index]
 
 
 def search(
-    container_id: str, query: LogQuery, tail: int, since: datetime | None
+    container_id: str,
+    query: LogQuery,
+    tail: int,
+    since: datetime | None,
+    engine_name: str = LOCAL,
 ) -> list[dict[str, Any]]:
     """The last `tail` matching lines of the whole log, oldest first."""
     last: deque[tuple[LogLine, list[tuple[int, int]]]] = deque(maxlen=tail)
-    last.extend(matching(container_id, query, since))
+    last.extend(matching(container_id, query, since, engine_name))
     return [as_dict(line, spans) for line, spans in last]
 
 
@@ -208,7 +212,11 @@ def text_of(line: LogLine) -> str:
 
 
 def download(
-    container_id: str, query: LogQuery | None, since: datetime | None, tail: int | None
+    container_id: str,
+    query: LogQuery | None,
+    since: datetime | None,
+    tail: int | None,
+    engine_name: str = LOCAL,
 ) -> Iterator[str]:
     """The whole log (or its last `tail` lines) as text, filtered by `query`, for a download.
 
@@ -218,9 +226,9 @@ def download(
     """
     lines: Iterable[LogLine]
     if query is None:
-        lines = engine().iter_logs(container_id, since=since)
+        lines = engine_named(engine_name).iter_logs(container_id, since=since)
     else:
-        lines = (line for line, _ in matching(container_id, query, since))
+        lines = (line for line, _ in matching(container_id, query, since, engine_name))
     if tail is not None:
         lines = deque(lines, maxlen=tail)
     texts = (text_of(line) for line in lines)

@@ -42,6 +42,8 @@ def name_from_docker(tenant_slug: str, docker_name_value: str) -> str:
 
 class ContainerRecord(models.Model):
     container_id = models.CharField(max_length=64, unique=True)
+    # The registered engine it lives on (contract 2.11): every call about it goes there.
+    engine = models.CharField(max_length=63, default="local", db_index=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="containers")
     name = models.CharField(max_length=63)
     image = models.CharField(max_length=300)

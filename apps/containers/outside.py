@@ -27,10 +27,10 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import AuditEntry
+from apps.containers.access import client_of
 from apps.containers.intents import caused_by_quiltweb
 from apps.containers.models import ContainerRecord
 from apps.containers.status import api_state, exit_reason
-from apps.engine.client import engine
 from apps.engine.errors import EngineError
 from apps.engine.types import ContainerInfo
 
@@ -155,7 +155,7 @@ def _oom_settled(record: ContainerRecord, info: ContainerInfo) -> ContainerInfo:
     while time.monotonic() < deadline:
         time.sleep(0.05)
         try:
-            again = engine().inspect_container(record.container_id)
+            again = client_of(record).inspect_container(record.container_id)
         except EngineError:
             return info
         if again.oom_killed:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Tenant
 from apps.containers import verbs
-from apps.containers.access import Target
+from apps.containers.access import Target, client_of
 from apps.containers.actions import (
     create_container,
     delete_container,
@@ -29,7 +29,6 @@ from apps.containers.validation import validate_create
 from apps.core.api import engine_message, log_engine_text
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress, runner
 
@@ -45,7 +44,7 @@ def _target(op: Operation) -> Target:
     if record is None:
         raise OperationFailed("NOT_FOUND", "the container no longer exists")
     try:
-        info = engine().inspect_container(record.container_id)
+        info = client_of(record).inspect_container(record.container_id)
     except engine_errors.NotFound:
         raise OperationFailed("NOT_FOUND", "the container no longer exists") from None
     return Target(actor=op.requester(), record=record, info=info)
@@ -73,7 +72,7 @@ def run_start(op: Operation, progress: Progress) -> dict[str, Any]:
     progress.report(None, "starting")
     try:
         with acting(target.id, "start"):
-            engine().start(target.id)
+            target.engine.start(target.id)
     except (engine_errors.BadRequest, engine_errors.Conflict) as exc:
         raise _start_failed(exc) from None
     progress.report(None, "waiting for readiness")
@@ -95,10 +94,10 @@ def run_resume(op: Operation, progress: Progress) -> dict[str, Any]:
         with acting(target.id, "resume"):
             if state == "paused":
                 progress.report(None, "unpausing")
-                engine().unpause(target.id)
+                target.engine.unpause(target.id)
             else:
                 progress.report(None, "starting")
-                engine().start(target.id)
+                target.engine.start(target.id)
     except (engine_errors.BadRequest, engine_errors.Conflict) as exc:
         raise _start_failed(exc) from None
     progress.report(None, "waiting for readiness")

@@ -57,6 +57,11 @@ class ContainerCreate(Request):
     environment: dict[str, str] | None = Field(default=None, description="The managed map.")
     gpu_count: int | None = Field(default=None, description="Refused: GPU not supported (422).")
     gpu_ids: list[str] | None = Field(default=None, description="Refused: GPU not supported (422).")
+    engine: str | None = Field(
+        default=None,
+        description="The engine to place it on (2.11). Omitted: the active, ready engine with "
+        "the fewest running managed containers. Draining: 409 ENGINE_DRAINING.",
+    )
 
 
 class BatchCreate(Request):
@@ -71,6 +76,7 @@ class ContainerListQuery(Request):
         | None
     ) = Field(default=None, description="stopped matches exited; empty: every state.")
     q: str | None = Field(default=None, description="Substring of the name or id.")
+    engine: str | None = Field(default=None, description="Only this engine's containers (2.11).")
 
 
 class LogsQuery(Request):
@@ -200,6 +206,10 @@ class ContainerList(Reply):
     """`{containers: [status]}`; list items may be up to 15 s stale."""
 
     containers: list[ContainerStatus]
+    unreachable_engines: list[str] | None = Field(
+        default=None,
+        description="Engines that did not answer; the others' containers are listed.",
+    )
 
 
 class RenamedContainer(ContainerStatus):

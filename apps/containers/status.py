@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -27,8 +27,9 @@ from apps.core.errors import ApiError, invalid
 from apps.core.ids import iso
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo
+from apps.engines import fanout
 
 STATES = ("created", "running", "paused", "restarting", "exited", "dead")
 CHECK_NAMES = ("state_running", "minit_responsive", "network_configured", "managed_image_valid")
@@ -71,7 +72,7 @@ def image_has_shell(info: ContainerInfo) -> bool:
         if key in _image_shell:
             return _image_shell[key]
     try:
-        found = engine().path_exists(info.id, "/bin/sh")
+        found = engine_named(info.engine).path_exists(info.id, "/bin/sh")
     except engine_errors.NotFound:
         return False
     with _image_lock:
@@ -79,10 +80,10 @@ def image_has_shell(info: ContainerInfo) -> bool:
     return found
 
 
-def minit_responsive(container_id: str) -> bool:
+def minit_responsive(container_id: str, engine_name: str = LOCAL) -> bool:
     """A no-op exec completes within 2 s."""
     try:
-        result = engine().exec_run(
+        result = engine_named(engine_name).exec_run(
             container_id, ["/bin/sh", "-c", ":"], timeout_ms=MINIT_TIMEOUT_MS
         )
     except (engine_errors.Conflict, engine_errors.NotFound, engine_errors.BadRequest):
@@ -96,7 +97,7 @@ def evaluate_checks(info: ContainerInfo) -> dict[str, bool]:
     shell = image_has_shell(info)
     return {
         "state_running": running,
-        "minit_responsive": running and shell and minit_responsive(info.id),
+        "minit_responsive": running and shell and minit_responsive(info.id, info.engine),
         "network_configured": info.ip_on(settings.QUILTWEB_NETWORK) is not None,
         "managed_image_valid": shell,
     }
@@ -204,11 +205,12 @@ def status_object(
     network: str | None = None,
     engine_name: str | None = None,
 ) -> dict[str, Any]:
-    """The spec's status object. Lists pass `network` and `engine_name` once for all items."""
+    """The spec's status object. Lists pass `network` once for all items; `engine` is the
+    record's engine unless `engine_name` says otherwise."""
     if network is None:
         network = settings.QUILTWEB_NETWORK
     if engine_name is None:
-        engine_name = settings.QUILTWEB_ENGINE_NAME
+        engine_name = record.engine
     state = api_state(info.state)
     live = state == "running" or state == "paused"
     ended = state == "exited" or state == "dead"
@@ -262,7 +264,7 @@ def _image_working_dir(info: ContainerInfo) -> str:
         if info.image_id in _image_workdir:
             return _image_workdir[info.image_id]
     try:
-        config = engine().inspect_image(info.image_id).get("Config") or {}
+        config = engine_named(info.engine).inspect_image(info.image_id).get("Config") or {}
     except engine_errors.NotFound:
         return ""
     workdir = str(config.get("WorkingDir") or "")
@@ -313,7 +315,7 @@ def container_status(target: Target) -> dict[str, Any]:
     """The fresh status of a resolved container: checks computed now, record cache updated."""
     info = target.info
     if not info.detailed:
-        info = engine().inspect_container(target.id)
+        info = target.engine.inspect_container(target.id)
         target.info = info
         target.checks = None
     checks = target.checks if target.checks is not None else evaluate_checks(info)
@@ -372,6 +374,7 @@ class ListRow(NamedTuple):
 
     pk: int
     container_id: str
+    engine: str
     tenant_id: int
     tenant_slug: str
     name: str
@@ -411,24 +414,29 @@ LIST_ANNOTATIONS = {
     "checks_json": Cast("checks", TextField()),
 }
 
-# The engine's list call waits on the engine's socket; it runs here while the request thread
-# reads the records, so the two overlap instead of adding up.
-_list_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="quiltweb-engine-list")
-
-
-def _engine_list(labels: list[str]) -> list[ContainerInfo]:
-    return engine().list_containers(labels=labels)
-
-
 ListEntry = tuple[ListRow, ContainerInfo]
 
 
+@dataclass
+class Listing:
+    """A list across engines: its entries, and the engines that did not answer (contract 2.11:
+    their containers are left out and the list says which)."""
+
+    entries: list[ListEntry]
+    unreachable: list[str] = field(default_factory=list)
+
+
 def list_entries(
-    actor: Actor, *, state: str | None = None, q: str | None = None
-) -> list[ListEntry]:
+    actor: Actor,
+    *,
+    state: str | None = None,
+    q: str | None = None,
+    engine_name: str | None = None,
+) -> Listing:
     """Visible containers as (record row, engine item) pairs, filtered, newest first.
 
-    One engine list call and one query, matched in memory. Status objects cost more than the
+    Every engine (or the one named) lists its managed containers in parallel while the request
+    thread reads the records; they are matched in memory. Status objects cost more than the
     matching, so a page builds them only for the rows it shows (`entry_statuses`).
     `state` is a spec state or `stopped`; `q` matches a name substring, an id prefix or an
     exact `key=value` label.
@@ -443,24 +451,29 @@ def list_entries(
             else None
         )
         if tenant is None:
-            return []
+            return Listing([])
         labels = [*labels, f"{LABEL_TENANT}={tenant.slug}"]
         records = records.filter(tenant_id=tenant.pk)
-    listing = _list_pool.submit(_engine_list, labels)
+    if engine_name is not None:
+        records = records.filter(engine=engine_name)
+    pending = fanout.ask(lambda _name, client: client.list_containers(labels=labels), engine_name)
     try:
-        # Every live record of the tenant, matched to the engine's list in memory: an IN clause
-        # with thousands of ids costs SQLite more than reading the rows it would skip.
+        # Every live record of the tenant, matched to the engines' lists in memory: an IN
+        # clause with thousands of ids costs SQLite more than reading the rows it would skip.
         rows = [
             ListRow._make(r)
             for r in records.annotate(**LIST_ANNOTATIONS).values_list(*LIST_COLUMNS)
         ]
     finally:
-        infos = {info.id: info for info in listing.result()}
+        found = fanout.answered(pending.collect())
+    infos = {info.id: info for listed in found.results.values() for info in listed}
     matcher = _matcher(q)
     out: list[ListEntry] = []
     for row in rows:
         info = infos.get(row.container_id)
         if info is None or info.labels.get(LABEL_TENANT) != row.tenant_slug:
+            continue
+        if info.engine != row.engine:
             continue
         if wanted and api_state(info.state) != wanted:
             continue
@@ -469,23 +482,26 @@ def list_entries(
         out.append((row, info))
     # The engine's list gives whole seconds; the record's time and id order within one.
     out.sort(key=lambda entry: (entry[0].created_at, entry[0].pk), reverse=True)
-    return out
+    return Listing(out, found.unreachable)
 
 
 def entry_statuses(entries: list[ListEntry]) -> list[dict[str, Any]]:
     """Status objects for list entries (settings read once, not once per item)."""
     network = settings.QUILTWEB_NETWORK
-    engine_name = settings.QUILTWEB_ENGINE_NAME
-    return [
-        cached_status(row, info, network=network, engine_name=engine_name) for row, info in entries
-    ]
+    return [cached_status(row, info, network=network) for row, info in entries]
 
 
 def list_statuses(
-    actor: Actor, *, state: str | None = None, q: str | None = None
-) -> list[dict[str, Any]]:
-    """Visible containers as status objects, newest first (see `list_entries`)."""
-    return entry_statuses(list_entries(actor, state=state, q=q))
+    actor: Actor,
+    *,
+    state: str | None = None,
+    q: str | None = None,
+    engine_name: str | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Visible containers as status objects, newest first, and the engines that did not
+    answer (see `list_entries`)."""
+    listing = list_entries(actor, state=state, q=q, engine_name=engine_name)
+    return entry_statuses(listing.entries), listing.unreachable
 
 
 def _matcher(q: str | None) -> Callable[[ListRow], bool] | None:
@@ -544,7 +560,7 @@ def metrics(target: Target) -> dict[str, Any]:
         # The last sample taken while it ran (null if none was): often why it stopped.
         out["last_known"] = target.record.last_metrics or None
         return out
-    stats = engine().stats(target.id)
+    stats = target.engine.stats(target.id)
     out["collected_at"] = iso(timezone.now())
     out.update(_from_stats(stats))
     keep = {k: v for k, v in out.items() if k != "container_id"}
@@ -648,7 +664,7 @@ def against_limits(
 
 def logs(target: Target, limit: int = 100, since: datetime | None = None) -> list[dict[str, Any]]:
     """The last `limit` log lines, oldest first, in any state."""
-    lines = engine().logs(target.id, tail=limit, since=since)
+    lines = target.engine.logs(target.id, tail=limit, since=since)
     return [
         {"timestamp": iso(line.timestamp), "stream": line.stream, "line": line.line}
         for line in lines
@@ -672,7 +688,7 @@ done
 def processes(target: Target) -> list[dict[str, Any]]:
     """Processes in the container (namespace PIDs), without the reader's own."""
     require_exec_ready(target)
-    result = engine().exec_run(target.id, ["/bin/sh", "-c", PROC_SCRIPT], timeout_ms=10_000)
+    result = target.engine.exec_run(target.id, ["/bin/sh", "-c", PROC_SCRIPT], timeout_ms=10_000)
     if result.exit_code is None:
         raise ApiError(500, "INTERNAL", "reading /proc in the container timed out")
     return parse_processes(result.stdout.decode("utf-8", "replace"))

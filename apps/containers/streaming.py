@@ -15,6 +15,7 @@ import json
 import logging
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,7 +30,8 @@ from apps.containers.actions import audit_exec_finished, audit_exec_started, exe
 from apps.containers.status import evaluate_checks, not_ready, require_exec_ready
 from apps.core.api import engine_message
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine
+from apps.engine.hosts import engine_for, spec
 from apps.engine.rawexec import FrameReader, exec_exit_code, kill_exec_tree, open_exec
 
 CHUNK = 48 * 1024
@@ -67,6 +69,13 @@ class ExecStream:
         self.started = time.monotonic()
         self.stop = threading.Event()
         self.finished = False
+        # The engine's spec, read now: the reader thread builds its own client from it
+        # without the database (apps/engine/hosts.py).
+        self._spec = spec(target.record.engine)
+
+    @property
+    def engine(self) -> Engine:
+        return engine_for(self._spec)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -108,7 +117,7 @@ class ExecStream:
                     return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    kill_exec_tree(engine(), self.exec_id)
+                    kill_exec_tree(self.engine, self.exec_id)
                     self.finished = True
                     self.audit_end("timeout")
                     yield frame(
@@ -119,23 +128,26 @@ class ExecStream:
                         }
                     )
                     return
-                ready, _, _ = select.select([self.sock], [], [], min(remaining, POLL_SECONDS))
-                if not ready:
-                    continue
+                # A TLS socket may hold decrypted bytes that select cannot see.
+                buffered = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+                if not buffered:
+                    ready, _, _ = select.select([self.sock], [], [], min(remaining, POLL_SECONDS))
+                    if not ready:
+                        continue
                 try:
                     chunk = self.sock.recv(262144)
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     continue
                 if not chunk:
                     break
                 yield from self._output(reader.feed(chunk))
-            code = exec_exit_code(engine(), self.exec_id)
+            code = exec_exit_code(self.engine, self.exec_id)
             self.finished = True
             self.audit_end("exit", code)
             yield frame({"type": "exit", "code": code, "elapsed_ms": self.elapsed_ms()})
         except (OSError, engine_errors.EngineError) as exc:
             self.finished = True
-            kill_exec_tree(engine(), self.exec_id)
+            kill_exec_tree(self.engine, self.exec_id)
             self.audit_end("error")
             log.warning("exec stream failed: %s", exc)
             message = engine_message(exc)
@@ -143,7 +155,7 @@ class ExecStream:
         finally:
             self.sock.close()
             if not self.finished:
-                kill_exec_tree(engine(), self.exec_id)
+                kill_exec_tree(self.engine, self.exec_id)
             self.audit_end("disconnected")
 
     def _output(self, pending: list[tuple[int, bytes]]) -> Iterator[bytes]:
@@ -160,7 +172,7 @@ class ExecStream:
         self.stop.set()
         if not self.finished:
             with contextlib.suppress(engine_errors.EngineError):
-                kill_exec_tree(engine(), self.exec_id)
+                kill_exec_tree(self.engine, self.exec_id)
         self.audit_end("disconnected")
 
 
@@ -175,7 +187,7 @@ def open_stream(
     """Start the exec (409 NOT_READY if the container cannot run one), audited before it runs;
     the stream audits its ending."""
     require_exec_ready(target)
-    eng = engine()
+    eng = target.engine
     run_argv, env = exec_plan(target, argv, environment)
     audit_id = audit_exec_started(target, argv, workdir=workdir, timeout_ms=timeout_ms, stream=True)
     began = time.monotonic()
@@ -201,15 +213,15 @@ def open_stream(
     except Exception:
         failed("error")
         raise
-    pid = _exec_pid(exec_id)
+    pid = _exec_pid(eng, exec_id)
     return ExecStream(target, exec_id, sock, rest, pid, timeout_ms, audit_id)
 
 
-def _exec_pid(exec_id: str) -> int | None:
+def _exec_pid(eng: Engine, exec_id: str) -> int | None:
     """The exec's PID; the engine records it a moment after the upgrade is answered."""
     for _ in range(100):
         try:
-            info = engine().exec_inspect(exec_id)
+            info = eng.exec_inspect(exec_id)
         except engine_errors.EngineError:
             return None
         pid = int(info.get("Pid") or 0)

@@ -16,11 +16,12 @@ from typing import Any
 from django.conf import settings
 
 from apps.accounts.models import Tenant
+from apps.containers import placement
 from apps.containers.models import ContainerRecord
 from apps.containers.mounts import engine_volume_name
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL, engine_named
 from apps.images.tenancy import check_create_image
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -54,6 +55,7 @@ CREATE_FIELDS = (
     "environment",
     "gpu_count",
     "gpu_ids",
+    "engine",
 )
 IMAGE_ALIASES = {"prod": settings.QUILTWEB_BASE_IMAGE}
 
@@ -74,6 +76,8 @@ class CreateSpec:
     memory_limit_mb: int | None = None
     cpu_limit_percent: float | None = None
     strict: bool = False
+    # The engine it is placed on (apps/containers/placement.py).
+    engine: str = LOCAL
 
 
 def validate_create(
@@ -105,13 +109,16 @@ def _validate(body: dict[str, Any], tenant: Tenant) -> CreateSpec:
 
     name = validate_name(body.get("name"), "name")
     ensure_name_free(tenant, name)
+    volumes = _volumes(body.get("volumes"), tenant)
+    engine_name = placement.place(body.get("engine"), volumes=volumes["volumes"])
     return CreateSpec(
         name=name,
-        image=validate_image(body.get("image"), tenant),
+        image=validate_image(body.get("image"), tenant, engine_name),
         command=validate_command(body.get("command"), "command"),
         environment=validate_environment(body.get("environment"), "environment"),
         labels=validate_labels(body.get("labels"), "labels"),
-        **_volumes(body.get("volumes"), tenant),
+        **volumes,
+        engine=engine_name,
         working_directory=validate_workdir(body.get("working_directory"), "working_directory"),
         memory_limit_mb=_memory(body.get("memory_limit_mb")),
         cpu_limit_percent=check_cpu(body.get("cpu_limit_percent")),
@@ -152,7 +159,7 @@ def name_conflict(name: str) -> ApiError:
     )
 
 
-def validate_image(value: Any, tenant: Tenant) -> str:
+def validate_image(value: Any, tenant: Tenant, engine_name: str = LOCAL) -> str:
     if value is None or value == "":
         return str(settings.QUILTWEB_BASE_IMAGE)
     if not isinstance(value, str) or len(value) > 300 or any(c.isspace() for c in value):
@@ -161,11 +168,12 @@ def validate_image(value: Any, tenant: Tenant) -> str:
         raise invalid("image", "GUI containers (prod-gui) are not supported")
     reference = IMAGE_ALIASES.get(value, value)
     try:
-        raw = engine().inspect_image(reference)
+        raw = engine_named(engine_name).inspect_image(reference)
     except engine_errors.NotFound:
         raise invalid(
             "image",
-            f"image {reference!r} is not present on the engine",
+            f"image {reference!r} is not present on the engine"
+            + ("" if engine_name == LOCAL else f" {engine_name!r}"),
             hint='Pull it first with POST /api/oci/images/pull {"reference": "..."}.',
             received=reference,
         ) from None

@@ -34,7 +34,7 @@ from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, mask_env_map, sees_secrets
 from apps.containers import actions, bulk, diagnose, jobs, logsearch, search, status, verbs
 from apps.containers.access import Target, find_by_name, get_container_for_page, resolve
-from apps.containers.forms import CreateForm, EnvForm, ExecForm, image_choices
+from apps.containers.forms import CreateForm, EnvForm, ExecForm, engine_choices, image_choices
 from apps.containers.models import ContainerRecord, ExecRecord, argv_text
 from apps.containers.page import (
     CHECKS,
@@ -60,6 +60,7 @@ from apps.core.pages import (
     page_errors,
 )
 from apps.engine.errors import EngineError
+from apps.engines import registry as engines_registry
 from apps.operations.idempotency import page_key
 from apps.operations.models import Operation
 from apps.operations.queries import visible_to
@@ -288,18 +289,19 @@ def _sorted(entries: list[status.ListEntry], sort: str) -> list[status.ListEntry
     return sorted(entries, key=SORTS[sort.lstrip("-")], reverse=sort.startswith("-"))
 
 
-def _list_url(state: str, q: str, sort: str, page: int = 1) -> str:
+def _list_url(state: str, q: str, sort: str, page: int = 1, engine: str = "") -> str:
     """The list URL with its filters, sort and page, leaving out defaults."""
     params = (
         ("state", state if state != "all" else ""),
         ("q", q),
+        ("engine", engine),
         ("sort", sort if sort != DEFAULT_SORT else ""),
         ("page", page if page > 1 else ""),
     )
     return reverse("containers:list") + "?" + urlencode({k: v for k, v in params if v})
 
 
-def _columns(state: str, q: str, sort: str) -> list[dict[str, str]]:
+def _columns(state: str, q: str, sort: str, engine: str = "") -> list[dict[str, str]]:
     """The sortable headers: each links to its ascending sort, or flips the current one
     (created starts newest first)."""
     columns = []
@@ -311,7 +313,12 @@ def _columns(state: str, q: str, sort: str) -> list[dict[str, str]]:
             aria = ""
             follow = "-created" if key == "created" else key
         columns.append(
-            {"key": key, "label": label, "aria_sort": aria, "href": _list_url(state, q, follow)}
+            {
+                "key": key,
+                "label": label,
+                "aria_sort": aria,
+                "href": _list_url(state, q, follow, engine=engine),
+            }
         )
     return columns
 
@@ -353,16 +360,25 @@ def container_list(request: AuthedRequest) -> HttpResponse:
             "error": f"unknown sort {sort!r}; sort by {', '.join(SORTS)} (a leading - reverses)"
         }
         sort = DEFAULT_SORT
+    engine_names = [row.name for row in engines_registry.all_engines()]
+    engine = request.GET.get("engine", "").strip()
+    if engine and engine not in engine_names:
+        error = {"error": f"no engine named {engine!r}; pick one of {', '.join(engine_names)}"}
+        engine = ""
     listed, failure = attempt(
-        status.list_entries, actor, state=None if state == "all" else state, q=q or None
+        status.list_entries,
+        actor,
+        state=None if state == "all" else state,
+        q=q or None,
+        engine_name=engine or None,
     )
     if failure is not None:
         error = error_body(request, failure)
-    entries = _sorted(listed or [], sort)
+    entries = _sorted(listed.entries if listed is not None else [], sort)
     page = Paginator(entries, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
     shown = list(page.object_list)
     items = status.entry_statuses(shown)
-    query = _list_url(state, q, sort).partition("?")[2]
+    query = _list_url(state, q, sort, engine=engine).partition("?")[2]
     ctx = {
         "nav": "containers",
         "page": page,
@@ -374,12 +390,16 @@ def container_list(request: AuthedRequest) -> HttpResponse:
         "q": q,
         "sort": sort,
         "sort_default": sort == DEFAULT_SORT,
-        "sortable": {column["key"]: column for column in _columns(state, q, sort)},
+        "sortable": {column["key"]: column for column in _columns(state, q, sort, engine)},
+        # The Engine column and filter show once there is more than one engine.
+        "engines": engine_names if len(engine_names) > 1 else [],
+        "engine": engine,
+        "unreachable_engines": listed.unreachable if listed is not None else [],
         "query": query,
         "total": len(entries),
         "error": error,
         "can_act": actor.can("operator"),
-        "refresh_url": _list_url(state, q, sort, page.number),
+        "refresh_url": _list_url(state, q, sort, page.number, engine),
     }
     if ctx["can_act"]:
         ctx["bulk_verbs"] = bulk.bulk_verbs()
@@ -573,7 +593,13 @@ def create(request: AuthedRequest) -> HttpResponse:
     typed = (form.data.get("image") or "").strip() if form.is_bound else ""
     if typed and typed not in {value for value, _ in choices}:
         choices.append((typed, f"{typed} (not found locally)"))  # keep what was typed
-    ctx = {"nav": "containers", "form": form, "image_choices": choices}
+    ctx = {
+        "nav": "containers",
+        "form": form,
+        "image_choices": choices,
+        # The engine picker shows only when there is more than one to pick from.
+        "engines": engine_choices(),
+    }
     if request.htmx:
         # htmx 2 does not swap 4xx bodies; the re-rendered form is the answer.
         return render(request, "containers/new.html#form", ctx)
@@ -728,7 +754,7 @@ def logs_download(request: AuthedRequest, container_id: str) -> HttpResponseBase
     target = get_container_for_page(request, container_id, "support")
     try:
         query = logsearch.parse_query(request.GET.get("q", "").strip())
-        text = logsearch.download(target.id, query, None, None)
+        text = logsearch.download(target.id, query, None, None, target.record.engine)
     except (ApiError, EngineError) as exc:
         status_code = exc.status if isinstance(exc, ApiError) else 503
         return HttpResponse(

@@ -26,7 +26,7 @@ from apps.core.errors import ApiError, invalid
 from apps.core.ids import new_id
 from apps.core.processes import internal_address
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL, engine_named, where
 from apps.terminals.manager import manager, running_manager
 from apps.terminals.models import OPEN_STATES, State, TerminalSession
 from apps.terminals.records import OWNER, close_orphaned_rows, publish_row, transition_closed
@@ -54,8 +54,9 @@ def validate_size(cols: Any, rows: Any) -> tuple[int, int]:
     return cols, rows
 
 
-def choose_shell(container_id: str, requested: Any) -> str:
+def choose_shell(container_id: str, requested: Any, engine_name: str = LOCAL) -> str:
     """The requested shell if allowed and present, else bash, else sh (422 when none fits)."""
+    eng = engine_named(engine_name)
     if requested is not None:
         if not isinstance(requested, str) or requested not in ALLOWED_SHELLS:
             raise invalid(
@@ -64,11 +65,11 @@ def choose_shell(container_id: str, requested: Any) -> str:
                 expected=list(ALLOWED_SHELLS),
                 received=requested if isinstance(requested, str) else None,
             )
-        if not engine().path_exists(container_id, requested):
+        if not eng.path_exists(container_id, requested):
             raise invalid("shell", f"{requested} does not exist in this container's image")
         return requested
     for shell in DEFAULT_SHELLS:
-        if engine().path_exists(container_id, shell):
+        if eng.path_exists(container_id, shell):
             return shell
     raise invalid("shell", "the image has neither /bin/bash nor /bin/sh")
 
@@ -114,7 +115,8 @@ def open_session(
         raise ApiError(403, "FORBIDDEN", "terminal sessions belong to a user")
     cols, rows = validate_size(cols, rows)
     _require_exec_ready(target)
-    chosen = choose_shell(target.id, shell)
+    chosen = choose_shell(target.id, shell, target.record.engine)
+    place = where(target.record.engine)
     close_orphaned_rows()  # a session of a process that is gone must not count
     with transaction.atomic():
         _check_limits(actor)
@@ -148,6 +150,7 @@ def open_session(
                 actor=actor.as_dict(),
                 environment=dict(target.record.environment or {}),
                 workdir=target.record.working_directory or None,
+                where=place,
             )
         )
     except Exception as exc:

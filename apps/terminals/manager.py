@@ -33,7 +33,7 @@ from django.conf import settings
 
 from apps.core.database import closing_connections
 from apps.engine import errors as engine_errors
-from apps.engine.pty import Pty, container_state
+from apps.engine.pty import Pty, Where, container_state
 from apps.terminals import records
 
 # ORPHAN_SECONDS and OWNER re-exported: the manager's identity, as its rows record it.
@@ -224,10 +224,18 @@ class Manager:
         actor: dict[str, Any],
         environment: dict[str, str] | None = None,
         workdir: str | None = None,
+        where: Where | None = None,
     ) -> tuple[int, str]:
-        """Open the PTY and start the session's tasks; returns the shell's PID and exec id."""
+        """Open the PTY and start the session's tasks; returns the shell's PID and exec id.
+        `where` is the container's engine (None: the local one)."""
         pty = await Pty.open(
-            container_id, [shell], cols=cols, rows=rows, environment=environment, workdir=workdir
+            container_id,
+            [shell],
+            cols=cols,
+            rows=rows,
+            environment=environment,
+            workdir=workdir,
+            where=where,
         )
         session = Session(
             session_id=session_id,
@@ -291,7 +299,7 @@ class Manager:
         answered = False
         for _ in range(10 if code is None or code >= 128 else 1):
             with contextlib.suppress(engine_errors.EngineError):
-                state = await container_state(session.container_id)
+                state = await container_state(session.container_id, pty.where)
                 answered = True
                 if state != "running":
                     reason = _container_reason(state)
@@ -657,7 +665,7 @@ class Manager:
     async def _check(self, container_id: str, group: list[Session], now: float) -> None:
         """Close the container's sessions if it is no longer running (checks run together)."""
         try:
-            state = await container_state(container_id)
+            state = await container_state(container_id, group[0].pty.where)
         except engine_errors.EngineError:
             return
         for s in group:

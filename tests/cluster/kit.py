@@ -18,10 +18,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from apps.engine.localcluster import LocalCluster, process_alive
+from apps.engine.localcluster import LocalCluster, LocalEngine, process_alive
 from tests.conftest import IN_CI
 
 
@@ -64,3 +65,18 @@ def local_cluster(n: int) -> Iterator[LocalCluster]:
         yield c
     finally:
         c.down()
+
+
+def tls_of(c: LocalCluster) -> dict[str, str]:
+    """The cluster's client material as the engines API takes it."""
+    return {
+        "ca": c.ca_cert.read_text(),
+        "cert": c.client_cert.read_text(),
+        "key": c.client_key.read_text(),
+    }
+
+
+def register(admin: Any, e: LocalEngine, c: LocalCluster, **extra: Any) -> Any:
+    """POST /api/engines for one engine of the cluster (the response, unchecked)."""
+    body = {"name": e.name, "url": e.url, "tls": tls_of(c), **extra}
+    return admin.json("POST", "/api/engines", body)

@@ -18,10 +18,10 @@ from django.conf import settings
 from apps.accounts.models import AuditEntry
 from apps.engine import hosts
 from apps.engine.errors import BadRequest
-from apps.engine.localcluster import LocalCluster, LocalEngine
+from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
-from tests.cluster.kit import local_cluster
+from tests.cluster.kit import local_cluster, register, tls_of
 from tests.engines.pki import make_pems
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -33,28 +33,15 @@ def cluster() -> Iterator[LocalCluster]:
         yield c
 
 
-def _tls(c: LocalCluster) -> dict[str, str]:
-    return {
-        "ca": c.ca_cert.read_text(),
-        "cert": c.client_cert.read_text(),
-        "key": c.client_key.read_text(),
-    }
-
-
 def _key_line(c: LocalCluster) -> str:
     return c.client_key.read_text().splitlines()[1]
-
-
-def _register(admin: Any, e: LocalEngine, c: LocalCluster, **extra: Any) -> Any:
-    body = {"name": e.name, "url": e.url, "tls": _tls(c), **extra}
-    return admin.json("POST", "/api/engines", body)
 
 
 def test_register_two_tls_engines_and_the_key_never_shows(cluster, admin, viewer, caplog):
     caplog.set_level(logging.DEBUG)
     seen = []
     for e in (cluster.engine(1), cluster.engine(2)):
-        response = _register(admin, e, cluster, labels={"zone": e.name})
+        response = register(admin, e, cluster, labels={"zone": e.name})
         assert response.status_code == 201, response.content
         body = response.json()
         assert body["state"] == "ready" and body["version"] and body["cpus"] >= 1
@@ -82,11 +69,11 @@ def test_a_client_certificate_another_ca_signed_is_engine_unreachable(cluster, a
     body = {
         "name": "stranger",
         "url": e.url,
-        "tls": {**_tls(cluster), "cert": stranger.cert, "key": stranger.key},
+        "tls": {**tls_of(cluster), "cert": stranger.cert, "key": stranger.key},
     }
     response = admin.json("POST", "/api/engines", body)
     assert response.status_code == 422 and response.json()["error_code"] == "ENGINE_UNREACHABLE"
-    wrong_ca = {**_tls(cluster), "ca": stranger.ca}
+    wrong_ca = {**tls_of(cluster), "ca": stranger.ca}
     response = admin.json(
         "POST", "/api/engines", {"name": "wrongca", "url": e.url, "tls": wrong_ca}
     )
@@ -105,7 +92,7 @@ def _node_availability(cluster: LocalCluster, node_id: str) -> str:
 
 def test_draining_an_engine_drains_its_swarm_node(cluster, admin):
     for e in (cluster.engine(1), cluster.engine(2)):
-        registered = _register(admin, e, cluster)
+        registered = register(admin, e, cluster)
         assert registered.status_code == 201, registered.content
     e2 = cluster.engine(2)
     node = admin.json("GET", f"/api/engines/{e2.name}").json()["swarm"]["node_id"]
@@ -120,7 +107,7 @@ def test_draining_an_engine_drains_its_swarm_node(cluster, admin):
 
 def test_a_frozen_engine_turns_unreachable_and_comes_back(cluster, admin):
     e2 = cluster.engine(2)
-    assert _register(admin, e2, cluster).status_code == 201
+    assert register(admin, e2, cluster).status_code == 201
     pid = e2.pid()
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
@@ -145,7 +132,7 @@ def test_a_frozen_engine_turns_unreachable_and_comes_back(cluster, admin):
 
 def test_an_engine_holding_a_managed_container_is_in_use(cluster, admin):
     e1 = cluster.engine(1)
-    registered = _register(admin, e1, cluster)
+    registered = register(admin, e1, cluster)
     assert registered.status_code == 201, registered.content
     labels = {"io.quiltweb.managed": "true", "io.quiltweb.instance": settings.QUILTWEB_INSTANCE}
     client = e1.tls_client()
@@ -170,7 +157,7 @@ def test_an_engine_holding_a_managed_container_is_in_use(cluster, admin):
 def remote_box(cluster: LocalCluster, admin: Any) -> Iterator[tuple[str, str]]:
     """A running quilt/base container on engine 1, registered: (engine name, container id)."""
     e1 = cluster.engine(1)
-    assert _register(admin, e1, cluster).status_code == 201
+    assert register(admin, e1, cluster).status_code == 201
     client = e1.tls_client()
     box = client.containers.run("quilt/base", ["sleep", "600"], detach=True, name="qwt-exec")
     try:
@@ -198,7 +185,7 @@ def test_exec_on_a_tls_engine_returns_output_exit_code_and_deadline(remote_box):
 
 def test_a_list_with_a_frozen_engine_answers_within_2_s_with_the_others(cluster, admin):
     for e in (cluster.engine(1), cluster.engine(2)):
-        assert _register(admin, e, cluster).status_code == 201
+        assert register(admin, e, cluster).status_code == 201
     e1, e2 = cluster.engine(1), cluster.engine(2)
     body = admin.json("GET", "/api/oci/images?include_snapshots=true").json()
     assert {i["engine"] for i in body["images"] if i["reference"] == "quilt/base:latest"} == {

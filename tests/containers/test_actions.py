@@ -26,15 +26,16 @@ def test_it_creates_execs_stops_and_deletes(operator: Any) -> None:
     out = actions.exec_command(target, argv=["/bin/sh", "-c", "echo $A $B"], environment={"B": "2"})
     assert out["stdout"] == "1 2\n"
     assert out["exit_code"] == 0
-    listed = status.list_statuses(actor)
-    assert [c["name"] for c in listed] == ["act-one"]
+    listed, unreachable = status.list_statuses(actor)
+    assert [(c["name"], c["engine"]) for c in listed] == [("act-one", "local")]
+    assert unreachable == []
     actions.stop_container(target, timeout_seconds=1)
     assert target.info.state == "exited"
     with pytest.raises(ApiError) as err:
         actions.exec_command(target, argv=["true"])
     assert err.value.error_code == "NOT_READY"
     actions.delete_container(target)
-    assert status.list_statuses(actor) == []
+    assert status.list_statuses(actor) == ([], [])
     assert set(AuditEntry.objects.values_list("action", flat=True)) >= {
         "container.created",
         "container.exec",

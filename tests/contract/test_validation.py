@@ -31,9 +31,8 @@ def test_it_reports_a_proc_read_timeout_as_500_internal(monkeypatch: pytest.Monk
     from apps.engine.types import ExecResult
 
     fake = SimpleNamespace(exec_run=lambda *a, **k: ExecResult(None, b"", b"", 10_000, True, False))
-    monkeypatch.setattr(status, "engine", lambda: fake)
     monkeypatch.setattr(status, "require_exec_ready", lambda target: None)
-    target = SimpleNamespace(id="0" * 64)
+    target = SimpleNamespace(id="0" * 64, engine=fake)
     with pytest.raises(ApiError) as caught:
         status.processes(target)  # type: ignore[arg-type]
     assert (caught.value.status, caught.value.error_code) == (500, "INTERNAL")

@@ -1,0 +1,109 @@
+"""Which engine a new container goes to (contract 2.11, "Placement").
+
+A create, a batch item, a clone or a fork may name an `engine`. Named: it must be registered
+(422 otherwise), active (409 ENGINE_DRAINING) and answering (503 ENGINE_UNAVAILABLE with
+`details.engine`). Omitted: the active, ready engine with the fewest running managed containers,
+ties broken by name. The count comes from the container records, which a create updates at once,
+so the items of one batch spread instead of all landing where the engine checks (every 5 s) last
+counted fewest.
+
+Volumes stay on the engine they were made on: a container that mounts named volumes is placed
+there when no engine is named, and naming another one is 422 WRONG_ENGINE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q
+
+from apps.containers.models import ContainerRecord
+from apps.core.errors import ApiError, engine_unavailable, invalid
+from apps.engine.hosts import LOCAL
+from apps.engines import registry
+from apps.engines.models import Availability, EngineState, RegisteredEngine
+
+# Where named volumes live today (volumes are made on the local engine).
+VOLUME_ENGINE = LOCAL
+
+
+def place(requested: Any, *, volumes: list[str] | None = None) -> str:
+    """The engine's name for a new container; raises ApiError as the contract says."""
+    if requested is not None and not isinstance(requested, str):
+        raise invalid("engine", "engine must be an engine's name")
+    rows = registry.all_engines()
+    if requested:
+        row = next((r for r in rows if r.name == requested), None)
+        if row is None:
+            raise invalid(
+                "engine",
+                f"no engine named {requested!r}",
+                expected=[r.name for r in rows],
+                received=requested[:100],
+                hint="GET /api/engines lists them.",
+            )
+        _usable(row)
+        if volumes and row.name != VOLUME_ENGINE:
+            raise wrong_engine(volumes[0], VOLUME_ENGINE)
+        return row.name
+    if volumes:
+        row = next(r for r in rows if r.name == VOLUME_ENGINE)
+        _usable(row)
+        return row.name
+    return fewest_running(rows)
+
+
+def fewest_running(rows: list[RegisteredEngine]) -> str:
+    candidates = [
+        r
+        for r in rows
+        if r.availability == Availability.ACTIVE
+        # The local engine's own watchdog speaks for it; the others' state is the checks'.
+        and (r.state == EngineState.READY or r.name == LOCAL)
+    ]
+    if not candidates:
+        draining = [r.name for r in rows if r.availability != Availability.ACTIVE]
+        if draining and len(draining) == len(rows):
+            raise ApiError(
+                409,
+                "ENGINE_DRAINING",
+                "every engine is draining: none takes new containers",
+                hint="Set an engine's availability back to active (PATCH /api/engines/<name>).",
+            )
+        raise engine_unavailable(None, "no active engine answers")
+    if len(candidates) == 1:
+        return candidates[0].name
+    running = dict(
+        ContainerRecord.objects.filter(deleted_at__isnull=True)
+        .filter(Q(state="running") | Q(state=""))
+        .values_list("engine")
+        .annotate(n=Count("id"))
+        .values_list("engine", "n")
+    )
+    return min(candidates, key=lambda r: (running.get(r.name, 0), r.name)).name
+
+
+def _usable(row: RegisteredEngine) -> None:
+    if row.availability != Availability.ACTIVE:
+        raise ApiError(
+            409,
+            "ENGINE_DRAINING",
+            f"engine {row.name!r} is draining: it takes no new containers",
+            details={"engine": row.name},
+            hint="Name another engine, omit engine to let QuiltWeb choose, or set this one "
+            "back to active.",
+        )
+    if row.state != EngineState.READY and row.name != LOCAL:
+        raise engine_unavailable(row.name, row.error or "the engine does not answer its checks")
+
+
+def wrong_engine(volume: str, engine: str) -> ApiError:
+    name = volume.split(":", 1)[0]
+    return ApiError(
+        422,
+        "WRONG_ENGINE",
+        f"volume {name!r} lives on engine {engine!r}",
+        details={"field": "engine", "volume": name, "engine": engine},
+        hint=f"Place the container on {engine!r} (or omit engine), or use a volume on the "
+        "engine you named.",
+    )

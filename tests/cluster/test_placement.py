@@ -1,0 +1,181 @@
+"""Containers on several engines (contract 2.11): placement, the merged list, every per-container
+route on the container's own engine (exec, logs, stop, delete, terminal), and an engine frozen
+under its containers' list and detail."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from apps.engine.localcluster import LocalCluster
+from apps.engines import checks
+from apps.engines.models import RegisteredEngine
+from tests.cluster.kit import local_cluster, register
+from tests.terminals.conftest import shell
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with local_cluster(2) as c:
+        yield c
+
+
+def _sweep(cluster: LocalCluster) -> None:
+    """Remove what a test placed on the cluster's engines, passed or failed."""
+    instance = f"io.quiltweb.instance={settings.QUILTWEB_INSTANCE}"
+    for e in (cluster.engine(1), cluster.engine(2)):
+        client = e.tls_client()
+        try:
+            for c in client.containers.list(all=True, filters={"label": instance}):
+                c.remove(force=True)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def engines(cluster: LocalCluster, admin: Any, real_engine: Any) -> Iterator[tuple[str, str]]:
+    """Both cluster engines registered and ready: their names."""
+    for e in (cluster.engine(1), cluster.engine(2)):
+        response = register(admin, e, cluster)
+        assert response.status_code == 201, response.content
+    try:
+        yield cluster.engine(1).name, cluster.engine(2).name
+    finally:
+        _sweep(cluster)
+
+
+def _on_engine(cluster: LocalCluster, index: int, container_id: str) -> bool:
+    client = cluster.engine(index).tls_client()
+    try:
+        return any(c.id == container_id for c in client.containers.list(all=True))
+    finally:
+        client.close()
+
+
+def test_a_container_placed_on_a_named_engine_lives_and_answers_there(cluster, engines, admin):
+    e1, _ = engines
+    made = admin.json("POST", "/api/containers", {"name": "on-e1", "engine": e1})
+    assert made.status_code == 201, made.content
+    box = made.json()
+    cid = box["container_id"]
+    assert box["engine"] == e1 and box["exec_ready"] is True
+    assert _on_engine(cluster, 1, cid) and not _on_engine(cluster, 2, cid)
+
+    ran = admin.json(
+        "POST", f"/api/containers/{cid}/exec", {"command": ["sh", "-c", "echo hi; hostname"]}
+    )
+    assert ran.status_code == 200, ran.content
+    assert ran.json()["exit_code"] == 0 and ran.json()["stdout"].startswith("hi\n")
+    assert admin.json("GET", f"/api/containers/{cid}").json()["engine"] == e1
+    assert admin.json("GET", f"/api/containers/{cid}/ready").json()["exec_ready"] is True
+    admin.json("POST", f"/api/containers/{cid}/exec", {"command": ["sh", "-c", "echo to-the-log"]})
+    logs = admin.json("GET", f"/api/containers/{cid}/logs").status_code
+    assert logs == 200
+    page = admin.client.get(f"/containers/{cid}/")
+    assert page.status_code == 200 and e1 in page.content.decode()
+
+    stopped = admin.json("POST", f"/api/containers/{cid}/stop", {"timeout_seconds": 1})
+    assert stopped.status_code == 200, stopped.content
+    assert admin.json("GET", f"/api/containers/{cid}").json()["state"] == "exited"
+    assert admin.json("DELETE", f"/api/containers/{cid}").status_code == 200
+    assert not _on_engine(cluster, 1, cid)
+
+
+def test_placement_spreads_and_the_list_merges_every_engine(cluster, engines, admin):
+    e1, e2 = engines
+    names = {}
+    for index in range(3):
+        made = admin.json("POST", "/api/containers", {"name": f"spread-{index}"})
+        assert made.status_code == 201, made.content
+        names[made.json()["name"]] = made.json()["engine"]
+    # Omitted: the engine with the fewest running managed containers, ties by name.
+    assert sorted(names.values()) == sorted([e1, e2, "local"])
+
+    listed = admin.json("GET", "/api/containers").json()
+    assert "unreachable_engines" not in listed
+    assert {(c["name"], c["engine"]) for c in listed["containers"]} == set(names.items())
+    only = admin.json("GET", f"/api/containers?engine={e2}").json()["containers"]
+    assert [c["engine"] for c in only] == [e2]
+    unknown = admin.json("GET", "/api/containers?engine=nowhere")
+    assert unknown.status_code == 422 and unknown.json()["details"]["field"] == "engine"
+
+    page = admin.client.get(f"/containers/?engine={e1}").content.decode()
+    assert "spread-" in page and f'<option value="{e1}" selected>' in page
+
+
+def test_placement_refuses_draining_unknown_and_a_volume_on_another_engine(engines, admin):
+    e1, e2 = engines
+    admin.json("PATCH", f"/api/engines/{e2}", {"availability": "drain"})
+    drained = admin.json("POST", "/api/containers", {"name": "nope", "engine": e2})
+    assert drained.status_code == 409 and drained.json()["error_code"] == "ENGINE_DRAINING"
+    unknown = admin.json("POST", "/api/containers", {"name": "nope", "engine": "nowhere"})
+    assert unknown.status_code == 422 and unknown.json()["details"]["field"] == "engine"
+    made = admin.json("POST", "/api/volumes", {"name": "placed-vol"})
+    assert made.status_code in (200, 201), made.content
+    try:
+        crossed = admin.json(
+            "POST",
+            "/api/containers",
+            {"name": "nope", "engine": e1, "volumes": ["placed-vol:/data"]},
+        )
+        assert crossed.status_code == 422 and crossed.json()["error_code"] == "WRONG_ENGINE"
+        assert crossed.json()["details"]["engine"] == "local"
+    finally:
+        admin.json("DELETE", "/api/volumes/placed-vol")
+    # A draining engine gets nothing when none is named either.
+    for index in range(2):
+        auto = admin.json("POST", "/api/containers", {"name": f"auto-{index}"})
+        assert auto.status_code == 201 and auto.json()["engine"] != e2
+
+
+def test_a_frozen_engine_leaves_the_list_and_its_containers_say_so(cluster, engines, admin):
+    _, e2 = engines
+    made = admin.json("POST", "/api/containers", {"name": "frozen-box", "engine": e2})
+    assert made.status_code == 201, made.content
+    cid = made.json()["container_id"]
+    kept = admin.json("POST", "/api/containers", {"name": "kept-box", "engine": "local"})
+    assert kept.status_code == 201
+    pid = cluster.engine(2).pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        listed = admin.json("GET", "/api/containers").json()
+        assert time.monotonic() - started < 2.0
+        assert listed["unreachable_engines"] == [e2]
+        assert [c["name"] for c in listed["containers"]] == ["kept-box"]
+        detail = admin.json("GET", f"/api/containers/{cid}")
+        assert detail.status_code == 503, detail.content
+        assert detail.json()["error_code"] == "ENGINE_UNAVAILABLE"
+        assert detail.json()["details"]["engine"] == e2
+        page = admin.client.get(f"/containers/{cid}/")
+        assert page.status_code == 503 and f"Engine {e2} is not answering" in page.content.decode()
+        assert RegisteredEngine.objects.get(name="local").state == "ready"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    checks.check_all()
+    back = admin.json("GET", f"/api/containers/{cid}")
+    assert back.status_code == 200 and back.json()["engine"] == e2
+    badge = admin.client.get(f"/health/badge?reload={e2}")
+    assert badge.headers.get("HX-Refresh") == "true"
+
+
+async def test_a_terminal_opens_on_the_containers_own_engine(engines, admin, support):
+    e1, _ = engines
+    made = await sync_to_async(admin.json)(
+        "POST", "/api/containers", {"name": "term-e1", "engine": e1}
+    )
+    assert made.status_code == 201, made.content
+    term = await shell(support, made.json())
+    await term.send(b"echo remote-$((6*7))\n")
+    await term.until(b"remote-42")
+    await term.disconnect()
