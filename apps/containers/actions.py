@@ -97,7 +97,12 @@ def _publish(target: Target, action: str, *, checks: dict[str, bool] | None = No
     obj = cached_status(record, info)
     publish(
         "container_update",
-        {"action": action, "container_id": record.container_id, "container": obj},
+        {
+            "action": action,
+            "container_id": record.container_id,
+            "container": obj,
+            "engine": record.engine,
+        },
         tenant_id=record.tenant_id,
         container_id=record.container_id,
     )
@@ -565,7 +570,12 @@ def delete_container(target: Target) -> dict[str, Any]:
     _audit(target, "container.deleted")
     publish(
         "container_update",
-        {"action": "deleted", "container_id": target.id, "container": None},
+        {
+            "action": "deleted",
+            "container_id": target.id,
+            "container": None,
+            "engine": target.record.engine,
+        },
         tenant_id=target.record.tenant_id,
         container_id=target.id,
     )
@@ -614,6 +624,7 @@ def set_environment(target: Target, changes: Any, *, replace: bool) -> dict[str,
             "action": "env_changed",
             "container_id": target.id,
             "container": cached_status(target.record, target.info),
+            "engine": target.record.engine,
         },
         tenant_id=target.record.tenant_id,
         container_id=target.id,
@@ -834,6 +845,7 @@ def _publish_job(target: Target, job: ExecRecord, action: str, *, fresh: bool = 
             "action": action,
             "container_id": target.id,
             "container": cached_status(record, info) if info is not None else None,
+            "engine": record.engine,
             "job": {"job_id": job.job_id, "status": job.status, "exit_code": job.exit_code},
         },
         tenant_id=record.tenant_id,

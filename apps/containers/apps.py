@@ -23,7 +23,7 @@ class ContainersConfig(AppConfig):
         from apps.containers.models import ContainerRecord
         from apps.containers.reconcile import reconcile
         from apps.containers.tabs import register_tab
-        from apps.containers.watcher import EngineWatcher
+        from apps.containers.watcher import EngineFollowers, EngineWatcher
         from apps.core import bus
         from apps.events.api import register_container_resolver
         from apps.operations import registry
@@ -46,6 +46,7 @@ class ContainersConfig(AppConfig):
         )
         registry.engine_task("reconcile", RECONCILE_SECONDS, reconcile)
         registry.engine_thread(EngineWatcher)
+        registry.engine_thread(EngineFollowers)
         # The engine going away and coming back are activity entries (contract 2.14).
         bus.engine_lost.connect(outside.on_engine_lost, dispatch_uid="containers.engine_lost")
         bus.engine_back.connect(outside.on_engine_back, dispatch_uid="containers.engine_back")

@@ -15,11 +15,11 @@ from typing import Any
 from django.utils import timezone
 
 from apps.containers import outside
-from apps.containers.access import instance_filter
+from apps.containers.access import client_of, instance_filter
 from apps.containers.models import LABEL_NAME, ContainerRecord, name_from_docker
 from apps.containers.status import api_state, cached_status, checks_from_inspect, store_runtime
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL
 from apps.engine.types import ContainerInfo
 from apps.events.publish import publish
 
@@ -45,6 +45,7 @@ def publish_container(
         "action": action,
         "container_id": record.container_id,
         "container": obj,
+        "engine": record.engine,
         "source": "engine",
         **extra,
     }
@@ -69,18 +70,25 @@ def mark_deleted(record: ContainerRecord) -> None:
     )
 
 
-def reconcile(cause: str | None = None, lost_at: datetime | None = None) -> int:
+def reconcile(
+    cause: str | None = None, lost_at: datetime | None = None, engine_name: str = LOCAL
+) -> int:
     """Fix records whose cached state differs from the engine's; returns how many changed.
+
+    Only the records of containers on that engine (`engine_name`) are compared with its list:
+    every engine is reconciled by its own watcher (apps/containers/watcher.py).
 
     A change no QuiltWeb action made is also an activity entry, naming `cause` when the caller
     knows it ("engine restarted"). Half-made containers (`remove_half_made`) are removed;
     `lost_at` is when the engine went away, if it just came back. Raises the engine's errors
     when it does not answer (then nothing is changed).
     """
-    listed = {c.id: c for c in engine().list_containers(labels=instance_filter())}
+    eng = client_of(engine_name)
+    listed = {c.id: c for c in eng.list_containers(labels=instance_filter())}
     changed = 0
     recorded: set[str] = set()
-    for record in ContainerRecord.objects.filter(deleted_at__isnull=True).select_related("tenant"):
+    records = ContainerRecord.objects.filter(deleted_at__isnull=True, engine=engine_name)
+    for record in records.select_related("tenant"):
         recorded.add(record.container_id)
         info = listed.get(record.container_id)
         if info is None:
@@ -94,7 +102,7 @@ def reconcile(cause: str | None = None, lost_at: datetime | None = None) -> int:
             continue
         was = record.state
         try:
-            info = engine().inspect_container(record.container_id)
+            info = eng.inspect_container(record.container_id)
         except engine_errors.NotFound:
             continue  # removed between the list and now; the next pass records it
         claimed = outside.claim_state(record, api_state(info.state))
@@ -113,12 +121,14 @@ def reconcile(cause: str | None = None, lost_at: datetime | None = None) -> int:
     # container to the next one, which knows the last restart from the audit log.
     unrecorded = [c for c in listed.values() if c.id not in recorded]
     if unrecorded:
-        remove_half_made(unrecorded, lost_at or outside.last_restart_cut())
+        cut = lost_at or (outside.last_restart_cut() if engine_name == LOCAL else None)
+        remove_half_made(unrecorded, cut)
     if changed:
         log.info("reconcile: %d container records corrected", changed)
     return changed
 
 
+SWARM_TASK_LABEL = "com.docker.swarm.task.id"
 # A create records its container right after the engine's create and start calls answer, each
 # within QUILTWEB_ENGINE_TIMEOUT; a container older than this with no record never will be.
 HALF_MADE_SECONDS = 180
@@ -130,7 +140,14 @@ def remove_half_made(unrecorded: list[ContainerInfo], lost_at: datetime | None) 
     was killed mid-call), so the create failed, its operation said so, and nothing will ever
     record them. A container made before the engine went away (`lost_at`) or more than
     HALF_MADE_SECONDS ago is one; the ids removed."""
-    candidates = [c for c in unrecorded if LABEL_NAME in c.labels and c.created_at is not None]
+    candidates = [
+        c
+        for c in unrecorded
+        if LABEL_NAME in c.labels
+        and c.created_at is not None
+        # A workload's replica is Swarm's to make and remove, never a failed create's.
+        and SWARM_TASK_LABEL not in c.labels
+    ]
     if not candidates:
         return []
     known = set(
@@ -150,11 +167,11 @@ def remove_half_made(unrecorded: list[ContainerInfo], lost_at: datetime | None) 
             # went away may come after it (a create right after a quick live-restore restart
             # did). Its exact creation time decides.
             with contextlib.suppress(engine_errors.NotFound):
-                made = engine().inspect_container(info.id).created_at or made
+                made = client_of(info.engine).inspect_container(info.id).created_at or made
         if not (made < old or (lost_at is not None and made <= lost_at)):
             continue
         with contextlib.suppress(engine_errors.NotFound):
-            engine().remove(info.id, force=True)
+            client_of(info.engine).remove(info.id, force=True)
         log.warning(
             "removed container %s (%s): made by a create that failed before recording it",
             info.id[:12],

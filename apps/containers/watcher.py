@@ -18,7 +18,7 @@ from typing import Any
 from django.db import close_old_connections, connections
 
 from apps.containers import outside
-from apps.containers.access import instance_filter
+from apps.containers.access import client_of, instance_filter
 from apps.containers.intents import caused_by_quiltweb
 from apps.containers.models import ContainerRecord
 from apps.containers.reconcile import apply_inspect, mark_deleted, publish_container, reconcile
@@ -26,7 +26,9 @@ from apps.containers.status import api_state
 from apps.core.engine_state import record_engine_result
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine, engine
+from apps.engine.hosts import LOCAL
 from apps.engine.types import ContainerInfo
+from apps.engines.models import RegisteredEngine
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +148,9 @@ def _is_this_start(event: dict[str, Any], info: ContainerInfo) -> bool:
     return abs((info.started_at - at).total_seconds()) <= SAME_CHANGE_SECONDS
 
 
-def handle_event(event: dict[str, Any]) -> str | None:
-    """Apply one engine event to the record cache and publish it; the action, or None.
+def handle_event(event: dict[str, Any], engine_name: str = LOCAL) -> str | None:
+    """Apply one event of engine `engine_name` to the record cache and publish it; the action,
+    or None.
 
     A change no QuiltWeb action made is also an activity entry (`apps.containers.outside`).
     """
@@ -162,7 +165,9 @@ def handle_event(event: dict[str, Any]) -> str | None:
     if action is None or not container_id:
         return None
     record = (
-        ContainerRecord.objects.select_related("tenant").filter(container_id=container_id).first()
+        ContainerRecord.objects.select_related("tenant")
+        .filter(container_id=container_id, engine=engine_name)
+        .first()
     )
     if record is None:
         return None  # not ours yet (the create action records it) or never ours
@@ -176,7 +181,7 @@ def handle_event(event: dict[str, Any]) -> str | None:
         mark_deleted(record)
     else:
         try:
-            info = engine().inspect_container(container_id)
+            info = client_of(record).inspect_container(container_id)
         except engine_errors.NotFound:
             return None  # already gone; the destroy event follows
         if verb == "die" and api_state(info.state) not in IMPLIED_STATES[action]:
@@ -211,18 +216,26 @@ def handle_event(event: dict[str, Any]) -> str | None:
     return action
 
 
-def follow(stop: threading.Event, since: float | None = None, until: float | None = None) -> float:
+def follow(
+    stop: threading.Event,
+    since: float | None = None,
+    until: float | None = None,
+    *,
+    engine_name: str = LOCAL,
+    read_timeout: float | None = None,
+) -> float:
     """Apply engine events until `stop` is set (or `until` passes); the last event's time."""
     last = since or time.time()
     # Whole seconds: the engine reads a fraction as nanoseconds. Re-applying an event is harmless.
-    stream = engine().events(
+    stream = client_of(engine_name).events(
         since=int(since) if since else None,
         until=int(until) + 1 if until else None,
         filters=event_filters(),
+        read_timeout=read_timeout,
     )
     for event in stream:
         try:
-            handle_event(event)
+            handle_event(event, engine_name)
         except engine_errors.EngineError:
             raise
         except Exception:
@@ -329,3 +342,83 @@ class EngineWatcher(threading.Thread):
             },
         )
         reconcile(cause="engine restarted", lost_at=lost)
+
+
+# A registered engine's event stream is cut and followed again after this long without an
+# event: how soon a follower notices its engine was removed, and a reconcile of that engine.
+QUIET_SECONDS = 60.0
+# How often the set of registered engines is read for followers to start or stop.
+ENGINES_SECONDS = 5.0
+
+
+class EngineFollower(threading.Thread):
+    """Follows one registered engine's container events (not the local engine's: that is
+    `EngineWatcher`, which also tells the engine-down banner and records restarts).
+
+    On every (re)connect its containers are reconciled first, so a change made while the
+    engine was unreachable arrives as `container_update` (contract 2.11, "Events"); the engines
+    checks (apps/engines/checks.py) say whether it is reachable."""
+
+    def __init__(self, name: str, stop: threading.Event) -> None:
+        super().__init__(name=f"engine-follower-{name}", daemon=True)
+        self.engine_name = name
+        self.stop = stop
+
+    def run(self) -> None:
+        backoff = 1.0
+        since: float | None = None
+        while not self.stop.is_set():
+            try:
+                close_old_connections()
+                started = time.time()
+                reconcile(engine_name=self.engine_name)
+                since = follow(
+                    self.stop,
+                    since=since or started,
+                    engine_name=self.engine_name,
+                    read_timeout=QUIET_SECONDS,
+                )
+                backoff = 1.0
+            except Exception as exc:
+                quiet = isinstance(exc, engine_errors.EngineUnavailable) and "timed out" in str(exc)
+                if not quiet:
+                    log.warning(
+                        "engine %s follower: %s; retrying in %.0f s", self.engine_name, exc, backoff
+                    )
+                if self.stop.wait(0 if quiet else backoff):
+                    break
+                backoff = 1.0 if quiet else min(backoff * 2, MAX_BACKOFF)
+        connections.close_all()
+
+
+class EngineFollowers(threading.Thread):
+    """One `EngineFollower` per registered engine other than the local one, started and
+    stopped as engines are registered and removed."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(name="engine-followers", daemon=True)
+        self.stop = stop
+        self.followers: dict[str, threading.Event] = {}
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                try:
+                    close_old_connections()
+                    names = set(
+                        RegisteredEngine.objects.exclude(name=LOCAL).values_list("name", flat=True)
+                    )
+                except Exception as exc:  # the database is away: keep the followers running
+                    log.warning("engine followers: %s", exc)
+                    names = set(self.followers)
+                for name in sorted(names - self.followers.keys()):
+                    stop = threading.Event()
+                    self.followers[name] = stop
+                    EngineFollower(name, stop).start()
+                for name in sorted(self.followers.keys() - names):
+                    self.followers.pop(name).set()
+                self.stop.wait(ENGINES_SECONDS)
+        finally:
+            for stop in self.followers.values():
+                stop.set()
+            connections.close_all()

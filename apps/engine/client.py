@@ -1015,19 +1015,35 @@ class Engine:
         since: float | None = None,
         filters: dict[str, Any] | None = None,
         until: float | None = None,
+        read_timeout: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Engine events as dicts (blocking generator; run it in a thread).
 
         With `until` the stream ends at that time instead of following forever. An engine that
-        goes away mid-stream raises EngineUnavailable, like every other call here.
+        goes away mid-stream raises EngineUnavailable, like every other call here, and so does
+        a stream quiet for `read_timeout` seconds (None: wait for ever).
         """
+        client = None
         try:
-            client = docker.APIClient(base_url=self.base_url, version="1.41", timeout=None)
+            client = docker.APIClient(
+                base_url=self.base_url,
+                version="1.41",
+                timeout=read_timeout,
+                tls=self.tls.config() if self.tls is not None else False,
+            )
+            if self.tls is not None:
+                client.trust_env = False
             yield from client.events(since=since, until=until, filters=filters, decode=True)
-        except errors.EngineError:
+        except errors.EngineError as exc:
+            exc.engine = exc.engine or self.name
             raise
         except Exception as exc:
-            raise _translate(exc) from exc
+            translated_exc = _translate(exc)
+            translated_exc.engine = self.name
+            raise translated_exc from exc
+        finally:
+            if client is not None:
+                client.close()
 
 
 def _swarm_node(swarm: dict[str, Any]) -> SwarmNode | None:

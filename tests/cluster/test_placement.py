@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +15,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from apps.containers import reconcile, watcher
+from apps.containers.models import ContainerRecord
 from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
+from apps.events.models import Event
 from tests.cluster.kit import local_cluster, register
 from tests.terminals.conftest import shell
 
@@ -179,3 +183,62 @@ async def test_a_terminal_opens_on_the_containers_own_engine(engines, admin, sup
     await term.send(b"echo remote-$((6*7))\n")
     await term.until(b"remote-42")
     await term.disconnect()
+
+
+def _wait_for(predicate: Any, seconds: float = 15.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engine(
+    cluster, engines, admin
+):
+    e1, _ = engines
+    made = admin.json("POST", "/api/containers", {"name": "followed", "engine": e1})
+    assert made.status_code == 201, made.content
+    cid = made.json()["container_id"]
+    stop = threading.Event()
+    followers = watcher.EngineFollowers(stop)
+    followers.start()
+    try:
+        assert _wait_for(lambda: set(followers.followers) == set(engines))
+        time.sleep(1.0)  # the follower's first reconcile, then its stream
+        client = cluster.engine(1).tls_client()
+        try:
+            client.containers.get(cid).stop(timeout=1)
+        finally:
+            client.close()
+
+        def stopped() -> Any:
+            return (
+                Event.objects.filter(
+                    type="container_update", container_id=cid, data__action="stopped"
+                ).first()
+                or Event.objects.filter(
+                    type="container_update", container_id=cid, data__action="died"
+                ).first()
+            )
+
+        seen = _wait_for(stopped)
+        assert seen is not None and seen.data["engine"] == e1 and seen.data["source"] == "engine"
+        assert ContainerRecord.objects.get(container_id=cid).state == "exited"
+        # The local engine's reconcile leaves another engine's containers alone.
+        reconcile.reconcile()
+        assert ContainerRecord.objects.get(container_id=cid).deleted_at is None
+        # Removed outside while followed: the record is a tombstone, the event says so.
+        client = cluster.engine(1).tls_client()
+        try:
+            client.containers.get(cid).remove(force=True)
+        finally:
+            client.close()
+        assert _wait_for(
+            lambda: ContainerRecord.objects.get(container_id=cid).deleted_at is not None
+        )
+    finally:
+        stop.set()
+        followers.join(timeout=10)
