@@ -6,6 +6,7 @@ engines and move when one is drained (marker cluster: it runs in the cluster leg
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.engine.localcluster import LocalCluster
-from tests.cluster.kit import local_cluster
+from tests.cluster.kit import local_cluster, tls_of
+from tests.e2e.test_terminal import type_line, wait_for_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -140,3 +142,46 @@ def test_a_workloads_replicas_spread_and_move_when_an_engine_is_drained(
     row.get_by_role("button", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.locator(".wl-row", has_text="web")).to_have_count(0, timeout=60_000)
+
+
+def test_create_a_container_on_an_engine_and_open_its_terminal(
+    page: Any, live: Any, cluster: LocalCluster
+) -> None:
+    e1, e2 = cluster.engine(1), cluster.engine(2)
+    for e in (e1, e2):
+        status, body = live.api(
+            "POST", "/api/engines", {"name": e.name, "url": e.url, "tls": tls_of(cluster)}
+        )
+        assert status in (201, 409), body  # 409: an earlier test left it registered
+        live.api("PATCH", f"/api/engines/{e.name}", {"availability": "active"})
+    page.goto(live.url("/containers/new"))
+    form = page.locator("#create-form")
+    form.get_by_label("Name").fill("on-engine-one")
+    engine_picker = form.get_by_label("Engine")
+    expect(engine_picker).to_be_visible()
+    engine_picker.select_option(e1.name)
+    shot(page, "container-new-engine")
+    form.get_by_role("button", name="Create container").click()
+    page.wait_for_url(re.compile(r"/containers/[0-9a-f]{64}/$"), timeout=30_000)
+    expect(page.locator(".detail-meta")).to_contain_text(e1.name)
+    shot(page, "container-on-engine")
+
+    page.locator("#container-tabs").get_by_role("link", name="Terminal").click()
+    page.get_by_role("button", name="Open a shell").click()
+    expect(page.locator("#term-status")).to_have_text("live", timeout=20_000)
+    type_line(page, "echo on-$((40+2))-$(hostname)")
+    wait_for_text(page, "on-42-")
+
+    # The list names each container's engine and filters by it.
+    made = live.api("POST", "/api/containers", {"name": "on-local", "engine": "local"})
+    assert made[0] == 201, made
+    page.goto(live.url("/containers/"))
+    table = page.locator("#container-rows")
+    expect(table.get_by_role("columnheader", name="Engine")).to_be_visible()
+    expect(table.locator("tr", has_text="on-engine-one")).to_contain_text(e1.name)
+    expect(table.locator("tr", has_text="on-local")).to_contain_text("local")
+    page.get_by_label("Engine", exact=True).select_option(e1.name)
+    expect(table.locator("tr", has_text="on-local")).to_have_count(0)
+    expect(table.locator("tr", has_text="on-engine-one")).to_have_count(1)
+    shot(page, "containers-engine-filter")
+    live.api("DELETE", f"/api/containers/{made[1]['container_id']}")
