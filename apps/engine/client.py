@@ -25,6 +25,9 @@ import docker.types
 import docker.utils
 import orjson
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
 from django.conf import settings
 
 from apps.engine import errors, liveness
@@ -226,6 +229,61 @@ class _WatchedAdapter(docker.transport.unixconn.UnixHTTPAdapter):
         return pool
 
 
+HANDSHAKE_SECONDS = 3.0
+
+
+def _watched(connection_class: type[Any], sockets: set[socket.socket]) -> type[Any]:
+    """A urllib3 connection class whose open socket is listed in `sockets` (as
+    `_WatchedConnection` does for the unix socket), so the watchdog can cut a call to a
+    frozen tcp:// engine too."""
+
+    class Watched(connection_class):
+        def connect(self) -> None:
+            # A frozen engine's kernel still accepts the TCP connection, and a TLS handshake
+            # then waits on a socket nothing has listed yet: it gets HANDSHAKE_SECONDS, not the
+            # call's whole timeout (a live dockerd completes one in milliseconds).
+            wanted: Any = getattr(self, "timeout", None)
+            if isinstance(wanted, (int, float)) and wanted > HANDSHAKE_SECONDS:
+                self.timeout = HANDSHAKE_SECONDS
+            try:
+                super().connect()
+            finally:
+                self.timeout = wanted
+            sockets.add(self.sock)
+
+        def close(self) -> None:
+            sock = self.sock
+            try:
+                super().close()
+            finally:
+                sockets.discard(sock)
+
+    return Watched
+
+
+class _WatchedTcpAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter for tcp:// engines (TLS or not), its pools making watched
+    connections."""
+
+    def __init__(self, sockets: set[socket.socket]) -> None:
+        self.sockets = sockets
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        http_pool = type(
+            "WatchedHTTPConnectionPool",
+            (urllib3.HTTPConnectionPool,),
+            {"ConnectionCls": _watched(urllib3.connection.HTTPConnection, self.sockets)},
+        )
+        https_pool = type(
+            "WatchedHTTPSConnectionPool",
+            (urllib3.HTTPSConnectionPool,),
+            {"ConnectionCls": _watched(urllib3.connection.HTTPSConnection, self.sockets)},
+        )
+        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+
 class Engine:
     def __init__(
         self,
@@ -264,6 +322,12 @@ class Engine:
                     tls=self.tls.config() if self.tls is not None else False,
                     use_ssh_client=self.base_url.startswith("ssh://"),
                 )
+                if self.base_url.startswith(("tcp://", "http://", "https://")):
+                    # Calls to a frozen tcp:// engine are cut by the watchdog as the unix
+                    # socket's are (apps/engine/liveness.py).
+                    watched = _WatchedTcpAdapter(self.sockets)
+                    self._api.mount("http://", watched)
+                    self._api.mount("https://", watched)
                 if self.tls is not None:
                     # The engine's own CA decides, never REQUESTS_CA_BUNDLE or a proxy from the
                     # environment (docs/engines.md).

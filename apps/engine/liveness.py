@@ -18,8 +18,8 @@ frozen one is its `/_ping`, which takes no lock and answers at once from a live 
 
 So a request meets a frozen engine for at most GRACE + TICK + PING_TIMEOUT (about 2.3 s) and
 then gets EngineUnavailable (a 503 in the API, the engine-down page), and no thread stays
-blocked on it. Only unix-socket engines (the default) have their calls cut; with a tcp
-DOCKER_HOST the mark still fails later calls at once.
+blocked on it. Calls to unix-socket and tcp:// engines (TLS included) are cut: their clients
+list the sockets they open (apps/engine/client.py); an ssh:// engine is not watched.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from django.views.decorators.cache import never_cache
 from apps.core.engine_state import engine_status
 from apps.core.http import HtmxHttpRequest
 from apps.core.ids import iso
-from apps.engines.models import EngineState, RegisteredEngine
+from apps.engine.errors import EngineError
+from apps.engine.hosts import engine_named
 from apps.health import catalog, checks
 
 
@@ -209,7 +210,12 @@ def badge(request: HttpRequest) -> HttpResponse:
 
 
 def _engine_ready(name: str) -> bool:
-    return RegisteredEngine.objects.filter(name=name[:63], state=EngineState.READY).exists()
+    """Whether that engine answers now: asked first-hand, since its row stays `ready` for the
+    checks' first 15 s without an answer, and the page would reload into its 503 again."""
+    try:
+        return engine_named(name[:63]).ping(timeout=1.5)
+    except EngineError:
+        return False
 
 
 def guide(request: HttpRequest, concern: str = "containers") -> HttpResponse:

@@ -164,6 +164,9 @@ def test_a_frozen_engine_leaves_the_list_and_its_containers_say_so(cluster, engi
         page = admin.client.get(f"/containers/{cid}/")
         assert page.status_code == 503 and f"Engine {e2} is not answering" in page.content.decode()
         assert RegisteredEngine.objects.get(name="local").state == "ready"
+        # The page's badge asks the engine itself: no reload while it is still frozen.
+        badge = admin.client.get(f"/health/badge?reload={e2}")
+        assert badge.status_code == 200 and "HX-Refresh" not in badge.headers
     finally:
         os.kill(pid, signal.SIGCONT)
     checks.check_all()

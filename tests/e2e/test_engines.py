@@ -185,3 +185,22 @@ def test_create_a_container_on_an_engine_and_open_its_terminal(
     expect(table.locator("tr", has_text="on-engine-one")).to_have_count(1)
     shot(page, "containers-engine-filter")
     live.api("DELETE", f"/api/containers/{made[1]['container_id']}")
+
+    # Its engine frozen: the container's page says which engine is not answering, and comes
+    # back by itself once it answers again.
+    box_url = page.locator("#container-rows a.row-name", has_text="on-engine-one").get_attribute(
+        "href"
+    )
+    assert box_url
+    pid = e1.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        page.goto(live.url(box_url))
+        expect(
+            page.get_by_role("heading", name=f"Engine {e1.name} is not answering")
+        ).to_be_visible(timeout=CHECKS)
+        shot(page, "container-engine-down")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    expect(page.get_by_role("heading", name="on-engine-one")).to_be_visible(timeout=CHECKS)
