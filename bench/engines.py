@@ -44,7 +44,7 @@ PER_ENGINE = int(os.environ.get("BENCH_ENGINE_CONTAINERS", "700"))
 
 
 def main() -> None:
-    api, _, _ = prepare()
+    api, browser, _ = prepare()
     cluster = LocalCluster(
         root=Path(tempfile.mkdtemp(prefix="qwb-")),
         prefix="qwb" + secrets.token_hex(2),
@@ -145,7 +145,9 @@ def main() -> None:
         ours = summary("GET /api/oci/images", timed(api_images, RUNS // 2))
         ratio("image list across engines", ours, base, 1.5)
 
-        container_list(api, [(registry.ensure_local().url, None), (e1, raw1), (e2, raw2)], pool)
+        container_list(
+            api, browser, [(registry.ensure_local().url, None), (e1, raw1), (e2, raw2)], pool
+        )
 
         print("\nthe same round with engine 2 frozen (SIGSTOP)")
         pid = e2.pid()
@@ -176,7 +178,7 @@ def main() -> None:
         cleanup()
 
 
-def container_list(api: Any, engines: list[Any], pool: ThreadPoolExecutor) -> None:
+def container_list(api: Any, browser: Any, engines: list[Any], pool: ThreadPoolExecutor) -> None:
     """GET /api/containers across three engines of PER_ENGINE managed containers each (made,
     not started, with their records) against the three raw lists run in parallel."""
     import docker
@@ -236,7 +238,7 @@ def container_list(api: Any, engines: list[Any], pool: ThreadPoolExecutor) -> No
             assert len(r.json()["containers"]) == 3 * PER_ENGINE
 
         def page() -> None:
-            assert api.get("/containers/").status_code == 200
+            assert browser.get("/containers/").status_code == 200
 
         serial = summary("raw SDK list, the local engine alone", timed(one_raw, RUNS // 2))
         base = summary("raw SDK list x3 in parallel", timed(raw_lists, RUNS // 2))

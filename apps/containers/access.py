@@ -55,6 +55,17 @@ class Target:
         return client_of(self.record)
 
 
+def client_for_id(container_id: str) -> Engine:
+    """The client for the engine a container id lives on (one query; `local` for an id no
+    record names)."""
+    name = (
+        ContainerRecord.objects.filter(container_id=container_id)
+        .values_list("engine", flat=True)
+        .first()
+    )
+    return engine_named(name or "local")
+
+
 def client_of(record: ContainerRecord | str) -> Engine:
     """The client for a container's engine (its record, or the engine's name): every call
     about one container goes to the engine it lives on (contract 2.11)."""

@@ -20,6 +20,7 @@ from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.engine.hosts import LOCAL
 from apps.events.publish import publish
 from apps.network.queries import (
     LABEL_NETWORK_NAME,
@@ -137,13 +138,23 @@ def _check_attachable(view: NetworkView, target: Target) -> None:
             "PROTECTED",
             "the network belongs to another tenant than the container",
         )
+    if target.record.engine != LOCAL:
+        # Networks are made on the local engine; a bridge network never spans two engines.
+        raise ApiError(
+            422,
+            "WRONG_ENGINE",
+            f"network {view.name!r} lives on engine 'local'; {target.name} runs on "
+            f"{target.record.engine!r}",
+            details={"field": "container_id", "engine": LOCAL},
+            hint="Networks connect containers of one engine: use a container on 'local'.",
+        )
 
 
 def _container_event(action: str, target: Target, view: NetworkView) -> None:
     """A `container_update` with the container's status as it is now (new IP included)."""
     try:
         obj: dict[str, Any] | None = cached_status(
-            target.record, engine().inspect_container(target.id)
+            target.record, target.engine.inspect_container(target.id)
         )
     except engine_errors.EngineError:
         obj = None

@@ -10,7 +10,6 @@ from apps.accounts.access import require_api
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
-from apps.engine.client import engine
 from apps.network import actions, queries, schemas
 
 
@@ -100,7 +99,7 @@ def _membership(request: HttpRequest, network_id: str, connect: bool) -> dict[st
         actions.connect_container(actor, view, target)
     else:
         actions.disconnect_container(actor, view, target)
-    return queries.container_network(engine().inspect_container(target.id))
+    return queries.container_network(target.engine.inspect_container(target.id))
 
 
 @api_route("POST", doc=schemas.CONNECT)

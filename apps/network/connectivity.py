@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.engine.client import engine
+from apps.containers.access import client_for_id
 
 PROBE_SCRIPT = r"""
 ip="$1"; port="$2"
@@ -72,7 +72,7 @@ def classify(tool: str, rc: int | None, err: str) -> tuple[str, str]:
 
 
 def probe(container_id: str, ip: str, port: int) -> dict[str, Any]:
-    result = engine().exec_run(
+    result = client_for_id(container_id).exec_run(
         container_id,
         ["/bin/sh", "-c", PROBE_SCRIPT, "probe", ip, str(port)],
         timeout_ms=PROBE_TIMEOUT_MS,

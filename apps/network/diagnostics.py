@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.engine.client import engine
+from apps.containers.access import client_for_id
 from apps.engine.types import ContainerInfo
 
 # Each section starts with a line "@@<name>". Everything is read-only.
@@ -109,7 +109,7 @@ class Snapshot:
 
 def gather(container_id: str) -> str:
     """Run the gather script in the container and return its stdout."""
-    result = engine().exec_run(
+    result = client_for_id(container_id).exec_run(
         container_id, ["/bin/sh", "-c", GATHER_SCRIPT], timeout_ms=GATHER_TIMEOUT_MS
     )
     out = result.stdout.decode("utf-8", "replace")

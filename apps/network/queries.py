@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
-from apps.containers.access import Target, instance_filter
+from apps.containers.access import Target, client_for_id, client_of, instance_filter
 from apps.containers.models import (
     LABEL_INSTANCE,
     LABEL_MANAGED,
@@ -52,7 +52,7 @@ def protected_names() -> frozenset[str]:
 def _resolv_nameservers(container_id: str) -> list[str]:
     """Nameservers from the container's /etc/resolv.conf; read by archive, so any state works."""
     try:
-        data, _ = engine().get_archive(container_id, "/etc/resolv.conf")
+        data, _ = client_for_id(container_id).get_archive(container_id, "/etc/resolv.conf")
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             member = tar.next()
             handle = tar.extractfile(member) if member else None
@@ -182,7 +182,7 @@ def check_connectivity(target: Target, peer_ref: str, port: int) -> dict[str, An
             details={"field": "target"},
         )
     try:
-        peer_info = engine().inspect_container(peer.container_id)
+        peer_info = client_of(peer).inspect_container(peer.container_id)
     except engine_errors.NotFound:
         raise ApiError(
             404, "NOT_FOUND", f"no container {peer_ref!r}", details={"field": "target"}

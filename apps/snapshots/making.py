@@ -19,7 +19,7 @@ from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.containers import verbs
-from apps.containers.access import Target, managed_labels
+from apps.containers.access import Target, client_of, managed_labels
 from apps.containers.actions import create_from_runtime
 from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
@@ -27,7 +27,8 @@ from apps.core.api import engine_message
 from apps.core.engine_messages import engine_cause
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine, engine
+from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo, MountInfo
 from apps.events.publish import publish
 from apps.operations.registry import OperationFailed, Progress
@@ -45,9 +46,10 @@ class _Made:
 
     image_ref: str = ""
     volumes: list[str] | None = None
+    engine_name: str = LOCAL
 
     def undo(self) -> None:
-        eng = engine()
+        eng = engine_named(self.engine_name)
         for name in self.volumes or []:
             with contextlib.suppress(engine_errors.EngineError):
                 eng.remove_volume(name, force=True)
@@ -77,8 +79,9 @@ def make_snapshot(
     app-consistent pauses the container for the commit and the copies and always unpauses it.
     On any failure the image and volume copies made so far are removed and nothing is recorded.
     """
+    eng = client_of(record)
     try:
-        info = engine().inspect_container(record.container_id)
+        info = eng.inspect_container(record.container_id)
     except engine_errors.NotFound:
         raise OperationFailed("NOT_FOUND", "the source container no longer exists") from None
     if not verbs.allows("snapshot", info.state):
@@ -86,12 +89,12 @@ def make_snapshot(
             "INVALID_STATE", f"cannot snapshot a {info.state} container", {"state": info.state}
         )
     snapshot = _unsaved_snapshot(actor, record, params)
-    made = _Made(volumes=[])
+    made = _Made(volumes=[], engine_name=record.engine)
     progress.check_cancel()
     try:
         _capture(record, info, snapshot, made, progress)
         progress.report(90, "recording the snapshot")
-        snapshot.size_bytes = int(engine().inspect_image(snapshot.image_ref).get("Size") or 0)
+        snapshot.size_bytes = int(eng.inspect_image(snapshot.image_ref).get("Size") or 0)
         snapshot.created_at = timezone.now()
         snapshot.compute_expiry()
         try:
@@ -123,6 +126,7 @@ def _unsaved_snapshot(actor: Actor, record: ContainerRecord, params: dict[str, A
         name=params["snapshot_name"],
         source_container_id=record.container_id,
         source_container_name=record.name,
+        engine=record.engine,
         parent_snapshot_id=record.source_snapshot_id or "",
         consistency_mode=params["consistency_mode"],
         network_mode=params["network_mode"],
@@ -146,7 +150,7 @@ def _capture(
     progress: Progress,
 ) -> None:
     """Commit the filesystem (and copy the named volumes), paused when app-consistent."""
-    eng = engine()
+    eng = client_of(record)
     labels = {**managed_labels(record.tenant), LABEL_SNAPSHOT: snapshot.snapshot_id}
     pause = snapshot.consistency_mode == "app-consistent" and info.state == "running"
     # Its pause and unpause are QuiltWeb's own, not changes made outside it.
@@ -162,18 +166,18 @@ def _capture(
             )
             if snapshot.volume_mode == "include_named":
                 snapshot.volume_copies = _copy_named_volumes(
-                    info.mounts, snapshot, labels, made, progress
+                    eng, info.mounts, snapshot, labels, made, progress
                 )
         finally:
             if pause:
-                unpause(record.container_id)
+                unpause(record.container_id, record.engine)
 
 
-def unpause(container_id: str) -> None:
+def unpause(container_id: str, engine_name: str = LOCAL) -> None:
     """Unpause, retrying once: an app-consistent snapshot must never leave the source frozen."""
     for attempt in range(3):
         try:
-            engine().unpause(container_id)
+            engine_named(engine_name).unpause(container_id)
             return
         except engine_errors.NotFound:
             return
@@ -184,13 +188,13 @@ def unpause(container_id: str) -> None:
 
 
 def _copy_named_volumes(
+    eng: Engine,
     mounts: list[MountInfo],
     snapshot: Snapshot,
     labels: dict[str, str],
     made: _Made,
     progress: Progress,
 ) -> list[dict[str, str]]:
-    eng = engine()
     named = [(m.name, m.destination) for m in mounts if m.type == "volume" and m.name]
     copies: list[dict[str, str]] = []
     hex_part = snapshot.snapshot_id.removeprefix("snap_")
@@ -242,6 +246,7 @@ def make_clone(
             source_snapshot_id=snapshot.snapshot_id,
             relation=relation,
             start=resume_policy == "immediate",
+            engine_name=snapshot.engine,
         )
     except ApiError as err:
         _drop_volumes(made_volumes)

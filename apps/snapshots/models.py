@@ -50,6 +50,8 @@ class Snapshot(models.Model):
     name = models.CharField(max_length=63)
     source_container_id = models.CharField(max_length=64, db_index=True)
     source_container_name = models.CharField(max_length=63)
+    # The engine that holds its image (the source container's): clones and forks run there.
+    engine = models.CharField(max_length=63, default="local")
     parent_snapshot_id = models.CharField(max_length=32, blank=True)
     image_ref = models.CharField(max_length=128)
     image_id = models.CharField(max_length=128, blank=True)
@@ -105,6 +107,7 @@ class Snapshot(models.Model):
             "name": self.name,
             "source_container_id": self.source_container_id,
             "source_container_name": self.source_container_name,
+            "engine": self.engine,
             "parent_snapshot_id": self.parent_snapshot_id or None,
             "image_id": self.image_id,
             "size_bytes": self.size_bytes,

@@ -15,6 +15,7 @@ from typing import Any
 
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
+from apps.engine.hosts import LOCAL, engine_named
 from apps.images.references import RETAINED_REPOSITORY
 from apps.snapshots.models import Snapshot
 
@@ -25,11 +26,11 @@ log = logging.getLogger(__name__)
 REMOVED, RETAINED, KEPT = "removed", "retained", "kept"
 
 
-def image_users(image_id: str) -> list[str]:
-    """Ids of every engine container (any state) created from this image."""
+def image_users(image_id: str, engine_name: str = LOCAL) -> list[str]:
+    """Ids of every container (any state) on that engine created from this image."""
     if not image_id:
         return []
-    return [c.id for c in engine().list_containers() if c.image_id == image_id]
+    return [c.id for c in engine_named(engine_name).list_containers() if c.image_id == image_id]
 
 
 def images_in_use() -> set[str]:
@@ -49,19 +50,24 @@ def release_image(snapshot: Snapshot, in_use: set[str] | None = None) -> str:
     failed: nothing changed, the sweeper tries again). Never forces: a forced removal deletes
     the image under a stopped container.
     """
+    if snapshot.engine != LOCAL:
+        in_use = None  # `in_use` lists the local engine's: ask the snapshot's own
     used = (
-        snapshot.image_id in in_use if in_use is not None else bool(image_users(snapshot.image_id))
+        snapshot.image_id in in_use
+        if in_use is not None
+        else bool(image_users(snapshot.image_id, snapshot.engine))
     )
+    eng = engine_named(snapshot.engine)
     if not used:
         try:
-            engine().remove_image(snapshot.image_ref, force=False)
+            eng.remove_image(snapshot.image_ref, force=False)
             return REMOVED
         except engine_errors.NotFound:
             if snapshot.image_ref == _retained_ref(snapshot):
                 return REMOVED
             # Untagged before the record learnt of its retained reference: that one goes too.
             try:
-                engine().remove_image(_retained_ref(snapshot), force=False)
+                eng.remove_image(_retained_ref(snapshot), force=False)
             except engine_errors.NotFound:
                 return REMOVED
             except engine_errors.Conflict:
@@ -82,7 +88,7 @@ def _retain_image(snapshot: Snapshot) -> str:
     retained = _retained_ref(snapshot)
     if snapshot.image_ref == retained:
         return RETAINED
-    eng = engine()
+    eng = engine_named(snapshot.engine)
     try:
         eng.tag_image(
             snapshot.image_id or snapshot.image_ref, RETAINED_REPOSITORY, snapshot.snapshot_id

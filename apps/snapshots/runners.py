@@ -10,9 +10,10 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.containers import verbs
+from apps.containers.access import client_of
 from apps.containers.models import ContainerRecord
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import engine_named
 from apps.operations.models import Operation
 from apps.operations.registry import OperationFailed, Progress, runner
 from apps.snapshots import actions, making
@@ -66,7 +67,7 @@ def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
     """Snapshot plus clone as one operation; if the clone fails the snapshot goes too."""
     actor = op.requester()
     record = _source(op)
-    state = engine().inspect_container(record.container_id).state
+    state = client_of(record).inspect_container(record.container_id).state
     if not verbs.allows("fork", state):
         raise OperationFailed("INVALID_STATE", f"cannot fork a {state} container", {"state": state})
     params = op.params
@@ -91,7 +92,7 @@ def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
 
 def discard(snapshot: Snapshot, actor: Actor) -> None:
     """Undo a fork's intermediate snapshot so a failed fork leaves nothing half-made."""
-    eng = engine()
+    eng = engine_named(snapshot.engine)
     for copy in snapshot.volume_copies:
         with contextlib.suppress(engine_errors.EngineError):
             eng.remove_volume(copy["engine_name"], force=True)

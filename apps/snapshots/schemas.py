@@ -34,12 +34,20 @@ class CloneBody(Request):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     resume_policy: ResumePolicy | None = Field(default="immediate", description=DEFAULT)
     labels: dict[str, str] | None = Field(default=None, description="Merged over the source's.")
+    engine: str | None = Field(
+        default=None,
+        description="The snapshot's own engine (the default); another is 422 WRONG_ENGINE.",
+    )
 
 
 class ForkBody(SnapshotBody):
     """The mode and TTL fields describe the intermediate snapshot."""
 
     resume_policy: ResumePolicy | None = Field(default="immediate", description=DEFAULT)
+    engine: str | None = Field(
+        default=None,
+        description="The container's own engine (the default); another is 422 WRONG_ENGINE.",
+    )
 
 
 class TtlBody(Request):
@@ -58,6 +66,9 @@ class Snapshot(Reply):
     name: str
     source_container_id: str
     source_container_name: str
+    engine: str = Field(
+        description="The engine that holds its image (2.11); clones and forks run there."
+    )
     parent_snapshot_id: str | None
     image_id: str | None
     size_bytes: int | None

@@ -33,8 +33,8 @@ SNAPSHOT_FIELDS = (
     "ttl_seconds",
     "labels",
 )
-CLONE_FIELDS = ("name", "resume_policy", "labels")
-FORK_FIELDS = (*SNAPSHOT_FIELDS, "resume_policy")
+CLONE_FIELDS = ("name", "resume_policy", "labels", "engine")
+FORK_FIELDS = (*SNAPSHOT_FIELDS, "resume_policy", "engine")
 
 
 def choice(body: dict[str, Any], field: str, choices: tuple[str, ...], default: str) -> str:
@@ -131,6 +131,7 @@ def clone_name(body: dict[str, Any], base: str, word: str, tenant_id: int) -> st
 
 def clone_params(body: dict[str, Any], snapshot: Snapshot) -> dict[str, Any]:
     """A clone body as operation params."""
+    same_engine(body.get("engine"), snapshot.engine, f"snapshot {snapshot.name!r}")
     return {
         "name": clone_name(body, snapshot.name, "clone", snapshot.tenant_id),
         "resume_policy": choice(body, "resume_policy", RESUME_POLICIES, "immediate"),
@@ -143,9 +144,29 @@ def fork_params(body: dict[str, Any], record: ContainerRecord) -> dict[str, Any]
 
     `name` and `labels` are the fork's; the intermediate snapshot gets a default name.
     """
-    snapshot_part = {k: v for k, v in body.items() if k not in ("name", "labels", "resume_policy")}
+    same_engine(body.get("engine"), record.engine, f"container {record.name!r}")
+    snapshot_part = {
+        k: v for k, v in body.items() if k not in ("name", "labels", "resume_policy", "engine")
+    }
     params = snapshot_params(snapshot_part, record)
     params["resume_policy"] = choice(body, "resume_policy", RESUME_POLICIES, "immediate")
     params["labels"] = validate_labels(body.get("labels"), "labels")
     params["name"] = clone_name(body, record.name, "fork", record.tenant_id)
     return params
+
+
+def same_engine(requested: Any, holder: str, what: str) -> None:
+    """A clone or fork runs on the engine that holds the snapshot's image; another engine is
+    422 WRONG_ENGINE until moving the image between engines is offered (docs/engines.md)."""
+    if requested is None or requested == "" or requested == holder:
+        return
+    if not isinstance(requested, str):
+        raise invalid("engine", "engine must be an engine's name")
+    raise ApiError(
+        422,
+        "WRONG_ENGINE",
+        f"{what} lives on engine {holder!r}; a clone or fork runs there",
+        details={"field": "engine", "engine": holder, "received": requested[:100]},
+        hint=f"Omit engine, or name {holder!r}. Moving a snapshot between engines is not "
+        "offered yet.",
+    )

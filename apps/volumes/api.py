@@ -211,7 +211,7 @@ def container_archive(request: HttpRequest, container_id: str) -> Any:
             raise invalid("path", "path may not contain '..'", received=raw_path[:200])
         path = posixpath.normpath(posixpath.join(workdir, raw_path))
     data, strip = archive_fields(body)
-    if not engine().path_exists(target.id, path):
+    if not target.engine.path_exists(target.id, path):
         raise ApiError(
             422,
             "UNPROCESSABLE_ENTITY",

@@ -13,11 +13,11 @@ from typing import Any
 from django.db import transaction
 
 from apps.accounts import audit
+from apps.containers.access import client_for_id, client_of
 from apps.containers.models import ContainerRecord
 from apps.core.api import engine_message
 from apps.core.engine_messages import engine_cause
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
 from apps.engine.types import ExecResult
 from apps.events.publish import publish
 from apps.operations.models import Operation
@@ -172,7 +172,7 @@ def _into_container(
     progress.check_cancel()
     new = _new_tops(record.container_id, path, clean)
     try:
-        engine().put_archive(record.container_id, path, clean)
+        client_of(record).put_archive(record.container_id, path, clean)
     except engine_errors.NotFound as exc:
         raise OperationFailed("NOT_FOUND", f"{path}: {exc}", {"field": "path"}) from None
     except engine_errors.EngineError as exc:
@@ -206,7 +206,7 @@ def _new_tops(container_id: str, path: str, clean: bytes) -> list[str]:
     for top in tops:
         target = posixpath.join(path, top)
         try:
-            if not engine().path_exists(container_id, target):
+            if not client_for_id(container_id).path_exists(container_id, target):
                 out.append(target)
         except engine_errors.EngineError:
             return []
@@ -219,7 +219,9 @@ def _remove_partial(container_id: str, paths: list[str]) -> None:
     if not paths:
         return
     try:
-        done = engine().exec_run(container_id, ["rm", "-rf", "--", *paths], timeout_ms=30_000)
+        done = client_for_id(container_id).exec_run(
+            container_id, ["rm", "-rf", "--", *paths], timeout_ms=30_000
+        )
     except engine_errors.EngineError as exc:
         log.warning("could not remove a failed upload's files %s: %s", paths, exc)
         return

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from apps.containers.models import ContainerRecord
 from apps.core.errors import ApiError
 from apps.core.ids import iso
 from apps.core.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_NAME, LABEL_TENANT
@@ -184,11 +185,55 @@ def summarise(
     }
 
 
+def record_replicas(wl: Workload, tasks: list[TaskInfo], engines: dict[str, str]) -> int:
+    """A container record for each replica container Swarm made, on the engine that holds it,
+    so every container route (exec, logs, terminal, snapshot) works on it (contract 2.12);
+    the engine's reconcile tombstones it once Swarm removes the container. One query when
+    nothing is new; how many were recorded."""
+    made = {
+        t.container_id: t
+        for t in tasks
+        if t.container_id and t.desired_state == "running" and engines.get(t.node_id)
+    }
+    if not made:
+        return 0
+    known = set(
+        ContainerRecord.objects.filter(container_id__in=list(made)).values_list(
+            "container_id", flat=True
+        )
+    )
+    spec = wl.spec
+    new = [
+        ContainerRecord(
+            container_id=cid,
+            engine=engines[task.node_id],
+            tenant_id=wl.tenant_id,
+            # Swarm's own container name, as resolve() would read it from the engine.
+            name=f"{wl.docker_name()}.{task.slot}.{task.task_id}"[:63],
+            image=spec.get("image") or settings.QUILTWEB_BASE_IMAGE,
+            command=spec.get("command"),
+            environment=dict(spec.get("environment") or {}),
+            labels=dict(spec.get("labels") or {}),
+            memory_limit_mb=spec.get("memory_limit_mb"),
+            cpu_limit_percent=spec.get("cpu_limit_percent"),
+            created_by={"kind": "workload", "id": wl.workload_id, "name": wl.name},
+        )
+        for cid, task in made.items()
+        if cid not in known
+    ]
+    if new:
+        ContainerRecord.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
 def refresh(
     wl: Workload, client: Engine | None = None, engines: dict[str, str] | None = None
 ) -> Workload:
     """Read the service's tasks and store what changed (publishing `workload_update`)."""
-    found = summarise(wl, read(wl, client), engines)
+    engines = engines if engines is not None else engines_by_node()
+    tasks = read(wl, client)
+    record_replicas(wl, tasks, engines)
+    found = summarise(wl, tasks, engines)
     changed = {k: v for k, v in found.items() if getattr(wl, k) != v}
     if changed:
         Workload.objects.filter(pk=wl.pk).update(**changed, updated_at=timezone.now())

@@ -22,6 +22,7 @@ from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
 from tests.cluster.kit import local_cluster, register
+from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
 from tests.terminals.conftest import shell
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -245,3 +246,47 @@ def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engi
     finally:
         stop.set()
         followers.join(timeout=10)
+
+
+def test_snapshot_clone_and_fork_stay_on_the_containers_engine(cluster, engines, admin):
+    e1, _ = engines
+    made = admin.json("POST", "/api/containers", {"name": "snap-src", "engine": e1})
+    assert made.status_code == 201, made.content
+    cid = made.json()["container_id"]
+    wrote = admin.json(
+        "POST", f"/api/containers/{cid}/exec", {"command": ["sh", "-c", "echo kept > /root/f"]}
+    )
+    assert wrote.json()["exit_code"] == 0
+
+    snapshot = snapshot_of(admin, cid, name="on-e1")
+    assert snapshot.engine == e1
+    assert admin.json("GET", f"/api/snapshots/{snapshot.snapshot_id}").json()["engine"] == e1
+    client = cluster.engine(1).tls_client()
+    try:
+        assert client.images.get(snapshot.image_ref)  # the image is on engine 1
+    finally:
+        client.close()
+
+    crossed = admin.json(
+        "POST", f"/api/snapshots/{snapshot.snapshot_id}/clone", {"engine": "local"}
+    )
+    assert crossed.status_code == 422 and crossed.json()["error_code"] == "WRONG_ENGINE"
+    clone_id = clone_of(admin, snapshot.snapshot_id, name="snap-clone")
+    clone = admin.json("GET", f"/api/containers/{clone_id}").json()
+    assert clone["engine"] == e1
+    read = admin.json("POST", f"/api/containers/{clone_id}/exec", {"command": ["cat", "/root/f"]})
+    assert read.json()["stdout"] == "kept\n"
+
+    op = submit_and_run(admin, f"/api/containers/{cid}/fork", {"name": "snap-fork"})
+    assert op.status == "succeeded", op.error
+    fork = admin.json("GET", f"/api/containers/{op.result['container_id']}").json()
+    assert fork["engine"] == e1
+
+    # Deleting the snapshot releases its image on engine 1, where its clone still runs.
+    assert admin.json("DELETE", f"/api/containers/{clone_id}").status_code == 200
+    assert admin.json("DELETE", f"/api/snapshots/{snapshot.snapshot_id}").status_code == 200
+    client = cluster.engine(1).tls_client()
+    try:
+        assert not client.images.list(name=snapshot.image_ref)
+    finally:
+        client.close()

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from apps.containers import reconcile
+from apps.containers.models import ContainerRecord
 from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.operations import worker
@@ -78,6 +80,17 @@ def test_create_scale_drain_and_delete(cluster, engines, operator, admin):
             )
         finally:
             client.close()
+        # ...and every container route works on it, on its own engine (contract 2.12).
+        swarm.refresh_all()
+        detail = operator.json("GET", f"/api/containers/{p['container_id']}")
+        assert detail.status_code == 200, detail.content
+        assert detail.json()["engine"] == p["engine"]
+        ran = operator.json(
+            "POST", f"/api/containers/{p['container_id']}/exec", {"command": ["echo", "replica"]}
+        )
+        assert ran.status_code == 200 and ran.json()["stdout"] == "replica\n", ran.content
+    listed = operator.json("GET", "/api/containers").json()["containers"]
+    assert {c["container_id"] for c in listed} >= {p["container_id"] for p in running}
 
     scaled = operator.json("POST", f"/api/workloads/{wl_id}/scale", {"replicas": 3})
     assert _run(scaled.json()["operation_id"]).status == "succeeded"
@@ -98,6 +111,12 @@ def test_create_scale_drain_and_delete(cluster, engines, operator, admin):
     assert deleted.status_code == 202
     assert _run(deleted.json()["operation_id"]).status == "succeeded"
     assert operator.json("GET", f"/api/workloads/{wl_id}").status_code == 404
+    # The engines' reconciles tombstone the replicas' records once Swarm removed them.
+    reconcile.reconcile(engine_name=e1)
+    reconcile.reconcile(engine_name=e2)
+    assert not ContainerRecord.objects.filter(
+        container_id__in=[p["container_id"] for p in running], deleted_at__isnull=True
+    ).exists()
     for i in (1, 2):
         assert (
             not cluster.engine(i)
