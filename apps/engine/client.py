@@ -6,6 +6,7 @@ has a timeout, returns the types in `apps.engine.types` and raises only `apps.en
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import os
@@ -13,7 +14,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -921,6 +922,22 @@ class Engine:
         return str(out)
 
     @translated
+    def load_image(self, chunks: Iterable[bytes]) -> None:
+        """`docker load` of a streamed image archive (`POST /images/load`); the engine's own
+        error (a broken archive, a full disk) is raised once the stream ends."""
+        response = self.api._post(
+            self.api._url("/images/load"), data=chunks, params={"quiet": 1}, stream=True
+        )
+        self.api._raise_for_status(response)
+        for line in response.iter_lines():
+            if not line:
+                continue
+            with contextlib.suppress(ValueError):
+                message = orjson.loads(line)
+                if isinstance(message, dict) and message.get("error"):
+                    raise errors.BadRequest(str(message["error"]))
+
+    @translated
     def pull_image(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
         yield from self.api.pull(repository, tag=tag, stream=True, decode=True)
 
@@ -1247,3 +1264,34 @@ def _volume(raw: dict[str, Any]) -> VolumeInfo:
         created_at=parse_time(raw.get("CreatedAt")),
         mountpoint=raw.get("Mountpoint", ""),
     )
+
+
+def transfer_image(
+    source: Engine, target: Engine, reference: str, on_progress: Callable[[int], None]
+) -> None:
+    """Move an image between two engines: `docker save` on `source` streamed straight into
+    `docker load` on `target`, 1 MiB at a time, never held whole nor written to a file.
+    `on_progress(bytes sent)` runs after each chunk, in this thread. An error names the engine
+    that failed: the source's read, or the target's load."""
+    failed: list[errors.EngineError] = []
+
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        try:
+            with liveness.watch(source.watch_key, source.sockets):
+                for chunk in source.api.get_image(reference, chunk_size=1 << 20):
+                    sent += len(chunk)
+                    yield chunk
+                    on_progress(sent)
+        except Exception as exc:
+            error = exc if isinstance(exc, errors.EngineError) else _translate(exc)
+            error.engine = source.name
+            failed.append(error)
+            raise error from exc
+
+    try:
+        target.load_image(chunks())
+    except errors.EngineError:
+        if failed:
+            raise failed[0] from None
+        raise

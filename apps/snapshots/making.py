@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from apps.core.api import engine_message
 from apps.core.engine_messages import engine_cause
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
-from apps.engine.client import Engine, engine
+from apps.engine.client import Engine, engine, transfer_image
 from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo, MountInfo
 from apps.events.publish import publish
@@ -221,17 +222,27 @@ def make_clone(
     labels: dict[str, str],
     relation: str,
     progress: Progress,
+    engine_name: str | None = None,
 ) -> Target:
-    """A new container from the snapshot's image with the source's runtime configuration.
+    """A new container from the snapshot's image with the source's runtime configuration, on
+    `engine_name` (the snapshot's own engine by default; another gets the image first).
 
     Volume copies become fresh volumes `<clone>-<volume>`, so the clone never writes into its
-    parent's data. On failure the volumes made here are removed.
+    parent's data. On failure the volumes made here, and an image moved here, are removed.
     """
     tenant = snapshot.tenant
     made_volumes: list[tuple[str, Volume]] = []
+    where = engine_name or snapshot.engine
+    moved = False
+    step = ""
     try:
+        if where != snapshot.engine:
+            step = f"transferring the image to {where}"
+            moved = _move_image(snapshot, where, progress)
+        step = "copying the volumes"
         mounts = _volumes_for_clone(actor, snapshot, name, made_volumes, progress)
         progress.check_cancel()
+        step = "creating the container"
         progress.report(80, "creating the container")
         runtime = dict(snapshot.runtime)
         merged = {**(runtime.get("labels") or {}), **labels}
@@ -246,25 +257,76 @@ def make_clone(
             source_snapshot_id=snapshot.snapshot_id,
             relation=relation,
             start=resume_policy == "immediate",
-            engine_name=snapshot.engine,
+            engine_name=where,
         )
     except ApiError as err:
         _drop_volumes(made_volumes)
+        _drop_moved(snapshot, where, moved)
         raise OperationFailed(
             err.error_code, err.error, err.details or {}, engine_text=err.engine_text
         ) from None
     except engine_errors.EngineError as exc:
         _drop_volumes(made_volumes)
+        _drop_moved(snapshot, where, moved)
+        details: dict[str, Any] = {"engine_message": engine_message(exc)}
+        if exc.engine:
+            details["engine"] = exc.engine
         raise OperationFailed(
             "CLONE_FAILED",
-            f"the clone failed: {engine_cause(str(exc))}",
-            {"engine_message": engine_message(exc)},
+            f"the clone failed{f' while {step}' if step else ''}: {engine_cause(str(exc))}",
+            details,
             engine_text=str(exc),
         ) from None
     except BaseException:
         _drop_volumes(made_volumes)
+        _drop_moved(snapshot, where, moved)
         raise
     return target
+
+
+MIB = 1024 * 1024
+PROGRESS_EVERY = 0.5  # seconds between two progress messages of a transfer
+
+
+def _move_image(snapshot: Snapshot, where: str, progress: Progress) -> bool:
+    """Stream the snapshot's image from its engine to `where` (contract 2.11: `docker save` →
+    `docker load`), naming the step and its MiB in the operation's message. True when it was
+    moved here (and so is this clone's to remove if the clone fails); False when `where`
+    already had it."""
+    source, target = engine_named(snapshot.engine), engine_named(where)
+    if target.image_exists(snapshot.image_ref):
+        return False
+    total = int(source.inspect_image(snapshot.image_ref).get("Size") or 0)
+    total_mib = max(1, round(total / MIB))
+    progress.report(5, f"transferring image 0/{total_mib} MiB to {where}")
+    last = [0.0]
+
+    def sent(count: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY:
+            return
+        last[0] = now
+        progress.check_cancel()
+        done = min(count, total) if total else count
+        percent = 5 + 65 * done // total if total else 5
+        progress.report(percent, f"transferring image {done // MIB}/{total_mib} MiB to {where}")
+
+    try:
+        transfer_image(source, target, snapshot.image_ref, sent)
+    except BaseException:
+        # A load cut short leaves no tagged image, but an archive loaded before a later
+        # failure would: the clone removes what it brought.
+        _drop_moved(snapshot, where, True)
+        raise
+    progress.report(70, f"transferred image {total_mib}/{total_mib} MiB to {where}")
+    return True
+
+
+def _drop_moved(snapshot: Snapshot, where: str, moved: bool) -> None:
+    if not moved:
+        return
+    with contextlib.suppress(engine_errors.EngineError):
+        engine_named(where).remove_image(snapshot.image_ref, force=False)
 
 
 def _volumes_for_clone(

@@ -56,6 +56,7 @@ def run_clone(op: Operation, progress: Progress) -> dict[str, Any]:
         labels=params.get("labels") or {},
         relation="clone_of",
         progress=progress,
+        engine_name=params.get("engine") or snapshot.engine,
     )
     actions.record_clone(actor, target, snapshot, "cloned")
     progress.report(100, f"clone {target.name} is ready")
@@ -81,6 +82,7 @@ def run_fork(op: Operation, progress: Progress) -> dict[str, Any]:
             labels=params.get("labels") or {},
             relation="fork_of",
             progress=progress,
+            engine_name=params.get("engine") or snapshot.engine,
         )
     except BaseException:
         discard(snapshot, actor)

@@ -36,7 +36,9 @@ class CloneBody(Request):
     labels: dict[str, str] | None = Field(default=None, description="Merged over the source's.")
     engine: str | None = Field(
         default=None,
-        description="The snapshot's own engine (the default); another is 422 WRONG_ENGINE.",
+        description="Where the clone runs: the snapshot's engine (the default), or another, "
+        "placed as a create is; its image moves there first (the message names the MiB). "
+        "A snapshot with volume copies clones only on its own engine (422 WRONG_ENGINE).",
     )
 
 
@@ -46,7 +48,8 @@ class ForkBody(SnapshotBody):
     resume_policy: ResumePolicy | None = Field(default="immediate", description=DEFAULT)
     engine: str | None = Field(
         default=None,
-        description="The container's own engine (the default); another is 422 WRONG_ENGINE.",
+        description="Where the fork runs: the container's engine (the default), or another; "
+        "the intermediate snapshot's image moves there. With volume copies: its own engine only.",
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.containers import placement
 from apps.containers.models import ContainerRecord
 from apps.containers.validation import ensure_name_free, validate_labels, validate_name
 from apps.core.errors import ApiError, invalid
@@ -131,8 +132,14 @@ def clone_name(body: dict[str, Any], base: str, word: str, tenant_id: int) -> st
 
 def clone_params(body: dict[str, Any], snapshot: Snapshot) -> dict[str, Any]:
     """A clone body as operation params."""
-    same_engine(body.get("engine"), snapshot.engine, f"snapshot {snapshot.name!r}")
+    engine = clone_engine(
+        body.get("engine"),
+        snapshot.engine,
+        bool(snapshot.volume_copies),
+        f"snapshot {snapshot.name!r}",
+    )
     return {
+        "engine": engine,
         "name": clone_name(body, snapshot.name, "clone", snapshot.tenant_id),
         "resume_policy": choice(body, "resume_policy", RESUME_POLICIES, "immediate"),
         "labels": validate_labels(body.get("labels"), "labels"),
@@ -144,7 +151,7 @@ def fork_params(body: dict[str, Any], record: ContainerRecord) -> dict[str, Any]
 
     `name` and `labels` are the fork's; the intermediate snapshot gets a default name.
     """
-    same_engine(body.get("engine"), record.engine, f"container {record.name!r}")
+    requested = body.get("engine")
     snapshot_part = {
         k: v for k, v in body.items() if k not in ("name", "labels", "resume_policy", "engine")
     }
@@ -152,21 +159,26 @@ def fork_params(body: dict[str, Any], record: ContainerRecord) -> dict[str, Any]
     params["resume_policy"] = choice(body, "resume_policy", RESUME_POLICIES, "immediate")
     params["labels"] = validate_labels(body.get("labels"), "labels")
     params["name"] = clone_name(body, record.name, "fork", record.tenant_id)
+    copies = params.get("volume_mode") == "include_named" and bool(record.volumes)
+    params["engine"] = clone_engine(requested, record.engine, copies, f"container {record.name!r}")
     return params
 
 
-def same_engine(requested: Any, holder: str, what: str) -> None:
-    """A clone or fork runs on the engine that holds the snapshot's image; another engine is
-    422 WRONG_ENGINE until moving the image between engines is offered (docs/engines.md)."""
-    if requested is None or requested == "" or requested == holder:
-        return
-    if not isinstance(requested, str):
+def clone_engine(requested: Any, holder: str, has_volume_copies: bool, what: str) -> str:
+    """Where a clone or fork runs: the engine that holds the image (the default), or the one
+    named, placed as a create is (unknown 422, draining 409, unreachable 503). The image moves
+    there (apps/snapshots/making.py); volume copies do not move yet: WRONG_ENGINE."""
+    if requested is not None and not isinstance(requested, str):
         raise invalid("engine", "engine must be an engine's name")
-    raise ApiError(
-        422,
-        "WRONG_ENGINE",
-        f"{what} lives on engine {holder!r}; a clone or fork runs there",
-        details={"field": "engine", "engine": holder, "received": requested[:100]},
-        hint=f"Omit engine, or name {holder!r}. Moving a snapshot between engines is not "
-        "offered yet.",
-    )
+    # Named or not, the engine must take new containers: a draining holder is 409 too.
+    name = placement.place(requested or holder)
+    if has_volume_copies and name != holder:
+        raise ApiError(
+            422,
+            "WRONG_ENGINE",
+            f"{what} has volume copies on engine {holder!r}, which do not move between engines",
+            details={"field": "engine", "engine": holder, "received": name},
+            hint=f"Omit engine (or name {holder!r}) to clone with the volume copies there, or "
+            "snapshot with volume_mode exclude_named to move it.",
+        )
+    return name

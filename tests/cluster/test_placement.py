@@ -21,6 +21,7 @@ from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
+from apps.snapshots import making
 from tests.cluster.kit import local_cluster, register
 from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
 from tests.terminals.conftest import shell
@@ -248,7 +249,7 @@ def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engi
         followers.join(timeout=10)
 
 
-def test_snapshot_clone_and_fork_stay_on_the_containers_engine(cluster, engines, admin):
+def test_snapshot_clone_and_fork_default_to_the_containers_engine(cluster, engines, admin):
     e1, _ = engines
     made = admin.json("POST", "/api/containers", {"name": "snap-src", "engine": e1})
     assert made.status_code == 201, made.content
@@ -267,10 +268,6 @@ def test_snapshot_clone_and_fork_stay_on_the_containers_engine(cluster, engines,
     finally:
         client.close()
 
-    crossed = admin.json(
-        "POST", f"/api/snapshots/{snapshot.snapshot_id}/clone", {"engine": "local"}
-    )
-    assert crossed.status_code == 422 and crossed.json()["error_code"] == "WRONG_ENGINE"
     clone_id = clone_of(admin, snapshot.snapshot_id, name="snap-clone")
     clone = admin.json("GET", f"/api/containers/{clone_id}").json()
     assert clone["engine"] == e1
@@ -290,3 +287,110 @@ def test_snapshot_clone_and_fork_stay_on_the_containers_engine(cluster, engines,
         assert not client.images.list(name=snapshot.image_ref)
     finally:
         client.close()
+
+
+def test_a_clone_to_another_engine_moves_the_image_with_progress(cluster, engines, admin):
+    e1, e2 = engines
+    made = admin.json("POST", "/api/containers", {"name": "mover", "engine": e1})
+    assert made.status_code == 201, made.content
+    cid = made.json()["container_id"]
+    script = "head -c 20000000 /dev/urandom > /root/blob && md5sum /root/blob"
+    wrote = admin.json("POST", f"/api/containers/{cid}/exec", {"command": ["sh", "-c", script]})
+    digest = wrote.json()["stdout"].split()[0]
+    snapshot = snapshot_of(admin, cid, name="moving")
+
+    op = submit_and_run(
+        admin, f"/api/snapshots/{snapshot.snapshot_id}/clone", {"name": "moved", "engine": e2}
+    )
+    assert op.status == "succeeded", op.error
+    clone = admin.json("GET", f"/api/containers/{op.result['container_id']}").json()
+    assert clone["engine"] == e2
+    read = admin.json(
+        "POST",
+        f"/api/containers/{clone['container_id']}/exec",
+        {"command": ["md5sum", "/root/blob"]},
+    )
+    assert read.json()["stdout"].split()[0] == digest
+    steps = [
+        e.data.get("message") or ""
+        for e in Event.objects.filter(type="operation_update").order_by("id")
+        if e.data.get("operation_id") == op.operation_id
+    ]
+    assert any(s.startswith("transferring image") and "MiB" in s for s in steps), steps
+
+    # A fork to the local engine: the intermediate snapshot stays on engine 1, the fork runs here.
+    forked = submit_and_run(
+        admin, f"/api/containers/{cid}/fork", {"name": "forked", "engine": "local"}
+    )
+    assert forked.status == "succeeded", forked.error
+    assert (
+        admin.json("GET", f"/api/containers/{forked.result['container_id']}").json()["engine"]
+        == "local"
+    )
+    admin.json("DELETE", f"/api/containers/{forked.result['container_id']}")
+
+    # A snapshot with volume copies clones only where they are.
+    admin.json("POST", "/api/volumes", {"name": "pinned-vol"})
+    local = None
+    try:
+        local = admin.json(
+            "POST", "/api/containers", {"name": "with-vol", "volumes": ["pinned-vol:/data"]}
+        )
+        assert local.status_code == 201, local.content
+        pinned = snapshot_of(
+            admin, local.json()["container_id"], name="pinned", volume_mode="include_named"
+        )
+        refused = admin.json("POST", f"/api/snapshots/{pinned.snapshot_id}/clone", {"engine": e1})
+        assert refused.status_code == 422 and refused.json()["error_code"] == "WRONG_ENGINE"
+        draining = admin.json("PATCH", f"/api/engines/{e1}", {"availability": "drain"})
+        assert draining.status_code == 200
+        refused = admin.json("POST", f"/api/snapshots/{snapshot.snapshot_id}/clone", {"engine": e1})
+        assert refused.status_code == 409 and refused.json()["error_code"] == "ENGINE_DRAINING"
+        admin.json("DELETE", f"/api/snapshots/{pinned.snapshot_id}")
+    finally:
+        if local is not None and local.status_code == 201:
+            admin.json("DELETE", f"/api/containers/{local.json()['container_id']}")
+        admin.json("PATCH", f"/api/engines/{e1}", {"availability": "active"})
+        admin.json("DELETE", "/api/volumes/pinned-vol")
+
+
+def test_a_target_engine_killed_mid_transfer_fails_the_clone_and_leaves_nothing_there(
+    cluster, engines, admin, monkeypatch
+):
+    e1, e2 = engines
+    made = admin.json("POST", "/api/containers", {"name": "doomed-src", "engine": e1})
+    assert made.status_code == 201, made.content
+    cid = made.json()["container_id"]
+    script = "head -c 40000000 /dev/urandom > /root/blob"
+    admin.json("POST", f"/api/containers/{cid}/exec", {"command": ["sh", "-c", script]})
+    snapshot = snapshot_of(admin, cid, name="doomed")
+    target = cluster.engine(2)
+    pid = target.pid()
+    assert pid is not None
+    real = making.transfer_image
+
+    def killing(source: Any, to: Any, reference: str, on_progress: Any) -> None:
+        def progress(sent: int) -> None:
+            on_progress(sent)
+            if sent >= 8 << 20 and target.pid() == pid:
+                os.kill(pid, signal.SIGKILL)  # the target engine dies mid-load
+
+        real(source, to, reference, progress)
+
+    monkeypatch.setattr(making, "transfer_image", killing)
+    try:
+        op = submit_and_run(
+            admin, f"/api/snapshots/{snapshot.snapshot_id}/clone", {"name": "never", "engine": e2}
+        )
+        assert op.status == "failed"
+        assert op.error["error_code"] == "CLONE_FAILED"
+        assert "transferring the image" in op.error["error"], op.error
+    finally:
+        target.ensure_running()
+    client = target.tls_client()
+    try:
+        assert not client.images.list(name=snapshot.image_ref)
+        assert not [c for c in client.containers.list(all=True) if "never" in c.name]
+    finally:
+        client.close()
+    assert not ContainerRecord.objects.filter(name="never", deleted_at__isnull=True).exists()
