@@ -97,13 +97,18 @@ def _usable(row: RegisteredEngine) -> None:
         raise engine_unavailable(row.name, row.error or "the engine does not answer its checks")
 
 
+def wrong_engine_error(message: str, *, engine: str, hint: str, **details: Any) -> ApiError:
+    """422 WRONG_ENGINE: a resource lives on `engine` and the request needs it elsewhere."""
+    return ApiError(422, "WRONG_ENGINE", message, details={"engine": engine, **details}, hint=hint)
+
+
 def wrong_engine(volume: str, engine: str) -> ApiError:
     name = volume.split(":", 1)[0]
-    return ApiError(
-        422,
-        "WRONG_ENGINE",
+    return wrong_engine_error(
         f"volume {name!r} lives on engine {engine!r}",
-        details={"field": "engine", "volume": name, "engine": engine},
+        engine=engine,
+        field="engine",
+        volume=name,
         hint=f"Place the container on {engine!r} (or omit engine), or use a volume on the "
         "engine you named.",
     )

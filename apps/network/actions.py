@@ -15,6 +15,7 @@ from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.containers.access import Target, managed_labels
+from apps.containers.placement import wrong_engine_error
 from apps.containers.status import cached_status
 from apps.core.api import engine_message
 from apps.core.errors import ApiError, invalid
@@ -140,12 +141,11 @@ def _check_attachable(view: NetworkView, target: Target) -> None:
         )
     if target.record.engine != LOCAL:
         # Networks are made on the local engine; a bridge network never spans two engines.
-        raise ApiError(
-            422,
-            "WRONG_ENGINE",
+        raise wrong_engine_error(
             f"network {view.name!r} lives on engine 'local'; {target.name} runs on "
             f"{target.record.engine!r}",
-            details={"field": "container_id", "engine": LOCAL},
+            engine=LOCAL,
+            field="container_id",
             hint="Networks connect containers of one engine: use a container on 'local'.",
         )
 

@@ -173,11 +173,11 @@ def clone_engine(requested: Any, holder: str, has_volume_copies: bool, what: str
     # Named or not, the engine must take new containers: a draining holder is 409 too.
     name = placement.place(requested or holder)
     if has_volume_copies and name != holder:
-        raise ApiError(
-            422,
-            "WRONG_ENGINE",
+        raise placement.wrong_engine_error(
             f"{what} has volume copies on engine {holder!r}, which do not move between engines",
-            details={"field": "engine", "engine": holder, "received": name},
+            engine=holder,
+            field="engine",
+            received=name,
             hint=f"Omit engine (or name {holder!r}) to clone with the volume copies there, or "
             "snapshot with volume_mode exclude_named to move it.",
         )

@@ -21,16 +21,10 @@ from apps.engine.errors import BadRequest
 from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
-from tests.cluster.kit import local_cluster, register, tls_of
+from tests.cluster.kit import register, tls_of
 from tests.engines.pki import make_pems
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(2) as c:
-        yield c
 
 
 def _key_line(c: LocalCluster) -> str:

@@ -9,21 +9,13 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from apps.engine.localcluster import LocalCluster, pids_mentioning, process_alive
-from tests.cluster.kit import local_cluster
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(2) as c:
-        yield c
 
 
 def _tls_get_version(c: LocalCluster, address: str, with_client_cert: bool) -> bytes:

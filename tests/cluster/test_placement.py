@@ -22,17 +22,11 @@ from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
 from apps.snapshots import making
-from tests.cluster.kit import local_cluster, register
+from tests.cluster.kit import register
 from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
 from tests.terminals.conftest import shell
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(2) as c:
-        yield c
 
 
 def _sweep(cluster: LocalCluster) -> None:

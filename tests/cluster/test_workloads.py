@@ -5,7 +5,7 @@ delete. Operations run in this process (`worker.run_once`), the worker's refresh
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,15 +18,8 @@ from apps.operations import worker
 from apps.operations.models import Operation
 from apps.workloads import runners, swarm
 from apps.workloads.models import Workload
-from tests.cluster.kit import local_cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(2) as c:
-        yield c
 
 
 @pytest.fixture
