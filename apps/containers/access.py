@@ -25,8 +25,9 @@ from apps.containers.models import (
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine
-from apps.engine.hosts import engine_named
+from apps.engine.hosts import UnknownEngine, engine_named
 from apps.engine.types import ContainerInfo
+from apps.engines.models import RegisteredEngine
 
 ID_PREFIX = re.compile(r"^[0-9a-f]{12,64}$")
 
@@ -104,8 +105,13 @@ def resolve(actor: Actor, ref: str) -> Target | None:
         return None
     try:
         info = client_of(record).inspect_container(record.container_id)
-    except engine_errors.NotFound:
-        # Removed outside QuiltWeb: the record is a tombstone from now on.
+    except (engine_errors.NotFound, UnknownEngine) as exc:
+        if isinstance(exc, UnknownEngine) and RegisteredEngine.objects.filter(
+            name=record.engine
+        ).exists():
+            raise  # registered, but its key does not open: not a reason to forget the container
+        # Removed outside QuiltWeb, or its engine was removed (which needs it to hold no
+        # managed container): the record is a tombstone from now on.
         from django.utils import timezone
 
         ContainerRecord.objects.filter(pk=record.pk).update(
