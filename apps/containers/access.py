@@ -106,9 +106,10 @@ def resolve(actor: Actor, ref: str) -> Target | None:
     try:
         info = client_of(record).inspect_container(record.container_id)
     except (engine_errors.NotFound, UnknownEngine) as exc:
-        if isinstance(exc, UnknownEngine) and RegisteredEngine.objects.filter(
-            name=record.engine
-        ).exists():
+        if (
+            isinstance(exc, UnknownEngine)
+            and RegisteredEngine.objects.filter(name=record.engine).exists()
+        ):
             raise  # registered, but its key does not open: not a reason to forget the container
         # Removed outside QuiltWeb, or its engine was removed (which needs it to hold no
         # managed container): the record is a tombstone from now on.
