@@ -561,6 +561,10 @@ def metrics(target: Target) -> dict[str, Any]:
         out["last_known"] = target.record.last_metrics or None
         return out
     stats = target.engine.stats(target.id)
+    if not stats:
+        # It stopped while the sample was read: answered as a stopped container is.
+        out["last_known"] = target.record.last_metrics or None
+        return out
     out["collected_at"] = iso(timezone.now())
     out.update(_from_stats(stats))
     keep = {k: v for k, v in out.items() if k != "container_id"}

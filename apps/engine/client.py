@@ -784,8 +784,19 @@ class Engine:
 
     @translated
     def stats(self, container_id: str) -> dict[str, Any]:
-        """One stats sample (the engine computes the CPU delta over its own one-second window)."""
-        return dict(self.api.stats(container_id, stream=False))
+        """One stats sample (the engine computes the CPU delta over its own one-second window).
+
+        Empty when the engine answered no sample: a container that stops while its stats are
+        read gets a 200 with an empty body (found by the fuzzer), which is no engine outage."""
+        response = self.api._get(
+            self.api._url("/containers/{0}/stats", container_id), params={"stream": False}
+        )
+        self.api._raise_for_status(response)
+        try:
+            sample = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return {}
+        return sample if isinstance(sample, dict) else {}
 
     @translated
     def path_exists(self, container_id: str, path: str) -> bool:

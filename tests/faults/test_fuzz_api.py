@@ -29,6 +29,7 @@ left is deleted through the API and the global invariants must hold.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -210,8 +211,16 @@ def test_the_api_answers_its_own_description(
         if rc != 0:
             failed.append(f"=== {name} (rc {rc})\n{output[-12000:]}")
     print("schemathesis cases:", counts)
-    assert not failed, "\n".join(failed) + "\n--- server log\n" + live.server_log()
-    assert all(counts.values()), counts
+    try:
+        assert not failed, "\n".join(failed) + "\n--- server log\n" + live.server_log()
+        assert all(counts.values()), counts
+    except AssertionError:
+        # What the fuzzer made goes also when it found something: the fault leg's later tests
+        # assert the engine holds nothing of theirs (a failure here once failed two more).
+        with contextlib.suppress(Exception):
+            clean_up(live)
+            live.shell("from apps.snapshots.sweeper import sweep\nprint(sweep())")
+        raise
 
     started = time.monotonic()
     clean_up(live)
