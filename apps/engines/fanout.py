@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 LIST_DEADLINE = 1.5  # the contract's 2 s, less the rest of the request
-_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="engines-fanout")
+# Each thread keeps a client (and an idle connection) per engine it asked, so the pool's size
+# bounds the engine sockets a web process holds: 8, as many as lists from 8 requests at once on
+# one engine (the fault leg counts a web process's open files against a warm baseline).
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="engines-fanout")
 
 
 @dataclass
