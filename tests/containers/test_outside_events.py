@@ -418,12 +418,12 @@ def test_an_outside_docker_restart_records_its_exit_and_its_start(operator):
     ]
     # Both are recorded once; which is written first depends on which event the watcher
     # settles first (the die waits for its inspect), so the order is not part of the rule.
+    # `restart -t 0` sends SIGTERM and SIGKILL at once: the exit names whichever the engine
+    # reported last before it (CI once saw the SIGTERM end the container's init first).
+    died = [e for e in entries if e[1] == "die"]
+    assert len(died) == 1 and died[0][2] in ("SIGKILL", "SIGTERM"), entries
     assert sorted(entries, key=str) == sorted(
-        [
-            ("container.changed_outside", "die", "SIGKILL"),
-            ("container.changed_outside", "start", None),
-        ],
-        key=str,
+        [died[0], ("container.changed_outside", "start", None)], key=str
     ), entries
 
 
