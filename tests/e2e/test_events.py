@@ -25,7 +25,13 @@ TRACK_SOURCES = """
   const Native = window.EventSource;
   window.__qwSources = [];
   window.EventSource = class extends Native {
-    constructor(url, init) { super(url, init); window.__qwSources.push(this); }
+    constructor(url, init) {
+      super(url, init);
+      window.__qwSources.push(this);
+      // The stream's first event (`ready`) carries its cursor: a test that drops the stream
+      // before it arrived would test a reconnect with nothing to resume from.
+      this.addEventListener("ready", () => { window.__qwReady = (window.__qwReady || 0) + 1; });
+    }
   };
 })();
 """
@@ -56,6 +62,9 @@ def test_it_reconnects_with_a_new_ticket_and_misses_nothing(page: Any, live: Any
     page.goto(live.url(f"/containers/{cid}/"))
     expect(page.locator("#container-state")).to_have_text("running")
     wait_until(page, lambda: len(urls) == 1)
+    # Its `ready` arrived (under load it can come after the request is seen, and a drop before
+    # it leaves no event id to resume from: CI once missed the stop that way).
+    page.wait_for_function("() => (window.__qwReady || 0) >= 1", timeout=20_000)
 
     # The connection drops and, for a while, no ticket can be had: the page is cut off.
     page.route("**/api/tickets", lambda route: route.fulfill(status=503, body="{}"))
