@@ -132,6 +132,14 @@ def _translate(exc: Exception) -> errors.EngineError:
     raise exc
 
 
+def _of_engine(exc: Exception, name: str) -> errors.EngineError:
+    """`exc` as the seam's own error, naming the engine whose call raised it (an error that
+    already names one keeps it)."""
+    error = exc if isinstance(exc, errors.EngineError) else _translate(exc)
+    error.engine = error.engine or name
+    return error
+
+
 def _explanation(exc: docker.errors.APIError) -> str:
     return str(exc.explanation or exc)
 
@@ -147,13 +155,11 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             with liveness.watch(self.watch_key, self.sockets):
                 return fn(*args, **kwargs)
-        except errors.EngineError as exc:
-            exc.engine = exc.engine or self.name
-            raise
         except Exception as exc:
-            translated_exc = _translate(exc)
-            translated_exc.engine = self.name
-            raise translated_exc from exc
+            error = _of_engine(exc, self.name)
+            if error is exc:
+                raise
+            raise error from exc
 
     return wrapper
 
@@ -1126,13 +1132,11 @@ class Engine:
             if self.tls is not None:
                 client.trust_env = False
             yield from client.events(since=since, until=until, filters=filters, decode=True)
-        except errors.EngineError as exc:
-            exc.engine = exc.engine or self.name
-            raise
         except Exception as exc:
-            translated_exc = _translate(exc)
-            translated_exc.engine = self.name
-            raise translated_exc from exc
+            error = _of_engine(exc, self.name)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             if client is not None:
                 client.close()
@@ -1295,8 +1299,7 @@ def transfer_image(
                     yield chunk
                     on_progress(sent)
         except Exception as exc:
-            error = exc if isinstance(exc, errors.EngineError) else _translate(exc)
-            error.engine = source.name
+            error = _of_engine(exc, source.name)
             failed.append(error)
             raise error from exc
 
