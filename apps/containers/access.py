@@ -25,7 +25,7 @@ from apps.containers.models import (
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine
-from apps.engine.hosts import UnknownEngine, engine_named
+from apps.engine.hosts import LOCAL, UnknownEngine, engine_named
 from apps.engine.types import ContainerInfo
 from apps.engines.models import RegisteredEngine
 
@@ -64,7 +64,7 @@ def client_for_id(container_id: str) -> Engine:
         .values_list("engine", flat=True)
         .first()
     )
-    return engine_named(name or "local")
+    return engine_named(name or LOCAL)
 
 
 def client_of(record: ContainerRecord | str) -> Engine:

@@ -19,10 +19,9 @@ from django.utils import timezone
 from apps.accounts.actor import SYSTEM, Actor
 from apps.accounts.audit import record
 from apps.accounts.models import Profile
-from apps.containers.models import ContainerRecord
+from apps.containers.access import client_for_id
 from apps.core.processes import owner, pid_alive
 from apps.engine import errors as engine_errors
-from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.rawexec import kill_exec_tree
 from apps.events.publish import publish
 from apps.terminals.models import OPEN_STATES, State, TerminalSession
@@ -188,10 +187,5 @@ def close_orphaned_rows() -> None:
 
 def _close_orphan(row: TerminalSession, reason: str) -> None:
     if transition_closed(row, reason, exit_code=None) and row.exec_id:
-        on = (
-            ContainerRecord.objects.filter(container_id=row.container_id)
-            .values_list("engine", flat=True)
-            .first()
-        )
         with contextlib.suppress(engine_errors.EngineError):
-            kill_exec_tree(engine_named(on or LOCAL), row.exec_id)
+            kill_exec_tree(client_for_id(row.container_id), row.exec_id)
