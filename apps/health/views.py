@@ -204,7 +204,7 @@ def badge(request: HttpRequest) -> HttpResponse:
     if reload == "1" and summary.engine_reachable:
         response["HX-Refresh"] = "true"
     elif reload and reload != "1" and _engine_ready(reload):
-        # Another engine's page (its 503): reload once the checks call that engine ready.
+        # Another engine's page (its 503): reload once that engine answers a ping.
         response["HX-Refresh"] = "true"
     return response
 
