@@ -23,10 +23,13 @@ from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
 from apps.snapshots import making
 from tests.cluster.kit import register
+from tests.polling import wait_for
 from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
 from tests.terminals.conftest import shell
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
+# How long a follower gets to notice a change (seconds, and how often it is looked at).
+FOLLOW = {"timeout": 15.0, "interval": 0.2}
 
 
 def _sweep(cluster: LocalCluster) -> None:
@@ -184,16 +187,6 @@ async def test_a_terminal_opens_on_the_containers_own_engine(engines, admin, sup
     await term.disconnect()
 
 
-def _wait_for(predicate: Any, seconds: float = 15.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    return predicate()
-
-
 def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engine(
     cluster, engines, admin
 ):
@@ -205,7 +198,7 @@ def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engi
     followers = watcher.EngineFollowers(stop)
     followers.start()
     try:
-        assert _wait_for(lambda: set(followers.followers) == set(engines))
+        assert wait_for(lambda: set(followers.followers) == set(engines), **FOLLOW)
         time.sleep(1.0)  # the follower's first reconcile, then its stream
         client = cluster.engine(1).tls_client()
         try:
@@ -223,7 +216,7 @@ def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engi
                 ).first()
             )
 
-        seen = _wait_for(stopped)
+        seen = wait_for(stopped, **FOLLOW)
         assert seen is not None and seen.data["engine"] == e1 and seen.data["source"] == "engine"
         assert ContainerRecord.objects.get(container_id=cid).state == "exited"
         # The local engine's reconcile leaves another engine's containers alone.
@@ -235,8 +228,8 @@ def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engi
             client.containers.get(cid).remove(force=True)
         finally:
             client.close()
-        assert _wait_for(
-            lambda: ContainerRecord.objects.get(container_id=cid).deleted_at is not None
+        assert wait_for(
+            lambda: ContainerRecord.objects.get(container_id=cid).deleted_at is not None, **FOLLOW
         )
     finally:
         stop.set()

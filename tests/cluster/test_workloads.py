@@ -4,8 +4,6 @@ delete. Operations run in this process (`worker.run_once`), the worker's refresh
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from apps.operations import worker
 from apps.operations.models import Operation
 from apps.workloads import runners, swarm
 from apps.workloads.models import Workload
+from tests.polling import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -39,13 +38,6 @@ def engines(cluster: LocalCluster, admin: Any) -> tuple[str, str]:
 def _run(op_id: str) -> Operation:
     assert worker.run_once("t1") is True
     return Operation.objects.get(operation_id=op_id)
-
-
-def _until(what: Callable[[], bool], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not what():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
 
 
 def test_create_scale_drain_and_delete(cluster, engines, operator, admin):
@@ -97,7 +89,7 @@ def test_create_scale_drain_and_delete(cluster, engines, operator, admin):
         wl = Workload.objects.get(workload_id=wl_id)
         return wl.by_engine == {e1: 3}
 
-    _until(moved)
+    wait_for(moved, timeout=60, interval=0.5)
     admin.json("PATCH", f"/api/engines/{e2}", {"availability": "active"})
 
     deleted = operator.json("DELETE", f"/api/workloads/{wl_id}")

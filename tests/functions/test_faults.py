@@ -18,6 +18,7 @@ from apps.engine.client import engine
 from apps.functions.invoke import invoke
 from apps.functions.pool import pool_counts
 from apps.functions.reconcile import reconcile_pools
+from tests import polling
 from tests.functions.poolkit import actor_of, deploy, fresh, make_function, rows
 from tests.operations import conftest as operations_conftest
 from tests.operations.conftest import ROOT, FileDb
@@ -29,14 +30,8 @@ file_db = operations_conftest.file_db
 pytestmark = [pytest.mark.engine, pytest.mark.faults]
 
 
-def wait_for(check: Any, timeout: float = 90) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+def wait_for(check: Any) -> Any:
+    return polling.wait_for(check, timeout=90)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import signal
-import time
 from typing import Any
 
 import pytest
+
+from tests import polling
 
 pytestmark = pytest.mark.faults  # kills worker processes
 
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
 
-def wait_for(check: Any, timeout: float = 60) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+def wait_for(check: Any) -> Any:
+    return polling.wait_for(check, timeout=60)
 
 
 def stop(proc: Any) -> str:
