@@ -15,7 +15,8 @@ from django.core.management import CommandError, call_command
 
 from apps.operations import wakeup, worker
 from apps.operations.models import Operation
-from tests.operations.test_worker_process import TERMINAL, stop, wait_for
+from tests.operations.test_worker_process import TERMINAL, stop
+from tests.polling import wait_for
 
 
 @pytest.fixture
