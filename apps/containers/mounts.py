@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class VolumeNames:
-    #: (tenant id, volume name) → the engine's volume name, None when the tenant has no such volume.
-    engine_name: Callable[[int, str], str | None]
+    #: (tenant id, volume name) → (the engine's volume name, the engine it lives on), None when
+    #: the tenant has no such volume.
+    engine_name: Callable[[int, str], tuple[str, str] | None]
     #: engine volume name → the tenant-facing name, None for a volume QuiltWeb does not manage.
     name_for_engine: Callable[[str], str | None]
 
@@ -32,8 +33,9 @@ def _names() -> VolumeNames:
     return _registered[0]
 
 
-def engine_volume_name(tenant_id: int, name: str) -> str | None:
-    """The engine-side name of the tenant's live volume `name`, or None if it has none."""
+def engine_volume_name(tenant_id: int, name: str) -> tuple[str, str] | None:
+    """The engine-side name of the tenant's live volume `name` and the engine it lives on, or
+    None if it has none."""
     return _names().engine_name(tenant_id, name)
 
 

@@ -8,7 +8,8 @@ so the items of one batch spread instead of all landing where the engine checks 
 counted fewest.
 
 Volumes stay on the engine they were made on: a container that mounts named volumes is placed
-there when no engine is named, and naming another one is 422 WRONG_ENGINE.
+on theirs when no engine is named; naming another one, or mounting volumes of two engines, is
+422 WRONG_ENGINE.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from apps.engine.hosts import LOCAL
 from apps.engines import registry
 from apps.engines.models import Availability, EngineState, RegisteredEngine
 
-# Where named volumes live today (volumes are made on the local engine).
-VOLUME_ENGINE = LOCAL
 
-
-def place(requested: Any, *, volumes: list[str] | None = None) -> str:
-    """The engine's name for a new container; raises ApiError as the contract says."""
+def place(requested: Any, *, volumes: list[tuple[str, str]] | None = None) -> str:
+    """The engine's name for a new container that mounts `volumes` ((name, the engine it lives
+    on) pairs); raises ApiError as the contract says."""
     if requested is not None and not isinstance(requested, str):
         raise invalid("engine", "engine must be an engine's name")
     rows = registry.all_engines()
@@ -43,11 +42,26 @@ def place(requested: Any, *, volumes: list[str] | None = None) -> str:
                 hint="GET /api/engines lists them.",
             )
         _usable(row)
-        if volumes and row.name != VOLUME_ENGINE:
-            raise wrong_engine(volumes[0], VOLUME_ENGINE)
+        for volume, on in volumes or ():
+            if on != row.name:
+                raise wrong_engine(volume, on)
         return row.name
     if volumes:
-        row = next(r for r in rows if r.name == VOLUME_ENGINE)
+        first, on = volumes[0]
+        for volume, other in volumes[1:]:
+            if other != on:
+                raise wrong_engine_error(
+                    f"volumes {first!r} and {volume!r} live on different engines ({on!r} and "
+                    f"{other!r}); a container runs on one",
+                    engine=other,
+                    field="volumes",
+                    volume=volume,
+                    hint="Mount volumes of one engine only; a snapshot with include_named "
+                    "copies a volume's data to a clone on another engine.",
+                )
+        row = next((r for r in rows if r.name == on), None)
+        if row is None:  # the engine was removed under the volume
+            raise engine_unavailable(on, f"volume {first!r} lives on engine {on!r}, which is gone")
         _usable(row)
         return row.name
     return fewest_running(rows)
@@ -102,8 +116,7 @@ def wrong_engine_error(message: str, *, engine: str, hint: str, **details: Any) 
     return ApiError(422, "WRONG_ENGINE", message, details={"engine": engine, **details}, hint=hint)
 
 
-def wrong_engine(volume: str, engine: str) -> ApiError:
-    name = volume.split(":", 1)[0]
+def wrong_engine(name: str, engine: str) -> ApiError:
     return wrong_engine_error(
         f"volume {name!r} lives on engine {engine!r}",
         engine=engine,

@@ -110,7 +110,7 @@ def _validate(body: dict[str, Any], tenant: Tenant) -> CreateSpec:
     name = validate_name(body.get("name"), "name")
     ensure_name_free(tenant, name)
     volumes = _volumes(body.get("volumes"), tenant)
-    engine_name = placement.place(body.get("engine"), volumes=volumes["volumes"])
+    engine_name = placement.place(body.get("engine"), volumes=volumes.pop("engines"))
     return CreateSpec(
         name=name,
         image=validate_image(body.get("image"), tenant, engine_name),
@@ -276,11 +276,12 @@ def _under_kernel_fs(path: str) -> bool:
 
 def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
     if value is None:
-        return {"volumes": [], "mounts": []}
+        return {"volumes": [], "mounts": [], "engines": []}
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid("volumes", "volumes must be an array of '<name>:<absolute-path>' strings")
     volumes: list[str] = []
     mounts: list[tuple[str, str]] = []
+    engines: list[tuple[str, str]] = []  # (volume, the engine it lives on), for placement
     seen: set[str] = set()
     for index, item in enumerate(value):
         name, sep, path = item.partition(":")
@@ -314,8 +315,8 @@ def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
                 "volumes", f"two volumes are mounted at {path}", received=item, index=index
             )
         seen.add(path)
-        engine_name = engine_volume_name(tenant.pk, name)
-        if engine_name is None:
+        found = engine_volume_name(tenant.pk, name)
+        if found is None:
             raise invalid(
                 "volumes",
                 f"volume {name!r} does not exist",
@@ -323,9 +324,11 @@ def _volumes(value: Any, tenant: Tenant) -> dict[str, Any]:
                 received=item,
                 index=index,
             )
+        engine_name, on = found
         volumes.append(f"{name}:{path}")
         mounts.append((engine_name, path))
-    return {"volumes": volumes, "mounts": mounts}
+        engines.append((name, on))
+    return {"volumes": volumes, "mounts": mounts, "engines": engines}
 
 
 def validate_workdir(value: Any, field_name: str) -> str:

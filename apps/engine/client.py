@@ -1105,6 +1105,32 @@ class Engine:
         stream, stat = self.api.get_archive(container_id, path)
         return b"".join(stream), dict(stat)
 
+    @translated
+    def put_archive_stream(self, container_id: str, path: str, chunks: Iterable[bytes]) -> None:
+        """`put_archive` of a streamed tar (sent chunked, never held whole)."""
+        self.api.put_archive(container_id, path, chunks)
+
+    @translated
+    def volume_holder(self, volume: str, labels: dict[str, str], *, read_only: bool) -> str:
+        """A created, never started container of the managed image with `volume` mounted at
+        /from: the engine's archive routes (`docker cp`) read or fill the volume through it.
+        The caller removes it."""
+        host_config = self.api.create_host_config(
+            network_mode="none",
+            mounts=[
+                docker.types.Mount(
+                    target="/from", source=volume, type="volume", read_only=read_only
+                )
+            ],
+        )
+        created = self.api.create_container(
+            image=settings.QUILTWEB_BASE_IMAGE,
+            command=["true"],
+            labels=labels,
+            host_config=host_config,
+        )
+        return str(created["Id"])
+
     # -- events --------------------------------------------------------------------------------
 
     @translated
@@ -1279,6 +1305,55 @@ def _volume(raw: dict[str, Any]) -> VolumeInfo:
         created_at=parse_time(raw.get("CreatedAt")),
         mountpoint=raw.get("Mountpoint", ""),
     )
+
+
+def transfer_volume(
+    source: Engine,
+    source_volume: str,
+    target: Engine,
+    target_volume: str,
+    labels: dict[str, str],
+    on_progress: Callable[[int], None],
+) -> None:
+    """Copy a volume's files to a volume on another engine: the source's tar of the volume
+    (`docker cp` out of a never-started holder container) streamed straight into the target's
+    extraction into a holder of its own, 1 MiB at a time. Owners, modes and links are kept, as
+    by `cp -a`. Both engines need the managed image; both holders are always removed. An error
+    names the engine that failed."""
+    failed: list[errors.EngineError] = []
+    reader = source.volume_holder(source_volume, labels, read_only=True)
+    try:
+        writer = target.volume_holder(target_volume, labels, read_only=False)
+        try:
+
+            def chunks() -> Iterator[bytes]:
+                sent = 0
+                try:
+                    with liveness.watch(source.watch_key, source.sockets):
+                        # Both holders mount their volume at /from, so the tar's `from/…`
+                        # members land in the target volume when extracted at /.
+                        stream, _ = source.api.get_archive(reader, "/from", chunk_size=1 << 20)
+                        for chunk in stream:
+                            sent += len(chunk)
+                            yield chunk
+                            on_progress(sent)
+                except Exception as exc:
+                    error = _of_engine(exc, source.name)
+                    failed.append(error)
+                    raise error from exc
+
+            try:
+                target.put_archive_stream(writer, "/", chunks())
+            except errors.EngineError:
+                if failed:
+                    raise failed[0] from None
+                raise
+        finally:
+            with contextlib.suppress(errors.EngineError):
+                target.remove(writer, force=True)
+    finally:
+        with contextlib.suppress(errors.EngineError):
+            source.remove(reader, force=True)
 
 
 def transfer_image(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,14 @@ from apps.core.api import engine_message
 from apps.core.engine_messages import engine_cause
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
-from apps.engine.client import Engine, engine, transfer_image
+from apps.engine.client import Engine, transfer_image, transfer_volume
 from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo, MountInfo
 from apps.events.publish import publish
 from apps.operations.registry import OperationFailed, Progress
 from apps.snapshots import actions
 from apps.snapshots.models import IMAGE_REPOSITORY, LABEL_SNAPSHOT, Snapshot
+from apps.volumes.helper import ensure_base_image
 from apps.volumes.lookup import volume_name_for_engine
 from apps.volumes.models import Volume
 
@@ -240,7 +242,7 @@ def make_clone(
             step = f"transferring the image to {where}"
             moved = _move_image(snapshot, where, progress)
         step = "copying the volumes"
-        mounts = _volumes_for_clone(actor, snapshot, name, made_volumes, progress)
+        mounts = _volumes_for_clone(actor, snapshot, name, where, made_volumes, progress)
         progress.check_cancel()
         step = "creating the container"
         progress.report(80, "creating the container")
@@ -333,35 +335,71 @@ def _volumes_for_clone(
     actor: Actor,
     snapshot: Snapshot,
     name: str,
+    where: str,
     made_volumes: list[tuple[str, Volume]],
     progress: Progress,
 ) -> list[tuple[str, str]]:
-    """Copy each of the snapshot's volume copies into a fresh tenant volume `<name>-<volume>`;
-    the (engine name, path) mounts of the clone. What is made is appended to `made_volumes`."""
+    """Copy each of the snapshot's volume copies into a fresh tenant volume `<name>-<volume>`
+    on `where`: on the snapshot's own engine a helper copies it (`cp -a`); to another engine
+    its files stream across (`transfer_volume`). The (engine name, path) mounts of the clone.
+    What is made is appended to `made_volumes`."""
     tenant = snapshot.tenant
+    labels = managed_labels(tenant)
     mounts: list[tuple[str, str]] = []
-    for index, copy in enumerate(snapshot.volume_copies):
+    copies = snapshot.volume_copies
+    moving = where != snapshot.engine
+    source, target = engine_named(snapshot.engine), engine_named(where)
+    if copies and moving:
+        ensure_base_image(source)
+        ensure_base_image(target)
+    start = 70 if moving else 20
+    for index, copy in enumerate(copies):
         progress.check_cancel()
-        progress.report(
-            20 + 50 * index // max(1, len(snapshot.volume_copies)),
-            f"copying volume {copy['volume']}",
-        )
-        engine_name, record = _new_tenant_volume(actor, tenant, f"{name}-{copy['volume']}")
+        percent = start + (80 - start) * index // max(1, len(copies))
+        progress.report(percent, f"copying volume {copy['volume']}")
+        engine_name, record = _new_tenant_volume(actor, tenant, f"{name}-{copy['volume']}", where)
         made_volumes.append((engine_name, record))
-        engine().copy_volume(copy["engine_name"], engine_name, managed_labels(tenant))
+        if moving:
+            transfer_volume(
+                source,
+                copy["engine_name"],
+                target,
+                engine_name,
+                labels,
+                _mib_progress(progress, f"transferring volume {copy['volume']}", where, percent),
+            )
+        else:
+            target.copy_volume(copy["engine_name"], engine_name, labels)
         mounts.append((engine_name, copy["path"]))
     return mounts
 
 
-def _new_tenant_volume(actor: Actor, tenant: Tenant, wanted: str) -> tuple[str, Volume]:
-    """An engine volume plus the tenant's Volume record, named `wanted` (or `wanted-2`, …)."""
+def _mib_progress(progress: Progress, what: str, where: str, percent: int) -> Callable[[int], None]:
+    """A transfer's byte count as the operation's message (`… 12 MiB to <engine>`), at most
+    every PROGRESS_EVERY seconds; a cancel stops the transfer here."""
+    last = [0.0]
+
+    def sent(count: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY:
+            return
+        last[0] = now
+        progress.check_cancel()
+        progress.report(percent, f"{what} {count // MIB} MiB to {where}")
+
+    return sent
+
+
+def _new_tenant_volume(actor: Actor, tenant: Tenant, wanted: str, where: str) -> tuple[str, Volume]:
+    """An engine volume on `where` plus the tenant's Volume record, named `wanted` (or
+    `wanted-2`, …)."""
     base = wanted[:63]
     name, n = base, 2
     while Volume.objects.filter(tenant=tenant, name=name, deleted_at__isnull=True).exists():
         name = f"{base[: 62 - len(str(n))]}-{n}"
         n += 1
-    record = Volume(tenant=tenant, name=name, created_by=actor.as_dict())
-    engine().create_volume(record.engine_name, managed_labels(tenant))
+    record = Volume(tenant=tenant, name=name, engine=where, created_by=actor.as_dict())
+    engine_named(where).create_volume(record.engine_name, managed_labels(tenant))
     record.save()
     audit.record(
         actor,
@@ -370,7 +408,7 @@ def _new_tenant_volume(actor: Actor, tenant: Tenant, wanted: str) -> tuple[str, 
         target_id=name,
         target_name=name,
         tenant_id=tenant.pk,
-        data={"copied_for": "clone"},
+        data={"copied_for": "clone", "engine": where},
     )
     publish(
         "volume_update",
@@ -383,6 +421,6 @@ def _new_tenant_volume(actor: Actor, tenant: Tenant, wanted: str) -> tuple[str, 
 def _drop_volumes(made: list[tuple[str, Volume]]) -> None:
     for engine_name, record in made:
         with contextlib.suppress(engine_errors.EngineError):
-            engine().remove_volume(engine_name, force=True)
+            engine_named(record.engine).remove_volume(engine_name, force=True)
         if record is not None and record.pk:
             record.delete()

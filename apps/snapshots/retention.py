@@ -118,8 +118,8 @@ def release_data(release: str) -> dict[str, Any]:
 def drop_copies(snapshot: Snapshot) -> None:
     """Remove the snapshot's hidden volume copies (best effort)."""
     for copy in snapshot.volume_copies:
-        with contextlib.suppress(engine_errors.EngineError):
-            engine().remove_volume(copy["engine_name"], force=True)
+        with contextlib.suppress(engine_errors.EngineError):  # UnknownEngine too
+            engine_named(snapshot.engine).remove_volume(copy["engine_name"], force=True)
 
 
 def retry_image_removal(snapshot: Snapshot, in_use: set[str] | None = None) -> bool:

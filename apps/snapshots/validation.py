@@ -132,12 +132,7 @@ def clone_name(body: dict[str, Any], base: str, word: str, tenant_id: int) -> st
 
 def clone_params(body: dict[str, Any], snapshot: Snapshot) -> dict[str, Any]:
     """A clone body as operation params."""
-    engine = clone_engine(
-        body.get("engine"),
-        snapshot.engine,
-        bool(snapshot.volume_copies),
-        f"snapshot {snapshot.name!r}",
-    )
+    engine = clone_engine(body.get("engine"), snapshot.engine)
     return {
         "engine": engine,
         "name": clone_name(body, snapshot.name, "clone", snapshot.tenant_id),
@@ -159,26 +154,15 @@ def fork_params(body: dict[str, Any], record: ContainerRecord) -> dict[str, Any]
     params["resume_policy"] = choice(body, "resume_policy", RESUME_POLICIES, "immediate")
     params["labels"] = validate_labels(body.get("labels"), "labels")
     params["name"] = clone_name(body, record.name, "fork", record.tenant_id)
-    copies = params.get("volume_mode") == "include_named" and bool(record.volumes)
-    params["engine"] = clone_engine(requested, record.engine, copies, f"container {record.name!r}")
+    params["engine"] = clone_engine(requested, record.engine)
     return params
 
 
-def clone_engine(requested: Any, holder: str, has_volume_copies: bool, what: str) -> str:
+def clone_engine(requested: Any, holder: str) -> str:
     """Where a clone or fork runs: the engine that holds the image (the default), or the one
-    named, placed as a create is (unknown 422, draining 409, unreachable 503). The image moves
-    there (apps/snapshots/making.py); volume copies do not move yet: WRONG_ENGINE."""
+    named, placed as a create is (unknown 422, draining 409, unreachable 503). The image and
+    the volume copies move there (apps/snapshots/making.py)."""
     if requested is not None and not isinstance(requested, str):
         raise invalid("engine", "engine must be an engine's name")
     # Named or not, the engine must take new containers: a draining holder is 409 too.
-    name = placement.place(requested or holder)
-    if has_volume_copies and name != holder:
-        raise placement.wrong_engine_error(
-            f"{what} has volume copies on engine {holder!r}, which do not move between engines",
-            engine=holder,
-            field="engine",
-            received=name,
-            hint=f"Omit engine (or name {holder!r}) to clone with the volume copies there, or "
-            "snapshot with volume_mode exclude_named to move it.",
-        )
-    return name
+    return placement.place(requested or holder)

@@ -9,7 +9,14 @@ from django.http import Http404, HttpRequest
 from apps.accounts.access import require_api, require_page
 from apps.accounts.actor import Actor
 from apps.core.errors import ApiError
+from apps.engine.client import Engine
+from apps.engine.hosts import engine_named
 from apps.volumes.models import Volume
+
+
+def client_of(volume: Volume) -> Engine:
+    """The client for the engine the volume lives on: every call about a volume goes there."""
+    return engine_named(volume.engine)
 
 
 def find(actor: Actor, name: str) -> Volume | None:

@@ -16,15 +16,17 @@ from django.utils import timezone
 from apps.accounts import audit
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.containers import placement
 from apps.containers.access import managed_labels
 from apps.containers.validation import is_reserved_label
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL
 from apps.events.publish import publish
 from apps.operations.actions import submit
 from apps.operations.models import Operation
 from apps.volumes import listing
+from apps.volumes.access import client_of
 from apps.volumes.models import Volume
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -92,16 +94,35 @@ def _published(volume: Volume, action: str, data: dict[str, Any] | None) -> None
     )
 
 
+def check_engine(value: Any) -> str:
+    """Where a new volume lives: the engine named, placed as a container is (unknown 422,
+    draining 409, unreachable 503), or `local` when none is."""
+    if value is None or value == "":
+        return LOCAL
+    return placement.place(value)
+
+
 def create_volume(
-    actor: Actor, tenant: Tenant, *, name: str, driver: str, labels: dict[str, str]
+    actor: Actor,
+    tenant: Tenant,
+    *,
+    name: str,
+    driver: str,
+    labels: dict[str, str],
+    engine: str = LOCAL,
 ) -> Volume:
     """Create the engine volume and its record; 409 NAME_CONFLICT if the tenant has the name."""
     if _taken(tenant.pk, name):
         raise name_conflict(name)
     volume = Volume(
-        tenant=tenant, name=name, driver=driver, labels=labels, created_by=actor.as_dict()
+        tenant=tenant,
+        name=name,
+        engine=engine,
+        driver=driver,
+        labels=labels,
+        created_by=actor.as_dict(),
     )
-    engine().create_volume(
+    client_of(volume).create_volume(
         volume.engine_name,
         {**labels, **managed_labels(tenant), LABEL_VOLUME: name},
         driver=driver,
@@ -116,13 +137,13 @@ def create_volume(
                 target_id=volume.name,
                 target_name=volume.name,
                 tenant_id=tenant.pk,
-                data={"driver": driver},
+                data={"driver": driver, "engine": engine},
             )
             _published(volume, "created", listing.as_dict(volume, {}))
     except IntegrityError:
         # Lost a race for the name: leave no engine volume behind.
         with contextlib.suppress(engine_errors.EngineError):
-            engine().remove_volume(volume.engine_name, force=True)
+            client_of(volume).remove_volume(volume.engine_name, force=True)
         raise name_conflict(name) from None
     return volume
 
@@ -150,7 +171,7 @@ def rename_volume(actor: Actor, volume: Volume, new_name: str) -> Volume:
             _published(
                 volume,
                 "renamed",
-                listing.as_dict(volume, listing.attachments([volume.engine_name])),
+                listing.as_dict(volume, listing.attached(volume)),
             )
     except IntegrityError:
         volume.name = old
@@ -205,7 +226,7 @@ def finish_delete(actor: Actor, volume: Volume) -> None:
     """Remove the engine volume and mark the record deleted (called by the runner)."""
     # Already gone from the engine (removed by hand): the record still has to go.
     with contextlib.suppress(engine_errors.NotFound):
-        engine().remove_volume(volume.engine_name)
+        client_of(volume).remove_volume(volume.engine_name)
 
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).update(deleted_at=timezone.now())

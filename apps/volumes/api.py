@@ -13,12 +13,17 @@ from apps.accounts.models import Tenant
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, json_body
 from apps.core.errors import ApiError, invalid
-from apps.engine.client import engine
+from apps.engines import fanout
 from apps.operations.actions import replay
 from apps.operations.execution import execution_mode, sync_result
 from apps.operations.idempotency import header_key
 from apps.volumes import actions, files, listing, schemas
-from apps.volumes.access import get_volume_for_api, require_file_reader_api, visible
+from apps.volumes.access import (
+    client_of,
+    get_volume_for_api,
+    require_file_reader_api,
+    visible,
+)
 from apps.volumes.archive import archive_fields, decode_content, stash
 from apps.volumes.paths import clean_path as _clean_path
 
@@ -36,18 +41,26 @@ def volumes(request: HttpRequest) -> Any:
     if request.method == "POST":
         return create(request)
     actor = require_api(request, "viewer")
-    check_query(request, ["format"])
-    return {"volumes": listing.as_dicts(visible(actor), extra=actor.is_admin)}
+    check_query(request, ["format", "engine"])
+    on = fanout.check_engine_param(request.GET.get("engine"))
+    items, unreachable = listing.as_dicts(visible(actor), extra=actor.is_admin, engine=on)
+    out: dict[str, Any] = {"volumes": items}
+    if unreachable:
+        out["unreachable_engines"] = unreachable
+    return out
 
 
 def create(request: HttpRequest) -> Any:
     actor = require_api(request, "operator")
-    body = json_body(request, ["name", "driver", "labels"])
+    body = json_body(request, ["name", "driver", "labels", "engine"])
     name = actions.check_name(body.get("name"))
     driver = actions.check_driver(body.get("driver"))
     labels = actions.check_labels(body.get("labels"))
+    on = actions.check_engine(body.get("engine"))
     tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
-    volume = actions.create_volume(actor, tenant, name=name, driver=driver, labels=labels)
+    volume = actions.create_volume(
+        actor, tenant, name=name, driver=driver, labels=labels, engine=on
+    )
     return listing.as_dict(volume, {}, extra=actor.is_admin), 201
 
 
@@ -66,15 +79,15 @@ def volume(request: HttpRequest, name: str) -> Any:
         return done if isinstance(done, tuple) else done.result
     actor, vol = get_volume_for_api(request, name)
     check_query(request, [])
-    return listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
+    return listing.as_dict(vol, listing.attached(vol), extra=actor.is_admin)
 
 
 @api_route("GET", doc=schemas.INSPECT)
 def inspect(request: HttpRequest, name: str) -> Any:
     actor, vol = get_volume_for_api(request, name)
     check_query(request, [])
-    info = engine().inspect_volume(vol.engine_name)
-    data = listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
+    info = client_of(vol).inspect_volume(vol.engine_name)
+    data = listing.as_dict(vol, listing.attached(vol), extra=actor.is_admin)
     # The host path tells viewers and support about the host's layout and nothing they need.
     data["mountpoint"] = info.mountpoint if actor.can("operator") else None
     data["size_bytes"] = files.volume_size(vol)
@@ -92,7 +105,7 @@ def rename(request: HttpRequest, name: str) -> Any:
         if err.error_code == "NAME_CONFLICT":
             err.details = {**(err.details or {}), "field": "new_name"}
         raise
-    data = listing.as_dict(vol, listing.attachments([vol.engine_name]), extra=actor.is_admin)
+    data = listing.as_dict(vol, listing.attached(vol), extra=actor.is_admin)
     # Quilt's SDK reads `success` and the echoed `new_name` (2.17), next to the volume's fields.
     return {**data, "success": True, "new_name": vol.name}
 

@@ -44,7 +44,7 @@ def _raise(result: Any, path: str) -> None:
 
 
 def list_dir(volume: Volume, path: str) -> dict[str, Any]:
-    with helper.volume_helper(volume.tenant, volume.engine_name) as h:
+    with helper.volume_helper(volume) as h:
         result = h.run(helper.LS, in_volume(path), str(MAX_LIST))
     _raise(result, path)
     files: list[dict[str, Any]] = []
@@ -77,7 +77,7 @@ def list_dir(volume: Volume, path: str) -> dict[str, Any]:
 
 def read_file(volume: Volume, path: str) -> tuple[bytes, dict[str, Any]]:
     """The file's bytes and its metadata; 422 over 16 MiB, 404 when missing."""
-    with helper.volume_helper(volume.tenant, volume.engine_name) as h:
+    with helper.volume_helper(volume) as h:
         result = h.run(
             helper.READ, in_volume(path), str(MAX_READ_BYTES), max_output=MAX_READ_BYTES + 1
         )
@@ -109,7 +109,7 @@ def write_file(volume: Volume, path: str, content: bytes, mode: int) -> dict[str
             "files over 16 MiB cannot be written in one call; upload a tar archive instead",
             details={"field": "content", "expected": f"<= {MAX_WRITE_BYTES} bytes"},
         )
-    with helper.volume_helper(volume.tenant, volume.engine_name) as h:
+    with helper.volume_helper(volume) as h:
         result = h.run(helper.WRITE, in_volume(path), str(mode), stdin=content)
     _raise(result, path)
     size, written_mode, _ = result.stdout.decode().split()[:3]
@@ -117,7 +117,7 @@ def write_file(volume: Volume, path: str, content: bytes, mode: int) -> dict[str
 
 
 def delete_path(volume: Volume, path: str, recursive: bool) -> dict[str, Any]:
-    with helper.volume_helper(volume.tenant, volume.engine_name) as h:
+    with helper.volume_helper(volume) as h:
         result = h.run(helper.DELETE, in_volume(path), "1" if recursive else "0")
     _raise(result, path)
     return {"path": path, "deleted": True}
@@ -125,7 +125,7 @@ def delete_path(volume: Volume, path: str, recursive: bool) -> dict[str, Any]:
 
 def volume_size(volume: Volume) -> int | None:
     """Bytes used, measured with `du` in a helper (for inspect; lists use the engine's df)."""
-    with helper.volume_helper(volume.tenant, volume.engine_name) as h:
+    with helper.volume_helper(volume) as h:
         result = h.run(helper.SIZE)
     try:
         return int(result.stdout.decode().strip()) * 1024

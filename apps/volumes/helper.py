@@ -26,8 +26,11 @@ from apps.containers.access import managed_labels
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.baseimage import build_base_image
-from apps.engine.client import engine
+from apps.engine.client import Engine, transfer_image
+from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerSpec, ExecResult
+from apps.volumes.access import client_of
+from apps.volumes.models import Volume
 
 ROLE_LABEL = "io.quiltweb.role"
 HELPER_ROLE = "volume-helper"
@@ -153,7 +156,8 @@ SIZE = r"""du -sk /v 2>/dev/null | cut -f1"""
 class Helper:
     """A started helper container; `run()` executes one script with positional arguments."""
 
-    def __init__(self, container_id: str) -> None:
+    def __init__(self, client: Engine, container_id: str) -> None:
+        self.client = client
         self.container_id = container_id
 
     def run(
@@ -164,7 +168,7 @@ class Helper:
         max_output: int = 4 * 1024 * 1024,
         timeout_ms: int = 120_000,
     ) -> ExecResult:
-        return engine().exec_run(
+        return self.client.exec_run(
             self.container_id,
             ["/bin/sh", "-c", script, "helper", *args],
             stdin_data=stdin,
@@ -177,25 +181,35 @@ def helper_labels(tenant: Tenant) -> dict[str, str]:
     return {**managed_labels(tenant), ROLE_LABEL: HELPER_ROLE}
 
 
+def ensure_base_image(client: Engine) -> None:
+    """The helper's image on `client`'s engine: built on the local one, and moved there
+    from the local one (save → load) for another engine that lacks it."""
+    if client.image_exists(settings.QUILTWEB_BASE_IMAGE):
+        return
+    build_base_image()
+    if client.name != LOCAL:
+        transfer_image(engine_named(LOCAL), client, settings.QUILTWEB_BASE_IMAGE, lambda _: None)
+
+
 @contextlib.contextmanager
-def volume_helper(tenant: Tenant, engine_name: str) -> Iterator[Helper]:
-    """A started helper with `engine_name` mounted at /v; removed when the block ends."""
-    eng = engine()
-    if not eng.image_exists(settings.QUILTWEB_BASE_IMAGE):
-        build_base_image()
+def volume_helper(volume: Volume) -> Iterator[Helper]:
+    """A started helper on the volume's engine with the volume mounted at /v; removed when the
+    block ends."""
+    eng = client_of(volume)
+    ensure_base_image(eng)
     spec = ContainerSpec(
         docker_name=f"qwh-{secrets.token_hex(8)}",
         image=settings.QUILTWEB_BASE_IMAGE,
-        labels=helper_labels(tenant),
+        labels=helper_labels(volume.tenant),
         memory_mb=128,
-        volumes=[(engine_name, "/v")],
+        volumes=[(volume.engine_name, "/v")],
         network="none",
         confined=True,
     )
     container_id = eng.create_container(spec)
     try:
         eng.start(container_id)
-        yield Helper(container_id)
+        yield Helper(eng, container_id)
     finally:
         with contextlib.suppress(engine_errors.EngineError):
             eng.remove(container_id, force=True)

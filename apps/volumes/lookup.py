@@ -6,12 +6,13 @@ from apps.accounts.models import Tenant
 from apps.volumes.models import Volume
 
 
-def engine_volume_name(tenant: Tenant | int, name: str) -> str | None:
-    """The engine-side name of the tenant's live volume `name`, or None if it has none."""
+def engine_volume_name(tenant: Tenant | int, name: str) -> tuple[str, str] | None:
+    """The engine-side name of the tenant's live volume `name` and the engine it lives on, or
+    None if it has none."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     return (
         Volume.objects.filter(tenant_id=tenant_id, name=name, deleted_at__isnull=True)
-        .values_list("engine_name", flat=True)
+        .values_list("engine_name", "engine")
         .first()
     )
 

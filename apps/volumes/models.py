@@ -24,6 +24,8 @@ class Volume(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="volumes")
     name = models.CharField(max_length=63)
     engine_name = models.CharField(max_length=64, unique=True, default=new_engine_name)
+    # The engine the volume lives on (contract 2.11, "Resources live on one engine").
+    engine = models.CharField(max_length=63, default="local", db_index=True)
     driver = models.CharField(max_length=32, default="local")
     labels = models.JSONField(default=dict, blank=True)
     created_by = models.JSONField(default=dict)

@@ -138,7 +138,7 @@ def _into_volume(
     sanitise(data, strip)
     progress.report(25, "archive checked; starting the volume helper")
     target = in_volume(path)
-    with helper.volume_helper(volume.tenant, volume.engine_name) as h:
+    with helper.volume_helper(volume) as h:
         prepared = h.run(helper.PREPARE, target)
         if (err := helper.script_error(prepared, path)) is not None:
             raise OperationFailed(err.error_code, err.error, err.details)

@@ -26,6 +26,11 @@ class VolumeCreate(Request):
     name: str = Field(pattern=NAME_PATTERN, description="Not health, help or examples.")
     driver: Literal["local"] = "local"
     labels: dict[str, str] | None = None
+    engine: str | None = Field(
+        default=None,
+        description="The engine it lives on (2.11); omitted: local. Containers that mount it "
+        "run there.",
+    )
 
 
 class VolumeRename(Request):
@@ -48,6 +53,7 @@ class ArchiveBody(Request):
 
 class VolumeListQuery(Request):
     format: str | None = Field(default=None, description="Accepted; the answer is JSON.")
+    engine: str | None = Field(default=None, description="Only this engine's volumes (2.11).")
 
 
 class LsQuery(Request):
@@ -70,6 +76,7 @@ class Volume(Reply):
     """A volume (contract 2.6)."""
 
     name: str
+    engine: str = Field(description="The engine it lives on (2.11).")
     driver: str
     labels: dict[str, str]
     created_at: Timestamp | None
@@ -78,9 +85,12 @@ class Volume(Reply):
 
 
 class VolumeList(Reply):
-    """`{volumes}`."""
+    """`{volumes}`, and the engines that did not answer (their volumes show no `attached_to`)."""
 
     volumes: list[Volume]
+    unreachable_engines: list[str] | None = Field(
+        default=None, description="Engines that did not answer (2.11); absent when all did."
+    )
 
 
 class VolumeInspect(Volume):

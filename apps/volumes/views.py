@@ -21,12 +21,15 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from apps.accounts.access import require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
+from apps.containers.forms import engine_choices
 from apps.core.errors import ApiError, error_text
 from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.ids import iso
 from apps.core.pages import PageFailure, attempt, flash_error, page_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine
+from apps.engines import fanout
+from apps.engines import registry as engines_registry
 from apps.operations.idempotency import header_key
 from apps.operations.models import Operation
 from apps.volumes import actions, files, listing
@@ -70,18 +73,29 @@ def _breadcrumbs(path: str) -> list[tuple[str, str]]:
 def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
     actor = require_page(request, "viewer")
     query = request.GET.get("q", "").strip()
+    engine_names = [row.name for row in engines_registry.all_engines()]
+    on = request.GET.get("engine", "").strip()
+    filter_error = None
+    if on and on not in engine_names:
+        filter_error = f"no engine named {on!r}; pick one of {', '.join(engine_names)}"
+        on = ""
     qs = visible(actor).select_related("tenant")
     if query:
         qs = qs.filter(name__icontains=query)
+    if on:
+        qs = qs.filter(engine=on)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    found, failure = attempt(listing.attachments, [v.engine_name for v in page.object_list])
-    attached = found or {}
-    engine_error = error_text(failure) if failure is not None else None
+    found, failure = attempt(
+        listing.across, [(v.engine, v.engine_name) for v in page.object_list], on or None
+    )
+    attached = found.attached if found is not None else {}
+    engine_error = error_text(failure) if failure is not None else filter_error
     # Strings are prepared here: template date filters cost more than the engine call.
     rows = [
         {
             "pk": v.pk,
             "name": v.name,
+            "engine": v.engine,
             "users": attached.get(v.engine_name, []),
             "tenant": v.tenant.slug,
             "labels": [f"{k}={val}" for k, val in v.labels.items()],
@@ -90,6 +104,7 @@ def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
         }
         for v in page.object_list
     ]
+    page_query = urlencode([(k, v) for k, v in (("q", query), ("engine", on)) if v])
     return {
         "nav": "volumes",
         "rows": rows,
@@ -97,7 +112,12 @@ def _list_context(request: AuthedRequest, **extra: Any) -> dict[str, Any]:
         "q": query,
         "can_act": actor.can("operator"),
         "engine_error": engine_error,
-        "page_query": urlencode({"q": query}) if query else "",
+        # The Engine column, filter and picker show once there is more than one engine.
+        "engines": engine_names if len(engine_names) > 1 else [],
+        "engine": on,
+        "engine_choices": engine_choices(),
+        "unreachable_engines": found.unreachable if found is not None else [],
+        "page_query": page_query,
         **extra,
     }
 
@@ -115,20 +135,31 @@ def sizes(request: AuthedRequest) -> HttpResponse:
     """Sizes arrive after the list, out of band: the engine's disk-usage report takes seconds."""
     actor = require_page(request, "viewer")
     names = request.GET.getlist("v")
-    by_engine = {v.engine_name: v for v in visible(actor).filter(name__in=names[:PAGE_SIZE])}
-    # When the engine cannot report sizes, the volumes show none (no error for a side panel).
-    measured, _ = attempt(lambda: engine().volume_sizes())
-    measured = measured or {}
-    items = [(v.pk, measured.get(engine_name)) for engine_name, v in by_engine.items()]
+    listed = list(visible(actor).filter(name__in=names[:PAGE_SIZE]))
+    holding = {v.engine for v in listed}
+
+    def sizes_on(name: str, client: Engine) -> dict[str, int]:
+        return client.volume_sizes() if name in holding else {}
+
+    # An engine that cannot report sizes shows none for its volumes (no error for a side panel).
+    found = fanout.across(sizes_on)
+    measured: dict[str, int] = {}
+    for part in found.results.values():
+        measured.update(part)
+    items = [(v.pk, measured.get(v.engine_name)) for v in listed]
     return render(request, "volumes/list.html#volume-sizes", {"items": items})
 
 
 def _form(request: AuthedRequest) -> dict[str, str]:
-    return {"name": request.POST.get("name", ""), "labels": request.POST.get("labels", "")}
+    return {
+        "name": request.POST.get("name", ""),
+        "labels": request.POST.get("labels", ""),
+        "engine": request.POST.get("engine", ""),
+    }
 
 
 # The forms' labels (templates/volumes/), for errors in their own words.
-CREATE_LABELS = {"name": "Name", "labels": "Labels", "label": "Label"}
+CREATE_LABELS = {"name": "Name", "labels": "Labels", "label": "Label", "engine": "Engine"}
 RENAME_LABELS = {"new_name": "New name"}
 
 
@@ -150,8 +181,9 @@ def create(request: AuthedRequest) -> HttpResponse:
     form = _form(request)
     name = actions.check_name(form["name"].strip())
     labels = _parse_labels(form["labels"])
+    on = actions.check_engine(form["engine"].strip())
     tenant = Tenant.objects.get(pk=actor.tenant_id or 0)
-    actions.create_volume(actor, tenant, name=name, driver="local", labels=labels)
+    actions.create_volume(actor, tenant, name=name, driver="local", labels=labels, engine=on)
     messages.success(request, f"Volume {name} created.")
     return redirect("volumes:detail", name=name)
 

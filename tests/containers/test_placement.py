@@ -23,7 +23,7 @@ def _engine(name: str, **fields: Any) -> RegisteredEngine:
     return RegisteredEngine.objects.create(name=name, url=f"tcp://127.0.0.1:1/{name}", **fields)
 
 
-def test_named_engines_are_checked_and_volumes_pin_to_local() -> None:
+def test_named_engines_are_checked_and_volumes_pin_to_theirs() -> None:
     ensure_local()
     _engine("busy", availability=Availability.DRAIN)
     _engine("away", state=EngineState.UNREACHABLE)
@@ -42,12 +42,26 @@ def test_named_engines_are_checked_and_volumes_pin_to_local() -> None:
     assert typed.value.details["field"] == "engine"
     # Omitted: only active, ready engines compete; here that is the local one.
     assert placement.place(None) == "local"
-    assert placement.place(None, volumes=["data:/data"]) == "local"
+    assert placement.place(None, volumes=[("data", "local")]) == "local"
     _engine("spare")
     with pytest.raises(ApiError) as crossed:
-        placement.place("spare", volumes=["data:/data"])
+        placement.place("spare", volumes=[("data", "local")])
     assert crossed.value.error_code == "WRONG_ENGINE"
     assert crossed.value.details == {"engine": "local", "field": "engine", "volume": "data"}
+    # A volume on another engine takes its container there, named or not.
+    assert placement.place(None, volumes=[("logs", "spare")]) == "spare"
+    assert placement.place("spare", volumes=[("logs", "spare")]) == "spare"
+    with pytest.raises(ApiError) as split:
+        placement.place(None, volumes=[("data", "local"), ("logs", "spare")])
+    assert split.value.error_code == "WRONG_ENGINE"
+    assert split.value.details == {"engine": "spare", "field": "volumes", "volume": "logs"}
+    # A volume on a draining or lost engine cannot take a new container.
+    with pytest.raises(ApiError) as held:
+        placement.place(None, volumes=[("old", "busy")])
+    assert held.value.error_code == "ENGINE_DRAINING"
+    with pytest.raises(ApiError) as gone:
+        placement.place(None, volumes=[("old", "away")])
+    assert gone.value.error_code == "ENGINE_UNAVAILABLE"
 
 
 def test_the_engine_with_fewest_running_managed_containers_wins(operator: Any) -> None:

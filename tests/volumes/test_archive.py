@@ -113,7 +113,7 @@ def test_it_fails_unsafe_archives_and_writes_nothing(operator, vol, members):
 
 
 def test_it_fails_members_that_would_pass_through_an_escaping_symlink(operator, vol):
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         assert h.run("ln -s /etc /v/etc-link").exit_code == 0
     content = tar_of(("fine.txt", b"1", "file"), ("etc-link/evil.conf", b"x", "file"))
     op = drive(
@@ -127,7 +127,7 @@ def test_it_fails_members_that_would_pass_through_an_escaping_symlink(operator, 
 
 
 def test_it_refuses_an_archive_target_behind_an_escaping_symlink(operator, vol):
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         assert h.run("ln -s /etc /v/etc-link").exit_code == 0
     content = tar_of(("x.txt", b"1", "file"))
     body = {"content": content, "path": "etc-link/sub"}
@@ -224,7 +224,7 @@ def test_it_defaults_the_container_target_to_its_working_directory(operator):
 
 def volume_tree(vol: Volume) -> set[str]:
     """Every path in the volume, as the helper's `find` prints it."""
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         result = h.run("find /v")
     assert result.exit_code == 0, result.stderr
     return set(result.stdout.decode().split("\n")) - {""}
@@ -285,7 +285,7 @@ def test_it_extracts_in_a_helper_whose_own_filesystem_is_read_only(operator, vol
         "sanitise",
         lambda data, strip, existing=None: (data, archive.check_tar(data)),
     )
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         assert h.run("ln -s / /v/root-link").exit_code == 0
     content = tar_of(("root-link/escaped.txt", b"pwned", "file"))
     op, _ = run_with_progress(
@@ -319,7 +319,7 @@ def test_it_strips_setuid_and_setgid_bits_and_keeps_numeric_owners(operator, vol
         f["name"]: f["mode"] for f in operator.json("GET", "/api/volumes/arch/ls").json()["files"]
     }
     assert modes == {"suid": 755, "sgid": 750, "plain": 640, "shared": 1777}
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         owners = h.run("stat -c '%n %u:%g' /v/suid /v/plain").stdout.decode().split("\n")
     assert owners[:2] == ["/v/suid 1234:4321", "/v/plain 1234:4321"]
 
@@ -335,7 +335,7 @@ def test_it_strips_setuid_and_setgid_bits_and_keeps_numeric_owners(operator, vol
     ],
 )
 def test_it_checks_members_against_the_links_already_in_the_target(operator, vol, members):
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         setup = "mkdir -p /v/t/sub && ln -s .. /v/t/up && ln -s sub /v/t/in && ln -s / '/v/t/nl\nx'"
         assert h.run(setup).exit_code == 0
     before = volume_tree(vol)
@@ -378,7 +378,7 @@ def test_it_extracts_pax_named_members_at_the_stripped_paths_it_checked(
     setup = "mkdir -p /v/t/top /v/elsewhere && ln -s ../../elsewhere /v/t/top/link"
     if link_at_stripped_path:
         setup += " && ln -s ../elsewhere /v/t/link"
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         assert h.run(setup).exit_code == 0
     before = volume_tree(vol)
     content = pax_archive(("top/link/escaped.txt", b"out", "file"), (LONG, b"abc", "file"))

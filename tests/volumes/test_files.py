@@ -28,7 +28,7 @@ def vol(operator):
 
 def shell(vol: Volume, script: str) -> None:
     """Set up hostile content directly (as a container with the volume mounted could)."""
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         result = h.run(script)
         assert result.exit_code == 0, result.stderr
 

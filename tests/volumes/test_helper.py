@@ -17,7 +17,7 @@ HELPER_CAP_MASK = "000000000000000b"
 def test_it_runs_the_helper_with_a_read_only_root_and_few_capabilities(operator):
     assert operator.json("POST", "/api/volumes", {"name": "confined"}).status_code == 201
     vol = Volume.objects.get(name="confined")
-    with volume_helper(vol.tenant, vol.engine_name) as h:
+    with volume_helper(vol) as h:
         host = engine().api.inspect_container(h.container_id)["HostConfig"]
         inside = h.run(
             "grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status; id -u;"
