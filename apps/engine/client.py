@@ -865,13 +865,17 @@ class Engine:
         timeout_ms: int = 30_000,
         max_output: int = 1024 * 1024,
         stdin_data: bytes | None = None,
+        stdin_counted: bool = False,
     ) -> ExecResult:
         """Run argv to completion (or its deadline) and return its output inline.
 
         On timeout every process the exec started is killed and `timed_out` is set.
+        `stdin_counted`: the command reads exactly `len(stdin_data)` bytes and never waits for
+        the end of its stdin (`head -c N | …`), so a TLS connection, which cannot be
+        half-closed, can carry it (docs/engines.md, "Stdin over TLS").
         """
         started = time.monotonic()
-        if stdin_data is not None and self.ssl_context is not None:
+        if stdin_data is not None and self.ssl_context is not None and not stdin_counted:
             raise errors.BadRequest("stdin for an exec on a TLS engine is not supported yet")
         exec_id = self.exec_create(
             container_id,
@@ -888,6 +892,7 @@ class Engine:
                 timeout_ms=timeout_ms,
                 max_output=max_output,
                 stdin_data=stdin_data,
+                stdin_counted=stdin_counted,
             )
 
     # -- images --------------------------------------------------------------------------------

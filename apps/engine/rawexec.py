@@ -152,6 +152,7 @@ def run_exec(
     timeout_ms: int,
     max_output: int,
     stdin_data: bytes | None = None,
+    stdin_counted: bool = False,
 ) -> ExecResult:
     """Run a started exec to its end (or its deadline): stdin is written from the same poll loop
     that reads the output, so a command that reads slowly, or exits without reading, never
@@ -159,9 +160,11 @@ def run_exec(
     rest of it (EPIPE is "stdin closed", not an error). A broken connection is the engine's own
     error (EngineUnavailable), never an OSError."""
     deadline = started + timeout_ms / 1000
-    if stdin_data is not None and engine.ssl_context is not None:
-        # A TLS stream cannot be half-closed from Python's ssl module (shutdown(SHUT_WR) ends
-        # both directions), so the command would never see the end of its stdin.
+    # A TLS stream cannot be half-closed from Python's ssl module (shutdown(SHUT_WR) ends both
+    # directions), so the command would never see the end of its stdin: only a command that
+    # reads a counted stdin (`stdin_counted`) gets one there.
+    tls = engine.ssl_context is not None
+    if stdin_data is not None and tls and not stdin_counted:
         raise errors.BadRequest("stdin for an exec on a TLS engine is not supported yet")
     sock, rest = open_exec(engine, exec_id, watched=True)
     out = {1: bytearray(), 2: bytearray()}
@@ -175,6 +178,8 @@ def run_exec(
     def close_stdin() -> None:
         nonlocal write_open, to_send
         write_open, to_send = False, None
+        if tls:
+            return  # the command stops reading at its count
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
 

@@ -168,13 +168,25 @@ class Helper:
         max_output: int = 4 * 1024 * 1024,
         timeout_ms: int = 120_000,
     ) -> ExecResult:
+        if stdin is None:
+            argv = ["/bin/sh", "-c", script, "helper", *args]
+        else:
+            # The script reads a counted stdin (`head -c N`): it never waits for the end of the
+            # stream, which a TLS engine's connection cannot signal.
+            argv = ["/bin/sh", "-c", COUNTED_STDIN, script, str(len(stdin)), *args]
         return self.client.exec_run(
             self.container_id,
-            ["/bin/sh", "-c", script, "helper", *args],
+            argv,
             stdin_data=stdin,
+            stdin_counted=stdin is not None,
             max_output=max_output,
             timeout_ms=timeout_ms,
         )
+
+
+# `sh -c COUNTED_STDIN <script> <byte count> <args…>`: the script runs with its arguments on
+# exactly that many bytes of stdin; its exit status is the pipeline's.
+COUNTED_STDIN = 'n=$1; shift; head -c "$n" | /bin/sh -c "$0" helper "$@"'
 
 
 def helper_labels(tenant: Tenant) -> dict[str, str]:

@@ -4,8 +4,11 @@ under its containers' list and detail."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import signal
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,13 +36,16 @@ FOLLOW = {"timeout": 15.0, "interval": 0.2}
 
 
 def _sweep(cluster: LocalCluster) -> None:
-    """Remove what a test placed on the cluster's engines, passed or failed."""
+    """Remove what a test placed on the cluster's engines, passed or failed: containers first,
+    then the volumes they mounted."""
     instance = f"io.quiltweb.instance={settings.QUILTWEB_INSTANCE}"
     for e in (cluster.engine(1), cluster.engine(2)):
         client = e.tls_client()
         try:
             for c in client.containers.list(all=True, filters={"label": instance}):
                 c.remove(force=True)
+            for v in client.volumes.list(filters={"label": instance}):
+                v.remove(force=True)
         finally:
             client.close()
 
@@ -316,29 +322,105 @@ def test_a_clone_to_another_engine_moves_the_image_with_progress(cluster, engine
     )
     admin.json("DELETE", f"/api/containers/{forked.result['container_id']}")
 
-    # A snapshot with volume copies clones only where they are.
-    admin.json("POST", "/api/volumes", {"name": "pinned-vol"})
-    local = None
+    draining = admin.json("PATCH", f"/api/engines/{e1}", {"availability": "drain"})
+    assert draining.status_code == 200
     try:
-        local = admin.json(
-            "POST", "/api/containers", {"name": "with-vol", "volumes": ["pinned-vol:/data"]}
-        )
-        assert local.status_code == 201, local.content
-        pinned = snapshot_of(
-            admin, local.json()["container_id"], name="pinned", volume_mode="include_named"
-        )
-        refused = admin.json("POST", f"/api/snapshots/{pinned.snapshot_id}/clone", {"engine": e1})
-        assert refused.status_code == 422 and refused.json()["error_code"] == "WRONG_ENGINE"
-        draining = admin.json("PATCH", f"/api/engines/{e1}", {"availability": "drain"})
-        assert draining.status_code == 200
         refused = admin.json("POST", f"/api/snapshots/{snapshot.snapshot_id}/clone", {"engine": e1})
         assert refused.status_code == 409 and refused.json()["error_code"] == "ENGINE_DRAINING"
-        admin.json("DELETE", f"/api/snapshots/{pinned.snapshot_id}")
     finally:
-        if local is not None and local.status_code == 201:
-            admin.json("DELETE", f"/api/containers/{local.json()['container_id']}")
         admin.json("PATCH", f"/api/engines/{e1}", {"availability": "active"})
-        admin.json("DELETE", "/api/volumes/pinned-vol")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_a_volume_lives_on_its_engine_and_its_copy_moves_with_a_clone(cluster, engines, admin):
+    e1, e2 = engines
+    made = admin.json("POST", "/api/volumes", {"name": "far-vol", "engine": e1})
+    assert made.status_code == 201, made.content
+    assert made.json()["engine"] == e1
+    client = cluster.engine(1).tls_client()
+    try:
+        docker_names = [v.name for v in client.volumes.list()]
+    finally:
+        client.close()
+    assert [n for n in docker_names if n.startswith("qwv-")], docker_names
+    # Its files are written and read by a helper on its own engine.
+    wrote = admin.json(
+        "POST", "/api/volumes/far-vol/files", {"path": "hello.txt", "content": _b64("hi e1")}
+    )
+    assert wrote.status_code == 200, wrote.content
+    read = admin.json("GET", "/api/volumes/far-vol/files/hello.txt").json()
+    assert base64.b64decode(read["content"]) == b"hi e1"
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        member = tarfile.TarInfo("site/index.html")
+        member.size = 5
+        tar.addfile(member, io.BytesIO(b"<h1/>"))
+    body = {"content": base64.b64encode(packed.getvalue()).decode()}
+    unpacked = submit_and_run(admin, "/api/volumes/far-vol/archive", body)
+    assert unpacked.status == "succeeded", unpacked.error
+    listed_files = admin.json("GET", "/api/volumes/far-vol/ls?path=site").json()["files"]
+    assert [(f["name"], f["size_bytes"]) for f in listed_files] == [("index.html", 5)]
+    unknown = admin.json("POST", "/api/volumes", {"name": "nowhere-vol", "engine": "nowhere"})
+    assert unknown.status_code == 422 and unknown.json()["details"]["field"] == "engine"
+
+    # A container that mounts it goes to its engine; naming another one is WRONG_ENGINE.
+    crossed = admin.json(
+        "POST", "/api/containers", {"name": "far-x", "engine": e2, "volumes": ["far-vol:/data"]}
+    )
+    assert crossed.status_code == 422 and crossed.json()["error_code"] == "WRONG_ENGINE"
+    assert crossed.json()["details"]["engine"] == e1
+    user = admin.json("POST", "/api/containers", {"name": "far-user", "volumes": ["far-vol:/data"]})
+    assert user.status_code == 201, user.content
+    assert user.json()["engine"] == e1
+    cid = user.json()["container_id"]
+    script = "head -c 5000000 /dev/urandom > /data/blob && md5sum /data/blob && cat /data/hello.txt"
+    ran = admin.json("POST", f"/api/containers/{cid}/exec", {"command": ["sh", "-c", script]})
+    greeting = ran.json()["stdout"].partition("\n")[2]
+    assert greeting.strip() == "hi e1", ran.json()
+
+    # The list asks each engine about its own volumes; ?engine= narrows it.
+    listed = admin.json("GET", f"/api/volumes?engine={e1}").json()
+    assert [(v["name"], v["engine"]) for v in listed["volumes"]] == [("far-vol", e1)]
+    assert [a["container_id"] for a in listed["volumes"][0]["attached_to"]] == [cid]
+    assert admin.json("GET", f"/api/volumes?engine={e2}").json()["volumes"] == []
+    page = admin.client.get(f"/volumes/?engine={e1}").content.decode()
+    assert "far-vol" in page and f'<option value="{e1}" selected>' in page and "far-user" in page
+
+    # A snapshot with its copy, cloned to engine 2: the copy's files stream across.
+    snapshot = snapshot_of(admin, cid, name="far-snap", volume_mode="include_named")
+    op = submit_and_run(
+        admin, f"/api/snapshots/{snapshot.snapshot_id}/clone", {"name": "near", "engine": e2}
+    )
+    assert op.status == "succeeded", op.error
+    clone = op.result["container_id"]
+    assert admin.json("GET", f"/api/containers/{clone}").json()["engine"] == e2
+    again = admin.json(
+        "POST",
+        f"/api/containers/{clone}/exec",
+        {"command": ["sh", "-c", "md5sum /data/blob && cat /data/hello.txt"]},
+    )
+    assert again.json()["stdout"] == ran.json()["stdout"], again.json()
+    copies = [
+        v for v in admin.json("GET", "/api/volumes").json()["volumes"] if v["name"] != "far-vol"
+    ]
+    assert [(v["name"], v["engine"]) for v in copies] == [("near-far-vol", e2)]
+    steps = [
+        e.data.get("message") or ""
+        for e in Event.objects.filter(type="operation_update").order_by("id")
+        if e.data.get("operation_id") == op.operation_id
+    ]
+    assert any(s.startswith("copying volume far-vol") for s in steps), steps
+
+    # An engine that still holds a volume cannot be removed.
+    for box in (cid, clone):
+        assert admin.json("DELETE", f"/api/containers/{box}").status_code == 200
+    admin.json("DELETE", f"/api/snapshots/{snapshot.snapshot_id}")
+    held = admin.json("DELETE", f"/api/engines/{e1}")
+    assert held.status_code == 409 and held.json()["error_code"] == "IN_USE", held.content
+    assert held.json()["details"]["volumes"] >= 1
 
 
 def test_a_target_engine_killed_mid_transfer_fails_the_clone_and_leaves_nothing_there(
