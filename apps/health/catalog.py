@@ -835,6 +835,7 @@ CATALOG: dict[str, Concern] = {
                             "container_id": CID,
                             "name": "web-1",
                             "tenant_id": 1,
+                            "engine": "local",
                             "network": "quiltweb",
                             "ip_address": "172.30.0.7",
                             "mac_address": "02:42:ac:1e:00:07",

@@ -10,6 +10,7 @@ from apps.accounts.access import require_api
 from apps.containers.access import get_container_for_api
 from apps.core.api import api_route, check_query, int_param, json_body
 from apps.core.errors import ApiError, invalid
+from apps.engines import fanout
 from apps.network import actions, queries, schemas
 
 
@@ -48,9 +49,13 @@ def connectivity(request: HttpRequest, container_id: str) -> dict[str, Any]:
 
 @api_route("GET", doc=schemas.ALLOCATIONS)
 def allocations(request: HttpRequest) -> dict[str, Any]:
-    check_query(request, ())
+    check_query(request, ("engine",))
     actor = require_api(request, "viewer")
-    return {"allocations": queries.allocations(actor)}
+    found = queries.allocations(actor, fanout.check_engine_param(request.GET.get("engine")))
+    out: dict[str, Any] = {"allocations": found.rows}
+    if found.unreachable:
+        out["unreachable_engines"] = found.unreachable
+    return out
 
 
 @api_route("GET", "POST", doc=schemas.NETWORKS)

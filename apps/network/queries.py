@@ -28,8 +28,9 @@ from apps.containers.status import api_state, evaluate_checks
 from apps.core.errors import ApiError
 from apps.core.ids import iso
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine, engine
 from apps.engine.types import ContainerInfo
+from apps.engines import fanout
 from apps.network import connectivity, diagnostics
 
 LABEL_NETWORK_NAME = "io.quiltweb.network"
@@ -230,33 +231,50 @@ def check_connectivity(target: Target, peer_ref: str, port: int) -> dict[str, An
 # -- many containers ---------------------------------------------------------------------------
 
 
-def visible_containers(actor: Actor) -> list[ContainerInfo]:
-    """Managed containers of this deployment the actor may see (one engine list call)."""
+def _visible_labels(actor: Actor) -> list[str]:
     labels = instance_filter()
     if not actor.is_admin:
         tenant = actor_tenant(actor)
         labels = [*labels, f"{LABEL_TENANT}={tenant.slug}"]
-    return engine().list_containers(labels=labels)
+    return labels
 
 
-def allocations(actor: Actor) -> list[dict[str, Any]]:
-    infos = visible_containers(actor)
+def visible_containers(actor: Actor, client: Engine | None = None) -> list[ContainerInfo]:
+    """Managed containers of this deployment the actor may see on one engine (the local one
+    unless `client` names another): one engine list call."""
+    return (client or engine()).list_containers(labels=_visible_labels(actor))
+
+
+@dataclass
+class Allocations:
+    rows: list[dict[str, Any]]
+    unreachable: list[str]
+
+
+def allocations(actor: Actor, on: str | None = None) -> Allocations:
+    """Every visible container's addresses on every engine (or the one named), asked in
+    parallel (contract 2.11, "Lists across engines"); the engines that did not answer."""
+    labels = _visible_labels(actor)
+    pending = fanout.ask(lambda _name, client: client.list_containers(labels=labels), on)
     names = display_names()
+    found = fanout.answered(pending.collect())
+    infos = [(name, info) for name, listed in found.results.items() for info in listed]
     records = {
-        r.container_id: r
+        (r.container_id, r.engine): r
         for r in ContainerRecord.objects.filter(
-            container_id__in=[i.id for i in infos], deleted_at__isnull=True
+            container_id__in=[info.id for _, info in infos], deleted_at__isnull=True
         ).select_related("tenant")
     }
     rows = []
-    for info in infos:
-        record = records.get(info.id)
+    for where, info in infos:
+        record = records.get((info.id, where))
         if record is None:
             continue
         base = {
             "container_id": info.id,
             "name": name_from_docker(record.tenant.slug, info.name),
             "tenant_id": record.tenant_id,
+            "engine": where,
             "state": "exited" if info.state == "removing" else info.state,
         }
         if not info.networks:
@@ -270,8 +288,8 @@ def allocations(actor: Actor) -> list[dict[str, Any]]:
                     "mac_address": attachment.mac_address,
                 }
             )
-    rows.sort(key=lambda r: (r["name"], r["network"] or ""))
-    return rows
+    rows.sort(key=lambda r: (r["name"], r["network"] or "", r["engine"]))
+    return Allocations(rows, found.unreachable)
 
 
 # -- networks ----------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class Allocation(Reply):
     container_id: str
     name: str
     tenant_id: int | None
+    engine: str = Field(description="The engine the container lives on (2.11).")
     network: str | None
     ip_address: str | None
     mac_address: str | None
@@ -93,9 +94,16 @@ class Allocation(Reply):
 
 
 class Allocations(Reply):
-    """Every visible container's addresses."""
+    """Every visible container's addresses, on every engine."""
 
     allocations: list[Allocation]
+    unreachable_engines: list[str] | None = Field(
+        default=None, description="Engines that did not answer (2.11); absent when all did."
+    )
+
+
+class AllocationsQuery(Request):
+    engine: str | None = Field(default=None, description="Only this engine's containers (2.11).")
 
 
 class Network(Reply):
@@ -145,7 +153,9 @@ CONNECTIVITY = Op(
     role="support",
 )
 ALLOCATIONS = Op(
-    summary="Addresses of every visible container", query=NoQuery, responses={200: Allocations}
+    summary="Addresses of every visible container",
+    query=AllocationsQuery,
+    responses={200: Allocations},
 )
 NETWORKS = {
     "GET": Op(summary="Networks", query=NoQuery, responses={200: NetworkList}),

@@ -194,7 +194,7 @@ def _panel_context(target: Target) -> dict[str, Any]:
     ctx["can_diagnose"] = target.actor.can("support")
     ctx["can_act"] = target.actor.can("operator")
     ctx["panel_url"] = reverse("network:container_panel", args=[target.id])
-    peers = queries.visible_containers(target.actor)
+    peers = queries.visible_containers(target.actor, target.engine)  # its own engine's
     slug = target.record.tenant.slug
     ctx["peers"] = sorted(
         _display_name(p.name, p.labels)

@@ -120,6 +120,12 @@ def test_placement_spreads_and_the_list_merges_every_engine(cluster, engines, ad
     page = admin.client.get(f"/containers/?engine={e1}").content.decode()
     assert "spread-" in page and f'<option value="{e1}" selected>' in page
 
+    allocated = admin.json("GET", "/api/network/allocations").json()
+    assert {(a["name"], a["engine"]) for a in allocated["allocations"]} == set(names.items())
+    assert all(a["ip_address"] for a in allocated["allocations"])
+    narrowed = admin.json("GET", f"/api/network/allocations?engine={e2}").json()["allocations"]
+    assert [a["engine"] for a in narrowed] == [e2]
+
 
 def test_placement_refuses_draining_unknown_and_a_volume_on_another_engine(engines, admin):
     e1, e2 = engines
@@ -151,6 +157,9 @@ def test_a_frozen_engine_leaves_the_list_and_its_containers_say_so(cluster, engi
     made = admin.json("POST", "/api/containers", {"name": "frozen-box", "engine": e2})
     assert made.status_code == 201, made.content
     cid = made.json()["container_id"]
+    assert (
+        admin.json("POST", "/api/volumes", {"name": "frozen-vol", "engine": e2}).status_code == 201
+    )
     kept = admin.json("POST", "/api/containers", {"name": "kept-box", "engine": "local"})
     assert kept.status_code == 201
     pid = cluster.engine(2).pid()
@@ -162,6 +171,16 @@ def test_a_frozen_engine_leaves_the_list_and_its_containers_say_so(cluster, engi
         assert time.monotonic() - started < 2.0
         assert listed["unreachable_engines"] == [e2]
         assert [c["name"] for c in listed["containers"]] == ["kept-box"]
+        # The other lists across engines answer in time too, naming the frozen engine.
+        for path in ("/api/volumes", "/api/network/allocations"):
+            started = time.monotonic()
+            other = admin.json("GET", path).json()
+            assert time.monotonic() - started < 2.0 and other["unreachable_engines"] == [e2], path
+        # The volume's record is listed; who mounts it is unknown while its engine is away.
+        volumes = admin.json("GET", "/api/volumes").json()["volumes"]
+        assert [(v["name"], v["engine"]) for v in volumes] == [("frozen-vol", e2)]
+        vol = admin.json("GET", "/api/volumes/frozen-vol")
+        assert vol.status_code == 503 and vol.json()["details"]["engine"] == e2
         detail = admin.json("GET", f"/api/containers/{cid}")
         assert detail.status_code == 503, detail.content
         assert detail.json()["error_code"] == "ENGINE_UNAVAILABLE"

@@ -56,6 +56,7 @@ def test_it_lists_one_row_per_network_and_a_row_without_one(operator: Any) -> No
             "container_id": cid,
             "name": "alloc-multi",
             "tenant_id": operator.tenant.pk,
+            "engine": "local",
             "state": "running",
             "network": None,
             "ip_address": None,
@@ -67,3 +68,5 @@ def test_it_lists_one_row_per_network_and_a_row_without_one(operator: Any) -> No
 def test_it_refuses_query_parameters(viewer: Any) -> None:
     r = viewer.json("GET", "/api/network/allocations?tenant=x")
     assert r.status_code == 422
+    unknown = viewer.json("GET", "/api/network/allocations?engine=nowhere")
+    assert unknown.status_code == 422 and unknown.json()["details"]["field"] == "engine"
