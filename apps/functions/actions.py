@@ -25,7 +25,7 @@ from apps.events.publish import publish
 from apps.functions.models import Function, FunctionState, FunctionVersion
 from apps.functions.pool import remove_pool
 from apps.functions.serialize import function_json
-from apps.functions.validation import spec_of
+from apps.functions.validation import place_pool, spec_of
 from apps.operations.actions import submit
 from apps.operations.models import Operation
 
@@ -98,9 +98,10 @@ def _apply(fn: Function, spec: dict[str, Any]) -> None:
     fn.working_directory = spec.get("working_directory") or ""
 
 
-def _check_image(spec: dict[str, Any], tenant: Tenant) -> None:
-    """The runtime image must be on the engine and not another tenant's snapshot image."""
-    spec["image"] = validate_image(spec.get("image"), tenant)
+def _check_image(spec: dict[str, Any], tenant: Tenant, engine: str) -> None:
+    """The runtime image must be on the pool's engine and not another tenant's snapshot
+    image."""
+    spec["image"] = validate_image(spec.get("image"), tenant, engine)
 
 
 def _spec_summary(spec: dict[str, Any]) -> dict[str, Any]:
@@ -121,12 +122,13 @@ def create_function(actor: Actor, tenant: Tenant, spec: dict[str, Any]) -> Funct
     name = spec["name"]
     if _name_taken(tenant.pk, name):
         raise name_conflict(name)
-    _check_image(spec, tenant)
+    engine = place_pool(spec.get("engine"))
+    _check_image(spec, tenant, engine)
     version_spec = spec_of(spec)
     fn = Function(
         tenant=tenant,
         name=name,
-        engine=spec.get("engine") or "local",
+        engine=engine,
         state=FunctionState.PENDING,
         current_version=1,
         created_by=actor.as_dict(),
@@ -154,7 +156,15 @@ def update_function(actor: Actor, fn: Function, spec: dict[str, Any]) -> Functio
     name = spec.get("name") or fn.name
     if name != fn.name and _name_taken(fn.tenant_id, name, exclude=fn.function_id):
         raise name_conflict(name)
-    _check_image(spec, fn.tenant)
+    if spec.get("engine") not in (None, fn.engine):
+        raise invalid(
+            "engine",
+            f"the pool lives on engine {fn.engine!r}; a function does not move between engines",
+            received=spec["engine"],
+            expected=fn.engine,
+            hint="Omit engine, or create a new function on the other engine.",
+        )
+    _check_image(spec, fn.tenant, fn.engine)
     version_spec = spec_of(spec)
     old_name, old_version = fn.name, fn.current_version
     try:

@@ -78,6 +78,8 @@ class FunctionForm(LabelledErrors):
     max_instances = forms.IntegerField(label="Maximum instances", required=False)
     cleanup_on_exit = forms.BooleanField(label="Recycle after each invocation", required=False)
     working_directory = forms.CharField(label="Working directory", max_length=400, required=False)
+    # The create form's picker, shown with more than one engine (the pool stays where it is made).
+    engine = forms.CharField(label="Engine", max_length=64, required=False)
 
     def clean_environment(self) -> dict[str, str]:
         return parse_pairs(self.cleaned_data.get("environment", ""))
@@ -92,7 +94,7 @@ class FunctionForm(LabelledErrors):
         """The API create body for the cleaned form (only the fields the user filled)."""
         data = self.cleaned_data
         body: dict[str, Any] = {"name": data["name"].strip(), "handler": data["handler"]}
-        for key in ("image", "description", "working_directory"):
+        for key in ("image", "description", "working_directory", "engine"):
             if (data.get(key) or "").strip():
                 body[key] = data[key].strip()
         if data.get("environment"):

@@ -24,9 +24,12 @@ Fact = tuple[bool, str, str]
 
 
 def runtime_images() -> list[str]:
-    """The base image and every image a live function runs in."""
+    """The base image and every image a live function on the local engine runs in (a pool on
+    another engine warms from that engine's images; its containers' errors say so)."""
     images = set(
-        Function.objects.filter(deleted_at__isnull=True).values_list("image", flat=True).distinct()
+        Function.objects.filter(deleted_at__isnull=True, engine="local")
+        .values_list("image", flat=True)
+        .distinct()
     )
     return sorted({str(settings.QUILTWEB_BASE_IMAGE), *images})
 

@@ -33,11 +33,11 @@ from django.utils import timezone
 
 from apps.accounts import audit
 from apps.accounts.actor import Actor
-from apps.containers.access import Target
+from apps.containers.access import Target, client_of
 from apps.containers.models import ContainerRecord
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine
 from apps.events.publish import publish
 from apps.functions import pool
 from apps.functions.models import (
@@ -249,6 +249,11 @@ def _claim(function: Function, invocation_id: str) -> tuple[Function, PoolContai
         fresh = None  # look again: it may have been paused, changed or deleted meanwhile
 
 
+# `sh -c COUNTED_STDIN <handler> <byte count>`: the handler runs in a login shell on exactly
+# that many bytes of stdin; its exit status is the pipeline's.
+COUNTED_STDIN = 'head -c "$1" | /bin/sh -lc "$0"'
+
+
 # -- running -------------------------------------------------------------------------------------
 
 
@@ -256,7 +261,7 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _died_with_container(container_id: str, exit_code: int | None) -> str:
+def _died_with_container(client: Engine, container_id: str, exit_code: int | None) -> str:
     """After an exec that ended by a signal, without a code, or with 126/127: '' when the
     container is still fine (the handler itself failed or was killed), else a sentence saying
     what became of the container.
@@ -268,23 +273,23 @@ def _died_with_container(container_id: str, exit_code: int | None) -> str:
     if exit_code is not None and exit_code < 128 and exit_code not in (126, 127):
         return ""
     try:
-        probe = engine().exec_run(container_id, ["/bin/sh", "-c", ":"], timeout_ms=2000)
+        probe = client.exec_run(container_id, ["/bin/sh", "-c", ":"], timeout_ms=2000)
         if probe.exit_code == 0 and not probe.timed_out:
             return ""
     except engine_errors.EngineError:
         pass
     for _ in range(50):  # up to 5 s for the engine to record the exit
-        gone = _container_gone(container_id)
+        gone = _container_gone(client, container_id)
         if gone:
             return gone
         time.sleep(0.1)
     return "the pool container stopped answering during the invocation"
 
 
-def _container_gone(container_id: str) -> str:
+def _container_gone(client: Engine, container_id: str) -> str:
     """'' while the container still runs, else a sentence saying what became of it."""
     try:
-        info = engine().inspect_container(container_id)
+        info = client.inspect_container(container_id)
     except engine_errors.NotFound:
         return "the pool container was removed during the invocation"
     except engine_errors.EngineError:
@@ -401,23 +406,31 @@ def _run(
     }
     if len(data) <= PAYLOAD_ENV_LIMIT:
         run_env["QUILT_PAYLOAD"] = _decode(data)
+    client = client_of(pc.engine)
+    argv = ["/bin/sh", "-lc", _handler(function, pc.version)]
+    if client.ssl_context is not None:
+        # A TLS engine's exec cannot signal the end of stdin: the handler reads exactly the
+        # payload's bytes through `head -c` (docs/engines.md, "Stdin over TLS").
+        argv = ["/bin/sh", "-c", COUNTED_STDIN, argv[2], str(len(data))]
     began = time.monotonic()
     try:
-        result = engine().exec_run(
+        result = client.exec_run(
             pc.container_id,
-            ["/bin/sh", "-lc", _handler(function, pc.version)],
+            argv,
             environment=run_env,
             workdir=function.working_directory or None,
             timeout_ms=timeout * 1000,
             max_output=OUTPUT_CAP,
             stdin_data=data,
+            stdin_counted=client.ssl_context is not None,
         )
     except (engine_errors.Conflict, engine_errors.NotFound) as exc:
         if cold is not None:
             gone = _not_exec_ready(_cold_started(pc, cold, actor, exec_worked=False), exc)
         else:
             gone = (
-                _container_gone(pc.container_id) or f"the pool container is not exec-ready: {exc}"
+                _container_gone(client, pc.container_id)
+                or f"the pool container is not exec-ready: {exc}"
             )
         _settle(
             inv,
@@ -436,7 +449,7 @@ def _run(
     gone = (
         ""
         if result.exit_code == 0 or result.timed_out
-        else _died_with_container(pc.container_id, result.exit_code)
+        else _died_with_container(client, pc.container_id, result.exit_code)
     )
     if gone:
         status, message = InvocationStatus.FAILED, gone

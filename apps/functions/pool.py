@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from apps.accounts.actor import SYSTEM, Actor
 from apps.accounts.models import Tenant
-from apps.containers.access import Target
+from apps.containers.access import Target, client_for_id, client_of
 from apps.containers.actions import (
     announce_created,
     create_container,
@@ -53,7 +53,6 @@ from apps.containers.validation import CreateSpec
 from apps.core.errors import ApiError
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
 from apps.functions.models import (
     Function,
     Invocation,
@@ -205,6 +204,7 @@ def _spec(function: Function, version: int) -> CreateSpec:
         working_directory="",
         memory_limit_mb=function.memory_limit_mb,
         cpu_limit_percent=function.cpu_limit_percent,
+        engine=function.engine,
     )
 
 
@@ -232,9 +232,10 @@ def handler_check(function: Function, container_id: str) -> str:
     if not handler:
         return "the handler is empty"
     workdir = function.working_directory
+    client = client_of(function.engine)
     if workdir:
         try:
-            found = engine().exec_run(
+            found = client.exec_run(
                 container_id, ["/bin/sh", "-c", 'test -d "$1"', "sh", workdir], timeout_ms=5000
             )
         except engine_errors.EngineError as exc:
@@ -250,7 +251,7 @@ def handler_check(function: Function, container_id: str) -> str:
     first = match.group(1)
     argv = ["/bin/sh", "-lc", 'command -v -- "$1" >/dev/null 2>&1', "sh", first]
     try:
-        result = engine().exec_run(
+        result = client.exec_run(
             container_id,
             argv,
             workdir=function.working_directory or None,
@@ -382,8 +383,11 @@ def warm_many(function: Function, pcs: list[PoolContainer], *, actor: Actor = SY
 # -- removal -------------------------------------------------------------------------------------
 
 
-def remove_container(container_id: str, actor: Actor = SYSTEM) -> None:
-    """Delete the managed container through the containers app (record, audit, event)."""
+def remove_container(
+    container_id: str, actor: Actor = SYSTEM, *, engine: str | None = None
+) -> None:
+    """Delete the managed container through the containers app (record, audit, event); one
+    without a record is removed from `engine` (by default the one its id names)."""
     if not container_id:
         return
     record = (
@@ -393,10 +397,11 @@ def remove_container(container_id: str, actor: Actor = SYSTEM) -> None:
     )
     if record is None:
         with contextlib.suppress(engine_errors.EngineError):
-            engine().remove(container_id, force=True)
+            client = client_of(engine) if engine else client_for_id(container_id)
+            client.remove(container_id, force=True)
         return
     try:
-        info = engine().inspect_container(container_id)
+        info = client_of(record).inspect_container(container_id)
     except engine_errors.NotFound:
         ContainerRecord.objects.filter(pk=record.pk).update(
             deleted_at=timezone.now(), state="removed", pid=None

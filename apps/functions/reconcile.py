@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,11 +33,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.actor import SYSTEM
+from apps.containers.access import client_for_id
 from apps.core.labels import LABEL_FUNCTION, LABEL_INSTANCE
 from apps.core.processes import pid_alive
 from apps.engine import errors as engine_errors
 from apps.engine.client import engine
 from apps.engine.types import ContainerInfo
+from apps.engines import fanout
 from apps.functions import pool
 from apps.functions.actions import submit_deploy
 from apps.functions.invoke import reserve
@@ -164,17 +167,36 @@ def release_lost_busy() -> int:
     return released
 
 
-def _engine_pool() -> dict[str, ContainerInfo]:
+@dataclass
+class Listed:
+    """The pool containers every engine holds, by id (each `ContainerInfo` names its engine),
+    and the engines that did not answer: their rows are neither dead nor orphans meanwhile."""
+
+    containers: dict[str, ContainerInfo] = field(default_factory=dict)
+    unreachable: frozenset[str] = frozenset()
+
+    def get(self, container_id: str) -> ContainerInfo | None:
+        return self.containers.get(container_id)
+
+
+def _engine_pool() -> Listed:
+    """Every engine's pool containers, asked in parallel (pools live on any engine, 2.11)."""
     labels = [LABEL_FUNCTION, f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"]
-    return {c.id: c for c in engine().list_containers(labels=labels)}
+    found = fanout.answered(
+        fanout.across(lambda _name, client: client.list_containers(labels=labels))
+    )
+    containers = {c.id: c for listed in found.results.values() for c in listed}
+    return Listed(containers, frozenset(found.unreachable))
 
 
-def replace_dead(listed: dict[str, ContainerInfo]) -> list[PoolContainer]:
+def replace_dead(listed: Listed) -> list[PoolContainer]:
     """Take pool rows whose container is gone or not running out of the pool (`terminating`),
     so the min check refills at once; returns them for removal at the end of the pass."""
     dead: list[PoolContainer] = []
-    rows = PoolContainer.objects.filter(state__in=[PoolState.READY, PoolState.BUSY]).exclude(
-        container_id=""
+    rows = (
+        PoolContainer.objects.filter(state__in=[PoolState.READY, PoolState.BUSY])
+        .exclude(container_id="")
+        .exclude(engine__in=listed.unreachable)
     )
     for pc in rows:
         info = listed.get(pc.container_id)
@@ -193,17 +215,17 @@ def replace_dead(listed: dict[str, ContainerInfo]) -> list[PoolContainer]:
     return dead
 
 
-def remove_orphans(listed: dict[str, ContainerInfo]) -> int:
+def remove_orphans(listed: Listed) -> int:
     known = set(
         PoolContainer.objects.exclude(container_id="").values_list("container_id", flat=True)
     )
     cutoff = timezone.now() - ORPHAN_AFTER
     removed = 0
-    for cid, info in listed.items():
+    for cid, info in listed.containers.items():
         if cid in known or (info.created_at is not None and info.created_at > cutoff):
             continue
         try:
-            pool.remove_container(cid)
+            pool.remove_container(cid, engine=info.engine)
         except Exception as exc:  # one bad container must not stop the pass
             log.warning("functions: could not remove orphan pool container %s: %s", cid, exc)
             continue
@@ -440,7 +462,7 @@ def settle_reported(container_ids: Iterable[str]) -> None:
     waits for the engine to finish recording the exit, after which the list agrees."""
     for container_id in container_ids:
         with contextlib.suppress(engine_errors.EngineError):
-            engine().inspect_container(container_id)
+            client_for_id(container_id).inspect_container(container_id)
 
 
 class PoolWatcher(threading.Thread):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.containers import placement
 from apps.containers.validation import (
     check_cpu,
     validate_environment,
@@ -17,6 +18,7 @@ from apps.containers.validation import (
     validate_workdir,
 )
 from apps.core.errors import invalid
+from apps.engines import registry
 from apps.functions.models import SPEC_DEFAULTS
 
 # Every field a create or PUT body may carry (contract 2.13); anything else is refused by name.
@@ -40,7 +42,6 @@ SPEC_FIELDS = (
 _DEFAULTS: dict[str, Any] = dict(SPEC_DEFAULTS)
 INVOKE_FIELDS = ("payload", "environment", "timeout_seconds")
 RUNTIMES = ("shell",)
-ENGINES = ("local",)  # placement (2.11): the only engine until several exist
 MAX_HANDLER = 64 * 1024
 MAX_DESCRIPTION = 1000
 MAX_PAYLOAD = 6 * 1024 * 1024  # as apps.functions.invoke refuses past it
@@ -167,17 +168,28 @@ def check_cluster(value: Any) -> None:
         )
 
 
-def check_engine(value: Any) -> str:
+def check_engine(value: Any) -> str | None:
+    """The engine named for the pool (a registered one: 422 otherwise), or None; the actions
+    place it (`place_pool`), which also checks that it takes new containers."""
     if value is None or value == "":
-        return ENGINES[0]
-    if not isinstance(value, str) or value not in ENGINES:
+        return None
+    names = [row.name for row in registry.all_engines()]
+    if not isinstance(value, str) or value not in names:
         raise invalid(
             "engine",
             f"unknown engine {str(value)[:64]!r}",
-            expected=list(ENGINES),
+            expected=names,
             received=str(value)[:64],
+            hint="GET /api/engines lists them.",
         )
     return value
+
+
+def place_pool(requested: str | None) -> str:
+    """The engine that holds a new function's pool, placed as a container is (2.11): named, it
+    must be registered (422), active (409 ENGINE_DRAINING) and answering (503); omitted, the
+    active, ready engine with the fewest running managed containers."""
+    return placement.place(requested)
 
 
 def check_instances(min_instances: int, max_instances: int) -> None:

@@ -31,6 +31,7 @@ from apps.accounts.access import ROLE_SENTENCES, require_page
 from apps.accounts.actor import Actor
 from apps.accounts.models import Tenant
 from apps.accounts.secrets import MASK, sees_secrets
+from apps.containers.forms import engine_choices
 from apps.core.errors import ApiError
 from apps.core.http import AuthedRequest
 from apps.core.pages import PageFailure, api_error, attempt, page_errors
@@ -211,6 +212,8 @@ def _list_context(request: AuthedRequest, actor: Actor, **extra: Any) -> dict[st
         "states": FunctionState.values,
         "page_query": urlencode(params),
         "can_act": actor.can("operator"),
+        # The engine picker shows only when there is more than one to pick from.
+        "engine_choices": engine_choices() if actor.can("operator") else [],
         "refresh_url": reverse("functions:list") + (f"?{urlencode(params)}" if params else ""),
         "warming": any(
             r["gauge"]["warming"] or r["fn"].state == FunctionState.DEPLOYING for r in rows

@@ -24,8 +24,11 @@ from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
+from apps.functions.models import PoolContainer
+from apps.functions.reconcile import reconcile_pools
 from apps.snapshots import making
 from tests.cluster.kit import register
+from tests.functions.poolkit import drain
 from tests.polling import wait_for
 from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
 from tests.terminals.conftest import shell
@@ -482,3 +485,43 @@ def test_a_target_engine_killed_mid_transfer_fails_the_clone_and_leaves_nothing_
     finally:
         client.close()
     assert not ContainerRecord.objects.filter(name="never", deleted_at__isnull=True).exists()
+
+
+def test_a_function_pool_lives_on_its_engine_and_is_refilled_there(cluster, engines, admin):
+    e1, e2 = engines
+    spec = {"name": "far-fn", "handler": 'read x; echo "got:$x:$(hostname)"', "min_instances": 1}
+    unknown = admin.json("POST", "/api/functions", {**spec, "engine": "nowhere"})
+    assert unknown.status_code == 422 and unknown.json()["details"]["field"] == "engine"
+    created = admin.json("POST", "/api/functions", {**spec, "engine": e1})
+    assert created.status_code == 201, created.content
+    fid = created.json()["id"]
+    try:
+        assert created.json()["owner_node_id"] == e1
+        assert admin.json("POST", f"/api/functions/{fid}/deploy", {}).status_code == 200
+        drain()
+        assert admin.json("GET", f"/api/functions/{fid}").json()["state"] == "active"
+        (first,) = PoolContainer.objects.filter(function__function_id=fid, state="ready")
+        assert first.engine == e1 and _on_engine(cluster, 1, first.container_id)
+
+        # The payload reaches the handler's stdin over the engine's TLS connection.
+        ran = admin.json("POST", f"/api/functions/{fid}/invoke", {"payload": "ping\n"})
+        assert ran.status_code == 200, ran.content
+        assert ran.json()["status"] == "success" and ran.json()["stdout"].startswith("got:ping:")
+        moved = admin.json("PUT", f"/api/functions/{fid}", {**spec, "engine": e2})
+        assert moved.status_code == 422 and moved.json()["details"]["field"] == "engine"
+
+        # Killed from outside on its engine: the next pass replaces it there.
+        client = cluster.engine(1).tls_client()
+        try:
+            client.containers.get(first.container_id).remove(force=True)
+        finally:
+            client.close()
+        reconcile_pools()
+        (second,) = PoolContainer.objects.filter(function__function_id=fid, state="ready")
+        assert second.container_id != first.container_id
+        assert second.engine == e1 and _on_engine(cluster, 1, second.container_id)
+        again = admin.json("POST", f"/api/functions/{fid}/invoke", {"payload": "pong\n"})
+        assert again.json()["stdout"].startswith("got:pong:"), again.content
+    finally:
+        admin.json("DELETE", f"/api/functions/{fid}")
+        drain()
