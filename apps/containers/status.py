@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db.models import TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from apps.core.errors import ApiError, invalid
 from apps.core.ids import iso
 from apps.core.labels import LABEL_FUNCTION, LABEL_FUNCTION_NAME, LABEL_FUNCTION_VERSION
 from apps.engine import errors as engine_errors
+from apps.engine.client import Engine
 from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo
 from apps.engines import fanout
@@ -378,6 +379,8 @@ class ListRow(NamedTuple):
     tenant_id: int
     tenant_slug: str
     name: str
+    image: str
+    state: str
     created_at: datetime
     pid: int | None
     started_at: datetime | None
@@ -426,6 +429,43 @@ class Listing:
     unreachable: list[str] = field(default_factory=list)
 
 
+def _visible(actor: Actor, engine_name: str | None) -> tuple[QuerySet[ContainerRecord], list[str]]:
+    """The actor's live records (of one engine when named) and the engine label filter that
+    lists the same containers; None for an actor without a tenant."""
+    labels = instance_filter()
+    records = ContainerRecord.objects.filter(deleted_at__isnull=True)
+    if not actor.is_admin:
+        tenant = (
+            Tenant.objects.filter(pk=actor.tenant_id).first()
+            if actor.tenant_id is not None
+            else None
+        )
+        if tenant is None:
+            return records.none(), labels
+        labels = [*labels, f"{LABEL_TENANT}={tenant.slug}"]
+        records = records.filter(tenant_id=tenant.pk)
+    if engine_name is not None:
+        records = records.filter(engine=engine_name)
+    return records, labels
+
+
+def _rows(records: QuerySet[ContainerRecord]) -> list[ListRow]:
+    # Every live record of the tenant, matched in memory: an IN clause with thousands of ids
+    # costs SQLite more than reading the rows it would skip.
+    return [
+        ListRow._make(r) for r in records.annotate(**LIST_ANNOTATIONS).values_list(*LIST_COLUMNS)
+    ]
+
+
+def _matched(row: ListRow, info: ContainerInfo | None) -> bool:
+    """The engine's item is this record's container: same tenant, same engine."""
+    return (
+        info is not None
+        and info.labels.get(LABEL_TENANT) == row.tenant_slug
+        and info.engine == row.engine
+    )
+
+
 def list_entries(
     actor: Actor,
     *,
@@ -442,28 +482,10 @@ def list_entries(
     exact `key=value` label.
     """
     wanted = parse_state_filter(state)
-    labels = instance_filter()
-    records = ContainerRecord.objects.filter(deleted_at__isnull=True)
-    if not actor.is_admin:
-        tenant = (
-            Tenant.objects.filter(pk=actor.tenant_id).first()
-            if actor.tenant_id is not None
-            else None
-        )
-        if tenant is None:
-            return Listing([])
-        labels = [*labels, f"{LABEL_TENANT}={tenant.slug}"]
-        records = records.filter(tenant_id=tenant.pk)
-    if engine_name is not None:
-        records = records.filter(engine=engine_name)
+    records, labels = _visible(actor, engine_name)
     pending = fanout.ask(lambda _name, client: client.list_containers(labels=labels), engine_name)
     try:
-        # Every live record of the tenant, matched to the engines' lists in memory: an IN
-        # clause with thousands of ids costs SQLite more than reading the rows it would skip.
-        rows = [
-            ListRow._make(r)
-            for r in records.annotate(**LIST_ANNOTATIONS).values_list(*LIST_COLUMNS)
-        ]
+        rows = _rows(records)
     finally:
         found = fanout.answered(pending.collect())
     infos = {info.id: info for listed in found.results.values() for info in listed}
@@ -471,9 +493,7 @@ def list_entries(
     out: list[ListEntry] = []
     for row in rows:
         info = infos.get(row.container_id)
-        if info is None or info.labels.get(LABEL_TENANT) != row.tenant_slug:
-            continue
-        if info.engine != row.engine:
+        if info is None or not _matched(row, info):
             continue
         if wanted and api_state(info.state) != wanted:
             continue
@@ -483,6 +503,57 @@ def list_entries(
     # The engine's list gives whole seconds; the record's time and id order within one.
     out.sort(key=lambda entry: (entry[0].created_at, entry[0].pk), reverse=True)
     return Listing(out, found.unreachable)
+
+
+def record_rows(
+    actor: Actor,
+    *,
+    state: str | None = None,
+    q: str | None = None,
+    engine_name: str | None = None,
+) -> list[ListRow]:
+    """The dashboard's list from the records alone, filtered, newest first: no engine is
+    asked. A record's `state` is what the engines' events last said (the followers keep it;
+    contract 2.11 lets list items be 15 s stale), so the state filter reads it; a page then
+    asks the engines about its own rows only (`page_entries`)."""
+    wanted = parse_state_filter(state)
+    records, _ = _visible(actor, engine_name)
+    matcher = _matcher(q)
+    out = [
+        row
+        for row in _rows(records)
+        if (not wanted or api_state(row.state or "created") == wanted)
+        and (not matcher or matcher(row))
+    ]
+    out.sort(key=lambda row: (row.created_at, row.pk), reverse=True)
+    return out
+
+
+def page_entries(actor: Actor, rows: list[ListRow]) -> Listing:
+    """One page's rows with their engine items: each engine is asked, in parallel, about its
+    own rows of the page only (an id filter), not for its whole list. A row whose container
+    its engine no longer has is left out (the reconcile tombstones its record)."""
+    _, labels = _visible(actor, None)
+    by_engine: dict[str, list[str]] = {}
+    for row in rows:
+        by_engine.setdefault(row.engine, []).append(row.container_id)
+    if not by_engine:
+        return Listing([])
+
+    def ask(name: str, client: Engine) -> list[ContainerInfo]:
+        ids = by_engine.get(name)
+        return client.list_containers(labels=labels, ids=ids) if ids else []
+
+    found = fanout.across(ask, next(iter(by_engine)) if len(by_engine) == 1 else None)
+    infos = {info.id: info for listed in found.results.values() for info in listed}
+    entries = [
+        (row, infos[row.container_id]) for row in rows if _matched(row, infos.get(row.container_id))
+    ]
+    unreachable = [name for name in found.unreachable if name in by_engine]
+    if unreachable and not any(name in found.results for name in by_engine):
+        # As a whole list does when no engine answers: the page says the engine is down.
+        raise engine_errors.EngineUnavailable(f"no engine answered: {', '.join(unreachable)}")
+    return Listing(entries, unreachable)
 
 
 def entry_statuses(entries: list[ListEntry]) -> list[dict[str, Any]]:

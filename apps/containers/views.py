@@ -272,21 +272,22 @@ STATE_FILTERS = ["all", "running", "paused", "exited", "created"]
 
 # Sortable columns (`?sort=name`, `?sort=-name` for descending), read from what the list call
 # already holds: sorting 2,000 entries in memory costs far less than building their statuses.
-SORTS: dict[str, Callable[[status.ListEntry], Any]] = {
-    "name": lambda entry: entry[0].name.lower(),
-    "state": lambda entry: status.api_state(entry[1].state),
-    "image": lambda entry: (entry[1].image or "").lower(),
-    "created": lambda entry: (entry[0].created_at, entry[0].pk),
+# Sorted by the records' columns: the page is cut from the records before any engine is asked.
+SORTS: dict[str, Callable[[status.ListRow], Any]] = {
+    "name": lambda row: row.name.lower(),
+    "state": lambda row: status.api_state(row.state or "created"),
+    "image": lambda row: (row.image or "").lower(),
+    "created": lambda row: (row.created_at, row.pk),
 }
 DEFAULT_SORT = "-created"  # list_entries' own order
 COLUMNS = (("name", "Name"), ("state", "State"), ("image", "Image"), ("created", "Created"))
 
 
-def _sorted(entries: list[status.ListEntry], sort: str) -> list[status.ListEntry]:
-    """Entries in `sort` order; ties keep the newest first (Python's sort is stable)."""
+def _sorted(rows: list[status.ListRow], sort: str) -> list[status.ListRow]:
+    """Rows in `sort` order; ties keep the newest first (Python's sort is stable)."""
     if sort == DEFAULT_SORT:
-        return entries
-    return sorted(entries, key=SORTS[sort.lstrip("-")], reverse=sort.startswith("-"))
+        return rows
+    return sorted(rows, key=SORTS[sort.lstrip("-")], reverse=sort.startswith("-"))
 
 
 def _list_url(state: str, q: str, sort: str, page: int = 1, engine: str = "") -> str:
@@ -365,18 +366,19 @@ def container_list(request: AuthedRequest) -> HttpResponse:
     if engine and engine not in engine_names:
         error = {"error": f"no engine named {engine!r}; pick one of {', '.join(engine_names)}"}
         engine = ""
-    listed, failure = attempt(
-        status.list_entries,
-        actor,
-        state=None if state == "all" else state,
-        q=q or None,
-        engine_name=engine or None,
+    # The page comes from the records (the engines' followers keep them current); only its own
+    # rows are looked up on their engines (docs/engines.md, "The dashboard's list").
+    rows = _sorted(
+        status.record_rows(
+            actor, state=None if state == "all" else state, q=q or None, engine_name=engine or None
+        ),
+        sort,
     )
+    page = Paginator(rows, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
+    listed, failure = attempt(status.page_entries, actor, list(page.object_list))
     if failure is not None:
         error = error_body(request, failure)
-    entries = _sorted(listed.entries if listed is not None else [], sort)
-    page = Paginator(entries, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
-    shown = list(page.object_list)
+    shown = listed.entries if listed is not None else []
     items = status.entry_statuses(shown)
     query = _list_url(state, q, sort, engine=engine).partition("?")[2]
     ctx = {
@@ -396,7 +398,7 @@ def container_list(request: AuthedRequest) -> HttpResponse:
         "engine": engine,
         "unreachable_engines": listed.unreachable if listed is not None else [],
         "query": query,
-        "total": len(entries),
+        "total": len(rows),
         "error": error,
         "can_act": actor.can("operator"),
         "refresh_url": _list_url(state, q, sort, page.number, engine),

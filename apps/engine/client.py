@@ -588,15 +588,18 @@ class Engine:
         labels: list[str] | None = None,
         all: bool = True,
         volumes: list[str] | None = None,
+        ids: list[str] | None = None,
     ) -> list[ContainerInfo]:
         """One list call; labels are `key` or `key=value` filters (all must match), `volumes`
-        keeps containers that mount any of these volume names."""
+        keeps containers that mount any of these volume names, `ids` only these containers."""
         params: dict[str, Any] = {"all": 1 if all else 0, "limit": -1, "size": 0, "trunc_cmd": 0}
         filters: dict[str, list[str]] = {}
         if labels:
             filters["label"] = labels
         if volumes:
             filters["volume"] = volumes
+        if ids:
+            filters["id"] = ids
         if filters:
             params["filters"] = docker.utils.convert_filters(filters)
         items = [_from_list_item(item) for item in self._get_json("/containers/json", params)]
