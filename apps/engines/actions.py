@@ -22,7 +22,7 @@ from apps.engine.errors import EngineError
 from apps.engine.hosts import LOCAL, EngineSpec
 from apps.engine.tlsfiles import TlsMaterial
 from apps.engine.types import EngineFacts
-from apps.engines import checks, registry, sealing
+from apps.engines import checks, holdings, registry, sealing
 from apps.engines.models import Availability, EngineState, RegisteredEngine
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -264,13 +264,16 @@ def _set_swarm_availability(row: RegisteredEngine, availability: str) -> None:
 
 
 def in_use(row: RegisteredEngine, volumes: int = 0) -> dict[str, int]:
-    """What the engine still holds of this instance: managed containers (snapshot images go with
-    the containers they were taken of) and managed volumes."""
+    """What the engine still holds of this instance: managed containers and volumes (as the
+    engine last counted them), and what the records place there (volumes, snapshots, function
+    pools: `holdings`)."""
     held: dict[str, int] = {}
     if row.containers_total:
         held["containers"] = row.containers_total
-    if volumes:
-        held["volumes"] = volumes
+    recorded = holdings.held(row.name)
+    if volumes or recorded.get("volumes"):
+        held["volumes"] = max(volumes, recorded.pop("volumes", 0))
+    held.update(recorded)
     return held
 
 
@@ -297,7 +300,8 @@ def delete(actor: Actor, row: RegisteredEngine) -> None:
             "IN_USE",
             f"engine {row.name!r} still holds {what}",
             details={"engine": row.name, **held},
-            hint="Delete or move what it holds first (the Containers page filters by engine).",
+            hint="Delete or move what it holds first (the Containers and Volumes pages filter by "
+            "engine).",
         )
     delete_row(actor, row)
 

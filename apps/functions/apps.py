@@ -10,6 +10,7 @@ class FunctionsConfig(AppConfig):
         from django.db.models import Subquery
 
         from apps.containers.search import register_name_resolver
+        from apps.engines import holdings
         from apps.functions import runners as _runners  # noqa: F401 (registers function_deploy)
         from apps.functions.models import Function
         from apps.functions.reconcile import RECONCILE_SECONDS, PoolWatcher, reconcile_pools
@@ -18,6 +19,11 @@ class FunctionsConfig(AppConfig):
 
         registry.engine_task("functions", RECONCILE_SECONDS, reconcile_pools)
         registry.engine_thread(PoolWatcher)
+        # An engine that holds a live function's pool cannot be removed (contract 2.11).
+        holdings.register(
+            "functions",
+            lambda name: Function.objects.filter(engine=name, deleted_at__isnull=True).count(),
+        )
 
         # The header search box finds functions by name too (containers do not import us).
         register_name_resolver(function_url_for_name)

@@ -9,6 +9,7 @@ class SnapshotsConfig(AppConfig):
         # Imported here: models load only once the app registry is ready.
         from apps.containers.bulk import register_bulk_verb
         from apps.containers.tabs import register_tab
+        from apps.engines import holdings
         from apps.images.tenancy import register_snapshot_tenants
         from apps.operations import registry
         from apps.snapshots import abandoned, sweeper
@@ -22,6 +23,11 @@ class SnapshotsConfig(AppConfig):
             lambda ids: dict(
                 Snapshot.objects.filter(snapshot_id__in=ids).values_list("snapshot_id", "tenant_id")
             )
+        )
+        # An engine that holds live snapshots cannot be removed (contract 2.11).
+        holdings.register(
+            "snapshots",
+            lambda name: Snapshot.objects.filter(engine=name, deleted_at__isnull=True).count(),
         )
         registry.housekeeping(sweeper.sweep)  # expire snapshots past their TTL, every 60 s
         # What a worker SIGKILLed mid-run left half-made (a paused source, an unrecorded image).

@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from apps.accounts.models import AuditEntry
+from apps.accounts.models import AuditEntry, Tenant
 from apps.engine import hosts
 from apps.engines import checks, registry, sealing
 from apps.engines.models import EngineState, RegisteredEngine
+from apps.snapshots.models import Snapshot
+from apps.volumes.models import Volume
 from tests.engines.pki import make_pems
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -211,6 +213,22 @@ def test_local_is_protected_and_a_holding_engine_in_use(admin):
     assert held.status_code == 409 and held.json()["error_code"] == "IN_USE"
     assert held.json()["details"]["containers"] == 2
     RegisteredEngine.objects.filter(name="gone").update(containers_total=0)
+    # What the records place there counts too, also while the engine does not answer.
+    snap = Snapshot.objects.create(
+        tenant=Tenant.default(),
+        name="kept-there",
+        source_container_id="ab" * 32,
+        source_container_name="away",
+        image_ref="quiltweb-snapshot:none",
+        engine="gone",
+    )
+    vol = Volume.objects.create(tenant=Tenant.default(), name="kept-there", engine="gone")
+    held = admin.json("DELETE", "/api/engines/gone")
+    assert held.status_code == 409 and held.json()["error_code"] == "IN_USE"
+    assert (held.json()["details"]["snapshots"], held.json()["details"]["volumes"]) == (1, 1)
+    assert "containers" not in held.json()["details"]
+    snap.delete()
+    vol.delete()
     assert admin.json("DELETE", "/api/engines/gone").json() == {"name": "gone", "deleted": True}
     assert admin.json("GET", "/api/engines/gone").status_code == 404
     assert AuditEntry.objects.filter(action="engine.delete", target_id="gone").exists()
