@@ -204,3 +204,53 @@ def test_create_a_container_on_an_engine_and_open_its_terminal(
     finally:
         os.kill(pid, signal.SIGCONT)
     expect(page.get_by_role("heading", name="on-engine-one")).to_be_visible(timeout=CHECKS)
+
+
+def test_a_volume_and_a_function_made_on_an_engine_through_their_pages(
+    page: Any, live: Any, cluster: LocalCluster
+) -> None:
+    e1, e2 = cluster.engine(1), cluster.engine(2)
+    for e in (e1, e2):
+        status, body = live.api(
+            "POST", "/api/engines", {"name": e.name, "url": e.url, "tls": tls_of(cluster)}
+        )
+        assert status in (201, 409), body  # 409: an earlier test left it registered
+        live.api("PATCH", f"/api/engines/{e.name}", {"availability": "active"})
+    made_fn = ""
+    try:
+        page.goto(live.url("/volumes/"))
+        form = page.locator("form", has=page.get_by_role("button", name="Create volume"))
+        form.get_by_label("Name").fill("far-data")
+        form.get_by_label("Engine").select_option(e2.name)
+        shot(page, "volume-new-engine")
+        form.get_by_role("button", name="Create volume").click()
+        page.wait_for_url(re.compile(r"/volumes/far-data/"))
+        expect(page.locator("dl.kv")).to_contain_text(e2.name)
+        shot(page, "volume-on-engine")
+
+        made = live.api("POST", "/api/volumes", {"name": "near-data"})
+        assert made[0] == 201, made
+        page.goto(live.url("/volumes/"))
+        rows = page.locator("#volume-rows")
+        expect(rows.get_by_role("columnheader", name="Engine")).to_be_visible()
+        expect(rows.locator("tr", has_text="far-data")).to_contain_text(e2.name)
+        page.get_by_label("Filter volumes by engine").select_option(e2.name)
+        expect(rows.locator("tr", has_text="near-data")).to_have_count(0)
+        expect(rows.locator("tr", has_text="far-data")).to_have_count(1)
+        shot(page, "volumes-engine-filter")
+
+        page.goto(live.url("/functions/"))
+        create = page.locator("#fn-create")
+        create.get_by_label("Name").fill("far-fn")
+        create.get_by_label("Handler").fill("echo far")
+        create.get_by_label("Engine").select_option(e1.name)
+        create.get_by_role("button", name="Create function").click()
+        page.wait_for_url(re.compile(r"/functions/fn_[0-9a-f]{24}/"))
+        made_fn = page.url.rstrip("/").rsplit("/", 1)[-1]
+        expect(page.locator("dl.detail-meta")).to_contain_text(e1.name)
+        shot(page, "function-on-engine")
+    finally:
+        if made_fn:
+            live.api("DELETE", f"/api/functions/{made_fn}")
+        for name in ("far-data", "near-data"):
+            live.api("DELETE", f"/api/volumes/{name}")
