@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db.models import QuerySet, TextField
-from django.db.models.functions import Cast
+from django.core.paginator import Page, Paginator
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 
 from apps.accounts.actor import Actor
@@ -505,6 +506,16 @@ def list_entries(
     return Listing(out, found.unreachable)
 
 
+def _state_q(wanted: str) -> Q:
+    """The records whose `state` reads as the spec state `wanted` (see `api_state`; a record
+    not yet told its state is `created`)."""
+    if wanted == "exited":
+        return Q(state__in=["exited", "removing"])
+    if wanted == "created":
+        return Q(state__in=["created", ""])
+    return Q(state=wanted)
+
+
 def record_rows(
     actor: Actor,
     *,
@@ -518,15 +529,48 @@ def record_rows(
     asks the engines about its own rows only (`page_entries`)."""
     wanted = parse_state_filter(state)
     records, _ = _visible(actor, engine_name)
+    if wanted:
+        records = records.filter(_state_q(wanted))
     matcher = _matcher(q)
-    out = [
-        row
-        for row in _rows(records)
-        if (not wanted or api_state(row.state or "created") == wanted)
-        and (not matcher or matcher(row))
-    ]
+    out = [row for row in _rows(records) if not matcher or matcher(row)]
     out.sort(key=lambda row: (row.created_at, row.pk), reverse=True)
     return out
+
+
+# Orders the database can give for `record_page`, each ending newest first (ties by id).
+RECORD_ORDERS: dict[str, tuple[Any, ...]] = {
+    "-created": ("-created_at", "-pk"),
+    "created": ("created_at", "pk"),
+    "name": (Lower("name"), "-created_at", "-pk"),
+    "-name": (Lower("name").desc(), "-created_at", "-pk"),
+    "image": (Lower("image"), "-created_at", "-pk"),
+    "-image": (Lower("image").desc(), "-created_at", "-pk"),
+}
+
+
+def record_page(
+    actor: Actor,
+    *,
+    state: str | None,
+    engine_name: str | None,
+    sort: str,
+    number: Any,
+    size: int,
+) -> tuple[Page[Any], list[ListRow]]:
+    """One page of the dashboard's list cut by the database (filter, order, count, slice: two
+    queries, whatever the engines hold), and its rows; for the orders in RECORD_ORDERS and no
+    search text."""
+    wanted = parse_state_filter(state)
+    records, _ = _visible(actor, engine_name)
+    if wanted:
+        records = records.filter(_state_q(wanted))
+    ordered = (
+        records.annotate(**LIST_ANNOTATIONS)
+        .order_by(*RECORD_ORDERS[sort])
+        .values_list(*LIST_COLUMNS)
+    )
+    page = Paginator(ordered, size).get_page(number)
+    return page, [ListRow._make(r) for r in page.object_list]
 
 
 def page_entries(actor: Actor, rows: list[ListRow]) -> Listing:

@@ -368,14 +368,24 @@ def container_list(request: AuthedRequest) -> HttpResponse:
         engine = ""
     # The page comes from the records (the engines' followers keep them current); only its own
     # rows are looked up on their engines (docs/engines.md, "The dashboard's list").
-    rows = _sorted(
-        status.record_rows(
-            actor, state=None if state == "all" else state, q=q or None, engine_name=engine or None
-        ),
-        sort,
-    )
-    page = Paginator(rows, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
-    listed, failure = attempt(status.page_entries, actor, list(page.object_list))
+    wanted = None if state == "all" else state
+    if q or sort not in status.RECORD_ORDERS:
+        # Search text (names, id prefixes, labels) and the state order are matched in memory.
+        rows = _sorted(
+            status.record_rows(actor, state=wanted, q=q or None, engine_name=engine or None), sort
+        )
+        page = Paginator(rows, settings.QUILTWEB_PAGE_SIZE).get_page(request.GET.get("page"))
+        page_rows = list(page.object_list)
+    else:
+        page, page_rows = status.record_page(
+            actor,
+            state=wanted,
+            engine_name=engine or None,
+            sort=sort,
+            number=request.GET.get("page"),
+            size=settings.QUILTWEB_PAGE_SIZE,
+        )
+    listed, failure = attempt(status.page_entries, actor, page_rows)
     if failure is not None:
         error = error_body(request, failure)
     shown = listed.entries if listed is not None else []
@@ -398,7 +408,7 @@ def container_list(request: AuthedRequest) -> HttpResponse:
         "engine": engine,
         "unreachable_engines": listed.unreachable if listed is not None else [],
         "query": query,
-        "total": len(rows),
+        "total": page.paginator.count,
         "error": error,
         "can_act": actor.can("operator"),
         "refresh_url": _list_url(state, q, sort, page.number, engine),
