@@ -576,7 +576,9 @@ def record_page(
 def page_entries(actor: Actor, rows: list[ListRow]) -> Listing:
     """One page's rows with their engine items: each engine is asked, in parallel, about its
     own rows of the page only (an id filter), not for its whole list. A row whose container
-    its engine no longer has is left out (the reconcile tombstones its record)."""
+    its engine no longer has is left out (the reconcile tombstones its record); the rows of an
+    engine that did not answer show their record's last known state (`from_record`) and the
+    engine is named."""
     _, labels = _visible(actor, None)
     by_engine: dict[str, list[str]] = {}
     for row in rows:
@@ -590,14 +592,36 @@ def page_entries(actor: Actor, rows: list[ListRow]) -> Listing:
 
     found = fanout.across(ask, next(iter(by_engine)) if len(by_engine) == 1 else None)
     infos = {info.id: info for listed in found.results.values() for info in listed}
-    entries = [
-        (row, infos[row.container_id]) for row in rows if _matched(row, infos.get(row.container_id))
-    ]
-    unreachable = [name for name in found.unreachable if name in by_engine]
-    if unreachable and not any(name in found.results for name in by_engine):
-        # As a whole list does when no engine answers: the page says the engine is down.
-        raise engine_errors.EngineUnavailable(f"no engine answered: {', '.join(unreachable)}")
-    return Listing(entries, unreachable)
+    entries: list[ListEntry] = []
+    for row in rows:
+        if row.engine not in found.results:
+            entries.append((row, from_record(row)))
+        elif _matched(row, info := infos.get(row.container_id)):
+            assert info is not None
+            entries.append((row, info))
+    return Listing(entries, sorted(name for name in by_engine if name not in found.results))
+
+
+def from_record(row: ListRow) -> ContainerInfo:
+    """A list item made from the record alone, for a container whose engine did not answer:
+    its last known state, no address."""
+    return ContainerInfo(
+        id=row.container_id,
+        name=row.name,
+        labels={LABEL_TENANT: row.tenant_slug},
+        state=row.state or "created",
+        exit_code=None,
+        pid=row.pid,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.exited_at,
+        image=row.image,
+        image_id="",
+        networks={},
+        mounts=[],
+        detailed=False,
+        engine=row.engine,
+    )
 
 
 def entry_statuses(entries: list[ListEntry]) -> list[dict[str, Any]]:

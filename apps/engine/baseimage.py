@@ -14,7 +14,7 @@ import tarfile
 import time
 
 from apps.engine import errors
-from apps.engine.client import engine
+from apps.engine.client import Engine, engine
 
 BUSYBOX = "/bin/busybox"
 BASE_REPOSITORY = "quilt/base"
@@ -101,9 +101,10 @@ def rootfs_tar() -> bytes:
     return buffer.getvalue()
 
 
-def build_base_image(force: bool = False) -> tuple[bool, str]:
-    """Import quilt/base unless it is already there (then nothing changes). Returns (built, id)."""
-    eng = engine()
+def build_base_image(force: bool = False, client: Engine | None = None) -> tuple[bool, str]:
+    """Import quilt/base on `client`'s engine (the local one by default) unless it is already
+    there (then nothing changes). Returns (built, id)."""
+    eng = client or engine()
     reference = f"{BASE_REPOSITORY}:{BASE_TAG}"
     try:
         previous = str(eng.inspect_image(reference)["Id"])

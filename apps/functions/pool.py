@@ -416,7 +416,7 @@ def discard(pc: PoolContainer, reason: str = "") -> None:
         state=PoolState.TERMINATING, state_changed_at=timezone.now(), error=reason[:500]
     )
     try:
-        remove_container(pc.container_id)
+        remove_container(pc.container_id, engine=pc.engine)
     except engine_errors.EngineError as exc:
         log.warning("could not remove pool container %s: %s", pc.container_id, exc)
         return  # the reconciler tries again

@@ -256,7 +256,10 @@ def allocations(actor: Actor, on: str | None = None) -> Allocations:
     parallel (contract 2.11, "Lists across engines"); the engines that did not answer."""
     labels = _visible_labels(actor)
     pending = fanout.ask(lambda _name, client: client.list_containers(labels=labels), on)
-    names = display_names()
+    try:
+        names = display_names()  # user networks live on the local engine
+    except engine_errors.EngineError:
+        names = {}  # the Docker names stand; the local engine is named below if it is away
     found = fanout.answered(pending.collect())
     infos = [(name, info) for name, listed in found.results.items() for info in listed]
     records = {

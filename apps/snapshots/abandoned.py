@@ -21,11 +21,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from apps.containers.access import client_for_id
 from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
 from apps.core.labels import LABEL_INSTANCE, LABEL_NAME, LABEL_SNAPSHOT, LABEL_TENANT
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine, engine
+from apps.engine.hosts import engine_named
 from apps.operations.models import Operation, Status
 from apps.snapshots import making
 from apps.snapshots.models import IMAGE_REPOSITORY, Snapshot
@@ -43,7 +45,7 @@ def undo_snapshot(op: Operation) -> None:
     _unpause_source(op.target_id)
     snapshot_id = str(op.params.get("snapshot_id") or "")
     if snapshot_id and not Snapshot.objects.filter(snapshot_id=snapshot_id).exists():
-        _remove_unrecorded(snapshot_id)
+        _remove_unrecorded(snapshot_id, client_for_id(op.target_id))
 
 
 def undo_clone(op: Operation) -> None:
@@ -58,7 +60,7 @@ def undo_fork(op: Operation) -> None:
     snapshot = Snapshot.objects.select_related("tenant").filter(snapshot_id=snapshot_id).first()
     if snapshot is None:
         if snapshot_id:
-            _remove_unrecorded(snapshot_id)
+            _remove_unrecorded(snapshot_id, client_for_id(op.target_id))
         return
     if _remove_clone(op, snapshot):
         return  # the clone was made: the fork was further along than its snapshot
@@ -73,11 +75,11 @@ def _unpause_source(container_id: str) -> None:
     if record is None or record.intent != "snapshot" or record.intent_until is not None:
         return
     with acting(container_id, "snapshot"):
-        making.unpause(container_id)
+        making.unpause(container_id, record.engine)
 
 
-def _remove_unrecorded(snapshot_id: str) -> None:
-    eng = engine()
+def _remove_unrecorded(snapshot_id: str, eng: Engine) -> None:
+    """The image and hidden volume copies a dead worker's commit left on the source's engine."""
     for volume in eng.list_volumes(labels=[f"{LABEL_SNAPSHOT}={snapshot_id}"]):
         with contextlib.suppress(engine_errors.EngineError):
             eng.remove_volume(volume.name, force=True)
@@ -92,7 +94,8 @@ def _remove_clone(op: Operation, snapshot: Snapshot) -> bool:
     if not name:
         return False
     tenant = snapshot.tenant
-    eng = engine()
+    # The clone ran on the engine its operation names (the snapshot's own by default).
+    eng = engine_named(str(op.params.get("engine") or snapshot.engine))
     made = [
         c
         for c in eng.list_containers(
@@ -114,8 +117,8 @@ def _remove_clone(op: Operation, snapshot: Snapshot) -> bool:
             deleted_at__isnull=True,
             created_at__gte=since,
         ):
-            with contextlib.suppress(engine_errors.EngineError):
-                eng.remove_volume(volume.engine_name, force=True)
+            with contextlib.suppress(engine_errors.EngineError):  # UnknownEngine too
+                engine_named(volume.engine).remove_volume(volume.engine_name, force=True)
             volume.delete()
     if made:
         log.info("removed the half-made clone %s of operation %s", name, op.operation_id)
@@ -125,7 +128,8 @@ def _remove_clone(op: Operation, snapshot: Snapshot) -> bool:
 def sweep_unrecorded() -> int:
     """Remove this instance's snapshot images, older than UNRECORDED_AFTER, that no snapshot
     record names and no open operation has reserved: commits the engine finished for a worker
-    that had died. Returns how many snapshot ids it cleared."""
+    that had died. The local engine's only: another engine's are left to the dead operation's
+    undo. Returns how many snapshot ids it cleared."""
     eng = engine()
     before = timezone.now() - UNRECORDED_AFTER
     ids = {
@@ -146,5 +150,5 @@ def sweep_unrecorded() -> int:
     ids -= {str((params or {}).get("snapshot_id") or "") for params in open_ops}
     for snapshot_id in sorted(ids):
         log.info("removing snapshot image %s: no snapshot record names it", snapshot_id)
-        _remove_unrecorded(snapshot_id)
+        _remove_unrecorded(snapshot_id, eng)
     return len(ids)

@@ -2,7 +2,7 @@
 
 Edges: a snapshot is `snapshot_of` the container it was committed from; a container is
 `clone_of` / `fork_of` the snapshot it was made from. Deleted containers and snapshots stay in
-the tree as tombstones. Reads are one query per generation plus one engine list for states.
+the tree as tombstones. Reads are one query per generation plus one list per engine for states.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 from apps.containers.access import instance_filter
 from apps.containers.models import ContainerRecord
 from apps.core.ids import iso
-from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engines import fanout
 from apps.snapshots.models import Snapshot
 
 MAX_NODES = 1000
@@ -65,20 +64,31 @@ class Node:
         return out
 
 
-def _live_states() -> dict[str, str] | None:
-    """Engine state of every managed container of this deployment (one list call)."""
-    try:
-        return {c.id: c.state for c in engine().list_containers(labels=instance_filter())}
-    except engine_errors.EngineError:
+@dataclass
+class Live:
+    """Engine state of every managed container of this deployment, from every engine that
+    answered (one list call each, in parallel); `away` names the engines that did not, whose
+    containers keep their records' state instead of reading as deleted."""
+
+    states: dict[str, str]
+    away: set[str]
+
+
+def _live_states() -> Live | None:
+    labels = instance_filter()
+    found = fanout.across(lambda _name, client: client.list_containers(labels=labels))
+    if not found.results:
         return None
+    states = {c.id: c.state for listed in found.results.values() for c in listed}
+    return Live(states, set(found.unreachable))
 
 
-def _container_node(record: ContainerRecord, states: dict[str, str] | None) -> Node:
+def _container_node(record: ContainerRecord, live: Live | None) -> Node:
     deleted = record.deleted_at is not None
     state: str | None = record.state or None
-    if states is not None:
-        if record.container_id in states:
-            state = states[record.container_id]
+    if live is not None and record.engine not in live.away:
+        if record.container_id in live.states:
+            state = live.states[record.container_id]
         else:
             deleted = True
     if state == "removing":
@@ -139,7 +149,7 @@ def _find_root(obj: ContainerRecord | Snapshot) -> ContainerRecord | Snapshot:
     return obj
 
 
-def build(obj: ContainerRecord | Snapshot, states: dict[str, str] | None = None) -> Node:
+def build(obj: ContainerRecord | Snapshot, states: Live | None = None) -> Node:
     """The whole family `obj` belongs to, as a tree of Nodes; the node for `obj` is `current`."""
     if states is None:
         states = _live_states()

@@ -36,7 +36,7 @@ from apps.events.publish import publish
 from apps.operations.registry import OperationFailed, Progress
 from apps.snapshots import actions
 from apps.snapshots.models import IMAGE_REPOSITORY, LABEL_SNAPSHOT, Snapshot
-from apps.volumes.helper import ensure_base_image
+from apps.volumes.helper import ensure_base_image, helper_labels
 from apps.volumes.lookup import volume_name_for_engine
 from apps.volumes.models import Volume
 
@@ -199,6 +199,8 @@ def _copy_named_volumes(
     progress: Progress,
 ) -> list[dict[str, str]]:
     named = [(m.name, m.destination) for m in mounts if m.type == "volume" and m.name]
+    if named:
+        ensure_base_image(eng)  # the copy's helper runs the managed image
     copies: list[dict[str, str]] = []
     hex_part = snapshot.snapshot_id.removeprefix("snap_")
     for index, (name, path) in enumerate(named):
@@ -344,12 +346,13 @@ def _volumes_for_clone(
     its files stream across (`transfer_volume`). The (engine name, path) mounts of the clone.
     What is made is appended to `made_volumes`."""
     tenant = snapshot.tenant
-    labels = managed_labels(tenant)
+    # Helpers' labels: the volume lists never show a copy's holder containers as its users.
+    labels = helper_labels(tenant)
     mounts: list[tuple[str, str]] = []
     copies = snapshot.volume_copies
     moving = where != snapshot.engine
     source, target = engine_named(snapshot.engine), engine_named(where)
-    if copies and moving:
+    if copies:  # the copies' helpers and holders run the managed image on both engines
         ensure_base_image(source)
         ensure_base_image(target)
     start = 70 if moving else 20

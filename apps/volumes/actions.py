@@ -21,7 +21,7 @@ from apps.containers.access import managed_labels
 from apps.containers.validation import is_reserved_label
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
-from apps.engine.hosts import LOCAL
+from apps.engine.hosts import LOCAL, UnknownEngine
 from apps.events.publish import publish
 from apps.operations.actions import submit
 from apps.operations.models import Operation
@@ -168,19 +168,23 @@ def rename_volume(actor: Actor, volume: Volume, new_name: str) -> Volume:
                 tenant_id=volume.tenant_id,
                 data={"from": old, "to": new_name},
             )
-            _published(
-                volume,
-                "renamed",
-                listing.as_dict(volume, listing.attached(volume)),
-            )
     except IntegrityError:
         volume.name = old
         raise name_conflict(new_name) from None
+    # Who mounts it is the engine's to say; a rename (the record's alone) does not wait on it.
+    try:
+        attached = listing.attached(volume)
+    except engine_errors.EngineError:
+        attached = {}
+    _published(volume, "renamed", listing.as_dict(volume, attached))
     return volume
 
 
 def in_use(volume: Volume) -> ApiError | None:
-    users = listing.users_of(volume)
+    try:
+        users = listing.users_of(volume)
+    except UnknownEngine:
+        return None  # its engine was removed, and with it every container that mounted it
     if not users:
         return None
     names = ", ".join(u["name"] for u in users[:5])
@@ -224,8 +228,9 @@ def request_delete(actor: Actor, volume: Volume, *, idempotency_key: str | None)
 
 def finish_delete(actor: Actor, volume: Volume) -> None:
     """Remove the engine volume and mark the record deleted (called by the runner)."""
-    # Already gone from the engine (removed by hand): the record still has to go.
-    with contextlib.suppress(engine_errors.NotFound):
+    # Already gone from the engine (removed by hand, or with its engine): the record still
+    # has to go.
+    with contextlib.suppress(engine_errors.NotFound, UnknownEngine):
         client_of(volume).remove_volume(volume.engine_name)
 
     with transaction.atomic():

@@ -26,8 +26,7 @@ from apps.containers.access import managed_labels
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.baseimage import build_base_image
-from apps.engine.client import Engine, transfer_image
-from apps.engine.hosts import LOCAL, engine_named
+from apps.engine.client import Engine
 from apps.engine.types import ContainerSpec, ExecResult
 from apps.volumes.access import client_of
 from apps.volumes.models import Volume
@@ -194,13 +193,10 @@ def helper_labels(tenant: Tenant) -> dict[str, str]:
 
 
 def ensure_base_image(client: Engine) -> None:
-    """The helper's image on `client`'s engine: built on the local one, and moved there
-    from the local one (save → load) for another engine that lacks it."""
-    if client.image_exists(settings.QUILTWEB_BASE_IMAGE):
-        return
-    build_base_image()
-    if client.name != LOCAL:
-        transfer_image(engine_named(LOCAL), client, settings.QUILTWEB_BASE_IMAGE, lambda _: None)
+    """The helper's image on `client`'s engine, imported there from the root filesystem
+    QuiltWeb builds (apps/engine/baseimage.py) when that engine lacks it."""
+    if not client.image_exists(settings.QUILTWEB_BASE_IMAGE):
+        build_base_image(client=client)
 
 
 @contextlib.contextmanager

@@ -94,7 +94,8 @@ def across(volumes: Iterable[tuple[str, str]], engine: str | None = None) -> Acr
     merged: Attachments = {}
     for part in found.results.values():
         merged.update(part)  # engine volume names are unique across engines (random hex)
-    return Across(merged, found.unreachable)
+    # Only the engines whose volumes lack `attached_to` are worth naming.
+    return Across(merged, [name for name in found.unreachable if name in by_engine])
 
 
 def as_dict(volume: Volume, attached: Attachments, *, extra: bool = False) -> dict[str, Any]:

@@ -6,6 +6,7 @@ the re-rendered fragment and plain browsers with a redirect, so every form works
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,8 +28,8 @@ from apps.core.formwords import in_form_words
 from apps.core.http import AuthedRequest
 from apps.core.ids import iso
 from apps.core.pages import PageFailure, attempt, flash_error, page_errors
-from apps.engine.client import Engine
-from apps.engines import fanout
+from apps.engine.errors import EngineError
+from apps.engine.hosts import engine_named
 from apps.engines import registry as engines_registry
 from apps.operations.idempotency import header_key
 from apps.operations.models import Operation
@@ -136,18 +137,26 @@ def sizes(request: AuthedRequest) -> HttpResponse:
     actor = require_page(request, "viewer")
     names = request.GET.getlist("v")
     listed = list(visible(actor).filter(name__in=names[:PAGE_SIZE]))
-    holding = {v.engine for v in listed}
-
-    def sizes_on(name: str, client: Engine) -> dict[str, int]:
-        return client.volume_sizes() if name in holding else {}
-
-    # An engine that cannot report sizes shows none for its volumes (no error for a side panel).
-    found = fanout.across(sizes_on)
     measured: dict[str, int] = {}
-    for part in found.results.values():
-        measured.update(part)
+    # Each engine's disk-usage report takes seconds: asked of the engines holding these volumes
+    # only, side by side on a pool of its own (not the lists' 1.5 s one), each waited for.
+    # An engine that cannot report shows no sizes for its volumes (no error for a side panel).
+    holding = sorted({v.engine for v in listed})
+    futures = [_sizes_pool.submit(_sizes_of, name) for name in holding]
+    for future in futures:
+        measured.update(future.result())
     items = [(v.pk, measured.get(v.engine_name)) for v in listed]
     return render(request, "volumes/list.html#volume-sizes", {"items": items})
+
+
+_sizes_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="volume-sizes")
+
+
+def _sizes_of(engine: str) -> dict[str, int]:
+    try:
+        return engine_named(engine).volume_sizes()
+    except EngineError:  # UnknownEngine too
+        return {}
 
 
 def _form(request: AuthedRequest) -> dict[str, str]:

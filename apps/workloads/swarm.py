@@ -217,6 +217,9 @@ def record_replicas(wl: Workload, tasks: list[TaskInfo], engines: dict[str, str]
             memory_limit_mb=spec.get("memory_limit_mb"),
             cpu_limit_percent=spec.get("cpu_limit_percent"),
             created_by={"kind": "workload", "id": wl.workload_id, "name": wl.name},
+            # What the task says until the engine's follower says more (the list's state
+            # filter reads it).
+            state="running" if task.state == "running" else "created",
         )
         for cid, task in made.items()
         if cid not in known
