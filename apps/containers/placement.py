@@ -16,18 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q
 
 from apps.containers.models import ContainerRecord
 from apps.core.errors import ApiError, engine_unavailable, invalid
 from apps.engine.hosts import LOCAL
-from apps.engines import registry
+from apps.engines import fanout, registry
 from apps.engines.models import Availability, EngineState, RegisteredEngine
 
 
-def place(requested: Any, *, volumes: list[tuple[str, str]] | None = None) -> str:
+def place(
+    requested: Any, *, volumes: list[tuple[str, str]] | None = None, image: str | None = None
+) -> str:
     """The engine's name for a new container that mounts `volumes` ((name, the engine it lives
-    on) pairs); raises ApiError as the contract says."""
+    on) pairs) and runs `image`; raises ApiError as the contract says."""
     if requested is not None and not isinstance(requested, str):
         raise invalid("engine", "engine must be an engine's name")
     rows = registry.all_engines()
@@ -64,7 +67,24 @@ def place(requested: Any, *, volumes: list[tuple[str, str]] | None = None) -> st
             raise engine_unavailable(on, f"volume {first!r} lives on engine {on!r}, which is gone")
         _usable(row)
         return row.name
-    return fewest_running(rows)
+    return fewest_running(_holding(rows, image))
+
+
+def _holding(rows: list[RegisteredEngine], image: str | None) -> list[RegisteredEngine]:
+    """The engines that already have `image`, when it is not the managed base image (which
+    QuiltWeb imports onto any engine): a container or pool with an image pulled onto one engine
+    goes there. When none has it, every engine (the image check then says it is missing)."""
+    if not image or image == settings.QUILTWEB_BASE_IMAGE or len(rows) < 2:
+        return rows
+    found = fanout.across(lambda _name, client: client.image_exists(image))
+    having = [
+        r
+        for r in rows
+        if found.results.get(r.name)
+        and r.availability == Availability.ACTIVE
+        and (r.state == EngineState.READY or r.name == LOCAL)
+    ]
+    return having or rows
 
 
 def fewest_running(rows: list[RegisteredEngine]) -> str:

@@ -21,6 +21,7 @@ from apps.containers.models import ContainerRecord
 from apps.containers.mounts import engine_volume_name
 from apps.core.errors import ApiError, invalid
 from apps.engine import errors as engine_errors
+from apps.engine.baseimage import ensure_base_image
 from apps.engine.hosts import LOCAL, engine_named
 from apps.images.tenancy import check_create_image
 
@@ -110,10 +111,15 @@ def _validate(body: dict[str, Any], tenant: Tenant) -> CreateSpec:
     name = validate_name(body.get("name"), "name")
     ensure_name_free(tenant, name)
     volumes = _volumes(body.get("volumes"), tenant)
-    engine_name = placement.place(body.get("engine"), volumes=volumes.pop("engines"))
+    wanted = body.get("image")
+    engine_name = placement.place(
+        body.get("engine"),
+        volumes=volumes.pop("engines"),
+        image=IMAGE_ALIASES.get(wanted, wanted) if isinstance(wanted, str) else None,
+    )
     return CreateSpec(
         name=name,
-        image=validate_image(body.get("image"), tenant, engine_name),
+        image=validate_image(wanted, tenant, engine_name),
         command=validate_command(body.get("command"), "command"),
         environment=validate_environment(body.get("environment"), "environment"),
         labels=validate_labels(body.get("labels"), "labels"),
@@ -160,13 +166,20 @@ def name_conflict(name: str) -> ApiError:
 
 
 def validate_image(value: Any, tenant: Tenant, engine_name: str = LOCAL) -> str:
+    """The image reference a new container or pool on `engine_name` runs: present there (422
+    with a pull hint otherwise; the managed base image is imported onto an engine that lacks
+    it), and not another tenant's snapshot image."""
+    base = str(settings.QUILTWEB_BASE_IMAGE)
     if value is None or value == "":
-        return str(settings.QUILTWEB_BASE_IMAGE)
+        _base_on(engine_name)
+        return base
     if not isinstance(value, str) or len(value) > 300 or any(c.isspace() for c in value):
         raise invalid("image", "image must be an image reference string")
     if value == "prod-gui":
         raise invalid("image", "GUI containers (prod-gui) are not supported")
     reference = IMAGE_ALIASES.get(value, value)
+    if reference == base:
+        _base_on(engine_name)
     try:
         raw = engine_named(engine_name).inspect_image(reference)
     except engine_errors.NotFound:
@@ -182,6 +195,13 @@ def validate_image(value: Any, tenant: Tenant, engine_name: str = LOCAL) -> str:
     # API, the create page and both batch steps all validate through here.
     check_create_image(reference, tenant.pk, raw)
     return reference
+
+
+def _base_on(engine_name: str) -> None:
+    """The managed base image imported onto another engine that lacks it (a registered engine
+    starts without it); the local engine's is built at set-up."""
+    if engine_name != LOCAL:
+        ensure_base_image(engine_named(engine_name))
 
 
 def validate_command(value: Any, field_name: str) -> list[str] | None:

@@ -120,3 +120,11 @@ def build_base_image(force: bool = False, client: Engine | None = None) -> tuple
         with contextlib.suppress(errors.Conflict, errors.NotFound):
             eng.remove_image(previous, force=False)
     return True, built
+
+
+def ensure_base_image(client: Engine) -> None:
+    """quilt/base on `client`'s engine, imported there from the root filesystem built here when
+    that engine lacks it (a registered engine starts without it; helpers, copies and new
+    containers on it need it)."""
+    if not client.image_exists(f"{BASE_REPOSITORY}:{BASE_TAG}"):
+        build_base_image(client=client)

@@ -122,7 +122,7 @@ def create_function(actor: Actor, tenant: Tenant, spec: dict[str, Any]) -> Funct
     name = spec["name"]
     if _name_taken(tenant.pk, name):
         raise name_conflict(name)
-    engine = place_pool(spec.get("engine"))
+    engine = place_pool(spec.get("engine"), spec.get("image"))
     _check_image(spec, tenant, engine)
     version_spec = spec_of(spec)
     fn = Function(

@@ -185,11 +185,12 @@ def check_engine(value: Any) -> str | None:
     return value
 
 
-def place_pool(requested: str | None) -> str:
+def place_pool(requested: str | None, image: str | None) -> str:
     """The engine that holds a new function's pool, placed as a container is (2.11): named, it
     must be registered (422), active (409 ENGINE_DRAINING) and answering (503); omitted, the
-    active, ready engine with the fewest running managed containers."""
-    return placement.place(requested)
+    active, ready engine with the fewest running managed containers (among those that have
+    `image`, when one does)."""
+    return placement.place(requested, image=image)
 
 
 def check_instances(min_instances: int, max_instances: int) -> None:

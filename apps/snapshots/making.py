@@ -29,6 +29,7 @@ from apps.core.api import engine_message
 from apps.core.engine_messages import engine_cause
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
+from apps.engine.baseimage import ensure_base_image
 from apps.engine.client import Engine, transfer_image, transfer_volume
 from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo, MountInfo
@@ -36,7 +37,7 @@ from apps.events.publish import publish
 from apps.operations.registry import OperationFailed, Progress
 from apps.snapshots import actions
 from apps.snapshots.models import IMAGE_REPOSITORY, LABEL_SNAPSHOT, Snapshot
-from apps.volumes.helper import ensure_base_image, helper_labels
+from apps.volumes.helper import helper_labels
 from apps.volumes.lookup import volume_name_for_engine
 from apps.volumes.models import Volume
 

@@ -25,7 +25,7 @@ from apps.accounts.models import Tenant
 from apps.containers.access import managed_labels
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
-from apps.engine.baseimage import build_base_image
+from apps.engine.baseimage import ensure_base_image
 from apps.engine.client import Engine
 from apps.engine.types import ContainerSpec, ExecResult
 from apps.volumes.access import client_of
@@ -190,13 +190,6 @@ COUNTED_STDIN = 'n=$1; shift; head -c "$n" | /bin/sh -c "$0" helper "$@"'
 
 def helper_labels(tenant: Tenant) -> dict[str, str]:
     return {**managed_labels(tenant), ROLE_LABEL: HELPER_ROLE}
-
-
-def ensure_base_image(client: Engine) -> None:
-    """The helper's image on `client`'s engine, imported there from the root filesystem
-    QuiltWeb builds (apps/engine/baseimage.py) when that engine lacks it."""
-    if not client.image_exists(settings.QUILTWEB_BASE_IMAGE):
-        build_base_image(client=client)
 
 
 @contextlib.contextmanager

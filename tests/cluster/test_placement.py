@@ -5,6 +5,7 @@ under its containers' list and detail."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import signal
@@ -527,3 +528,35 @@ def test_a_function_pool_lives_on_its_engine_and_is_refilled_there(cluster, engi
     finally:
         admin.json("DELETE", f"/api/functions/{fid}")
         drain()
+
+
+def test_a_custom_image_on_one_engine_takes_new_containers_and_pools_there(cluster, engines, admin):
+    _, e2 = engines
+    client = cluster.engine(2).tls_client()
+    try:
+        client.images.get(settings.QUILTWEB_BASE_IMAGE).tag("qw-only-on-two", "v1")
+        made = admin.json(
+            "POST", "/api/containers", {"name": "custom", "image": "qw-only-on-two:v1"}
+        )
+        assert made.status_code == 201, made.content
+        assert made.json()["engine"] == e2
+        fn = admin.json(
+            "POST",
+            "/api/functions",
+            {"name": "custom-fn", "handler": "echo hi", "image": "qw-only-on-two:v1"},
+        )
+        assert fn.status_code == 201, fn.content
+        assert fn.json()["owner_node_id"] == e2
+        admin.json("DELETE", f"/api/functions/{fn.json()['id']}")
+        # Named elsewhere, the image is missing there: 422 with the pull hint.
+        local = admin.json(
+            "POST",
+            "/api/containers",
+            {"name": "custom-here", "image": "qw-only-on-two:v1", "engine": "local"},
+        )
+        assert local.status_code == 422 and local.json()["details"]["field"] == "image"
+    finally:
+        _sweep(cluster)
+        with contextlib.suppress(Exception):  # already gone
+            client.images.remove("qw-only-on-two:v1")
+        client.close()
