@@ -1315,6 +1315,38 @@ def _volume(raw: dict[str, Any]) -> VolumeInfo:
     )
 
 
+def _pipe(
+    source: Engine,
+    read: Callable[[], Iterable[bytes]],
+    write: Callable[[Iterator[bytes]], None],
+    on_progress: Callable[[int], None],
+) -> None:
+    """Stream what `read()` yields on `source` straight into `write` on another engine,
+    chunk by chunk, calling `on_progress(bytes sent)` after each in this thread. An error names
+    the engine that failed: the source's read, or the target's write."""
+    failed: list[errors.EngineError] = []
+
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        try:
+            with liveness.watch(source.watch_key, source.sockets):
+                for chunk in read():
+                    sent += len(chunk)
+                    yield chunk
+                    on_progress(sent)
+        except Exception as exc:
+            error = _of_engine(exc, source.name)
+            failed.append(error)
+            raise error from exc
+
+    try:
+        write(chunks())
+    except errors.EngineError:
+        if failed:
+            raise failed[0] from None
+        raise
+
+
 def transfer_volume(
     source: Engine,
     source_volume: str,
@@ -1328,34 +1360,18 @@ def transfer_volume(
     extraction into a holder of its own, 1 MiB at a time. Owners, modes and links are kept, as
     by `cp -a`. Both engines need the managed image; both holders are always removed. An error
     names the engine that failed."""
-    failed: list[errors.EngineError] = []
     reader = source.volume_holder(source_volume, labels, read_only=True)
     try:
         writer = target.volume_holder(target_volume, labels, read_only=False)
         try:
-
-            def chunks() -> Iterator[bytes]:
-                sent = 0
-                try:
-                    with liveness.watch(source.watch_key, source.sockets):
-                        # Both holders mount their volume at /from, so the tar's `from/…`
-                        # members land in the target volume when extracted at /.
-                        stream, _ = source.api.get_archive(reader, "/from", chunk_size=1 << 20)
-                        for chunk in stream:
-                            sent += len(chunk)
-                            yield chunk
-                            on_progress(sent)
-                except Exception as exc:
-                    error = _of_engine(exc, source.name)
-                    failed.append(error)
-                    raise error from exc
-
-            try:
-                target.put_archive_stream(writer, "/", chunks())
-            except errors.EngineError:
-                if failed:
-                    raise failed[0] from None
-                raise
+            # Both holders mount their volume at /from, so the tar's `from/…` members land in
+            # the target volume when extracted at /.
+            _pipe(
+                source,
+                lambda: source.api.get_archive(reader, "/from", chunk_size=1 << 20)[0],
+                lambda chunks: target.put_archive_stream(writer, "/", chunks),
+                on_progress,
+            )
         finally:
             with contextlib.suppress(errors.EngineError):
                 target.remove(writer, force=True)
@@ -1371,24 +1387,9 @@ def transfer_image(
     `docker load` on `target`, 1 MiB at a time, never held whole nor written to a file.
     `on_progress(bytes sent)` runs after each chunk, in this thread. An error names the engine
     that failed: the source's read, or the target's load."""
-    failed: list[errors.EngineError] = []
-
-    def chunks() -> Iterator[bytes]:
-        sent = 0
-        try:
-            with liveness.watch(source.watch_key, source.sockets):
-                for chunk in source.api.get_image(reference, chunk_size=1 << 20):
-                    sent += len(chunk)
-                    yield chunk
-                    on_progress(sent)
-        except Exception as exc:
-            error = _of_engine(exc, source.name)
-            failed.append(error)
-            raise error from exc
-
-    try:
-        target.load_image(chunks())
-    except errors.EngineError:
-        if failed:
-            raise failed[0] from None
-        raise
+    _pipe(
+        source,
+        lambda: source.api.get_image(reference, chunk_size=1 << 20),
+        target.load_image,
+        on_progress,
+    )

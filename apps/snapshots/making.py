@@ -304,20 +304,14 @@ def _move_image(snapshot: Snapshot, where: str, progress: Progress) -> bool:
     total = int(source.inspect_image(snapshot.image_ref).get("Size") or 0)
     total_mib = max(1, round(total / MIB))
     progress.report(5, f"transferring image 0/{total_mib} MiB to {where}")
-    last = [0.0]
 
-    def sent(count: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < PROGRESS_EVERY:
-            return
-        last[0] = now
-        progress.check_cancel()
+    def said(count: int) -> tuple[int, str]:
         done = min(count, total) if total else count
         percent = 5 + 65 * done // total if total else 5
-        progress.report(percent, f"transferring image {done // MIB}/{total_mib} MiB to {where}")
+        return percent, f"transferring image {done // MIB}/{total_mib} MiB to {where}"
 
     try:
-        transfer_image(source, target, snapshot.image_ref, sent)
+        transfer_image(source, target, snapshot.image_ref, _every(progress, said))
     except BaseException:
         # A load cut short leaves no tagged image, but an archive loaded before a later
         # failure would: the clone removes what it brought.
@@ -364,13 +358,13 @@ def _volumes_for_clone(
         engine_name, record = _new_tenant_volume(actor, tenant, f"{name}-{copy['volume']}", where)
         made_volumes.append((engine_name, record))
         if moving:
+            step = f"transferring volume {copy['volume']}"
+
+            def said(count: int, step: str = step, at: int = percent) -> tuple[int, str]:
+                return at, f"{step} {count // MIB} MiB to {where}"
+
             transfer_volume(
-                source,
-                copy["engine_name"],
-                target,
-                engine_name,
-                labels,
-                _mib_progress(progress, f"transferring volume {copy['volume']}", where, percent),
+                source, copy["engine_name"], target, engine_name, labels, _every(progress, said)
             )
         else:
             target.copy_volume(copy["engine_name"], engine_name, labels)
@@ -378,9 +372,10 @@ def _volumes_for_clone(
     return mounts
 
 
-def _mib_progress(progress: Progress, what: str, where: str, percent: int) -> Callable[[int], None]:
-    """A transfer's byte count as the operation's message (`… 12 MiB to <engine>`), at most
-    every PROGRESS_EVERY seconds; a cancel stops the transfer here."""
+def _every(progress: Progress, said: Callable[[int], tuple[int, str]]) -> Callable[[int], None]:
+    """A transfer's progress callback: `said(bytes sent)` (percent, message) becomes the
+    operation's progress at most every PROGRESS_EVERY seconds; a cancel stops the transfer
+    here."""
     last = [0.0]
 
     def sent(count: int) -> None:
@@ -389,7 +384,7 @@ def _mib_progress(progress: Progress, what: str, where: str, percent: int) -> Ca
             return
         last[0] = now
         progress.check_cancel()
-        progress.report(percent, f"{what} {count // MIB} MiB to {where}")
+        progress.report(*said(count))
 
     return sent
 

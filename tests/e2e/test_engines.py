@@ -31,6 +31,16 @@ def cluster() -> Iterator[LocalCluster]:
         yield c
 
 
+def register_both(live: Any, cluster: LocalCluster) -> None:
+    """Both cluster engines registered and active (an earlier test may have left them)."""
+    for e in (cluster.engine(1), cluster.engine(2)):
+        status, body = live.api(
+            "POST", "/api/engines", {"name": e.name, "url": e.url, "tls": tls_of(cluster)}
+        )
+        assert status in (201, 409), body  # 409: an earlier test left it registered
+        live.api("PATCH", f"/api/engines/{e.name}", {"availability": "active"})
+
+
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for scheme in ("light", "dark"):
@@ -147,13 +157,8 @@ def test_a_workloads_replicas_spread_and_move_when_an_engine_is_drained(
 def test_create_a_container_on_an_engine_and_open_its_terminal(
     page: Any, live: Any, cluster: LocalCluster
 ) -> None:
-    e1, e2 = cluster.engine(1), cluster.engine(2)
-    for e in (e1, e2):
-        status, body = live.api(
-            "POST", "/api/engines", {"name": e.name, "url": e.url, "tls": tls_of(cluster)}
-        )
-        assert status in (201, 409), body  # 409: an earlier test left it registered
-        live.api("PATCH", f"/api/engines/{e.name}", {"availability": "active"})
+    e1 = cluster.engine(1)
+    register_both(live, cluster)
     page.goto(live.url("/containers/new"))
     form = page.locator("#create-form")
     form.get_by_label("Name").fill("on-engine-one")
@@ -210,12 +215,7 @@ def test_a_volume_and_a_function_made_on_an_engine_through_their_pages(
     page: Any, live: Any, cluster: LocalCluster
 ) -> None:
     e1, e2 = cluster.engine(1), cluster.engine(2)
-    for e in (e1, e2):
-        status, body = live.api(
-            "POST", "/api/engines", {"name": e.name, "url": e.url, "tls": tls_of(cluster)}
-        )
-        assert status in (201, 409), body  # 409: an earlier test left it registered
-        live.api("PATCH", f"/api/engines/{e.name}", {"availability": "active"})
+    register_both(live, cluster)
     made_fn = ""
     try:
         page.goto(live.url("/volumes/"))
