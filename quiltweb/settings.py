@@ -262,6 +262,10 @@ QUILTWEB_ENGINE_NAME = os.environ.get("QUILTWEB_ENGINE_NAME", "local")
 QUILTWEB_ENGINE_TIMEOUT = float(os.environ.get("QUILTWEB_ENGINE_TIMEOUT", "30"))
 QUILTWEB_BASE_IMAGE = "quilt/base"
 QUILTWEB_NETWORK = os.environ.get("QUILTWEB_NETWORK", "quiltweb")
+# A registry every engine reaches (host:port): clones and forks to another engine move their
+# image through it (push, pull) instead of streaming docker save into docker load
+# (docs/engines.md). Empty: the stream.
+QUILTWEB_REGISTRY = os.environ.get("QUILTWEB_REGISTRY", "").strip()
 QUILTWEB_LABEL_PREFIX = "io.quiltweb."
 QUILTWEB_ENGINE_RETRY_AFTER = 5
 # Every container QuiltWeb creates logs to a bounded json-file log: this size (Docker's units,

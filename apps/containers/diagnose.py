@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.accounts.secrets import mask_env_map
 from apps.containers import status, verbs
 from apps.containers.access import Target
+from apps.core.errors import ApiError
 from apps.core.ids import iso
 from apps.engine import errors as engine_errors
 from apps.operations.models import Operation
@@ -118,7 +119,9 @@ def _network_diagnostics(target: Target, exec_ready: bool) -> dict[str, Any] | N
         return None
     try:
         result: dict[str, Any] = _slot(_network, "network")(target)
-    except engine_errors.EngineError as exc:
+    except (engine_errors.EngineError, ApiError) as exc:
+        # Also a container that stopped since its readiness was read (409 NOT_READY): the
+        # report goes on without the section rather than failing as a whole.
         log.warning("diagnose: no network diagnostics for %s: %s", target.id[:12], exc)
         return None
     return result

@@ -1393,3 +1393,55 @@ def transfer_image(
         target.load_image,
         on_progress,
     )
+
+
+def transfer_image_via_registry(
+    source: Engine,
+    target: Engine,
+    reference: str,
+    registry: str,
+    on_progress: Callable[[str, int], None],
+) -> None:
+    """Move an image between two engines through a registry both reach (`QUILTWEB_REGISTRY`):
+    the source tags and pushes it, the target pulls it and tags it back as `reference`; the
+    registry's tag is removed from both engines afterwards. Layers the target already has are
+    not pulled again. `on_progress("pushing" | "pulling", bytes so far)` follows each phase.
+    An error, the registry's included, names the engine that met it."""
+    repository, _, tag = reference.rpartition(":")
+    remote = f"{registry.rstrip('/')}/{repository}"
+    source.tag_image(reference, remote, tag)
+    try:
+        _follow(source, source.push_image(remote, tag), "pushing", on_progress)
+        _follow(target, target.pull_image(remote, tag), "pulling", on_progress)
+        target.tag_image(f"{remote}:{tag}", repository, tag)
+    finally:
+        for engine_ in (source, target):
+            with contextlib.suppress(errors.EngineError):
+                engine_.remove_image(f"{remote}:{tag}", noprune=True)
+
+
+# The push and pull statuses whose progressDetail counts a layer's bytes on the wire.
+_MOVING = {"Pushing", "Downloading"}
+
+
+def _follow(
+    engine_: Engine,
+    events: Iterator[dict[str, Any]],
+    phase: str,
+    on_progress: Callable[[str, int], None],
+) -> None:
+    """Read a push or pull stream to its end: its start and its bytes (per layer, summed) to
+    `on_progress`; an error event raised as the engine's error."""
+    layers: dict[str, int] = {}
+    on_progress(phase, 0)
+    try:
+        for event in events:
+            if event.get("error"):
+                raise errors.BadRequest(str(event["error"])[:500])
+            detail = event.get("progressDetail") or {}
+            if event.get("status") in _MOVING and event.get("id") and detail.get("current"):
+                layers[str(event["id"])] = int(detail["current"])
+                on_progress(phase, sum(layers.values()))
+    except errors.EngineError as exc:
+        exc.engine = exc.engine or engine_.name
+        raise

@@ -120,8 +120,17 @@ def answered(found: Across[T]) -> Across[T]:
 
 
 def _call(fn: Callable[[str, Engine], T], spec: hosts.EngineSpec) -> tuple[bool, T | None]:
+    started = time.monotonic()
+    client: Engine | None = None
     try:
-        return True, fn(spec.name, hosts.engine_for(spec))
+        client = hosts.engine_for(spec)
+        return True, fn(spec.name, client)
     except Exception as exc:  # any failure of one engine is that engine's, not the list's
         log.warning("engine %s did not answer a list: %s", spec.name, exc)
         return False, None
+    finally:
+        # Nobody waited for an answer this late: the engine is slow or stuck, and the next
+        # lists run on other pool threads meanwhile. This thread lets its connection go, so a
+        # slow spell does not leave an open socket behind on every pool thread it went through.
+        if client is not None and time.monotonic() - started > LIST_DEADLINE:
+            hosts.close(client)

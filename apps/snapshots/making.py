@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -30,7 +31,12 @@ from apps.core.engine_messages import engine_cause
 from apps.core.errors import ApiError
 from apps.engine import errors as engine_errors
 from apps.engine.baseimage import ensure_base_image
-from apps.engine.client import Engine, transfer_image, transfer_volume
+from apps.engine.client import (
+    Engine,
+    transfer_image,
+    transfer_image_via_registry,
+    transfer_volume,
+)
 from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo, MountInfo
 from apps.events.publish import publish
@@ -310,8 +316,30 @@ def _move_image(snapshot: Snapshot, where: str, progress: Progress) -> bool:
         percent = 5 + 65 * done // total if total else 5
         return percent, f"transferring image {done // MIB}/{total_mib} MiB to {where}"
 
+    registry = settings.QUILTWEB_REGISTRY
     try:
-        transfer_image(source, target, snapshot.image_ref, _every(progress, said))
+        if registry:
+            # Pushed, then pulled: each phase is half of the move's share of the progress.
+            def phase_said(phase: str, count: int) -> tuple[int, str]:
+                done = min(count, total) if total else count
+                half = 30 * done // total if total else 0
+                percent = 5 + half + (35 if phase == "pulling" else 0)
+                where_to = f"to {registry}" if phase == "pushing" else f"on {where}"
+                return percent, f"{phase} image {done // MIB}/{total_mib} MiB {where_to}"
+
+            every = _every(progress, phase_said)
+            shown = [""]
+
+            def moved(phase: str, count: int) -> None:
+                if phase != shown[0]:  # each phase's start is said at once
+                    shown[0] = phase
+                    progress.report(*phase_said(phase, count))
+                else:
+                    every(phase, count)
+
+            transfer_image_via_registry(source, target, snapshot.image_ref, registry, moved)
+        else:
+            transfer_image(source, target, snapshot.image_ref, _every(progress, said))
     except BaseException:
         # A load cut short leaves no tagged image, but an archive loaded before a later
         # failure would: the clone removes what it brought.
@@ -372,19 +400,19 @@ def _volumes_for_clone(
     return mounts
 
 
-def _every(progress: Progress, said: Callable[[int], tuple[int, str]]) -> Callable[[int], None]:
-    """A transfer's progress callback: `said(bytes sent)` (percent, message) becomes the
-    operation's progress at most every PROGRESS_EVERY seconds; a cancel stops the transfer
-    here."""
+def _every(progress: Progress, said: Callable[..., tuple[int, str]]) -> Callable[..., None]:
+    """A transfer's progress callback: `said(*what the transfer reports)` (percent, message)
+    becomes the operation's progress at most every PROGRESS_EVERY seconds; a cancel stops the
+    transfer here."""
     last = [0.0]
 
-    def sent(count: int) -> None:
+    def sent(*args: Any) -> None:
         now = time.monotonic()
         if now - last[0] < PROGRESS_EVERY:
             return
         last[0] = now
         progress.check_cancel()
-        progress.report(*said(count))
+        progress.report(*said(*args))
 
     return sent
 

@@ -7,12 +7,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import tarfile
+import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +28,7 @@ from django.conf import settings
 
 from apps.containers import reconcile, watcher
 from apps.containers.models import ContainerRecord
+from apps.engine.client import engine
 from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
@@ -30,6 +38,7 @@ from apps.functions.reconcile import reconcile_pools
 from apps.snapshots import making
 from tests.cluster.kit import register
 from tests.functions.poolkit import drain
+from tests.liveserver import free_port
 from tests.polling import wait_for
 from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
 from tests.terminals.conftest import shell
@@ -560,3 +569,102 @@ def test_a_custom_image_on_one_engine_takes_new_containers_and_pools_there(clust
         with contextlib.suppress(Exception):  # already gone
             client.images.remove("qw-only-on-two:v1")
         client.close()
+
+
+REGISTRY = "/usr/bin/docker-registry"
+
+
+@pytest.fixture
+def shared_registry(cluster: LocalCluster) -> Iterator[str]:
+    """A registry at one loopback address for both the local engine and engine 2: two
+    docker-registry processes on one storage folder, one in this network namespace and one in
+    engine 2's (whose loopback is its own). Nothing leaves loopback."""
+    if not os.path.exists(REGISTRY):
+        pytest.fail(f"{REGISTRY} is missing: apt-get install docker-registry")
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="quilt-shared-registry-"))
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    ns = f"--net=/run/netns/{cluster.engine(2).netns}"
+    probe = (
+        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/v2/', timeout=1)"
+    )
+    procs = [
+        subprocess.Popen(
+            [REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ),
+        subprocess.Popen(
+            ["nsenter", ns, REGISTRY, "serve", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        for where in ([], ["nsenter", ns]):
+            wait_for(
+                lambda where=where: (
+                    subprocess.run(
+                        [*where, sys.executable, "-c", probe], capture_output=True
+                    ).returncode
+                    == 0
+                ),
+                timeout=15,
+                interval=0.2,
+            )
+        yield f"127.0.0.1:{port}"
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_clone_moves_its_image_through_the_registry_when_one_is_set(
+    cluster, engines, admin, shared_registry, settings
+):
+    _, e2 = engines
+    settings.QUILTWEB_REGISTRY = shared_registry
+    made = admin.json("POST", "/api/containers", {"name": "via-registry", "engine": "local"})
+    assert made.status_code == 201, made.content
+    cid = made.json()["container_id"]
+    snapshot_id = ""
+    try:
+        script = "head -c 5000000 /dev/urandom > /root/blob && md5sum /root/blob"
+        wrote = admin.json("POST", f"/api/containers/{cid}/exec", {"command": ["sh", "-c", script]})
+        snapshot = snapshot_of(admin, cid, name="via-registry")
+        snapshot_id = snapshot.snapshot_id
+        op = submit_and_run(
+            admin,
+            f"/api/snapshots/{snapshot.snapshot_id}/clone",
+            {"name": "via-registry-clone", "engine": e2},
+        )
+        assert op.status == "succeeded", op.error
+        clone = op.result["container_id"]
+        assert admin.json("GET", f"/api/containers/{clone}").json()["engine"] == e2
+        read = admin.json(
+            "POST", f"/api/containers/{clone}/exec", {"command": ["md5sum", "/root/blob"]}
+        )
+        assert read.json()["stdout"] == wrote.json()["stdout"]
+        # It went through the registry: the repository is there (the operation's messages
+        # are written at most every so often, so the push and pull steps may not show).
+        with urllib.request.urlopen(f"http://{shared_registry}/v2/_catalog", timeout=5) as got:
+            assert "quiltweb-snapshot" in json.loads(got.read())["repositories"]
+        # The registry's tag is gone from both engines; the snapshot's own is on engine 2.
+        remote = f"{shared_registry}/"
+        local_tags = [t for i in engine().list_images() for t in i.repo_tags]
+        assert not [t for t in local_tags if t.startswith(remote)]
+        client = cluster.engine(2).tls_client()
+        try:
+            far_tags = [t for i in client.images.list() for t in i.tags]
+        finally:
+            client.close()
+        assert snapshot.image_ref in far_tags
+        assert not [t for t in far_tags if t.startswith(remote)]
+    finally:
+        admin.json("DELETE", f"/api/containers/{cid}")
+        if snapshot_id:  # its image on the local engine goes with it (the clone is swept)
+            admin.json("DELETE", f"/api/snapshots/{snapshot_id}")
