@@ -270,16 +270,16 @@ def delete(request: AuthedRequest, container_id: str) -> HttpResponse:
 
 STATE_FILTERS = ["all", "running", "paused", "exited", "created"]
 
-# Sortable columns (`?sort=name`, `?sort=-name` for descending), read from what the list call
-# already holds: sorting 2,000 entries in memory costs far less than building their statuses.
-# Sorted by the records' columns: the page is cut from the records before any engine is asked.
+# Sortable columns (`?sort=name`, `?sort=-name` for descending), by the records' columns: the
+# page is cut from the records before any engine is asked. The database orders the page itself
+# (status.RECORD_ORDERS); these keys order it in memory when there is search text or for State.
 SORTS: dict[str, Callable[[status.ListRow], Any]] = {
     "name": lambda row: row.name.lower(),
     "state": lambda row: status.api_state(row.state or "created"),
     "image": lambda row: (row.image or "").lower(),
     "created": lambda row: (row.created_at, row.pk),
 }
-DEFAULT_SORT = "-created"  # list_entries' own order
+DEFAULT_SORT = "-created"  # record_rows' own order
 COLUMNS = (("name", "Name"), ("state", "State"), ("image", "Image"), ("created", "Created"))
 
 
