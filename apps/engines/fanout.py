@@ -129,8 +129,10 @@ def _call(fn: Callable[[str, Engine], T], spec: hosts.EngineSpec) -> tuple[bool,
         log.warning("engine %s did not answer a list: %s", spec.name, exc)
         return False, None
     finally:
-        # Nobody waited for an answer this late: the engine is slow or stuck, and the next
-        # lists run on other pool threads meanwhile. This thread lets its connection go, so a
-        # slow spell does not leave an open socket behind on every pool thread it went through.
-        if client is not None and time.monotonic() - started > LIST_DEADLINE:
+        # A pool thread keeps no idle connection to the local engine (a unix socket: opening
+        # one costs microseconds), nor to an engine whose answer came too late for anyone to
+        # wait for it: while an engine is slow the next lists run on other pool threads, and
+        # each would otherwise keep an open socket for the process's life.
+        late = time.monotonic() - started > LIST_DEADLINE
+        if client is not None and (late or spec.name == hosts.LOCAL):
             hosts.close(client)
