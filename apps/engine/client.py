@@ -317,6 +317,12 @@ class Engine:
         # engine stops answering (apps/engine/liveness.py).
         self.sockets: set[socket.socket] = set()
 
+    def drop_connections(self) -> None:
+        """Close the client's idle pooled connections and keep the client: its next call opens
+        a new one (the adapters make their pools again)."""
+        if self._api is not None:
+            self._api.close()
+
     @property
     def api(self) -> docker.APIClient:
         if self._api is None:

@@ -133,6 +133,8 @@ def _call(fn: Callable[[str, Engine], T], spec: hosts.EngineSpec) -> tuple[bool,
         # one costs microseconds), nor to an engine whose answer came too late for anyone to
         # wait for it: while an engine is slow the next lists run on other pool threads, and
         # each would otherwise keep an open socket for the process's life.
-        late = time.monotonic() - started > LIST_DEADLINE
-        if client is not None and (late or spec.name == hosts.LOCAL):
-            hosts.close(client)
+        if client is not None:
+            if time.monotonic() - started > LIST_DEADLINE:
+                hosts.close(client)
+            elif spec.name == hosts.LOCAL:
+                client.drop_connections()
