@@ -29,6 +29,7 @@ from django.conf import settings
 
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine
+from tests import polling
 from tests.conftest import TEST_INSTANCE
 from tests.faults.invariants import Baseline, Db, assert_invariants, warm_baseline
 from tests.images.conftest import build_layered, registry  # noqa: F401 (the fixture)
@@ -41,13 +42,7 @@ GRACE = 4  # QUILTWEB_TERMINAL_GRACE_SECONDS of this stack
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    return polling.wait_for(check, timeout, interval=step, what=what)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from django.conf import settings
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine
 from apps.terminals.manager import WATCH_SECONDS
+from tests import polling
 from tests.conftest import TEST_INSTANCE
 from tests.faults.invariants import Baseline, Db, assert_invariants, docker, warm_baseline
 from tests.liveserver import Live, live_stack
@@ -72,13 +73,7 @@ while True:
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    return polling.wait_for(check, timeout, interval=step, what=what)
 
 
 @pytest.fixture(scope="module")
