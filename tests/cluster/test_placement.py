@@ -38,6 +38,7 @@ from apps.functions.reconcile import reconcile_pools
 from apps.snapshots import making
 from tests.cluster.kit import register
 from tests.functions.poolkit import drain
+from tests.images.conftest import registry_config
 from tests.liveserver import free_port
 from tests.polling import wait_for
 from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
@@ -583,12 +584,7 @@ def shared_registry(cluster: LocalCluster) -> Iterator[str]:
         pytest.fail(f"{REGISTRY} is missing: apt-get install docker-registry")
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="quilt-shared-registry-"))
-    config = folder / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: error\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
+    config = registry_config(folder, port)
     ns = f"--net=/run/netns/{cluster.engine(2).netns}"
     probe = (
         f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/v2/', timeout=1)"

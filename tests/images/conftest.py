@@ -35,12 +35,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def registry() -> Iterator[str]:
-    if not Path(REGISTRY).exists():
-        pytest.fail(f"{REGISTRY} is missing: apt-get install docker-registry")
-    port = free_port()
-    folder = Path(tempfile.mkdtemp(prefix="quilt-registry-"))
+def registry_config(folder: Path, port: int) -> Path:
+    """A docker-registry config in `folder`: storage there, listening on 127.0.0.1:`port`."""
     config = folder / "config.yml"
     config.write_text(
         "version: 0.1\n"
@@ -48,6 +44,16 @@ def registry() -> Iterator[str]:
         f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
+    return config
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[str]:
+    if not Path(REGISTRY).exists():
+        pytest.fail(f"{REGISTRY} is missing: apt-get install docker-registry")
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="quilt-registry-"))
+    config = registry_config(folder, port)
     proc = subprocess.Popen(
         [REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
