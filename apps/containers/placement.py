@@ -77,24 +77,20 @@ def _holding(rows: list[RegisteredEngine], image: str | None) -> list[Registered
     if not image or image == settings.QUILTWEB_BASE_IMAGE or len(rows) < 2:
         return rows
     found = fanout.across(lambda _name, client: client.image_exists(image))
-    having = [
-        r
-        for r in rows
-        if found.results.get(r.name)
-        and r.availability == Availability.ACTIVE
-        and (r.state == EngineState.READY or r.name == LOCAL)
-    ]
+    having = [r for r in rows if found.results.get(r.name) and _takes_new(r)]
     return having or rows
 
 
+def _takes_new(row: RegisteredEngine) -> bool:
+    """Active and ready: the local engine's own watchdog speaks for it; the others' state is
+    the checks'."""
+    return row.availability == Availability.ACTIVE and (
+        row.state == EngineState.READY or row.name == LOCAL
+    )
+
+
 def fewest_running(rows: list[RegisteredEngine]) -> str:
-    candidates = [
-        r
-        for r in rows
-        if r.availability == Availability.ACTIVE
-        # The local engine's own watchdog speaks for it; the others' state is the checks'.
-        and (r.state == EngineState.READY or r.name == LOCAL)
-    ]
+    candidates = [r for r in rows if _takes_new(r)]
     if not candidates:
         draining = [r.name for r in rows if r.availability != Availability.ACTIVE]
         if draining and len(draining) == len(rows):
