@@ -35,6 +35,7 @@ from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
 from apps.functions.models import PoolContainer
 from apps.functions.reconcile import reconcile_pools
+from apps.operations import worker
 from apps.snapshots import making
 from tests.cluster.kit import register
 from tests.functions.poolkit import drain
@@ -74,6 +75,25 @@ def engines(cluster: LocalCluster, admin: Any, real_engine: Any) -> Iterator[tup
         yield cluster.engine(1).name, cluster.engine(2).name
     finally:
         _sweep(cluster)
+
+
+@pytest.fixture
+def every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every progress report of an operation run in this process is written and published:
+    the worker writes at most every PROGRESS_INTERVAL and a transfer reports at most every
+    PROGRESS_EVERY, so a quick step (a small volume's copy) would otherwise be overwritten by
+    the next one before anyone saw it, which is right for a person and racy for a test."""
+    monkeypatch.setattr(worker, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(making, "PROGRESS_EVERY", 0.0)
+
+
+def _steps(operation_id: str) -> list[str]:
+    """The messages an operation published, in order."""
+    return [
+        e.data.get("message") or ""
+        for e in Event.objects.filter(type="operation_update").order_by("id")
+        if e.data.get("operation_id") == operation_id
+    ]
 
 
 def _on_engine(cluster: LocalCluster, index: int, container_id: str) -> bool:
@@ -315,7 +335,9 @@ def test_snapshot_clone_and_fork_default_to_the_containers_engine(cluster, engin
         client.close()
 
 
-def test_a_clone_to_another_engine_moves_the_image_with_progress(cluster, engines, admin):
+def test_a_clone_to_another_engine_moves_the_image_with_progress(
+    cluster, engines, admin, every_step
+):
     e1, e2 = engines
     made = admin.json("POST", "/api/containers", {"name": "mover", "engine": e1})
     assert made.status_code == 201, made.content
@@ -337,11 +359,7 @@ def test_a_clone_to_another_engine_moves_the_image_with_progress(cluster, engine
         {"command": ["md5sum", "/root/blob"]},
     )
     assert read.json()["stdout"].split()[0] == digest
-    steps = [
-        e.data.get("message") or ""
-        for e in Event.objects.filter(type="operation_update").order_by("id")
-        if e.data.get("operation_id") == op.operation_id
-    ]
+    steps = _steps(op.operation_id)
     assert any(s.startswith("transferring image") and "MiB" in s for s in steps), steps
 
     # A fork to the local engine: the intermediate snapshot stays on engine 1, the fork runs here.
@@ -368,7 +386,9 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def test_a_volume_lives_on_its_engine_and_its_copy_moves_with_a_clone(cluster, engines, admin):
+def test_a_volume_lives_on_its_engine_and_its_copy_moves_with_a_clone(
+    cluster, engines, admin, every_step
+):
     e1, e2 = engines
     made = admin.json("POST", "/api/volumes", {"name": "far-vol", "engine": e1})
     assert made.status_code == 201, made.content
@@ -440,13 +460,10 @@ def test_a_volume_lives_on_its_engine_and_its_copy_moves_with_a_clone(cluster, e
         v for v in admin.json("GET", "/api/volumes").json()["volumes"] if v["name"] != "far-vol"
     ]
     assert [(v["name"], v["engine"]) for v in copies] == [("near-far-vol", e2)]
-    steps = [
-        e.data.get("message") or ""
-        for e in Event.objects.filter(type="operation_update").order_by("id")
-        if e.data.get("operation_id") == op.operation_id
-    ]
+    steps = _steps(op.operation_id)
+    assert "copying volume far-vol" in steps, steps
     assert any(
-        s.startswith(("copying volume far-vol", "transferring volume far-vol")) for s in steps
+        s.startswith("transferring volume far-vol") and s.endswith(f"MiB to {e2}") for s in steps
     ), steps
 
     # An engine that still holds a volume cannot be removed.
@@ -620,7 +637,7 @@ def shared_registry(cluster: LocalCluster) -> Iterator[str]:
 
 
 def test_a_clone_moves_its_image_through_the_registry_when_one_is_set(
-    cluster, engines, admin, shared_registry, settings
+    cluster, engines, admin, shared_registry, settings, every_step
 ):
     _, e2 = engines
     settings.QUILTWEB_REGISTRY = shared_registry
@@ -645,8 +662,10 @@ def test_a_clone_moves_its_image_through_the_registry_when_one_is_set(
             "POST", f"/api/containers/{clone}/exec", {"command": ["md5sum", "/root/blob"]}
         )
         assert read.json()["stdout"] == wrote.json()["stdout"]
-        # It went through the registry: the repository is there (the operation's messages
-        # are written at most every so often, so the push and pull steps may not show).
+        # It went through the registry: the operation said so, and the repository is there.
+        steps = _steps(op.operation_id)
+        assert any(s.startswith("pushing image") and shared_registry in s for s in steps), steps
+        assert any(s.startswith("pulling image") and s.endswith(f"on {e2}") for s in steps), steps
         with urllib.request.urlopen(f"http://{shared_registry}/v2/_catalog", timeout=5) as got:
             assert "quiltweb-snapshot" in json.loads(got.read())["repositories"]
         # The registry's tag is gone from both engines; the snapshot's own is on engine 2.
