@@ -46,7 +46,12 @@ _DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 def json_response(data: Any, status: int = 200) -> HttpResponse:
     """A compact JSON response. orjson writes a 2,000-item list about six times faster than
     the json module, and lists are what people load most."""
-    body = orjson.dumps(data, default=_ENCODER.default, option=_DUMPS_OPTIONS)
+    try:
+        body = orjson.dumps(data, default=_ENCODER.default, option=_DUMPS_OPTIONS)
+    except orjson.JSONEncodeError:
+        # What orjson refuses and JSON allows: an integer beyond 64 bits (one a caller sent
+        # that went on record), a string with a lone surrogate. The json module writes both.
+        body = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
     return HttpResponse(body, status=status, content_type="application/json")
 
 

@@ -51,6 +51,15 @@ def test_it_returns_the_newest_first_in_the_spec_shape(operator: Any) -> None:
     assert items[1]["at"].endswith("Z") and len(items[1]["at"]) == 24
 
 
+def test_it_answers_entries_whose_data_json_allows_and_orjson_refuses(operator: Any) -> None:
+    # An integer past 64 bits in an entry's data (a caller's, on record) once made every read
+    # of the feed a 500: the API writes it with the json module instead.
+    _audit(operator, "container.labelled", "b" * 64, "big", count=10**30, nested={"n": -(2**70)})
+    r = operator.json("GET", "/api/activity")
+    assert r.status_code == 200, r.content
+    assert r.json()["activity"][0]["data"] == {"count": 10**30, "nested": {"n": -(2**70)}}
+
+
 def test_it_limits_and_validates_the_limit(operator: Any) -> None:
     for i in range(60):
         _audit(operator, "volume.created", f"vol{i}", f"vol{i}")
