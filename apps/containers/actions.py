@@ -960,6 +960,8 @@ def exec_detached(
 
 
 SIGNAL_SCRIPT = '[ -d "/proc/$2" ] || exit 3; kill -s "$1" "$2"'
+# Linux's largest pid_max (PID_MAX_LIMIT, 2^22): no process has a larger pid.
+PID_MAX = 4_194_304
 
 
 def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
@@ -970,7 +972,7 @@ def signal_process(target: Target, pid: int, signal: Any) -> dict[str, Any]:
     `process.signal_failed` with why (`no_process`, `failed`, `not_ready`, `error`).
     """
     sig = normalise_signal(signal if signal not in (None, "") else "TERM")
-    if not isinstance(pid, int) or pid < 1:
+    if not isinstance(pid, int) or not 1 <= pid <= PID_MAX:
         raise ApiError(404, "NOT_FOUND", f"no process {pid}", details={"field": "pid"})
     require_exec_ready(target)
     requested = {"pid": pid, "signal": sig}

@@ -150,6 +150,11 @@ def test_it_audits_a_signal_before_it_is_sent_even_for_an_unknown_pid(
         "req-signal-404",
     )
     assert failed.action == "process.signal_failed"
+    # A pid past Linux's largest pid_max is no process: 404 before anything goes on record
+    # (the fuzzer's 10^23 once made every later /api/activity a 500; see tests/activity).
+    huge = operator.json("DELETE", f"/api/containers/{cid}/processes/{10**23}?signal=KILL")
+    assert huge.status_code == 404 and huge.json()["details"] == {"field": "pid"}
+    assert AuditEntry.objects.filter(target_id=cid, action__startswith="process.").count() == 2
     assert failed.data == {
         "pid": 99999,
         "signal": "SIGKILL",
