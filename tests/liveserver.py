@@ -188,6 +188,22 @@ class Live:
         log = self.workdir / "daphne.log"
         return log.read_text()[-6000:] if log.exists() else ""
 
+    def server_errors(self, limit: int = 20000) -> str:
+        """Every ERROR record of the web server's log with its traceback, oldest first: what a
+        5xx left behind, which the log's tail has usually scrolled past."""
+        log = self.workdir / "daphne.log"
+        if not log.exists():
+            return ""
+        kept: list[str] = []
+        inside = False
+        for line in log.read_text(errors="replace").splitlines():
+            record = re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\w+) ", line)
+            if record or re.match(r"\S+:\d+ - - \[", line):  # a log record or an access line
+                inside = bool(record) and record.group(1) in ("ERROR", "CRITICAL")
+            if inside:
+                kept.append(line)
+        return "\n".join(kept)[:limit]
+
     def worker_log(self) -> str:
         log = self.workdir / "worker.log"
         return log.read_text()[-6000:] if log.exists() else ""

@@ -78,6 +78,8 @@ ADMIN_EXAMPLES = 20 if FULL else 5
 VIEWER_EXAMPLES = 5 if FULL else 2
 RANDOM_EXAMPLES = 3
 RANDOM_SECONDS = 30
+# The unseeded run prints its seed: QUILTWEB_FUZZ_SEED=<that seed> replays it.
+REPLAY_SEED = os.environ.get("QUILTWEB_FUZZ_SEED", "")
 SEEDED_PHASES = "examples,coverage,fuzzing,stateful" if FULL else "examples,fuzzing,stateful"
 
 
@@ -198,6 +200,7 @@ def test_the_api_answers_its_own_description(
                 str(RANDOM_EXAMPLES),
                 "--max-time",
                 str(RANDOM_SECONDS),
+                *(["--seed", REPLAY_SEED] if REPLAY_SEED else []),
             ],
         ),
     ]
@@ -212,7 +215,13 @@ def test_the_api_answers_its_own_description(
             failed.append(f"=== {name} (rc {rc})\n{output[-12000:]}")
     print("schemathesis cases:", counts)
     try:
-        assert not failed, "\n".join(failed) + "\n--- server log\n" + live.server_log()
+        assert not failed, (
+            "\n".join(failed)
+            + "\n--- the server's errors\n"
+            + live.server_errors()
+            + "\n--- the server log's tail\n"
+            + live.server_log()
+        )
         assert all(counts.values()), counts
     except AssertionError:
         # What the fuzzer made goes also when it found something: the fault leg's later tests
