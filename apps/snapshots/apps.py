@@ -12,7 +12,7 @@ class SnapshotsConfig(AppConfig):
         from apps.engines import holdings
         from apps.images.tenancy import register_snapshot_tenants
         from apps.operations import registry
-        from apps.snapshots import abandoned, sweeper
+        from apps.snapshots import abandoned, retention, sweeper
         from apps.snapshots import runners as _runners  # noqa: F401 (registers the snapshot kinds)
         from apps.snapshots.actions import request_snapshot
         from apps.snapshots.models import Snapshot
@@ -30,6 +30,8 @@ class SnapshotsConfig(AppConfig):
             lambda name: Snapshot.objects.filter(engine=name, deleted_at__isnull=True).count(),
         )
         registry.housekeeping(sweeper.sweep)  # expire snapshots past their TTL, every 60 s
+        # Copies a clone moved to another engine, once their snapshot is deleted.
+        registry.housekeeping(retention.sweep_moved_copies)
         # What a worker SIGKILLed mid-run left half-made (a paused source, an unrecorded image).
         registry.on_abandoned("snapshot", abandoned.undo_snapshot)
         registry.on_abandoned("clone", abandoned.undo_clone)

@@ -13,11 +13,15 @@ import contextlib
 import logging
 from typing import Any
 
+from django.conf import settings
+
+from apps.core.labels import LABEL_INSTANCE, LABEL_SNAPSHOT
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.client import Engine, engine
 from apps.engine.hosts import LOCAL, engine_named
+from apps.engines import fanout
 from apps.images.references import RETAINED_REPOSITORY
-from apps.snapshots.models import Snapshot
+from apps.snapshots.models import IMAGE_REPOSITORY, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +136,53 @@ def retry_image_removal(snapshot: Snapshot, in_use: set[str] | None = None) -> b
         Snapshot.objects.filter(pk=snapshot.pk).update(image_removed=True)
         return True
     return False
+
+
+def sweep_moved_copies() -> int:
+    """Remove the copies of deleted snapshots' images that clones moved to other engines.
+
+    A clone or fork to another engine moves the snapshot's image there (contract 2.11), and the
+    copy stays as that engine's cache for the next clone while the snapshot lives. Deleting the
+    snapshot releases the image on its own engine only (`release_image`), so this pass, a
+    housekeeping task, asks every engine at once for this instance's snapshot images and untags
+    each copy whose snapshot is a tombstone, without force: a copy a container still uses is
+    refused (409) and waits for a later pass. An engine that does not answer is asked next time.
+    Returns how many references it removed.
+    """
+    repositories = (f"{IMAGE_REPOSITORY}:", f"{RETAINED_REPOSITORY}:")
+
+    def snapshot_tags(_name: str, client: Engine) -> list[tuple[str, str]]:
+        return [
+            (image.labels[LABEL_SNAPSHOT], tag)
+            for image in client.list_images()
+            if image.labels.get(LABEL_SNAPSHOT)
+            and image.labels.get(LABEL_INSTANCE) == settings.QUILTWEB_INSTANCE
+            for tag in image.repo_tags
+            if tag.startswith(repositories)
+        ]
+
+    found = fanout.across(snapshot_tags)
+    ids = {sid for tags in found.results.values() for sid, _ in tags}
+    if not ids:
+        return 0
+    deleted = dict(
+        Snapshot.objects.filter(snapshot_id__in=ids, deleted_at__isnull=False).values_list(
+            "snapshot_id", "engine"
+        )
+    )
+    removed = 0
+    for name, tags in sorted(found.results.items()):
+        for snapshot_id, tag in tags:
+            own = deleted.get(snapshot_id)
+            if own is None or own == name:  # live, or the snapshot's own (`release_image`'s)
+                continue
+            try:
+                engine_named(name).remove_image(tag, force=False)
+            except (engine_errors.NotFound, engine_errors.Conflict):
+                continue  # gone already, or a container uses it: a later pass
+            except engine_errors.EngineError as exc:
+                log.warning("removing %s from engine %s failed: %s", tag, name, exc)
+                continue
+            log.info("removed %s from engine %s: its snapshot was deleted", tag, name)
+            removed += 1
+    return removed

@@ -36,7 +36,7 @@ from apps.events.models import Event
 from apps.functions.models import PoolContainer
 from apps.functions.reconcile import reconcile_pools
 from apps.operations import worker
-from apps.snapshots import making
+from apps.snapshots import making, retention
 from tests.cluster.kit import register
 from tests.functions.poolkit import drain
 from tests.images.conftest import registry_config
@@ -94,6 +94,14 @@ def _steps(operation_id: str) -> list[str]:
         for e in Event.objects.filter(type="operation_update").order_by("id")
         if e.data.get("operation_id") == operation_id
     ]
+
+
+def _image_tags(cluster: LocalCluster, index: int) -> list[str]:
+    client = cluster.engine(index).tls_client()
+    try:
+        return [t for image in client.images.list() for t in image.tags]
+    finally:
+        client.close()
 
 
 def _on_engine(cluster: LocalCluster, index: int, container_id: str) -> bool:
@@ -361,6 +369,9 @@ def test_a_clone_to_another_engine_moves_the_image_with_progress(
     assert read.json()["stdout"].split()[0] == digest
     steps = _steps(op.operation_id)
     assert any(s.startswith("transferring image") and "MiB" in s for s in steps), steps
+    # The copy stays on engine 2 while its snapshot lives: the next clone there moves nothing.
+    assert retention.sweep_moved_copies() == 0
+    assert snapshot.image_ref in _image_tags(cluster, 2)
 
     # A fork to the local engine: the intermediate snapshot stays on engine 1, the fork runs here.
     forked = submit_and_run(
@@ -380,6 +391,16 @@ def test_a_clone_to_another_engine_moves_the_image_with_progress(
         assert refused.status_code == 409 and refused.json()["error_code"] == "ENGINE_DRAINING"
     finally:
         admin.json("PATCH", f"/api/engines/{e1}", {"availability": "active"})
+
+    # Deleted, the snapshot's image goes from engine 1; its copy on engine 2 waits for the
+    # clone that runs on it, then the housekeeping pass removes it there too.
+    gone = admin.json("DELETE", f"/api/snapshots/{snapshot.snapshot_id}")
+    assert gone.status_code == 200, gone.content
+    assert retention.sweep_moved_copies() == 0
+    assert snapshot.image_ref in _image_tags(cluster, 2)
+    assert admin.json("DELETE", f"/api/containers/{clone['container_id']}").status_code == 200
+    assert retention.sweep_moved_copies() == 1
+    assert snapshot.image_ref not in _image_tags(cluster, 2)
 
 
 def _b64(text: str) -> str:
