@@ -28,7 +28,7 @@ from apps.engine import errors as engine_errors
 from apps.engine.client import Engine, engine
 from apps.engine.hosts import LOCAL
 from apps.engine.types import ContainerInfo
-from apps.engines.models import RegisteredEngine
+from apps.engines.threads import QUIET_SECONDS, PerEngine
 
 log = logging.getLogger(__name__)
 
@@ -344,13 +344,6 @@ class EngineWatcher(threading.Thread):
         reconcile(cause="engine restarted", lost_at=lost)
 
 
-# A registered engine's event stream is cut and followed again after this long without an
-# event: how soon a follower notices its engine was removed, and a reconcile of that engine.
-QUIET_SECONDS = 60.0
-# How often the set of registered engines is read for followers to start or stop.
-ENGINES_SECONDS = 5.0
-
-
 class EngineFollower(threading.Thread):
     """Follows one registered engine's container events (not the local engine's: that is
     `EngineWatcher`, which also tells the engine-down banner and records restarts).
@@ -391,34 +384,15 @@ class EngineFollower(threading.Thread):
         connections.close_all()
 
 
-class EngineFollowers(threading.Thread):
+class EngineFollowers(PerEngine):
     """One `EngineFollower` per registered engine other than the local one, started and
     stopped as engines are registered and removed."""
 
     def __init__(self, stop: threading.Event) -> None:
-        super().__init__(name="engine-followers", daemon=True)
-        self.stop = stop
-        self.followers: dict[str, threading.Event] = {}
+        super().__init__("engine-followers", stop, _start_follower, local=False)
 
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                try:
-                    close_old_connections()
-                    names = set(
-                        RegisteredEngine.objects.exclude(name=LOCAL).values_list("name", flat=True)
-                    )
-                except Exception as exc:  # the database is away: keep the followers running
-                    log.warning("engine followers: %s", exc)
-                    names = set(self.followers)
-                for name in sorted(names - self.followers.keys()):
-                    stop = threading.Event()
-                    self.followers[name] = stop
-                    EngineFollower(name, stop).start()
-                for name in sorted(self.followers.keys() - names):
-                    self.followers.pop(name).set()
-                self.stop.wait(ENGINES_SECONDS)
-        finally:
-            for stop in self.followers.values():
-                stop.set()
-            connections.close_all()
+
+def _start_follower(name: str, stop: threading.Event) -> threading.Thread:
+    follower = EngineFollower(name, stop)
+    follower.start()
+    return follower

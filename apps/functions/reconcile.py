@@ -37,9 +37,10 @@ from apps.containers.access import client_for_id
 from apps.core.labels import LABEL_FUNCTION, LABEL_INSTANCE
 from apps.core.processes import pid_alive
 from apps.engine import errors as engine_errors
-from apps.engine.client import engine
+from apps.engine.hosts import LOCAL, engine_named
 from apps.engine.types import ContainerInfo
 from apps.engines import fanout
+from apps.engines.threads import QUIET_SECONDS, PerEngine
 from apps.functions import pool
 from apps.functions.actions import submit_deploy
 from apps.functions.invoke import reserve
@@ -466,11 +467,12 @@ def settle_reported(container_ids: Iterable[str]) -> None:
 
 
 class PoolWatcher(threading.Thread):
-    """Follows the engine's events for pool containers: when one dies, is removed or frozen from
-    outside, a reconcile pass runs at once instead of at the next tick, so the pool is refilled
-    as fast as the engine can make containers. Events arriving during a pass are coalesced; the
-    pass only reserves the replacements and hands them to `warms`, so the next death is answered
-    while earlier replacements still start (as when containers are killed one after another)."""
+    """Follows every engine's events for pool containers (pools live on any engine, 2.11), on
+    a thread per engine: when one dies, is removed or frozen from outside, a reconcile pass runs
+    at once instead of at the next tick, so the pool is refilled as fast as the engine can make
+    containers. Events arriving during a pass are coalesced; the pass only reserves the
+    replacements and hands them to `warms`, so the next death is answered while earlier
+    replacements still start (as when containers are killed one after another)."""
 
     def __init__(self, stop: threading.Event) -> None:
         super().__init__(name="function-pools", daemon=True)
@@ -481,33 +483,57 @@ class PoolWatcher(threading.Thread):
         )
         self._reported: set[str] = set()  # containers named by events since the last pass
         self._lock = threading.Lock()
+        # The followers, one per engine (`engines.running` names the engines followed).
+        self.engines = PerEngine("function-pools-engines", stop, self._start_follower, local=True)
 
     def run(self) -> None:
         passes = threading.Thread(target=self._passes, name="function-pools-pass", daemon=True)
         passes.start()
+        try:
+            self.engines.run()  # in this thread, until `stop`
+        finally:
+            self.wake.set()
+
+    def _start_follower(self, name: str, stop: threading.Event) -> threading.Thread:
+        follower = threading.Thread(
+            target=self._follow, args=(name, stop), name=f"function-pools-{name}", daemon=True
+        )
+        follower.start()
+        return follower
+
+    def _follow(self, name: str, stop: threading.Event) -> None:
+        """Follow one engine's pool-container events until `stop` (its engine was removed, or
+        the watcher stops). Another engine's stream is cut and followed again after
+        QUIET_SECONDS without an event, so a frozen engine's follower does not hang for good."""
         backoff = 1.0
         filters = {
             "type": ["container"],
             "event": WAKE_EVENTS,
             "label": [LABEL_FUNCTION, f"{LABEL_INSTANCE}={settings.QUILTWEB_INSTANCE}"],
         }
-        while not self.stop.is_set():
+        read_timeout = None if name == LOCAL else QUIET_SECONDS
+        while not stop.is_set():
             try:
-                for event in engine().events(filters=filters):
+                close_old_connections()  # the engine's spec is read from its row
+                for event in engine_named(name).events(filters=filters, read_timeout=read_timeout):
                     container_id = str(event.get("id") or "")
                     if container_id:
                         with self._lock:
                             self._reported.add(container_id)
                     self.wake.set()
                     backoff = 1.0
-                    if self.stop.is_set():
+                    if stop.is_set():
                         break
             except Exception as exc:
-                log.warning("function pool watcher: %s; retrying in %.0f s", exc, backoff)
-                if self.stop.wait(backoff):
+                quiet = isinstance(exc, engine_errors.EngineUnavailable) and "timed out" in str(exc)
+                if not quiet:
+                    log.warning(
+                        "function pool watcher (%s): %s; retrying in %.0f s", name, exc, backoff
+                    )
+                if stop.wait(0 if quiet else backoff):
                     break
-                backoff = min(backoff * 2, MAX_BACKOFF)
-        self.wake.set()
+                backoff = 1.0 if quiet else min(backoff * 2, MAX_BACKOFF)
+        connections.close_all()
 
     def _passes(self) -> None:
         try:

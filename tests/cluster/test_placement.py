@@ -34,7 +34,7 @@ from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
 from apps.functions.models import PoolContainer
-from apps.functions.reconcile import reconcile_pools
+from apps.functions.reconcile import PoolWatcher, reconcile_pools
 from apps.operations import worker
 from apps.snapshots import making, retention
 from tests.cluster.kit import register
@@ -265,7 +265,7 @@ def test_each_engine_has_its_follower_and_outside_changes_arrive_with_their_engi
     followers = watcher.EngineFollowers(stop)
     followers.start()
     try:
-        assert wait_for(lambda: set(followers.followers) == set(engines), **FOLLOW)
+        assert wait_for(lambda: set(followers.running) == set(engines), **FOLLOW)
         time.sleep(1.0)  # the follower's first reconcile, then its stream
         client = cluster.engine(1).tls_client()
         try:
@@ -573,6 +573,29 @@ def test_a_function_pool_lives_on_its_engine_and_is_refilled_there(cluster, engi
         assert second.engine == e1 and _on_engine(cluster, 1, second.container_id)
         again = admin.json("POST", f"/api/functions/{fid}/invoke", {"payload": "pong\n"})
         assert again.json()["stdout"].startswith("got:pong:"), again.content
+
+        # The pool watcher follows engine 1's events too: a kill there is answered at once,
+        # without a pass being called.
+        stop = threading.Event()
+        pools = PoolWatcher(stop)
+        pools.start()
+        try:
+            assert wait_for(lambda: {"local", e1, e2} <= set(pools.engines.running), **FOLLOW)
+            time.sleep(1.0)  # its stream to engine 1 is open
+            client = cluster.engine(1).tls_client()
+            try:
+                client.containers.get(second.container_id).kill()
+            finally:
+                client.close()
+
+            def refilled() -> bool:
+                ready = PoolContainer.objects.filter(function__function_id=fid, state="ready")
+                return [pc.engine for pc in ready if pc.container_id != second.container_id] == [e1]
+
+            assert wait_for(refilled, **FOLLOW)
+        finally:
+            stop.set()
+            pools.wake.set()
     finally:
         admin.json("DELETE", f"/api/functions/{fid}")
         drain()
