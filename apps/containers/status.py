@@ -586,11 +586,10 @@ def page_entries(actor: Actor, rows: list[ListRow]) -> Listing:
     if not by_engine:
         return Listing([])
 
-    def ask(name: str, client: Engine) -> list[ContainerInfo]:
-        ids = by_engine.get(name)
-        return client.list_containers(labels=labels, ids=ids) if ids else []
+    def ask(client: Engine, ids: list[str]) -> list[ContainerInfo]:
+        return client.list_containers(labels=labels, ids=ids)
 
-    found = fanout.across(ask, next(iter(by_engine)) if len(by_engine) == 1 else None)
+    found = fanout.grouped(by_engine, ask)
     infos = {info.id: info for listed in found.results.values() for info in listed}
     entries: list[ListEntry] = []
     for row in rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -26,6 +26,7 @@ from apps.engines.models import EngineState
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")
 LIST_DEADLINE = 1.5  # the contract's 2 s, less the rest of the request
 # Each thread keeps a client (and an idle connection) per engine it asked, so the pool's size
 # bounds the engine sockets a web process holds: 8, as many as lists from 8 requests at once on
@@ -84,10 +85,20 @@ class Pending(Generic[T]):
         return out
 
 
-def ask(fn: Callable[[str, Engine], T], engine: str | None = None) -> Pending[T]:
-    """Start `fn` on every ready engine (or the one named) and return at once, so the caller
-    can read the database while the engines answer; `collect()` gives what came back."""
-    rows = [r for r in registry.all_engines() if engine is None or r.name == engine]
+def ask(
+    fn: Callable[[str, Engine], T],
+    engine: str | None = None,
+    *,
+    among: Collection[str] | None = None,
+) -> Pending[T]:
+    """Start `fn` on every ready engine (or the one named, or those `among`) and return at
+    once, so the caller can read the database while the engines answer; `collect()` gives
+    what came back."""
+    rows = [
+        r
+        for r in registry.all_engines()
+        if (engine is None or r.name == engine) and (among is None or r.name in among)
+    ]
     asked: dict[str, Future[tuple[bool, T | None]]] = {}
     skipped: list[str] = []
     started = time.monotonic()
@@ -109,6 +120,16 @@ def ask(fn: Callable[[str, Engine], T], engine: str | None = None) -> Pending[T]
 
 def across(fn: Callable[[str, Engine], T], engine: str | None = None) -> Across[T]:
     return ask(fn, engine).collect()
+
+
+def grouped(groups: Mapping[str, list[K]], fn: Callable[[Engine, list[K]], T]) -> Across[T]:
+    """`fn(client, items)` on each engine of `groups` (engine name → the items it holds), in
+    parallel: a page's rows or a list's volumes, each engine asked about its own only. An
+    engine with nothing in `groups` is not asked; one that did not answer is in `unreachable`
+    and the caller shows its items from the records alone."""
+    if not groups:
+        return Across()
+    return ask(lambda name, client: fn(client, groups[name]), among=groups.keys()).collect()
 
 
 def answered(found: Across[T]) -> Across[T]:

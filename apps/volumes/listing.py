@@ -85,17 +85,15 @@ def across(volumes: Iterable[tuple[str, str]], engine: str | None = None) -> Acr
     its own volumes (contract 2.11, "Lists across engines"); `engine` asks only that one."""
     by_engine: dict[str, list[str]] = defaultdict(list)
     for on, engine_name in volumes:
-        by_engine[on].append(engine_name)
-
-    def ask(name: str, client: Engine) -> Attachments:
-        return attachments(client, by_engine[name]) if by_engine.get(name) else {}
-
-    found = fanout.answered(fanout.across(ask, engine))
+        if engine is None or on == engine:
+            by_engine[on].append(engine_name)
+    found = fanout.grouped(by_engine, attachments)
     merged: Attachments = {}
     for part in found.results.values():
         merged.update(part)  # engine volume names are unique across engines (random hex)
-    # Only the engines whose volumes lack `attached_to` are worth naming.
-    return Across(merged, [name for name in found.unreachable if name in by_engine])
+    # The volumes come from the records: with no engine answering they are still listed, each
+    # without `attached_to`, as the Containers page shows its rows' last known state.
+    return Across(merged, found.unreachable)
 
 
 def as_dict(volume: Volume, attached: Attachments, *, extra: bool = False) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from apps.engines.models import EngineState, RegisteredEngine
 from apps.volumes.models import Volume
@@ -65,3 +66,19 @@ def test_a_volume_on_a_lost_engine_is_listed_and_its_container_cannot_be_placed(
     # Its own routes say which engine is away.
     detail = operator.json("GET", "/api/volumes/stranded")
     assert detail.status_code == 503 and detail.json()["details"]["engine"] == "away"
+
+
+@override_settings(QUILTWEB_DOCKER_HOST="unix:///nonexistent/docker.sock")
+def test_with_no_engine_answering_the_volumes_are_listed_from_their_records(
+    operator: Any,
+) -> None:
+    # As the Containers page shows its rows' last known state: the records are the list, and
+    # only who mounts each volume is missing (it used to be 503 when no engine answered).
+    Volume.objects.create(tenant=operator.tenant, name="kept", engine="local")
+    listed = operator.json("GET", "/api/volumes")
+    assert listed.status_code == 200, listed.content
+    assert [(v["name"], v["attached_to"]) for v in listed.json()["volumes"]] == [("kept", [])]
+    assert listed.json()["unreachable_engines"] == ["local"]
+    page = operator.client.get("/volumes/").content.decode()
+    assert "kept" in page
+    assert "Not shown: which containers use the volumes on local, which did not answer" in page
