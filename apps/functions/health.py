@@ -15,23 +15,25 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from apps.engine.client import engine
-from apps.engine.errors import EngineError
+from apps.engine.hosts import LOCAL
+from apps.engines import fanout
 from apps.functions.models import Function, FunctionState, PoolState
 
 BELOW_MIN_GRACE = timedelta(seconds=60)
 Fact = tuple[bool, str, str]
 
 
-def runtime_images() -> list[str]:
-    """The base image and every image a live function on the local engine runs in (a pool on
-    another engine warms from that engine's images; its containers' errors say so)."""
-    images = set(
-        Function.objects.filter(deleted_at__isnull=True, engine="local")
-        .values_list("image", flat=True)
-        .distinct()
-    )
-    return sorted({str(settings.QUILTWEB_BASE_IMAGE), *images})
+def runtime_images() -> dict[str, list[str]]:
+    """Per engine, the images its live functions run in; the local engine's also the base
+    image. Another engine's base image is not asked for: it is imported onto that engine
+    when a pool there first needs it (`ensure_base_image`)."""
+    base = str(settings.QUILTWEB_BASE_IMAGE)
+    by_engine: dict[str, set[str]] = {LOCAL: {base}}
+    rows = Function.objects.filter(deleted_at__isnull=True).values_list("engine", "image")
+    for on, image in rows.distinct():
+        if on == LOCAL or image != base:
+            by_engine.setdefault(on, set()).add(image)
+    return {name: sorted(images) for name, images in by_engine.items()}
 
 
 def _present(reference: str, tags: set[str], ids: list[str], digests: set[str]) -> bool:
@@ -51,29 +53,45 @@ def _present(reference: str, tags: set[str], ids: list[str], digests: set[str]) 
 
 
 def runtime_image_present() -> Fact:
-    """One engine listing for every runtime image. Only counts are reported (and the base
-    image's name): every signed-in user reads health, and image names are tenants' data."""
-    images = runtime_images()
-    try:
-        listed = engine().list_images()
-    except EngineError as exc:
-        return False, str(exc)[:200], "Check the engine."
-    tags = {t for info in listed for t in info.repo_tags}
-    ids = [info.image_id for info in listed]
-    digests = {d for info in listed for d in info.repo_digests}
-    missing = [image for image in images if not _present(image, tags, ids, digests)]
-    if missing:
-        base = str(settings.QUILTWEB_BASE_IMAGE)
-        others = len([m for m in missing if m != base])
-        parts = [f"the base image {base}"] if base in missing else []
-        if others:
-            parts.append(f"{others} function image(s)")
+    """One image listing per engine that runs functions, asked in parallel. Only counts are
+    reported (and the base image's name): every signed-in user reads health, and image names
+    are tenants' data. An engine other than the local one that does not answer is left to the
+    `engines` concern."""
+    wanted = runtime_images()
+    found = fanout.grouped(wanted, lambda client, _images: client.list_images())
+    if LOCAL not in found.results:
+        return False, "the local engine did not answer", "Check the engine."
+    base = str(settings.QUILTWEB_BASE_IMAGE)
+    base_missing = False
+    functions_missing: dict[str, int] = {}
+    for name, listed in sorted(found.results.items()):
+        tags = {t for info in listed for t in info.repo_tags}
+        ids = [info.image_id for info in listed]
+        digests = {d for info in listed for d in info.repo_digests}
+        for image in wanted[name]:
+            if _present(image, tags, ids, digests):
+                continue
+            if image == base and name == LOCAL:
+                base_missing = True
+            else:
+                functions_missing[name] = functions_missing.get(name, 0) + 1
+    if base_missing or functions_missing:
+        # One engine (the usual case): "missing on the engine: …"; several: each part says where.
+        several = set(functions_missing) - {LOCAL}
+        where = f" on {LOCAL}" if several else ""
+        parts = [f"the base image {base}{where}"] if base_missing else []
+        for name, count in functions_missing.items():
+            on = f" on {name}" if several else ""
+            parts.append(f"{count} function image(s){on}")
+        missing = "missing" if several else "missing on the engine"
         return (
             False,
-            f"missing on the engine: {' and '.join(parts)}; their functions cannot warm a pool",
-            "Build quilt/base with manage.py build_base_image, or pull the function's image.",
+            f"{missing}: {' and '.join(parts)}; their functions cannot warm a pool",
+            "Build quilt/base with manage.py build_base_image, or pull the function's image "
+            "on its engine.",
         )
-    return True, f"{len(images)} runtime image(s) present", ""
+    count = sum(len(images) for name, images in wanted.items() if name in found.results)
+    return True, f"{count} runtime image(s) present", ""
 
 
 def below_minimum(now: datetime | None = None) -> list[Function]:

@@ -33,7 +33,7 @@ from apps.engine.localcluster import LocalCluster
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
-from apps.functions.models import PoolContainer
+from apps.functions.models import Function, PoolContainer
 from apps.functions.reconcile import PoolWatcher, reconcile_pools
 from apps.operations import worker
 from apps.snapshots import making, retention
@@ -598,6 +598,30 @@ def test_a_function_pool_lives_on_its_engine_and_is_refilled_there(cluster, engi
             pools.wake.set()
     finally:
         admin.json("DELETE", f"/api/functions/{fid}")
+        drain()
+
+
+def test_the_runtime_image_check_asks_each_functions_engine(cluster, engines, admin):
+    e1, _ = engines
+    created = admin.json(
+        "POST", "/api/functions", {"name": "imageless", "handler": "cat", "engine": e1}
+    )
+    assert created.status_code == 201, created.content
+    try:
+
+        def fact() -> dict[str, Any]:
+            body = admin.json("GET", "/api/functions/health").json()
+            return next(c for c in body["checks"] if c["name"] == "runtime_image_present")
+
+        # Its base image is imported onto engine 1 when a pool first needs it: not missing.
+        assert fact()["ok"] is True, fact()
+        # An image engine 1 does not hold is missing there, and the check says where.
+        Function.objects.filter(function_id=created.json()["id"]).update(image="nothing/here:1")
+        check = fact()
+        assert check["ok"] is False
+        assert check["detail"].startswith(f"missing: 1 function image(s) on {e1}"), check
+    finally:
+        admin.json("DELETE", f"/api/functions/{created.json()['id']}")
         drain()
 
 
