@@ -26,8 +26,9 @@ from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
 from apps.core.labels import LABEL_INSTANCE, LABEL_NAME, LABEL_SNAPSHOT, LABEL_TENANT
 from apps.engine import errors as engine_errors
-from apps.engine.client import Engine, engine
+from apps.engine.client import Engine
 from apps.engine.hosts import engine_named
+from apps.engines import fanout
 from apps.operations.models import Operation, Status
 from apps.snapshots import making
 from apps.snapshots.models import IMAGE_REPOSITORY, Snapshot
@@ -127,19 +128,24 @@ def _remove_clone(op: Operation, snapshot: Snapshot) -> bool:
 
 def sweep_unrecorded() -> int:
     """Remove this instance's snapshot images, older than UNRECORDED_AFTER, that no snapshot
-    record names and no open operation has reserved: commits the engine finished for a worker
-    that had died. The local engine's only: another engine's are left to the dead operation's
-    undo. Returns how many snapshot ids it cleared."""
-    eng = engine()
+    record names and no open operation has reserved: commits an engine finished for a worker
+    that had died. Every engine is asked at once (a snapshot is taken on its container's
+    engine); one that does not answer is swept at a later pass. Returns how many snapshot ids
+    it cleared."""
     before = timezone.now() - UNRECORDED_AFTER
-    ids = {
-        image.labels[LABEL_SNAPSHOT]
-        for image in eng.list_images()
-        if image.labels.get(LABEL_SNAPSHOT)
-        and image.labels.get(LABEL_INSTANCE) == settings.QUILTWEB_INSTANCE
-        and image.created_at is not None
-        and image.created_at < before
-    }
+
+    def old_snapshot_ids(_name: str, client: Engine) -> set[str]:
+        return {
+            image.labels[LABEL_SNAPSHOT]
+            for image in client.list_images()
+            if image.labels.get(LABEL_SNAPSHOT)
+            and image.labels.get(LABEL_INSTANCE) == settings.QUILTWEB_INSTANCE
+            and image.created_at is not None
+            and image.created_at < before
+        }
+
+    found = fanout.across(old_snapshot_ids)
+    ids = set().union(*found.results.values())
     if not ids:
         return 0
     ids -= set(Snapshot.objects.filter(snapshot_id__in=ids).values_list("snapshot_id", flat=True))
@@ -148,7 +154,11 @@ def sweep_unrecorded() -> int:
         status__in=(Status.ACCEPTED, Status.QUEUED, Status.RUNNING),
     ).values_list("params", flat=True)
     ids -= {str((params or {}).get("snapshot_id") or "") for params in open_ops}
-    for snapshot_id in sorted(ids):
-        log.info("removing snapshot image %s: no snapshot record names it", snapshot_id)
-        _remove_unrecorded(snapshot_id, eng)
+    for name, found_ids in sorted(found.results.items()):
+        for snapshot_id in sorted(found_ids & ids):
+            log.info("removing snapshot image %s from %s: no record names it", snapshot_id, name)
+            try:
+                _remove_unrecorded(snapshot_id, engine_named(name))
+            except engine_errors.EngineError as exc:  # the next pass tries again
+                log.warning("removing snapshot image %s failed: %s", snapshot_id, exc)
     return len(ids)

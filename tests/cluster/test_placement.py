@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,19 @@ from django.conf import settings
 
 from apps.containers import reconcile, watcher
 from apps.containers.models import ContainerRecord
+from apps.core.labels import LABEL_SNAPSHOT
+from apps.engine.baseimage import ensure_base_image
 from apps.engine.client import engine
+from apps.engine.hosts import engine_named
 from apps.engine.localcluster import LocalCluster
+from apps.engine.types import ContainerSpec
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
 from apps.functions.models import Function, PoolContainer
 from apps.functions.reconcile import PoolWatcher, reconcile_pools
 from apps.operations import worker
-from apps.snapshots import making, retention
+from apps.snapshots import abandoned, making, retention
 from tests.cluster.kit import register
 from tests.functions.poolkit import drain
 from tests.images.conftest import registry_config
@@ -599,6 +604,40 @@ def test_a_function_pool_lives_on_its_engine_and_is_refilled_there(cluster, engi
     finally:
         admin.json("DELETE", f"/api/functions/{fid}")
         drain()
+
+
+def test_a_late_commit_on_another_engine_is_swept_when_no_record_names_it(engines, monkeypatch):
+    """A snapshot's commit the engine finished after its worker died and the undo ran: the
+    housekeeping sweep finds it on whichever engine took it."""
+    e1, _ = engines
+    far = engine_named(e1)
+    ensure_base_image(far)
+    snapshot_id = f"snap_{os.urandom(12).hex()}"
+    labels = {"io.quiltweb.managed": "true", "io.quiltweb.instance": settings.QUILTWEB_INSTANCE}
+    box = far.create_container(
+        ContainerSpec(
+            docker_name=f"qwt-{os.urandom(6).hex()}",
+            image=settings.QUILTWEB_BASE_IMAGE,
+            labels=labels,
+            network="none",
+        )
+    )
+    image = f"quiltweb-snapshot:{snapshot_id}"
+    try:
+        far.commit(
+            box, "quiltweb-snapshot", snapshot_id, False, {**labels, LABEL_SNAPSHOT: snapshot_id}
+        )
+        far.remove(box, force=True)
+        assert abandoned.sweep_unrecorded() == 0  # too young: its runner may be recording it
+        monkeypatch.setattr(abandoned, "UNRECORDED_AFTER", timedelta(0))
+        time.sleep(1.1)  # the engine's image times are in whole seconds
+        assert abandoned.sweep_unrecorded() == 1
+        assert not far.image_exists(image)
+    finally:
+        with contextlib.suppress(Exception):
+            far.remove(box, force=True)
+        with contextlib.suppress(Exception):
+            far.remove_image(image, force=True)
 
 
 def test_the_runtime_image_check_asks_each_functions_engine(cluster, engines, admin):
