@@ -116,6 +116,29 @@ def test_it_lists_processes_and_signals_one(
     assert AuditEntry.objects.filter(action="process.signalled", target_id=cid).count() == 1
 
 
+def test_logs_of_a_container_the_engine_is_removing_are_409_and_documented(
+    make_container: Any, support: Any, monkeypatch: Any
+) -> None:
+    from apps.core.openapi import build_document
+    from apps.engine import errors as engine_errors
+    from apps.engine.client import Engine
+
+    cid = make_container("going")["container_id"]
+    refusal = "can not get logs from container which is dead or marked for removal"
+
+    def removing(self: Any, container_id: str, **_: Any) -> Any:
+        raise engine_errors.Conflict(refusal)
+
+    # Docker answers this for a container whose removal is under way (a moment, so faked).
+    monkeypatch.setattr(Engine, "logs", removing)
+    refused = support.json("GET", f"/api/containers/{cid}/logs")
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error_code"] == "INVALID_STATE"
+    assert refused.json()["details"]["engine_message"] == refusal
+    route = build_document()["paths"]["/api/containers/{container_id}/logs"]["get"]
+    assert "409" in route["responses"]
+
+
 def test_it_publishes_container_updates(
     make_container: Any, operator: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
