@@ -161,9 +161,16 @@ def health_items(probe: checks.Probe) -> list[Item]:
 def health_page(request: HtmxHttpRequest) -> HttpResponse:
     probe = checks.Probe()
     items = health_items(probe)
-    concerns = [
-        {"name": name, **checks.concern_health(name, probe)[0]} for name in catalog.CONCERNS
-    ]
+    concerns = []
+    for name in catalog.CONCERNS:
+        body, measured = checks.concern_health(name, probe)
+        # What failed, said in the row (a chip's title is for a mouse only).
+        failing = [c for c in measured if not c.ok and not c.skipped]
+        concerns.append({"name": name, **body, "failing": failing})
+    # A problem is a dependency above, or a failing check of a concern (counted once: several
+    # concerns share a check such as engine_reachable).
+    problems = [i.title for i in items if i.tone in ("warn", "bad")]
+    problems += sorted({c.name for concern in concerns for c in concern["failing"]})
     summary = checks.summary(force=True)
     template = "health/page.html"
     if request.htmx and request.GET.get("fragment") == "items":
@@ -173,7 +180,7 @@ def health_page(request: HtmxHttpRequest) -> HttpResponse:
         "items": items,
         "concerns": concerns,
         "overall": summary,
-        "problems": [i for i in items if i.tone in ("warn", "bad")],
+        "problems": problems,
     }
     return render(request, template, context)
 

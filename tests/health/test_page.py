@@ -68,3 +68,25 @@ def test_it_turns_the_badge_amber_when_only_the_worker_is_down(viewer: Any) -> N
     html = viewer.client.get("/health/badge").content.decode()
     assert "health-badge is-warn" in html
     assert "Worker down" in html
+
+
+@pytest.mark.engine
+def test_a_failing_concern_check_is_said_in_its_row_and_counted_as_a_problem(
+    viewer: Any,
+) -> None:
+    # Every dependency is fine and one concern check fails: the banner used to say
+    # "2 concerns degraded · 0 problems", the failing check's detail only in a chip's title.
+    from apps.engines.models import EngineState, RegisteredEngine
+
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(worker_id="w1", pid=7, hostname="h", started_at=now, beat_at=now)
+    RegisteredEngine.objects.create(
+        name="far", url="unix:///nonexistent/docker.sock", state=EngineState.UNREACHABLE
+    )
+    checks.reset()
+    html = viewer.client.get("/health/").content.decode()
+    assert "health-item tone-bad" not in html and "health-item tone-warn" not in html
+    assert "· 1 problem ·" in html
+    failures = html[html.index('class="check-failures"') :]
+    failures = failures[: failures.index("</ul>")]
+    assert "<strong>engine:far</strong>:" in failures
