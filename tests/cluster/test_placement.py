@@ -628,10 +628,13 @@ def test_a_late_commit_on_another_engine_is_swept_when_no_record_names_it(engine
             box, "quiltweb-snapshot", snapshot_id, False, {**labels, LABEL_SNAPSHOT: snapshot_id}
         )
         far.remove(box, force=True)
-        assert abandoned.sweep_unrecorded() == 0  # too young: its runner may be recording it
+        abandoned.sweep_unrecorded()
+        assert far.image_exists(image)  # too young: its runner may be recording it
         monkeypatch.setattr(abandoned, "UNRECORDED_AFTER", timedelta(0))
         time.sleep(1.1)  # the engine's image times are in whole seconds
-        assert abandoned.sweep_unrecorded() == 1
+        # At least this one: the snapshot images earlier tests of the leg left on the cluster's
+        # engines are unrecorded too, since each transactional test empties the database.
+        assert abandoned.sweep_unrecorded() >= 1
         assert not far.image_exists(image)
     finally:
         with contextlib.suppress(Exception):
