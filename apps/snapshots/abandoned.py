@@ -18,13 +18,12 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
 from apps.containers.access import client_for_id
 from apps.containers.intents import acting
 from apps.containers.models import ContainerRecord
-from apps.core.labels import LABEL_INSTANCE, LABEL_NAME, LABEL_SNAPSHOT, LABEL_TENANT
+from apps.core.labels import LABEL_NAME, LABEL_SNAPSHOT, LABEL_TENANT
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine
 from apps.engine.hosts import engine_named
@@ -32,6 +31,7 @@ from apps.engines import fanout
 from apps.operations.models import Operation, Status
 from apps.snapshots import making
 from apps.snapshots.models import IMAGE_REPOSITORY, Snapshot
+from apps.snapshots.retention import snapshot_images
 from apps.snapshots.runners import discard
 from apps.volumes.models import Volume
 
@@ -137,11 +137,8 @@ def sweep_unrecorded() -> int:
     def old_snapshot_ids(_name: str, client: Engine) -> set[str]:
         return {
             image.labels[LABEL_SNAPSHOT]
-            for image in client.list_images()
-            if image.labels.get(LABEL_SNAPSHOT)
-            and image.labels.get(LABEL_INSTANCE) == settings.QUILTWEB_INSTANCE
-            and image.created_at is not None
-            and image.created_at < before
+            for image in snapshot_images(client)
+            if image.created_at is not None and image.created_at < before
         }
 
     found = fanout.across(old_snapshot_ids)

@@ -19,6 +19,7 @@ from apps.core.labels import LABEL_INSTANCE, LABEL_SNAPSHOT
 from apps.engine import errors as engine_errors
 from apps.engine.client import Engine, engine
 from apps.engine.hosts import LOCAL, engine_named
+from apps.engine.types import ImageInfo
 from apps.engines import fanout
 from apps.images.references import RETAINED_REPOSITORY
 from apps.snapshots.models import IMAGE_REPOSITORY, Snapshot
@@ -138,6 +139,17 @@ def retry_image_removal(snapshot: Snapshot, in_use: set[str] | None = None) -> b
     return False
 
 
+def snapshot_images(client: Engine) -> list[ImageInfo]:
+    """This instance's snapshot images on one engine (labelled with their snapshot id), for
+    the housekeeping passes that ask every engine about them."""
+    return [
+        image
+        for image in client.list_images()
+        if image.labels.get(LABEL_SNAPSHOT)
+        and image.labels.get(LABEL_INSTANCE) == settings.QUILTWEB_INSTANCE
+    ]
+
+
 def sweep_moved_copies() -> int:
     """Remove the copies of deleted snapshots' images that clones moved to other engines.
 
@@ -154,9 +166,7 @@ def sweep_moved_copies() -> int:
     def snapshot_tags(_name: str, client: Engine) -> list[tuple[str, str]]:
         return [
             (image.labels[LABEL_SNAPSHOT], tag)
-            for image in client.list_images()
-            if image.labels.get(LABEL_SNAPSHOT)
-            and image.labels.get(LABEL_INSTANCE) == settings.QUILTWEB_INSTANCE
+            for image in snapshot_images(client)
             for tag in image.repo_tags
             if tag.startswith(repositories)
         ]
