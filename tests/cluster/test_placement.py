@@ -29,12 +29,10 @@ from django.conf import settings
 
 from apps.containers import reconcile, watcher
 from apps.containers.models import ContainerRecord
-from apps.core.labels import LABEL_SNAPSHOT
 from apps.engine.baseimage import ensure_base_image
 from apps.engine.client import engine
 from apps.engine.hosts import engine_named
 from apps.engine.localcluster import LocalCluster
-from apps.engine.types import ContainerSpec
 from apps.engines import checks
 from apps.engines.models import RegisteredEngine
 from apps.events.models import Event
@@ -47,7 +45,7 @@ from tests.functions.poolkit import drain
 from tests.images.conftest import registry_config
 from tests.liveserver import free_port
 from tests.polling import wait_for
-from tests.snapshots.conftest import clone_of, snapshot_of, submit_and_run
+from tests.snapshots.conftest import clone_of, late_commit, snapshot_of, submit_and_run
 from tests.terminals.conftest import shell
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -612,22 +610,8 @@ def test_a_late_commit_on_another_engine_is_swept_when_no_record_names_it(engine
     e1, _ = engines
     far = engine_named(e1)
     ensure_base_image(far)
-    snapshot_id = f"snap_{os.urandom(12).hex()}"
-    labels = {"io.quiltweb.managed": "true", "io.quiltweb.instance": settings.QUILTWEB_INSTANCE}
-    box = far.create_container(
-        ContainerSpec(
-            docker_name=f"qwt-{os.urandom(6).hex()}",
-            image=settings.QUILTWEB_BASE_IMAGE,
-            labels=labels,
-            network="none",
-        )
-    )
-    image = f"quiltweb-snapshot:{snapshot_id}"
+    image = late_commit(far, settings.QUILTWEB_INSTANCE)
     try:
-        far.commit(
-            box, "quiltweb-snapshot", snapshot_id, False, {**labels, LABEL_SNAPSHOT: snapshot_id}
-        )
-        far.remove(box, force=True)
         abandoned.sweep_unrecorded()
         assert far.image_exists(image)  # too young: its runner may be recording it
         monkeypatch.setattr(abandoned, "UNRECORDED_AFTER", timedelta(0))
@@ -637,8 +621,6 @@ def test_a_late_commit_on_another_engine_is_swept_when_no_record_names_it(engine
         assert abandoned.sweep_unrecorded() >= 1
         assert not far.image_exists(image)
     finally:
-        with contextlib.suppress(Exception):
-            far.remove(box, force=True)
         with contextlib.suppress(Exception):
             far.remove_image(image, force=True)
 

@@ -448,28 +448,10 @@ def test_a_commit_the_engine_finished_after_the_undo_is_swept_later(
     ran, the housekeeping sweep removes the image no record names, once it is old enough."""
     from datetime import timedelta
 
-    from apps.engine.types import ContainerSpec
     from apps.snapshots import abandoned
+    from tests.snapshots.conftest import late_commit
 
-    snapshot_id = f"snap_{secrets.token_hex(12)}"
-    labels = {"io.quiltweb.managed": "true", "io.quiltweb.instance": TEST_INSTANCE}
-    box = eng.create_container(
-        ContainerSpec(
-            docker_name=f"qwt-{secrets.token_hex(6)}",
-            image=settings.QUILTWEB_BASE_IMAGE,
-            labels=labels,
-            network="none",
-        )
-    )
-    eng.commit(
-        box,
-        "quiltweb-snapshot",
-        snapshot_id,
-        False,
-        {**labels, "io.quiltweb.snapshot": snapshot_id},
-    )
-    eng.remove(box, force=True)
-    image = f"quiltweb-snapshot:{snapshot_id}"
+    image = late_commit(eng, TEST_INSTANCE)
     assert abandoned.sweep_unrecorded() == 0  # too young: its runner may be recording it
     assert eng.image_exists(image)
     monkeypatch.setattr(abandoned, "UNRECORDED_AFTER", timedelta(0))

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from apps.accounts.actor import Actor
 from apps.containers.access import Target, managed_labels
 from apps.containers.actions import create_container
 from apps.containers.validation import validate_create
-from apps.engine.client import engine
+from apps.core.labels import LABEL_SNAPSHOT
+from apps.engine.client import Engine, engine
+from apps.engine.types import ContainerSpec
 from apps.operations.models import Operation
 from apps.operations.worker import run_once
-from apps.snapshots.models import Snapshot
+from apps.snapshots.models import IMAGE_REPOSITORY, Snapshot
 from apps.volumes.models import Volume
 
 
@@ -88,3 +92,26 @@ def snap(operator: Any, box: Any) -> Snapshot:
         source_container_name="box",
         image_ref="quiltweb-snapshot:none",
     )
+
+
+def late_commit(eng: Engine, instance: str) -> str:
+    """The image a snapshot's commit leaves when the engine finishes it after its worker died:
+    committed on `eng` from a never-started container of `instance` (removed again), labelled
+    with a snapshot id no record names. Its reference."""
+    snapshot_id = f"snap_{secrets.token_hex(12)}"
+    labels = {"io.quiltweb.managed": "true", "io.quiltweb.instance": instance}
+    box = eng.create_container(
+        ContainerSpec(
+            docker_name=f"qwt-{secrets.token_hex(6)}",
+            image=settings.QUILTWEB_BASE_IMAGE,
+            labels=labels,
+            network="none",
+        )
+    )
+    try:
+        eng.commit(
+            box, IMAGE_REPOSITORY, snapshot_id, False, {**labels, LABEL_SNAPSHOT: snapshot_id}
+        )
+    finally:
+        eng.remove(box, force=True)
+    return f"{IMAGE_REPOSITORY}:{snapshot_id}"
